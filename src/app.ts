@@ -1,0 +1,67 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "./env.ts";
+import { ApiError } from "./errors.ts";
+import { acceptVersion3 } from "./middleware/accept.ts";
+import { authenticate } from "./middleware/authenticate.ts";
+import { database } from "./middleware/database.ts";
+import { rateLimit } from "./middleware/rate-limit.ts";
+import { requestId } from "./middleware/request-id.ts";
+import { appHostRouter } from "./router/index.ts";
+import { accountRoutes } from "./routes/account.ts";
+import { appsRoutes } from "./routes/apps.ts";
+import { configVarsRoutes } from "./routes/config-vars.ts";
+import { oauthLoginRoutes, oauthRoutes } from "./routes/oauth.ts";
+import { releasesRoutes } from "./routes/releases.ts";
+
+/** Largest JSON body the Platform API reads. */
+const API_BODY_LIMIT = 1024 * 1024;
+
+/** Builds the control plane's HTTP app; no side effects, so tests can import it. */
+export function createApp() {
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId);
+  // Requests for <app>.<APPS_DOMAIN> belong to the app, not to the API.
+  app.use(appHostRouter);
+  app.get("/health", (c) => c.json({ status: "ok" }));
+
+  // The Platform API.
+  app.use(acceptVersion3);
+  app.use(
+    bodyLimit({
+      maxSize: API_BODY_LIMIT,
+      onError: () => {
+        throw new ApiError("payload_too_large", `Request bodies may be at most ${API_BODY_LIMIT / 1024} kB.`);
+      },
+    }),
+  );
+  app.use(database);
+  app.route("/", oauthLoginRoutes);
+  app.use(authenticate, rateLimit);
+  app.route("/", accountRoutes);
+  app.route("/", oauthRoutes);
+  app.route("/", appsRoutes);
+  app.route("/", configVarsRoutes);
+  app.route("/", releasesRoutes);
+
+  app.notFound((c) =>
+    c.json(
+      {
+        id: "not_found",
+        message: "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. GET vs. POST), and did you specify your intended version with the Accept header?",
+      },
+      404,
+    ),
+  );
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(err.toJSON(), err.status);
+    if (err instanceof HTTPException && err.status < 500) {
+      return c.json({ id: "bad_request", message: err.message || "Bad request." }, err.status);
+    }
+    console.error(JSON.stringify({ request_id: c.var.requestId, error: String(err), stack: (err as Error).stack }));
+    return c.json({ id: "internal_server_error", message: "An internal error occurred. Please try again later." }, 500);
+  });
+  return app;
+}

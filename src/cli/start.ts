@@ -1,0 +1,54 @@
+import path from "node:path";
+import { DEFAULT_PORT, exportLines, startPlatform, writeEnvFile } from "../local/platform.ts";
+import { parseArgs } from "./args.ts";
+import { forgetLocalDatabase, rememberLocalDatabase } from "./local-database.ts";
+
+/**
+ * `dynoplane start [--port N]` (what `npm start` runs): the whole platform on this
+ * machine until Ctrl-C. Data stays in `.dynoplane/` between runs.
+ */
+export async function run(args: string[]): Promise<number> {
+  const { flags } = parseArgs(args);
+  const home = path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane");
+  const port = Number(flags.port ?? process.env.PORT ?? DEFAULT_PORT);
+  console.log(`Starting dynoplane in ${home} ...`);
+  const platform = await startPlatform({ home, port, databaseUrl: process.env.DATABASE_URL, quiet: !flags.verbose });
+  await rememberLocalDatabase(home, platform.databaseUrl);
+  const envFile = await writeEnvFile(home, platform);
+
+  const lines = [
+    "",
+    `dynoplane is running at ${platform.apiUrl}`,
+    `Apps answer at https://<app>.apps.localhost:${platform.port}/`,
+    "",
+  ];
+  if (platform.firstAccount) {
+    lines.push(
+      "Created the first account:",
+      `  email:    ${platform.firstAccount.email}`,
+      `  password: ${platform.firstAccount.password}`,
+      `  API key:  ${platform.firstAccount.apiKey}`,
+      "",
+    );
+  }
+  lines.push(
+    "Point the heroku CLI and git at it:",
+    "",
+    exportLines(platform.cliEnv),
+    "",
+    `or: source ${path.relative(process.cwd(), envFile) || envFile}   (also sets HEROKU_API_KEY for the first account)`,
+    "",
+    "Press Ctrl-C to stop.",
+  );
+  console.log(lines.join("\n"));
+
+  await new Promise<void>((resolve) => {
+    const shutdown = () => resolve();
+    process.once("SIGINT", shutdown);
+    process.once("SIGTERM", shutdown);
+  });
+  console.log("\nStopping dynoplane ...");
+  await forgetLocalDatabase(home);
+  await platform.stop();
+  return 0;
+}

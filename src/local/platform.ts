@@ -1,0 +1,146 @@
+import { existsSync, readFileSync } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { openDb } from "../db/client.ts";
+import { runMigrations } from "../db/migrate.ts";
+import { countAccounts, createAccount } from "../services/accounts.ts";
+import { createAuthorization } from "../services/authorizations.ts";
+import { applyOfflineEnv } from "./offline.ts";
+import { freePort } from "./ports.ts";
+import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
+import { ensureLocalTls, type LocalTls } from "./tls.ts";
+import { startWorker, type LocalWorker } from "./worker.ts";
+
+export const APPS_DOMAIN = "apps.localhost";
+export const DEFAULT_PORT = 5443;
+export const FIRST_ACCOUNT_EMAIL = "admin@dynoplane.localhost";
+
+export interface PlatformOptions {
+  /** Where data, certificates and state live (`.dynoplane/` for `npm start`). */
+  home: string;
+  port?: number;
+  /** Use this database instead of the embedded one. */
+  databaseUrl?: string;
+  quiet?: boolean;
+  /** Throwaway data (tests): a faster, non-durable Postgres. */
+  ephemeral?: boolean;
+}
+
+export interface FirstAccount {
+  email: string;
+  password: string;
+  apiKey: string;
+}
+
+export interface Platform {
+  port: number;
+  apiUrl: string;
+  databaseUrl: string;
+  /** Superuser URL when the embedded Postgres runs. */
+  adminDatabaseUrl?: string;
+  tls: LocalTls;
+  /** Set when this start created the first account. */
+  firstAccount?: FirstAccount;
+  /** Variables that point the heroku CLI and git at this platform. */
+  cliEnv: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The environment that points the stock `heroku` CLI and git at a platform on `host:port`. */
+export function cliEnvironment(hostPort: string, tls: Pick<LocalTls, "caPath" | "bundlePath">): Record<string, string> {
+  const url = `https://${hostPort}`;
+  return {
+    HEROKU_HOST: url,
+    HEROKU_LOGIN_HOST: url,
+    HEROKU_GIT_HOST: hostPort,
+    HEROKU_DATA_HOST: hostPort.replace(/:\d+$/, ""),
+    HEROKU_PARTICLEBOARD_URL: url,
+    HEROKU_NETRC_WRITE: "true",
+    HEROKU_SKIP_NEW_VERSION_CHECK: "true",
+    HEROKU_DISABLE_AUTOUPDATE: "1",
+    DISABLE_TELEMETRY: "true",
+    NODE_EXTRA_CA_CERTS: tls.caPath,
+    GIT_SSL_CAINFO: tls.bundlePath,
+  };
+}
+
+/**
+ * Brings up the whole control plane on this machine: Postgres (embedded unless a URL is
+ * given), migrations, the Worker in workerd over HTTPS with a local CA, and a first
+ * account when there is none.
+ */
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  applyOfflineEnv();
+  const home = path.resolve(opts.home);
+  await fs.mkdir(home, { recursive: true });
+  const port = opts.port ?? (await freePort());
+  const hostPort = `localhost:${port}`;
+  const tls = await ensureLocalTls(path.join(home, "tls"), ["localhost", `*.${APPS_DOMAIN}`, "127.0.0.1"]);
+
+  let pg: LocalPostgres | undefined;
+  let worker: LocalWorker | undefined;
+  const stop = async () => {
+    await worker?.stop().catch(() => {});
+    await pg?.stop().catch(() => {});
+  };
+  try {
+    if (!opts.databaseUrl) pg = await startEmbeddedPostgres(path.join(home, "postgres"), { quiet: opts.quiet, ephemeral: opts.ephemeral });
+    const databaseUrl = opts.databaseUrl ?? pg!.url;
+    await runMigrations(databaseUrl);
+    const firstAccount = await ensureFirstAccount(databaseUrl);
+
+    worker = await startWorker({
+      port,
+      tls,
+      stateDir: path.join(home, "worker"),
+      quiet: opts.quiet,
+      vars: { DATABASE_URL: databaseUrl, API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}` },
+    });
+    return {
+      port,
+      apiUrl: `https://${hostPort}`,
+      databaseUrl,
+      adminDatabaseUrl: pg?.adminUrl,
+      tls,
+      firstAccount,
+      cliEnv: cliEnvironment(hostPort, tls),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function ensureFirstAccount(databaseUrl: string): Promise<FirstAccount | undefined> {
+  const handle = await openDb(databaseUrl);
+  try {
+    if ((await countAccounts(handle.db)) > 0) return undefined;
+    const password = crypto.randomUUID().replace(/-/g, "").slice(0, 20);
+    const account = await createAccount(handle.db, { email: FIRST_ACCOUNT_EMAIL, password });
+    const { token } = await createAuthorization(handle.db, account.id, { description: "API key", isDefault: true }, { email: account.email });
+    return { email: account.email, password, apiKey: token };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `export NAME=value` lines, quoted for sh. */
+export function exportLines(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `export ${k}=${/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`}`)
+    .join("\n");
+}
+
+/**
+ * Writes `home/env` for `source`: the CLI exports plus HEROKU_API_KEY of the first
+ * account (kept from an earlier start, since only a hash of it is stored).
+ */
+export async function writeEnvFile(home: string, platform: Platform): Promise<string> {
+  const file = path.join(home, "env");
+  let apiKey = platform.firstAccount?.apiKey;
+  if (!apiKey && existsSync(file)) apiKey = /HEROKU_API_KEY=(\S+)/.exec(readFileSync(file, "utf8"))?.[1];
+  const env = { ...platform.cliEnv, ...(apiKey ? { HEROKU_API_KEY: apiKey } : {}) };
+  await fs.writeFile(file, exportLines(env) + "\n", { mode: 0o600 });
+  return file;
+}

@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import fs from "node:fs/promises";
+import https from "node:https";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { LocalTls } from "./tls.ts";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface LocalWorker {
+  stop(): Promise<void>;
+  /** Everything wrangler printed, for diagnosing a failed start. */
+  output(): string;
+}
+
+/** GET https://127.0.0.1:port/path trusting the local CA; resolves with the status. */
+export function probe(port: number, tls: LocalTls, pathname = "/health"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: "127.0.0.1", port, path: pathname, servername: "localhost", headers: { host: `localhost:${port}` }, ca: [readFileSync(tls.caPath)] },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Runs the control plane Worker with `wrangler dev` (workerd, local Durable Objects and
+ * R2 persisted in `stateDir`), serving HTTPS with the local certificate on 127.0.0.1.
+ */
+export async function startWorker(opts: {
+  port: number;
+  tls: LocalTls;
+  vars: Record<string, string>;
+  stateDir: string;
+  quiet?: boolean;
+}): Promise<LocalWorker> {
+  await fs.mkdir(opts.stateDir, { recursive: true });
+  const envFile = path.join(opts.stateDir, "worker.env");
+  await fs.writeFile(envFile, Object.entries(opts.vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
+  const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
+  const args = [
+    wrangler, "dev", "--config", path.join(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(opts.port),
+    "--local-protocol", "https", "--https-key-path", opts.tls.keyPath, "--https-cert-path", opts.tls.certPath,
+    "--persist-to", opts.stateDir, "--env-file", envFile, "--inspector-port", "0",
+    "--show-interactive-dev-session=false", "--log-level", opts.quiet ? "error" : "log",
+  ];
+  let output = "";
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString();
+    if (output.length > 200_000) output = output.slice(-100_000);
+    if (!opts.quiet) process.stderr.write(chunk);
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  let exited = false;
+  child.on("exit", () => (exited = true));
+
+  const stop = async () => {
+    if (exited) return;
+    const done = new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {}
+    }, 5000);
+    await done;
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev exited during start-up:\n${output}`);
+    const status = await probe(opts.port, opts.tls).catch(() => 0);
+    if (status === 200) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`wrangler dev did not answer on port ${opts.port} within 60 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { stop, output: () => output };
+}

@@ -1,0 +1,71 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../env.ts";
+import { ApiError, unauthorized } from "../errors.ts";
+import { rangeOf, sendPage } from "../lib/respond.ts";
+import { jsonBody } from "../lib/validate.ts";
+import { credentials, requireActor } from "../middleware/authenticate.ts";
+import { toAuthorizationJson } from "../serializers/authorization.ts";
+import { authenticatePassword, getAccount } from "../services/accounts.ts";
+import {
+  AUTHORIZATION_SORT_FIELDS,
+  createAuthorization,
+  getAuthorization,
+  listAuthorizations,
+  revokeAuthorization,
+  revokeCurrentSession,
+} from "../services/authorizations.ts";
+
+const createBody = z
+  .object({
+    description: z.string().max(255).optional(),
+    expires_in: z.number().int().positive().nullable().optional(),
+    scope: z.array(z.string().max(64)).max(16).optional(),
+    client: z.unknown().optional(),
+  })
+  .strict();
+
+/**
+ * `POST /oauth/authorizations` creates a token. With Basic email:password (what
+ * `heroku login -i` sends) it signs the person in; with a token it issues another one.
+ */
+export const oauthLoginRoutes = new Hono<AppEnv>().post("/oauth/authorizations", jsonBody(createBody), async (c) => {
+  const body = c.req.valid("json");
+  const creds = credentials(c);
+  let account;
+  if (creds?.scheme === "basic" && creds.user) {
+    const row = await authenticatePassword(c.var.db, creds.user, creds.secret);
+    if (!row) throw unauthorized();
+    account = row;
+  } else {
+    account = await getAccount(c.var.db, (await requireActor(c)).accountId);
+  }
+  const { row, token } = await createAuthorization(
+    c.var.db,
+    account.id,
+    { description: body.description, expiresIn: body.expires_in, scope: body.scope },
+    { email: account.email, requestId: c.var.requestId },
+  );
+  return c.json(toAuthorizationJson(row, account, token), 201);
+});
+
+/** Listing, reading and revoking the caller's tokens, and ending the CLI session. */
+export const oauthRoutes = new Hono<AppEnv>()
+  .get("/oauth/authorizations", async (c) => {
+    const account = await getAccount(c.var.db, c.var.actor.accountId);
+    const page = await listAuthorizations(c.var.db, c.var.actor, rangeOf(c, AUTHORIZATION_SORT_FIELDS));
+    return sendPage(c, page, (row) => toAuthorizationJson(row, account));
+  })
+  .get("/oauth/authorizations/:id", async (c) => {
+    const account = await getAccount(c.var.db, c.var.actor.accountId);
+    return c.json(toAuthorizationJson(await getAuthorization(c.var.db, c.var.actor, c.req.param("id")), account));
+  })
+  .delete("/oauth/authorizations/:id", async (c) => {
+    const account = await getAccount(c.var.db, c.var.actor.accountId);
+    return c.json(toAuthorizationJson(await revokeAuthorization(c.var.db, c.var.actor, c.req.param("id"), c.var.requestId), account));
+  })
+  .delete("/oauth/sessions/:id", async (c) => {
+    if (c.req.param("id") !== "~") throw new ApiError("not_found", "Couldn't find that session.", "session");
+    const row = await revokeCurrentSession(c.var.db, c.var.actor, c.var.requestId);
+    return c.json({ id: row.id, description: row.description, created_at: row.createdAt.toISOString(), updated_at: row.updatedAt.toISOString() });
+  });

@@ -1,0 +1,129 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
+import { apps, type AppRow } from "../db/schema/index.ts";
+import type { Actor } from "../env.ts";
+import { ApiError, invalidParams } from "../errors.ts";
+import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
+import type { PageRange } from "../lib/range.ts";
+import { recordAudit } from "./audit.ts";
+import { cutRelease } from "./releases.ts";
+
+export const REGIONS = ["us", "eu"] as const;
+export const STACKS = ["heroku-22", "heroku-24"] as const;
+
+const appNotFound = () => new ApiError("not_found", "Couldn't find that app.", "app");
+
+/**
+ * The one owner-scoped lookup every app route goes through. An app that exists but
+ * belongs to someone else is refused as Heroku does (403), without its details.
+ */
+export async function findAppForActor(db: Database, actor: Actor, idOrName: string): Promise<AppRow> {
+  const key = idOrName.toLowerCase();
+  const which = isUuid(key) ? eq(apps.id, key) : APP_NAME_RE.test(key) ? eq(apps.name, key) : null;
+  if (!which) throw appNotFound();
+  const [row] = await db.select().from(apps).where(which).limit(1);
+  if (!row) throw appNotFound();
+  if (row.ownerId !== actor.accountId) throw new ApiError("forbidden", `You do not have access to the app ${idOrName}.`);
+  return row;
+}
+
+function checkName(name: string) {
+  if (!APP_NAME_RE.test(name)) {
+    throw invalidParams(
+      "Name must start with a letter, end with a letter or digit and can only contain lowercase letters, digits, and dashes (3 to 30 characters).",
+    );
+  }
+}
+
+/** Creates an app (a random name when none is given) with its v1 "Initial release". */
+export async function createApp(
+  db: Database,
+  actor: Actor,
+  input: { name?: string | null; region?: string | null; stack?: string | null },
+  requestId?: string,
+): Promise<AppRow> {
+  if (input.name != null) checkName(input.name);
+  const region = input.region ?? "us";
+  if (!(REGIONS as readonly string[]).includes(region)) throw invalidParams(`Region ${region} is not available (use ${REGIONS.join(", ")}).`);
+  const stack = input.stack ?? "heroku-24";
+  if (!(STACKS as readonly string[]).includes(stack)) throw invalidParams(`Stack ${stack} is not available (use ${STACKS.join(", ")}).`);
+
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const name = input.name ?? randomAppName();
+    const created = await db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(apps)
+        .values({ name, ownerId: actor.accountId, region, stack, buildStack: stack })
+        .onConflictDoNothing({ target: apps.name })
+        .returning();
+      if (!row) return null;
+      await cutRelease(tx, row, actor, { description: "Initial release", config: {} });
+      await recordAudit(tx, { actor, action: "app.create", app: row, requestId });
+      const [fresh] = await tx.select().from(apps).where(eq(apps.id, row.id));
+      return fresh!;
+    });
+    if (created) return created;
+    if (input.name != null) throw invalidParams("Name is already taken");
+  }
+  throw new ApiError("conflict", "Could not find a free app name; please choose one.");
+}
+
+const sortFields: Record<string, SortField<AppRow>> = {
+  id: { column: apps.id, valid: isUuid, valueOf: (r) => r.id },
+  name: { column: apps.name, valid: (v) => v.length <= 30, valueOf: (r) => r.name },
+};
+export const APP_SORT_FIELDS = Object.keys(sortFields);
+
+/** The actor's apps. */
+export async function listApps(db: Database, actor: Actor, range: PageRange): Promise<Page<AppRow>> {
+  const page = pageClauses(range, sortFields);
+  const rows = await db
+    .select()
+    .from(apps)
+    .where(and(eq(apps.ownerId, actor.accountId), page.where))
+    .orderBy(page.orderBy)
+    .limit(page.limit);
+  return finishPage(rows, range, sortFields);
+}
+
+/** Renames an app, toggles maintenance or changes its build stack. */
+export async function updateApp(
+  db: Database,
+  actor: Actor,
+  app: AppRow,
+  input: { name?: string; maintenance?: boolean; build_stack?: string },
+  requestId?: string,
+): Promise<AppRow> {
+  if (input.name !== undefined) checkName(input.name);
+  if (input.build_stack !== undefined && !(STACKS as readonly string[]).includes(input.build_stack)) {
+    throw invalidParams(`Stack ${input.build_stack} is not available (use ${STACKS.join(", ")}).`);
+  }
+  return db.transaction(async (tx) => {
+    if (input.name !== undefined && input.name !== app.name) {
+      const [taken] = await tx.select({ id: apps.id }).from(apps).where(eq(apps.name, input.name)).limit(1);
+      if (taken) throw invalidParams("Name is already taken");
+    }
+    const [row] = await tx
+      .update(apps)
+      .set({
+        ...(input.name !== undefined && { name: input.name }),
+        ...(input.maintenance !== undefined && { maintenance: input.maintenance }),
+        ...(input.build_stack !== undefined && { buildStack: input.build_stack }),
+        updatedAt: sql`now()`,
+      })
+      .where(eq(apps.id, app.id))
+      .returning();
+    await recordAudit(tx, { actor, action: "app.update", app: row!, details: { ...input, previous_name: app.name }, requestId });
+    return row!;
+  });
+}
+
+/** Deletes an app and everything it owns (config, releases). */
+export async function deleteApp(db: Database, actor: Actor, app: AppRow, requestId?: string): Promise<AppRow> {
+  return db.transaction(async (tx) => {
+    await tx.delete(apps).where(eq(apps.id, app.id));
+    await recordAudit(tx, { actor, action: "app.delete", app, requestId });
+    return app;
+  });
+}

@@ -1,0 +1,102 @@
+import { and, desc, eq, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
+import { apps, configVars, releases, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
+import type { Actor } from "../env.ts";
+import { ApiError } from "../errors.ts";
+import type { PageRange } from "../lib/range.ts";
+import { recordAudit } from "./audit.ts";
+
+export interface NewRelease {
+  description: string;
+  config: Record<string, string>;
+  /** Omitted: the slug of the current release, since a config change keeps the code. */
+  slugId?: string | null;
+}
+
+/**
+ * Cuts the next release of an app. Must run inside the transaction of the change it
+ * records; the version comes from a row-locked counter on the app, so concurrent
+ * changes get distinct, gapless versions.
+ */
+export async function cutRelease(tx: Database, app: AppRow, actor: Pick<Actor, "accountId" | "email">, input: NewRelease): Promise<ReleaseRow> {
+  const slugId = input.slugId !== undefined ? input.slugId : await currentSlugId(tx, app.id);
+  const [seq] = await tx
+    .update(apps)
+    .set({ releaseSeq: sql`${apps.releaseSeq} + 1`, releasedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(eq(apps.id, app.id))
+    .returning({ version: apps.releaseSeq });
+  const [row] = await tx
+    .insert(releases)
+    .values({
+      appId: app.id,
+      version: seq!.version,
+      description: input.description,
+      status: "succeeded",
+      accountId: actor.accountId,
+      userEmail: actor.email,
+      slugId,
+      config: input.config,
+    })
+    .returning();
+  return row!;
+}
+
+async function currentSlugId(db: Database, appId: string): Promise<string | null> {
+  const [row] = await db
+    .select({ slugId: releases.slugId })
+    .from(releases)
+    .where(and(eq(releases.appId, appId), eq(releases.status, "succeeded")))
+    .orderBy(desc(releases.version))
+    .limit(1);
+  return row?.slugId ?? null;
+}
+
+/** The version of the release the app runs now: its newest successful one. */
+export async function currentVersion(db: Database, appId: string): Promise<number | null> {
+  const [row] = await db
+    .select({ v: sql<number | null>`max(${releases.version})` })
+    .from(releases)
+    .where(and(eq(releases.appId, appId), eq(releases.status, "succeeded")));
+  return row?.v ?? null;
+}
+
+const sortFields: Record<string, SortField<ReleaseRow>> = {
+  version: { column: releases.version, valid: (v) => /^\d{1,9}$/.test(v), parse: Number, valueOf: (r) => String(r.version) },
+  id: { column: releases.id, valid: isUuid, valueOf: (r) => r.id },
+};
+export const RELEASE_SORT_FIELDS = Object.keys(sortFields);
+
+export async function listReleases(db: Database, app: AppRow, range: PageRange): Promise<Page<ReleaseRow>> {
+  const page = pageClauses(range, sortFields);
+  const rows = await db
+    .select()
+    .from(releases)
+    .where(and(eq(releases.appId, app.id), page.where))
+    .orderBy(page.orderBy)
+    .limit(page.limit);
+  return finishPage(rows, range, sortFields);
+}
+
+/** A release by version (`7` or `v7`) or id. */
+export async function getRelease(db: Database, app: AppRow, versionOrId: string): Promise<ReleaseRow> {
+  const version = /^v?(\d{1,9})$/.exec(versionOrId);
+  const which = version ? eq(releases.version, Number(version[1])) : isUuid(versionOrId) ? eq(releases.id, versionOrId) : null;
+  const [row] = which ? await db.select().from(releases).where(and(eq(releases.appId, app.id), which)).limit(1) : [];
+  if (!row) throw new ApiError("not_found", "Couldn't find that release.", "release");
+  return row;
+}
+
+/** A new release with an older one's slug and config; the app's config vars follow it. */
+export async function rollback(db: Database, actor: Actor, app: AppRow, target: string, requestId?: string): Promise<ReleaseRow> {
+  return db.transaction(async (tx) => {
+    const old = await getRelease(tx, app, target);
+    if (old.status !== "succeeded") throw new ApiError("invalid_params", `Release v${old.version} is ${old.status} and cannot be rolled back to.`);
+    await tx.delete(configVars).where(eq(configVars.appId, app.id));
+    const entries = Object.entries(old.config);
+    if (entries.length) await tx.insert(configVars).values(entries.map(([key, value]) => ({ appId: app.id, key, value })));
+    const release = await cutRelease(tx, app, actor, { description: `Rollback to v${old.version}`, config: old.config, slugId: old.slugId });
+    await recordAudit(tx, { actor, action: "release.rollback", app, details: { version: release.version, to: old.version }, requestId });
+    return release;
+  });
+}
