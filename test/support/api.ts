@@ -1,0 +1,56 @@
+import { readFileSync } from "node:fs";
+import { Agent, fetch, type Response } from "undici";
+import { inject } from "vitest";
+
+export const platform = () => inject("platform");
+
+let agent: Agent | undefined;
+/** An HTTP agent that trusts the platform's local CA and reaches `*.localhost` on 127.0.0.1. */
+export function tlsAgent(): Agent {
+  agent ??= new Agent({
+    connect: {
+      ca: readFileSync(platform().caPath),
+      lookup: (_host, _opts, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]),
+    },
+  });
+  return agent;
+}
+
+export interface ApiCall {
+  method?: string;
+  token?: string | null;
+  body?: unknown;
+  /** Sent as-is (not JSON-encoded). */
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+export interface ApiResult<T = any> {
+  status: number;
+  headers: Response["headers"];
+  body: T;
+  text: string;
+}
+
+/** Calls the Platform API the way the heroku CLI does (Accept v3, Bearer token, JSON). */
+export async function api<T = any>(path: string, call: ApiCall = {}): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { Accept: "application/vnd.heroku+json; version=3", ...call.headers };
+  if (call.token) headers.Authorization = `Bearer ${call.token}`;
+  let body: string | undefined;
+  if (call.rawBody !== undefined) body = call.rawBody;
+  else if (call.body !== undefined) {
+    body = JSON.stringify(call.body);
+    headers["Content-Type"] ??= "application/json";
+  }
+  const res = await fetch(platform().apiUrl + path, { method: call.method ?? "GET", headers, body, dispatcher: tlsAgent() });
+  const text = await res.text();
+  let parsed: unknown = text;
+  if ((res.headers.get("content-type") ?? "").includes("json")) parsed = JSON.parse(text);
+  return { status: res.status, headers: res.headers, body: parsed as T, text };
+}
+
+/** A GET of any URL through the platform's TLS (app hosts included). */
+export async function get(url: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { headers, dispatcher: tlsAgent() });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}

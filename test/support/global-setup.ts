@@ -1,0 +1,45 @@
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import { startPlatform } from "../../src/local/platform.ts";
+
+export interface PlatformInfo {
+  apiUrl: string;
+  port: number;
+  databaseUrl: string;
+  adminDatabaseUrl: string | null;
+  caPath: string;
+  bundlePath: string;
+  home: string;
+  cliEnv: Record<string, string>;
+  firstAccount: { email: string; password: string; apiKey: string };
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    platform: PlatformInfo;
+  }
+}
+
+/** One platform (embedded Postgres + the Worker under wrangler dev) for the whole run. */
+export default async function setup(project: TestProject) {
+  const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-test-"));
+  chmodSync(home, 0o755); // the embedded Postgres runs as an unprivileged user
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true });
+  project.provide("platform", {
+    apiUrl: platform.apiUrl,
+    port: platform.port,
+    databaseUrl: platform.databaseUrl,
+    adminDatabaseUrl: platform.adminDatabaseUrl ?? null,
+    caPath: platform.tls.caPath,
+    bundlePath: platform.tls.bundlePath,
+    home,
+    cliEnv: platform.cliEnv,
+    firstAccount: platform.firstAccount!,
+  });
+  return async () => {
+    await platform.stop();
+    rmSync(home, { recursive: true, force: true });
+  };
+}
