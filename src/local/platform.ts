@@ -24,6 +24,8 @@ export interface PlatformOptions {
   quiet?: boolean;
   /** Throwaway data (tests): a faster, non-durable Postgres. */
   ephemeral?: boolean;
+  /** Extra or overriding Worker variables (e.g. a higher rate limit for benchmarks). */
+  workerVars?: Record<string, string>;
 }
 
 export interface FirstAccount {
@@ -94,7 +96,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       tls,
       stateDir: path.join(home, "worker"),
       quiet: opts.quiet,
-      vars: { DATABASE_URL: databaseUrl, API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}` },
+      vars: { DATABASE_URL: databaseUrl, API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, ...opts.workerVars },
     });
     return {
       port,

@@ -1,0 +1,72 @@
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openDb } from "../db/client.ts";
+import { startPlatform } from "../local/platform.ts";
+import { createAccount } from "../services/accounts.ts";
+import { createAuthorization } from "../services/authorizations.ts";
+import { parseArgs } from "../cli/args.ts";
+import { formatResults, load, type LoadResult } from "./load.ts";
+
+/**
+ * Platform API throughput and latency on the local platform at 32 connections:
+ * a trivial route (no database) as the baseline, `GET /apps/{app}` (token lookup,
+ * rate limit, owner-scoped app lookup) and `PATCH /apps/{app}/config-vars` (a
+ * transaction that also cuts a release). Goal: p99 < 25 ms, GET/trivial >= 0.3.
+ */
+export async function run(args: string[]): Promise<number> {
+  const { flags } = parseArgs(args);
+  const seconds = Number(flags.seconds ?? 10);
+  const connections = Number(flags.connections ?? 32);
+  const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
+  chmodSync(home, 0o755);
+  // The budget is raised so the benchmark measures the rate limiter's cost, not its refusals.
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
+  try {
+    const handle = await openDb(platform.databaseUrl);
+    const email = `bench-${Date.now()}@example.com`;
+    const account = await createAccount(handle.db, { email, password: crypto.randomUUID() });
+    const { token } = await createAuthorization(handle.db, account.id, { description: "bench" }, { email });
+    await handle.close();
+
+    const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}` };
+    const created = await fetchJson(platform.apiUrl + "/apps", { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: "{}" }, platform.tls.caPath);
+    const app = created.name as string;
+    let n = 0;
+    const specs = [
+      { label: "GET /health (trivial)", url: `${platform.apiUrl}/health` },
+      { label: "GET /apps/{app}", url: `${platform.apiUrl}/apps/${app}`, headers },
+      {
+        label: "PATCH /apps/{app}/config-vars",
+        url: `${platform.apiUrl}/apps/${app}/config-vars`,
+        method: "PATCH" as const,
+        headers: { ...headers, "Content-Type": "application/json" },
+        body: () => JSON.stringify({ BENCH_COUNTER: String(++n) }),
+      },
+    ];
+    const results: LoadResult[] = [];
+    for (const spec of specs) {
+      await load({ ...spec, connections, seconds: 2 }); // warm-up
+      results.push(await load({ ...spec, connections, seconds }));
+    }
+    const [trivial, getApp, patch] = results as [LoadResult, LoadResult, LoadResult];
+    console.log(`\nPlatform API on the local platform (${connections} connections, ${seconds} s per route, ${os.cpus().length} CPUs)\n`);
+    console.log(formatResults(results));
+    console.log(`\nGET /apps/{app} throughput / trivial route: ${(getApp.rps / trivial.rps).toFixed(2)} (goal >= 0.30)`);
+    console.log(`p99: GET /apps/{app} ${getApp.p99.toFixed(1)} ms, PATCH config-vars ${patch.p99.toFixed(1)} ms (goal < 25 ms)`);
+    const failures = results.reduce((n, r) => n + r.errors + r.non2xx, 0);
+    if (failures) console.log(`warning: ${failures} requests failed`);
+    return 0;
+  } finally {
+    await platform.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+async function fetchJson(url: string, init: { method: string; headers: Record<string, string>; body?: string }, caPath: string) {
+  const { Agent, fetch } = await import("undici");
+  const { readFileSync } = await import("node:fs");
+  const res = await fetch(url, { ...init, dispatcher: new Agent({ connect: { ca: readFileSync(caPath) } }) });
+  if (!res.ok) throw new Error(`${init.method} ${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, unknown>;
+}

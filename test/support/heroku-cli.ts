@@ -1,0 +1,282 @@
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { platform } from "./api.ts";
+
+/** The exact heroku CLI release dynoplane is kept compatible with. */
+export const HEROKU_CLI_VERSION = "11.10.0";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const installDir = path.join(repoRoot, ".dynoplane", "heroku-cli");
+const lockPath = path.join(repoRoot, ".dynoplane", "heroku-cli.lock");
+const packageDir = path.join(installDir, "node_modules", "heroku");
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function installedVersion(): string | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function binPath(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"));
+  const rel = typeof pkg.bin === "string" ? pkg.bin : pkg.bin.heroku;
+  return path.join(packageDir, rel);
+}
+
+/** Takes the install lock (an exclusively created file); breaks a lock whose holder is gone or that is stale. */
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  mkdirSync(path.dirname(lockPath), { recursive: true });
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      const fd = openSync(lockPath, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err: any) {
+      if (err.code !== "EEXIST") throw err;
+      if (lockIsAbandoned()) {
+        rmSync(lockPath, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockPath}`);
+      await sleep(500);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockPath, { force: true });
+  }
+}
+
+function lockIsAbandoned(): boolean {
+  try {
+    const pid = Number(readFileSync(lockPath, "utf8"));
+    if (Date.now() - statSync(lockPath).mtimeMs > 10 * 60_000) return true;
+    if (!pid) return false; // being written right now
+    process.kill(pid, 0);
+    return false;
+  } catch (err: any) {
+    return err.code === "ESRCH" || err.code === "ENOENT";
+  }
+}
+
+let ready: Promise<string> | undefined;
+
+/**
+ * Installs heroku@11.10.0 into <repo>/.dynoplane/heroku-cli once (kept between runs) and
+ * returns the path of its bin script.
+ */
+export function ensureHerokuCli(): Promise<string> {
+  ready ??= (async () => {
+    if (installedVersion() === HEROKU_CLI_VERSION) return binPath();
+    return withLock(async () => {
+      if (installedVersion() === HEROKU_CLI_VERSION) return binPath();
+      mkdirSync(installDir, { recursive: true });
+      const code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(
+          "npm",
+          ["install", "--prefix", installDir, "--no-audit", "--no-fund", "--no-save", "--loglevel=error", `heroku@${HEROKU_CLI_VERSION}`],
+          { stdio: ["ignore", "ignore", "inherit"] },
+        );
+        child.on("error", reject);
+        child.on("exit", resolve);
+      });
+      if (code !== 0 || installedVersion() !== HEROKU_CLI_VERSION) {
+        throw new Error(`npm install heroku@${HEROKU_CLI_VERSION} failed (exit ${code})`);
+      }
+      return binPath();
+    });
+  })();
+  ready.catch(() => (ready = undefined));
+  return ready;
+}
+
+/** A throwaway HOME for one CLI user: its ~/.netrc, ~/.gitconfig and the CLI's cache stay inside it. */
+export function makeCliHome(): string {
+  return mkdtempSync(path.join(os.tmpdir(), "dynoplane-cli-home-"));
+}
+
+export interface CliOptions {
+  /** HOME for the CLI; one per test account (see makeCliHome). */
+  home: string;
+  /** Extra variables, applied last (e.g. HEROKU_API_KEY). */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Written to stdin, which is then closed. */
+  input?: string;
+  timeoutMs?: number;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment the CLI runs with: the platform's variables, quiet and offline, no inherited Heroku credentials. */
+export function cliEnv(home: string, extra: Record<string, string | undefined> = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith("HEROKU_")) delete env[key];
+  Object.assign(env, {
+    HOME: home,
+    XDG_CACHE_HOME: path.join(home, ".cache"),
+    XDG_CONFIG_HOME: path.join(home, ".config"),
+    XDG_DATA_HOME: path.join(home, ".local", "share"),
+    HEROKU_SKIP_ANALYTICS: "1",
+    HEROKU_SKIP_NEW_VERSION_CHECK: "true",
+    HEROKU_DISABLE_AUTOUPDATE: "1",
+    DISABLE_TELEMETRY: "true",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+    COLUMNS: "200",
+    ...platform().cliEnv,
+    ...extra,
+  });
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env as Record<string, string>;
+}
+
+/** Runs the real heroku CLI with node and collects its output. */
+export async function heroku(args: string[], opts: CliOptions): Promise<CliResult> {
+  const bin = await ensureHerokuCli();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: opts.cwd ?? opts.home,
+      env: cliEnv(opts.home, opts.env),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on("error", () => {});
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** Removes ANSI escape sequences and carriage returns from terminal output. */
+export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\r/g, "");
+}
+
+export interface PtySession {
+  /** Everything printed so far, escape sequences removed. */
+  output(): string;
+  /** Resolves when the output printed after the previous expect matches `pattern`. */
+  expect(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Types text as a user would (include "\r" for Enter). */
+  write(text: string): void;
+  /** Resolves with the exit code and the whole output. */
+  exited(timeoutMs?: number): Promise<{ code: number; output: string }>;
+  kill(): void;
+}
+
+/** Runs the heroku CLI on a pseudo-terminal, for commands that prompt. */
+export async function herokuPty(args: string[], opts: Omit<CliOptions, "input">): Promise<PtySession> {
+  const bin = await ensureHerokuCli();
+  const { spawn: ptySpawn } = await import("@lydell/node-pty");
+  const term = ptySpawn(process.execPath, [bin, ...args], {
+    name: "xterm",
+    cols: 200,
+    rows: 50,
+    cwd: opts.cwd ?? opts.home,
+    env: cliEnv(opts.home, opts.env),
+  });
+  let raw = "";
+  let consumed = 0;
+  const waiters = new Set<() => void>();
+  term.onData((d) => {
+    raw += d;
+    for (const w of waiters) w();
+  });
+  const exit = new Promise<number>((resolve) => term.onExit(({ exitCode }) => {
+    for (const w of waiters) w();
+    resolve(exitCode);
+  }));
+  let done = false;
+  void exit.then(() => (done = true));
+  const output = () => stripAnsi(raw);
+
+  return {
+    output,
+    expect(pattern, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const text = output().slice(consumed);
+          const m = text.match(pattern);
+          if (m) {
+            consumed += (m.index ?? 0) + m[0].length;
+            cleanup();
+            resolve(m);
+          } else if (done) {
+            cleanup();
+            reject(new Error(`the CLI exited before printing ${pattern}; output:\n${output()}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out waiting for ${pattern}; output:\n${output()}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    write: (text) => term.write(text),
+    async exited(timeoutMs = 30_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the CLI did not exit; output:\n${output()}`)), timeoutMs);
+      });
+      try {
+        const code = await Promise.race([exit, timeout]);
+        return { code, output: output() };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    kill: () => {
+      if (!done) term.kill();
+    },
+  };
+}
+
+/** The netrc entries the CLI wrote: machine → {login, password}. */
+export function readNetrc(home: string): Record<string, { login?: string; password?: string }> {
+  const file = path.join(home, ".netrc");
+  if (!existsSync(file)) return {};
+  const tokens = readFileSync(file, "utf8").split(/\s+/).filter(Boolean);
+  const machines: Record<string, { login?: string; password?: string }> = {};
+  let current: { login?: string; password?: string } | undefined;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t === "machine") machines[tokens[++i]] = current = {};
+    else if (t === "default") current = undefined;
+    else if ((t === "login" || t === "password") && current) current[t] = tokens[++i];
+  }
+  return machines;
+}
+
+/** True when git is available for commands that touch ~/.gitconfig. */
+export const hasGit = () => spawnSync("git", ["--version"]).status === 0;
