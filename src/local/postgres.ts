@@ -14,6 +14,7 @@ export interface LocalPostgres {
 }
 
 const CONTROL_DB = "dynoplane";
+const CONTROL_ROLE = "dynoplane";
 
 /**
  * Starts (initialising on first use) an embedded PostgreSQL whose data lives in `dir`.
@@ -21,13 +22,7 @@ const CONTROL_DB = "dynoplane";
  */
 export async function startEmbeddedPostgres(dir: string, opts: { port?: number; quiet?: boolean; ephemeral?: boolean } = {}): Promise<LocalPostgres> {
   await fs.mkdir(path.dirname(dir), { recursive: true });
-  const passwordFile = path.join(path.dirname(dir), "postgres.password");
-  let password: string;
-  if (existsSync(passwordFile)) password = (await fs.readFile(passwordFile, "utf8")).trim();
-  else {
-    password = crypto.randomUUID().replace(/-/g, "");
-    await fs.writeFile(passwordFile, password + "\n", { mode: 0o600 });
-  }
+  const password = await secretFile(path.join(path.dirname(dir), "postgres.password"));
   const port = opts.port ?? (await freePort());
   const server = new EmbeddedPostgres({
     databaseDir: dir,
@@ -37,6 +32,8 @@ export async function startEmbeddedPostgres(dir: string, opts: { port?: number; 
     authMethod: "scram-sha-256",
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
+    // Byte-order collation: app names sort and page the same way everywhere.
+    initdbFlags: ["--encoding=UTF8", "--locale=C"],
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(opts.ephemeral ? ["-c", "fsync=off"] : [])],
     onLog: opts.quiet ? () => {} : (m) => process.stderr.write(`[postgres] ${m}`),
     onError: (e) => process.stderr.write(`[postgres] ${String(e)}\n`),
@@ -44,13 +41,28 @@ export async function startEmbeddedPostgres(dir: string, opts: { port?: number; 
   if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();
   await server.start();
   const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  const controlPassword = await secretFile(path.join(path.dirname(dir), "control.password"));
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    const { rowCount } = await admin.query("select 1 from pg_database where datname = $1", [CONTROL_DB]);
-    if (!rowCount) await admin.query(`create database ${CONTROL_DB}`);
+    // The control plane connects as its own unprivileged role, once per request. Its
+    // password is 128 random bits, which key stretching cannot strengthen, so its SCRAM
+    // verifier uses few iterations and connecting stays cheap.
+    await admin.query("set scram_iterations = 16");
+    const { rowCount: hasRole } = await admin.query("select 1 from pg_roles where rolname = $1", [CONTROL_ROLE]);
+    await admin.query(`${hasRole ? "alter" : "create"} role ${CONTROL_ROLE} login password '${controlPassword}'`);
+    const { rowCount: hasDb } = await admin.query("select 1 from pg_database where datname = $1", [CONTROL_DB]);
+    if (!hasDb) await admin.query(`create database ${CONTROL_DB} owner ${CONTROL_ROLE}`);
   } finally {
     await admin.end();
   }
-  return { adminUrl, url: `postgres://postgres:${password}@127.0.0.1:${port}/${CONTROL_DB}`, stop: () => server.stop() };
+  return { adminUrl, url: `postgres://${CONTROL_ROLE}:${controlPassword}@127.0.0.1:${port}/${CONTROL_DB}`, stop: () => server.stop() };
+}
+
+/** A random secret kept in `file` (created on first use, readable by its owner only). */
+async function secretFile(file: string): Promise<string> {
+  if (existsSync(file)) return (await fs.readFile(file, "utf8")).trim();
+  const secret = crypto.randomUUID().replace(/-/g, "");
+  await fs.writeFile(file, secret + "\n", { mode: 0o600 });
+  return secret;
 }

@@ -70,8 +70,8 @@ export async function createApp(
 }
 
 const sortFields: Record<string, SortField<AppRow>> = {
-  id: { column: apps.id, valid: isUuid, valueOf: (r) => r.id },
   name: { column: apps.name, valid: (v) => v.length <= 30, valueOf: (r) => r.name },
+  id: { column: apps.id, valid: isUuid, valueOf: (r) => r.id },
 };
 export const APP_SORT_FIELDS = Object.keys(sortFields);
 
