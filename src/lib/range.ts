@@ -53,7 +53,7 @@ export function parseRange(header: string | undefined | null, fields: readonly s
     const [key, value = ""] = part.split("=").map((s) => s.trim());
     if (key === "max") {
       const max = Number(value);
-      if (!Number.isInteger(max) || max < 1) throw new ApiError("bad_request", `Invalid Range header: max must be a positive integer.`);
+      if (!/^\d+$/.test(value) || max < 1) throw new ApiError("bad_request", `Invalid Range header: max must be a positive integer.`);
       range.max = Math.min(max, MAX_PAGE_SIZE);
     } else if (key === "order") {
       if (value !== "asc" && value !== "desc") throw new ApiError("bad_request", `Invalid Range header: order must be asc or desc.`);

@@ -44,6 +44,7 @@ export async function startNeonProxy(options: NeonProxyOptions = {}): Promise<Ne
   let connections = 0;
 
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy()); // a client that goes away mid-handshake
     const destination = options.target ?? parseAddress(req.url ?? "");
     if (!destination) return refuse(socket, 400, "Bad Request");
     // Postgres is reached before the upgrade completes, so an unreachable database is an

@@ -6,6 +6,7 @@ import { runMigrations } from "../db/migrate.ts";
 import { countAccounts, createAccount } from "../services/accounts.ts";
 import { createAuthorization } from "../services/authorizations.ts";
 import { applyOfflineEnv } from "./offline.ts";
+import { findPgBouncer, startPgBouncer, userIds, type LocalPooler } from "./pgbouncer.ts";
 import { freePort } from "./ports.ts";
 import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
 import { ensureLocalTls, type LocalTls } from "./tls.ts";
@@ -80,9 +81,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const tls = await ensureLocalTls(path.join(home, "tls"), ["localhost", `*.${APPS_DOMAIN}`, "127.0.0.1"]);
 
   let pg: LocalPostgres | undefined;
+  let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
   const stop = async () => {
     await worker?.stop().catch(() => {});
+    await pooler?.stop().catch(() => {});
     await pg?.stop().catch(() => {});
   };
   try {
@@ -90,13 +93,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const databaseUrl = opts.databaseUrl ?? pg!.url;
     await runMigrations(databaseUrl);
     const firstAccount = await ensureFirstAccount(databaseUrl);
+    const pgbouncer = findPgBouncer();
+    if (pg && pgbouncer) {
+      const runAs = process.getuid?.() === 0 ? userIds("postgres") : undefined;
+      pooler = await startPgBouncer({ binary: pgbouncer, dir: path.join(home, "pgbouncer"), adminUrl: pg.adminUrl, url: pg.url, runAs });
+    }
 
     worker = await startWorker({
       port,
       tls,
       stateDir: path.join(home, "worker"),
       quiet: opts.quiet,
-      vars: { DATABASE_URL: databaseUrl, API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, ...opts.workerVars },
+      vars: { DATABASE_URL: pooler?.url ?? databaseUrl, API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, ...opts.workerVars },
     });
     return {
       port,

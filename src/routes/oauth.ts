@@ -16,11 +16,14 @@ import {
   revokeCurrentSession,
 } from "../services/authorizations.ts";
 
+/** A string Postgres can store: text columns refuse NUL characters. */
+const storable = (max: number) => z.string().max(max).refine((s) => !s.includes("\u0000"), "must not contain a NUL character");
+
 const createBody = z
   .object({
-    description: z.string().max(255).optional(),
+    description: storable(255).optional(),
     expires_in: z.number().int().positive().nullable().optional(),
-    scope: z.array(z.string().max(64)).max(16).optional(),
+    scope: z.array(storable(64)).max(16).optional(),
     client: z.unknown().optional(),
   })
   .strict();

@@ -5,7 +5,7 @@ import { accounts, type AccountRow } from "../db/schema/index.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { recordAudit } from "./audit.ts";
 
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const EMAIL_RE = /^[^\s@\u0000]+@[^\s@\u0000]+\.[^\s@\u0000]+$/;
 export const MIN_PASSWORD_LENGTH = 8;
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
@@ -38,7 +38,9 @@ export async function createAccount(
  * work as known ones, so timing does not tell whether an email exists.
  */
 export async function authenticatePassword(db: Database, email: string, password: string): Promise<AccountRow | null> {
-  const [row] = await db.select().from(accounts).where(eq(accounts.email, normalizeEmail(email))).limit(1);
+  const normalized = normalizeEmail(email);
+  // No stored email holds a NUL (Postgres text cannot), and querying with one is an error.
+  const [row] = normalized.includes("\u0000") ? [] : await db.select().from(accounts).where(eq(accounts.email, normalized)).limit(1);
   const ok = await verifyPassword(password, row?.passwordHash ?? DUMMY_PASSWORD_HASH);
   if (!row || !ok) return null;
   await db.update(accounts).set({ lastLoginAt: sql`now()` }).where(eq(accounts.id, row.id));

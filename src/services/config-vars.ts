@@ -40,6 +40,9 @@ export function applyConfigPatch(current: Record<string, string>, patch: ConfigP
       }
     } else if (typeof value !== "string") {
       throw invalidParams(`Config var ${key} must be a string or null.`);
+    } else if (value.includes("\u0000")) {
+      // No environment can hold a NUL, and Postgres text and jsonb refuse it.
+      throw invalidParams(`Config var ${key} must not contain a NUL character.`);
     } else if (next[key] !== value) {
       next[key] = value;
       set.push(key);

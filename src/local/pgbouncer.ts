@@ -1,0 +1,97 @@
+import { spawn, execFileSync } from "node:child_process";
+import { chownSync, existsSync } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import pg from "pg";
+import { freePort, waitForPort } from "./ports.ts";
+
+export interface LocalPooler {
+  /** The pooled URL: same role and database, PgBouncer's port. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+const CANDIDATES = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer", "/usr/local/bin/pgbouncer"];
+
+/** The PgBouncer binary, if this machine has one. */
+export function findPgBouncer(): string | undefined {
+  return CANDIDATES.find((p) => existsSync(p));
+}
+
+/**
+ * Puts PgBouncer in transaction mode in front of the control plane's database, as Neon's
+ * pooled endpoints (and Hyperdrive) do in production: the Worker opens a connection per
+ * request, and a pooler turns that into a cheap hand-off instead of a new backend.
+ * PgBouncer refuses to run as root, so it runs as the database's unprivileged user.
+ */
+export async function startPgBouncer(opts: { binary: string; dir: string; adminUrl: string; url: string; runAs?: { uid: number; gid: number } }): Promise<LocalPooler> {
+  const direct = new URL(opts.url);
+  const role = decodeURIComponent(direct.username);
+  const database = direct.pathname.slice(1);
+  const admin = new pg.Client({ connectionString: opts.adminUrl });
+  await admin.connect();
+  let secret: string;
+  try {
+    // The SCRAM verifier (not the password) lets PgBouncer check clients and log in to the server.
+    const { rows } = await admin.query<{ rolpassword: string }>("select rolpassword from pg_authid where rolname = $1", [role]);
+    secret = rows[0]!.rolpassword;
+  } finally {
+    await admin.end();
+  }
+  await fs.mkdir(opts.dir, { recursive: true, mode: 0o700 });
+  const port = await freePort();
+  const ini = path.join(opts.dir, "pgbouncer.ini");
+  const userlist = path.join(opts.dir, "userlist.txt");
+  await fs.writeFile(userlist, `"${role}" "${secret}"\n`, { mode: 0o600 });
+  await fs.writeFile(
+    ini,
+    [
+      "[databases]",
+      `${database} = host=${direct.hostname} port=${direct.port} dbname=${database}`,
+      "[pgbouncer]",
+      "listen_addr = 127.0.0.1",
+      `listen_port = ${port}`,
+      "unix_socket_dir =",
+      "auth_type = scram-sha-256",
+      `auth_file = ${userlist}`,
+      "pool_mode = transaction",
+      "max_client_conn = 2000",
+      "default_pool_size = 20",
+      "ignore_startup_parameters = extra_float_digits,options",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  if (opts.runAs) for (const f of [opts.dir, ini, userlist]) chownSync(f, opts.runAs.uid, opts.runAs.gid);
+  const child = spawn(opts.binary, [ini], { stdio: ["ignore", "ignore", "pipe"], ...opts.runAs });
+  let log = "";
+  child.stderr!.on("data", (c: Buffer) => (log = (log + c.toString()).slice(-20_000)));
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  try {
+    await waitForPort(port, "127.0.0.1", 10_000);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw new Error(`pgbouncer did not start: ${String(err)}\n${log}`);
+  }
+  const url = new URL(opts.url);
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    stop: async () => {
+      if (exited) return;
+      const done = new Promise((r) => child.once("exit", r));
+      child.kill("SIGINT");
+      await done;
+    },
+  };
+}
+
+/** uid/gid of a local user, for running a service unprivileged. */
+export function userIds(name: string): { uid: number; gid: number } | undefined {
+  try {
+    return { uid: Number(execFileSync("id", ["-u", name]).toString()), gid: Number(execFileSync("id", ["-g", name]).toString()) };
+  } catch {
+    return undefined;
+  }
+}

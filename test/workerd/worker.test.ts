@@ -1,0 +1,121 @@
+import { eq, inArray } from "drizzle-orm";
+import { fetch } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashToken } from "../../src/auth/tokens.ts";
+import { apps, oauthAuthorizations } from "../../src/db/schema/index.ts";
+import { api, platform, tlsAgent } from "../support/api.ts";
+import { appName, closeDb, db, makeAccount } from "../support/factories.ts";
+import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";
+
+// The Worker entry as workerd runs it: scheduled(), the RateLimiter Durable Object
+// binding, and the routes that must not need the database.
+
+afterAll(closeDb);
+
+const DAY = 86_400_000;
+
+/** A token row for `accountId` with the given expiry or revocation time. */
+async function insertAuthorization(accountId: string, times: { expiresAt?: Date; revokedAt?: Date }) {
+  const token = `dpl_${crypto.randomUUID().replace(/-/g, "")}`;
+  const [row] = await (await db())
+    .insert(oauthAuthorizations)
+    .values({ accountId, tokenHash: await hashToken(token), tokenPrefix: token.slice(0, 8), tokenSuffix: token.slice(-4), ...times })
+    .returning({ id: oauthAuthorizations.id });
+  return row!.id;
+}
+
+describe("scheduled()", () => {
+  /** Fires the Worker's cron trigger the way wrangler dev exposes it. */
+  const fireCron = async () => {
+    const res = await fetch(`${platform().apiUrl}/cdn-cgi/handler/scheduled?cron=*/10+*+*+*+*`, { dispatcher: tlsAgent() });
+    return { status: res.status, text: await res.text() };
+  };
+
+  it("purges tokens expired or revoked over 30 days ago and keeps the rest", async () => {
+    const owner = await makeAccount();
+    const now = Date.now();
+    const expiredLongAgo = await insertAuthorization(owner.id, { expiresAt: new Date(now - 40 * DAY) });
+    const revokedLongAgo = await insertAuthorization(owner.id, { revokedAt: new Date(now - 40 * DAY) });
+    const expiredYesterday = await insertAuthorization(owner.id, { expiresAt: new Date(now - DAY) });
+    const revokedLastMonth = await insertAuthorization(owner.id, { revokedAt: new Date(now - 29 * DAY) });
+    const ids = [expiredLongAgo, revokedLongAgo, expiredYesterday, revokedLastMonth];
+
+    expect(await fireCron()).toEqual({ status: 200, text: "ok" });
+
+    const left = await (await db()).select({ id: oauthAuthorizations.id }).from(oauthAuthorizations).where(inArray(oauthAuthorizations.id, ids));
+    expect(left.map((r) => r.id).sort()).toEqual([expiredYesterday, revokedLastMonth].sort());
+    // The owner's live token is untouched and still works.
+    expect((await api("/account", { token: owner.token })).status).toBe(200);
+    // A second run finds nothing more of these to delete and still succeeds.
+    expect(await fireCron()).toEqual({ status: 200, text: "ok" });
+    const again = await (await db()).select({ id: oauthAuthorizations.id }).from(oauthAuthorizations).where(inArray(oauthAuthorizations.id, ids));
+    expect(again).toHaveLength(2);
+  });
+});
+
+describe("the RateLimiter Durable Object", () => {
+  let worker: SecondWorker;
+  beforeAll(async () => {
+    worker = await startSecondWorker({ RATE_LIMIT_PER_HOUR: "3" });
+  });
+  afterAll(() => worker?.stop());
+
+  it("counts down each token's budget and answers 429 rate_limit when it is spent", async () => {
+    const owner = await makeAccount();
+    const remaining: (string | null)[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await worker.api("/account", { token: owner.token });
+      expect(res.status).toBe(200);
+      remaining.push(res.headers.get("ratelimit-remaining"));
+    }
+    expect(remaining).toEqual(["2", "1", "0"]);
+
+    const name = appName("limited");
+    const refused = await worker.api("/apps", { method: "POST", token: owner.token, body: { name } });
+    expect(refused.status).toBe(429);
+    expect(refused.body).toEqual({ id: "rate_limit", message: expect.any(String) });
+    expect(refused.headers.get("ratelimit-remaining")).toBe("0");
+    // The refused call did nothing.
+    expect(await (await db()).select().from(apps).where(eq(apps.name, name))).toEqual([]);
+  });
+
+  it("keeps a separate budget for every token", async () => {
+    const spent = await makeAccount();
+    for (let i = 0; i < 4; i++) await worker.api("/account", { token: spent.token });
+    expect((await worker.api("/account", { token: spent.token })).status).toBe(429);
+
+    const other = await makeAccount();
+    const res = await worker.api("/account", { token: other.token });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("ratelimit-remaining")).toBe("2");
+  });
+
+  it("gives the platform's default configuration Heroku's 4,500 an hour", async () => {
+    const owner = await makeAccount();
+    const first = await api("/account", { token: owner.token });
+    const second = await api("/account", { token: owner.token });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("ratelimit-remaining")).toBe("4499");
+    expect(second.headers.get("ratelimit-remaining")).toBe("4498");
+  });
+});
+
+describe("/health", () => {
+  let worker: SecondWorker;
+  beforeAll(async () => {
+    // Nothing listens on port 1: any request that opens the database fails.
+    worker = await startSecondWorker({ DATABASE_URL: "postgres://nobody:nothing@127.0.0.1:1/none" });
+  });
+  afterAll(() => worker?.stop());
+
+  it("answers without touching the database", async () => {
+    const health = await worker.api("/health");
+    expect(health.status).toBe(200);
+    expect(health.body).toEqual({ status: "ok" });
+
+    const owner = await makeAccount();
+    const account = await worker.api("/account", { token: owner.token });
+    expect(account.status).toBe(500);
+    expect(account.body.id).toBe("internal_server_error");
+  });
+});
