@@ -11,9 +11,14 @@ import { requestId } from "./middleware/request-id.ts";
 import { appHostRouter } from "./router/index.ts";
 import { accountRoutes } from "./routes/account.ts";
 import { appsRoutes } from "./routes/apps.ts";
+import { blobsRoutes } from "./routes/blobs.ts";
 import { configVarsRoutes } from "./routes/config-vars.ts";
+import { dynosRoutes } from "./routes/dynos.ts";
+import { formationRoutes } from "./routes/formation.ts";
+import { internalHostsRoutes } from "./routes/internal-hosts.ts";
 import { oauthLoginRoutes, oauthRoutes } from "./routes/oauth.ts";
 import { releasesRoutes } from "./routes/releases.ts";
+import { slugsRoutes } from "./routes/slugs.ts";
 
 /** Largest JSON body the Platform API reads. */
 const API_BODY_LIMIT = 1024 * 1024;
@@ -27,6 +32,10 @@ export function createApp() {
   app.use(appHostRouter);
   app.get("/health", (c) => c.json({ status: "ok" }));
 
+  // Signed upload URLs take large bodies and no user token.
+  app.use("/blobs/*", database);
+  app.route("/", blobsRoutes);
+
   // The Platform API.
   app.use(acceptVersion3);
   app.use(
@@ -39,12 +48,16 @@ export function createApp() {
   );
   app.use(database);
   app.route("/", oauthLoginRoutes);
+  app.route("/", internalHostsRoutes);
   app.use(authenticate, rateLimit);
   app.route("/", accountRoutes);
   app.route("/", oauthRoutes);
   app.route("/", appsRoutes);
   app.route("/", configVarsRoutes);
   app.route("/", releasesRoutes);
+  app.route("/", slugsRoutes);
+  app.route("/", formationRoutes);
+  app.route("/", dynosRoutes);
 
   app.notFound((c) =>
     c.json(

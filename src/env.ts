@@ -1,4 +1,6 @@
 import type { Database } from "./db/client.ts";
+import type { AppCoordinator } from "./durable-objects/app-coordinator.ts";
+import type { LogChannel } from "./durable-objects/log-channel.ts";
 import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 
 /** Bindings and variables the Worker is configured with (wrangler.toml, secrets, `npm start`). */
@@ -13,9 +15,15 @@ export interface Bindings {
   PUBLIC_PORT_SUFFIX: string;
   /** Per-token API budget per hour (Heroku's is 4,500). */
   RATE_LIMIT_PER_HOUR: string;
+  /** Private Ed25519 JWK (JSON) that signs host commands, routed requests and blob URLs. Secret. */
+  COMMAND_SIGNING_KEY: string;
+  /** Seconds a web dyno has to bind $PORT (Heroku: 60). */
+  BOOT_TIMEOUT_S?: string;
   /** Only for local development and tests: a WebSocket-to-TCP proxy for the Neon driver. */
   NEON_WS_PROXY?: string;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  LOG_CHANNEL: DurableObjectNamespace<LogChannel>;
+  APP_COORDINATOR: DurableObjectNamespace<AppCoordinator>;
   BLOBS: R2Bucket;
 }
 

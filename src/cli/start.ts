@@ -1,5 +1,7 @@
 import path from "node:path";
-import { DEFAULT_PORT, exportLines, startPlatform, writeEnvFile } from "../local/platform.ts";
+import exitHook from "async-exit-hook";
+import { exportLines } from "../local/cli-env.ts";
+import { DEFAULT_PORT, startPlatform, writeEnvFile } from "../local/platform.ts";
 import { parseArgs } from "./args.ts";
 import { forgetLocalDatabase, rememberLocalDatabase } from "./local-database.ts";
 
@@ -42,13 +44,11 @@ export async function run(args: string[]): Promise<number> {
   );
   console.log(lines.join("\n"));
 
-  await new Promise<void>((resolve) => {
-    const shutdown = () => resolve();
-    process.once("SIGINT", shutdown);
-    process.once("SIGTERM", shutdown);
+  // Ctrl-C: the platform's own exit hook stops the Worker, the pooler and Postgres.
+  exitHook((done) => {
+    console.log("\nStopping dynoplane ...");
+    void forgetLocalDatabase(home).then(done);
   });
-  console.log("\nStopping dynoplane ...");
-  await forgetLocalDatabase(home);
-  await platform.stop();
+  await new Promise(() => {});
   return 0;
 }

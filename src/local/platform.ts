@@ -5,14 +5,16 @@ import { openDb } from "../db/client.ts";
 import { runMigrations } from "../db/migrate.ts";
 import { countAccounts, createAccount } from "../services/accounts.ts";
 import { createAuthorization } from "../services/authorizations.ts";
+import exitHook from "async-exit-hook";
+import { APPS_DOMAIN, cliEnvironment, exportLines } from "./cli-env.ts";
 import { applyOfflineEnv } from "./offline.ts";
 import { findPgBouncer, startPgBouncer, userIds, type LocalPooler } from "./pgbouncer.ts";
+import { ensureSigningKey } from "./keys.ts";
 import { freePort } from "./ports.ts";
 import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
 import { ensureLocalTls, type LocalTls } from "./tls.ts";
 import { startWorker, type LocalWorker } from "./worker.ts";
 
-export const APPS_DOMAIN = "apps.localhost";
 export const DEFAULT_PORT = 5443;
 export const FIRST_ACCOUNT_EMAIL = "admin@dynoplane.localhost";
 
@@ -49,24 +51,6 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-/** The environment that points the stock `heroku` CLI and git at a platform on `host:port`. */
-export function cliEnvironment(hostPort: string, tls: Pick<LocalTls, "caPath" | "bundlePath">): Record<string, string> {
-  const url = `https://${hostPort}`;
-  return {
-    HEROKU_HOST: url,
-    HEROKU_LOGIN_HOST: url,
-    HEROKU_GIT_HOST: hostPort,
-    HEROKU_DATA_HOST: hostPort.replace(/:\d+$/, ""),
-    HEROKU_PARTICLEBOARD_URL: url,
-    HEROKU_NETRC_WRITE: "true",
-    HEROKU_SKIP_NEW_VERSION_CHECK: "true",
-    HEROKU_DISABLE_AUTOUPDATE: "1",
-    DISABLE_TELEMETRY: "true",
-    NODE_EXTRA_CA_CERTS: tls.caPath,
-    GIT_SSL_CAINFO: tls.bundlePath,
-  };
-}
-
 /**
  * Brings up the whole control plane on this machine: Postgres (embedded unless a URL is
  * given), migrations, the Worker in workerd over HTTPS with a local CA, and a first
@@ -83,11 +67,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   let pg: LocalPostgres | undefined;
   let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
-  const stop = async () => {
-    await worker?.stop().catch(() => {});
-    await pooler?.stop().catch(() => {});
-    await pg?.stop().catch(() => {});
-  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await worker?.stop().catch(() => {});
+      await pooler?.stop().catch(() => {});
+      await pg?.stop().catch(() => {});
+    })());
+  // Ctrl-C and other exits: the Worker runs in a process group of its own, so it is stopped explicitly.
+  exitHook((done) => void stop().then(done));
   try {
     if (!opts.databaseUrl) pg = await startEmbeddedPostgres(path.join(home, "postgres"), { quiet: opts.quiet, ephemeral: opts.ephemeral });
     const databaseUrl = opts.databaseUrl ?? pg!.url;
@@ -104,7 +92,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       tls,
       stateDir: path.join(home, "worker"),
       quiet: opts.quiet,
-      vars: { DATABASE_URL: pooler?.url ?? databaseUrl, API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, ...opts.workerVars },
+      vars: { DATABASE_URL: pooler?.url ?? databaseUrl, COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")), API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, ...opts.workerVars },
     });
     return {
       port,
@@ -133,13 +121,6 @@ async function ensureFirstAccount(databaseUrl: string): Promise<FirstAccount | u
   } finally {
     await handle.close();
   }
-}
-
-/** `export NAME=value` lines, quoted for sh. */
-export function exportLines(env: Record<string, string>): string {
-  return Object.entries(env)
-    .map(([k, v]) => `export ${k}=${/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`}`)
-    .join("\n");
 }
 
 /**

@@ -24,3 +24,11 @@ export const welcomePage = (app: string) =>
 /** What an unknown app host shows. */
 export const noSuchAppPage = () =>
   page("dynoplane | No such app", "There's nothing here, yet.", "No app is configured at this address. Check the app name and try again.");
+
+/** Heroku's "Application error" page, shown with every H-code error. */
+export const applicationErrorPage = () =>
+  page(
+    "Application Error",
+    "Application error",
+    "An error occurred in the application and your page could not be served. If you are the application owner, check your logs for details. You can do this from the dynoplane CLI with the command heroku logs --tail",
+  );

@@ -70,6 +70,11 @@ export const appsRoutes = new Hono<AppEnv>()
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
     return c.json([toOwnerCollaboratorJson(app, ownerOf(c.var.actor))]);
   })
+  .get("/apps/:app/addons", async (c) => {
+    // No add-on can be attached to an app yet, so every app's list is empty.
+    await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
+    return c.json([]);
+  })
   .get("/apps/:app/pipeline-couplings", async (c) => {
     await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
     throw new ApiError("not_found", "This app is not in a pipeline.", "pipeline_coupling");

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
+import { pushAfterResponse } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { findAppForActor } from "../services/apps.ts";
 import { getConfigVars, setConfigVars } from "../services/config-vars.ts";
@@ -15,6 +16,7 @@ export const configVarsRoutes = new Hono<AppEnv>()
   })
   .patch("/apps/:app/config-vars", jsonBody(patchBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const { config } = await setConfigVars(c.var.db, c.var.actor, app, c.req.valid("json"), c.var.requestId);
+    const { config, changes } = await setConfigVars(c.var.db, c.var.actor, app, c.req.valid("json"), c.var.requestId);
+    pushAfterResponse(c, changes);
     return c.json(config);
   });

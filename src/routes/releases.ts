@@ -1,11 +1,12 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
-import { ApiError } from "../errors.ts";
 import { rangeOf, sendPage } from "../lib/respond.ts";
+import { pushAfterResponse } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toReleaseJson } from "../serializers/release.ts";
 import { findAppForActor } from "../services/apps.ts";
+import { releaseSlug } from "../services/slugs.ts";
 import { currentVersion, getRelease, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/releases.ts";
 
 const createBody = z
@@ -15,7 +16,7 @@ const createBody = z
     description: z.string().max(1024).optional(),
   })
   .strict()
-  .refine((b) => b.release || b.slug, { message: "release or slug is required" });
+  .refine((b) => !!b.release !== !!b.slug, { message: "give either release (a rollback) or slug (a deploy)" });
 
 /** `/apps/{app}/releases`: the release history, one release and its config, and rollback. */
 export const releasesRoutes = new Hono<AppEnv>()
@@ -37,7 +38,9 @@ export const releasesRoutes = new Hono<AppEnv>()
   .post("/apps/:app/releases", jsonBody(createBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
     const body = c.req.valid("json");
-    if (!body.release) throw new ApiError("not_found", "Couldn't find that slug.", "slug");
-    const release = await rollback(c.var.db, c.var.actor, app, body.release, c.var.requestId);
+    const { release, changes } = body.slug
+      ? await releaseSlug(c.var.db, c.var.actor, app, body.slug, body.description, c.var.requestId)
+      : await rollback(c.var.db, c.var.actor, app, body.release!, c.var.requestId);
+    pushAfterResponse(c, changes);
     return c.json(toReleaseJson(release, app, release.version), 201);
   });

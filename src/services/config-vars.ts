@@ -4,6 +4,7 @@ import { apps, configVars, type AppRow, type ReleaseRow } from "../db/schema/ind
 import type { Actor } from "../env.ts";
 import { invalidParams } from "../errors.ts";
 import { recordAudit } from "./audit.ts";
+import { noChanges, syncDynos, type DynoChanges } from "./dynos.ts";
 import { cutRelease } from "./releases.ts";
 
 /** Heroku's limit on the total size of an app's config (keys plus values). */
@@ -63,7 +64,7 @@ export function describeConfigChange(set: string[], removed: string[]): string {
 
 /**
  * Applies a config patch (null removes a key) and cuts a release in the same
- * transaction. The app row is locked first so concurrent patches serialize.
+ * transaction; the app's dynos are then due to restart on it. The app row is locked first so concurrent patches serialize.
  */
 export async function setConfigVars(
   db: Database,
@@ -71,11 +72,11 @@ export async function setConfigVars(
   app: AppRow,
   patch: ConfigPatch,
   requestId?: string,
-): Promise<{ config: Record<string, string>; release: ReleaseRow | null }> {
+): Promise<{ config: Record<string, string>; release: ReleaseRow | null; changes: DynoChanges }> {
   return db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const { next, set, removed } = applyConfigPatch(await getConfigVars(tx, app.id), patch);
-    if (!set.length && !removed.length) return { config: next, release: null };
+    if (!set.length && !removed.length) return { config: next, release: null, changes: noChanges() };
     if (removed.length) await tx.delete(configVars).where(and(eq(configVars.appId, app.id), inArray(configVars.key, removed)));
     for (const key of set) {
       await tx
@@ -85,6 +86,8 @@ export async function setConfigVars(
     }
     const release = await cutRelease(tx, app, actor, { description: describeConfigChange(set, removed), config: next });
     await recordAudit(tx, { actor, action: "config.update", app, details: { set, removed, version: release.version }, requestId });
-    return { config: next, release };
+    // Dynos restart on the new config, as on Heroku.
+    const changes = await syncDynos(tx, app);
+    return { config: next, release, changes };
   });
 }

@@ -6,6 +6,7 @@ import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
 import { recordAudit } from "./audit.ts";
+import { syncDynos, type DynoChanges } from "./dynos.ts";
 
 export interface NewRelease {
   description: string;
@@ -88,7 +89,7 @@ export async function getRelease(db: Database, app: AppRow, versionOrId: string)
 }
 
 /** A new release with an older one's slug and config; the app's config vars follow it. */
-export async function rollback(db: Database, actor: Actor, app: AppRow, target: string, requestId?: string): Promise<ReleaseRow> {
+export async function rollback(db: Database, actor: Actor, app: AppRow, target: string, requestId?: string): Promise<{ release: ReleaseRow; changes: DynoChanges }> {
   return db.transaction(async (tx) => {
     const old = await getRelease(tx, app, target);
     if (old.status !== "succeeded") throw new ApiError("invalid_params", `Release v${old.version} is ${old.status} and cannot be rolled back to.`);
@@ -97,6 +98,7 @@ export async function rollback(db: Database, actor: Actor, app: AppRow, target: 
     if (entries.length) await tx.insert(configVars).values(entries.map(([key, value]) => ({ appId: app.id, key, value })));
     const release = await cutRelease(tx, app, actor, { description: `Rollback to v${old.version}`, config: old.config, slugId: old.slugId });
     await recordAudit(tx, { actor, action: "release.rollback", app, details: { version: release.version, to: old.version }, requestId });
-    return release;
+    const changes = await syncDynos(tx, app);
+    return { release, changes };
   });
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fetch } from "undici";
-import { APPS_DOMAIN } from "../../src/local/platform.ts";
+import { APPS_DOMAIN } from "../../src/local/cli-env.ts";
 import { freePort } from "../../src/local/ports.ts";
 import type { LocalTls } from "../../src/local/tls.ts";
 import { startWorker } from "../../src/local/worker.ts";

@@ -20,6 +20,8 @@ export const apps = pgTable(
     slugSize: bigint("slug_size", { mode: "number" }),
     releaseSeq: integer("release_seq").notNull().default(0),
     releasedAt: timestamp("released_at", { withTimezone: true, mode: "date" }),
+    /** Last routed request (written at most once a minute per Worker instance); eco apps sleep after 30 idle minutes. */
+    lastRequestAt: timestamp("last_request_at", { withTimezone: true, mode: "date" }),
     ...timestamps,
   },
   (t) => [uniqueIndex("apps_name_key").on(t.name), index("apps_owner_idx").on(t.ownerId)],

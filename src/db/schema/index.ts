@@ -4,3 +4,7 @@ export { apps, type AppRow } from "./apps.ts";
 export { configVars } from "./config-vars.ts";
 export { releases, type ReleaseRow, type ReleaseStatus } from "./releases.ts";
 export { auditEvents } from "./audit-events.ts";
+export { hosts, type HostRow, type HostState } from "./hosts.ts";
+export { slugs, type SlugRow } from "./slugs.ts";
+export { formations, type FormationRow } from "./formations.ts";
+export { dynos, type DynoRow, type DynoDesired, type DynoState } from "./dynos.ts";

@@ -1,0 +1,45 @@
+import { index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { apps } from "./apps.ts";
+import { idColumn, timestamps } from "./columns.ts";
+import { hosts } from "./hosts.ts";
+import { releases } from "./releases.ts";
+
+/** What a dyno should be doing. `stopped` keeps the row (ps:stop); `sleeping` is an idle eco dyno. */
+export type DynoDesired = "up" | "stopped" | "sleeping";
+/** What the host agent last reported, in Heroku's words. */
+export type DynoState = "starting" | "up" | "crashed" | "idle" | "down";
+
+/**
+ * One dyno: desired state (release, command, placement, `instance`) next to the state its
+ * host reports. A restart is a new `instance`; the agent replaces the process it runs.
+ */
+export const dynos = pgTable(
+  "dynos",
+  {
+    id: idColumn(),
+    appId: uuid("app_id")
+      .notNull()
+      .references(() => apps.id, { onDelete: "cascade" }),
+    releaseId: uuid("release_id")
+      .notNull()
+      .references(() => releases.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    type: text("type").notNull(),
+    command: text("command").notNull(),
+    size: text("size").notNull(),
+    /** Attach data for one-off dynos (`heroku run`), and environment additions. */
+    extraEnv: jsonb("extra_env").$type<Record<string, string>>().notNull().default({}),
+    hostId: uuid("host_id").references(() => hosts.id, { onDelete: "set null" }),
+    instance: uuid("instance").notNull().defaultRandom(),
+    desired: text("desired").$type<DynoDesired>().notNull().default("up"),
+    state: text("state").$type<DynoState>().notNull().default("starting"),
+    /** Port of the running process on its host (web dynos), as reported. */
+    port: integer("port"),
+    exitCode: integer("exit_code"),
+    stateChangedAt: timestamp("state_changed_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex("dynos_app_name_key").on(t.appId, t.name), index("dynos_host_idx").on(t.hostId)],
+);
+
+export type DynoRow = typeof dynos.$inferSelect;

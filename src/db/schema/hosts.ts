@@ -1,0 +1,27 @@
+import { bigint, index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { idColumn, timestamps } from "./columns.ts";
+
+export type HostState = "up" | "down";
+
+/**
+ * Machines that run dynos under a host agent. The agent's secret is stored only as a
+ * SHA-256; `url` is where the control plane sends signed commands and routed requests.
+ */
+export const hosts = pgTable(
+  "hosts",
+  {
+    id: idColumn(),
+    name: text("name").notNull(),
+    secretHash: text("secret_hash").notNull(),
+    url: text("url"),
+    capacityMb: integer("capacity_mb").notNull().default(0),
+    state: text("state").$type<HostState>().notNull().default("down"),
+    lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
+    /** Lines the agent dropped because a dyno logged faster than it could ship. */
+    droppedLogLines: bigint("dropped_log_lines", { mode: "number" }).notNull().default(0),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex("hosts_name_key").on(t.name), uniqueIndex("hosts_secret_hash_key").on(t.secretHash), index("hosts_state_idx").on(t.state)],
+);
+
+export type HostRow = typeof hosts.$inferSelect;

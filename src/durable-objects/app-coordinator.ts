@@ -1,0 +1,46 @@
+import { DurableObject } from "cloudflare:workers";
+import { and, eq } from "drizzle-orm";
+import { openDb } from "../db/client.ts";
+import { dynos } from "../db/schema/index.ts";
+import type { Bindings } from "../env.ts";
+import { commandConfig } from "../lib/push.ts";
+import { pushDynoChanges } from "../services/host-commands.ts";
+import { wakeApp } from "../services/sleep.ts";
+
+/** How long a wake may take before requests give up (Heroku's router waits 75 s: H20). */
+export const WAKE_TIMEOUT_MS = 75_000;
+
+/**
+ * One per app: coordinates waking a sleeping app so that concurrent requests wait on
+ * the same wake instead of each starting dynos.
+ */
+export class AppCoordinator extends DurableObject<Bindings> {
+  private waking: Promise<boolean> | undefined;
+
+  /** Wakes the app (once, however many callers) and resolves when a web dyno is up. */
+  async wake(appId: string): Promise<boolean> {
+    this.waking ??= this.doWake(appId).finally(() => (this.waking = undefined));
+    return this.waking;
+  }
+
+  private async doWake(appId: string): Promise<boolean> {
+    const handle = await openDb(this.env.DATABASE_URL, { neonWsProxy: this.env.NEON_WS_PROXY });
+    try {
+      const changes = await wakeApp(handle.db, appId);
+      await pushDynoChanges(handle.db, commandConfig(this.env), changes);
+      const deadline = Date.now() + WAKE_TIMEOUT_MS;
+      while (Date.now() < deadline) {
+        const [up] = await handle.db
+          .select({ id: dynos.id })
+          .from(dynos)
+          .where(and(eq(dynos.appId, appId), eq(dynos.type, "web"), eq(dynos.desired, "up"), eq(dynos.state, "up")))
+          .limit(1);
+        if (up) return true;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return false;
+    } finally {
+      await handle.close();
+    }
+  }
+}

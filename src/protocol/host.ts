@@ -1,0 +1,94 @@
+import { z } from "zod";
+
+/**
+ * The wire contract between the control plane and host agents.
+ *
+ * Agent → control plane: HTTPS with `Authorization: Bearer <host secret>` (stored hashed).
+ *   POST /internal/hosts/heartbeat   HeartbeatRequest → HeartbeatResponse (every few seconds;
+ *                                    reports observed dyno states, returns the desired set)
+ *   POST /internal/hosts/logs        LogBatch → 204
+ *   GET  /internal/hosts/slugs/:id   the slug tar.gz, for dynos placed on this host
+ *
+ * Control plane → agent: HTTPS with `Authorization: Bearer <JWT>` signed by the control
+ * plane's command key (EdDSA), audience = the host id, 60 s expiry, single-use `jti`.
+ *   POST /commands                   Command → 202 (start/stop/restart now; the next
+ *                                    heartbeat converges anything a lost command missed)
+ *   ANY  /proxy/:dynoId/<path>       a routed app request, with the JWT in
+ *                                    `X-Dynoplane-Route` (subject = dyno id)
+ */
+
+export const DESIRED_DYNO = z.object({
+  id: z.string().uuid(),
+  /** Changes on every restart or release: a new instance replaces the running one. */
+  instance: z.string().uuid(),
+  app_id: z.string().uuid(),
+  app_name: z.string(),
+  name: z.string(),
+  type: z.string(),
+  command: z.string(),
+  size: z.string(),
+  memory_mb: z.number().int().positive(),
+  release_version: z.number().int(),
+  slug_id: z.string().uuid(),
+  /** Config vars plus additions; the agent adds PORT, DYNO, PS and HOME. */
+  env: z.record(z.string(), z.string()),
+  /** Web dynos must bind $PORT within this many seconds (R10). */
+  boot_timeout_s: z.number().int().positive(),
+});
+export type DesiredDyno = z.infer<typeof DESIRED_DYNO>;
+
+export const OBSERVED_DYNO = z.object({
+  id: z.string().uuid(),
+  instance: z.string().uuid(),
+  state: z.enum(["starting", "up", "crashed", "down"]),
+  port: z.number().int().nullable(),
+  exit_code: z.number().int().nullable(),
+});
+export type ObservedDyno = z.infer<typeof OBSERVED_DYNO>;
+
+export const HEARTBEAT_REQUEST = z.object({
+  /** Where the control plane reaches this agent (commands and routed requests). */
+  url: z.string().url(),
+  capacity_mb: z.number().int().nonnegative(),
+  dynos: z.array(OBSERVED_DYNO).max(10_000),
+  /** Log lines dropped since the previous heartbeat (flood protection). */
+  dropped_log_lines: z.number().int().nonnegative().default(0),
+});
+export type HeartbeatRequest = z.infer<typeof HEARTBEAT_REQUEST>;
+
+export interface HeartbeatResponse {
+  host_id: string;
+  /** Public JWK that signs commands and routed requests for this host. */
+  command_key: JsonWebKey;
+  desired: DesiredDyno[];
+  heartbeat_interval_ms: number;
+}
+
+export const LOG_LINE = z.object({
+  app_id: z.string().uuid(),
+  /** `web.1`, `run.1234`, or `router`/`api` for platform lines. */
+  dyno: z.string().max(64),
+  /** `app` for dyno output, `heroku` for platform events. */
+  source: z.enum(["app", "heroku"]),
+  text: z.string(),
+  /** Milliseconds since the epoch, as seen on the host. */
+  ts: z.number(),
+});
+export type LogLine = z.infer<typeof LOG_LINE>;
+
+export const LOG_BATCH = z.object({ lines: z.array(LOG_LINE).max(5_000) });
+
+export const COMMAND = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("start"), dyno: DESIRED_DYNO }),
+  z.object({ op: z.literal("stop"), dyno_id: z.string().uuid() }),
+  z.object({ op: z.literal("sync") }),
+]);
+export type Command = z.infer<typeof COMMAND>;
+
+/** Memory limits of Heroku's dyno sizes, in MB. */
+export const DYNO_SIZES: Record<string, { memoryMb: number; eco: boolean }> = {
+  Eco: { memoryMb: 512, eco: true },
+  Basic: { memoryMb: 512, eco: false },
+  "Standard-1X": { memoryMb: 512, eco: false },
+  "Standard-2X": { memoryMb: 1024, eco: false },
+};

@@ -1,0 +1,89 @@
+import { and, eq } from "drizzle-orm";
+import type { Context } from "hono";
+import { signToken } from "../auth/signing.ts";
+import type { Database } from "../db/client.ts";
+import { dynos, hosts } from "../db/schema/index.ts";
+import type { AppEnv } from "../env.ts";
+
+/** Heroku's router gives a dyno 30 s to start answering (H12). */
+export const ROUTER_TIMEOUT_MS = 30_000;
+
+export interface WebDyno {
+  id: string;
+  name: string;
+  desired: string;
+  state: string;
+  hostId: string | null;
+  hostUrl: string | null;
+}
+
+/** The app's web dynos with where they run. */
+export async function webDynos(db: Database, appId: string): Promise<WebDyno[]> {
+  return db
+    .select({ id: dynos.id, name: dynos.name, desired: dynos.desired, state: dynos.state, hostId: dynos.hostId, hostUrl: hosts.url })
+    .from(dynos)
+    .leftJoin(hosts, and(eq(hosts.id, dynos.hostId), eq(hosts.state, "up")))
+    .where(and(eq(dynos.appId, appId), eq(dynos.type, "web")));
+}
+
+const turns = new Map<string, number>();
+/** The next routable dyno in turn (round robin per Worker instance). */
+export function pickInTurn(appId: string, candidates: WebDyno[]): WebDyno {
+  const n = (turns.get(appId) ?? -1) + 1;
+  turns.set(appId, n % 1_000_000);
+  const sorted = [...candidates].sort((a, b) => a.name.localeCompare(b.name));
+  return sorted[n % sorted.length]!;
+}
+
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authorization", "proxy-authenticate"];
+
+export interface Forwarded {
+  response?: Response;
+  /** Milliseconds until the host agent accepted the request (connect) and until headers came back (service). */
+  connectMs: number;
+  serviceMs: number;
+  failure?: "timeout" | "closed" | "not_running";
+}
+
+/**
+ * Sends a request to a dyno through its host agent's proxy, with Heroku's forwarding
+ * headers and a signed, short-lived route token naming the dyno.
+ */
+export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId: string, clientIp: string): Promise<Forwarded> {
+  const url = new URL(c.req.url);
+  const headers = new Headers(c.req.raw.headers);
+  for (const h of HOP_BY_HOP) headers.delete(h);
+  const priorFwd = headers.get("X-Forwarded-For");
+  headers.set("X-Forwarded-For", priorFwd ? `${priorFwd}, ${clientIp}` : clientIp);
+  headers.set("X-Forwarded-Proto", url.protocol.replace(":", ""));
+  headers.set("X-Forwarded-Port", url.port || (url.protocol === "https:" ? "443" : "80"));
+  headers.set("X-Request-Id", requestId);
+  headers.set("X-Request-Start", String(Date.now()));
+  headers.append("Via", "1.1 dynoplane");
+  headers.set(
+    "X-Dynoplane-Route",
+    await signToken(c.env.COMMAND_SIGNING_KEY, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: 60 }),
+  );
+  const target = new URL(`/proxy/${dyno.id}${url.pathname}${url.search}`, dyno.hostUrl!);
+  const started = Date.now();
+  const hasBody = !["GET", "HEAD"].includes(c.req.method);
+  try {
+    const response = await fetch(target, {
+      method: c.req.method,
+      headers,
+      body: hasBody ? c.req.raw.body : undefined,
+      redirect: "manual",
+      signal: AbortSignal.timeout(ROUTER_TIMEOUT_MS),
+    });
+    const serviceMs = Date.now() - started;
+    if (response.status === 502 && response.headers.get("X-Dynoplane-Error") === "not-running") {
+      await response.body?.cancel();
+      return { connectMs: 1, serviceMs, failure: "not_running" };
+    }
+    return { response, connectMs: 1, serviceMs };
+  } catch (err) {
+    const serviceMs = Date.now() - started;
+    const timedOut = (err as Error)?.name === "TimeoutError" || serviceMs >= ROUTER_TIMEOUT_MS - 50;
+    return { connectMs: 1, serviceMs, failure: timedOut ? "timeout" : "closed" };
+  }
+}

@@ -1,0 +1,46 @@
+import { Hono, type Context } from "hono";
+import type { AppRow } from "../db/schema/apps.ts";
+import type { AppEnv } from "../env.ts";
+import { pushAfterResponse } from "../lib/push.ts";
+import { toDynoJson } from "../serializers/dyno.ts";
+import { findAppForActor } from "../services/apps.ts";
+import { getDyno, listDynos, restartDynos, selectDynos, stopDynos } from "../services/dynos.ts";
+import { getFormation } from "../services/formation.ts";
+
+const appOf = (c: Context<AppEnv>) => findAppForActor(c.var.db, c.var.actor, c.req.param("app")!);
+
+async function restart(c: Context<AppEnv>, app: AppRow, selector?: string) {
+  const changes = await c.var.db.transaction(async (tx) => restartDynos(tx, await selectDynos(tx, app.id, selector)));
+  pushAfterResponse(c, changes);
+  return c.json({}, 202);
+}
+
+async function stop(c: Context<AppEnv>, app: AppRow, selector: string) {
+  const changes = await c.var.db.transaction(async (tx) => stopDynos(tx, await selectDynos(tx, app.id, selector)));
+  pushAfterResponse(c, changes);
+  return c.json({}, 202);
+}
+
+/** `/apps/{app}/dynos` and the per-type restart/stop actions (`heroku ps`, `ps:restart`, `ps:stop`). */
+export const dynosRoutes = new Hono<AppEnv>()
+  .get("/apps/:app/dynos", async (c) => {
+    const app = await appOf(c);
+    return c.json((await listDynos(c.var.db, app.id)).map((d) => toDynoJson(d, app)));
+  })
+  .get("/apps/:app/dynos/:dyno", async (c) => {
+    const app = await appOf(c);
+    return c.json(toDynoJson(await getDyno(c.var.db, app.id, c.req.param("dyno")), app));
+  })
+  .delete("/apps/:app/dynos", async (c) => restart(c, await appOf(c)))
+  .delete("/apps/:app/dynos/:dyno", async (c) => restart(c, await appOf(c), c.req.param("dyno")))
+  .post("/apps/:app/dynos/:dyno/actions/stop", async (c) => stop(c, await appOf(c), c.req.param("dyno")))
+  .delete("/apps/:app/formations/:type", async (c) => {
+    const app = await appOf(c);
+    await getFormation(c.var.db, app.id, c.req.param("type"));
+    return restart(c, app, c.req.param("type"));
+  })
+  .post("/apps/:app/formations/:type/actions/stop", async (c) => {
+    const app = await appOf(c);
+    await getFormation(c.var.db, app.id, c.req.param("type"));
+    return stop(c, app, c.req.param("type"));
+  });

@@ -1,0 +1,60 @@
+import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
+import { signingKeys } from "../auth/signing.ts";
+import type { HostRow } from "../db/schema/hosts.ts";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "../errors.ts";
+import { commandConfig } from "../lib/push.ts";
+import { jsonBody } from "../lib/validate.ts";
+import { credentials } from "../middleware/authenticate.ts";
+import { HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
+import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
+import { authenticateHost, HEARTBEAT_INTERVAL_MS, recordObservedDynos, retireSilentHosts, touchHost } from "../services/hosts.ts";
+import { appendLogLines } from "../services/logs.ts";
+import { placeDynos } from "../services/placement.ts";
+import { getSlugById } from "../services/slugs.ts";
+
+
+type HostEnv = AppEnv & { Variables: AppEnv["Variables"] & { host: HostRow } };
+
+/** Host agents authenticate with their secret (stored hashed), never with a user token. */
+const hostAuth = createMiddleware<HostEnv>(async (c, next) => {
+  const creds = credentials(c);
+  if (!creds) throw new ApiError("unauthorized", "Invalid host credentials.");
+  c.set("host", await authenticateHost(c.var.db, creds.secret));
+  await next();
+});
+
+/** The control plane's side of the host-agent protocol (src/protocol/host.ts). */
+export const internalHostsRoutes = new Hono<HostEnv>()
+  .use("/internal/hosts/*", hostAuth)
+  .post("/internal/hosts/heartbeat", jsonBody(HEARTBEAT_REQUEST), async (c) => {
+    const body = c.req.valid("json");
+    const host = c.var.host;
+    await touchHost(c.var.db, host, { url: body.url, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
+    await recordObservedDynos(c.var.db, host.id, body.dynos);
+    // Every heartbeat also converges the fleet: silent hosts lose their dynos, unplaced dynos find a host.
+    await c.var.db.transaction(async (tx) => {
+      await retireSilentHosts(tx);
+      await placeDynos(tx);
+    });
+    const response: HeartbeatResponse = {
+      host_id: host.id,
+      command_key: (await signingKeys(c.env.COMMAND_SIGNING_KEY)).publicJwk as JsonWebKey,
+      desired: await desiredForHost(c.var.db, host.id, commandConfig(c.env).bootTimeoutS),
+      heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+    };
+    return c.json(response);
+  })
+  .post("/internal/hosts/logs", jsonBody(LOG_BATCH), async (c) => {
+    await appendLogLines(c.env, c.req.valid("json").lines);
+    return c.body(null, 204);
+  })
+  .get("/internal/hosts/slugs/:id", async (c) => {
+    const slug = await getSlugById(c.var.db, c.req.param("id"));
+    // A host may fetch only slugs of apps it runs dynos for.
+    if (!slug || !(await dynoOnHost(c.var.db, c.var.host.id, slug.appId))) throw new ApiError("not_found", "Couldn't find that slug.", "slug");
+    const object = await c.env.BLOBS.get(slug.blobKey);
+    if (!object) throw new ApiError("not_found", "That slug has no stored tarball.", "slug");
+    return new Response(object.body, { headers: { "Content-Type": "application/gzip", "Content-Length": String(object.size) } });
+  });

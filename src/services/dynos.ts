@@ -1,0 +1,153 @@
+import { and, asc, desc, eq, inArray, isNotNull, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { apps, dynos, formations, releases, type AppRow, type DynoRow, type ReleaseRow } from "../db/schema/index.ts";
+import { ApiError } from "../errors.ts";
+import type { DesiredDyno } from "../protocol/host.ts";
+import { memoryOf } from "./placement.ts";
+
+/** What changed for host agents: dynos to (re)start and dynos to stop, by host. */
+export interface DynoChanges {
+  start: string[];
+  stop: Array<{ dynoId: string; hostId: string | null }>;
+}
+
+export const noChanges = (): DynoChanges => ({ start: [], stop: [] });
+
+/** The newest successful release that has a slug: what dynos run. */
+export async function runningRelease(db: Database, appId: string): Promise<ReleaseRow | null> {
+  const [row] = await db
+    .select()
+    .from(releases)
+    .where(and(eq(releases.appId, appId), eq(releases.status, "succeeded"), isNotNull(releases.slugId)))
+    .orderBy(desc(releases.version))
+    .limit(1);
+  return row ?? null;
+}
+
+const dynoNumber = (name: string) => Number(name.slice(name.lastIndexOf(".") + 1));
+
+/**
+ * Makes an app's dynos match its formation and current release: creates `type.N` up to
+ * each quantity, deletes the rest, and (with `restart`, or when the release, command or
+ * size differ) gives a dyno a new instance so its host replaces the process.
+ */
+export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boolean } = {}): Promise<DynoChanges> {
+  const changes = noChanges();
+  const release = await runningRelease(tx, app.id);
+  const wanted = release ? await tx.select().from(formations).where(eq(formations.appId, app.id)) : [];
+  const existing = await tx.select().from(dynos).where(and(eq(dynos.appId, app.id), sql`${dynos.type} <> 'run'`));
+  const keep = new Set<string>();
+  for (const f of wanted) {
+    for (let n = 1; n <= f.quantity; n++) {
+      const name = `${f.type}.${n}`;
+      const current = existing.find((d) => d.name === name);
+      if (!current) {
+        const [row] = await tx
+          .insert(dynos)
+          .values({ appId: app.id, releaseId: release!.id, name, type: f.type, command: f.command, size: f.size })
+          .returning({ id: dynos.id });
+        changes.start.push(row!.id);
+        continue;
+      }
+      keep.add(current.id);
+      const stale = current.releaseId !== release!.id || current.command !== f.command || current.size !== f.size;
+      if (opts.restart || stale || current.desired === "stopped") {
+        await tx
+          .update(dynos)
+          .set({ releaseId: release!.id, command: f.command, size: f.size, instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` })
+          .where(eq(dynos.id, current.id));
+        changes.start.push(current.id);
+      }
+    }
+  }
+  const gone = existing.filter((d) => !keep.has(d.id) && !changes.start.includes(d.id));
+  if (gone.length) {
+    await tx.delete(dynos).where(inArray(dynos.id, gone.map((d) => d.id)));
+    changes.stop.push(...gone.map((d) => ({ dynoId: d.id, hostId: d.hostId })));
+  }
+  return changes;
+}
+
+export async function listDynos(db: Database, appId: string): Promise<Array<DynoRow & { releaseVersion: number }>> {
+  const rows = await db
+    .select({ dyno: dynos, releaseVersion: releases.version })
+    .from(dynos)
+    .innerJoin(releases, eq(releases.id, dynos.releaseId))
+    .where(eq(dynos.appId, appId))
+    .orderBy(asc(dynos.type), asc(dynos.name));
+  return rows.map((r) => ({ ...r.dyno, releaseVersion: r.releaseVersion })).sort((a, b) => a.type.localeCompare(b.type) || dynoNumber(a.name) - dynoNumber(b.name));
+}
+
+/** A dyno by name (`web.1`) or id. */
+export async function getDyno(db: Database, appId: string, nameOrId: string) {
+  const all = await listDynos(db, appId);
+  const dyno = all.find((d) => d.name === nameOrId || d.id === nameOrId);
+  if (!dyno) throw new ApiError("not_found", `Couldn't find that dyno.`, "dyno");
+  return dyno;
+}
+
+/**
+ * The dynos a selector names: all (undefined), one by name or id, or a whole process
+ * type (`ps:restart web` sends the type in the dyno slot).
+ */
+export async function selectDynos(db: Database, appId: string, selector?: string): Promise<DynoRow[]> {
+  const all = await db.select().from(dynos).where(eq(dynos.appId, appId));
+  if (selector === undefined) return all;
+  const picked = all.filter((d) => d.name === selector || d.id === selector || d.type === selector);
+  if (!picked.length) throw new ApiError("not_found", `Couldn't find that dyno.`, "dyno");
+  return picked;
+}
+
+/** Restarts dynos: each gets a new instance, replacing its process. */
+export async function restartDynos(db: Database, targets: DynoRow[]): Promise<DynoChanges> {
+  const changes = noChanges();
+  for (const d of targets) {
+    await db
+      .update(dynos)
+      .set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` })
+      .where(eq(dynos.id, d.id));
+    changes.start.push(d.id);
+  }
+  return changes;
+}
+
+/** Stops dynos until the next restart, scale or release. */
+export async function stopDynos(db: Database, targets: DynoRow[]): Promise<DynoChanges> {
+  const changes = noChanges();
+  for (const d of targets) {
+    await db.update(dynos).set({ desired: "stopped", state: "down", port: null, updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
+    changes.stop.push({ dynoId: d.id, hostId: d.hostId });
+  }
+  return changes;
+}
+
+/** What one host should run: its placed dynos that should be up, with their release's config. */
+export async function desiredForHost(db: Database, hostId: string, bootTimeoutS: number, onlyIds?: string[]): Promise<DesiredDyno[]> {
+  const rows = await db
+    .select({ dyno: dynos, appName: apps.name, version: releases.version, slugId: releases.slugId, config: releases.config })
+    .from(dynos)
+    .innerJoin(releases, eq(releases.id, dynos.releaseId))
+    .innerJoin(apps, eq(apps.id, dynos.appId))
+    .where(and(eq(dynos.hostId, hostId), eq(dynos.desired, "up"), isNotNull(releases.slugId), onlyIds ? inArray(dynos.id, onlyIds) : undefined));
+  return rows.map(({ dyno, appName, version, slugId, config }) => ({
+    id: dyno.id,
+    instance: dyno.instance,
+    app_id: dyno.appId,
+    app_name: appName,
+    name: dyno.name,
+    type: dyno.type,
+    command: dyno.command,
+    size: dyno.size,
+    memory_mb: memoryOf(dyno.size),
+    release_version: version,
+    slug_id: slugId!,
+    env: { ...config, ...dyno.extraEnv },
+    boot_timeout_s: bootTimeoutS,
+  }));
+}
+
+/** Whether a host runs (or should run) any dyno of an app; hosts may fetch only those apps' slugs. */
+export async function dynoOnHost(db: Database, hostId: string, appId: string): Promise<boolean> {
+  const [row] = await db.select({ id: dynos.id }).from(dynos).where(and(eq(dynos.hostId, hostId), eq(dynos.appId, appId))).limit(1);
+  return !!row;
+}

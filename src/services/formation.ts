@@ -1,0 +1,96 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { apps, formations, type AppRow, type FormationRow } from "../db/schema/index.ts";
+import type { Actor } from "../env.ts";
+import { ApiError, invalidParams } from "../errors.ts";
+import { DYNO_SIZES } from "../protocol/host.ts";
+import { recordAudit } from "./audit.ts";
+import { syncDynos, type DynoChanges } from "./dynos.ts";
+import { placeDynos } from "./placement.ts";
+
+export const MAX_QUANTITY = 100;
+
+const SIZE_ALIASES: Record<string, string> = { free: "Eco", hobby: "Basic", "1x": "Standard-1X", "2x": "Standard-2X", standard: "Standard-1X" };
+
+/** Heroku's size names, case-insensitive, with the old names as aliases. */
+export function normalizeSize(size: string): string {
+  const lower = size.toLowerCase();
+  const known = Object.keys(DYNO_SIZES).find((s) => s.toLowerCase() === lower) ?? SIZE_ALIASES[lower];
+  if (!known) throw invalidParams(`Size ${size} is not available. Choose one of: ${Object.keys(DYNO_SIZES).join(", ")}.`);
+  return known;
+}
+
+/** An absolute quantity from `"2"`, `2`, `"+1"` or `"-1"`. Pure. */
+export function resolveQuantity(current: number, quantity: string | number): number {
+  const text = String(quantity).trim();
+  const m = /^([+-]?)(\d{1,4})$/.exec(text);
+  if (!m) throw invalidParams(`Invalid quantity ${JSON.stringify(quantity)}: use a whole number, or +N / -N.`);
+  const n = Number(m[2]);
+  const next = m[1] === "+" ? current + n : m[1] === "-" ? current - n : n;
+  if (next < 0) throw invalidParams(`Cannot scale below 0 dynos.`);
+  if (next > MAX_QUANTITY) throw invalidParams(`Cannot scale above ${MAX_QUANTITY} dynos per process type.`);
+  return next;
+}
+
+export async function listFormation(db: Database, appId: string): Promise<FormationRow[]> {
+  return db.select().from(formations).where(eq(formations.appId, appId)).orderBy(formations.type);
+}
+
+export async function getFormation(db: Database, appId: string, type: string): Promise<FormationRow> {
+  const [row] = await db.select().from(formations).where(and(eq(formations.appId, appId), eq(formations.type, type)));
+  if (!row) throw new ApiError("not_found", `Couldn't find that process type (${type}).`, "formation");
+  return row;
+}
+
+export interface FormationUpdate {
+  type: string;
+  quantity?: string | number;
+  size?: string;
+}
+
+/**
+ * Scales and resizes process types in one transaction, then brings the dynos in line.
+ * An unknown type fails the whole batch, as on Heroku.
+ */
+export async function updateFormation(db: Database, actor: Actor, app: AppRow, updates: FormationUpdate[], requestId?: string) {
+  return db.transaction(async (tx) => {
+    await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
+    const rows: FormationRow[] = [];
+    for (const u of updates) {
+      const current = await getFormation(tx, app.id, u.type);
+      const quantity = u.quantity === undefined ? current.quantity : resolveQuantity(current.quantity, u.quantity);
+      const size = u.size === undefined ? current.size : normalizeSize(u.size);
+      const [row] = await tx.update(formations).set({ quantity, size, updatedAt: sql`now()` }).where(eq(formations.id, current.id)).returning();
+      rows.push(row!);
+    }
+    await refreshProcessTier(tx, app.id);
+    const changes = await syncDynos(tx, app);
+    await placeDynos(tx);
+    const summary = rows.map((r) => `${r.type}@${r.quantity}:${r.size}`).join(", ");
+    await recordAudit(tx, { actor, action: "formation.update", app, details: { scaled: summary }, requestId });
+    return { formation: rows, changes, summary };
+  });
+}
+
+/** `eco` when every process type runs on Eco dynos (the CLI then shows the eco-hours quota). */
+export async function refreshProcessTier(tx: Database, appId: string) {
+  const rows = await listFormation(tx, appId);
+  const tier = rows.some((r) => r.quantity > 0 && !DYNO_SIZES[r.size]?.eco) ? "production" : "eco";
+  await tx.update(apps).set({ processTier: tier }).where(eq(apps.id, appId));
+}
+
+/**
+ * Aligns the formation with a new slug's process types: new types appear (web at 1 the
+ * first time, others at 0), commands follow the slug, and vanished types go away.
+ */
+export async function applyProcessTypes(tx: Database, appId: string, processTypes: Record<string, string>): Promise<void> {
+  const existing = await listFormation(tx, appId);
+  for (const [type, command] of Object.entries(processTypes)) {
+    const row = existing.find((f) => f.type === type);
+    if (row) await tx.update(formations).set({ command, updatedAt: sql`now()` }).where(eq(formations.id, row.id));
+    else await tx.insert(formations).values({ appId, type, command, quantity: type === "web" ? 1 : 0, size: "Eco" });
+  }
+  for (const row of existing) if (!(row.type in processTypes)) await tx.delete(formations).where(eq(formations.id, row.id));
+}
+
+export type { DynoChanges };

@@ -1,0 +1,79 @@
+import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { bytesToBase64Url, sha256Hex } from "../lib/bytes.ts";
+import type { Database } from "../db/client.ts";
+import { dynos, hosts, type HostRow } from "../db/schema/index.ts";
+import { ApiError } from "../errors.ts";
+import type { ObservedDyno } from "../protocol/host.ts";
+
+export const HOST_SECRET_PREFIX = "dph_";
+/** A host that has not sent a heartbeat for this long is down, and its dynos move. */
+export const HOST_TIMEOUT_MS = 30_000;
+export const HEARTBEAT_INTERVAL_MS = 3_000;
+
+/** Registers a host for an operator; returns the secret its agent authenticates with (shown once). */
+export async function createHost(db: Database, name: string): Promise<{ host: HostRow; secret: string }> {
+  const secret = HOST_SECRET_PREFIX + bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+  const [host] = await db
+    .insert(hosts)
+    .values({ name, secretHash: await sha256Hex(secret) })
+    .onConflictDoNothing({ target: hosts.name })
+    .returning();
+  if (!host) throw new ApiError("invalid_params", `A host named ${name} already exists.`);
+  return { host, secret };
+}
+
+/** The host a secret belongs to, or 401. */
+export async function authenticateHost(db: Database, secret: string): Promise<HostRow> {
+  const [host] = secret.startsWith(HOST_SECRET_PREFIX)
+    ? await db.select().from(hosts).where(eq(hosts.secretHash, await sha256Hex(secret))).limit(1)
+    : [];
+  if (!host) throw new ApiError("unauthorized", "Invalid host credentials.");
+  return host;
+}
+
+/** Records a heartbeat: the host is up, at `url`, with this capacity. */
+export async function touchHost(db: Database, host: HostRow, input: { url: string; capacityMb: number; droppedLogLines: number }) {
+  await db
+    .update(hosts)
+    .set({
+      url: input.url,
+      capacityMb: input.capacityMb,
+      state: "up",
+      lastHeartbeatAt: sql`now()`,
+      droppedLogLines: sql`${hosts.droppedLogLines} + ${input.droppedLogLines}`,
+      updatedAt: sql`now()`,
+    })
+    .where(eq(hosts.id, host.id));
+}
+
+/**
+ * Applies a host's report of what it runs. Only rows for the dyno's current instance on
+ * this host change, so a late report about a replaced instance is ignored.
+ */
+export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<void> {
+  for (const o of observed) {
+    await db
+      .update(dynos)
+      .set({
+        state: o.state,
+        port: o.port,
+        exitCode: o.exit_code,
+        stateChangedAt: sql`case when ${dynos.state} = ${o.state} then ${dynos.stateChangedAt} else now() end`,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")));
+  }
+}
+
+/** Marks hosts without a recent heartbeat as down and unassigns their dynos, so they are placed again. */
+export async function retireSilentHosts(db: Database): Promise<number> {
+  const dead = await db
+    .update(hosts)
+    .set({ state: "down", updatedAt: sql`now()` })
+    .where(and(eq(hosts.state, "up"), or(isNull(hosts.lastHeartbeatAt), lt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_TIMEOUT_MS / 1000})`))))
+    .returning({ id: hosts.id });
+  for (const h of dead) {
+    await db.update(dynos).set({ hostId: null, state: "starting", port: null, instance: sql`gen_random_uuid()`, updatedAt: sql`now()` }).where(eq(dynos.hostId, h.id));
+  }
+  return dead.length;
+}

@@ -1,0 +1,108 @@
+import { and, eq, isNotNull, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { apps, slugs, type AppRow, type SlugRow } from "../db/schema/index.ts";
+import type { Actor } from "../env.ts";
+import { ApiError, invalidParams } from "../errors.ts";
+import { isUuid } from "../db/paging.ts";
+import { recordAudit } from "./audit.ts";
+import { getConfigVars } from "./config-vars.ts";
+import { syncDynos, type DynoChanges } from "./dynos.ts";
+import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
+import { placeDynos } from "./placement.ts";
+import { cutRelease } from "./releases.ts";
+import type { ReleaseRow } from "../db/schema/index.ts";
+
+/** Largest slug accepted (Heroku's limit). */
+export const MAX_SLUG_BYTES = 500 * 1024 * 1024;
+const PROCESS_TYPE_RE = /^[A-Za-z0-9_-]{1,30}$/;
+
+export const slugBlobKey = (appId: string, slugId: string) => `slugs/${appId}/${slugId}.tar.gz`;
+
+/** Checks a Procfile-style map of process types to commands. */
+export function validateProcessTypes(processTypes: Record<string, string>): Record<string, string> {
+  for (const [type, command] of Object.entries(processTypes)) {
+    if (!PROCESS_TYPE_RE.test(type)) throw invalidParams(`Invalid process type ${JSON.stringify(type)}: use letters, digits, dashes and underscores.`);
+    if (typeof command !== "string" || !command.trim()) throw invalidParams(`Process type ${type} needs a command.`);
+    if (command.length > 4096 || command.includes("\u0000")) throw invalidParams(`Process type ${type} has an invalid command.`);
+  }
+  return processTypes;
+}
+
+/** Creates a slug record; its tarball is uploaded separately to the returned blob URL. */
+export async function createSlug(
+  db: Database,
+  app: AppRow,
+  input: { processTypes: Record<string, string>; commit?: string | null; commitDescription?: string | null; stack?: string | null; buildpackProvidedDescription?: string | null },
+): Promise<SlugRow> {
+  validateProcessTypes(input.processTypes);
+  const id = crypto.randomUUID();
+  const [row] = await db
+    .insert(slugs)
+    .values({
+      id,
+      appId: app.id,
+      blobKey: slugBlobKey(app.id, id),
+      processTypes: input.processTypes,
+      commit: input.commit ?? null,
+      commitDescription: input.commitDescription ?? null,
+      stack: input.stack ?? app.stack,
+      buildpackProvidedDescription: input.buildpackProvidedDescription ?? null,
+    })
+    .returning();
+  return row!;
+}
+
+/** A slug of this app by id. */
+export async function getSlug(db: Database, appId: string, id: string): Promise<SlugRow> {
+  const [row] = isUuid(id) ? await db.select().from(slugs).where(and(eq(slugs.id, id), eq(slugs.appId, appId))) : [];
+  if (!row) throw new ApiError("not_found", "Couldn't find that slug.", "slug");
+  return row;
+}
+
+export async function getSlugById(db: Database, id: string): Promise<SlugRow | null> {
+  const [row] = isUuid(id) ? await db.select().from(slugs).where(eq(slugs.id, id)) : [];
+  return row ?? null;
+}
+
+/** Records that a slug's tarball is stored. */
+export async function markSlugUploaded(db: Database, id: string, size: number, checksum: string): Promise<void> {
+  await db.update(slugs).set({ size, checksum, updatedAt: sql`now()` }).where(eq(slugs.id, id));
+}
+
+/**
+ * Makes a slug live: a new release with the app's current config, the formation follows
+ * the slug's process types, and every dyno restarts on it.
+ */
+export async function releaseSlug(
+  db: Database,
+  actor: Actor,
+  app: AppRow,
+  slugId: string,
+  description: string | undefined,
+  requestId?: string,
+): Promise<{ release: ReleaseRow; changes: DynoChanges }> {
+  return db.transaction(async (tx) => {
+    await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
+    const slug = await getSlug(tx, app.id, slugId);
+    if (slug.size === null) throw invalidParams("That slug has not been uploaded yet.");
+    const config = await getConfigVars(tx, app.id);
+    const release = await cutRelease(tx, app, actor, {
+      description: description ?? (slug.commit ? `Deploy ${slug.commit.slice(0, 8)}` : "Deploy"),
+      config,
+      slugId: slug.id,
+    });
+    await tx.update(apps).set({ slugSize: slug.size }).where(eq(apps.id, app.id));
+    await applyProcessTypes(tx, app.id, slug.processTypes);
+    await refreshProcessTier(tx, app.id);
+    const changes = await syncDynos(tx, app, { restart: true });
+    await placeDynos(tx);
+    await recordAudit(tx, { actor, action: "release.slug", app, details: { version: release.version, slug_id: slug.id }, requestId });
+    return { release, changes };
+  });
+}
+
+/** Whether an app has ever had a slug released (until then its URL shows the welcome page). */
+export async function hasDeployed(db: Database, appId: string): Promise<boolean> {
+  const [row] = await db.select({ id: slugs.id }).from(slugs).where(and(eq(slugs.appId, appId), isNotNull(slugs.size))).limit(1);
+  return !!row;
+}
