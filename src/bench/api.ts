@@ -21,7 +21,7 @@ export async function run(args: string[]): Promise<number> {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
   // The budget is raised so the benchmark measures the rate limiter's cost, not its refusals.
-  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true, noHost: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
   try {
     const handle = await openDb(platform.databaseUrl);
     const email = `bench-${Date.now()}@example.com`;

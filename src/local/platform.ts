@@ -9,6 +9,7 @@ import exitHook from "async-exit-hook";
 import { APPS_DOMAIN, cliEnvironment, exportLines } from "./cli-env.ts";
 import { applyOfflineEnv } from "./offline.ts";
 import { findPgBouncer, startPgBouncer, userIds, type LocalPooler } from "./pgbouncer.ts";
+import { startLocalHost, type LocalHost } from "./host.ts";
 import { ensureSigningKey } from "./keys.ts";
 import { freePort } from "./ports.ts";
 import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
@@ -27,6 +28,8 @@ export interface PlatformOptions {
   quiet?: boolean;
   /** Throwaway data (tests): a faster, non-durable Postgres. */
   ephemeral?: boolean;
+  /** Run no host agent (API-only tests and benchmarks). */
+  noHost?: boolean;
   /** Extra or overriding Worker variables (e.g. a higher rate limit for benchmarks). */
   workerVars?: Record<string, string>;
 }
@@ -39,6 +42,8 @@ export interface FirstAccount {
 
 export interface Platform {
   port: number;
+  /** The local host agent's host id, when one runs. */
+  hostId?: string;
   apiUrl: string;
   databaseUrl: string;
   /** Superuser URL when the embedded Postgres runs. */
@@ -67,9 +72,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   let pg: LocalPostgres | undefined;
   let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
+  let host: LocalHost | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      await host?.stop().catch(() => {});
       await worker?.stop().catch(() => {});
       await pooler?.stop().catch(() => {});
       await pg?.stop().catch(() => {});
@@ -94,8 +101,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       quiet: opts.quiet,
       vars: { DATABASE_URL: pooler?.url ?? databaseUrl, COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")), API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, ...opts.workerVars },
     });
+    if (!opts.noHost) {
+      host = await startLocalHost({ home, databaseUrl, apiUrl: `https://${hostPort}`, caPath: tls.caPath, quiet: opts.quiet });
+    }
     return {
       port,
+      hostId: host?.hostId,
       apiUrl: `https://${hostPort}`,
       databaseUrl,
       adminDatabaseUrl: pg?.adminUrl,

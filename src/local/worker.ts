@@ -32,6 +32,12 @@ export function probe(port: number, tls: LocalTls, pathname = "/health"): Promis
 
 const require = createRequire(import.meta.url);
 
+/** A single-quoted .env value: taken literally by wrangler's parser (double quotes would unescape). */
+function envFileValue(value: string): string {
+  if (/['\n\r]/.test(value)) throw new Error("Worker variables for wrangler dev must not contain quotes or newlines");
+  return `'${value}'`;
+}
+
 /**
  * Runs the control plane Worker with `wrangler dev` (workerd, local Durable Objects and
  * R2 persisted in `stateDir`), serving HTTPS with the local certificate on 127.0.0.1.
@@ -45,7 +51,7 @@ export async function startWorker(opts: {
 }): Promise<LocalWorker> {
   await fs.mkdir(opts.stateDir, { recursive: true });
   const envFile = path.join(opts.stateDir, "worker.env");
-  await fs.writeFile(envFile, Object.entries(opts.vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n", { mode: 0o600 });
+  await fs.writeFile(envFile, Object.entries(opts.vars).map(([k, v]) => `${k}=${envFileValue(v)}`).join("\n") + "\n", { mode: 0o600 });
   const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
   const args = [
     wrangler, "dev", "--config", path.join(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(opts.port),

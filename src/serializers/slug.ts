@@ -13,6 +13,7 @@ export function toSlugJson(s: SlugRow, blob: { method: string; url: string } | n
     process_types: s.processTypes,
     size: s.size,
     stack: { id: STACK_IDS[s.stack] ?? STACK_IDS["heroku-24"]!, name: s.stack },
+    deleted_at: null,
     created_at: isoTime(s.createdAt),
     updated_at: isoTime(s.updatedAt),
   };

@@ -10,9 +10,11 @@ export const HOST_SECRET_PREFIX = "dph_";
 export const HOST_TIMEOUT_MS = 30_000;
 export const HEARTBEAT_INTERVAL_MS = 3_000;
 
+/** A new random host secret. */
+export const generateHostSecret = () => HOST_SECRET_PREFIX + bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+
 /** Registers a host for an operator; returns the secret its agent authenticates with (shown once). */
-export async function createHost(db: Database, name: string): Promise<{ host: HostRow; secret: string }> {
-  const secret = HOST_SECRET_PREFIX + bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+export async function createHost(db: Database, name: string, secret = generateHostSecret()): Promise<{ host: HostRow; secret: string }> {
   const [host] = await db
     .insert(hosts)
     .values({ name, secretHash: await sha256Hex(secret) })

@@ -136,7 +136,7 @@ export function cliEnv(home: string, extra: Record<string, string | undefined> =
     DISABLE_TELEMETRY: "true",
     NO_COLOR: "1",
     FORCE_COLOR: "0",
-    COLUMNS: "200",
+    OCLIF_COLUMNS: "200", // oclif wraps at 80 columns when not on a terminal
     ...platform().cliEnv,
     ...extra,
   });

@@ -1,0 +1,198 @@
+import { readFileSync } from "node:fs";
+import fs from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { DESIRED_DYNO, type Command, type DesiredDyno } from "../protocol/host.ts";
+import { CommandAuth } from "./command-auth.ts";
+import { ControlPlaneClient } from "./control-plane.ts";
+import type { DynoUser } from "./dyno-user.ts";
+import { LogBuffer } from "./log-buffer.ts";
+import { LogShipper } from "./log-shipper.ts";
+import type { BackoffSchedule } from "./reconcile.ts";
+import { createAgentServer } from "./server.ts";
+import { downloadSlug, slugCachePath } from "./slug.ts";
+import { createSupervisor, type Supervisor } from "./supervisor.ts";
+
+/** Everything the agent is told; nothing is read from globals. */
+export interface AgentConfig {
+  /** The control plane's origin; without it the agent only serves commands (see `commandKey`). */
+  controlPlaneUrl?: string;
+  hostSecret?: string;
+  /** PEM file of the CA that signed the control plane's certificate. */
+  caFile?: string;
+  listenHost?: string;
+  /** 0 picks a free port. */
+  listenPort?: number;
+  /** Where the control plane reaches this agent; by default http://<hostname>:<port>. */
+  publicUrl?: string;
+  /** PEM certificate and key files: serve HTTPS. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Slug cache and instance directories. */
+  workDir: string;
+  /** Memory offered to dynos, in MB; by default the machine's total. */
+  capacityMb?: number;
+  /** First heartbeat interval; the control plane's `heartbeat_interval_ms` takes over after. */
+  heartbeatMs?: number;
+  /** Overrides each dyno's boot_timeout_s. */
+  bootTimeoutMs?: number;
+  stopGraceMs?: number;
+  backoff?: BackoffSchedule;
+  /** Who dynos run as (null: the agent's own user); by default the `dyno` user when root. */
+  dynoUser?: DynoUser | null;
+  logBufferLines?: number;
+  /** Without a control plane: the public JWK that signs commands, and this host's id. */
+  commandKey?: JsonWebKey;
+  hostId?: string;
+  /** Where the agent reports its own trouble. */
+  log?: (message: string) => void;
+}
+
+/** A running agent. */
+export interface Agent {
+  url: string;
+  port: number;
+  supervisor: Supervisor;
+  logs: LogBuffer;
+  /** Runs one heartbeat now (no-op without a control plane). */
+  heartbeat(): Promise<void>;
+  /** Stops serving and heartbeating, stops every dyno, ships the last lines. */
+  stop(): Promise<void>;
+}
+
+/** Drops cached slugs no dyno of this host needs any more. */
+async function pruneSlugs(workDir: string, keep: Set<string>): Promise<void> {
+  const dir = path.join(workDir, "slugs");
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.endsWith(".tgz") && !keep.has(n.slice(0, -4))).map((n) => fs.rm(path.join(dir, n), { force: true })));
+}
+
+/** Keeps only well-formed desired dynos: one bad entry must not stop the others converging. */
+function validDesired(list: unknown, log: (m: string) => void): DesiredDyno[] | null {
+  if (!Array.isArray(list)) return null;
+  const out: DesiredDyno[] = [];
+  for (const item of list) {
+    const parsed = DESIRED_DYNO.safeParse(item);
+    if (parsed.success) out.push(parsed.data);
+    else log(`ignoring a malformed desired dyno: ${parsed.error.message}`);
+  }
+  return out;
+}
+
+/**
+ * Starts a host agent: the HTTP server for commands and routed requests, the supervisor,
+ * and (with a control plane) the heartbeat that reconciles dynos and the log shipper.
+ */
+export async function startAgent(config: AgentConfig): Promise<Agent> {
+  const log = config.log ?? ((m: string) => console.error(`dynoplane host: ${m}`));
+  await fs.mkdir(config.workDir, { recursive: true, mode: 0o711 });
+  const logs = new LogBuffer(config.logBufferLines);
+  const client = config.controlPlaneUrl ? new ControlPlaneClient({ url: config.controlPlaneUrl, hostSecret: config.hostSecret ?? "", caFile: config.caFile }) : null;
+  if (client && !config.hostSecret) throw new Error("a host secret is needed to talk to the control plane");
+
+  const downloads = new Map<string, Promise<string>>();
+  const slugPath = async (dyno: DesiredDyno): Promise<string> => {
+    const file = slugCachePath(config.workDir, dyno.slug_id);
+    if (await fs.access(file).then(() => true, () => false)) return file;
+    if (!client) throw new Error(`slug ${dyno.slug_id} is not on this host and there is no control plane to fetch it from`);
+    // Dynos of one release share one download.
+    let pending = downloads.get(dyno.slug_id);
+    if (!pending) {
+      pending = downloadSlug(client.slugRequest(dyno.slug_id), file).then(() => file);
+      downloads.set(dyno.slug_id, pending);
+      void pending.finally(() => downloads.delete(dyno.slug_id)).catch(() => {});
+    }
+    return pending;
+  };
+
+  const supervisor = await createSupervisor({ workDir: config.workDir, sink: logs.push, slugPath, user: config.dynoUser, bootTimeoutMs: config.bootTimeoutMs, stopGraceMs: config.stopGraceMs, backoff: config.backoff });
+  const auth = new CommandAuth();
+  if (config.commandKey) await auth.setKey(config.commandKey, config.hostId ?? "");
+
+  let heartbeatMs = config.heartbeatMs ?? 5_000;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+  let url = config.publicUrl ?? "";
+
+  const beatOnce = async (): Promise<void> => {
+    if (!client) return;
+    const dynos = supervisor.observed();
+    const dropped = logs.takeDropped();
+    try {
+      const res = await client.heartbeat({ url, capacity_mb: config.capacityMb ?? Math.floor(os.totalmem() / 1024 / 1024), dynos, dropped_log_lines: dropped });
+      supervisor.acknowledge(dynos);
+      await auth.setKey(res.command_key, res.host_id);
+      if (res.heartbeat_interval_ms > 0) heartbeatMs = res.heartbeat_interval_ms;
+      const desired = validDesired(res.desired, log);
+      if (desired && !stopped) {
+        supervisor.reconcile(desired);
+        await pruneSlugs(config.workDir, new Set([...desired.map((d) => d.slug_id), ...supervisor.slugIds()]));
+      }
+    } catch (err) {
+      logs.restoreDropped(dropped);
+      log(`heartbeat failed: ${(err as Error).message}`);
+    }
+  };
+  // One heartbeat at a time; a request for another while one runs becomes one more afterwards.
+  const heartbeat = (): Promise<void> => {
+    if (inFlight) {
+      again = true;
+      return inFlight;
+    }
+    clearTimeout(timer);
+    inFlight = (async () => {
+      do {
+        again = false;
+        await beatOnce();
+      } while (again && !stopped);
+    })().finally(() => {
+      inFlight = null;
+      if (client && !stopped) timer = setTimeout(() => void heartbeat(), heartbeatMs);
+    });
+    return inFlight;
+  };
+
+  const onCommand = (command: Command): void => {
+    if (command.op === "start") supervisor.ensure(command.dyno);
+    else if (command.op === "stop") void supervisor.stop(command.dyno_id);
+    else void heartbeat();
+  };
+
+  const tls = config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile, "utf8"), key: readFileSync(config.tlsKeyFile, "utf8") } : undefined;
+  const server = createAgentServer({ auth, activePort: (id) => supervisor.activePort(id), onCommand, tls });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.listenPort ?? 0, config.listenHost ?? "0.0.0.0", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  url ||= `${tls ? "https" : "http"}://${config.listenHost && config.listenHost !== "0.0.0.0" ? config.listenHost : os.hostname()}:${port}`;
+
+  const shipper = client ? new LogShipper({ buffer: logs, send: (lines) => client.shipLogs(lines), onError: (err) => log(`shipping logs failed: ${(err as Error).message}`) }) : null;
+  shipper?.start();
+  if (client) void heartbeat();
+
+  return {
+    url,
+    port,
+    supervisor,
+    logs,
+    heartbeat,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await inFlight;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await supervisor.stopAll();
+      await shipper?.stop();
+      // Tell the control plane the dynos are down, so it can place them elsewhere at once.
+      if (client) await beatOnce();
+      client?.close();
+    },
+  };
+}

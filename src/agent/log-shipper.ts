@@ -1,0 +1,78 @@
+import type { LogLine } from "../protocol/host.ts";
+import type { LogBuffer } from "./log-buffer.ts";
+
+/** The contract's largest batch. */
+const MAX_BATCH_LINES = 5_000;
+/** Keeps one request body near a megabyte even when every line is 10 kB. */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** How the shipper sends a batch and how often it looks for lines. */
+export interface LogShipperOptions {
+  buffer: LogBuffer;
+  send: (lines: LogLine[]) => Promise<void>;
+  intervalMs?: number;
+  /** Told about failed sends (the batch is kept and retried). */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Moves lines from the bounded buffer to the control plane in batches. At most one batch is
+ * held back for retry; while the control plane is unreachable the buffer fills and drops
+ * (counted), so memory stays bounded however long the outage.
+ */
+export class LogShipper {
+  private retry: LogLine[] | null = null;
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private stopped = false;
+  private failures = 0;
+
+  constructor(private readonly o: LogShipperOptions) {}
+
+  /** Starts the periodic shipping. */
+  start(): void {
+    this.schedule(this.o.intervalMs ?? 500);
+  }
+
+  /** Ships what is buffered now; resolves when the buffer is empty or a send failed. */
+  async flush(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (;;) {
+        const batch = this.retry ?? this.nextBatch();
+        if (batch.length === 0) return;
+        this.retry = batch;
+        await this.o.send(batch);
+        this.retry = null;
+        this.failures = 0;
+      }
+    } catch (err) {
+      this.failures++;
+      this.o.onError?.(err);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Stops shipping after one last flush. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.flush();
+  }
+
+  private nextBatch(): LogLine[] {
+    return this.o.buffer.take(MAX_BATCH_LINES, MAX_BATCH_BYTES);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(async () => {
+      await this.flush();
+      // After failures, wait longer (up to 30 s) so an outage is not hammered.
+      const base = this.o.intervalMs ?? 500;
+      this.schedule(this.failures ? Math.min(30_000, base * 2 ** this.failures) : base);
+    }, ms);
+  }
+}

@@ -1,0 +1,90 @@
+import http from "node:http";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+
+/** The header that carries a routed request's signed token; it never reaches the app. */
+export const ROUTE_HEADER = "x-dynoplane-route";
+
+/** Per-connection headers a proxy must not forward (RFC 9110 §7.6.1), plus the route token. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", ROUTE_HEADER]);
+
+/** Splits `/proxy/<dynoId>/<rest>?q` into the dyno id and the path the app sees. */
+export function parseProxyPath(url: string): { dynoId: string; path: string } | null {
+  const m = /^\/proxy\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/.exec(url);
+  if (!m) return null;
+  return { dynoId: decodeURIComponent(m[1]!), path: (m[2] ?? "/") + (m[3] ?? "") };
+}
+
+/** Raw header pairs without hop-by-hop ones (and without those `Connection` names). */
+function forwardable(raw: string[]): string[] {
+  const named = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === "connection") for (const n of raw[i + 1]!.split(",")) named.add(n.trim().toLowerCase());
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!HOP_BY_HOP.has(name) && !named.has(name)) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+function pairsToHeaders(raw: string[]): http.OutgoingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const prev = headers[name];
+    headers[name] = prev === undefined ? raw[i + 1]! : ([] as string[]).concat(prev, raw[i + 1]!);
+  }
+  return headers;
+}
+
+/** Answers with a JSON error (Heroku's `{ id, message }`), or cuts the connection if a response began. */
+export function refuse(res: http.ServerResponse, status: number, id: string, message: string): void {
+  if (res.headersSent) return void res.destroy();
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ id, message }));
+}
+
+/**
+ * Streams a request to 127.0.0.1:port and the response back, neither buffered: uploads and
+ * long responses flow as they come. A dyno that cannot be reached is a 502.
+ */
+export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, port: number, path: string): void {
+  const upstream = http.request({ host: "127.0.0.1", port, method: req.method, path, headers: pairsToHeaders(forwardable(req.rawHeaders)) });
+  upstream.on("response", (up) => {
+    res.writeHead(up.statusCode ?? 502, up.statusMessage, forwardable(up.rawHeaders));
+    up.pipe(res);
+    up.on("error", () => res.destroy());
+  });
+  upstream.on("error", () => refuse(res, 502, "bad_gateway", "the dyno did not answer"));
+  res.on("close", () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  req.pipe(upstream);
+}
+
+/** Splices an Upgrade request (WebSocket) onto a raw connection to the dyno. */
+export function proxyUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, port: number, path: string): void {
+  const upstream = net.connect(port, "127.0.0.1");
+  let connected = false;
+  upstream.on("connect", () => {
+    connected = true;
+    // Upgrade and Connection must pass here: they are the point of this request.
+    const raw = req.rawHeaders;
+    let lines = `${req.method} ${path} HTTP/1.1\r\n`;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== ROUTE_HEADER) lines += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    upstream.write(lines + "\r\n");
+    if (head.length) upstream.write(head);
+    upstream.pipe(socket).pipe(upstream);
+  });
+  const close = () => {
+    upstream.destroy();
+    socket.destroy();
+  };
+  upstream.on("error", () => {
+    if (!connected && socket.writable) socket.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    close();
+  });
+  socket.on("error", close);
+  socket.on("close", close);
+}

@@ -1,0 +1,296 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { DesiredDyno, ObservedDyno } from "../protocol/host.ts";
+import { assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
+import { DynoProcess, type DynoState } from "./dyno-process.ts";
+import type { LogSink } from "./log-buffer.ts";
+import { killProcessesUnder, pickFreePort } from "./process-group.ts";
+import { diffDynos, HEROKU_BACKOFF, restartDelayMs, type BackoffSchedule, type DynoDiff, type RunningDynoSummary } from "./reconcile.ts";
+import { removeInstanceDir, unpackSlug } from "./slug.ts";
+
+/** How the supervisor runs dynos. */
+export interface SupervisorOptions {
+  /** Instance directories live in `<workDir>/dynos`. */
+  workDir: string;
+  sink: LogSink;
+  /** The local path of a dyno's slug archive, downloading it first when needed. */
+  slugPath: (dyno: DesiredDyno) => Promise<string>;
+  /** Who dynos run as; by default the `dyno` user when root, else the agent's own user. */
+  user?: DynoUser | null;
+  /** Overrides every dyno's boot_timeout_s (R10). */
+  bootTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL; Heroku's is 30 s. */
+  stopGraceMs?: number;
+  backoff?: BackoffSchedule;
+}
+
+/** One run of a dyno: its unpack directory and process. */
+interface Instance {
+  dyno: DesiredDyno;
+  proc?: DynoProcess;
+  dir?: string;
+  retired: boolean;
+  /** Settles when the unpack-and-spawn started by `launch` is over, whichever way. */
+  launching?: Promise<void>;
+  /** Settles when the directory is deleted; every path that ends an instance awaits the same one. */
+  cleaning?: Promise<void>;
+}
+
+/** Everything the supervisor knows about one dyno id. */
+interface Slot {
+  /** The desired dyno; its `instance` is what the supervisor converges on. */
+  dyno: DesiredDyno;
+  current?: Instance;
+  /** The replaced web instance, serving until `current` is up. */
+  previous?: Instance;
+  state: DynoState;
+  exitCode: number | null;
+  crashes: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+/** What `inspect` reveals about a dyno, for operators and tests. */
+export type DynoInfo = { state: DynoState; instance: string; pid?: number; port?: number; dir?: string; crashes: number };
+
+/** Makes a supervisor: resolves the dyno user and checks it can reach the work dir. */
+export async function createSupervisor(o: SupervisorOptions): Promise<Supervisor> {
+  const user = o.user === undefined ? await ensureDynoUser() : o.user;
+  const dynosDir = path.join(o.workDir, "dynos");
+  await fs.mkdir(dynosDir, { recursive: true, mode: 0o711 });
+  await fs.chmod(dynosDir, 0o711); // dynos may pass through, not list their neighbours
+  await assertReachable(dynosDir, user);
+  // Instances are never adopted across agent restarts: leftovers are ended, and desired
+  // dynos start afresh, as they would after any restart.
+  await killProcessesUnder(dynosDir);
+  for (const name of await fs.readdir(dynosDir)) await removeInstanceDir(path.join(dynosDir, name));
+  return new Supervisor(o, user, dynosDir);
+}
+
+/**
+ * Runs a host's dynos as processes and keeps them converging on the desired set: starts,
+ * replaces (web: the new instance is up before the old one stops), stops, and restarts
+ * crashed dynos on Heroku's back-off schedule.
+ */
+export class Supervisor {
+  private readonly slots = new Map<string, Slot>();
+  private readonly stopped = new Map<string, ObservedDyno>();
+  private readonly ports = new Set<number>();
+
+  constructor(
+    private readonly o: SupervisorOptions,
+    readonly user: DynoUser | null,
+    private readonly dynosDir: string,
+  ) {}
+
+  /** Applies the diff between `desired` and what runs; stops finish in the background. */
+  reconcile(desired: DesiredDyno[]): DynoDiff {
+    const diff = diffDynos(desired, this.summaries());
+    for (const dyno of diff.start) this.ensure(dyno);
+    for (const { dyno } of diff.replace) this.ensure(dyno);
+    for (const id of diff.stop) void this.stop(id);
+    return diff;
+  }
+
+  /** Starts a dyno, or replaces it when its instance changed; a no-op when already converging. */
+  ensure(dyno: DesiredDyno): void {
+    const slot = this.slots.get(dyno.id);
+    if (!slot) {
+      this.stopped.delete(dyno.id);
+      const created: Slot = { dyno, state: "starting", exitCode: null, crashes: 0 };
+      this.slots.set(dyno.id, created);
+      void this.launch(created);
+    } else if (slot.dyno.instance !== dyno.instance) {
+      this.replace(slot, dyno);
+    }
+  }
+
+  /** Stops a dyno on purpose (SIGTERM, then SIGKILL after the grace period) and forgets it. */
+  async stop(dynoId: string): Promise<void> {
+    const slot = this.slots.get(dynoId);
+    if (!slot) return;
+    this.slots.delete(dynoId);
+    clearTimeout(slot.restartTimer);
+    if (slot.state === "crashed") this.platform(slot.dyno, "State changed from crashed to down");
+    await Promise.all([slot.previous, slot.current].map((i) => i && this.retire(i)));
+    if (this.slots.has(dynoId)) return; // desired again meanwhile: its new run is what gets reported
+    this.stopped.set(dynoId, { id: dynoId, instance: slot.dyno.instance, state: "down", port: null, exit_code: slot.current?.proc?.status ?? slot.exitCode });
+  }
+
+  /** Stops every dyno, for the agent's shutdown. */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.slots.keys()].map((id) => this.stop(id)));
+  }
+
+  /** The port that should receive a web dyno's traffic: the up instance, old or new. */
+  activePort(dynoId: string): number | undefined {
+    return this.serving(this.slots.get(dynoId))?.proc?.port;
+  }
+
+  /** The dyno ids and instances being run, for diffDynos. */
+  summaries(): RunningDynoSummary[] {
+    return [...this.slots.values()].map((s) => ({ id: s.dyno.id, instance: s.dyno.instance }));
+  }
+
+  /** The slugs the dynos being run use (so their cached archives are kept for restarts). */
+  slugIds(): string[] {
+    return [...this.slots.values()].flatMap((s) => [s.dyno.slug_id, ...(s.previous ? [s.previous.dyno.slug_id] : [])]);
+  }
+
+  /** Observed states for the heartbeat, including dynos stopped since the last acknowledged one. */
+  observed(): ObservedDyno[] {
+    const out: ObservedDyno[] = [...this.stopped.values()];
+    for (const slot of this.slots.values()) {
+      const serving = this.serving(slot);
+      // While a new web instance boots, the old one answers: report that one, it is what is true.
+      if (serving && serving === slot.previous) {
+        out.push({ id: slot.dyno.id, instance: serving.dyno.instance, state: "up", port: serving.proc!.port, exit_code: null });
+      } else {
+        out.push({ id: slot.dyno.id, instance: slot.dyno.instance, state: slot.state, port: serving?.proc?.port ?? null, exit_code: slot.exitCode });
+      }
+    }
+    return out;
+  }
+
+  /** Forgets the `down` reports the control plane has now received. */
+  acknowledge(reported: ObservedDyno[]): void {
+    for (const r of reported) if (r.state === "down" && this.stopped.get(r.id) === r) this.stopped.delete(r.id);
+  }
+
+  /** A snapshot of one dyno. */
+  inspect(dynoId: string): DynoInfo | undefined {
+    const slot = this.slots.get(dynoId);
+    if (!slot) return undefined;
+    const proc = slot.current?.proc;
+    return { state: slot.state, instance: slot.dyno.instance, pid: proc?.pid, port: proc?.port, dir: slot.current?.dir, crashes: slot.crashes };
+  }
+
+  private serving(slot: Slot | undefined): Instance | undefined {
+    if (!slot || slot.dyno.type !== "web") return undefined;
+    if (slot.current?.proc?.state === "up") return slot.current;
+    if (slot.previous?.proc?.state === "up") return slot.previous;
+    return undefined;
+  }
+
+  private replace(slot: Slot, dyno: DesiredDyno): void {
+    clearTimeout(slot.restartTimer);
+    slot.dyno = dyno;
+    slot.crashes = 0;
+    this.platform(dyno, "Restarting");
+    this.setState(slot, "starting", null);
+    // A web dyno keeps answering from whichever instance is up (even one replaced twice over).
+    const serving = this.serving(slot);
+    if (serving) {
+      for (const i of [slot.previous, slot.current]) if (i && i !== serving) void this.retire(i);
+      slot.previous = serving;
+      void this.launch(slot);
+      return;
+    }
+    // Other types never run twice at once: the old instance ends before the new one starts.
+    const old = slot.current;
+    slot.current = undefined;
+    const launchAfter = Promise.all([slot.previous, old].map((i) => i && this.retire(i)));
+    slot.previous = undefined;
+    void launchAfter.then(() => {
+      if (this.slots.get(dyno.id) === slot && slot.dyno === dyno && !slot.current) void this.launch(slot);
+    });
+  }
+
+  /** Unpacks a fresh copy of the slug and starts the command in it. */
+  private launch(slot: Slot): Promise<void> {
+    const inst: Instance = { dyno: slot.dyno, retired: false };
+    slot.current = inst;
+    inst.launching = this.spawnInstance(slot, inst);
+    return inst.launching;
+  }
+
+  private async spawnInstance(slot: Slot, inst: Instance): Promise<void> {
+    const { dyno } = inst;
+    try {
+      const archive = await this.o.slugPath(dyno);
+      if (inst.retired) return;
+      const port = await this.freePort();
+      const { dir, appDir } = await unpackSlug(archive, this.dynosDir, dyno.instance, this.user);
+      inst.dir = dir;
+      if (inst.retired) return void (await this.cleanup(inst));
+      const bootTimeoutMs = this.o.bootTimeoutMs ?? dyno.boot_timeout_s * 1000;
+      inst.proc = new DynoProcess({ dyno, appDir, port, user: this.user, bootTimeoutMs, sink: this.o.sink, onState: () => this.onProcessState(slot, inst) });
+      this.ports.add(port);
+      inst.proc.start();
+    } catch (err) {
+      if (inst.retired) return void (await this.cleanup(inst));
+      this.platform(dyno, `Error: ${(err as Error).message}`);
+      this.crashed(slot, inst, null);
+    }
+  }
+
+  private onProcessState(slot: Slot, inst: Instance): void {
+    const proc = inst.proc!;
+    if (proc.state !== "starting" && proc.state !== "up") void proc.exited.then(() => this.cleanup(inst));
+    if (inst !== slot.current || inst.retired) {
+      if (inst === slot.previous && proc.state !== "up") slot.previous = undefined;
+      return;
+    }
+    // The new instance decided the release's fate either way: the old one has served its turn.
+    if (proc.state !== "starting" && slot.previous) {
+      void this.retire(slot.previous);
+      slot.previous = undefined;
+    }
+    if (proc.state === "crashed") this.crashed(slot, inst, proc.status);
+    else this.setState(slot, proc.state, proc.status);
+  }
+
+  /** Schedules the next start: at once after a first crash, then on the back-off schedule. */
+  private crashed(slot: Slot, inst: Instance, status: number | null): void {
+    const schedule = this.o.backoff ?? HEROKU_BACKOFF;
+    const ranMs = inst.proc ? Date.now() - inst.proc.startedAt : 0;
+    // A dyno that stayed up longer than the longest cool-off has recovered; start counting anew.
+    slot.crashes = (ranMs >= schedule.maxMs ? 0 : slot.crashes) + 1;
+    this.setState(slot, "crashed", status);
+    if (!inst.proc) void this.cleanup(inst);
+    if (slot.previous) {
+      void this.retire(slot.previous); // the release is what is desired, even when it fails
+      slot.previous = undefined;
+    }
+    slot.restartTimer = setTimeout(() => {
+      if (this.slots.get(slot.dyno.id) !== slot || slot.current !== inst) return;
+      this.platform(slot.dyno, "State changed from crashed to starting");
+      this.setState(slot, "starting");
+      void this.launch(slot);
+    }, restartDelayMs(slot.crashes, schedule));
+  }
+
+  /** Ends an instance: stops its process (with the grace period) and deletes its directory. */
+  private async retire(inst: Instance): Promise<void> {
+    inst.retired = true;
+    await inst.launching;
+    if (inst.proc) {
+      await inst.proc.stop(this.o.stopGraceMs ?? 30_000);
+      await inst.proc.exited;
+    }
+    await this.cleanup(inst);
+  }
+
+  private cleanup(inst: Instance): Promise<void> {
+    inst.cleaning ??= (async () => {
+      if (inst.proc) this.ports.delete(inst.proc.port);
+      if (inst.dir) await removeInstanceDir(inst.dir).catch(() => {});
+    })();
+    return inst.cleaning;
+  }
+
+  private async freePort(): Promise<number> {
+    for (;;) {
+      const port = await pickFreePort();
+      if (!this.ports.has(port)) return port;
+    }
+  }
+
+  private setState(slot: Slot, state: DynoState, exitCode: number | null = slot.exitCode): void {
+    slot.state = state;
+    slot.exitCode = exitCode;
+  }
+
+  private platform(dyno: DesiredDyno, text: string): void {
+    this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "heroku", text, ts: Date.now() });
+  }
+}

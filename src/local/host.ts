@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import { eq, sql } from "drizzle-orm";
+import { openDb } from "../db/client.ts";
+import { hosts } from "../db/schema/index.ts";
+import { sha256Hex } from "../lib/bytes.ts";
+import { createHost, generateHostSecret } from "../services/hosts.ts";
+import { freePort } from "./ports.ts";
+import { ROOT } from "./worker.ts";
+
+/**
+ * Dynos unpack outside the project tree: nothing of the checkout (a package.json, a
+ * .python-version) may leak into an app. One directory per platform home.
+ */
+export function agentWorkDir(home: string): string {
+  const tag = createHash("sha256").update(path.resolve(home)).digest("hex").slice(0, 12);
+  return path.join(os.tmpdir(), `dynoplane-agent-${tag}`);
+}
+
+export interface LocalHost {
+  hostId: string;
+  url: string;
+  stop(): Promise<void>;
+  output(): string;
+}
+
+/**
+ * Registers this machine as a host (a fresh secret on every start: only its hash is
+ * stored) and runs `dynoplane host` as a child process that reports to the local
+ * control plane. Resolves once the agent's first heartbeat has arrived.
+ */
+export async function startLocalHost(opts: { home: string; databaseUrl: string; apiUrl: string; caPath: string; quiet?: boolean }): Promise<LocalHost> {
+  const handle = await openDb(opts.databaseUrl);
+  let hostId: string;
+  const secret = generateHostSecret();
+  try {
+    const [existing] = await handle.db.select({ id: hosts.id }).from(hosts).where(eq(hosts.name, "local"));
+    if (existing) {
+      await handle.db.update(hosts).set({ secretHash: await sha256Hex(secret), updatedAt: sql`now()` }).where(eq(hosts.id, existing.id));
+      hostId = existing.id;
+    } else {
+      const created = await createHost(handle.db, "local", secret);
+      hostId = created.host.id;
+    }
+  } finally {
+    await handle.close();
+  }
+
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = [
+    path.join(ROOT, "bin", "dynoplane.js"), "host", "--control-plane", opts.apiUrl, "--port", String(port), "--listen", "127.0.0.1",
+    "--public-url", url, "--work-dir", agentWorkDir(opts.home), "--ca", opts.caPath,
+  ];
+  let output = "";
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, DYNOPLANE_HOST_SECRET: secret },
+  });
+  const onData = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-100_000);
+    if (!opts.quiet) process.stderr.write(`[host] ${chunk.toString()}`);
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  let exited = false;
+  child.on("exit", () => (exited = true));
+
+  const stop = async () => {
+    if (exited) return;
+    const done = new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {}
+    }, 40_000);
+    await done;
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + 30_000;
+  const check = await openDb(opts.databaseUrl);
+  try {
+    for (;;) {
+      if (exited) throw new Error(`the host agent exited during start-up:\n${output}`);
+      const [row] = await check.db.select({ url: hosts.url, state: hosts.state }).from(hosts).where(eq(hosts.id, hostId));
+      if (row?.state === "up" && row.url === url) break;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`the host agent did not report within 30 s:\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await check.close();
+  }
+  return { hostId, url, stop, output: () => output };
+}

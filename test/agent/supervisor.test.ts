@@ -1,0 +1,238 @@
+import { existsSync, rmSync } from "node:fs";
+import path from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { LogBuffer } from "../../src/agent/log-buffer.ts";
+import { createSupervisor, type Supervisor, type SupervisorOptions } from "../../src/agent/supervisor.ts";
+import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
+import { alive, buildSlug, desiredDyno, get, tempDir, waitFor } from "./support.ts";
+
+let slug: string;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(() => {
+  slug = buildSlug();
+  return () => rmSync(path.dirname(slug), { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A supervisor over a fresh work dir whose sink collects every line. */
+async function supervisor(over: Partial<SupervisorOptions> = {}): Promise<{ sup: Supervisor; lines: LogLine[]; workDir: string }> {
+  const workDir = over.workDir ?? tempDir("dynoplane-agent-");
+  const lines: LogLine[] = [];
+  const sup = await createSupervisor({ workDir, sink: (l) => lines.push(l), slugPath: async () => slug, stopGraceMs: 2_000, ...over });
+  cleanups.push(async () => {
+    await sup.stopAll();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+  return { sup, lines, workDir };
+}
+
+const texts = (lines: LogLine[], source: LogLine["source"]) => lines.filter((l) => l.source === source).map((l) => l.text);
+const up = (sup: Supervisor, dyno: DesiredDyno) => waitFor(`${dyno.name} up`, () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id));
+const json = async (port: number, p: string) => JSON.parse((await get(port, p)).body) as Record<string, unknown>;
+
+describe("supervisor", () => {
+  it("runs a web dyno with Heroku's environment until it answers on $PORT, and ships its output", async () => {
+    const { sup, lines } = await supervisor();
+    const dyno = desiredDyno({ env: { GREETING: "hello", VERSION: "1" } });
+    sup.ensure(dyno);
+    const info = await up(sup, dyno);
+    expect(sup.activePort(dyno.id)).toBe(info.port);
+
+    const env = await json(info.port!, "/env");
+    expect(env).toMatchObject({ PORT: String(info.port), DYNO: "web.1", PS: "web.1", HOME: path.join(info.dir!, "app"), GREETING: "hello" });
+    // The agent's own environment (where its secret lives) stays out of the dyno.
+    expect(Object.keys(env).filter((k) => k.startsWith("VITEST") || k.startsWith("DYNOPLANE"))).toEqual([]);
+    expect((await json(info.port!, "/whoami")).cwd).toBe(path.join(info.dir!, "app"));
+
+    await get(info.port!, "/log");
+    await waitFor("the request's log line", () => texts(lines, "app").includes("request logged"));
+    expect(texts(lines, "app")).toEqual(expect.arrayContaining(["booting web.1 version 1", "a line on stderr"]));
+    expect(lines.every((l) => l.dyno === "web.1" && l.app_id === dyno.app_id)).toBe(true);
+    expect(texts(lines, "heroku").slice(0, 2)).toEqual(["Starting process with command `node server.js`", "State changed from starting to up"]);
+    expect(sup.observed()).toEqual([{ id: dyno.id, instance: dyno.instance, state: "up", port: info.port, exit_code: null }]);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("runs dynos as an unprivileged user when the agent is root", async () => {
+    const { sup } = await supervisor();
+    const dyno = desiredDyno();
+    sup.ensure(dyno);
+    const info = await up(sup, dyno);
+    const who = await json(info.port!, "/whoami");
+    expect(who.uid).not.toBe(0);
+    expect(who.gid).not.toBe(0);
+    expect(who.uid).toBe(sup.user!.uid);
+  });
+
+  it("restarts a killed dyno at once, on a freshly unpacked filesystem", async () => {
+    const { sup, lines } = await supervisor();
+    const dyno = desiredDyno();
+    sup.ensure(dyno);
+    const first = await up(sup, dyno);
+    await get(first.port!, "/write");
+    expect(await json(first.port!, "/read")).toEqual({ exists: true });
+    const appPid = (await json(first.port!, "/whoami")).pid as number;
+
+    process.kill(appPid, "SIGKILL");
+    const second = await waitFor("a new process", () => {
+      const i = sup.inspect(dyno.id);
+      return i?.state === "up" && i.pid !== first.pid && i;
+    });
+    expect(texts(lines, "heroku")).toEqual(
+      expect.arrayContaining(["Process exited with status 137", "State changed from up to crashed", "State changed from crashed to starting"]),
+    );
+    expect(second.crashes).toBe(1);
+    expect((await json(second.port!, "/whoami")).pid).not.toBe(appPid);
+    expect(await json(second.port!, "/read")).toEqual({ exists: false });
+    expect(existsSync(first.dir!)).toBe(false);
+  });
+
+  it("kills a web dyno that does not bind $PORT in time (R10), then backs off", async () => {
+    const { sup, lines } = await supervisor({ bootTimeoutMs: 2_000, backoff: { baseMs: 60_000, maxMs: 60_000 } });
+    const dyno = desiredDyno({ command: "node -e 'setInterval(() => {}, 1000)'" });
+    sup.ensure(dyno);
+    const pid = (await waitFor("a pid", () => sup.inspect(dyno.id)?.pid))!;
+    const r10 = "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 2 seconds of launch";
+    await waitFor("R10", () => texts(lines, "heroku").includes(r10), 5_000);
+    await waitFor("the first process gone", () => !alive(pid));
+    // The first crash restarts at once; the second waits out the back-off, shown as crashed.
+    await waitFor("a second R10", () => texts(lines, "heroku").filter((t) => t === r10).length === 2, 8_000);
+    const info = await waitFor("crashed", () => sup.inspect(dyno.id)?.state === "crashed" && sup.inspect(dyno.id));
+    expect(info.crashes).toBe(2);
+    expect(alive(info.pid!)).toBe(false);
+    expect(texts(lines, "heroku")).toEqual(expect.arrayContaining(["Process exited with status 137", "State changed from starting to crashed"]));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sup.inspect(dyno.id)?.state).toBe("crashed");
+    expect(sup.observed()[0]).toMatchObject({ state: "crashed", exit_code: 137, port: null });
+  });
+
+  it("stops with SIGTERM, and SIGKILLs a process that ignores it after the grace period", async () => {
+    const { sup, lines } = await supervisor({ stopGraceMs: 1_500 });
+    const polite = desiredDyno();
+    const stubborn = desiredDyno({ name: "web.2", env: { IGNORE_TERM: "1" } });
+    sup.ensure(polite);
+    sup.ensure(stubborn);
+    const [p, s] = [await up(sup, polite), await up(sup, stubborn)];
+    const stubbornPid = (await json(s.port!, "/whoami")).pid as number;
+
+    let t = Date.now();
+    await sup.stop(polite.id);
+    expect(Date.now() - t).toBeLessThan(1_400);
+    expect(alive(p.pid!)).toBe(false);
+    expect(existsSync(p.dir!)).toBe(false);
+
+    t = Date.now();
+    await sup.stop(stubborn.id);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(1_400);
+    expect(alive(stubbornPid)).toBe(false);
+    expect(existsSync(s.dir!)).toBe(false);
+
+    const of = (name: string) => lines.filter((l) => l.dyno === name).map((l) => l.text);
+    expect(of("web.1")).toEqual(expect.arrayContaining(["Stopping all processes with SIGTERM", "got SIGTERM", "State changed from up to down"]));
+    expect(of("web.1").join("\n")).not.toContain("SIGKILL");
+    expect(of("web.2")).toEqual(
+      expect.arrayContaining([
+        "Stopping all processes with SIGTERM",
+        "got SIGTERM",
+        "Error R12 (Exit timeout) -> At least one process failed to exit within 1.5 seconds of SIGTERM",
+        "Stopping remaining processes with SIGKILL",
+      ]),
+    );
+    expect(sup.observed().map((o) => o.state)).toEqual(["down", "down"]);
+    expect(sup.inspect(polite.id)).toBeUndefined();
+  });
+
+  it("replaces a web dyno without a moment where it does not answer", async () => {
+    const { sup } = await supervisor();
+    const v1 = desiredDyno({ env: { VERSION: "1" } });
+    sup.ensure(v1);
+    const old = await up(sup, v1);
+
+    const seen: string[] = [];
+    const failures: string[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const port = sup.activePort(v1.id);
+        if (port === undefined) failures.push("no active port");
+        else await get(port, "/").then((r) => seen.push(JSON.parse(r.body).version), (e: Error) => failures.push(e.message));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+
+    const v2 = { ...v1, instance: desiredDyno().instance, env: { VERSION: "2" } };
+    sup.ensure(v2);
+    // While the new instance boots, the old one is what answers, and is what is reported.
+    expect(sup.observed()[0]).toMatchObject({ instance: v1.instance, state: "up", port: old.port });
+    await waitFor("the new instance up", () => sup.inspect(v1.id)?.instance === v2.instance && sup.inspect(v1.id)?.state === "up");
+    await waitFor("the old process gone", () => !alive(old.pid!));
+    await new Promise((r) => setTimeout(r, 300));
+    polling = false;
+    await poller;
+
+    expect(failures).toEqual([]);
+    expect(seen[0]).toBe("1");
+    expect(seen.at(-1)).toBe("2");
+    expect(seen.indexOf("2")).toBeGreaterThan(0);
+    expect(seen.slice(seen.indexOf("2"))).not.toContain("1");
+    expect(sup.activePort(v1.id)).not.toBe(old.port);
+    expect(sup.observed()[0]).toMatchObject({ instance: v2.instance, state: "up" });
+  });
+
+  it("replaces other dyno types by stopping the old instance before starting the new one", async () => {
+    const { sup, lines } = await supervisor();
+    const v1 = desiredDyno({ name: "worker.1", type: "worker", command: "echo working on $VERSION; exec sleep 600", env: { VERSION: "1" } });
+    sup.ensure(v1);
+    const old = await up(sup, v1);
+    const v2 = { ...v1, instance: desiredDyno().instance, env: { VERSION: "2" } };
+    sup.ensure(v2);
+    expect(sup.observed()[0]).toMatchObject({ instance: v2.instance, state: "starting" });
+    const next = await waitFor("the new instance up", () => sup.inspect(v1.id)?.state === "up" && sup.inspect(v1.id)?.pid !== old.pid && sup.inspect(v1.id));
+    expect(alive(old.pid!)).toBe(false);
+    expect(alive(next.pid!)).toBe(true);
+    const said = lines.map((l) => l.text);
+    expect(said.indexOf("working on 2")).toBeGreaterThan(said.indexOf("State changed from up to down"));
+    expect(said.indexOf("State changed from up to down")).toBeGreaterThan(said.indexOf("working on 1"));
+    expect(sup.activePort(v1.id)).toBeUndefined(); // only web dynos receive traffic
+  });
+
+  it("ends the dynos a previous agent left running in the same work dir", async () => {
+    const { sup, workDir } = await supervisor();
+    const dyno = desiredDyno();
+    sup.ensure(dyno);
+    const info = await up(sup, dyno);
+    const appPid = (await json(info.port!, "/whoami")).pid as number;
+    await supervisor({ workDir });
+    expect(alive(appPid)).toBe(false);
+    expect(existsSync(info.dir!)).toBe(false);
+  });
+
+  it("keeps the agent responsive and its log buffer bounded while a dyno floods its output", async () => {
+    const buffer = new LogBuffer(1_000);
+    const { sup } = await supervisor({ sink: buffer.push });
+    // `yes` writes with blocking writes, as fast as the pipe is drained, for three seconds.
+    const dyno = desiredDyno({ name: "worker.1", type: "worker", command: "timeout 3 yes 'a line, and another, and another'; echo flood over; exec sleep 600" });
+
+    let maxLag = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      maxLag = Math.max(maxLag, now - last - 10);
+      last = now;
+    }, 10);
+    const heapBefore = process.memoryUsage().heapUsed;
+    sup.ensure(dyno);
+    await waitFor("the flood to start", () => buffer.dropped > 0, 10_000);
+    await new Promise((r) => setTimeout(r, 3_500));
+    clearInterval(ticker);
+
+    expect(buffer.size).toBeLessThanOrEqual(1_000);
+    expect(buffer.dropped).toBeGreaterThan(10_000);
+    expect(maxLag).toBeLessThan(500); // a blocked loop would lag by seconds
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
+    expect(sup.inspect(dyno.id)?.state).toBe("up");
+  });
+});

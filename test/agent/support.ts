@@ -1,0 +1,121 @@
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import type { DesiredDyno } from "../../src/protocol/host.ts";
+
+/**
+ * The test app: a web server on $PORT that reports its environment, identity and
+ * filesystem, and shuts down gracefully on SIGTERM unless told to ignore it.
+ */
+const SERVER_JS = `
+const http = require("http");
+const fs = require("fs");
+console.log("booting " + process.env.DYNO + " version " + process.env.VERSION);
+console.error("a line on stderr");
+const server = http.createServer((req, res) => {
+  const send = (v) => res.end(JSON.stringify(v));
+  if (req.url === "/env") return send(process.env);
+  if (req.url === "/whoami") return send({ pid: process.pid, uid: process.getuid(), gid: process.getgid(), cwd: process.cwd() });
+  if (req.url === "/write") { fs.writeFileSync("scratch.txt", "left behind"); return send({ wrote: true }); }
+  if (req.url === "/read") return send({ exists: fs.existsSync("scratch.txt") });
+  if (req.url.startsWith("/headers")) return send({ url: req.url, method: req.method, headers: req.headers });
+  if (req.url === "/echo") return req.pipe(res);
+  if (req.url === "/log") { console.log("request logged"); return send({}); }
+  send({ version: process.env.VERSION });
+});
+process.on("SIGTERM", () => {
+  console.log("got SIGTERM");
+  if (process.env.IGNORE_TERM) return;
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+});
+server.listen(Number(process.env.PORT));
+`;
+
+/** A temporary directory the dyno user can pass through (mkdtemp makes them 0700). */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  chmodSync(dir, 0o711);
+  return dir;
+}
+
+/** Builds a Heroku-layout slug (everything under ./app) with the test apps; returns its path. */
+export function buildSlug(): string {
+  const root = mkdtempSync(path.join(os.tmpdir(), "dynoplane-slug-"));
+  mkdirSync(path.join(root, "app"));
+  writeFileSync(path.join(root, "app", "server.js"), SERVER_JS);
+  writeFileSync(path.join(root, "app", "Procfile"), "web: node server.js\n");
+  const slug = path.join(root, "slug.tgz");
+  execFileSync("tar", ["-czf", slug, "-C", root, "./app"]);
+  return slug;
+}
+
+/** A desired dyno for the test slug; `over` changes anything. */
+export function desiredDyno(over: Partial<DesiredDyno> = {}): DesiredDyno {
+  return {
+    id: randomUUID(),
+    instance: randomUUID(),
+    app_id: randomUUID(),
+    app_name: "agent-test",
+    name: "web.1",
+    type: "web",
+    command: "node server.js",
+    size: "Basic",
+    memory_mb: 512,
+    release_version: 1,
+    slug_id: randomUUID(),
+    env: {},
+    boot_timeout_s: 60,
+    ...over,
+  };
+}
+
+/** Polls `check` until it returns something truthy; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000): Promise<Exclude<T, false | 0 | "" | null | undefined>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as Exclude<T, false | 0 | "" | null | undefined>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A request on a fresh connection (no keep-alive, so each one sees the current process). */
+export function request(port: number, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path: urlPath, headers, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+      res.on("error", reject);
+    });
+    req.setTimeout(5_000, () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A GET on a fresh connection. */
+export function get(port: number, urlPath = "/", headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return request(port, "GET", urlPath, headers);
+}
+
+/** Whether a process with this pid exists (and is not a zombie). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,255 @@
+import { asc, eq, inArray, or, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { looksLikeToken } from "../../src/auth/tokens.ts";
+import { accounts, apps, configVars, dynos, formations, oauthAuthorizations, releases, slugs } from "../../src/db/schema/index.ts";
+import { api } from "../support/api.ts";
+import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
+
+afterAll(closeDb);
+
+/**
+ * Everything a request could disturb: an owner with an app (config set and changed,
+ * so three releases) and spare, expired and revoked tokens; another account with an
+ * app of its own.
+ */
+interface World {
+  owner: TestAccount;
+  other: TestAccount;
+  app: { id: string; name: string };
+  /** A live token of the owner's, the target of the authorization routes. */
+  spare: { id: string; token: string };
+  expired: { id: string; token: string };
+  revoked: { id: string; token: string };
+  /** A free name that creating or renaming an app would take. */
+  newAppName: string;
+}
+
+async function issue(owner: TestAccount, body: Record<string, unknown>) {
+  const res = await api("/oauth/authorizations", { method: "POST", token: owner.token, body });
+  expect(res.status, res.text).toBe(201);
+  return { id: res.body.id as string, token: res.body.access_token.token as string };
+}
+
+async function makeWorld(): Promise<World> {
+  const owner = await makeAccount();
+  const other = await makeAccount();
+  const app = await makeApp(owner);
+  await makeApp(other);
+  for (const body of [{ SECRET: "s3cret", MODE: "a" }, { MODE: "b" }]) {
+    expect((await api(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body })).status).toBe(200);
+  }
+  const spare = await issue(owner, { description: "spare" });
+
+  // Both tokens work before they are expired or revoked, so a refusal below is about that.
+  const expired = await issue(owner, { description: "expiring", expires_in: 3600 });
+  expect((await api("/account", { token: expired.token })).status).toBe(200);
+  await (await db())
+    .update(oauthAuthorizations)
+    .set({ expiresAt: sql`now() - interval '1 minute'` })
+    .where(eq(oauthAuthorizations.id, expired.id));
+
+  const revoked = await issue(owner, { description: "to be revoked" });
+  expect((await api("/account", { token: revoked.token })).status).toBe(200);
+  expect((await api(`/oauth/authorizations/${revoked.id}`, { method: "DELETE", token: owner.token })).status).toBe(200);
+
+  return { owner, other, app, spare, expired, revoked, newAppName: appName("taken") };
+}
+
+/** The rows of every table a request could change, in a stable order. */
+async function snapshot(w: World) {
+  const d = await db();
+  const ids = [w.owner.id, w.other.id];
+  return {
+    accounts: await d.select().from(accounts).where(inArray(accounts.id, ids)).orderBy(asc(accounts.id)),
+    apps: await d
+      .select()
+      .from(apps)
+      .where(or(inArray(apps.ownerId, ids), eq(apps.name, w.newAppName)))
+      .orderBy(asc(apps.id)),
+    configVars: await d.select().from(configVars).where(eq(configVars.appId, w.app.id)).orderBy(asc(configVars.key)),
+    releases: await d.select().from(releases).where(eq(releases.appId, w.app.id)).orderBy(asc(releases.version)),
+    slugs: await d.select().from(slugs).where(eq(slugs.appId, w.app.id)).orderBy(asc(slugs.id)),
+    formations: await d.select().from(formations).where(eq(formations.appId, w.app.id)).orderBy(asc(formations.type)),
+    dynos: await d.select().from(dynos).where(eq(dynos.appId, w.app.id)).orderBy(asc(dynos.name)),
+    authorizations: await d
+      .select()
+      .from(oauthAuthorizations)
+      .where(inArray(oauthAuthorizations.accountId, ids))
+      .orderBy(asc(oauthAuthorizations.id)),
+  };
+}
+
+/**
+ * Every Platform API route, with a request that would change something if it were let
+ * through. `{app}` is the owner's app, `{authorization}` the owner's spare token. The
+ * credentials are checked before anything is looked up, so slug, process type and dyno
+ * need not exist.
+ */
+interface Route {
+  method: string;
+  path: string;
+  body?: (w: World) => unknown;
+}
+const ROUTES: Route[] = [
+  { method: "GET", path: "/account" },
+  { method: "POST", path: "/oauth/authorizations", body: () => ({ description: "intruder", expires_in: 3600 }) },
+  { method: "GET", path: "/oauth/authorizations" },
+  { method: "GET", path: "/oauth/authorizations/{authorization}" },
+  { method: "GET", path: "/oauth/authorizations/~" },
+  { method: "DELETE", path: "/oauth/authorizations/{authorization}" },
+  { method: "DELETE", path: "/oauth/sessions/~" },
+  { method: "POST", path: "/apps", body: (w) => ({ name: w.newAppName }) },
+  { method: "GET", path: "/apps" },
+  { method: "GET", path: "/users/~/apps" },
+  { method: "GET", path: "/users/{email}/apps" },
+  { method: "GET", path: "/apps/{app}" },
+  { method: "PATCH", path: "/apps/{app}", body: (w) => ({ name: w.newAppName, maintenance: true }) },
+  { method: "DELETE", path: "/apps/{app}" },
+  { method: "GET", path: "/apps/{app}/collaborators" },
+  { method: "GET", path: "/apps/{app}/addons" },
+  { method: "GET", path: "/apps/{app}/pipeline-couplings" },
+  { method: "GET", path: "/apps/{app}/config-vars" },
+  { method: "PATCH", path: "/apps/{app}/config-vars", body: () => ({ SECRET: "stolen", MODE: null, INJECTED: "1" }) },
+  { method: "GET", path: "/apps/{app}/releases" },
+  { method: "POST", path: "/apps/{app}/releases", body: () => ({ release: "1" }) },
+  { method: "GET", path: "/apps/{app}/releases/2" },
+  { method: "GET", path: "/apps/{app}/releases/2/config-vars" },
+  { method: "POST", path: "/apps/{app}/slugs", body: () => ({ process_types: { web: "node intruder.js" } }) },
+  { method: "GET", path: "/apps/{app}/slugs/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
+  { method: "GET", path: "/apps/{app}/formation" },
+  { method: "PATCH", path: "/apps/{app}/formation", body: () => ({ updates: [{ type: "web", quantity: 3, size: "Standard-2X" }] }) },
+  { method: "GET", path: "/apps/{app}/formation/web" },
+  { method: "PATCH", path: "/apps/{app}/formation/web", body: () => ({ quantity: 3 }) },
+  { method: "GET", path: "/apps/{app}/dynos" },
+  { method: "GET", path: "/apps/{app}/dynos/web.1" },
+  { method: "DELETE", path: "/apps/{app}/dynos" },
+  { method: "DELETE", path: "/apps/{app}/dynos/web.1" },
+  { method: "POST", path: "/apps/{app}/dynos/web.1/actions/stop" },
+  { method: "DELETE", path: "/apps/{app}/formations/web" },
+  { method: "POST", path: "/apps/{app}/formations/web/actions/stop" },
+];
+
+const fill = (path: string, values: { app: string; authorization: string; email: string }) =>
+  path.replace("{app}", values.app).replace("{authorization}", values.authorization).replace("{email}", values.email);
+
+const basic = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString("base64")}`;
+const bearer = (token: string) => `Bearer ${token}`;
+/** The same token with its last character changed: still token-shaped, but issued to no one. */
+const unknownTwin = (token: string) => token.slice(0, -1) + (token.endsWith("A") ? "B" : "A");
+
+const UNAUTHORIZED = { id: "unauthorized", message: "Invalid credentials provided." };
+const nonEmpty = expect.stringMatching(/\S/);
+
+interface Case {
+  label: string;
+  authorization: (w: World) => string | undefined;
+  /** Which of the owner's app's identities the path uses. */
+  appBy?: "name" | "id";
+  status: number;
+  body: unknown;
+}
+
+/** A request whose credentials are the problem: Heroku's 401. */
+const refused = (label: string, authorization: Case["authorization"]): Case => ({ label, authorization, status: 401, body: UNAUTHORIZED });
+
+/** Credentials that must never reach an account. */
+const CREDENTIAL_PROBLEMS: Case[] = [
+  refused("no Authorization header", () => undefined),
+  refused("Bearer undefined, as the logged-out CLI sends", () => "Bearer undefined"),
+  refused("an empty Bearer", () => "Bearer "),
+  refused("a malformed token (the owner's, cut short)", (w) => bearer(w.owner.token.slice(0, -1))),
+  refused("a well-formed but unknown token", (w) => bearer(unknownTwin(w.owner.token))),
+  refused("an expired token of the owner's", (w) => bearer(w.expired.token)),
+  refused("a revoked token of the owner's", (w) => bearer(w.revoked.token)),
+  refused("a revoked token sent as Basic auth", (w) => basic("heroku", w.revoked.token)),
+  refused("a valid token under an unknown scheme", (w) => `Token ${w.owner.token}`),
+];
+
+/** Basic email:password signs in on POST /oauth/authorizations only; elsewhere a password is not a token. */
+const PASSWORD_ELSEWHERE = refused("the owner's email and password as Basic auth", (w) => basic(w.owner.email, w.owner.password));
+
+/** Sign-in attempts that must fail without a trace. */
+const BAD_LOGINS: Case[] = [
+  refused("a wrong password", (w) => basic(w.owner.email, `${w.owner.password}x`)),
+  refused("another account's password", (w) => basic(w.owner.email, w.other.password)),
+  refused("an empty password", (w) => basic(w.owner.email, "")),
+  refused("an API token in place of the password", (w) => basic(w.owner.email, w.owner.token)),
+  refused("an unknown email", (w) => basic(`nobody-${w.app.name}@example.com`, w.owner.password)),
+];
+
+/** Another account's valid token on the owner's app: Heroku's 403, with none of the app's details. */
+const FOREIGN_APP: Case[] = (["name", "id"] as const).map((appBy) => ({
+  label: `another account's valid token, app by ${appBy}`,
+  authorization: (w: World) => bearer(w.other.token),
+  appBy,
+  status: 403,
+  body: { id: "forbidden", message: nonEmpty },
+}));
+
+/** Another account's valid token on the owner's authorization: it does not exist for them. */
+const FOREIGN_AUTHORIZATION: Case = {
+  label: "another account's valid token",
+  authorization: (w) => bearer(w.other.token),
+  status: 404,
+  body: { id: "not_found", message: nonEmpty, resource: "authorization" },
+};
+
+function casesFor(route: Route): Case[] {
+  const cases = [...CREDENTIAL_PROBLEMS];
+  if (route.method === "POST" && route.path === "/oauth/authorizations") cases.push(...BAD_LOGINS);
+  else cases.push(PASSWORD_ELSEWHERE);
+  if (route.path.includes("{app}")) cases.push(...FOREIGN_APP);
+  if (route.path.includes("{authorization}")) cases.push(FOREIGN_AUTHORIZATION);
+  return cases;
+}
+
+describe("the route table", () => {
+  it("covers every route the API mounts, and only those", () => {
+    const example = { app: "some-app", authorization: "3f1c2a4e-0000-4000-8000-000000000000", email: "someone@example.com" };
+    const covered = new Set(ROUTES.map((r) => routeOf(r.method, fill(r.path, example))));
+    expect(covered.has(undefined)).toBe(false);
+    expect([...covered].sort()).toEqual(mountedRoutes());
+  });
+
+  it("has credential cases that are what they claim", async () => {
+    const w = await makeWorld();
+    expect(looksLikeToken(w.owner.token)).toBe(true);
+    expect(looksLikeToken(w.owner.token.slice(0, -1))).toBe(false);
+    expect(looksLikeToken(unknownTwin(w.owner.token))).toBe(true);
+    expect(unknownTwin(w.owner.token)).not.toBe(w.owner.token);
+    const rows = (await snapshot(w)).authorizations;
+    expect(rows.find((r) => r.id === w.expired.id)?.expiresAt?.getTime()).toBeLessThan(Date.now());
+    expect(rows.find((r) => r.id === w.revoked.id)?.revokedAt).toBeInstanceOf(Date);
+    // The owner's token and the other account's both work, so their refusals are about scope.
+    expect((await api(`/apps/${w.app.name}`, { token: w.owner.token })).status).toBe(200);
+    expect((await api(`/oauth/authorizations/${w.spare.id}`, { token: w.owner.token })).status).toBe(200);
+    expect((await api("/account", { token: w.other.token })).status).toBe(200);
+  });
+});
+
+describe.each(ROUTES.map((r) => ({ ...r, label: `${r.method} ${r.path}` })))("$label", (route) => {
+  let w: World;
+  beforeAll(async () => {
+    w = await makeWorld();
+  });
+
+  it.each(casesFor(route).map((c) => [c.label, c] as const))("refuses %s and changes nothing", async (_label, c) => {
+    const before = await snapshot(w);
+    const path = fill(route.path, {
+      app: c.appBy === "id" ? w.app.id : w.app.name,
+      authorization: w.spare.id,
+      email: w.owner.email,
+    });
+    const authorization = c.authorization(w);
+    const res = await api(path, {
+      method: route.method,
+      body: route.body?.(w),
+      headers: authorization === undefined ? {} : { Authorization: authorization },
+    });
+    expect(res.status, res.text).toBe(c.status);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(res.body).toEqual(c.body);
+    expect(await snapshot(w)).toEqual(before);
+  });
+});

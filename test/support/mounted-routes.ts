@@ -1,0 +1,32 @@
+import { createApp } from "../../src/app.ts";
+
+/**
+ * Mounts that are not the Platform API: the health check, the host agents' protocol
+ * (authenticated by host secrets) and signed upload URLs (authenticated by their signature).
+ */
+const NOT_PLATFORM_API = [/^\/health$/, /^\/internal\//, /^\/blobs\//];
+
+/** The Platform API routes the control plane mounts, as `METHOD /path/:param` (middleware left out). */
+let cached: string[] | undefined;
+export function mountedRoutes(): string[] {
+  if (!cached) {
+    const routes = new Set<string>();
+    for (const r of createApp().routes) {
+      if (r.method !== "ALL" && !NOT_PLATFORM_API.some((re) => re.test(r.path))) routes.add(`${r.method} ${r.path}`);
+    }
+    cached = [...routes].sort();
+  }
+  return [...cached];
+}
+
+/** The mounted route a concrete request lands on (the most literal pattern that matches), or undefined. */
+export function routeOf(method: string, urlPath: string): string | undefined {
+  const bare = urlPath.split("?")[0]!;
+  const matching = mountedRoutes().filter((route) => {
+    const [m, pattern] = route.split(" ") as [string, string];
+    const re = new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:\w+/g, "[^/]+")}$`);
+    return m === method.toUpperCase() && re.test(bare);
+  });
+  const literal = (route: string) => route.replace(/:\w+/g, "").length;
+  return matching.sort((a, b) => literal(b) - literal(a))[0];
+}
