@@ -82,6 +82,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       await pg?.stop().catch(() => {});
     })());
   // Ctrl-C and other exits: the Worker runs in a process group of its own, so it is stopped explicitly.
+  // Stopping waits for dynos to end (SIGTERM, then SIGKILL after 30 s), so allow for it.
+  exitHook.forceExitTimeout(45_000);
   exitHook((done) => void stop().then(done));
   try {
     if (!opts.databaseUrl) pg = await startEmbeddedPostgres(path.join(home, "postgres"), { quiet: opts.quiet, ephemeral: opts.ephemeral });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BUILD_SPEC } from "./build.ts";
 
 /**
  * The wire contract between the control plane and host agents.
@@ -82,6 +83,7 @@ export const COMMAND = z.discriminatedUnion("op", [
   z.object({ op: z.literal("start"), dyno: DESIRED_DYNO }),
   z.object({ op: z.literal("stop"), dyno_id: z.string().uuid() }),
   z.object({ op: z.literal("sync") }),
+  z.object({ op: z.literal("build"), build: BUILD_SPEC }),
 ]);
 export type Command = z.infer<typeof COMMAND>;
 
