@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -9,8 +9,9 @@ import { platform } from "./api.ts";
 export const HEROKU_CLI_VERSION = "11.10.0";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const installDir = path.join(repoRoot, ".dynoplane", "heroku-cli");
-const lockPath = path.join(repoRoot, ".dynoplane", "heroku-cli.lock");
+/** Where the CLI is installed; DYNOPLANE_HEROKU_CLI_DIR overrides the default. */
+const installDir = path.resolve(process.env.DYNOPLANE_HEROKU_CLI_DIR ?? path.join(repoRoot, ".dynoplane", "heroku-cli"));
+const lockPath = `${installDir}.lock`;
 const packageDir = path.join(installDir, "node_modules", "heroku");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -125,6 +126,11 @@ export interface CliResult {
 export function cliEnv(home: string, extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith("HEROKU_")) delete env[key];
+  // vitest sets NODE_ENV=test, which makes oclif look for TypeScript sources and warn.
+  delete env.NODE_ENV;
+  // The CLI warns about these on every command; it trusts the platform's CA through NODE_EXTRA_CA_CERTS.
+  delete env.SSL_CERT_FILE;
+  delete env.SSL_CERT_DIR;
   Object.assign(env, {
     HOME: home,
     XDG_CACHE_HOME: path.join(home, ".cache"),
@@ -271,12 +277,9 @@ export function readNetrc(home: string): Record<string, { login?: string; passwo
   let current: { login?: string; password?: string } | undefined;
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i];
-    if (t === "machine") machines[tokens[++i]] = current = {};
+    if (t === "machine") machines[tokens[++i] ?? ""] = current = {};
     else if (t === "default") current = undefined;
     else if ((t === "login" || t === "password") && current) current[t] = tokens[++i];
   }
   return machines;
 }
-
-/** True when git is available for commands that touch ~/.gitconfig. */
-export const hasGit = () => spawnSync("git", ["--version"]).status === 0;
