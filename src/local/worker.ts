@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import https from "node:https";
@@ -53,8 +53,15 @@ export async function startWorker(opts: {
   const envFile = path.join(opts.stateDir, "worker.env");
   await fs.writeFile(envFile, Object.entries(opts.vars).map(([k, v]) => `${k}=${envFileValue(v)}`).join("\n") + "\n", { mode: 0o600 });
   const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
+  // Serve a bundle made once at start: edits to the sources do not reload a running platform.
+  const bundleDir = path.join(opts.stateDir, "bundle");
+  const bundled = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", bundleDir, "--config", path.join(ROOT, "wrangler.toml")], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  if (bundled.status !== 0) throw new Error(`bundling the Worker failed:\n${bundled.stdout}\n${bundled.stderr}`);
   const args = [
-    wrangler, "dev", "--config", path.join(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(opts.port),
+    wrangler, "dev", path.join(bundleDir, "index.js"), "--no-bundle", "--config", path.join(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(opts.port),
     "--local-protocol", "https", "--https-key-path", opts.tls.keyPath, "--https-cert-path", opts.tls.certPath,
     "--persist-to", opts.stateDir, "--env-file", envFile, "--inspector-port", "0",
     "--show-interactive-dev-session=false", "--log-level", opts.quiet ? "error" : "log",
