@@ -17,7 +17,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const password = typeof flags.password === "string" ? flags.password : crypto.randomUUID().replace(/-/g, "").slice(0, 20);
-  const url = process.env.DATABASE_URL ?? (await localDatabaseUrl(path.resolve(".dynoplane")));
+  const url = process.env.DATABASE_URL ?? (await localDatabaseUrl(path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane")));
   const handle = await openDb(url, { webSocketConstructor: (await import("ws")).default });
   try {
     const account = await createAccount(handle.db, { email, password, name: typeof flags.name === "string" ? flags.name : null });

@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   migrate: { summary: "apply database migrations (DATABASE_URL)", load: () => import("./migrate.ts") },
   "accounts:create": { summary: "create an account: accounts:create EMAIL [--password P]", load: () => import("./accounts-create.ts") },
   host: { summary: "run this machine's host agent: host --control-plane URL --secret S", load: () => import("./host.ts") },
+  "hosts:create": { summary: "register a host that runs dynos: hosts:create NAME", load: () => import("./hosts-create.ts") },
   connect: { summary: "forward localhost to a remote dynoplane: connect https://api.example.com", load: () => import("./connect.ts") },
   test: { summary: "run the test suite", load: () => import("./test.ts") },
   build: { summary: "bundle the Worker offline (wrangler deploy --dry-run)", load: () => import("./build.ts") },
