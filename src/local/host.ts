@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnService } from "./child.ts";
 import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -54,54 +54,25 @@ export async function startLocalHost(opts: { home: string; databaseUrl: string; 
     path.join(ROOT, "bin", "dynoplane.js"), "host", "--control-plane", opts.apiUrl, "--port", String(port), "--listen", "127.0.0.1",
     "--public-url", url, "--work-dir", agentWorkDir(opts.home), "--ca", opts.caPath,
   ];
-  let output = "";
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DYNOPLANE_HOST_SECRET: secret },
-  });
-  const onData = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-100_000);
-    if (!opts.quiet) process.stderr.write(`[host] ${chunk.toString()}`);
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  let exited = false;
-  child.on("exit", () => (exited = true));
-
-  const stop = async () => {
-    if (exited) return;
-    const done = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {}
-    }, 40_000);
-    await done;
-    clearTimeout(timer);
-  };
+  const service = spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet });
+  // The agent stops its dynos first (SIGTERM, SIGKILL after 30 s).
+  const stop = () => service.stop(40_000);
 
   const deadline = Date.now() + 30_000;
   const check = await openDb(opts.databaseUrl);
   try {
     for (;;) {
-      if (exited) throw new Error(`the host agent exited during start-up:\n${output}`);
+      if (service.exited()) throw new Error(`the host agent exited during start-up:\n${service.output()}`);
       const [row] = await check.db.select({ url: hosts.url, state: hosts.state }).from(hosts).where(eq(hosts.id, hostId));
       if (row?.state === "up" && row.url === url) break;
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`the host agent did not report within 30 s:\n${output}`);
+        throw new Error(`the host agent did not report within 30 s:\n${service.output()}`);
       }
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
     await check.close();
   }
-  return { hostId, url, stop, output: () => output };
+  return { hostId, url, stop, output: service.output };
 }

@@ -1,4 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { spawnService } from "./child.ts";
 import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import https from "node:https";
@@ -66,45 +67,21 @@ export async function startWorker(opts: {
     "--persist-to", opts.stateDir, "--env-file", envFile, "--inspector-port", "0",
     "--show-interactive-dev-session=false", "--log-level", opts.quiet ? "error" : "log",
   ];
-  let output = "";
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.length > 200_000) output = output.slice(-100_000);
-    if (!opts.quiet) process.stderr.write(chunk);
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  let exited = false;
-  child.on("exit", () => (exited = true));
-
-  const stop = async () => {
-    if (exited) return;
-    const done = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {}
-    }, 5000);
-    await done;
-    clearTimeout(timer);
-  };
+  // workerd trusts public CAs; the local CA is added so the Worker can reach local HTTPS endpoints (log drains in tests).
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: opts.tls.caPath };
+  const service = spawnService(process.execPath, args, { cwd: ROOT, env, quiet: opts.quiet });
+  const stop = () => service.stop(5000);
 
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited) throw new Error(`wrangler dev exited during start-up:\n${output}`);
+    if (service.exited()) throw new Error(`wrangler dev exited during start-up:\n${service.output()}`);
     const status = await probe(opts.port, opts.tls).catch(() => 0);
     if (status === 200) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`wrangler dev did not answer on port ${opts.port} within 60 s:\n${output}`);
+      throw new Error(`wrangler dev did not answer on port ${opts.port} within 60 s:\n${service.output()}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { stop, output: () => output };
+  return { stop, output: service.output };
 }

@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+
+export interface ManagedChild {
+  child: ChildProcess;
+  /** Whether it has exited. */
+  exited(): boolean;
+  /** The tail of what it printed, for diagnosing a failed start. */
+  output(): string;
+  /** SIGTERM to its whole process group, SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * Runs a platform service (wrangler, the host agent) in a process group of its own, so
+ * that stopping it also stops what it started (workerd, dynos), keeping its output.
+ */
+export function spawnService(command: string, args: string[], opts: SpawnOptions & { label?: string; quiet?: boolean }): ManagedChild {
+  const child = spawn(command, args, { ...opts, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const onData = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-100_000);
+    if (!opts.quiet) process.stderr.write(opts.label ? `[${opts.label}] ${chunk.toString()}` : chunk);
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    child,
+    exited: () => exited,
+    output: () => output,
+    async stop(graceMs) {
+      if (exited) return;
+      const done = new Promise((r) => child.once("exit", r));
+      if (!signal("SIGTERM")) return;
+      const timer = setTimeout(() => signal("SIGKILL"), graceMs);
+      await done;
+      clearTimeout(timer);
+    },
+  };
+}
