@@ -47,6 +47,15 @@ export class ControlPlaneClient {
     };
   }
 
+  /** A request to any agent endpoint of the control plane (builds use it), with the host secret. */
+  hostRequest(path: string): SlugRequest {
+    return {
+      url: new URL(path, this.base).toString(),
+      headers: { authorization: `Bearer ${this.o.hostSecret}` },
+      agent: this.agent instanceof https.Agent ? this.agent : undefined,
+    };
+  }
+
   /** Closes kept-alive connections. */
   close(): void {
     this.agent.destroy();

@@ -4,6 +4,8 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { DESIRED_DYNO, type Command, type DesiredDyno } from "../protocol/host.ts";
+import { Builder } from "./build/builder.ts";
+import { controlPlaneBuildIO } from "./build/io.ts";
 import { CommandAuth } from "./command-auth.ts";
 import { ControlPlaneClient } from "./control-plane.ts";
 import type { DynoUser } from "./dyno-user.ts";
@@ -54,6 +56,8 @@ export interface Agent {
   url: string;
   port: number;
   supervisor: Supervisor;
+  /** Runs `build` commands; null without a control plane to fetch sources from and report to. */
+  builder: Builder | null;
   logs: LogBuffer;
   /** Runs one heartbeat now (no-op without a control plane). */
   heartbeat(): Promise<void>;
@@ -155,10 +159,15 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     return inFlight;
   };
 
+  const builder = client ? new Builder({ workDir: config.workDir, user: supervisor.user, ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id), log }) : null;
+
   const onCommand = (command: Command): void => {
     if (command.op === "start") supervisor.ensure(command.dyno);
     else if (command.op === "stop") void supervisor.stop(command.dyno_id);
-    else void heartbeat();
+    else if (command.op === "build") {
+      if (builder) builder.start(command.build);
+      else log(`ignoring build ${command.build.id}: this agent has no control plane to fetch its source from`);
+    } else void heartbeat();
   };
 
   const tls = config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile, "utf8"), key: readFileSync(config.tlsKeyFile, "utf8") } : undefined;
@@ -178,6 +187,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     url,
     port,
     supervisor,
+    builder,
     logs,
     heartbeat,
     async stop() {
@@ -188,7 +198,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await supervisor.stopAll();
+      await Promise.all([supervisor.stopAll(), builder?.stop()]);
       await shipper?.stop();
       // Tell the control plane the dynos are down, so it can place them elsewhere at once.
       if (client) await beatOnce();
