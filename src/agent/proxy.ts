@@ -39,10 +39,19 @@ function pairsToHeaders(raw: string[]): http.OutgoingHttpHeaders {
   return headers;
 }
 
+/**
+ * Tells the router why a routed request reached no dyno, so that it answers the visitor
+ * with its own error (H10, H13) instead of passing the agent's 502 on.
+ */
+export const ROUTE_ERROR_HEADER = "x-dynoplane-error";
+export type RouteError = "not-running" | "no-response";
+
 /** Answers with a JSON error (Heroku's `{ id, message }`), or cuts the connection if a response began. */
-export function refuse(res: http.ServerResponse, status: number, id: string, message: string): void {
+export function refuse(res: http.ServerResponse, status: number, id: string, message: string, routeError?: RouteError): void {
   if (res.headersSent) return void res.destroy();
-  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ id, message }));
+  const headers: http.OutgoingHttpHeaders = { "content-type": "application/json" };
+  if (routeError) headers[ROUTE_ERROR_HEADER] = routeError;
+  res.writeHead(status, headers).end(JSON.stringify({ id, message }));
 }
 
 /**
@@ -56,7 +65,7 @@ export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, p
     up.pipe(res);
     up.on("error", () => res.destroy());
   });
-  upstream.on("error", () => refuse(res, 502, "bad_gateway", "the dyno did not answer"));
+  upstream.on("error", () => refuse(res, 502, "bad_gateway", "the dyno did not answer", "no-response"));
   res.on("close", () => {
     if (!res.writableFinished) upstream.destroy();
   });

@@ -77,7 +77,7 @@ export function createAgentServer(o: AgentServerOptions): http.Server {
     const work = route
       ? routeToken(o, req, route.dynoId).then(() => {
           const port = o.activePort(route.dynoId);
-          if (port === undefined) return refuse(res, 502, "bad_gateway", "the dyno is not running on this host");
+          if (port === undefined) return refuse(res, 502, "bad_gateway", "the dyno is not running on this host", "not-running");
           proxyHttp(req, res, port, route.path);
         })
       : req.method === "POST" && url === "/commands"

@@ -76,9 +76,11 @@ export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId
       signal: AbortSignal.timeout(ROUTER_TIMEOUT_MS),
     });
     const serviceMs = Date.now() - started;
-    if (response.status === 502 && response.headers.get("X-Dynoplane-Error") === "not-running") {
+    // The host agent marks the 502s it gives when the dyno is gone or did not answer.
+    const routeError = response.status === 502 ? response.headers.get("X-Dynoplane-Error") : null;
+    if (routeError === "not-running" || routeError === "no-response") {
       await response.body?.cancel();
-      return { connectMs: 1, serviceMs, failure: "not_running" };
+      return { connectMs: 1, serviceMs, failure: routeError === "not-running" ? "not_running" : "closed" };
     }
     return { response, connectMs: 1, serviceMs };
   } catch (err) {

@@ -22,7 +22,8 @@ export function normalizeSize(size: string): string {
 
 /** An absolute quantity from `"2"`, `2`, `"+1"` or `"-1"`. Pure. */
 export function resolveQuantity(current: number, quantity: string | number): number {
-  const text = String(quantity).trim();
+  // Only strings (what the CLI sends) are relative; a JSON number is the quantity itself, so -1 is refused.
+  const text = typeof quantity === "number" && quantity < 0 ? "" : String(quantity).trim();
   const m = /^([+-]?)(\d{1,4})$/.exec(text);
   if (!m) throw invalidParams(`Invalid quantity ${JSON.stringify(quantity)}: use a whole number, or +N / -N.`);
   const n = Number(m[2]);

@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readlinkSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { eq, inArray } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dynos, hosts } from "../../src/db/schema/index.ts";
+import { freePort } from "../../src/local/ports.ts";
+import { ROOT } from "../../src/local/worker.ts";
+import { createHost } from "../../src/services/hosts.ts";
+import { api, platform } from "../support/api.ts";
+import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { appProcesses, deploySlug, destroyApp, processAlive, visit, waitFor, waitForUp } from "../support/slugs.ts";
+
+// A host agent that dies or is restarted must come back to exactly the desired dynos: the
+// processes a killed agent left behind are ended, nothing runs twice, nothing is missing.
+// The app runs on a host of its own (with room for just its two dynos, so the platform
+// never places other apps' dynos there).
+
+const unique = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+interface RunningAgent {
+  child: ChildProcess;
+  url: string;
+  startedAt: Date;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+/** Runs `dynoplane host` as a separate process, as an operator would. */
+async function startAgentProcess(secret: string, workDir: string): Promise<RunningAgent> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = [
+    path.join(ROOT, "bin", "dynoplane.js"), "host", "--control-plane", platform().apiUrl, "--port", String(port), "--listen", "127.0.0.1",
+    "--public-url", url, "--work-dir", workDir, "--ca", platform().caPath, "--capacity-mb", "1024",
+  ];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DYNOPLANE_HOST_SECRET: secret } });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, url, startedAt: new Date(), exited, output: () => output };
+}
+
+/** The host's row as the control plane sees it. */
+async function hostRow(hostId: string) {
+  const [row] = await (await db()).select().from(hosts).where(eq(hosts.id, hostId));
+  return row!;
+}
+
+/** Waits for a heartbeat from `agent` (at its URL) later than `after`. */
+async function waitForHeartbeat(hostId: string, agent: RunningAgent, after = agent.startedAt) {
+  return waitFor(() => `a heartbeat from ${agent.url}; agent output:\n${agent.output()}`, async () => {
+    const row = await hostRow(hostId);
+    return row.state === "up" && row.url === agent.url && row.lastHeartbeatAt && row.lastHeartbeatAt > after ? row : false;
+  });
+}
+
+afterAll(closeDb);
+
+describe("restarting a host agent", { timeout: 180_000 }, () => {
+  let user: TestAccount;
+  let app: { id: string; name: string };
+  let hostId: string;
+  let secret: string;
+  let agent: RunningAgent | undefined;
+  const workDir = path.join(os.tmpdir(), `dynoplane-agent-restart-${unique()}`);
+  const dynosDir = path.join(workDir, "dynos");
+
+  /** The app's live server.js processes, each with the directory it runs in. */
+  const running = () => appProcesses(app.name).map((pid) => ({ pid, cwd: readlinkSync(`/proc/${pid}/cwd`) }));
+  /** Waits until exactly the two web dynos run on this host, as fresh processes, and both answer. */
+  const converged = async (old: number[]) => {
+    const fresh = await waitFor("exactly two new processes", () => {
+      const procs = running();
+      return procs.length === 2 && procs.every((p) => !old.includes(p.pid) && p.cwd.startsWith(dynosDir + "/")) ? procs : false;
+    }, 120_000);
+    await waitForUp(user.token, app.name, ["web.1", "web.2"], 120_000);
+    await waitFor("both dynos answering", async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const r = await visit(app.name);
+        if (r.status === 200 && fresh.some((p) => p.pid === r.json!.pid)) seen.add(r.json!.dyno);
+      }
+      return seen.size === 2;
+    });
+    return fresh.map((p) => p.pid).sort((a, b) => a - b);
+  };
+
+  beforeAll(async () => {
+    user = await makeAccount();
+    app = await makeApp(user);
+    ({ host: { id: hostId }, secret } = await createHost(await db(), `runtime-${unique()}`));
+    agent = await startAgentProcess(secret, workDir);
+    await waitForHeartbeat(hostId, agent);
+
+    await deploySlug(user.token, app.name);
+    const scaled = await api(`/apps/${app.name}/formation`, { method: "PATCH", token: user.token, body: { updates: [{ type: "web", quantity: 2 }] } });
+    expect(scaled.status).toBe(200);
+    // Placement prefers the host with the most room; this app's dynos are moved here on purpose.
+    await (await db()).update(dynos).set({ hostId }).where(eq(dynos.appId, app.id));
+    await converged([]);
+  });
+
+  afterAll(async () => {
+    if (user && app) await destroyApp(user.token, app.name);
+    if (agent) {
+      agent.child.kill("SIGTERM");
+      await agent.exited;
+    }
+    if (hostId) await (await db()).delete(hosts).where(inArray(hosts.id, [hostId]));
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("after a SIGKILL of the agent, ends the dynos it left running and starts each desired dyno once", async () => {
+    const before = running().map((p) => p.pid);
+    expect(before).toHaveLength(2);
+    agent!.child.kill("SIGKILL");
+    await agent!.exited;
+    // The dynos outlive the agent: they run in process groups of their own.
+    expect(before.every(processAlive)).toBe(true);
+
+    agent = await startAgentProcess(secret, workDir);
+    await waitForHeartbeat(hostId, agent);
+    const after = await converged(before);
+    expect(before.some(processAlive)).toBe(false);
+
+    // Still exactly those two after further heartbeats: nothing is started twice.
+    const seenAt = (await hostRow(hostId)).lastHeartbeatAt!;
+    const later = await waitForHeartbeat(hostId, agent, seenAt);
+    await waitForHeartbeat(hostId, agent, later.lastHeartbeatAt!);
+    expect(appProcesses(app.name)).toEqual(after);
+  });
+
+  it("after a graceful stop, leaves no dyno behind, and a new agent starts the desired dynos again", async () => {
+    const before = running().map((p) => p.pid);
+    expect(before).toHaveLength(2);
+    agent!.child.kill("SIGTERM");
+    expect(await agent!.exited).toBe(0);
+    agent = undefined;
+    expect(appProcesses(app.name)).toEqual([]);
+
+    agent = await startAgentProcess(secret, workDir);
+    await waitForHeartbeat(hostId, agent);
+    const after = await converged(before);
+    const seenAt = (await hostRow(hostId)).lastHeartbeatAt!;
+    const later = await waitForHeartbeat(hostId, agent, seenAt);
+    await waitForHeartbeat(hostId, agent, later.lastHeartbeatAt!);
+    expect(appProcesses(app.name)).toEqual(after);
+  });
+});
