@@ -8,17 +8,27 @@ import { authenticate } from "./middleware/authenticate.ts";
 import { database } from "./middleware/database.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { requestId } from "./middleware/request-id.ts";
+import { dashboardRoutes } from "./pages/dashboard.tsx";
 import { appHostRouter } from "./router/index.ts";
 import { accountRoutes } from "./routes/account.ts";
 import { appsRoutes } from "./routes/apps.ts";
 import { blobsRoutes } from "./routes/blobs.ts";
+import { buildOutputRoutes } from "./routes/build-output.ts";
+import { buildpackInstallationsRoutes } from "./routes/buildpack-installations.ts";
+import { buildsRoutes } from "./routes/builds.ts";
 import { configVarsRoutes } from "./routes/config-vars.ts";
 import { dynosRoutes } from "./routes/dynos.ts";
 import { formationRoutes } from "./routes/formation.ts";
+import { gitRoutes } from "./routes/git.ts";
+import { internalBuildsRoutes } from "./routes/internal-builds.ts";
 import { internalHostsRoutes } from "./routes/internal-hosts.ts";
+import { logDrainsRoutes } from "./routes/log-drains.ts";
+import { loginHandoffRoutes } from "./routes/login.ts";
+import { logSessionsRoutes, logStreamRoutes } from "./routes/log-sessions.ts";
 import { oauthLoginRoutes, oauthRoutes } from "./routes/oauth.ts";
 import { releasesRoutes } from "./routes/releases.ts";
 import { slugsRoutes } from "./routes/slugs.ts";
+import { sourceBlobsRoutes, sourcesRoutes } from "./routes/sources.ts";
 
 /** Largest JSON body the Platform API reads. */
 const API_BODY_LIMIT = 1024 * 1024;
@@ -35,6 +45,15 @@ export function createApp() {
   // Signed upload URLs take large bodies and no user token.
   app.use("/blobs/*", database);
   app.route("/", blobsRoutes);
+  app.route("/", sourceBlobsRoutes);
+  // Build output URLs carry their own signed token.
+  app.route("/", buildOutputRoutes);
+  // git push: large streamed bodies, Basic `heroku:<token>` auth, git's own error format.
+  app.route("/", gitRoutes);
+  // Host agents' build calls: slug uploads are large; host-secret auth.
+  app.route("/", internalBuildsRoutes);
+  // Log stream URLs carry their own signed token; the CLI reads them without its API token.
+  app.route("/", logStreamRoutes);
 
   // The Platform API.
   app.use(acceptVersion3);
@@ -49,6 +68,10 @@ export function createApp() {
   app.use(database);
   app.route("/", oauthLoginRoutes);
   app.route("/", internalHostsRoutes);
+  // `heroku login` in the browser, and the dashboard: their own credentials (poll token, session cookie).
+  app.route("/", loginHandoffRoutes);
+  app.route("/dashboard", dashboardRoutes);
+  app.get("/", (c, next) => (/text\/html/.test(c.req.header("Accept") ?? "") ? c.redirect("/dashboard/apps") : next()));
   app.use(authenticate, rateLimit);
   app.route("/", accountRoutes);
   app.route("/", oauthRoutes);
@@ -58,6 +81,11 @@ export function createApp() {
   app.route("/", slugsRoutes);
   app.route("/", formationRoutes);
   app.route("/", dynosRoutes);
+  app.route("/", buildsRoutes);
+  app.route("/", sourcesRoutes);
+  app.route("/", buildpackInstallationsRoutes);
+  app.route("/", logSessionsRoutes);
+  app.route("/", logDrainsRoutes);
 
   app.notFound((c) =>
     c.json(

@@ -1,5 +1,6 @@
 import type { Database } from "./db/client.ts";
 import type { AppCoordinator } from "./durable-objects/app-coordinator.ts";
+import type { BuildChannel } from "./durable-objects/build-channel.ts";
 import type { LogChannel } from "./durable-objects/log-channel.ts";
 import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 
@@ -19,11 +20,22 @@ export interface Bindings {
   COMMAND_SIGNING_KEY: string;
   /** Seconds a web dyno has to bind $PORT (Heroku: 60). */
   BOOT_TIMEOUT_S?: string;
+  /**
+   * Log drain endpoints (`host:port`, separated by commas or spaces) allowed even though
+   * they are on loopback or private addresses. Empty in production; a test platform names
+   * its local receiver here.
+   */
+  DRAIN_ALLOW_HOSTS?: string;
+  /** Largest git push or source tarball, in MB (default 200). */
+  SOURCE_MAX_MB?: string;
+  /** Build time limit in seconds (default 900, as Heroku). */
+  BUILD_TIMEOUT_S?: string;
   /** Only for local development and tests: a WebSocket-to-TCP proxy for the Neon driver. */
   NEON_WS_PROXY?: string;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   LOG_CHANNEL: DurableObjectNamespace<LogChannel>;
   APP_COORDINATOR: DurableObjectNamespace<AppCoordinator>;
+  BUILD_CHANNEL: DurableObjectNamespace<BuildChannel>;
   BLOBS: R2Bucket;
 }
 

@@ -1,11 +1,13 @@
 import { createApp } from "./app.ts";
 import { purgeExpiredAuthorizations } from "./cron/purge-authorizations.ts";
+import { purgeLoginRecords } from "./cron/purge-login-records.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
 import { openDb } from "./db/client.ts";
 import type { Bindings } from "./env.ts";
 import { commandConfig } from "./lib/push.ts";
 
 export { AppCoordinator } from "./durable-objects/app-coordinator.ts";
+export { BuildChannel } from "./durable-objects/build-channel.ts";
 export { LogChannel } from "./durable-objects/log-channel.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";
 
@@ -20,6 +22,7 @@ export default {
     const now = new Date();
     const jobs: Record<string, () => Promise<object>> = {
       "purge-authorizations": () => purgeExpiredAuthorizations(handle.db, now),
+      "purge-login-records": () => purgeLoginRecords(handle.db, now),
       "sleep-idle-apps": () => sleepIdleAppsJob(handle.db, commandConfig(env), now),
     };
     try {

@@ -4,6 +4,8 @@ import type { LogLine } from "../protocol/host.ts";
 export const MAX_LINE_BYTES = 10_000;
 /** Appended to a line that was cut at MAX_LINE_BYTES. */
 export const TRUNCATED_MARKER = " [truncated]";
+/** Least time between two drop notices of one app, so a long flood logs a notice a second, not a batch. */
+export const DROP_NOTICE_MS = 1_000;
 
 const NEWLINE = 0x0a;
 
@@ -84,6 +86,10 @@ export class LogBuffer {
   private head = 0;
   private droppedTotal = 0;
   private droppedUnreported = 0;
+  /** Per app: lines dropped since its last notice, and when the dropping began. */
+  private readonly drops = new Map<string, { count: number; since: number; noticedAt: number }>();
+  /** Told after every queued line (the shipper uses it to ship promptly). */
+  onLine?: () => void;
 
   constructor(readonly capacity = 20_000) {}
 
@@ -92,10 +98,33 @@ export class LogBuffer {
     if (this.size >= this.capacity) {
       this.droppedTotal++;
       this.droppedUnreported++;
+      const d = this.drops.get(line.app_id);
+      if (!d) this.drops.set(line.app_id, { count: 1, since: line.ts, noticedAt: 0 });
+      else if (d.count++ === 0) d.since = line.ts;
       return;
     }
     this.lines.push(line);
+    this.onLine?.();
   };
+
+  /**
+   * Heroku's notice for each app that lost lines, at most one per app per DROP_NOTICE_MS:
+   * `heroku[logplex]: Error L10 (output buffer overflow): N messages dropped since ...`.
+   * Notices are not queued in the buffer, so they get out even while it is full.
+   */
+  takeDropNotices(now = Date.now()): LogLine[] {
+    const out: LogLine[] = [];
+    for (const [appId, d] of this.drops) {
+      if (!d.count || now - d.noticedAt < DROP_NOTICE_MS) continue;
+      const since = new Date(d.since).toISOString().replace(/\.\d{3}Z$/, "+00:00");
+      out.push({ app_id: appId, dyno: "logplex", source: "heroku", text: `Error L10 (output buffer overflow): ${d.count} messages dropped since ${since}.`, ts: now });
+      d.count = 0;
+      d.noticedAt = now;
+    }
+    // Apps that have been quiet for a while are forgotten, so the map stays small.
+    for (const [appId, d] of this.drops) if (!d.count && now - d.noticedAt > 60_000) this.drops.delete(appId);
+    return out;
+  }
 
   /** Lines waiting to be shipped. */
   get size(): number {

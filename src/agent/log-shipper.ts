@@ -3,14 +3,20 @@ import type { LogBuffer } from "./log-buffer.ts";
 
 /** The contract's largest batch. */
 const MAX_BATCH_LINES = 5_000;
-/** Keeps one request body near a megabyte even when every line is 10 kB. */
-const MAX_BATCH_BYTES = 1024 * 1024;
+/**
+ * Keeps one request body under the control plane's 1 MB limit: a batch may pass this by
+ * one line (10 kB at most) plus JSON escaping, so the margin is wide. A batch over the
+ * limit would be refused and retried forever.
+ */
+const MAX_BATCH_BYTES = 768 * 1024;
 
 /** How the shipper sends a batch and how often it looks for lines. */
 export interface LogShipperOptions {
   buffer: LogBuffer;
   send: (lines: LogLine[]) => Promise<void>;
   intervalMs?: number;
+  /** How long a line waits for company before it is shipped; keeps tail latency low without a request per line. */
+  lingerMs?: number;
   /** Told about failed sends (the batch is kept and retried). */
   onError?: (err: unknown) => void;
 }
@@ -23,6 +29,7 @@ export interface LogShipperOptions {
 export class LogShipper {
   private retry: LogLine[] | null = null;
   private timer?: NodeJS.Timeout;
+  private soon?: NodeJS.Timeout;
   private running = false;
   private stopped = false;
   private failures = 0;
@@ -31,7 +38,17 @@ export class LogShipper {
 
   /** Starts the periodic shipping. */
   start(): void {
+    this.o.buffer.onLine = () => this.nudge();
     this.schedule(this.o.intervalMs ?? 500);
+  }
+
+  /** Lines just arrived: ship them within `lingerMs`, unless the control plane is failing (then the back-off rules). */
+  nudge(): void {
+    if (this.soon || this.stopped || this.failures) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      void this.flush();
+    }, this.o.lingerMs ?? 10);
   }
 
   /** Ships what is buffered now; resolves when the buffer is empty or a send failed. */
@@ -59,11 +76,13 @@ export class LogShipper {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.soon);
     await this.flush();
   }
 
   private nextBatch(): LogLine[] {
-    return this.o.buffer.take(MAX_BATCH_LINES, MAX_BATCH_BYTES);
+    const notices = this.o.buffer.takeDropNotices();
+    return [...this.o.buffer.take(MAX_BATCH_LINES - notices.length, MAX_BATCH_BYTES), ...notices];
   }
 
   private schedule(ms: number): void {

@@ -9,7 +9,7 @@ import { ApiError } from "../errors.ts";
 export const ISSUER = "dynoplane";
 const ALG = "EdDSA";
 
-export type TokenPurpose = "command" | "route" | "slug-upload";
+export type TokenPurpose = "command" | "route" | "slug-upload" | "log-session" | "cli-login" | "source-upload" | "source-download" | "build-output";
 
 const keyCache = new Map<string, { privateKey: CryptoKey; publicKey: CryptoKey; publicJwk: JWK }>();
 
@@ -29,10 +29,10 @@ export async function signingKeys(privateJwkJson: string) {
   return keys;
 }
 
-/** Signs a token for one purpose and audience, expiring after `ttlSeconds`, with a fresh jti. */
+/** Signs a token for one purpose and audience, expiring after `ttlSeconds`, with a fresh jti (or the caller's, to record it). */
 export async function signToken(
   privateJwkJson: string,
-  claims: { purpose: TokenPurpose; audience: string; subject?: string; ttlSeconds: number; extra?: Record<string, unknown> },
+  claims: { purpose: TokenPurpose; audience: string; subject?: string; ttlSeconds: number; jti?: string; extra?: Record<string, unknown> },
 ): Promise<string> {
   const { privateKey } = await signingKeys(privateJwkJson);
   const jwt = new SignJWT({ purpose: claims.purpose, ...claims.extra })
@@ -41,7 +41,7 @@ export async function signToken(
     .setAudience(claims.audience)
     .setIssuedAt()
     .setExpirationTime(`${claims.ttlSeconds}s`)
-    .setJti(crypto.randomUUID());
+    .setJti(claims.jti ?? crypto.randomUUID());
   if (claims.subject) jwt.setSubject(claims.subject);
   return jwt.sign(privateKey);
 }

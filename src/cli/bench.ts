@@ -1,6 +1,7 @@
 /** `dynoplane bench <name>` (`npm run bench:<name>`): one module per benchmark under src/bench/. */
 const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
   api: () => import("../bench/api.ts"),
+  logs: () => import("../bench/logs.ts"),
 };
 
 export async function run(args: string[]): Promise<number> {

@@ -1,7 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
+import { sseEvent, sseRetry } from "../lib/sse.ts";
+import { formatLogLine } from "../services/logs.ts";
+import { LogDrainSender, type DrainStatus, type DrainTarget } from "./log-drain-sender.ts";
+import { LogSubscriber, type LineFilter } from "./log-subscriber.ts";
 
 /** Heroku keeps the most recent 1,500 lines of an app's log. */
 export const LOG_HISTORY = 1500;
+/** Live tails one app may have open at once; with their bounded queues, a few dozen MB at most. */
+export const MAX_SUBSCRIBERS = 50;
+/** How often an idle tail gets a comment, so nothing on the way times it out. */
+export const KEEP_ALIVE_MS = 15_000;
 
 export interface StoredLine {
   id: number;
@@ -19,43 +27,106 @@ export interface LineInput {
   text: string;
 }
 
-export interface RecentQuery {
+export interface RecentQuery extends LineFilter {
   limit: number;
-  /** A dyno name (`web.1`) or a process type (`web`). */
-  dyno?: string;
-  source?: string;
   afterId?: number;
+}
+
+/** A live tail: history first (or everything after `afterId` when resuming), then new lines until `deadline`. */
+export interface SubscribeQuery extends LineFilter {
+  lines: number;
+  afterId?: number;
+  /** Milliseconds since the epoch at which the server ends the stream. */
+  deadline: number;
 }
 
 /**
  * One app's log: the last 1,500 lines in order, in SQLite storage so they survive
- * restarts of the Worker and of the object itself. Ids grow monotonically.
+ * restarts of the Worker and of the object itself. Ids grow monotonically and are the
+ * SSE event ids of log streams. Appends fan out to live tails (each with a bounded queue)
+ * and to the app's drains (see LogDrainSender).
  */
 export class LogChannel extends DurableObject {
   private readonly sql = this.ctx.storage.sql;
+  private readonly subscribers = new Set<LogSubscriber>();
+  private readonly drains: LogDrainSender;
+  private keepAliveTimer?: ReturnType<typeof setInterval>;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env as never);
     this.sql.exec(
       "create table if not exists lines (id integer primary key autoincrement, ts integer not null, source text not null, dyno text not null, text text not null)",
     );
+    this.drains = new LogDrainSender(this.sql, ctx.storage);
   }
 
-  /** Appends lines in the order given and trims history; returns the stored lines. */
+  /** Appends lines in the order given, trims history, and hands them to tails and drains; returns the stored lines. */
   async append(lines: LineInput[]): Promise<StoredLine[]> {
     const stored: StoredLine[] = [];
     for (const l of lines) {
       const row = this.sql
         .exec<{ id: number }>("insert into lines (ts, source, dyno, text) values (?, ?, ?, ?) returning id", l.ts, l.source, l.dyno, l.text)
         .one();
-      stored.push({ id: row.id, ...l });
+      stored.push({ id: row.id, ts: l.ts, source: l.source, dyno: l.dyno, text: l.text });
     }
-    if (stored.length) this.sql.exec("delete from lines where id <= ?", stored[stored.length - 1]!.id - LOG_HISTORY);
+    if (!stored.length) return stored;
+    const head = stored[stored.length - 1]!.id;
+    this.sql.exec("delete from lines where id <= ?", this.drains.retain(head - LOG_HISTORY, head));
+    // Subscribers only queue (or skip); nothing here waits for a reader.
+    for (const s of this.subscribers) s.offer(stored);
+    await this.drains.wake();
     return stored;
   }
 
-  /** The newest `limit` matching lines, oldest first. */
+  /** The newest `limit` matching lines (after `afterId`, when given), oldest first. */
   async recent(q: RecentQuery): Promise<StoredLine[]> {
+    return this.select(q);
+  }
+
+  /**
+   * Opens a live tail as an SSE byte stream. The history is read and the subscriber
+   * registered in one synchronous step, so no append can fall between them: a resumed
+   * stream has no gap and no duplicate.
+   */
+  subscribe(q: SubscribeQuery): ReadableStream<Uint8Array> {
+    if (this.subscribers.size >= MAX_SUBSCRIBERS) throw new Error("too many log streams are open for this app");
+    const filter: LineFilter = { dyno: q.dyno, source: q.source };
+    const history = this.select({ ...filter, limit: q.afterId ? LOG_HISTORY : q.lines, afterId: q.afterId });
+    const sub = new LogSubscriber(filter, q.deadline, (s) => this.leave(s));
+    sub.write(sseRetry() + history.map((l) => sseEvent(l.id, formatLogLine(l))).join(""));
+    this.subscribers.add(sub);
+    this.keepAliveTimer ??= setInterval(() => {
+      const now = Date.now();
+      for (const s of this.subscribers) s.keepAlive(now);
+    }, KEEP_ALIVE_MS);
+    return sub.stream;
+  }
+
+  /** Replaces the app's drains (the control plane sends the whole list after every change). */
+  async setDrains(targets: DrainTarget[]): Promise<void> {
+    const head = this.sql.exec<{ m: number | null }>("select max(id) as m from lines").one().m ?? 0;
+    this.drains.set(targets, head);
+  }
+
+  /** Delivery state of the app's drains. */
+  async drainStatus(): Promise<DrainStatus[]> {
+    return this.drains.status();
+  }
+
+  /** Drain deliveries and their retries run here. */
+  override async alarm(): Promise<void> {
+    await this.drains.deliver();
+  }
+
+  private leave(s: LogSubscriber): void {
+    this.subscribers.delete(s);
+    if (!this.subscribers.size && this.keepAliveTimer) {
+      clearInterval(this.keepAliveTimer);
+      this.keepAliveTimer = undefined;
+    }
+  }
+
+  private select(q: RecentQuery): StoredLine[] {
     const where: string[] = ["id > ?"];
     const args: (string | number)[] = [q.afterId ?? 0];
     if (q.dyno) {
@@ -68,7 +139,7 @@ export class LogChannel extends DurableObject {
       args.push(q.source);
     }
     const rows = this.sql
-      .exec<Record<string, SqlStorageValue>>(`select id, ts, source, dyno, text from lines where ${where.join(" and ")} order by id desc limit ?`, ...args, q.limit)
+      .exec<Record<string, SqlStorageValue>>(`select id, ts, source, dyno, text from lines where ${where.join(" and ")} order by id desc limit ?`, ...args, Math.min(q.limit, LOG_HISTORY))
       .toArray();
     return rows.reverse() as unknown as StoredLine[];
   }

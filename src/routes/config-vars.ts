@@ -5,6 +5,7 @@ import { pushAfterResponse } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { findAppForActor } from "../services/apps.ts";
 import { getConfigVars, setConfigVars } from "../services/config-vars.ts";
+import { logApiEvents, releaseEvents } from "../services/logs.ts";
 
 const patchBody = z.record(z.string(), z.string().nullable());
 
@@ -16,7 +17,8 @@ export const configVarsRoutes = new Hono<AppEnv>()
   })
   .patch("/apps/:app/config-vars", jsonBody(patchBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const { config, changes } = await setConfigVars(c.var.db, c.var.actor, app, c.req.valid("json"), c.var.requestId);
+    const { config, release, changes } = await setConfigVars(c.var.db, c.var.actor, app, c.req.valid("json"), c.var.requestId);
     pushAfterResponse(c, changes);
+    if (release) logApiEvents(c, app.id, releaseEvents(release, c.var.actor.email));
     return c.json(config);
   });

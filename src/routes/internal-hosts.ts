@@ -15,10 +15,11 @@ import { placeDynos } from "../services/placement.ts";
 import { getSlugById } from "../services/slugs.ts";
 
 
-type HostEnv = AppEnv & { Variables: AppEnv["Variables"] & { host: HostRow } };
+/** The environment of routes a host agent calls: the authenticated host is `c.var.host`. */
+export type HostEnv = AppEnv & { Variables: AppEnv["Variables"] & { host: HostRow } };
 
 /** Host agents authenticate with their secret (stored hashed), never with a user token. */
-const hostAuth = createMiddleware<HostEnv>(async (c, next) => {
+export const hostAuth = createMiddleware<HostEnv>(async (c, next) => {
   const creds = credentials(c);
   if (!creds) throw new ApiError("unauthorized", "Invalid host credentials.");
   c.set("host", await authenticateHost(c.var.db, creds.secret));

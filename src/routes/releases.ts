@@ -6,6 +6,7 @@ import { pushAfterResponse } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toReleaseJson } from "../serializers/release.ts";
 import { findAppForActor } from "../services/apps.ts";
+import { logApiEvents, releaseEvents } from "../services/logs.ts";
 import { releaseSlug } from "../services/slugs.ts";
 import { currentVersion, getRelease, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/releases.ts";
 
@@ -42,5 +43,6 @@ export const releasesRoutes = new Hono<AppEnv>()
       ? await releaseSlug(c.var.db, c.var.actor, app, body.slug, body.description, c.var.requestId)
       : await rollback(c.var.db, c.var.actor, app, body.release!, c.var.requestId);
     pushAfterResponse(c, changes);
+    logApiEvents(c, app.id, releaseEvents(release, c.var.actor.email));
     return c.json(toReleaseJson(release, app, release.version), 201);
   });

@@ -19,7 +19,7 @@ export function chooseHost(free: Map<string, number>, memoryMb: number): string 
 }
 
 /** Free memory on every live host: capacity less the dynos placed there that should run. */
-async function freeMemory(db: Database): Promise<Map<string, number>> {
+export async function freeMemory(db: Database): Promise<Map<string, number>> {
   const up = await db.select({ id: hosts.id, capacityMb: hosts.capacityMb }).from(hosts).where(eq(hosts.state, "up"));
   const free = new Map(up.map((h) => [h.id, h.capacityMb]));
   if (!up.length) return free;

@@ -128,6 +128,12 @@ const ROUTES: Route[] = [
   { method: "POST", path: "/apps/{app}/dynos/web.1/actions/stop" },
   { method: "DELETE", path: "/apps/{app}/formations/web" },
   { method: "POST", path: "/apps/{app}/formations/web/actions/stop" },
+  { method: "POST", path: "/apps/{app}/builds", body: () => ({ source_blob: { url: "https://example.com/intruder.tgz" } }) },
+  { method: "GET", path: "/apps/{app}/builds" },
+  { method: "GET", path: "/apps/{app}/builds/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
+  { method: "POST", path: "/sources" },
+  { method: "GET", path: "/apps/{app}/buildpack-installations" },
+  { method: "PUT", path: "/apps/{app}/buildpack-installations", body: () => ({ updates: [{ buildpack: "/opt/intruder" }] }) },
 ];
 
 const fill = (path: string, values: { app: string; authorization: string; email: string }) =>

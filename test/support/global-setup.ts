@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { startPlatform } from "../../src/local/platform.ts";
+import { freePort } from "../../src/local/ports.ts";
 
 export interface PlatformInfo {
   apiUrl: string;
@@ -14,6 +15,8 @@ export interface PlatformInfo {
   home: string;
   cliEnv: Record<string, string>;
   firstAccount: { email: string; password: string; apiKey: string };
+  /** A port the Worker may send log drains to on 127.0.0.1 (DRAIN_ALLOW_HOSTS); free for a test's receiver. */
+  drainPort: number;
 }
 
 declare module "vitest" {
@@ -26,7 +29,8 @@ declare module "vitest" {
 export default async function setup(project: TestProject) {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-test-"));
   chmodSync(home, 0o755); // the embedded Postgres runs as an unprivileged user
-  const platform = await startPlatform({ home, quiet: true, ephemeral: true });
+  const drainPort = await freePort();
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { BOOT_TIMEOUT_S: "20", DRAIN_ALLOW_HOSTS: `127.0.0.1:${drainPort}` } });
   project.provide("platform", {
     apiUrl: platform.apiUrl,
     port: platform.port,
@@ -37,6 +41,7 @@ export default async function setup(project: TestProject) {
     home,
     cliEnv: platform.cliEnv,
     firstAccount: platform.firstAccount!,
+    drainPort,
   });
   return async () => {
     await platform.stop();

@@ -2,9 +2,11 @@ import { createApp } from "../../src/app.ts";
 
 /**
  * Mounts that are not the Platform API: the health check, the host agents' protocol
- * (authenticated by host secrets) and signed upload URLs (authenticated by their signature).
+ * (authenticated by host secrets), signed upload URLs and log stream URLs (authenticated by
+ * their signature), and the browser side: `heroku login`'s handoff (a poll token) and the
+ * dashboard (a session cookie); git's smart HTTP (`/<app>.git/...`) and build output URLs.
  */
-const NOT_PLATFORM_API = [/^\/health$/, /^\/internal\//, /^\/blobs\//];
+const NOT_PLATFORM_API = [/^\/health$/, /^\/internal\//, /^\/blobs\//, /^\/auth(\/|$)/, /^\/dashboard(\/|$)/, /^\/$/, /^\/log-sessions\//, /^\/:repo\{/, /^\/build-output\//];
 
 /** The Platform API routes the control plane mounts, as `METHOD /path/:param` (middleware left out). */
 let cached: string[] | undefined;

@@ -1,0 +1,154 @@
+import { Hono } from "hono";
+import type { FC } from "hono/jsx";
+import type { AppRow, FormationRow } from "../db/schema/index.ts";
+import { ApiError } from "../errors.ts";
+import { DYNO_SIZES } from "../protocol/host.ts";
+import { toDynoJson } from "../serializers/dyno.ts";
+import { listDynos, restartDynos, selectDynos } from "../services/dynos.ts";
+import { listFormation, MAX_QUANTITY, updateFormation } from "../services/formation.ts";
+import { logApiEvents } from "../services/logs.ts";
+import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
+import { appOrLogin, pushChanges, StateBadge } from "./app-support.tsx";
+import { AppFrame, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
+
+type DynoView = { name: string; type: string; state: string; size: string; updatedAt: Date; release: number };
+
+const ProcessType: FC<{ frame: Frame; app: string; f: FormationRow; dynos: DynoView[] }> = ({ frame, app, f, dynos }) => {
+  const id = `scale-${f.type}`;
+  return (
+    <section class="process" aria-labelledby={`${id}-heading`}>
+      <h3 id={`${id}-heading`}>{f.type}</h3>
+      <p class="muted mono">{f.command}</p>
+      <PostForm action={appHref(app, `formation/${encodeURIComponent(f.type)}`)} csrf={frame.csrf} label={`Scale ${f.type}`}>
+        <div class="field-row">
+          <div>
+            <label for={`${id}-quantity`}>Dynos</label>
+            <input id={`${id}-quantity`} name="quantity" type="number" min={0} max={MAX_QUANTITY} value={String(f.quantity)} required />
+          </div>
+          <div>
+            <label for={`${id}-size`}>Size</label>
+            <select id={`${id}-size`} name="size">
+              {Object.keys(DYNO_SIZES).map((size) => (
+                <option value={size} selected={size === f.size}>
+                  {size}
+                </option>
+              ))}
+            </select>
+          </div>
+          <button type="submit">Save {f.type}</button>
+        </div>
+      </PostForm>
+      {dynos.length ? (
+        <div class="table-wrap">
+          <table>
+            <caption class="muted">
+              {f.type} dynos
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Dyno</th>
+                <th scope="col">State</th>
+                <th scope="col" class="optional">
+                  Release
+                </th>
+                <th scope="col">Since</th>
+              </tr>
+            </thead>
+            <tbody>
+              {dynos.map((d) => (
+                <tr>
+                  <td class="mono">{d.name}</td>
+                  <td>
+                    <StateBadge state={d.state} />
+                  </td>
+                  <td class="optional">v{d.release}</td>
+                  <td>
+                    <Time at={d.updatedAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : (
+        <p class="muted">No {f.type} dynos: scaled to 0.</p>
+      )}
+      {dynos.length ? (
+        <PostForm action={appHref(app, "restart")} csrf={frame.csrf} class="actions">
+          <input type="hidden" name="type" value={f.type} />
+          <button type="submit" class="secondary">
+            Restart {f.type} dynos
+          </button>
+        </PostForm>
+      ) : null}
+    </section>
+  );
+};
+
+const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; dynos: DynoView[] }> = ({ frame, app, formation, dynos }) => (
+  <AppFrame frame={frame} app={app.name} tab="resources">
+    <h2>Dynos</h2>
+    {formation.length ? (
+      formation.map((f) => <ProcessType frame={frame} app={app.name} f={f} dynos={dynos.filter((d) => d.type === f.type)} />)
+    ) : (
+      <p>No process types yet. Deploy code with a Procfile (git push heroku main) and its process types appear here.</p>
+    )}
+    {dynos.length ? (
+      <PostForm action={appHref(app.name, "restart")} csrf={frame.csrf} class="actions">
+        <button type="submit" class="secondary">
+          Restart all dynos
+        </button>
+      </PostForm>
+    ) : null}
+  </AppFrame>
+);
+
+/** An app's process types and dynos: scaling quantity and size, and restarts. */
+export const resourcesPages = new Hono<DashboardEnv>()
+  .get("/apps/:name/resources", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app } = found;
+    const dynos = (await listDynos(c.var.db, app.id)).map((d) => ({
+      name: d.name,
+      type: d.type,
+      state: toDynoJson(d, app).state,
+      size: d.size,
+      updatedAt: d.stateChangedAt,
+      release: d.releaseVersion,
+    }));
+    return c.html(<ResourcesView frame={frameOf(c, `${app.name} · Resources`)} app={app} formation={await listFormation(c.var.db, app.id)} dynos={dynos} />);
+  })
+  .post("/apps/:name/formation/:type", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const back = appHref(app.name, "resources");
+    const [quantity, size] = [await field(c, "quantity"), await field(c, "size")];
+    try {
+      const update = { type: c.req.param("type"), ...(quantity && { quantity }), ...(size && { size }) };
+      const { changes, summary } = await updateFormation(c.var.db, session.actor, app, [update], c.var.requestId);
+      pushChanges(c, changes);
+      logApiEvents(c, app.id, [`Scaled to ${summary} by user ${session.actor.email}`]);
+      return redirectWith(c, back, { kind: "notice", text: `Scaled to ${summary}.` });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, back, { kind: "error", text: err.message });
+    }
+  })
+  .post("/apps/:name/restart", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const type = (await field(c, "type")) || undefined;
+    const back = appHref(app.name, "resources");
+    try {
+      const changes = await c.var.db.transaction(async (tx) => restartDynos(tx, await selectDynos(tx, app.id, type)));
+      pushChanges(c, changes);
+      logApiEvents(c, app.id, [`Restart${type ? ` ${type}` : ""} by user ${session.actor.email}`]);
+      return redirectWith(c, back, { kind: "notice", text: type ? `Restarting the ${type} dynos.` : "Restarting all dynos." });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, back, { kind: "error", text: err.message });
+    }
+  });

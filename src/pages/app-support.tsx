@@ -1,0 +1,70 @@
+import type { Context } from "hono";
+import type { FC } from "hono/jsx";
+import type { AppRow, ReleaseRow } from "../db/schema/index.ts";
+import type { AppEnv } from "../env.ts";
+import { pushAfterResponse } from "../lib/push.ts";
+import { findAppForActor } from "../services/apps.ts";
+import type { DynoChanges } from "../services/dynos.ts";
+import type { BrowserSession } from "../services/browser-sessions.ts";
+import { sessionOrLogin, type DashboardContext } from "./context.ts";
+import { Time } from "./layout.tsx";
+
+/**
+ * The signed-in person and the app the URL names, through the same owner-scoped lookup
+ * as the API (someone else's app is a 403, an unknown one a 404, both rendered by the
+ * dashboard's error page); or the redirect to sign in.
+ */
+export async function appOrLogin(c: DashboardContext): Promise<{ session: BrowserSession; app: AppRow } | { redirect: Response }> {
+  const auth = sessionOrLogin(c);
+  if ("redirect" in auth) return auth;
+  const app = await findAppForActor(c.var.db, auth.session.actor, c.req.param("name") ?? "");
+  return { session: auth.session, app };
+}
+
+/** Sends committed dyno changes to their hosts after the response, as the API routes do. */
+export function pushChanges(c: DashboardContext, changes: DynoChanges): void {
+  // The dashboard's context carries the API's bindings and variables and more.
+  pushAfterResponse(c as unknown as Context<AppEnv>, changes);
+}
+
+/** A dyno state as a labelled badge (colour is never the only signal: the word is shown). */
+export const StateBadge: FC<{ state: string }> = ({ state }) => <span class={`state state-${state}`}>{state}</span>;
+
+/** A table of releases, newest first; `actions` adds a cell per release (rollback). */
+export const ReleasesTable: FC<{ releases: ReleaseRow[]; current: number | null; actions?: (r: ReleaseRow) => unknown }> = ({
+  releases,
+  current,
+  actions,
+}) => (
+  <div class="table-wrap">
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">Version</th>
+          <th scope="col">Description</th>
+          <th scope="col" class="optional">
+            By
+          </th>
+          <th scope="col">When</th>
+          {actions ? <th scope="col">Action</th> : null}
+        </tr>
+      </thead>
+      <tbody>
+        {releases.map((r) => (
+          <tr>
+            <td>
+              v{r.version} {r.version === current ? <span class="state state-up">current</span> : null}
+              {r.status !== "succeeded" ? <span class="state state-crashed">{r.status}</span> : null}
+            </td>
+            <td>{r.description}</td>
+            <td class="optional">{r.userEmail}</td>
+            <td>
+              <Time at={r.createdAt} />
+            </td>
+            {actions ? <td>{actions(r) as never}</td> : null}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  </div>
+);

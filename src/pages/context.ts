@@ -1,0 +1,91 @@
+import type { Context } from "hono";
+import { clearCookie, FLASH_COOKIE, readCookie, writeCookie } from "../auth/browser-cookies.ts";
+import type { Bindings, Variables } from "../env.ts";
+import type { BrowserSession } from "../services/browser-sessions.ts";
+
+/** A one-shot message shown on the next page, after a form's redirect. */
+export interface Flash {
+  kind: "notice" | "error";
+  text: string;
+}
+
+/** What the dashboard knows about each request on top of the API's variables. */
+export interface DashboardVariables extends Variables {
+  session: BrowserSession | null;
+  /** The CSRF token every form of this page must send back. */
+  csrf: string;
+  flash: Flash | null;
+}
+
+/** The Hono environment of the dashboard's pages. */
+export interface DashboardEnv {
+  Bindings: Bindings;
+  Variables: DashboardVariables;
+}
+
+/** A dashboard request's context. */
+export type DashboardContext = Context<DashboardEnv>;
+
+/** The dashboard's URL prefix; the Platform API owns `/apps` and friends at the root. */
+export const BASE = "/dashboard";
+
+/** A path inside the dashboard. */
+export const href = (path: string) => `${BASE}${path}`;
+
+/** An app's page (`tab` empty for the overview). */
+export const appHref = (name: string, tab = "") => href(`/apps/${encodeURIComponent(name)}${tab ? `/${tab}` : ""}`);
+
+/** Leaves a message for the next page. */
+export async function setFlash(c: DashboardContext, flash: Flash): Promise<void> {
+  await writeCookie(c, c.env.COMMAND_SIGNING_KEY, FLASH_COOKIE, JSON.stringify(flash), 60);
+}
+
+/** Takes (and clears) the message a previous request left. */
+export async function takeFlash(c: DashboardContext): Promise<Flash | null> {
+  const raw = await readCookie(c, c.env.COMMAND_SIGNING_KEY, FLASH_COOKIE);
+  if (!raw) return null;
+  clearCookie(c, FLASH_COOKIE);
+  try {
+    const parsed = JSON.parse(raw) as Flash;
+    return (parsed.kind === "notice" || parsed.kind === "error") && typeof parsed.text === "string" ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Post/redirect/get: a 303 to `to` carrying a message. */
+export async function redirectWith(c: DashboardContext, to: string, flash: Flash): Promise<Response> {
+  await setFlash(c, flash);
+  return c.redirect(to, 303);
+}
+
+/**
+ * A `next` target that stays inside the dashboard (an open redirect would let a link
+ * send a freshly signed-in person anywhere).
+ */
+export function safeNext(next: unknown): string | null {
+  if (typeof next !== "string" || !next.startsWith(`${BASE}/`) || next.startsWith("//") || /[\\\s]/.test(next)) return null;
+  return next.length <= 512 ? next : null;
+}
+
+/** The signed-in session, or a redirect to the sign-in page that comes back here. */
+export function sessionOrLogin(c: DashboardContext): { session: BrowserSession } | { redirect: Response } {
+  const session = c.var.session;
+  if (session) return { session };
+  const here = new URL(c.req.url);
+  const next = c.req.method === "GET" ? here.pathname + here.search : href("/apps");
+  return { redirect: c.redirect(`${href("/login")}?next=${encodeURIComponent(next)}`, 303) };
+}
+
+/** A form field as a trimmed string ("" when absent or not text). */
+export async function field(c: DashboardContext, name: string): Promise<string> {
+  const body = await c.req.parseBody();
+  const value = body[name];
+  return typeof value === "string" ? value.trim() : "";
+}
+
+/** A form field exactly as typed (passwords, config values). */
+export async function rawField(c: DashboardContext, name: string): Promise<string> {
+  const value = (await c.req.parseBody())[name];
+  return typeof value === "string" ? value : "";
+}

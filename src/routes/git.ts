@@ -1,0 +1,67 @@
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "../errors.ts";
+import { GitProtocolError } from "../git/pkt-line.ts";
+import { readReceivePackRequest } from "../git/receive-pack.ts";
+import { refAdvertisement } from "../git/responses.ts";
+import { requireActor } from "../middleware/authenticate.ts";
+import { database } from "../middleware/database.ts";
+import { findAppForActor } from "../services/apps.ts";
+import { DEPLOY_REFS, receivePush } from "../services/git-push.ts";
+import { maxSourceBytes } from "../services/sources.ts";
+
+/** `<app>.git` in the first path segment, as `heroku create` writes the remote. */
+const REPO = "/:repo{[^/]+\\.git}";
+
+/** The app a request's repository path names, if the Basic credentials (`heroku:<token>`) belong to its owner. */
+async function ownedApp(c: Context<AppEnv>) {
+  const actor = await requireActor(c);
+  const app = await findAppForActor(c.var.db, actor, c.req.param("repo")!.slice(0, -".git".length));
+  return { actor, app };
+}
+
+/** Git shows a plain-text error body to the pusher as `remote: <message>`. */
+function gitError(c: Context<AppEnv>, status: 400 | 401 | 403 | 404 | 413 | 415, message: string) {
+  if (status === 401) c.header("WWW-Authenticate", 'Basic realm="dynoplane"');
+  return c.text(`${message}\n`, status, { "Cache-Control": "no-cache" });
+}
+
+/**
+ * Git's smart HTTP receive side: `git push heroku main` deploys. Only the app's owner may
+ * push; pushes are streamed (never buffered whole) and limited to SOURCE_MAX_MB.
+ */
+export const gitRoutes = new Hono<AppEnv>()
+  .get(`${REPO}/info/refs`, database, async (c) => {
+    if (c.req.query("service") !== "git-receive-pack") {
+      return gitError(c, 403, "This remote accepts pushes only: fetching and cloning are not supported.");
+    }
+    const { app } = await ownedApp(c);
+    const refs = app.repoHead ? DEPLOY_REFS.map((name) => ({ id: app.repoHead!, name })) : [];
+    return c.body(refAdvertisement(refs), 200, { "Content-Type": "application/x-git-receive-pack-advertisement", "Cache-Control": "no-cache" });
+  })
+  .post(`${REPO}/git-receive-pack`, database, async (c) => {
+    const { actor, app } = await ownedApp(c);
+    if (c.req.header("Content-Type") !== "application/x-git-receive-pack-request") {
+      return gitError(c, 415, "Expected a git-receive-pack request.");
+    }
+    const maxBytes = maxSourceBytes(c.env);
+    if (Number(c.req.header("Content-Length") ?? 0) > maxBytes) {
+      return gitError(c, 413, `Push rejected: pushes may be at most ${maxBytes / 1024 / 1024} MB.`);
+    }
+    let body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (ctl) => ctl.close() });
+    if (/^(x-)?gzip$/i.test(c.req.header("Content-Encoding") ?? "")) body = body.pipeThrough(new DecompressionStream("gzip"));
+    const request = await readReceivePackRequest(body);
+    const headers = { "Content-Type": "application/x-git-receive-pack-result", "Cache-Control": "no-cache" };
+    // Git's 4-byte probe before a large push only needs an answer.
+    if (!request.commands.length) return c.body(null, 200, headers);
+    const stream = await receivePush({ db: c.var.db, env: c.env, app, actor, maxBytes }, request);
+    return c.body(stream, 200, headers);
+  })
+  .onError((err, c) => {
+    if (err instanceof GitProtocolError) return gitError(c, 400, err.message);
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403 || err.status === 404)) {
+      return gitError(c, err.status, err.status === 401 ? "Invalid credentials: push with your API token as the password (heroku auth:token)." : err.message);
+    }
+    console.error(JSON.stringify({ request_id: c.var.requestId, error: String(err), stack: (err as Error).stack }));
+    return c.text("An internal error occurred. Please try again later.\n", 500);
+  });

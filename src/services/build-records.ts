@@ -1,0 +1,111 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
+import { builds, type AppRow, type BuildRow, type BuildSourceKind, type BuildpackRef } from "../db/schema/index.ts";
+import type { Actor } from "../env.ts";
+import { ApiError } from "../errors.ts";
+import type { PageRange } from "../lib/range.ts";
+
+/** What a new build is made of. */
+export interface NewBuild {
+  kind: BuildSourceKind;
+  commit: string | null;
+  sourceBlobKey: string;
+  sourceUrl: string;
+  sourceVersion?: string | null;
+  sourceChecksum?: string | null;
+  packId?: string | null;
+  sourceId?: string | null;
+  buildpacks: BuildpackRef[];
+}
+
+/** Inserts a pending build for an app, started by `actor`. */
+export async function insertBuild(db: Database, app: AppRow, actor: Pick<Actor, "accountId" | "email">, input: NewBuild): Promise<BuildRow> {
+  const [row] = await db
+    .insert(builds)
+    .values({
+      appId: app.id,
+      sourceKind: input.kind,
+      commit: input.commit,
+      sourceBlobKey: input.sourceBlobKey,
+      sourceUrl: input.sourceUrl,
+      sourceVersion: input.sourceVersion ?? null,
+      sourceChecksum: input.sourceChecksum ?? null,
+      packId: input.packId ?? null,
+      sourceId: input.sourceId ?? null,
+      buildpacks: input.buildpacks,
+      stack: app.buildStack,
+      createdBy: actor.accountId,
+      userEmail: actor.email,
+    })
+    .returning();
+  return row!;
+}
+
+/** A build of this app by id, or 404. */
+export async function getBuild(db: Database, appId: string, id: string): Promise<BuildRow> {
+  const [row] = isUuid(id) ? await db.select().from(builds).where(and(eq(builds.id, id), eq(builds.appId, appId))) : [];
+  if (!row) throw new ApiError("not_found", "Couldn't find that build.", "build");
+  return row;
+}
+
+/** A build by id alone, for paths that carry their own authority (host secrets, signed URLs). */
+export async function getBuildById(db: Database, id: string): Promise<BuildRow | null> {
+  const [row] = isUuid(id) ? await db.select().from(builds).where(eq(builds.id, id)) : [];
+  return row ?? null;
+}
+
+const isIsoTime = (v: string) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(v) && !Number.isNaN(Date.parse(v));
+const sortFields: Record<string, SortField<BuildRow>> = {
+  started_at: { column: builds.createdAt, valid: isIsoTime, parse: (v) => new Date(v), valueOf: (r) => r.createdAt.toISOString() },
+  id: { column: builds.id, valid: isUuid, valueOf: (r) => r.id },
+};
+/** Builds list oldest first by default, as they were started. */
+export const BUILD_SORT_FIELDS = Object.keys(sortFields);
+
+/** One page of an app's builds. */
+export async function listBuilds(db: Database, app: AppRow, range: PageRange): Promise<Page<BuildRow>> {
+  const page = pageClauses(range, sortFields);
+  const rows = await db.select().from(builds).where(and(eq(builds.appId, app.id), page.where)).orderBy(page.orderBy).limit(page.limit);
+  return finishPage(rows, range, sortFields);
+}
+
+/** Records which host runs a build. */
+export async function assignBuildHost(db: Database, buildId: string, hostId: string): Promise<void> {
+  await db.update(builds).set({ hostId, updatedAt: sql`now()` }).where(eq(builds.id, buildId));
+}
+
+/** Records the slug a build uploaded. */
+export async function setBuildSlug(db: Database, buildId: string, slugId: string): Promise<void> {
+  await db.update(builds).set({ slugId, updatedAt: sql`now()` }).where(eq(builds.id, buildId));
+}
+
+/** Records the release a successful build made. */
+export async function setBuildRelease(db: Database, buildId: string, releaseId: string): Promise<void> {
+  await db.update(builds).set({ releaseId, updatedAt: sql`now()` }).where(eq(builds.id, buildId));
+}
+
+/**
+ * Ends a pending build; false when it had already ended (a late or repeated report).
+ * Runs inside the transaction that applies a success, so status and release agree.
+ */
+export async function endBuild(db: Database, buildId: string, end: { status: "succeeded" | "failed"; error?: string | null }): Promise<boolean> {
+  const ended = await db
+    .update(builds)
+    .set({ status: end.status, error: end.error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(and(eq(builds.id, buildId), eq(builds.status, "pending")))
+    .returning({ id: builds.id });
+  return ended.length > 0;
+}
+
+/** Fails a build that is still pending and says how it ended either way. */
+export async function failPendingBuild(db: Database, buildId: string, error: string): Promise<{ status: "succeeded" | "failed"; error: string | null }> {
+  await endBuild(db, buildId, { status: "failed", error });
+  const row = await getBuildById(db, buildId);
+  return { status: row?.status === "succeeded" ? "succeeded" : "failed", error: row?.error ?? error };
+}
+
+/** Keeps a finished build's output lines (already capped by its channel). */
+export async function saveBuildOutput(db: Database, buildId: string, lines: string[]): Promise<void> {
+  await db.update(builds).set({ output: lines }).where(eq(builds.id, buildId));
+}

@@ -1,0 +1,92 @@
+import { eq, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { apps, slugs, type AppRow, type BuildRow, type SlugRow } from "../db/schema/index.ts";
+import type { BuildOutcome } from "../durable-objects/build-channel.ts";
+import type { Actor, Bindings } from "../env.ts";
+import { ApiError } from "../errors.ts";
+import { commandConfig } from "../lib/push.ts";
+import { putHashed } from "../lib/r2-upload.ts";
+import { publicUrls, webUrl } from "../lib/urls.ts";
+import type { BuildResult } from "../protocol/build.ts";
+import { endBuild, saveBuildOutput, setBuildRelease, setBuildSlug } from "./build-records.ts";
+import { buildChannel, failBuild, logBuildEvents } from "./builds.ts";
+import { acceptPack } from "./git-packs.ts";
+import { pushDynoChanges } from "./host-commands.ts";
+import { releaseEvents } from "./logs.ts";
+import { createSlug, markSlugUploaded, releaseSlug, validateProcessTypes } from "./slugs.ts";
+
+async function appOf(db: Database, build: BuildRow): Promise<AppRow> {
+  const [app] = await db.select().from(apps).where(eq(apps.id, build.appId));
+  if (!app) throw new ApiError("not_found", "Couldn't find that build.", "build");
+  return app;
+}
+
+/**
+ * Stores the slug a build made: a slug row for the app (with the build's commit) and
+ * its tar.gz streamed into R2, hashed on the way. One slug per build.
+ */
+export async function storeBuildSlug(
+  db: Database,
+  bucket: R2Bucket,
+  build: BuildRow,
+  input: { processTypes: Record<string, string>; length: number; body: ReadableStream<Uint8Array> },
+): Promise<SlugRow> {
+  if (build.status !== "pending") throw new ApiError("conflict", "This build has already ended.");
+  if (build.slugId) throw new ApiError("conflict", "This build has already uploaded its slug.");
+  const slug = await createSlug(db, await appOf(db, build), { processTypes: input.processTypes, commit: build.commit, stack: build.stack });
+  const checksum = await putHashed(bucket, slug.blobKey, input.body, input.length, "application/gzip");
+  await markSlugUploaded(db, slug.id, input.length, checksum);
+  await setBuildSlug(db, build.id, slug.id);
+  return slug;
+}
+
+/** What the pusher sees once the release is live, in Heroku's words. */
+function launchLines(build: BuildRow, version: number, url: string): string[] {
+  const lines = ["-----> Launching...", `       Released v${version}`, `       ${url} deployed to Heroku`, ""];
+  return build.sourceKind === "git" ? [...lines, "Verifying deploy... done."] : lines;
+}
+
+/**
+ * Applies a host's report on a build. Success releases the slug (dynos restart on it),
+ * accepts the pushed pack and moves the deployed ref, all in one transaction; failure,
+ * or a success that cannot be released, changes nothing and the old release keeps
+ * serving. A repeated report finds the build ended and changes nothing either.
+ */
+export async function completeBuild(db: Database, env: Bindings, build: BuildRow, result: BuildResult): Promise<BuildOutcome> {
+  if (build.status !== "pending") return { status: build.status, error: build.error };
+  if (result.status === "failed") return failBuild(db, env, build, result.error ?? "The build failed.");
+  if (!build.slugId || (result.slug_id && result.slug_id !== build.slugId)) {
+    return failBuild(db, env, build, "The build reported success without uploading its slug.");
+  }
+  const slugId = build.slugId;
+  const app = await appOf(db, build);
+  const actor: Actor = { accountId: build.createdBy ?? app.ownerId, email: build.userEmail, authorizationId: "", isDefaultKey: false };
+  let released: Awaited<ReturnType<typeof releaseSlug>> | null;
+  try {
+    released = await db.transaction(async (tx) => {
+      // The build row's lock makes a repeated report wait here and then find it ended.
+      if (!(await endBuild(tx, build.id, { status: "succeeded" }))) return null;
+      if (Object.keys(result.process_types).length) {
+        await tx
+          .update(slugs)
+          .set({ processTypes: validateProcessTypes(result.process_types), buildpackProvidedDescription: result.buildpack_provided_description, updatedAt: sql`now()` })
+          .where(eq(slugs.id, slugId));
+      }
+      const out = await releaseSlug(tx, actor, app, slugId, undefined);
+      await setBuildRelease(tx, build.id, out.release.id);
+      if (build.packId) await acceptPack(tx, app.id, build.packId);
+      return out;
+    });
+  } catch (err) {
+    if (err instanceof ApiError) return failBuild(db, env, build, `The slug could not be released: ${err.message}`);
+    throw err;
+  }
+  if (!released) return { status: "succeeded", error: null };
+  const channel = buildChannel(env, build.id);
+  await channel.append(launchLines(build, released.release.version, webUrl(publicUrls(env), app.name)), true);
+  const { lines } = await channel.finish({ status: "succeeded", error: null });
+  await saveBuildOutput(db, build.id, lines);
+  await pushDynoChanges(db, commandConfig(env), released.changes);
+  await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents(released.release, build.userEmail)]);
+  return { status: "succeeded", error: null };
+}
