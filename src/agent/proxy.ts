@@ -44,6 +44,8 @@ function pairsToHeaders(raw: string[]): http.OutgoingHttpHeaders {
  * with its own error (H10, H13) instead of passing the agent's 502 on.
  */
 export const ROUTE_ERROR_HEADER = "x-dynoplane-error";
+/** Milliseconds the agent took to connect to the dyno; read and removed by the router. */
+export const CONNECT_TIME_HEADER = "x-dynoplane-connect-ms";
 export type RouteError = "not-running" | "no-response";
 
 /** Answers with a JSON error (Heroku's `{ id, message }`), or cuts the connection if a response began. */
@@ -59,9 +61,13 @@ export function refuse(res: http.ServerResponse, status: number, id: string, mes
  * long responses flow as they come. A dyno that cannot be reached is a 502.
  */
 export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, port: number, path: string): void {
+  const started = Date.now();
+  let connectMs = 0;
   const upstream = http.request({ host: "127.0.0.1", port, method: req.method, path, headers: pairsToHeaders(forwardable(req.rawHeaders)) });
+  upstream.on("socket", (socket) => socket.once("connect", () => (connectMs = Date.now() - started)));
   upstream.on("response", (up) => {
-    res.writeHead(up.statusCode ?? 502, up.statusMessage, forwardable(up.rawHeaders));
+    // The router's log line reports connect time separately from service time, as Heroku's does.
+    res.writeHead(up.statusCode ?? 502, up.statusMessage, [...forwardable(up.rawHeaders), CONNECT_TIME_HEADER, String(connectMs)]);
     up.pipe(res);
     up.on("error", () => res.destroy());
   });

@@ -5,6 +5,9 @@ import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
 
+/** Set by the host agent: milliseconds it took to connect to the dyno. */
+const CONNECT_TIME_HEADER = "X-Dynoplane-Connect-Ms";
+
 /** Heroku's router gives a dyno 30 s to start answering (H12). */
 export const ROUTER_TIMEOUT_MS = 30_000;
 
@@ -75,17 +78,22 @@ export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId
       redirect: "manual",
       signal: AbortSignal.timeout(ROUTER_TIMEOUT_MS),
     });
-    const serviceMs = Date.now() - started;
+    const elapsed = Date.now() - started;
+    // The agent reports how long connecting to the dyno took; the rest is the dyno's service time.
+    const connectMs = Math.max(0, Math.min(elapsed, Number(response.headers.get(CONNECT_TIME_HEADER)) || 0));
+    const serviceMs = elapsed - connectMs;
     // The host agent marks the 502s it gives when the dyno is gone or did not answer.
     const routeError = response.status === 502 ? response.headers.get("X-Dynoplane-Error") : null;
     if (routeError === "not-running" || routeError === "no-response") {
       await response.body?.cancel();
-      return { connectMs: 1, serviceMs, failure: routeError === "not-running" ? "not_running" : "closed" };
+      return { connectMs, serviceMs, failure: routeError === "not-running" ? "not_running" : "closed" };
     }
-    return { response, connectMs: 1, serviceMs };
+    const answer = new Headers(response.headers);
+    answer.delete(CONNECT_TIME_HEADER);
+    return { response: new Response(response.body, { status: response.status, statusText: response.statusText, headers: answer }), connectMs, serviceMs };
   } catch (err) {
     const serviceMs = Date.now() - started;
     const timedOut = (err as Error)?.name === "TimeoutError" || serviceMs >= ROUTER_TIMEOUT_MS - 50;
-    return { connectMs: 1, serviceMs, failure: timedOut ? "timeout" : "closed" };
+    return { connectMs: 0, serviceMs, failure: timedOut ? "timeout" : "closed" };
   }
 }
