@@ -15,6 +15,8 @@ export interface PlatformInfo {
   home: string;
   cliEnv: Record<string, string>;
   firstAccount: { email: string; password: string; apiKey: string };
+  /** The platform's own host agent. */
+  hostId: string | null;
   /** A port the Worker may send log drains to on 127.0.0.1 (DRAIN_ALLOW_HOSTS); free for a test's receiver. */
   drainPort: number;
 }
@@ -41,6 +43,7 @@ export default async function setup(project: TestProject) {
     home,
     cliEnv: platform.cliEnv,
     firstAccount: platform.firstAccount!,
+    hostId: platform.hostId ?? null,
     drainPort,
   });
   return async () => {
