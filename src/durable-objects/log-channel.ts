@@ -1,11 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { sseEvent, sseRetry } from "../lib/sse.ts";
-import { formatLogLine } from "../services/logs.ts";
+import { formatLogLine, LOG_HISTORY } from "../services/logs.ts";
 import { LogDrainSender, type DrainStatus, type DrainTarget } from "./log-drain-sender.ts";
 import { LogSubscriber, type LineFilter } from "./log-subscriber.ts";
 
-/** Heroku keeps the most recent 1,500 lines of an app's log. */
-export const LOG_HISTORY = 1500;
 /** Live tails one app may have open at once; with their bounded queues, a few dozen MB at most. */
 export const MAX_SUBSCRIBERS = 50;
 /** How often an idle tail gets a comment, so nothing on the way times it out. */
@@ -48,7 +46,7 @@ export interface SubscribeQuery extends LineFilter {
  */
 export class LogChannel extends DurableObject {
   private readonly sql = this.ctx.storage.sql;
-  private readonly subscribers = new Set<LogSubscriber>();
+  private readonly subscribers = new Map<string, LogSubscriber>();
   private readonly drains: LogDrainSender;
   private keepAliveTimer?: ReturnType<typeof setInterval>;
 
@@ -73,7 +71,7 @@ export class LogChannel extends DurableObject {
     const head = stored[stored.length - 1]!.id;
     this.sql.exec("delete from lines where id <= ?", this.drains.retain(head - LOG_HISTORY, head));
     // Subscribers only queue (or skip); nothing here waits for a reader.
-    for (const s of this.subscribers) s.offer(stored);
+    for (const s of this.subscribers.values()) s.offer(stored);
     await this.drains.wake();
     return stored;
   }
@@ -86,20 +84,26 @@ export class LogChannel extends DurableObject {
   /**
    * Opens a live tail as an SSE byte stream. The history is read and the subscriber
    * registered in one synchronous step, so no append can fall between them: a resumed
-   * stream has no gap and no duplicate.
+   * stream has no gap and no duplicate. The id is for `unsubscribe`.
    */
-  subscribe(q: SubscribeQuery): ReadableStream<Uint8Array> {
+  subscribe(q: SubscribeQuery): { id: string; stream: ReadableStream<Uint8Array> } {
     if (this.subscribers.size >= MAX_SUBSCRIBERS) throw new Error("too many log streams are open for this app");
     const filter: LineFilter = { dyno: q.dyno, source: q.source };
     const history = this.select({ ...filter, limit: q.afterId ? LOG_HISTORY : q.lines, afterId: q.afterId });
-    const sub = new LogSubscriber(filter, q.deadline, (s) => this.leave(s));
+    const id = crypto.randomUUID();
+    const sub = new LogSubscriber(filter, q.deadline, () => this.leave(id));
     sub.write(sseRetry() + history.map((l) => sseEvent(l.id, formatLogLine(l))).join(""));
-    this.subscribers.add(sub);
+    this.subscribers.set(id, sub);
     this.keepAliveTimer ??= setInterval(() => {
       const now = Date.now();
-      for (const s of this.subscribers) s.keepAlive(now);
+      for (const s of this.subscribers.values()) s.keepAlive(now);
     }, KEEP_ALIVE_MS);
-    return sub.stream;
+    return { id, stream: sub.stream };
+  }
+
+  /** Ends a tail whose client went away (the Worker sees the disconnect; a stream's cancel may not cross RPC). */
+  async unsubscribe(id: string): Promise<void> {
+    this.subscribers.get(id)?.close();
   }
 
   /** Replaces the app's drains (the control plane sends the whole list after every change). */
@@ -118,8 +122,8 @@ export class LogChannel extends DurableObject {
     await this.drains.deliver();
   }
 
-  private leave(s: LogSubscriber): void {
-    this.subscribers.delete(s);
+  private leave(id: string): void {
+    this.subscribers.delete(id);
     if (!this.subscribers.size && this.keepAliveTimer) {
       clearInterval(this.keepAliveTimer);
       this.keepAliveTimer = undefined;

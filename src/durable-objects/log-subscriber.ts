@@ -39,7 +39,9 @@ const encoder = new TextEncoder();
 
 /**
  * One live tail: an SSE byte stream fed by LogChannel.append. Used inside LogChannel only;
- * its stream travels to the Worker over RPC and from there to the client.
+ * its stream travels to the Worker over RPC and from there to the client. It ends at its
+ * deadline, when the Worker reports the client gone (LogChannel.unsubscribe), or when its
+ * queue has stayed full for STUCK_MS.
  */
 export class LogSubscriber {
   readonly stream: ReadableStream<Uint8Array>;

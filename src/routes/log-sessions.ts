@@ -5,8 +5,8 @@ import { invalidParams } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toLogSessionJson } from "../serializers/log-session.ts";
 import { findAppForActor } from "../services/apps.ts";
-import { LOG_HISTORY } from "../durable-objects/log-channel.ts";
 import { createLogSession, openLogStream } from "../services/log-sessions.ts";
+import { LOG_HISTORY } from "../services/logs.ts";
 
 /** `web`, `web.1`, `run.1234`, `router`: a process type, optionally with a dyno number. */
 const dynoSelector = z.string().regex(/^[A-Za-z0-9_-]{1,30}(\.[A-Za-z0-9_-]{1,30})?$/, "expected a dyno name (web.1) or a process type (web)");
@@ -35,5 +35,11 @@ export const logSessionsRoutes = new Hono<AppEnv>().post("/apps/:app/log-session
 
 /** `GET /log-sessions/{id}?token=...`: the stream itself, authenticated by its signed token alone (the CLI sends no API token). */
 export const logStreamRoutes = new Hono<AppEnv>().get("/log-sessions/:id", (c) =>
-  openLogStream(c.env, c.req.param("id"), c.req.query("token") ?? "", c.req.header("Last-Event-ID")),
+  openLogStream(c.env, {
+    id: c.req.param("id"),
+    token: c.req.query("token") ?? "",
+    lastEventId: c.req.header("Last-Event-ID"),
+    signal: c.req.raw.signal,
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+  }),
 );

@@ -69,7 +69,11 @@ const eventsOf = (lines: StoredLine[]) => lines.map((l) => sseEvent(l.id, format
  * every line after that id), then for tail sessions the live lines until the stream's
  * deadline. Ids are the channel's line ids, so a reconnect neither repeats nor skips.
  */
-export async function openLogStream(env: Pick<Bindings, "COMMAND_SIGNING_KEY" | "LOG_CHANNEL">, id: string, token: string, lastEventId?: string | null): Promise<Response> {
+export async function openLogStream(
+  env: Pick<Bindings, "COMMAND_SIGNING_KEY" | "LOG_CHANNEL">,
+  req: { id: string; token: string; lastEventId?: string | null; signal?: AbortSignal; waitUntil: (p: Promise<unknown>) => void },
+): Promise<Response> {
+  const { id, token, lastEventId } = req;
   const session = await readSession(env, id, token);
   const afterId = parseLastEventId(lastEventId);
   const filter = { dyno: session.dyno, source: session.source };
@@ -79,12 +83,14 @@ export async function openLogStream(env: Pick<Bindings, "COMMAND_SIGNING_KEY" | 
     return new Response(eventsOf(lines), { headers: SSE_HEADERS });
   }
   const deadline = Math.min(Date.now() + LOG_STREAM_MAX_MS, session.expiresAt);
-  let stream: ReadableStream<Uint8Array>;
+  let sub: { id: string; stream: ReadableStream<Uint8Array> };
   try {
-    stream = await channel.subscribe({ ...filter, lines: session.lines, afterId, deadline });
+    sub = await channel.subscribe({ ...filter, lines: session.lines, afterId, deadline });
   } catch (err) {
     if (String(err).includes("too many log streams")) throw new ApiError("rate_limit", "Too many log streams are open for this app. Close some and try again.");
     throw err;
   }
-  return new Response(stream, { headers: SSE_HEADERS });
+  // The client going away must free its subscriber now, not at its deadline.
+  req.signal?.addEventListener("abort", () => req.waitUntil(channel.unsubscribe(sub.id).catch(() => undefined)), { once: true });
+  return new Response(sub.stream, { headers: SSE_HEADERS });
 }

@@ -4,6 +4,9 @@ import { rfc3339Micros } from "../lib/logplex.ts";
 import type { LineInput } from "../durable-objects/log-channel.ts";
 import type { LogLine } from "../protocol/host.ts";
 
+/** Heroku keeps the most recent 1,500 lines of an app's log. */
+export const LOG_HISTORY = 1500;
+
 /** Longest line kept; longer ones are cut with a marker. */
 export const MAX_LINE_BYTES = 10 * 1024;
 const CUT_MARKER = " [truncated]";
@@ -25,7 +28,6 @@ export function formatLogLine(line: { ts: number; source: string; dyno: string; 
 export function logChannel(env: Pick<Bindings, "LOG_CHANNEL">, appId: string) {
   return env.LOG_CHANNEL.get(env.LOG_CHANNEL.idFromName(appId));
 }
-const channel = logChannel;
 
 /** Appends agent-shipped lines to each app's log channel, in order. */
 export async function appendLogLines(env: Pick<Bindings, "LOG_CHANNEL">, lines: LogLine[]): Promise<void> {
@@ -35,12 +37,12 @@ export async function appendLogLines(env: Pick<Bindings, "LOG_CHANNEL">, lines: 
     list.push({ ts: Math.round(l.ts * 1000), source: l.source, dyno: l.dyno, text: capLine(l.text) });
     byApp.set(l.app_id, list);
   }
-  await Promise.all([...byApp].map(([appId, list]) => channel(env, appId).append(list)));
+  await Promise.all([...byApp].map(([appId, list]) => logChannel(env, appId).append(list)));
 }
 
 /** Records a platform event in an app's log, e.g. `app[api]: Release v7 created by ...`. */
 export async function logEvent(env: Pick<Bindings, "LOG_CHANNEL">, appId: string, source: "app" | "heroku", dyno: string, text: string): Promise<void> {
-  await channel(env, appId).append([{ ts: Date.now() * 1000, source, dyno, text: capLine(text) }]);
+  await logChannel(env, appId).append([{ ts: Date.now() * 1000, source, dyno, text: capLine(text) }]);
 }
 
 /** The `app[api]` lines of a release, in Heroku's wording: what changed, then `Release v7 created by user ...`. */
@@ -59,7 +61,7 @@ export function logApiEvents(c: Pick<Context<AppEnv>, "env" | "executionCtx">, a
   // Distinct microseconds keep the events in order for readers that sort by time.
   const lines = texts.map((text, i) => ({ ts: now + i, source: "app" as const, dyno: "api", text: capLine(text) }));
   c.executionCtx.waitUntil(
-    channel(c.env, appId)
+    logChannel(c.env, appId)
       .append(lines)
       .then(() => undefined)
       .catch((err) => console.error(JSON.stringify({ log_event_failed: String(err), app_id: appId }))),

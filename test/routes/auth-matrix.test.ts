@@ -1,7 +1,7 @@
 import { asc, eq, inArray, or, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { looksLikeToken } from "../../src/auth/tokens.ts";
-import { accounts, apps, configVars, dynos, formations, oauthAuthorizations, releases, slugs } from "../../src/db/schema/index.ts";
+import { accounts, apps, configVars, dynos, formations, logDrains, oauthAuthorizations, releases, slugs } from "../../src/db/schema/index.ts";
 import { api } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
@@ -72,6 +72,7 @@ async function snapshot(w: World) {
     slugs: await d.select().from(slugs).where(eq(slugs.appId, w.app.id)).orderBy(asc(slugs.id)),
     formations: await d.select().from(formations).where(eq(formations.appId, w.app.id)).orderBy(asc(formations.type)),
     dynos: await d.select().from(dynos).where(eq(dynos.appId, w.app.id)).orderBy(asc(dynos.name)),
+    logDrains: await d.select().from(logDrains).where(eq(logDrains.appId, w.app.id)).orderBy(asc(logDrains.id)),
     authorizations: await d
       .select()
       .from(oauthAuthorizations)
@@ -128,6 +129,11 @@ const ROUTES: Route[] = [
   { method: "POST", path: "/apps/{app}/dynos/web.1/actions/stop" },
   { method: "DELETE", path: "/apps/{app}/formations/web" },
   { method: "POST", path: "/apps/{app}/formations/web/actions/stop" },
+  { method: "POST", path: "/apps/{app}/log-sessions", body: () => ({ tail: true, lines: 1500 }) },
+  { method: "GET", path: "/apps/{app}/log-drains" },
+  { method: "POST", path: "/apps/{app}/log-drains", body: () => ({ url: "https://intruder.example.com/drain" }) },
+  { method: "GET", path: "/apps/{app}/log-drains/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
+  { method: "DELETE", path: "/apps/{app}/log-drains/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
   { method: "POST", path: "/apps/{app}/builds", body: () => ({ source_blob: { url: "https://example.com/intruder.tgz" } }) },
   { method: "GET", path: "/apps/{app}/builds" },
   { method: "GET", path: "/apps/{app}/builds/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
