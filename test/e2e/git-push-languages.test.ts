@@ -1,0 +1,102 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appName, closeDb, makeAccount, type TestAccount } from "../support/factories.ts";
+import { commitFiles, runGit } from "../support/git.ts";
+import { cliEnv, ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { destroyApp, visit, waitFor } from "../support/slugs.ts";
+
+// `git push heroku main` of apps in each built-in language, as the seed walkthrough does:
+// a Flask app with a Pipfile, runtime.txt and `web: gunicorn app:app`, and a Node.js app.
+
+afterAll(closeDb);
+
+const FLASK_APP = {
+  "app.py": [
+    "import os",
+    "from flask import Flask, jsonify",
+    "app = Flask(__name__)",
+    "@app.route('/')",
+    "def index():",
+    "    return jsonify(framework='flask', dyno=os.environ.get('DYNO'), greeting=os.environ.get('GREETING'))",
+    "",
+  ].join("\n"),
+  Pipfile: ['[[source]]', 'url = "https://pypi.org/simple"', 'verify_ssl = true', 'name = "pypi"', "", "[packages]", 'flask = "*"', 'gunicorn = ">=20.0"', "", "[requires]", 'python_version = "3.11"', ""].join("\n"),
+  "runtime.txt": "python-3.11.7\n",
+  Procfile: "web: gunicorn app:app\n",
+};
+
+const NODE_APP = {
+  "package.json": JSON.stringify({ name: "node-sample", version: "1.0.0", engines: { node: ">=18" }, scripts: { start: "node server.js" } }, null, 2),
+  "server.js": [
+    "const http = require('http');",
+    "http.createServer((req, res) => {",
+    "  res.setHeader('content-type', 'application/json');",
+    "  res.end(JSON.stringify({ framework: 'node', dyno: process.env.DYNO }));",
+    "}).listen(process.env.PORT);",
+    "",
+  ].join("\n"),
+};
+
+let herokuBinDir: string;
+beforeAll(async () => {
+  herokuBinDir = path.join(path.dirname(path.dirname(path.dirname(await ensureHerokuCli()))), ".bin");
+}, 600_000);
+
+describe.each([
+  ["a Flask app with a Pipfile and gunicorn", "flask", FLASK_APP, [/-----> Python app detected/, /Procfile declares types +-> web/]],
+  ["a Node.js app with package.json", "node", NODE_APP, [/-----> Node\.js app detected/, /Default types for buildpack -> web/]],
+])("git push heroku main of %s", { timeout: 240_000 }, (_label, framework, files, expectedLines) => {
+  let user: TestAccount;
+  let home: string;
+  let repo: string;
+  let env: Record<string, string>;
+  const name = appName(framework);
+
+  beforeAll(async () => {
+    user = await makeAccount();
+    home = makeCliHome();
+    repo = path.join(home, "project");
+    mkdirSync(repo);
+    env = {
+      ...cliEnv(home, { HEROKU_API_KEY: user.token }),
+      PATH: `${herokuBinDir}:${process.env.PATH}`,
+      GIT_AUTHOR_NAME: "Test",
+      GIT_AUTHOR_EMAIL: user.email,
+      GIT_COMMITTER_NAME: "Test",
+      GIT_COMMITTER_EMAIL: user.email,
+    };
+    execFileSync("git", ["init", "-q", "-b", "main"], { cwd: repo, env });
+    commitFiles(repo, (...args) => execFileSync("git", args, { cwd: repo, env, encoding: "utf8" }), files, "first");
+    const created = await heroku(["create", name], { home, cwd: repo, env: { HEROKU_API_KEY: user.token } });
+    expect(created.code, created.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (user) await destroyApp(user.token, name);
+  });
+
+  it("builds with the right buildpack and answers through the router with its own content", async () => {
+    const res = await runGit(["push", "heroku", "main"], { cwd: repo, env, timeoutMs: 200_000 });
+    expect(res.code, res.stderr).toBe(0);
+    for (const line of expectedLines) expect(res.stderr).toMatch(line);
+    expect(res.stderr).toMatch(/remote: +Released v\d+/);
+    const answer = await waitFor("the app to answer", async () => {
+      const page = await visit(name);
+      return page.status === 200 && page.json?.framework === framework ? page.json : undefined;
+    }, 120_000);
+    expect(answer).toMatchObject({ framework, dyno: "web.1" });
+  });
+
+  it("picks up a config change on the restarted dynos", async () => {
+    const set = await heroku(["config:set", "GREETING=merhaba", "-a", name], { home, env: { HEROKU_API_KEY: user.token } });
+    expect(set.code, set.stderr).toBe(0);
+    if (framework !== "flask") return;
+    const answer = await waitFor("the new config", async () => {
+      const page = await visit(name);
+      return page.json?.greeting === "merhaba" ? page.json : undefined;
+    }, 120_000);
+    expect(answer.greeting).toBe("merhaba");
+  });
+});
