@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { DesiredDyno, ObservedDyno } from "../protocol/host.ts";
 import type { DynoUser } from "./dyno-user.ts";
 import { LineSplitter, type LogSink } from "./log-buffer.ts";
+import { createMemoryCgroup, HARD_LIMIT_FACTOR, type MemoryCgroup } from "./memory-limit.ts";
 import { exitStatus, portAccepts, signalGroup, waitGroupGone } from "./process-group.ts";
 
 /** Heroku's dyno states, as the heartbeat reports them. */
@@ -25,6 +26,12 @@ const BASE_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 /** Like Heroku's dynos: buildpacks' `.profile.d` scripts and the app's `.profile` run first. */
 const PROFILE = 'for f in "$HOME"/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; if [ -r "$HOME/.profile" ]; then . "$HOME/.profile"; fi\n';
 
+/** Joins the cgroup given as $1, becomes uid $2 / gid $3 (no supplementary groups), runs $4. */
+const JOIN_AND_DROP = 'echo $$ > "$1" && exec setpriv --reuid="$2" --regid="$3" --clear-groups /bin/sh -c "$4"';
+
+/** How often a dyno's memory is checked against its quota (R14 lines). */
+const MEMORY_CHECK_MS = 5_000;
+
 /** Types that run once and end (`heroku run`, release phase) instead of being kept up. */
 export function isOneOff(type: string): boolean {
   return type === "run" || type === "release";
@@ -43,6 +50,8 @@ export class DynoProcess {
   private stopping?: Promise<void>;
   private bootTimer?: NodeJS.Timeout;
   private probeTimer?: NodeJS.Timeout;
+  private memoryTimer?: NodeJS.Timeout;
+  private memory: MemoryCgroup | null = null;
   private finished!: () => void;
   /** Resolves when the main process has exited (or never started). */
   readonly exited = new Promise<void>((resolve) => (this.finished = resolve));
@@ -62,12 +71,19 @@ export class DynoProcess {
     const { dyno, appDir, port, user } = this.o;
     this.platform(`Starting process with command \`${dyno.command}\``);
     const env = { ...BASE_ENV, ...dyno.env, PORT: String(port), DYNO: dyno.name, PS: dyno.name, HOME: appDir };
-    const child = spawn("/bin/sh", ["-c", PROFILE + dyno.command], {
+    const script = PROFILE + dyno.command;
+    // With a memory cgroup, a root shell joins it and then drops to the dyno user, so the
+    // app and everything it forks are inside the limit from their first instruction.
+    this.memory = user ? createMemoryCgroup(`${dyno.id}-${dyno.instance}`, dyno.memory_mb) : null;
+    const [command, args] = this.memory
+      ? ["/bin/sh", ["-c", JOIN_AND_DROP, "dyno", this.memory.procsFile, String(user!.uid), String(user!.gid), script]]
+      : ["/bin/sh", ["-c", script]];
+    const child = spawn(command, args as string[], {
       cwd: appDir,
       env,
       detached: true, // setsid: its own process group, so stop and kill reach its children too
       stdio: ["ignore", "pipe", "pipe"],
-      ...(user ? { uid: user.uid, gid: user.gid } : {}),
+      ...(user && !this.memory ? { uid: user.uid, gid: user.gid } : {}),
     });
     this.child = child;
     for (const stream of [child.stdout!, child.stderr!]) {
@@ -83,6 +99,7 @@ export class DynoProcess {
     });
     child.on("exit", (code, signal) => this.onExit(exitStatus(code, signal)));
     if (child.pid === undefined) return;
+    if (this.memory) this.watchMemory(this.memory);
     if (dyno.type === "web") this.awaitBind();
     else this.setState("up");
   }
@@ -132,15 +149,34 @@ export class DynoProcess {
     }, this.o.bootTimeoutMs);
   }
 
+  /** Heroku's R14 while a dyno is over its quota (it keeps running; the kernel stops it at twice that). */
+  private watchMemory(memory: MemoryCgroup): void {
+    const quota = this.o.dyno.memory_mb;
+    this.memoryTimer = setInterval(() => {
+      const usedMb = Math.round(memory.usageBytes() / 1024 / 1024);
+      if (usedMb > quota) {
+        this.platform(`Process running mem=${usedMb}M(${Math.round((usedMb / quota) * 1000) / 10}%)`);
+        this.platform("Error R14 (Memory quota exceeded)");
+      }
+    }, MEMORY_CHECK_MS);
+    this.memoryTimer.unref();
+  }
+
   private onExit(status: number): void {
     if (this.status !== null) return;
     this.status = status;
     this.clearTimers();
+    clearInterval(this.memoryTimer);
+    if (this.memory?.oomKilled()) {
+      this.platform(`Error R15 (Memory quota vastly exceeded) -> the dyno used more than ${this.o.dyno.memory_mb * HARD_LIMIT_FACTOR}M and was stopped`);
+    }
     this.platform(`Process exited with status ${status}`);
     if (this.child?.pid !== undefined && !this.stopping) {
       // The dyno ends with its main process, as a container would: nothing it left behind survives.
       signalGroup(this.child.pid, "SIGKILL");
     }
+    // The cgroup can go once the last of the group has been reaped.
+    if (this.memory) setTimeout(() => this.memory?.remove(), 2_000).unref();
     if (!this.stopping) {
       if (isOneOff(this.o.dyno.type)) this.setState("down", "complete");
       else this.setState("crashed");

@@ -4,6 +4,7 @@ import type { DesiredDyno, ObservedDyno } from "../protocol/host.ts";
 import { assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
 import { DynoProcess, type DynoState } from "./dyno-process.ts";
 import type { LogSink } from "./log-buffer.ts";
+import { sweepMemoryCgroups } from "./memory-limit.ts";
 import { killProcessesUnder, pickFreePort } from "./process-group.ts";
 import { diffDynos, HEROKU_BACKOFF, restartDelayMs, type BackoffSchedule, type DynoDiff, type RunningDynoSummary } from "./reconcile.ts";
 import { removeInstanceDir, unpackSlug } from "./slug.ts";
@@ -63,6 +64,7 @@ export async function createSupervisor(o: SupervisorOptions): Promise<Supervisor
   // dynos start afresh, as they would after any restart.
   await killProcessesUnder(dynosDir);
   for (const name of await fs.readdir(dynosDir)) await removeInstanceDir(path.join(dynosDir, name));
+  sweepMemoryCgroups();
   return new Supervisor(o, user, dynosDir);
 }
 

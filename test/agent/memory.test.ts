@@ -1,0 +1,70 @@
+import { readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { memoryCgroupsAvailable } from "../../src/agent/memory-limit.ts";
+import { createSupervisor, type Supervisor } from "../../src/agent/supervisor.ts";
+import type { LogLine } from "../../src/protocol/host.ts";
+import { buildSlug, desiredDyno, tempDir, waitFor } from "./support.ts";
+
+let slug: string;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(() => {
+  slug = buildSlug();
+  return () => rmSync(path.dirname(slug), { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function supervisor(): Promise<{ sup: Supervisor; lines: LogLine[] }> {
+  const workDir = tempDir("dynoplane-agent-mem-");
+  const lines: LogLine[] = [];
+  const sup = await createSupervisor({ workDir, sink: (l) => lines.push(l), slugPath: async () => slug, stopGraceMs: 2_000 });
+  cleanups.push(async () => {
+    await sup.stopAll();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+  return { sup, lines };
+}
+
+/** A worker that holds `mb` megabytes of touched memory and stays alive. */
+const hog = (mb: number) => `node -e 'const b = Buffer.alloc(${mb} * 1024 * 1024, 1); console.log("holding", b.length); setInterval(() => b[0]++, 1000)'`;
+
+const texts = (lines: LogLine[]) => lines.filter((l) => l.source === "heroku").map((l) => l.text);
+
+// Memory quotas need the agent to be root on a machine with cgroup v1's memory controller.
+describe.skipIf(!memoryCgroupsAvailable())("dyno memory quotas", () => {
+  it("runs each dyno inside a memory cgroup limited to twice its size's memory", async () => {
+    const { sup } = await supervisor();
+    const dyno = desiredDyno({ type: "worker", name: "worker.1", command: hog(8), memory_mb: 64 });
+    sup.ensure(dyno);
+    const info = await waitFor("the worker up", () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id));
+    const cgroup = readFileSync(`/proc/${info.pid}/cgroup`, "utf8").split("\n").find((l) => /:memory:/.test(l))!;
+    expect(cgroup).toContain(`/dynoplane/${dyno.id}-${dyno.instance}`);
+    const limit = readFileSync(`/sys/fs/cgroup/memory${cgroup.split(":")[2]}/memory.limit_in_bytes`, "utf8").trim();
+    expect(Number(limit)).toBe(128 * 1024 * 1024);
+    // The app itself runs unprivileged, not as the root shell that put it there.
+    expect(readFileSync(`/proc/${info.pid}/status`, "utf8")).not.toMatch(/^Uid:\s+0\s/m);
+  });
+
+  it("logs R14 while a dyno is over its quota, and keeps it running", async () => {
+    const { sup, lines } = await supervisor();
+    const dyno = desiredDyno({ type: "worker", name: "worker.1", command: hog(96), memory_mb: 64 });
+    sup.ensure(dyno);
+    await waitFor("an R14 line", () => texts(lines).includes("Error R14 (Memory quota exceeded)"), 30_000);
+    expect(sup.inspect(dyno.id)?.state).toBe("up");
+  });
+
+  it("stops a dyno at twice its quota with R15, then shows it crashed", async () => {
+    const { sup, lines } = await supervisor();
+    const dyno = desiredDyno({ type: "worker", name: "worker.1", command: hog(400), memory_mb: 64 });
+    sup.ensure(dyno);
+    await waitFor("an R15 line", () => texts(lines).some((t) => t.startsWith("Error R15 (Memory quota vastly exceeded)")), 30_000);
+    expect(texts(lines)).toContain("Process exited with status 137");
+    expect(texts(lines)).toContain("State changed from up to crashed");
+    // It never got to hold what it asked for.
+    expect(lines.filter((l) => l.source === "app").map((l) => l.text).join("\n")).not.toContain("holding");
+  });
+});
