@@ -121,6 +121,8 @@ export class DynoProcess {
         this.platform(`Error R12 (Exit timeout) -> At least one process failed to exit within ${seconds(graceMs)} seconds of SIGTERM`);
         this.platform("Stopping remaining processes with SIGKILL");
         signalGroup(pgid, "SIGKILL");
+        // Stopped means stopped: wait until the kill has landed on every process of the group.
+        await waitGroupGone(pgid, 5_000);
       }
       await this.exited;
       this.setState("down");

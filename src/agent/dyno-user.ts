@@ -53,3 +53,20 @@ export async function assertReachable(dir: string, user: DynoUser | null): Promi
     if (p === path.dirname(p)) return;
   }
 }
+
+/** Per-app uids start here, far above the ranges distributions hand out to people and services. */
+const APP_UID_BASE = 1_000_000_000;
+const APP_UID_SPAN = 1_000_000_000;
+
+/**
+ * The account one app's dynos run as: a uid and a group of its own, derived from the app
+ * id (no passwd entry is needed to run as a number), so that one app's dynos cannot read
+ * another app's files, which are private to their uid. Null stays null (not root).
+ */
+export function appUser(base: DynoUser | null, appId: string): DynoUser | null {
+  if (!base) return null;
+  let h = 2166136261;
+  for (const ch of appId) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+  const id = APP_UID_BASE + (h % APP_UID_SPAN);
+  return { name: `${base.name}-${appId.slice(0, 8)}`, uid: id, gid: id };
+}

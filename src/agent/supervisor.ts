@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { DesiredDyno, ObservedDyno } from "../protocol/host.ts";
-import { assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
+import { appUser, assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
 import { DynoProcess, type DynoState } from "./dyno-process.ts";
 import type { LogSink } from "./log-buffer.ts";
 import { sweepMemoryCgroups } from "./memory-limit.ts";
@@ -211,11 +211,13 @@ export class Supervisor {
       const archive = await this.o.slugPath(dyno);
       if (inst.retired) return;
       const port = await this.freePort();
-      const { dir, appDir } = await unpackSlug(archive, this.dynosDir, dyno.instance, this.user);
+      // Each app's dynos run as a uid of their own: one app cannot read another's files.
+      const user = appUser(this.user, dyno.app_id);
+      const { dir, appDir } = await unpackSlug(archive, this.dynosDir, dyno.instance, user);
       inst.dir = dir;
       if (inst.retired) return void (await this.cleanup(inst));
       const bootTimeoutMs = this.o.bootTimeoutMs ?? dyno.boot_timeout_s * 1000;
-      inst.proc = new DynoProcess({ dyno, appDir, port, user: this.user, bootTimeoutMs, sink: this.o.sink, onState: () => this.onProcessState(slot, inst) });
+      inst.proc = new DynoProcess({ dyno, appDir, port, user, bootTimeoutMs, sink: this.o.sink, onState: () => this.onProcessState(slot, inst) });
       this.ports.add(port);
       inst.proc.start();
     } catch (err) {

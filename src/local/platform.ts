@@ -65,6 +65,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   applyOfflineEnv();
   const home = path.resolve(opts.home);
   await fs.mkdir(home, { recursive: true });
+  // Others (dynos among them) may pass through to what they are given, never list or read:
+  // the database, keys, blobs and logs below are private to their owners.
+  await fs.chmod(home, 0o711);
   const port = opts.port ?? (await freePort());
   const hostPort = `localhost:${port}`;
   const tls = await ensureLocalTls(path.join(home, "tls"), ["localhost", `*.${APPS_DOMAIN}`, "127.0.0.1"]);

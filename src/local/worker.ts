@@ -50,7 +50,9 @@ export async function startWorker(opts: {
   stateDir: string;
   quiet?: boolean;
 }): Promise<LocalWorker> {
-  await fs.mkdir(opts.stateDir, { recursive: true });
+  // Durable Object storage and R2 blobs (every app's slugs and logs) are the platform's alone.
+  await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+  await fs.chmod(opts.stateDir, 0o700);
   const envFile = path.join(opts.stateDir, "worker.env");
   await fs.writeFile(envFile, Object.entries(opts.vars).map(([k, v]) => `${k}=${envFileValue(v)}`).join("\n") + "\n", { mode: 0o600 });
   const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");

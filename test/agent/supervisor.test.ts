@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { appUser } from "../../src/agent/dyno-user.ts";
 import { LogBuffer } from "../../src/agent/log-buffer.ts";
 import { createSupervisor, type Supervisor, type SupervisorOptions } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
@@ -64,7 +65,9 @@ describe("supervisor", () => {
     const who = await json(info.port!, "/whoami");
     expect(who.uid).not.toBe(0);
     expect(who.gid).not.toBe(0);
-    expect(who.uid).toBe(sup.user!.uid);
+    // Each app has a uid of its own, not the base dyno user's.
+    expect(who.uid).toBe(appUser(sup.user, dyno.app_id)!.uid);
+    expect(who.uid).not.toBe(sup.user!.uid);
   });
 
   it("restarts a killed dyno at once, on a freshly unpacked filesystem", async () => {
@@ -190,6 +193,7 @@ describe("supervisor", () => {
     const next = await waitFor("the new instance up", () => sup.inspect(v1.id)?.state === "up" && sup.inspect(v1.id)?.pid !== old.pid && sup.inspect(v1.id));
     expect(alive(old.pid!)).toBe(false);
     expect(alive(next.pid!)).toBe(true);
+    await waitFor("the new instance's first line", () => lines.some((l) => l.text === "working on 2"));
     const said = lines.map((l) => l.text);
     expect(said.indexOf("working on 2")).toBeGreaterThan(said.indexOf("State changed from up to down"));
     expect(said.indexOf("State changed from up to down")).toBeGreaterThan(said.indexOf("working on 1"));

@@ -21,6 +21,10 @@ const server = http.createServer((req, res) => {
   if (req.url === "/whoami") return send({ pid: process.pid, uid: process.getuid(), gid: process.getgid(), cwd: process.cwd() });
   if (req.url === "/write") { fs.writeFileSync("scratch.txt", "left behind"); return send({ wrote: true }); }
   if (req.url === "/read") return send({ exists: fs.existsSync("scratch.txt") });
+  if (req.url.startsWith("/peek?")) {
+    const target = new URL(req.url, "http://x").searchParams.get("path");
+    try { return send({ read: fs.readFileSync(target, "utf8") }); } catch (err) { return send({ error: err.code }); }
+  }
   if (req.url.startsWith("/headers")) return send({ url: req.url, method: req.method, headers: req.headers });
   if (req.url === "/echo") return req.pipe(res);
   if (req.url === "/log") { console.log("request logged"); return send({}); }
