@@ -41,7 +41,7 @@ describe("sleeping and waking eco apps", { timeout: 180_000 }, () => {
     return { ...app, pid: answer.pid };
   };
 
-  it("sleeps only idle eco apps, and wakes a sleeping one once for five concurrent requests", async () => {
+  it("sleeps only idle eco apps, and wakes a sleeping one once for ten concurrent requests", async () => {
     const idle = await running();
     const busy = await running();
     const paid = await running();
@@ -64,8 +64,8 @@ describe("sleeping and waking eco apps", { timeout: 180_000 }, () => {
     expect(appProcesses(busy.name)).toEqual([busy.pid]);
     expect(appProcesses(paid.name)).toEqual([paidPid]);
 
-    // Five requests arrive at once while the app sleeps: all are answered by one new dyno process.
-    const answers = await Promise.all(Array.from({ length: 5 }, () => visit(idle.name)));
+    // Ten requests arrive at once while the app sleeps: all are answered by one new dyno process.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => visit(idle.name)));
     for (const a of answers) expect(a.status, a.text).toBe(200);
     const pids = new Set(answers.map((a) => a.json!.pid));
     expect(pids.size).toBe(1);
