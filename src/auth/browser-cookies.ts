@@ -23,7 +23,9 @@ const secrets = new Map<string, string>();
 async function cookieKey(signingKey: string): Promise<string> {
   let key = secrets.get(signingKey);
   if (!key) {
-    const d = (JSON.parse(signingKey) as { d?: string }).d;
+    // While the signing key rotates the secret is an array; cookies follow the current (first) key.
+    const parsed = JSON.parse(signingKey) as { d?: string } | Array<{ d?: string }>;
+    const d = (Array.isArray(parsed) ? parsed[0] : parsed)?.d;
     if (!d) throw new Error("COMMAND_SIGNING_KEY has no private part");
     key = await sha256Hex(`dynoplane browser cookies v1\u0000${d}`);
     secrets.set(signingKey, key);

@@ -1,9 +1,9 @@
-import { importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from "jose";
+import { calculateJwkThumbprint, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from "jose";
 import { ApiError } from "../errors.ts";
 
 /**
  * The control plane's signing key (Ed25519, a private JWK in the COMMAND_SIGNING_KEY
- * secret). It signs commands and routed requests for host agents, and short-lived
+ * secret; rotatable, see signingKeys). It signs commands and routed requests for host agents, and short-lived
  * upload/download URLs. Algorithm, issuer and expiry are pinned here and nowhere else.
  */
 export const ISSUER = "dynoplane";
@@ -11,18 +11,42 @@ const ALG = "EdDSA";
 
 export type TokenPurpose = "command" | "route" | "slug-upload" | "log-session" | "cli-login" | "source-upload" | "source-download" | "build-output";
 
-const keyCache = new Map<string, { privateKey: CryptoKey; publicKey: CryptoKey; publicJwk: JWK }>();
+interface KeySet {
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  /** The current key's public half, given to host agents. */
+  publicJwk: JWK;
+  /** Every key that may verify, by `kid`: the current one and those it replaced. */
+  verifiers: Map<string, CryptoKey>;
+  kid: string;
+}
 
-/** Parses (once per isolate) the private JWK and derives its public half. */
-export async function signingKeys(privateJwkJson: string) {
+const keyCache = new Map<string, KeySet>();
+
+/**
+ * Parses (once per isolate) the signing secret: one private JWK, or, while rotating, a
+ * JSON array `[new, old, ...]`. New tokens are signed with the first; tokens signed
+ * with any of them still verify until the old ones are dropped from the secret.
+ */
+export async function signingKeys(privateJwkJson: string): Promise<KeySet> {
   let keys = keyCache.get(privateJwkJson);
   if (!keys) {
-    const jwk = JSON.parse(privateJwkJson) as JWK;
-    const publicJwk: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, alg: ALG, use: "sig" };
+    const parsed = JSON.parse(privateJwkJson) as JWK | JWK[];
+    const all = Array.isArray(parsed) ? parsed : [parsed];
+    if (!all.length) throw new Error("COMMAND_SIGNING_KEY holds no key");
+    const verifiers = new Map<string, CryptoKey>();
+    for (const jwk of all) {
+      const pub: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+      verifiers.set(await calculateJwkThumbprint(pub), (await importJWK({ ...pub, alg: ALG }, ALG)) as CryptoKey);
+    }
+    const current = all[0]!;
+    const kid = await calculateJwkThumbprint({ kty: current.kty, crv: current.crv, x: current.x });
     keys = {
-      privateKey: (await importJWK({ ...jwk, alg: ALG }, ALG)) as CryptoKey,
-      publicKey: (await importJWK(publicJwk, ALG)) as CryptoKey,
-      publicJwk,
+      privateKey: (await importJWK({ ...current, alg: ALG }, ALG)) as CryptoKey,
+      publicKey: verifiers.get(kid)!,
+      publicJwk: { kty: current.kty, crv: current.crv, x: current.x, alg: ALG, use: "sig", kid },
+      verifiers,
+      kid,
     };
     keyCache.set(privateJwkJson, keys);
   }
@@ -34,9 +58,9 @@ export async function signToken(
   privateJwkJson: string,
   claims: { purpose: TokenPurpose; audience: string; subject?: string; ttlSeconds: number; jti?: string; extra?: Record<string, unknown> },
 ): Promise<string> {
-  const { privateKey } = await signingKeys(privateJwkJson);
+  const { privateKey, kid } = await signingKeys(privateJwkJson);
   const jwt = new SignJWT({ purpose: claims.purpose, ...claims.extra })
-    .setProtectedHeader({ alg: ALG })
+    .setProtectedHeader({ alg: ALG, kid })
     .setIssuer(ISSUER)
     .setAudience(claims.audience)
     .setIssuedAt()
@@ -48,9 +72,14 @@ export async function signToken(
 
 /** Verifies a token of ours for `purpose` and `audience`; any failure is one public `unauthorized`. */
 export async function verifyToken(privateJwkJson: string, token: string, purpose: TokenPurpose, audience: string) {
-  const { publicKey } = await signingKeys(privateJwkJson);
+  const { verifiers, publicKey } = await signingKeys(privateJwkJson);
   try {
-    const { payload } = await jwtVerify(token, publicKey, { algorithms: [ALG], issuer: ISSUER, audience });
+    // The key is chosen by `kid` among our own; a token without one is checked against the current key.
+    const { payload } = await jwtVerify(token, async (header) => (header.kid ? verifiers.get(header.kid) : publicKey) ?? publicKey, {
+      algorithms: [ALG],
+      issuer: ISSUER,
+      audience,
+    });
     if (payload.purpose !== purpose) throw new Error("wrong purpose");
     return payload;
   } catch {
