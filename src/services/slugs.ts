@@ -12,7 +12,7 @@ import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
 import type { ReleaseRow } from "../db/schema/index.ts";
 
-/** Largest slug accepted (Heroku's limit). */
+/** Largest slug accepted (Heroku's limit), both as uploaded and as unpacked. */
 export const MAX_SLUG_BYTES = 500 * 1024 * 1024;
 const PROCESS_TYPE_RE = /^[A-Za-z0-9_-]{1,30}$/;
 

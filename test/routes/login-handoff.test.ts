@@ -78,7 +78,7 @@ describe("POST /auth", () => {
     const h = await startLogin();
     expect(h.browser_url).toMatch(/^\/dashboard\/cli-login\/[A-Za-z0-9_-]{43}$/);
     expect(h.cli_url).toMatch(/^\/auth\/cli\/[0-9a-f-]{36}$/);
-    expect(decodeProtectedHeader(h.token)).toEqual({ alg: "EdDSA" });
+    expect(decodeProtectedHeader(h.token)).toEqual({ alg: "EdDSA", kid: expect.any(String) });
     const claims = decodeJwt(h.token);
     expect(claims).toMatchObject({ iss: "dynoplane", aud: "dynoplane:cli-login", purpose: "cli-login", sub: h.attemptId });
     expect(claims.exp! - claims.iat!).toBe(600);

@@ -1,4 +1,3 @@
-import { gzipSync } from "node:zlib";
 import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAuthorization } from "../../src/services/authorizations.ts";
@@ -6,6 +5,7 @@ import { api, tlsAgent, type ApiCall, type ApiResult } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
 import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
+import { slugArchive } from "../support/slugs.ts";
 import { putBlob, tarball } from "../support/sources.ts";
 
 afterAll(closeDb);
@@ -172,7 +172,7 @@ describe("responses match Heroku's Platform API schema", () => {
       },
       status: 201,
     });
-    const upload = await fetch(slug.body.blob.url, { method: "PUT", body: gzipSync(Buffer.from("slug contents")), dispatcher: tlsAgent() });
+    const upload = await fetch(slug.body.blob.url, { method: "PUT", body: slugArchive(), dispatcher: tlsAgent() });
     expect(upload.status, await upload.text()).toBe(200);
     // Heroku answers with a download URL; dynoplane serves slugs to its hosts only, so `url` is null.
     const info = await conforming(`/apps/${app.name}/slugs/${slug.body.id}`, { token: owner.token, status: 200, deviations: ["/blob/url"] });

@@ -1,0 +1,388 @@
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { Agent, fetch, request } from "undici";
+import { parseArgs } from "../cli/args.ts";
+import { openDb } from "../db/client.ts";
+import { APPS_DOMAIN } from "../local/cli-env.ts";
+import { freePort } from "../local/ports.ts";
+import { startPlatform, type Platform } from "../local/platform.ts";
+import { createAccount } from "../services/accounts.ts";
+import { createAuthorization } from "../services/authorizations.ts";
+
+/** How often the app is asked whether the new version answers. */
+const POLL_MS = 50;
+/** A push that has not answered after this long counts as failed. */
+const DEPLOY_TIMEOUT_MS = 120_000;
+const FIRST_GOAL_S = 3;
+const SECOND_GOAL_S = 2;
+
+/** The app: a Procfile and a server that answers its version string (no package.json, so no npm). */
+const serverJs = (version: string) => `const http = require("http");
+const VERSION = ${JSON.stringify(version)};
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/plain" });
+  res.end(VERSION);
+});
+process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeAllConnections(); });
+server.listen(Number(process.env.PORT));
+`;
+const PROCFILE = "web: node server.js\n";
+
+/** What one push took, in ms from the start of `git push`. */
+interface Timing {
+  /** The new version answered through the router (or, for the floor, on its port). */
+  answered: number;
+  /** `git push` exited. */
+  pushed: number;
+  /** First `remote:` line / `-----> Building on` / `-----> Launching...` / `Released v` (NaN when absent). */
+  firstRemote: number;
+  building: number;
+  launching: number;
+  released: number;
+  /** The new web dyno's `Starting process` and `State changed from starting to up` log lines (its host's clock). */
+  dynoStarting: number;
+  dynoUp: number;
+}
+
+/** The floor for one push: a push to a bare repository on disk, then `node server.js` until it answers. */
+interface FloorTiming {
+  total: number;
+  push: number;
+  boot: number;
+}
+
+/**
+ * Deploy latency on the local platform: seconds from starting `git push` to the new
+ * release answering through the router, for a Procfile-only Node app (no dependencies).
+ * Each round creates an app, pushes a first commit, then a one-line change, and deletes
+ * the app; the app is polled every 50 ms from the start of each push. The floor, in the
+ * same run, pushes the same commits to a bare repository on disk and starts the same
+ * `node server.js` by hand until it answers. Goal: first push < 3 s, second < 2 s.
+ */
+export async function run(args: string[]): Promise<number> {
+  const { flags } = parseArgs(args, ["verbose"]);
+  const rounds = Number(flags.rounds ?? 3);
+  const verbose = flags.verbose === true;
+  const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
+  chmodSync(home, 0o755);
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
+  const dispatcher = new Agent({ connect: { ca: readFileSync(platform.tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) } });
+  try {
+    const handle = await openDb(platform.databaseUrl);
+    const email = `bench-${Date.now()}@example.com`;
+    const account = await createAccount(handle.db, { email, password: crypto.randomUUID() });
+    const { token } = await createAuthorization(handle.db, account.id, { description: "bench" }, { email });
+    await handle.close();
+    const api = { apiUrl: platform.apiUrl, headers: { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, dispatcher };
+
+    const firsts: Timing[] = [];
+    const seconds: Timing[] = [];
+    const floorFirsts: FloorTiming[] = [];
+    const floorSeconds: FloorTiming[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const dir = mkdtempSync(path.join(home, `round-${round}-`));
+      const git = gitFor(dir, platform, token);
+      const repo = path.join(dir, "app");
+      mkdirSync(repo);
+      const v1 = `v1 round ${round} ${crypto.randomUUID()}`;
+      const v2 = `v2 round ${round} ${crypto.randomUUID()}`;
+      git.sync(repo, "init", "-q", "-b", "main");
+      commit(git, repo, { Procfile: PROCFILE, "server.js": serverJs(v1) }, "first");
+
+      const app = await createApp(api);
+      try {
+        const remote = `${platform.apiUrl}/${app}.git`;
+        const appUrl = `https://${app}.${APPS_DOMAIN}:${platform.port}/`;
+        const lines = (since: number) => dynoLines(api, app, since);
+        const first = await timedPush(git, repo, remote, () => answersWith(appUrl, v1, dispatcher), lines, verbose);
+        firsts.push(first);
+        const bare = path.join(dir, "bare.git");
+        git.sync(dir, "init", "-q", "--bare", bare);
+        floorFirsts.push(await floorPush(git, repo, bare, v1));
+
+        commit(git, repo, { "server.js": serverJs(v2) }, "second");
+        const second = await timedPush(git, repo, remote, () => answersWith(appUrl, v2, dispatcher), lines, verbose);
+        seconds.push(second);
+        floorSeconds.push(await floorPush(git, repo, bare, v2));
+        console.log(`round ${round}: first push ${s(first.answered)} s (git push exited at ${s(first.pushed)} s), second push ${s(second.answered)} s (exited at ${s(second.pushed)} s); floor ${s(floorFirsts.at(-1)!.total)} s / ${s(floorSeconds.at(-1)!.total)} s`);
+      } finally {
+        await deleteApp(api, app).catch((err) => console.error(`could not delete ${app}: ${err}`));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    console.log(`\nDeploy latency on the local platform (Procfile-only Node app, ${rounds} rounds, ${os.cpus().length} CPUs, polled every ${POLL_MS} ms)\n`);
+    const rows: Array<[string, number[]]> = [
+      ["first push: git push -> new version answers", firsts.map((t) => t.answered)],
+      ["  git push exited", firsts.map((t) => t.pushed)],
+      ["  `-----> Building on` line", firsts.map((t) => t.building)],
+      ["  `-----> Launching...` line", firsts.map((t) => t.launching)],
+      ["  `Released vN` line", firsts.map((t) => t.released)],
+      ["  web dyno `Starting process` (host log)", firsts.map((t) => t.dynoStarting)],
+      ["  web dyno `starting to up` (host log)", firsts.map((t) => t.dynoUp)],
+      ["second push: git push -> new version answers", seconds.map((t) => t.answered)],
+      ["  git push exited", seconds.map((t) => t.pushed)],
+      ["  `-----> Building on` line", seconds.map((t) => t.building)],
+      ["  `-----> Launching...` line", seconds.map((t) => t.launching)],
+      ["  `Released vN` line", seconds.map((t) => t.released)],
+      ["  web dyno `Starting process` (host log)", seconds.map((t) => t.dynoStarting)],
+      ["  web dyno `starting to up` (host log)", seconds.map((t) => t.dynoUp)],
+      ["floor, first: push to a bare repo + node server.js", floorFirsts.map((t) => t.total)],
+      ["  git push to the bare repo", floorFirsts.map((t) => t.push)],
+      ["  node server.js -> first answer", floorFirsts.map((t) => t.boot)],
+      ["floor, second: push to a bare repo + node server.js", floorSeconds.map((t) => t.total)],
+      ["  git push to the bare repo", floorSeconds.map((t) => t.push)],
+      ["  node server.js -> first answer", floorSeconds.map((t) => t.boot)],
+    ];
+    const width = Math.max(...rows.map(([label]) => label.length));
+    for (const [label, xs] of rows) console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => s(t).padStart(6)).join(" ")} s; median ${s(median(xs))} s`);
+    const first = median(firsts.map((t) => t.answered));
+    const second = median(seconds.map((t) => t.answered));
+    const floorFirst = median(floorFirsts.map((t) => t.total));
+    const floorSecond = median(floorSeconds.map((t) => t.total));
+    console.log(`\nfirst push median ${s(first)} s (floor ${s(floorFirst)} s, ${(first / floorFirst).toFixed(1)}x): goal < ${FIRST_GOAL_S} s ${first < FIRST_GOAL_S * 1000 ? "met" : "missed"}`);
+    console.log(`second push median ${s(second)} s (floor ${s(floorSecond)} s, ${(second / floorSecond).toFixed(1)}x): goal < ${SECOND_GOAL_S} s ${second < SECOND_GOAL_S * 1000 ? "met" : "missed"}`);
+    return 0;
+  } finally {
+    await dispatcher.close().catch(() => {});
+    await platform.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** git for one round: its environment, a synchronous runner for setup, and a timed runner for pushes. */
+interface Git {
+  /** Runs git synchronously (setup steps nothing is timed on); throws on failure. */
+  sync(cwd: string, ...args: string[]): string;
+  /** Runs git, keeping each stderr line with the time it arrived. */
+  run(cwd: string, args: string[]): Promise<GitRun>;
+}
+
+interface GitRun {
+  code: number | null;
+  stderr: string;
+  lines: Array<[number, string]>;
+}
+
+/**
+ * git with a throwaway HOME and no system config, trusting the platform's CA and
+ * sending the token as Basic auth (`heroku:<token>`), as the heroku CLI's credential
+ * helper would.
+ */
+function gitFor(dir: string, platform: Platform, token: string): Git {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("GIT_")) env[k] = v;
+  Object.assign(env, {
+    HOME: dir,
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_TERMINAL_PROMPT: "0",
+    GIT_SSL_CAINFO: platform.tls.bundlePath,
+    GIT_AUTHOR_NAME: "Bench",
+    GIT_AUTHOR_EMAIL: "bench@example.com",
+    GIT_COMMITTER_NAME: "Bench",
+    GIT_COMMITTER_EMAIL: "bench@example.com",
+  });
+  const config = ["-c", `http.extraHeader=Authorization: Basic ${Buffer.from(`heroku:${token}`).toString("base64")}`];
+  return {
+    sync: (cwd, ...args) => execFileSync("git", [...config, ...args], { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+    run: (cwd, args) =>
+      new Promise((resolve, reject) => {
+        const child = spawn("git", [...config, ...args], { cwd, env, stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        let pending = "";
+        const lines: Array<[number, string]> = [];
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+          const at = performance.now();
+          stderr += chunk;
+          // git rewrites progress in place with \r; each piece counts as a line.
+          const parts = (pending + chunk).split(/\r|\n/);
+          pending = parts.pop()!;
+          for (const p of parts) if (p.trim()) lines.push([at, p]);
+        });
+        const timer = setTimeout(() => child.kill("SIGKILL"), DEPLOY_TIMEOUT_MS);
+        child.on("error", reject);
+        child.on("close", (code) => {
+          clearTimeout(timer);
+          if (pending.trim()) lines.push([performance.now(), pending]);
+          resolve({ code, stderr, lines });
+        });
+      }),
+  };
+}
+
+/** Writes files into the working tree and commits them. */
+function commit(git: Git, repo: string, files: Record<string, string>, message: string): void {
+  for (const [name, body] of Object.entries(files)) writeFileSync(path.join(repo, name), body);
+  git.sync(repo, "add", "-A");
+  git.sync(repo, "commit", "-q", "-m", message);
+}
+
+/**
+ * `git push <remote> main` from `repo`, polling `answered` every 50 ms from the moment
+ * the push starts; resolves with the times (ms from the start) of the push's milestones
+ * and of the first poll that saw the new version.
+ */
+async function timedPush(git: Git, repo: string, remote: string, answered: () => Promise<boolean>, dynoLines: (since: number) => Promise<DynoLines>, verbose: boolean): Promise<Timing> {
+  const startedAt = Date.now();
+  const started = performance.now();
+  const push = git.run(repo, ["push", remote, "main"]);
+  let pushedAt = NaN;
+  let result: GitRun | undefined;
+  void push.then((r) => ((pushedAt = performance.now() - started), (result = r)), () => {});
+  let answeredAt = NaN;
+  const deadline = started + DEPLOY_TIMEOUT_MS;
+  for (;;) {
+    const polled = performance.now();
+    if (await answered()) {
+      answeredAt = performance.now() - started;
+      break;
+    }
+    if (result && result.code !== 0) throw new Error(`git push failed: exit ${result.code}\n${result.stderr}`);
+    if (performance.now() > deadline) throw new Error(`the new version did not answer within ${DEPLOY_TIMEOUT_MS} ms\n${result?.stderr ?? ""}`);
+    await new Promise((r) => setTimeout(r, Math.max(0, POLL_MS - (performance.now() - polled))));
+  }
+  const r = await push;
+  if (r.code !== 0) throw new Error(`git push failed: exit ${r.code}\n${r.stderr}`);
+  const at = (re: RegExp) => {
+    const line = r.lines.find(([, l]) => re.test(l));
+    return line ? line[0] - started : NaN;
+  };
+  const dyno = await dynoLines(startedAt);
+  if (verbose) {
+    for (const [t, l] of r.lines) console.log(`  ${((t - started) / 1000).toFixed(3).padStart(7)}  ${l}`);
+    const events: Array<[number, string]> = [
+      [pushedAt, "(git push exited)"],
+      [dyno.starting - startedAt, "(web dyno: Starting process)"],
+      [dyno.up - startedAt, "(web dyno: State changed from starting to up)"],
+      [answeredAt, "(the new version answered through the router)"],
+    ];
+    for (const [t, l] of events.sort((a, b) => a[0] - b[0])) console.log(`  ${(t / 1000).toFixed(3).padStart(7)}  ${l}`);
+  }
+  return {
+    answered: answeredAt,
+    pushed: pushedAt,
+    firstRemote: at(/^remote:/),
+    building: at(/^remote: -----> Building on/),
+    launching: at(/^remote: -----> Launching/),
+    released: at(/^remote: +Released v\d+/),
+    dynoStarting: dyno.starting - startedAt,
+    dynoUp: dyno.up - startedAt,
+  };
+}
+
+interface DynoLines {
+  /** Epoch ms of the first such line at or after `since`; NaN when none arrived. */
+  starting: number;
+  up: number;
+}
+
+/**
+ * When web.1 logged `Starting process` and then `State changed from starting to up` at or
+ * after `since` (epoch ms), from the app's platform log lines: what happened on the host,
+ * beside what the router saw. Lines are shipped in batches, so this retries briefly.
+ */
+async function dynoLines(api: Api, app: string, since: number): Promise<DynoLines> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const session = await fetch(`${api.apiUrl}/apps/${app}/log-sessions`, { method: "POST", headers: api.headers, body: JSON.stringify({ lines: 100, source: "heroku", dyno: "web.1" }), dispatcher: api.dispatcher });
+    if (session.status !== 201) throw new Error(`POST /apps/${app}/log-sessions: ${session.status} ${await session.text()}`);
+    const url = ((await session.json()) as { logplex_url: string }).logplex_url;
+    const text = await (await fetch(url, { dispatcher: api.dispatcher })).text();
+    const found: DynoLines = { starting: NaN, up: NaN };
+    for (const raw of text.split("\n")) {
+      const line = raw.startsWith("data: ") ? raw.slice(6) : raw;
+      const at = Date.parse(line.slice(0, line.indexOf(" ")));
+      if (!(at >= since)) continue;
+      if (Number.isNaN(found.starting) && line.includes("Starting process with command")) found.starting = at;
+      else if (!Number.isNaN(found.starting) && Number.isNaN(found.up) && line.endsWith("State changed from starting to up")) found.up = at;
+    }
+    if (!Number.isNaN(found.up) || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Whether a GET through the router answers 200 with exactly `version`. */
+async function answersWith(url: string, version: string, dispatcher: Agent): Promise<boolean> {
+  try {
+    const res = await request(url, { dispatcher, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const body = await res.body.text();
+    return res.statusCode === 200 && body === version;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The floor for one push: `git push` of `repo`'s main to a bare repository over its
+ * path, then `node server.js` from the working tree with a fresh PORT until a GET
+ * returns `version`, polled as the platform's app is.
+ */
+async function floorPush(git: Git, repo: string, bare: string, version: string): Promise<FloorTiming> {
+  const started = performance.now();
+  const push = await git.run(repo, ["push", "-q", bare, "main"]);
+  if (push.code !== 0) throw new Error(`git push to ${bare}: exit ${push.code}\n${push.stderr}`);
+  const pushed = performance.now();
+  const port = await freePort();
+  const child = spawn("node", ["server.js"], { cwd: repo, env: { PATH: process.env.PATH, PORT: String(port) }, stdio: "ignore" });
+  const exited = new Promise((r) => child.once("exit", r));
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const polled = performance.now();
+      if (await localAnswers(port, version)) {
+        const now = performance.now();
+        return { total: now - started, push: pushed - started, boot: now - pushed };
+      }
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`node server.js did not answer on ${port}`);
+      await new Promise((r) => setTimeout(r, Math.max(0, POLL_MS - (performance.now() - polled))));
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/** Whether a plain GET to 127.0.0.1:port answers 200 with exactly `version`. */
+function localAnswers(port: number, version: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/", agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d) => (body += d));
+      res.on("end", () => resolve(res.statusCode === 200 && body === version));
+      res.on("error", () => resolve(false));
+    });
+    req.once("error", () => resolve(false));
+  });
+}
+
+interface Api {
+  apiUrl: string;
+  headers: Record<string, string>;
+  dispatcher: Agent;
+}
+
+/** Creates an app with a generated name and returns the name. */
+async function createApp(api: Api): Promise<string> {
+  const res = await fetch(`${api.apiUrl}/apps`, { method: "POST", headers: api.headers, body: "{}", dispatcher: api.dispatcher });
+  const json = (await res.json()) as { name?: string };
+  if (res.status !== 201 || !json.name) throw new Error(`POST /apps: ${res.status} ${JSON.stringify(json)}`);
+  return json.name;
+}
+
+/** Deletes an app (its dynos stop). */
+async function deleteApp(api: Api, app: string): Promise<void> {
+  const res = await fetch(`${api.apiUrl}/apps/${app}`, { method: "DELETE", headers: api.headers, dispatcher: api.dispatcher });
+  await res.body?.cancel();
+  if (res.status !== 200) throw new Error(`DELETE /apps/${app}: ${res.status}`);
+}
+
+const s = (ms: number) => (ms / 1000).toFixed(2);
+
+const median = (xs: number[]) => {
+  const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
