@@ -21,20 +21,40 @@ export function appNameFromHost(host: string | undefined, appsDomain: string): s
   return name && !name.includes(".") ? name : "";
 }
 
+/**
+ * A short-lived routing table per Worker instance: app name → its web dynos and hosts.
+ * Requests within a second of a lookup skip the database; a dyno that moved or died in
+ * that second answers "not running" and the request is routed again from the database.
+ */
+const ROUTE_TTL_MS = 1_000;
+const routingTable = new Map<string, { appId: string; dynos: WebDyno[]; at: number }>();
+
 /** Requests for `<app>.<APPS_DOMAIN>` go to the app's web dynos; everything else is the API. */
 export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   const name = appNameFromHost(c.req.header("Host"), c.env.APPS_DOMAIN);
   if (name === null) return next();
+  const ctx = requestContext(c);
+  const hot = routingTable.get(name);
+  if (hot && Date.now() - hot.at < ROUTE_TTL_MS && hot.dynos.some(routable)) {
+    c.executionCtx.waitUntil(touchSoon(c, hot.appId));
+    const answered = await dispatch(c, ctx, hot.appId, hot.dynos.filter(routable), SAFE.has(c.req.method));
+    if (answered) return answered;
+    routingTable.delete(name);
+  }
   const handle = await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
   try {
-    const [app] = name ? await handle.db.select({ id: apps.id, lastRequestAt: apps.lastRequestAt }).from(apps).where(eq(apps.name, name)).limit(1) : [];
+    const [app] = name ? await handle.db.select({ id: apps.id }).from(apps).where(eq(apps.name, name)).limit(1) : [];
     if (!app) return c.html(noSuchAppPage(), 404);
     if (!(await hasDeployed(handle.db, app.id))) return c.html(welcomePage(name), 200);
-    return await routeToApp(c, handle.db, app);
+    await touch(handle.db, app.id);
+    return await routeToApp(c, ctx, handle.db, name, app.id);
   } finally {
     c.executionCtx.waitUntil(handle.close());
   }
 });
+
+/** Methods whose request can be sent again when the chosen dyno turns out to be gone. */
+const SAFE = new Set(["GET", "HEAD"]);
 
 const lastTouched = new Map<string, number>();
 /** Records that the app is in use, at most once a minute per Worker instance (eco apps sleep when idle). */
@@ -43,6 +63,17 @@ async function touch(db: Database, appId: string) {
   if (now - (lastTouched.get(appId) ?? 0) < 60_000) return;
   lastTouched.set(appId, now);
   await db.update(apps).set({ lastRequestAt: sql`now()` }).where(eq(apps.id, appId));
+}
+
+/** `touch` from the fast path, on a connection of its own, only when one is due. */
+async function touchSoon(c: Context<AppEnv>, appId: string) {
+  if (Date.now() - (lastTouched.get(appId) ?? 0) < 60_000) return;
+  const handle = await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
+  try {
+    await touch(handle.db, appId);
+  } finally {
+    await handle.close();
+  }
 }
 
 const routable = (d: WebDyno) => d.desired === "up" && d.state === "up" && !!d.hostUrl;
@@ -56,58 +87,78 @@ async function waitForUp(db: Database, appId: string, deadline: number): Promise
   }
 }
 
-async function routeToApp(c: Context<AppEnv>, db: Database, app: { id: string }) {
-  const started = Date.now();
-  const requestId = c.req.header("X-Request-Id") && /^[\w-]{20,200}$/.test(c.req.header("X-Request-Id")!) ? c.req.header("X-Request-Id")! : c.var.requestId;
+interface RequestContext {
+  started: number;
+  requestId: string;
+  clientIp: string;
+  fields: { method: string; path: string; host: string; requestId: string; fwd: string; protocol: string };
+}
+
+function requestContext(c: Context<AppEnv>): RequestContext {
+  const given = c.req.header("X-Request-Id");
+  const requestId = given && /^[\w-]{20,200}$/.test(given) ? given : c.var.requestId;
   const clientIp = c.req.header("CF-Connecting-IP") ?? c.req.header("X-Real-IP") ?? "127.0.0.1";
   const url = new URL(c.req.url);
-  const fields = {
-    method: c.req.method,
-    path: url.pathname + url.search,
-    host: url.host,
+  return {
+    started: Date.now(),
     requestId,
-    fwd: clientIp,
-    protocol: url.protocol.replace(":", ""),
+    clientIp,
+    fields: { method: c.req.method, path: url.pathname + url.search, host: url.host, requestId, fwd: clientIp, protocol: url.protocol.replace(":", "") },
   };
-  const fail = (code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - started) => {
-    const page = applicationErrorPage().toString();
-    c.executionCtx.waitUntil(
-      logEvent(c.env, app.id, "heroku", "router", routerLogLine({ ...fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code)),
-    );
-    return c.html(page, 503, { "Retry-After": "5" });
-  };
+}
 
-  await touch(db, app.id);
-  let list = await webDynos(db, app.id);
-  if (!list.length) return fail("H14");
-  if (list.every((d) => d.desired === "sleeping")) {
-    const coordinator = c.env.APP_COORDINATOR.get(c.env.APP_COORDINATOR.idFromName(app.id));
-    if (!(await coordinator.wake(app.id))) return fail("H20");
-    list = await webDynos(db, app.id);
-  }
-  if (!list.some(routable)) list = await waitForUp(db, app.id, started + 75_000);
-  const candidates = list.filter(routable);
-  if (!candidates.length) {
-    if (list.some((d) => d.desired === "up" && d.state === "starting")) return fail("H20");
-    if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail("H10", list.find((d) => d.state === "crashed")?.name);
-    return fail("H14");
-  }
-  const dyno = pickInTurn(app.id, candidates);
-  const result = await forwardToDyno(c, dyno, requestId, clientIp);
+/** Heroku's error page with a `code=Hxx` router line. */
+function fail(c: Context<AppEnv>, ctx: RequestContext, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - ctx.started) {
+  const page = applicationErrorPage().toString();
+  c.executionCtx.waitUntil(
+    logEvent(c.env, appId, "heroku", "router", routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code)),
+  );
+  return c.html(page, 503, { "Retry-After": "5" });
+}
+
+/**
+ * Sends the request to the next dyno in turn and logs the router line. With `mayRetry`,
+ * a dyno that is gone yields null so the caller can route again from fresh state.
+ */
+async function dispatch(c: Context<AppEnv>, ctx: RequestContext, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
+  const dyno = pickInTurn(appId, candidates);
+  const result = await forwardToDyno(c, dyno, ctx.requestId, ctx.clientIp);
   if (!result.response) {
+    if (mayRetry && result.failure !== "timeout") return null;
     const code = result.failure === "timeout" ? "H12" : result.failure === "not_running" ? "H10" : "H13";
-    return fail(code, dyno.name, result.serviceMs);
+    return fail(c, ctx, appId, code, dyno.name, result.serviceMs);
   }
   const res = result.response;
   const bytes = Number(res.headers.get("Content-Length") ?? 0);
   c.executionCtx.waitUntil(
     logEvent(
       c.env,
-      app.id,
+      appId,
       "heroku",
       "router",
-      routerLogLine({ ...fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
+      routerLogLine({ ...ctx.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
     ),
   );
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+async function routeToApp(c: Context<AppEnv>, ctx: RequestContext, db: Database, name: string, appId: string) {
+  let list = await webDynos(db, appId);
+  if (!list.length) return fail(c, ctx, appId, "H14");
+  if (list.every((d) => d.desired === "sleeping")) {
+    const coordinator = c.env.APP_COORDINATOR.get(c.env.APP_COORDINATOR.idFromName(appId));
+    if (!(await coordinator.wake(appId))) return fail(c, ctx, appId, "H20");
+    list = await webDynos(db, appId);
+  }
+  if (!list.some(routable)) list = await waitForUp(db, appId, ctx.started + 75_000);
+  const candidates = list.filter(routable);
+  if (!candidates.length) {
+    routingTable.delete(name);
+    if (list.some((d) => d.desired === "up" && d.state === "starting")) return fail(c, ctx, appId, "H20");
+    if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail(c, ctx, appId, "H10", list.find((d) => d.state === "crashed")?.name);
+    return fail(c, ctx, appId, "H14");
+  }
+  if (routingTable.size >= 10_000) routingTable.clear(); // bounded memory with very many apps
+  routingTable.set(name, { appId, dynos: list, at: Date.now() });
+  return (await dispatch(c, ctx, appId, candidates, false))!;
 }
