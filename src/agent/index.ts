@@ -110,7 +110,18 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     return pending;
   };
 
-  const supervisor = await createSupervisor({ workDir: config.workDir, sink: logs.push, slugPath, user: config.dynoUser, bootTimeoutMs: config.bootTimeoutMs, stopGraceMs: config.stopGraceMs, backoff: config.backoff });
+  // A state change is reported at once (routing and wakes wait on `up`), not at the next beat.
+  let reportSoon: () => void = () => {};
+  const supervisor = await createSupervisor({
+    workDir: config.workDir,
+    sink: logs.push,
+    slugPath,
+    user: config.dynoUser,
+    bootTimeoutMs: config.bootTimeoutMs,
+    stopGraceMs: config.stopGraceMs,
+    backoff: config.backoff,
+    onChange: () => reportSoon(),
+  });
   const auth = new CommandAuth();
   if (config.commandKey) await auth.setKey(config.commandKey, config.hostId ?? "");
 
@@ -157,6 +168,10 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       if (client && !stopped) timer = setTimeout(() => void heartbeat(), heartbeatMs);
     });
     return inFlight;
+  };
+
+  reportSoon = () => {
+    if (client && !stopped) void heartbeat();
   };
 
   const builder = client ? new Builder({ workDir: config.workDir, user: supervisor.user, ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id), log }) : null;

@@ -23,6 +23,8 @@ export interface SupervisorOptions {
   /** Between SIGTERM and SIGKILL; Heroku's is 30 s. */
   stopGraceMs?: number;
   backoff?: BackoffSchedule;
+  /** Called after any dyno's state changes, so the control plane can hear of it at once. */
+  onChange?: () => void;
 }
 
 /** One run of a dyno: its unpack directory and process. */
@@ -229,6 +231,7 @@ export class Supervisor {
 
   private onProcessState(slot: Slot, inst: Instance): void {
     const proc = inst.proc!;
+    this.o.onChange?.();
     if (proc.state !== "starting" && proc.state !== "up") void proc.exited.then(() => this.cleanup(inst));
     if (inst !== slot.current || inst.retired) {
       if (inst === slot.previous && proc.state !== "up") slot.previous = undefined;
