@@ -170,8 +170,9 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     return inFlight;
   };
 
+  // After the supervisor has finished its own bookkeeping for the change.
   reportSoon = () => {
-    if (client && !stopped) void heartbeat();
+    if (client && !stopped) setImmediate(() => void heartbeat());
   };
 
   const builder = client ? new Builder({ workDir: config.workDir, user: supervisor.user, ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id), log }) : null;

@@ -29,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
   const rounds = Number(flags.rounds ?? 5);
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
-  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
+  const platform = await startPlatform({ home, quiet: !process.env.DYNOPLANE_BENCH_VERBOSE, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
   try {
     const sample = await deploySampleApp(platform);
     const bareDir = path.join(home, "bare");
