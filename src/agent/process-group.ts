@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
+import { freePort } from "../local/ports.ts";
 
 /** Sends a signal to every process in a group; a group that is already gone is fine. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -84,17 +85,7 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago, for a dyno's $PORT. */
-export function pickFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export const pickFreePort = freePort;
 
 /** One attempt to connect to 127.0.0.1:port; true when something accepts. */
 export function portAccepts(port: number, timeoutMs = 1_000): Promise<boolean> {

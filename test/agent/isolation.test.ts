@@ -1,8 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createSupervisor, type Supervisor } from "../../src/agent/supervisor.ts";
-import { buildSlug, desiredDyno, get, tempDir, waitFor } from "./support.ts";
+import { buildSlug, desiredDyno, get, startSupervisor, tempDir, waitFor } from "./support.ts";
 
 let slug: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -16,15 +15,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function supervisor(): Promise<Supervisor> {
-  const workDir = tempDir("dynoplane-agent-iso-");
-  const sup = await createSupervisor({ workDir, sink: () => {}, slugPath: async () => slug, stopGraceMs: 2_000 });
-  cleanups.push(async () => {
-    await sup.stopAll();
-    rmSync(workDir, { recursive: true, force: true });
-  });
-  return sup;
-}
+const supervisor = async () => (await startSupervisor(slug, cleanups)).sup;
 
 const json = async (port: number, p: string) => JSON.parse((await get(port, p)).body) as Record<string, any>;
 

@@ -2,9 +2,8 @@ import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { memoryCgroupsAvailable } from "../../src/agent/memory-limit.ts";
-import { createSupervisor, type Supervisor } from "../../src/agent/supervisor.ts";
 import type { LogLine } from "../../src/protocol/host.ts";
-import { buildSlug, desiredDyno, tempDir, waitFor } from "./support.ts";
+import { buildSlug, desiredDyno, startSupervisor, waitFor } from "./support.ts";
 
 let slug: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -18,16 +17,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function supervisor(): Promise<{ sup: Supervisor; lines: LogLine[] }> {
-  const workDir = tempDir("dynoplane-agent-mem-");
-  const lines: LogLine[] = [];
-  const sup = await createSupervisor({ workDir, sink: (l) => lines.push(l), slugPath: async () => slug, stopGraceMs: 2_000 });
-  cleanups.push(async () => {
-    await sup.stopAll();
-    rmSync(workDir, { recursive: true, force: true });
-  });
-  return { sup, lines };
-}
+const supervisor = () => startSupervisor(slug, cleanups);
 
 /** A worker that holds `mb` megabytes of touched memory and stays alive. */
 const hog = (mb: number) => `node -e 'const b = Buffer.alloc(${mb} * 1024 * 1024, 1); console.log("holding", b.length); setInterval(() => b[0]++, 1000)'`;

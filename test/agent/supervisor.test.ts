@@ -3,9 +3,9 @@ import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { appUser } from "../../src/agent/dyno-user.ts";
 import { LogBuffer } from "../../src/agent/log-buffer.ts";
-import { createSupervisor, type Supervisor, type SupervisorOptions } from "../../src/agent/supervisor.ts";
+import type { Supervisor, SupervisorOptions } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
-import { alive, buildSlug, desiredDyno, get, tempDir, waitFor } from "./support.ts";
+import { alive, buildSlug, desiredDyno, get, startSupervisor, waitFor } from "./support.ts";
 
 let slug: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -19,17 +19,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A supervisor over a fresh work dir whose sink collects every line. */
-async function supervisor(over: Partial<SupervisorOptions> = {}): Promise<{ sup: Supervisor; lines: LogLine[]; workDir: string }> {
-  const workDir = over.workDir ?? tempDir("dynoplane-agent-");
-  const lines: LogLine[] = [];
-  const sup = await createSupervisor({ workDir, sink: (l) => lines.push(l), slugPath: async () => slug, stopGraceMs: 2_000, ...over });
-  cleanups.push(async () => {
-    await sup.stopAll();
-    rmSync(workDir, { recursive: true, force: true });
-  });
-  return { sup, lines, workDir };
-}
+const supervisor = (over: Partial<SupervisorOptions> = {}) => startSupervisor(slug, cleanups, over);
 
 const texts = (lines: LogLine[], source: LogLine["source"]) => lines.filter((l) => l.source === source).map((l) => l.text);
 const up = (sup: Supervisor, dyno: DesiredDyno) => waitFor(`${dyno.name} up`, () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id));

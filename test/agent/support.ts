@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import type { DesiredDyno } from "../../src/protocol/host.ts";
+import { createSupervisor, type Supervisor, type SupervisorOptions } from "../../src/agent/supervisor.ts";
+import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
 
 /**
  * The test app: a web server on $PORT that reports its environment, identity and
@@ -122,4 +123,20 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A supervisor over a fresh work dir whose sink collects every line; `cleanups` stops it and removes the dir. */
+export async function startSupervisor(
+  slug: string,
+  cleanups: Array<() => Promise<void> | void>,
+  over: Partial<SupervisorOptions> = {},
+): Promise<{ sup: Supervisor; lines: LogLine[]; workDir: string }> {
+  const workDir = over.workDir ?? tempDir("dynoplane-agent-");
+  const lines: LogLine[] = [];
+  const sup = await createSupervisor({ workDir, sink: (l) => lines.push(l), slugPath: async () => slug, stopGraceMs: 2_000, ...over });
+  cleanups.push(async () => {
+    await sup.stopAll();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+  return { sup, lines, workDir };
 }
