@@ -1,8 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { fetch, type Dispatcher } from "undici";
+import { nodeAppSlug } from "./sample-app.ts";
 
 /**
  * A web app that prints log lines on request, for the log benchmark and tests:
@@ -64,18 +61,8 @@ server.listen(Number(process.env.PORT));
 let archive: Buffer | undefined;
 /** The app as a Heroku-layout slug (everything under ./app), gzipped; built once per process. */
 export function logAppSlug(): Buffer {
-  if (archive) return archive;
-  const root = mkdtempSync(path.join(os.tmpdir(), "dynoplane-log-app-"));
-  try {
-    mkdirSync(path.join(root, "app"));
-    writeFileSync(path.join(root, "app", "server.js"), LOG_APP_JS);
-    writeFileSync(path.join(root, "app", "Procfile"), "web: node server.js\n");
-    execFileSync("tar", ["-czf", path.join(root, "slug.tgz"), "-C", root, "./app"]);
-    archive = readFileSync(path.join(root, "slug.tgz"));
-    return archive;
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  archive ??= nodeAppSlug(LOG_APP_JS);
+  return archive;
 }
 
 /** Where and as whom to deploy. */

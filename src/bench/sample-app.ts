@@ -22,21 +22,25 @@ process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeA
 server.listen(Number(process.env.PORT));
 `;
 
-let archive: Buffer | undefined;
-/** The sample app as a Heroku-layout slug (everything under ./app), gzipped; built once per process. */
-export function sampleAppSlug(): Buffer {
-  if (archive) return archive;
-  const root = mkdtempSync(path.join(os.tmpdir(), "dynoplane-sample-app-"));
+/** A one-file Node app (`web: node server.js`) as a Heroku-layout slug: everything under ./app, gzipped. */
+export function nodeAppSlug(serverJs: string): Buffer {
+  const root = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-app-"));
   try {
     mkdirSync(path.join(root, "app"));
-    writeFileSync(path.join(root, "app", "server.js"), SAMPLE_APP_JS);
+    writeFileSync(path.join(root, "app", "server.js"), serverJs);
     writeFileSync(path.join(root, "app", "Procfile"), "web: node server.js\n");
     execFileSync("tar", ["-czf", path.join(root, "slug.tgz"), "-C", root, "./app"]);
-    archive = readFileSync(path.join(root, "slug.tgz"));
-    return archive;
+    return readFileSync(path.join(root, "slug.tgz"));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+let archive: Buffer | undefined;
+/** The sample app's slug, built once per process. */
+export function sampleAppSlug(): Buffer {
+  archive ??= nodeAppSlug(SAMPLE_APP_JS);
+  return archive;
 }
 
 /** An HTTP client that trusts the platform's CA and connects to 127.0.0.1 whatever the host name (`*.localhost` included). */
