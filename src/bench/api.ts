@@ -1,12 +1,10 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { openDb } from "../db/client.ts";
 import { startPlatform } from "../local/platform.ts";
-import { createAccount } from "../services/accounts.ts";
-import { createAuthorization } from "../services/authorizations.ts";
 import { parseArgs } from "../cli/args.ts";
 import { formatResults, load, type LoadResult } from "./load.ts";
+import { benchToken } from "./account.ts";
 
 /**
  * Platform API throughput and latency on the local platform at 32 connections:
@@ -23,11 +21,7 @@ export async function run(args: string[]): Promise<number> {
   // The budget is raised so the benchmark measures the rate limiter's cost, not its refusals.
   const platform = await startPlatform({ home, quiet: true, ephemeral: true, noHost: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
   try {
-    const handle = await openDb(platform.databaseUrl);
-    const email = `bench-${Date.now()}@example.com`;
-    const account = await createAccount(handle.db, { email, password: crypto.randomUUID() });
-    const { token } = await createAuthorization(handle.db, account.id, { description: "bench" }, { email });
-    await handle.close();
+    const token = await benchToken(platform.databaseUrl);
 
     const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}` };
     const created = await fetchJson(platform.apiUrl + "/apps", { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: "{}" }, platform.tls.caPath);

@@ -11,9 +11,8 @@ import { dynos, hosts } from "../db/schema/index.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
 import { freePort } from "../local/ports.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
-import { createAccount } from "../services/accounts.ts";
-import { createAuthorization } from "../services/authorizations.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
+import { benchToken } from "./account.ts";
 
 /** How often the app is asked whether the new version answers. */
 const POLL_MS = 50;
@@ -85,11 +84,7 @@ export async function run(args: string[]): Promise<number> {
       await dispatcher.close().catch(() => {});
       await platform.stop();
     };
-    const handle = await openDb(platform.databaseUrl);
-    const email = `bench-${Date.now()}@example.com`;
-    const account = await createAccount(handle.db, { email, password: crypto.randomUUID() });
-    const { token } = await createAuthorization(handle.db, account.id, { description: "bench" }, { email });
-    await handle.close();
+    const token = await benchToken(platform.databaseUrl);
     const api = { apiUrl: platform.apiUrl, headers: { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, dispatcher };
 
     const hostId = platform.hostId;

@@ -6,13 +6,11 @@ import os from "node:os";
 import path from "node:path";
 import { Agent, fetch, type Dispatcher } from "undici";
 import { parseArgs } from "../cli/args.ts";
-import { openDb } from "../db/client.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
 import { freePort, waitForPort } from "../local/ports.ts";
 import { startPlatform } from "../local/platform.ts";
-import { createAccount } from "../services/accounts.ts";
-import { createAuthorization } from "../services/authorizations.ts";
 import { deployLogApp, LOG_APP_JS } from "./log-app.ts";
+import { benchToken } from "./account.ts";
 
 /**
  * Log delivery on the local platform: a dyno writes lines stamped with the time of the
@@ -33,11 +31,7 @@ export async function run(args: string[]): Promise<number> {
   const baseline = await startBaseline(home);
   try {
     const dispatcher = new Agent({ connect: { ca: readFileSync(platform.tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) } });
-    const handle = await openDb(platform.databaseUrl);
-    const email = `bench-${Date.now()}@example.com`;
-    const account = await createAccount(handle.db, { email, password: crypto.randomUUID() });
-    const { token } = await createAuthorization(handle.db, account.id, { description: "bench" }, { email });
-    await handle.close();
+    const token = await benchToken(platform.databaseUrl);
     const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
     const app = (await (await fetch(`${platform.apiUrl}/apps`, { method: "POST", headers, body: "{}", dispatcher })).json()) as { name: string };
     const appUrl = `https://${app.name}.${APPS_DOMAIN}:${platform.port}`;

@@ -8,8 +8,7 @@ import { openDb } from "../db/client.ts";
 import { dynos } from "../db/schema/index.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
 import type { Platform } from "../local/platform.ts";
-import { createAccount } from "../services/accounts.ts";
-import { createAuthorization } from "../services/authorizations.ts";
+import { benchToken } from "./account.ts";
 
 /** The smallest useful web app: answers `ok` to every request on $PORT and stops on SIGTERM. */
 export const SAMPLE_APP_JS = `
@@ -67,11 +66,7 @@ export interface SampleApp {
  */
 export async function deploySampleApp(platform: Platform, timeoutMs = 90_000): Promise<SampleApp> {
   const dispatcher = localDispatcher(platform.tls.caPath);
-  const handle = await openDb(platform.databaseUrl);
-  const email = `bench-${Date.now()}@example.com`;
-  const account = await createAccount(handle.db, { email, password: crypto.randomUUID() });
-  const { token } = await createAuthorization(handle.db, account.id, { description: "bench" }, { email });
-  await handle.close();
+  const token = await benchToken(platform.databaseUrl);
   const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
   const post = async (p: string, body: unknown) => {
     const res = await fetch(`${platform.apiUrl}${p}`, { method: "POST", headers, body: JSON.stringify(body), dispatcher });

@@ -1,21 +1,11 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { buildSlug, desiredDyno, get, startSupervisor, tempDir, waitFor } from "./support.ts";
+import { describe, expect, it } from "vitest";
+import { desiredDyno, get, supervisorFixture, tempDir, waitFor } from "./support.ts";
 
-let slug: string;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(() => {
-  slug = buildSlug();
-  return () => rmSync(path.dirname(slug), { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const supervisor = async () => (await startSupervisor(slug, cleanups)).sup;
+const fixture = supervisorFixture();
+const { cleanups } = fixture;
+const supervisor = async () => (await fixture.start()).sup;
 
 const json = async (port: number, p: string) => JSON.parse((await get(port, p)).body) as Record<string, any>;
 

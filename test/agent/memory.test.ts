@@ -1,23 +1,10 @@
-import { readFileSync, rmSync } from "node:fs";
-import path from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
 import { memoryCgroupsAvailable } from "../../src/agent/memory-limit.ts";
 import type { LogLine } from "../../src/protocol/host.ts";
-import { buildSlug, desiredDyno, startSupervisor, waitFor } from "./support.ts";
+import { desiredDyno, supervisorFixture, waitFor } from "./support.ts";
 
-let slug: string;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(() => {
-  slug = buildSlug();
-  return () => rmSync(path.dirname(slug), { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const supervisor = () => startSupervisor(slug, cleanups);
+const { start: supervisor } = supervisorFixture();
 
 /** A worker that holds `mb` megabytes of touched memory and stays alive. */
 const hog = (mb: number) => `node -e 'const b = Buffer.alloc(${mb} * 1024 * 1024, 1); console.log("holding", b.length); setInterval(() => b[0]++, 1000)'`;

@@ -1,25 +1,13 @@
-import { existsSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { appUser } from "../../src/agent/dyno-user.ts";
 import { LogBuffer } from "../../src/agent/log-buffer.ts";
 import type { Supervisor, SupervisorOptions } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
-import { alive, buildSlug, desiredDyno, get, startSupervisor, waitFor } from "./support.ts";
+import { alive, desiredDyno, get, supervisorFixture, waitFor } from "./support.ts";
 
-let slug: string;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(() => {
-  slug = buildSlug();
-  return () => rmSync(path.dirname(slug), { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const supervisor = (over: Partial<SupervisorOptions> = {}) => startSupervisor(slug, cleanups, over);
+const { start: supervisor } = supervisorFixture();
 
 const texts = (lines: LogLine[], source: LogLine["source"]) => lines.filter((l) => l.source === source).map((l) => l.text);
 const up = (sup: Supervisor, dyno: DesiredDyno) => waitFor(`${dyno.name} up`, () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id));

@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import { afterEach, beforeAll } from "vitest";
 import { createSupervisor, type Supervisor, type SupervisorOptions } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
 
@@ -139,4 +140,21 @@ export async function startSupervisor(
     rmSync(workDir, { recursive: true, force: true });
   });
   return { sup, lines, workDir };
+}
+
+/**
+ * A test file's supervisor fixture: the test slug built once for the file, and whatever a
+ * test starts (supervisors, directories) cleaned up after it.
+ */
+export function supervisorFixture() {
+  let slug = "";
+  const cleanups: Array<() => Promise<void> | void> = [];
+  beforeAll(() => {
+    slug = buildSlug();
+    return () => rmSync(path.dirname(slug), { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return { cleanups, start: (over: Partial<SupervisorOptions> = {}) => startSupervisor(slug, cleanups, over) };
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appName, closeDb, makeAccount, type TestAccount } from "../support/factories.ts";
 import { commitFiles, runGit } from "../support/git.ts";
-import { cliEnv, ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { ensureHerokuCli, gitPushEnv, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { destroyApp, visit, waitFor } from "../support/slugs.ts";
 
 // `git push heroku main` of apps in each built-in language, as the seed walkthrough does:
@@ -39,10 +39,8 @@ const NODE_APP = {
   ].join("\n"),
 };
 
-let herokuBinDir: string;
-beforeAll(async () => {
-  herokuBinDir = path.join(path.dirname(path.dirname(path.dirname(await ensureHerokuCli()))), ".bin");
-}, 600_000);
+// Installing the CLI on first use takes about a minute.
+beforeAll(() => ensureHerokuCli(), 600_000);
 
 describe.each([
   ["a Flask app with a Pipfile and gunicorn", "flask", FLASK_APP, [/-----> Python app detected/, /Procfile declares types +-> web/]],
@@ -59,14 +57,7 @@ describe.each([
     home = makeCliHome();
     repo = path.join(home, "project");
     mkdirSync(repo);
-    env = {
-      ...cliEnv(home, { HEROKU_API_KEY: user.token }),
-      PATH: `${herokuBinDir}:${process.env.PATH}`,
-      GIT_AUTHOR_NAME: "Test",
-      GIT_AUTHOR_EMAIL: user.email,
-      GIT_COMMITTER_NAME: "Test",
-      GIT_COMMITTER_EMAIL: user.email,
-    };
+    env = await gitPushEnv(home, user);
     execFileSync("git", ["init", "-q", "-b", "main"], { cwd: repo, env });
     commitFiles(repo, (...args) => execFileSync("git", args, { cwd: repo, env, encoding: "utf8" }), files, "first");
     const created = await heroku(["create", name], { home, cwd: repo, env: { HEROKU_API_KEY: user.token } });

@@ -11,7 +11,7 @@ import { packsForBuild } from "../../src/services/git-packs.ts";
 import { api, platform } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, type TestAccount } from "../support/factories.ts";
 import { commitFiles, runGit, type GitRun } from "../support/git.ts";
-import { cliEnv, ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { ensureHerokuCli, gitPushEnv, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { destroyApp, visit, waitFor } from "../support/slugs.ts";
 
 // `git push heroku main` with real git and the unmodified heroku CLI 11.10.0: `heroku
@@ -20,11 +20,8 @@ import { destroyApp, visit, waitFor } from "../support/slugs.ts";
 
 afterAll(closeDb);
 
-let herokuBinDir: string;
-beforeAll(async () => {
-  // git runs `heroku git:credentials` through the shell, so the CLI must be on its PATH.
-  herokuBinDir = path.join(path.dirname(path.dirname(path.dirname(await ensureHerokuCli()))), ".bin");
-}, 600_000);
+// Installing the CLI on first use takes about a minute.
+beforeAll(() => ensureHerokuCli(), 600_000);
 
 const PROCFILE = "web: python3 -m http.server $PORT\n";
 const page = (text: string) => `<h1>${text}</h1>\n`;
@@ -61,14 +58,7 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
     home = makeCliHome();
     repo = path.join(home, "project");
     mkdirSync(repo);
-    env = {
-      ...cliEnv(home, { HEROKU_API_KEY: user.token }),
-      PATH: `${herokuBinDir}:${process.env.PATH}`,
-      GIT_AUTHOR_NAME: "Test",
-      GIT_AUTHOR_EMAIL: user.email,
-      GIT_COMMITTER_NAME: "Test",
-      GIT_COMMITTER_EMAIL: user.email,
-    };
+    env = await gitPushEnv(home, user);
     await git("init", "-q", "-b", "main");
     commit({ Procfile: PROCFILE, "index.html": page("first deploy") }, "first");
     const created = await heroku(["create", name], { home, cwd: repo, env: { HEROKU_API_KEY: user.token } });

@@ -283,3 +283,19 @@ export function readNetrc(home: string): Record<string, { login?: string; passwo
   }
   return machines;
 }
+
+/**
+ * The environment for `git push heroku`: the CLI's variables, the `heroku` binary on PATH
+ * (git's credential helper runs `heroku git:credentials` through the shell) and a git identity.
+ */
+export async function gitPushEnv(home: string, user: { token: string; email: string }): Promise<Record<string, string>> {
+  const binDir = path.join(path.dirname(path.dirname(path.dirname(await ensureHerokuCli()))), ".bin");
+  return {
+    ...cliEnv(home, { HEROKU_API_KEY: user.token }),
+    PATH: `${binDir}:${process.env.PATH}`,
+    GIT_AUTHOR_NAME: "Test",
+    GIT_AUTHOR_EMAIL: user.email,
+    GIT_COMMITTER_NAME: "Test",
+    GIT_COMMITTER_EMAIL: user.email,
+  };
+}
