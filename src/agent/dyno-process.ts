@@ -1,9 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import type { Writable } from "node:stream";
 import type { DesiredDyno, ObservedDyno } from "../protocol/host.ts";
 import type { DynoUser } from "./dyno-user.ts";
 import { LineSplitter, type LogSink } from "./log-buffer.ts";
-import { createMemoryCgroup, HARD_LIMIT_FACTOR, type MemoryCgroup } from "./memory-limit.ts";
 import { exitStatus, portAccepts, signalGroup, waitGroupGone } from "./process-group.ts";
+import { HARD_LIMIT_FACTOR } from "./sandbox/cgroups.ts";
+import type { Sandbox } from "./sandbox/index.ts";
+import { envScript } from "./sandbox/launch.ts";
+import { ROOT_ENV } from "./sandbox/run.ts";
 
 /** Heroku's dyno states, as the heartbeat reports them. */
 export type DynoState = ObservedDyno["state"];
@@ -11,8 +15,12 @@ export type DynoState = ObservedDyno["state"];
 /** What one run of a dyno's command needs. */
 export interface DynoProcessOptions {
   dyno: DesiredDyno;
+  /** Where the app is, as the command sees it (/app in a sandbox). */
   appDir: string;
   port: number;
+  /** The dyno's sandbox; null only where the operator turned sandboxes off. */
+  sandbox: Sandbox | null;
+  /** Who runs the command without a sandbox (null: the agent's own user). */
   user: DynoUser | null;
   bootTimeoutMs: number;
   sink: LogSink;
@@ -21,13 +29,18 @@ export interface DynoProcessOptions {
 }
 
 /** Without a PATH nothing runs; the agent's own environment (and secret) never reaches a dyno. */
-const BASE_ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
+const BASE_ENV = ROOT_ENV;
 
 /** Like Heroku's dynos: buildpacks' `.profile.d` scripts and the app's `.profile` run first. */
 const PROFILE = 'for f in "$HOME"/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; if [ -r "$HOME/.profile" ]; then . "$HOME/.profile"; fi\n';
 
-/** Joins the cgroup given as $1, becomes uid $2 / gid $3 (no supplementary groups), runs $4. */
-const JOIN_AND_DROP = 'echo $$ > "$1" && exec setpriv --reuid="$2" --regid="$3" --clear-groups /bin/sh -c "$4"';
+/**
+ * The dyno's shell outlives a SIGTERM that its command handles: the shell is the dyno's main
+ * process, and a dyno whose main process ends is over (its PID namespace goes with it), so it
+ * must not cut the command's own shutdown short. A trap, unlike an ignored signal, is reset
+ * for the programs the shell starts: they get SIGTERM as usual.
+ */
+const KEEP_SHELL = "trap : TERM\n";
 
 /** How often a dyno's memory is checked against its quota (R14 lines). */
 const MEMORY_CHECK_MS = 5_000;
@@ -51,7 +64,6 @@ export class DynoProcess {
   private bootTimer?: NodeJS.Timeout;
   private probeTimer?: NodeJS.Timeout;
   private memoryTimer?: NodeJS.Timeout;
-  private memory: MemoryCgroup | null = null;
   private finished!: () => void;
   /** Resolves when the main process has exited (or never started). */
   readonly exited = new Promise<void>((resolve) => (this.finished = resolve));
@@ -66,26 +78,34 @@ export class DynoProcess {
     return this.o.port;
   }
 
+  /** The address the dyno's port is reached at: its sandbox's, or loopback without one. */
+  get address(): string {
+    return this.o.sandbox?.address ?? "127.0.0.1";
+  }
+
   /** Spawns the command; web dynos are `up` once their port accepts, others at once. */
   start(): void {
-    const { dyno, appDir, port, user } = this.o;
+    const { dyno, appDir, port, user, sandbox } = this.o;
     this.platform(`Starting process with command \`${dyno.command}\``);
     const env = { ...BASE_ENV, ...dyno.env, PORT: String(port), DYNO: dyno.name, PS: dyno.name, HOME: appDir };
-    const script = PROFILE + dyno.command;
-    // With a memory cgroup, a root shell joins it and then drops to the dyno user, so the
-    // app and everything it forks are inside the limit from their first instruction.
-    this.memory = user ? createMemoryCgroup(`${dyno.id}-${dyno.instance}`, dyno.memory_mb) : null;
-    const [command, args] = this.memory
-      ? ["/bin/sh", ["-c", JOIN_AND_DROP, "dyno", this.memory.procsFile, String(user!.uid), String(user!.gid), script]]
-      : ["/bin/sh", ["-c", script]];
-    const child = spawn(command, args as string[], {
-      cwd: appDir,
-      env,
-      detached: true, // setsid: its own process group, so stop and kill reach its children too
-      stdio: ["ignore", "pipe", "pipe"],
-      ...(user && !this.memory ? { uid: user.uid, gid: user.gid } : {}),
-    });
+    const script = KEEP_SHELL + PROFILE + dyno.command;
+    // In a sandbox every process up to the tenant's shell is root with ROOT_ENV; the tenant's
+    // environment is handed over on fd 3 and applied by that shell (see sandbox/launch.ts).
+    const child = sandbox
+      ? spawn("/bin/sh", sandbox.argv(script, { hostname: dyno.name, name: dyno.name }).slice(1), { cwd: "/", env: ROOT_ENV, stdio: ["ignore", "pipe", "pipe", "pipe"] })
+      : spawn("/bin/sh", ["-c", script], {
+          cwd: appDir,
+          env,
+          detached: true, // setsid: its own process group, so stop and kill reach its children too
+          stdio: ["ignore", "pipe", "pipe"],
+          ...(user ? { uid: user.uid, gid: user.gid } : {}),
+        });
     this.child = child;
+    if (sandbox) {
+      const envPipe = child.stdio[3] as Writable;
+      envPipe.on("error", () => {}); // a sandbox that failed to start closes it early; 'exit' says why
+      envPipe.end(envScript(env));
+    }
     for (const stream of [child.stdout!, child.stderr!]) {
       const lines = new LineSplitter((text) => this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "app", text, ts: Date.now() }));
       stream.on("data", (chunk: Buffer) => lines.push(chunk));
@@ -99,7 +119,7 @@ export class DynoProcess {
     });
     child.on("exit", (code, signal) => this.onExit(exitStatus(code, signal)));
     if (child.pid === undefined) return;
-    if (this.memory) this.watchMemory(this.memory);
+    if (sandbox) this.watchMemory(sandbox);
     if (dyno.type === "web") this.awaitBind();
     else this.setState("up");
   }
@@ -112,28 +132,43 @@ export class DynoProcess {
 
   private async terminate(graceMs: number): Promise<void> {
     this.clearTimers();
-    const pgid = this.child?.pid;
-    if (pgid !== undefined && this.status === null) {
+    const pid = this.child?.pid;
+    if (pid !== undefined && this.status === null) {
       this.platform("Stopping all processes with SIGTERM");
-      signalGroup(pgid, "SIGTERM");
-      // The group, not just the shell: the app's own shutdown is what the grace period is for.
-      if (!(await waitGroupGone(pgid, graceMs))) {
+      // Every process of the dyno, not just the shell: the app's own shutdown is what the grace period is for.
+      this.signalAll("SIGTERM");
+      if (!(await this.allGone(graceMs))) {
         this.platform(`Error R12 (Exit timeout) -> At least one process failed to exit within ${seconds(graceMs)} seconds of SIGTERM`);
         this.platform("Stopping remaining processes with SIGKILL");
-        signalGroup(pgid, "SIGKILL");
-        // Stopped means stopped: wait until the kill has landed on every process of the group.
-        await waitGroupGone(pgid, 5_000);
+        this.signalAll("SIGKILL");
       }
+      // Stopped means stopped: wait until the kill has landed on every process.
+      await this.allGone(5_000);
       await this.exited;
       this.setState("down");
     }
+  }
+
+  /** A signal to every process of the dyno: the tenant's in its sandbox (SIGKILL: all of it), else its group. */
+  private signalAll(signal: NodeJS.Signals): void {
+    const box = this.o.sandbox;
+    if (box) {
+      if (signal === "SIGKILL") box.killAll();
+      else box.signalTenant(signal);
+    } else if (this.child?.pid !== undefined) signalGroup(this.child.pid, signal);
+  }
+
+  private allGone(timeoutMs: number): Promise<boolean> {
+    const box = this.o.sandbox;
+    if (box) return box.waitEmpty(timeoutMs, { tenantOnly: true });
+    return waitGroupGone(this.child!.pid!, timeoutMs);
   }
 
   private awaitBind(): void {
     const started = Date.now();
     const probe = async () => {
       if (this.state !== "starting" || this.status !== null || this.stopping) return;
-      if (await portAccepts(this.o.port)) {
+      if (await portAccepts(this.o.port, 1_000, this.address)) {
         if (this.state === "starting" && this.status === null && !this.stopping) {
           this.clearTimers();
           this.setState("up");
@@ -147,15 +182,15 @@ export class DynoProcess {
       if (this.state !== "starting" || this.status !== null || this.stopping) return;
       this.platform(`Error R10 (Boot timeout) -> Web process failed to bind to $PORT within ${seconds(this.o.bootTimeoutMs)} seconds of launch`);
       this.platform("Stopping process with SIGKILL");
-      signalGroup(this.child!.pid!, "SIGKILL");
+      this.signalAll("SIGKILL");
     }, this.o.bootTimeoutMs);
   }
 
   /** Heroku's R14 while a dyno is over its quota (it keeps running; the kernel stops it at twice that). */
-  private watchMemory(memory: MemoryCgroup): void {
+  private watchMemory(box: Sandbox): void {
     const quota = this.o.dyno.memory_mb;
     this.memoryTimer = setInterval(() => {
-      const usedMb = Math.round(memory.usageBytes() / 1024 / 1024);
+      const usedMb = Math.round(box.cgroup.usageBytes() / 1024 / 1024);
       if (usedMb > quota) {
         this.platform(`Process running mem=${usedMb}M(${Math.round((usedMb / quota) * 1000) / 10}%)`);
         this.platform("Error R14 (Memory quota exceeded)");
@@ -169,16 +204,15 @@ export class DynoProcess {
     this.status = status;
     this.clearTimers();
     clearInterval(this.memoryTimer);
-    if (this.memory?.oomKilled()) {
+    if (this.o.sandbox?.cgroup.oomKilled()) {
       this.platform(`Error R15 (Memory quota vastly exceeded) -> the dyno used more than ${this.o.dyno.memory_mb * HARD_LIMIT_FACTOR}M and was stopped`);
     }
     this.platform(`Process exited with status ${status}`);
     if (this.child?.pid !== undefined && !this.stopping) {
-      // The dyno ends with its main process, as a container would: nothing it left behind survives.
-      signalGroup(this.child.pid, "SIGKILL");
+      // The dyno ends with its main process, as a container would: nothing it left behind
+      // survives (in a sandbox its PID namespace is gone already; this covers the rest).
+      this.signalAll("SIGKILL");
     }
-    // The cgroup can go once the last of the group has been reaped.
-    if (this.memory) setTimeout(() => this.memory?.remove(), 2_000).unref();
     if (!this.stopping) {
       if (isOneOff(this.o.dyno.type)) this.setState("down", "complete");
       else this.setState("crashed");

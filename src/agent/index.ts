@@ -14,6 +14,7 @@ import { LogShipper } from "./log-shipper.ts";
 import type { BackoffSchedule } from "./reconcile.ts";
 import { createAgentServer } from "./server.ts";
 import { downloadSlug, slugCachePath } from "./slug.ts";
+import { SandboxHost } from "./sandbox/index.ts";
 import { createSupervisor, type Supervisor } from "./supervisor.ts";
 
 /** Everything the agent is told; nothing is read from globals. */
@@ -43,6 +44,13 @@ export interface AgentConfig {
   backoff?: BackoffSchedule;
   /** Who dynos run as (null: the agent's own user); by default the `dyno` user when root. */
   dynoUser?: DynoUser | null;
+  /**
+   * Runs tenant code without sandboxes (no namespaces, no cgroups): only for a machine where
+   * they cannot be made and every tenant is trusted. Without it such a machine refuses to start.
+   */
+  unsafeNoSandbox?: boolean;
+  /** The range dyno subnets are taken from (a /16; each agent on the machine takes a /24). */
+  dynoSupernet?: string;
   logBufferLines?: number;
   /** Without a control plane: the public JWK that signs commands, and this host's id. */
   commandKey?: JsonWebKey;
@@ -63,6 +71,20 @@ export interface Agent {
   heartbeat(): Promise<void>;
   /** Stops serving and heartbeating, stops every dyno, ships the last lines. */
   stop(): Promise<void>;
+}
+
+/**
+ * The agent's work dir holds every tenant's slugs, builds and sandboxes: root's alone (0700),
+ * and refused when it is a link or belongs to someone else (a planted /tmp name, say).
+ */
+async function prepareWorkDir(dir: string, sandboxed: boolean): Promise<void> {
+  // Without sandboxes, dynos reach their directories through it: passable, not listable.
+  const mode = sandboxed ? 0o700 : 0o711;
+  await fs.mkdir(dir, { recursive: true, mode });
+  const st = await fs.lstat(dir);
+  const me = process.getuid?.() ?? 0;
+  if (!st.isDirectory() || st.uid !== me) throw new Error(`the work dir ${dir} is not a directory owned by this agent's user`);
+  await fs.chmod(dir, mode);
 }
 
 /** Drops cached slugs no dyno of this host needs any more. */
@@ -90,7 +112,9 @@ function validDesired(list: unknown, log: (m: string) => void): DesiredDyno[] | 
  */
 export async function startAgent(config: AgentConfig): Promise<Agent> {
   const log = config.log ?? ((m: string) => console.error(`dynoplane host: ${m}`));
-  await fs.mkdir(config.workDir, { recursive: true, mode: 0o711 });
+  await prepareWorkDir(config.workDir, !config.unsafeNoSandbox);
+  if (config.unsafeNoSandbox) log("WARNING: --unsafe-no-sandbox: tenant code runs without namespaces or cgroups; any tenant who can deploy can reach this host and its services");
+  const sandboxes = config.unsafeNoSandbox ? null : await SandboxHost.create(config.workDir, { supernet: config.dynoSupernet });
   const logs = new LogBuffer(config.logBufferLines);
   const client = config.controlPlaneUrl ? new ControlPlaneClient({ url: config.controlPlaneUrl, hostSecret: config.hostSecret ?? "", caFile: config.caFile }) : null;
   if (client && !config.hostSecret) throw new Error("a host secret is needed to talk to the control plane");
@@ -117,6 +141,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     sink: logs.push,
     slugPath,
     user: config.dynoUser,
+    sandboxes,
     bootTimeoutMs: config.bootTimeoutMs,
     stopGraceMs: config.stopGraceMs,
     backoff: config.backoff,
@@ -144,7 +169,9 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       const desired = validDesired(res.desired, log);
       if (desired && !stopped) {
         supervisor.reconcile(desired);
-        await pruneSlugs(config.workDir, new Set([...desired.map((d) => d.slug_id), ...supervisor.slugIds()]));
+        const keep = new Set([...desired.map((d) => d.slug_id), ...supervisor.slugIds()]);
+        await pruneSlugs(config.workDir, keep);
+        await supervisor.pruneUnpacked(keep);
       }
     } catch (err) {
       logs.restoreDropped(dropped);
@@ -175,7 +202,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     if (client && !stopped) setImmediate(() => void heartbeat());
   };
 
-  const builder = client ? new Builder({ workDir: config.workDir, user: supervisor.user, ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id), log }) : null;
+  const builder = client ? new Builder({ workDir: config.workDir, user: supervisor.user, sandboxes, ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id), log }) : null;
 
   const onCommand = (command: Command): void => {
     if (command.op === "start") supervisor.ensure(command.dyno);
@@ -187,7 +214,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   };
 
   const tls = config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile, "utf8"), key: readFileSync(config.tlsKeyFile, "utf8") } : undefined;
-  const server = createAgentServer({ auth, activePort: (id) => supervisor.activePort(id), onCommand, tls });
+  const server = createAgentServer({ auth, activeTarget: (id) => supervisor.activeTarget(id), onCommand, tls });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.listenPort ?? 0, config.listenHost ?? "0.0.0.0", () => resolve());
@@ -215,6 +242,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         server.closeAllConnections();
       });
       await Promise.all([supervisor.stopAll(), builder?.stop()]);
+      await sandboxes?.close();
       await shipper?.stop();
       // Tell the control plane the dynos are down, so it can place them elsewhere at once.
       if (client) await beatOnce();

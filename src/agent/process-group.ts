@@ -87,10 +87,10 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
 /** A TCP port on 127.0.0.1 that was free a moment ago, for a dyno's $PORT. */
 export const pickFreePort = freePort;
 
-/** One attempt to connect to 127.0.0.1:port; true when something accepts. */
-export function portAccepts(port: number, timeoutMs = 1_000): Promise<boolean> {
+/** One attempt to connect to host:port; true when something accepts. */
+export function portAccepts(port: number, timeoutMs = 1_000, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
+    const socket = net.connect(port, host);
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);

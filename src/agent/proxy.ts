@@ -56,14 +56,20 @@ export function refuse(res: http.ServerResponse, status: number, id: string, mes
   res.writeHead(status, headers).end(JSON.stringify({ id, message }));
 }
 
+/** Where a dyno listens: its sandbox's address (loopback without one) and its $PORT. */
+export interface DynoTarget {
+  host: string;
+  port: number;
+}
+
 /**
- * Streams a request to 127.0.0.1:port and the response back, neither buffered: uploads and
+ * Streams a request to the dyno and the response back, neither buffered: uploads and
  * long responses flow as they come. A dyno that cannot be reached is a 502.
  */
-export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, port: number, path: string): void {
+export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, target: DynoTarget, path: string): void {
   const started = Date.now();
   let connectMs = 0;
-  const upstream = http.request({ host: "127.0.0.1", port, method: req.method, path, headers: pairsToHeaders(forwardable(req.rawHeaders)) });
+  const upstream = http.request({ host: target.host, port: target.port, method: req.method, path, headers: pairsToHeaders(forwardable(req.rawHeaders)) });
   upstream.on("socket", (socket) => socket.once("connect", () => (connectMs = Date.now() - started)));
   upstream.on("response", (up) => {
     // The router's log line reports connect time separately from service time, as Heroku's does.
@@ -79,8 +85,8 @@ export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, p
 }
 
 /** Splices an Upgrade request (WebSocket) onto a raw connection to the dyno. */
-export function proxyUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, port: number, path: string): void {
-  const upstream = net.connect(port, "127.0.0.1");
+export function proxyUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, target: DynoTarget, path: string): void {
+  const upstream = net.connect(target.port, target.host);
   let connected = false;
   upstream.on("connect", () => {
     connected = true;

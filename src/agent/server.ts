@@ -3,7 +3,7 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import { COMMAND, type Command } from "../protocol/host.ts";
 import { AuthError, type CommandAuth } from "./command-auth.ts";
-import { parseProxyPath, proxyHttp, proxyUpgrade, refuse, ROUTE_HEADER } from "./proxy.ts";
+import { parseProxyPath, proxyHttp, proxyUpgrade, refuse, ROUTE_HEADER, type DynoTarget } from "./proxy.ts";
 
 /** A command body is a DesiredDyno at most (config vars are capped at 32 kB). */
 const MAX_COMMAND_BYTES = 1024 * 1024;
@@ -11,8 +11,8 @@ const MAX_COMMAND_BYTES = 1024 * 1024;
 /** What the agent's HTTP server needs from the rest of the agent. */
 export interface AgentServerOptions {
   auth: CommandAuth;
-  /** The port of the dyno instance that should receive its traffic, if one is up. */
-  activePort: (dynoId: string) => number | undefined;
+  /** Where the dyno instance that should receive its traffic listens, if one is up. */
+  activeTarget: (dynoId: string) => DynoTarget | undefined;
   onCommand: (command: Command) => void | Promise<void>;
   /** PEM certificate and key: serve HTTPS instead of HTTP. */
   tls?: { cert: string; key: string };
@@ -76,9 +76,9 @@ export function createAgentServer(o: AgentServerOptions): http.Server {
     const route = parseProxyPath(url);
     const work = route
       ? routeToken(o, req, route.dynoId).then(() => {
-          const port = o.activePort(route.dynoId);
-          if (port === undefined) return refuse(res, 502, "bad_gateway", "the dyno is not running on this host", "not-running");
-          proxyHttp(req, res, port, route.path);
+          const target = o.activeTarget(route.dynoId);
+          if (target === undefined) return refuse(res, 502, "bad_gateway", "the dyno is not running on this host", "not-running");
+          proxyHttp(req, res, target, route.path);
         })
       : req.method === "POST" && url === "/commands"
         ? handleCommand(o, req, res)
@@ -91,9 +91,9 @@ export function createAgentServer(o: AgentServerOptions): http.Server {
     if (!route) return void reject("404 Not Found");
     routeToken(o, req, route.dynoId).then(
       () => {
-        const port = o.activePort(route.dynoId);
-        if (port === undefined) reject("502 Bad Gateway");
-        else proxyUpgrade(req, socket, head, port, route.path);
+        const target = o.activeTarget(route.dynoId);
+        if (target === undefined) reject("502 Bad Gateway");
+        else proxyUpgrade(req, socket, head, target, route.path);
       },
       (err: unknown) => reject(err instanceof AuthError && err.status === 503 ? "503 Service Unavailable" : "401 Unauthorized"),
     );

@@ -96,7 +96,8 @@ export async function unpackSlug(archive: string, parent: string, prefix: string
   try {
     await fs.chmod(dir, 0o700);
     if (user) await fs.chown(dir, user.uid, user.gid);
-    await run("tar", ["-xzf", "-", "--no-same-owner", "--no-same-permissions", "-C", dir], { stdin: archive, user });
+    // The working directory is entered before the uid changes, so the parent may be closed to the user.
+    await run("tar", ["-xzf", "-", "--no-same-owner", "--no-same-permissions"], { stdin: archive, user, cwd: dir });
     const appDir = path.join(dir, "app");
     const stat = await fs.stat(appDir).catch(() => null);
     if (!stat?.isDirectory()) throw new Error("slug refused: it has no ./app directory");
@@ -110,4 +111,43 @@ export async function unpackSlug(archive: string, parent: string, prefix: string
 /** Deletes an instance's directory: the dyno's ephemeral filesystem ends with the instance. */
 export async function removeInstanceDir(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/**
+ * Each slug unpacked once per host, as the app's uid, into a directory only the agent can
+ * reach: the read-only lower layer of every sandbox that runs it. A sandbox writes into a
+ * fresh layer above it, so a dyno's filesystem is still new at every start.
+ */
+export class SlugUnpacker {
+  private readonly pending = new Map<string, Promise<string>>();
+
+  constructor(private readonly dir: string) {}
+
+  /** The unpacked `app` directory of a slug, unpacking it first when needed. */
+  unpack(slugId: string, archive: string, user: DynoUser): Promise<string> {
+    const done = path.join(this.dir, slugId, "app");
+    let p = this.pending.get(slugId);
+    if (!p) {
+      p = (async () => {
+        if (await fs.stat(done).then((s) => s.isDirectory(), () => false)) return done;
+        await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+        await fs.chmod(this.dir, 0o700);
+        const { dir } = await unpackSlug(archive, this.dir, `${slugId}.partial`, user);
+        await fs.rm(path.join(this.dir, slugId), { recursive: true, force: true });
+        await fs.rename(dir, path.join(this.dir, slugId));
+        return done;
+      })();
+      this.pending.set(slugId, p);
+      void p.finally(() => this.pending.delete(slugId)).catch(() => {});
+    }
+    return p;
+  }
+
+  /** Removes unpacked slugs not in `keep` (and half-done ones no unpack is working on). */
+  async prune(keep: Set<string>): Promise<void> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    const busy = [...this.pending.keys()];
+    const stale = names.filter((n) => !keep.has(n) && !busy.some((id) => n.startsWith(id)));
+    await Promise.all(stale.map((n) => fs.rm(path.join(this.dir, n), { recursive: true, force: true })));
+  }
 }

@@ -1,13 +1,14 @@
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { DesiredDyno, ObservedDyno } from "../protocol/host.ts";
+import { sizeLimits, type DesiredDyno, type ObservedDyno } from "../protocol/host.ts";
 import { appUser, assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
 import { DynoProcess, type DynoState } from "./dyno-process.ts";
 import type { LogSink } from "./log-buffer.ts";
-import { sweepMemoryCgroups } from "./memory-limit.ts";
 import { killProcessesUnder, pickFreePort } from "./process-group.ts";
 import { diffDynos, HEROKU_BACKOFF, restartDelayMs, type BackoffSchedule, type DynoDiff, type RunningDynoSummary } from "./reconcile.ts";
-import { removeInstanceDir, unpackSlug } from "./slug.ts";
+import type { Sandbox, SandboxHost } from "./sandbox/index.ts";
+import { removeInstanceDir, SlugUnpacker, unpackSlug } from "./slug.ts";
 
 /** How the supervisor runs dynos. */
 export interface SupervisorOptions {
@@ -18,6 +19,8 @@ export interface SupervisorOptions {
   slugPath: (dyno: DesiredDyno) => Promise<string>;
   /** Who dynos run as; by default the `dyno` user when root, else the agent's own user. */
   user?: DynoUser | null;
+  /** Where dynos run; null runs them as bare processes (only when the operator said so). */
+  sandboxes: SandboxHost | null;
   /** Overrides every dyno's boot_timeout_s (R10). */
   bootTimeoutMs?: number;
   /** Between SIGTERM and SIGKILL; Heroku's is 30 s. */
@@ -31,7 +34,9 @@ export interface SupervisorOptions {
 interface Instance {
   dyno: DesiredDyno;
   proc?: DynoProcess;
+  /** Without a sandbox: the directory the slug was unpacked into. */
   dir?: string;
+  sandbox?: Sandbox;
   retired: boolean;
   /** Settles when the unpack-and-spawn started by `launch` is over, whichever way. */
   launching?: Promise<void>;
@@ -53,7 +58,7 @@ interface Slot {
 }
 
 /** What `inspect` reveals about a dyno, for operators and tests. */
-export type DynoInfo = { state: DynoState; instance: string; pid?: number; port?: number; dir?: string; crashes: number };
+export type DynoInfo = { state: DynoState; instance: string; pid?: number; port?: number; address?: string; dir?: string; sandbox?: Sandbox; crashes: number };
 
 /** Makes a supervisor: resolves the dyno user and checks it can reach the work dir. */
 export async function createSupervisor(o: SupervisorOptions): Promise<Supervisor> {
@@ -61,12 +66,11 @@ export async function createSupervisor(o: SupervisorOptions): Promise<Supervisor
   const dynosDir = path.join(o.workDir, "dynos");
   await fs.mkdir(dynosDir, { recursive: true, mode: 0o711 });
   await fs.chmod(dynosDir, 0o711); // dynos may pass through, not list their neighbours
-  await assertReachable(dynosDir, user);
+  if (!o.sandboxes) await assertReachable(dynosDir, user);
   // Instances are never adopted across agent restarts: leftovers are ended, and desired
   // dynos start afresh, as they would after any restart.
   await killProcessesUnder(dynosDir);
   for (const name of await fs.readdir(dynosDir)) await removeInstanceDir(path.join(dynosDir, name));
-  sweepMemoryCgroups();
   return new Supervisor(o, user, dynosDir);
 }
 
@@ -79,12 +83,15 @@ export class Supervisor {
   private readonly slots = new Map<string, Slot>();
   private readonly stopped = new Map<string, ObservedDyno>();
   private readonly ports = new Set<number>();
+  private readonly unpacker: SlugUnpacker;
 
   constructor(
     private readonly o: SupervisorOptions,
     readonly user: DynoUser | null,
     private readonly dynosDir: string,
-  ) {}
+  ) {
+    this.unpacker = new SlugUnpacker(path.join(o.workDir, "unpacked"));
+  }
 
   /** Applies the diff between `desired` and what runs; stops finish in the background. */
   reconcile(desired: DesiredDyno[]): DynoDiff {
@@ -125,9 +132,15 @@ export class Supervisor {
     await Promise.all([...this.slots.keys()].map((id) => this.stop(id)));
   }
 
-  /** The port that should receive a web dyno's traffic: the up instance, old or new. */
-  activePort(dynoId: string): number | undefined {
-    return this.serving(this.slots.get(dynoId))?.proc?.port;
+  /** Where a web dyno's traffic goes: the up instance, old or new. */
+  activeTarget(dynoId: string): { host: string; port: number } | undefined {
+    const proc = this.serving(this.slots.get(dynoId))?.proc;
+    return proc && { host: proc.address, port: proc.port };
+  }
+
+  /** Drops unpacked slugs no dyno here uses any more. */
+  pruneUnpacked(keep: Set<string>): Promise<void> {
+    return this.unpacker.prune(new Set([...keep, ...this.slugIds()]));
   }
 
   /** The dyno ids and instances being run, for diffDynos. */
@@ -165,7 +178,7 @@ export class Supervisor {
     const slot = this.slots.get(dynoId);
     if (!slot) return undefined;
     const proc = slot.current?.proc;
-    return { state: slot.state, instance: slot.dyno.instance, pid: proc?.pid, port: proc?.port, dir: slot.current?.dir, crashes: slot.crashes };
+    return { state: slot.state, instance: slot.dyno.instance, pid: proc?.pid, port: proc?.port, address: proc?.address, dir: slot.current?.dir ?? slot.current?.sandbox?.fs.dir, sandbox: slot.current?.sandbox, crashes: slot.crashes };
   }
 
   private serving(slot: Slot | undefined): Instance | undefined {
@@ -212,19 +225,34 @@ export class Supervisor {
     try {
       const archive = await this.o.slugPath(dyno);
       if (inst.retired) return;
-      const port = await this.freePort();
       // Each app's dynos run as a uid of their own: one app cannot read another's files.
       const user = appUser(this.user, dyno.app_id);
-      const { dir, appDir } = await unpackSlug(archive, this.dynosDir, dyno.instance, user);
-      inst.dir = dir;
-      if (inst.retired) return void (await this.cleanup(inst));
       const bootTimeoutMs = this.o.bootTimeoutMs ?? dyno.boot_timeout_s * 1000;
-      inst.proc = new DynoProcess({ dyno, appDir, port, user, bootTimeoutMs, sink: this.o.sink, onState: () => this.onProcessState(slot, inst) });
-      this.ports.add(port);
+      const common = { dyno, user, bootTimeoutMs, sink: this.o.sink, onState: () => this.onProcessState(slot, inst) };
+      const sandboxes = this.o.sandboxes;
+      if (sandboxes && user) {
+        const lowerDir = await this.unpacker.unpack(dyno.slug_id, archive, user);
+        if (inst.retired) return;
+        const size = sizeLimits(dyno.size, dyno.memory_mb);
+        const name = `${dyno.instance.slice(0, 8)}-${randomBytes(4).toString("hex")}`;
+        inst.sandbox = await sandboxes.openSandbox({ name, user, lowerDir, diskMb: size.diskMb, limits: { memoryMb: dyno.memory_mb, pids: size.pids, cpuWeight: size.cpuWeight } });
+        if (inst.retired) return void (await this.cleanup(inst));
+        // Every dyno has an address of its own, so any port will do; Heroku's vary too.
+        const port = 3000 + Math.floor(Math.random() * 50_000);
+        inst.proc = new DynoProcess({ ...common, appDir: "/app", port, sandbox: inst.sandbox });
+      } else {
+        const port = await this.freePort();
+        const { dir, appDir } = await unpackSlug(archive, this.dynosDir, dyno.instance, user);
+        inst.dir = dir;
+        if (inst.retired) return void (await this.cleanup(inst));
+        inst.proc = new DynoProcess({ ...common, appDir, port, sandbox: null });
+        this.ports.add(port);
+      }
       inst.proc.start();
     } catch (err) {
       if (inst.retired) return void (await this.cleanup(inst));
       this.platform(dyno, `Error: ${(err as Error).message}`);
+      await this.cleanup(inst);
       this.crashed(slot, inst, null);
     }
   }
@@ -281,6 +309,7 @@ export class Supervisor {
     inst.cleaning ??= (async () => {
       if (inst.proc) this.ports.delete(inst.proc.port);
       if (inst.dir) await removeInstanceDir(inst.dir).catch(() => {});
+      if (inst.sandbox) await inst.sandbox.dispose().catch(() => {});
     })();
     return inst.cleaning;
   }

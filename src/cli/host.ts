@@ -7,7 +7,7 @@ import { parseArgs } from "./args.ts";
 export const DEFAULT_HOST_PORT = 5100;
 
 const USAGE =
-  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE]";
+  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--dyno-network CIDR] [--unsafe-no-sandbox]";
 
 function text(flags: Record<string, string | true>, name: string): string | undefined {
   const v = flags[name];
@@ -28,7 +28,7 @@ function integer(flags: Record<string, string | true>, name: string, fallback: n
  * Ctrl-C or SIGTERM, then stops its dynos the way Heroku does (SIGTERM, SIGKILL after 30 s).
  */
 export async function run(args: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(args);
+  const { flags, positional } = parseArgs(args, ["unsafe-no-sandbox"]);
   const controlPlaneUrl = text(flags, "control-plane");
   // The environment keeps the secret out of `ps` output.
   const hostSecret = text(flags, "secret") ?? process.env.DYNOPLANE_HOST_SECRET;
@@ -50,6 +50,8 @@ export async function run(args: string[]): Promise<number> {
     tlsKeyFile: text(flags, "tls-key"),
     workDir: path.resolve(text(flags, "work-dir") ?? defaultWorkDir),
     capacityMb: integer(flags, "capacity-mb", Math.floor(os.totalmem() / 1024 / 1024)),
+    dynoSupernet: text(flags, "dyno-network"),
+    unsafeNoSandbox: flags["unsafe-no-sandbox"] === true,
   });
   console.log(`dynoplane host agent listening on ${agent.url}, reporting to ${controlPlaneUrl}`);
 

@@ -15,6 +15,9 @@ const MAX_LINK_BYTES = 8 * 1024 * 1024;
 const MAX_HOPS = 40;
 const utf8 = new TextDecoder();
 
+/** What a slug may unpack to, whether uploaded through the Slug API or made by a build. */
+export const MAX_UNPACKED_SLUG_BYTES = 500 * 1024 * 1024;
+
 /** Why a slug tarball was refused: `too_large` past the size limit, `invalid` otherwise. */
 export class SlugArchiveError extends Error {
   constructor(readonly kind: "invalid" | "too_large", message: string) {

@@ -87,10 +87,28 @@ export const COMMAND = z.discriminatedUnion("op", [
 ]);
 export type Command = z.infer<typeof COMMAND>;
 
-/** Memory limits of Heroku's dyno sizes, in MB. */
-export const DYNO_SIZES: Record<string, { memoryMb: number; eco: boolean }> = {
-  Eco: { memoryMb: 512, eco: true },
-  Basic: { memoryMb: 512, eco: false },
-  "Standard-1X": { memoryMb: 512, eco: false },
-  "Standard-2X": { memoryMb: 1024, eco: false },
+/** What a dyno size gets. */
+export interface DynoSize {
+  /** Memory quota in MB (R14 above it, R15 at twice it). */
+  memoryMb: number;
+  eco: boolean;
+  /** Processes and threads at once, Heroku's per-size limits. */
+  pids: number;
+  /** CPU weight relative to other dynos (100: one share). */
+  cpuWeight: number;
+  /** The writable layer (/app's changes and /tmp), in MB. */
+  diskMb: number;
+}
+
+/** Heroku's dyno sizes and their limits. */
+export const DYNO_SIZES: Record<string, DynoSize> = {
+  Eco: { memoryMb: 512, eco: true, pids: 256, cpuWeight: 100, diskMb: 512 },
+  Basic: { memoryMb: 512, eco: false, pids: 256, cpuWeight: 100, diskMb: 512 },
+  "Standard-1X": { memoryMb: 512, eco: false, pids: 256, cpuWeight: 100, diskMb: 512 },
+  "Standard-2X": { memoryMb: 1024, eco: false, pids: 512, cpuWeight: 200, diskMb: 1024 },
 };
+
+/** The limits of a size by name; an unknown name gets the smallest size's, scaled to `memoryMb`. */
+export function sizeLimits(size: string, memoryMb: number): DynoSize {
+  return DYNO_SIZES[size] ?? { memoryMb, eco: false, pids: 256, cpuWeight: 100, diskMb: memoryMb };
+}

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { appDir, build, cleanupBuildDirs, commit, pack, slugEntries, slugFile, workDir } from "./build-support.ts";
@@ -43,6 +43,9 @@ describe("build sources", () => {
 
     const v1 = await build(undefined, { ...spec, commit: a }, { work, packs: [first] });
     expect(v1.result.status).toBe("succeeded");
+    // git ran on the tenant's packs as the app's own uid, never as root.
+    const objects = statSync(path.join(work, "git-cache", `${spec.app_id}.git`, "objects"));
+    expect(objects.uid).not.toBe(0);
     expect(slugFile(v1.record.slug!.file, "./app/version.txt")).toBe("one\n");
     expect(slugEntries(v1.record.slug!.file)).not.toContain("./app/.git/");
 
@@ -94,7 +97,7 @@ describe("custom buildpacks", () => {
     const work = workDir();
     const over = { app_id: "0e4b8f5c-1d2a-4b3c-8d9e-0f1a2b3c4d5e", buildpacks: [{ url: `file://${bpRepo}` }], env: { GREETING: "merhaba" } };
     const first = await build({ dir: appDir(PROCFILE_APP) }, over, { work });
-    expect(first.result).toMatchObject({ status: "succeeded", buildpack_provided_description: "Custom", process_types: { web: "./serve.sh" } });
+    expect(first.result, first.lines.join("\n")).toMatchObject({ status: "succeeded", buildpack_provided_description: "Custom", process_types: { web: "./serve.sh" } });
     expect(first.lines).toEqual(expect.arrayContaining([`-----> Using buildpack: file://${bpRepo}`, "-----> Custom app detected", "       GREETING=merhaba", "       cache: cold", "       Procfile declares types -> web"]));
     expect(slugFile(first.record.slug!.file, "./app/built.txt")).toBe("built\n");
 

@@ -5,7 +5,8 @@ import path from "node:path";
 import { localBuildIO, type LocalBuildRecord } from "../../src/agent/build/io.ts";
 import { runBuild, type RunBuildOptions } from "../../src/agent/build/runner.ts";
 import type { LocalSource } from "../../src/agent/build/source.ts";
-import { ensureDynoUser, type DynoUser } from "../../src/agent/dyno-user.ts";
+import { appUser, ensureDynoUser, type DynoUser } from "../../src/agent/dyno-user.ts";
+import { SandboxHost } from "../../src/agent/sandbox/index.ts";
 import type { BuildResult, BuildSpec } from "../../src/protocol/build.ts";
 import { tempDir } from "./support.ts";
 
@@ -64,14 +65,17 @@ export interface Built {
 let user: DynoUser | null | undefined;
 
 /** Runs a build on this host through the real runner, with a local source and local IO. */
-export async function build(source: LocalSource | undefined, over: Partial<BuildSpec> = {}, o: { work?: string; packs?: string[]; signal?: AbortSignal } = {}): Promise<Built> {
+export async function build(source: LocalSource | undefined, over: Partial<BuildSpec> = {}, o: { work?: string; packs?: string[]; signal?: AbortSignal; maxUnpackedBytes?: number } = {}): Promise<Built> {
   user ??= await ensureDynoUser();
   const slugDir = tempDir("dynoplane-slugs-");
   cleanups.push(() => rmSync(slugDir, { recursive: true, force: true }));
   const { io, record } = localBuildIO({ slugDir, packs: o.packs });
   const startedAt = Date.now();
-  const options: RunBuildOptions = { spec: buildSpec(over), workDir: o.work ?? workDir(), user, io, source, signal: o.signal };
-  const result = await runBuild(options);
+  const spec = buildSpec(over);
+  const work = o.work ?? workDir();
+  const sandboxes = await SandboxHost.create(work);
+  const options: RunBuildOptions = { spec, workDir: work, user: appUser(user, spec.app_id), sandboxes, io, source, signal: o.signal, maxUnpackedBytes: o.maxUnpackedBytes };
+  const result = await runBuild(options).finally(() => sandboxes.close());
   return { result, record, lines: record.lines, startedAt, endedAt: Date.now() };
 }
 

@@ -1,9 +1,10 @@
 import { rmSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
+import { SandboxHost } from "../../src/agent/sandbox/index.ts";
 import { createSupervisor } from "../../src/agent/supervisor.ts";
 import type { LogLine } from "../../src/protocol/host.ts";
 import { appDir, build, cleanupBuildDirs, slugEntries, slugFile } from "./build-support.ts";
-import { desiredDyno, get, tempDir, waitFor } from "./support.ts";
+import { at, desiredDyno, get, tempDir, waitFor } from "./support.ts";
 
 afterEach(cleanupBuildDirs);
 
@@ -79,18 +80,20 @@ describe("builds", () => {
 
     const runDir = tempDir("dynoplane-run-");
     const logs: LogLine[] = [];
-    const sup = await createSupervisor({ workDir: runDir, sink: (l) => logs.push(l), slugPath: async () => slug, stopGraceMs: 5_000 });
+    const sandboxes = await SandboxHost.create(runDir);
+    const sup = await createSupervisor({ workDir: runDir, sink: (l) => logs.push(l), slugPath: async () => slug, stopGraceMs: 5_000, sandboxes });
     try {
       const dyno = desiredDyno({ command: "gunicorn app:app", env: { GREETING: "merhaba" }, slug_id: result.slug_id! });
       sup.ensure(dyno);
       const info = await waitFor("the gunicorn dyno up", () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id), 20_000);
       expect(info.dir!.startsWith(runDir)).toBe(true);
-      const res = await get(info.port!, "/");
+      const res = await get(at(info), "/");
       expect(res.status).toBe(200);
       expect(JSON.parse(res.body)).toEqual({ greeting: "merhaba", dyno: "web.1" });
       expect(logs.some((l) => l.text.includes("Starting gunicorn"))).toBe(true);
     } finally {
       await sup.stopAll();
+      await sandboxes.close();
       rmSync(runDir, { recursive: true, force: true });
     }
   });
@@ -102,14 +105,16 @@ describe("builds", () => {
     expect(slugEntries(record.slug!.file)).toEqual(expect.arrayContaining(["./app/server.js", "./app/package.json", "./app/.profile.d/nodejs.sh"]));
 
     const runDir = tempDir("dynoplane-run-");
-    const sup = await createSupervisor({ workDir: runDir, sink: () => {}, slugPath: async () => record.slug!.file, stopGraceMs: 2_000 });
+    const sandboxes = await SandboxHost.create(runDir);
+    const sup = await createSupervisor({ workDir: runDir, sink: () => {}, slugPath: async () => record.slug!.file, stopGraceMs: 2_000, sandboxes });
     try {
       const dyno = desiredDyno({ command: "npm start", slug_id: result.slug_id! });
       sup.ensure(dyno);
       const info = await waitFor("the npm dyno up", () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id), 20_000);
-      expect(JSON.parse((await get(info.port!, "/")).body)).toEqual({ node: process.version, env: "production" });
+      expect(JSON.parse((await get(at(info), "/")).body)).toEqual({ node: process.version, env: "production" });
     } finally {
       await sup.stopAll();
+      await sandboxes.close();
       rmSync(runDir, { recursive: true, force: true });
     }
   });
@@ -165,10 +170,10 @@ describe("builds", () => {
   });
 
   it("runs a release phase that succeeds with the app's config, in a fresh unpack of the slug", async () => {
-    const { result, lines } = await build({ dir: appDir({ Procfile: "release: ./release.sh\n", "release.sh": '#!/bin/sh\necho "release $DYNO port=${PORT:+set} db=$DATABASE_URL home=$(basename $(dirname $HOME))"\n' }) }, { env: { DATABASE_URL: "postgres://db" } });
+    const { result, lines } = await build({ dir: appDir({ Procfile: "release: ./release.sh\n", "release.sh": '#!/bin/sh\necho "release $DYNO port=${PORT:+set} db=$DATABASE_URL home=$HOME slug=$(cat $HOME/release.sh | wc -l)"\n' }) }, { env: { DATABASE_URL: "postgres://db" } });
     expect(result.status).toBe("succeeded");
     const line = lines.find((l) => l.startsWith("       release release.1"));
-    expect(line).toMatch(/^ {7}release release\.1 port=set db=postgres:\/\/db home=release-/);
+    expect(line).toBe("       release release.1 port=set db=postgres://db home=/app slug=2");
     expect(lines).toContain("       Release command succeeded");
   });
 });

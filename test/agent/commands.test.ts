@@ -114,7 +114,7 @@ describe("ANY /proxy/:dynoId/*", () => {
     mkdirSync(path.dirname(slugCachePath(workDir, dyno.slug_id)), { recursive: true });
     copyFileSync(slug, slugCachePath(workDir, dyno.slug_id));
     expect((await command(await sign(), { op: "start", dyno })).status).toBe(202);
-    await waitFor("the dyno up", () => agent.supervisor.activePort(dyno.id));
+    await waitFor("the dyno up", () => agent.supervisor.activeTarget(dyno.id));
   });
 
   it.each(refusals)("refuses %s", async (_label, token) => {
@@ -148,7 +148,7 @@ describe("ANY /proxy/:dynoId/*", () => {
     const ghost = randomUUID();
     expect((await proxied(ghost, await sign({ sub: ghost }))).status).toBe(502);
     expect((await command(await sign(), { op: "stop", dyno_id: dyno.id })).status).toBe(202);
-    await waitFor("the dyno gone", () => agent.supervisor.activePort(dyno.id) === undefined);
+    await waitFor("the dyno gone", () => agent.supervisor.activeTarget(dyno.id) === undefined);
     expect((await proxied(dyno.id, await sign({ sub: dyno.id }))).status).toBe(502);
   });
 });

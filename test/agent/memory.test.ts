@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { memoryCgroupsAvailable } from "../../src/agent/memory-limit.ts";
+import { detectCgroups } from "../../src/agent/sandbox/cgroups.ts";
 import type { LogLine } from "../../src/protocol/host.ts";
-import { desiredDyno, supervisorFixture, waitFor } from "./support.ts";
+import { appPid, desiredDyno, supervisorFixture, waitFor } from "./support.ts";
 
 const { start: supervisor } = supervisorFixture();
 
@@ -12,18 +12,26 @@ const hog = (mb: number) => `node -e 'const b = Buffer.alloc(${mb} * 1024 * 1024
 const texts = (lines: LogLine[]) => lines.filter((l) => l.source === "heroku").map((l) => l.text);
 
 // Memory quotas need the agent to be root on a machine with cgroup v1's memory controller.
-describe.skipIf(!memoryCgroupsAvailable())("dyno memory quotas", () => {
+describe.skipIf(process.getuid?.() !== 0 || !detectCgroups())("dyno memory quotas", () => {
   it("runs each dyno inside a memory cgroup limited to twice its size's memory", async () => {
     const { sup } = await supervisor();
     const dyno = desiredDyno({ type: "worker", name: "worker.1", command: hog(8), memory_mb: 64 });
     sup.ensure(dyno);
     const info = await waitFor("the worker up", () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id));
-    const cgroup = readFileSync(`/proc/${info.pid}/cgroup`, "utf8").split("\n").find((l) => /:memory:/.test(l))!;
-    expect(cgroup).toContain(`/dynoplane/${dyno.id}-${dyno.instance}`);
-    const limit = readFileSync(`/sys/fs/cgroup/memory${cgroup.split(":")[2]}/memory.limit_in_bytes`, "utf8").trim();
+    // A worker is up at once; its node process follows a moment later.
+    const app = await waitFor("the app process", () => {
+      try {
+        return appPid(info);
+      } catch {
+        return 0;
+      }
+    });
+    const cgroup = readFileSync(`/proc/${app}/cgroup`, "utf8").split("\n").find((l) => /:memory:/.test(l))!;
+    expect(`/sys/fs/cgroup/memory${cgroup.split(":")[2]}`).toBe(info.sandbox!.cgroup.dirs[0]);
+    const limit = readFileSync(`${info.sandbox!.cgroup.dirs[0]}/memory.limit_in_bytes`, "utf8").trim();
     expect(Number(limit)).toBe(128 * 1024 * 1024);
     // The app itself runs unprivileged, not as the root shell that put it there.
-    expect(readFileSync(`/proc/${info.pid}/status`, "utf8")).not.toMatch(/^Uid:\s+0\s/m);
+    expect(readFileSync(`/proc/${app}/status`, "utf8")).not.toMatch(/^Uid:\s+0\s/m);
   });
 
   it("logs R14 while a dyno is over its quota, and keeps it running", async () => {

@@ -5,13 +5,13 @@ import { appUser } from "../../src/agent/dyno-user.ts";
 import { LogBuffer } from "../../src/agent/log-buffer.ts";
 import type { Supervisor, SupervisorOptions } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
-import { alive, desiredDyno, get, supervisorFixture, waitFor } from "./support.ts";
+import { alive, appPid, at, desiredDyno, get, supervisorFixture, waitFor, type Target } from "./support.ts";
 
 const { start: supervisor } = supervisorFixture();
 
 const texts = (lines: LogLine[], source: LogLine["source"]) => lines.filter((l) => l.source === source).map((l) => l.text);
 const up = (sup: Supervisor, dyno: DesiredDyno) => waitFor(`${dyno.name} up`, () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id));
-const json = async (port: number, p: string) => JSON.parse((await get(port, p)).body) as Record<string, unknown>;
+const json = async (target: Target, p: string) => JSON.parse((await get(target, p)).body) as Record<string, unknown>;
 
 describe("supervisor", () => {
   it("runs a web dyno with Heroku's environment until it answers on $PORT, and ships its output", async () => {
@@ -19,15 +19,15 @@ describe("supervisor", () => {
     const dyno = desiredDyno({ env: { GREETING: "hello", VERSION: "1" } });
     sup.ensure(dyno);
     const info = await up(sup, dyno);
-    expect(sup.activePort(dyno.id)).toBe(info.port);
+    expect(sup.activeTarget(dyno.id)).toEqual(at(info));
 
-    const env = await json(info.port!, "/env");
-    expect(env).toMatchObject({ PORT: String(info.port), DYNO: "web.1", PS: "web.1", HOME: path.join(info.dir!, "app"), GREETING: "hello" });
+    const env = await json(at(info), "/env");
+    expect(env).toMatchObject({ PORT: String(info.port), DYNO: "web.1", PS: "web.1", HOME: "/app", GREETING: "hello" });
     // The agent's own environment (where its secret lives) stays out of the dyno.
     expect(Object.keys(env).filter((k) => k.startsWith("VITEST") || k.startsWith("DYNOPLANE"))).toEqual([]);
-    expect((await json(info.port!, "/whoami")).cwd).toBe(path.join(info.dir!, "app"));
+    expect((await json(at(info), "/whoami")).cwd).toBe("/app");
 
-    await get(info.port!, "/log");
+    await get(at(info), "/log");
     await waitFor("the request's log line", () => texts(lines, "app").includes("request logged"));
     expect(texts(lines, "app")).toEqual(expect.arrayContaining(["booting web.1 version 1", "a line on stderr"]));
     expect(lines.every((l) => l.dyno === "web.1" && l.app_id === dyno.app_id)).toBe(true);
@@ -40,7 +40,7 @@ describe("supervisor", () => {
     const dyno = desiredDyno();
     sup.ensure(dyno);
     const info = await up(sup, dyno);
-    const who = await json(info.port!, "/whoami");
+    const who = await json(at(info), "/whoami");
     expect(who.uid).not.toBe(0);
     expect(who.gid).not.toBe(0);
     // Each app has a uid of its own, not the base dyno user's.
@@ -53,11 +53,10 @@ describe("supervisor", () => {
     const dyno = desiredDyno();
     sup.ensure(dyno);
     const first = await up(sup, dyno);
-    await get(first.port!, "/write");
-    expect(await json(first.port!, "/read")).toEqual({ exists: true });
-    const appPid = (await json(first.port!, "/whoami")).pid as number;
-
-    process.kill(appPid, "SIGKILL");
+    await get(at(first), "/write");
+    expect(await json(at(first), "/read")).toEqual({ exists: true });
+    const firstPid = appPid(first);
+    process.kill(firstPid, "SIGKILL");
     const second = await waitFor("a new process", () => {
       const i = sup.inspect(dyno.id);
       return i?.state === "up" && i.pid !== first.pid && i;
@@ -66,8 +65,8 @@ describe("supervisor", () => {
       expect.arrayContaining(["Process exited with status 137", "State changed from up to crashed", "State changed from crashed to starting"]),
     );
     expect(second.crashes).toBe(1);
-    expect((await json(second.port!, "/whoami")).pid).not.toBe(appPid);
-    expect(await json(second.port!, "/read")).toEqual({ exists: false });
+    expect(appPid(second)).not.toBe(firstPid);
+    expect(await json(at(second), "/read")).toEqual({ exists: false });
     expect(existsSync(first.dir!)).toBe(false);
   });
 
@@ -97,7 +96,7 @@ describe("supervisor", () => {
     sup.ensure(polite);
     sup.ensure(stubborn);
     const [p, s] = [await up(sup, polite), await up(sup, stubborn)];
-    const stubbornPid = (await json(s.port!, "/whoami")).pid as number;
+    const stubbornPid = appPid(s);
 
     // Which signal ended each process is read from the log, not from the clock.
     await sup.stop(polite.id);
@@ -134,9 +133,9 @@ describe("supervisor", () => {
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const port = sup.activePort(v1.id);
-        if (port === undefined) failures.push("no active port");
-        else await get(port, "/").then((r) => seen.push(JSON.parse(r.body).version), (e: Error) => failures.push(e.message));
+        const target = sup.activeTarget(v1.id);
+        if (target === undefined) failures.push("no active target");
+        else await get(target, "/").then((r) => seen.push(JSON.parse(r.body).version), (e: Error) => failures.push(e.message));
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
@@ -156,7 +155,7 @@ describe("supervisor", () => {
     expect(seen.at(-1)).toBe("2");
     expect(seen.indexOf("2")).toBeGreaterThan(0);
     expect(seen.slice(seen.indexOf("2"))).not.toContain("1");
-    expect(sup.activePort(v1.id)).not.toBe(old.port);
+    expect(sup.activeTarget(v1.id)).not.toEqual(at(old));
     expect(sup.observed()[0]).toMatchObject({ instance: v2.instance, state: "up" });
   });
 
@@ -175,7 +174,7 @@ describe("supervisor", () => {
     const said = lines.map((l) => l.text);
     expect(said.indexOf("working on 2")).toBeGreaterThan(said.indexOf("State changed from up to down"));
     expect(said.indexOf("State changed from up to down")).toBeGreaterThan(said.indexOf("working on 1"));
-    expect(sup.activePort(v1.id)).toBeUndefined(); // only web dynos receive traffic
+    expect(sup.activeTarget(v1.id)).toBeUndefined(); // only web dynos receive traffic
   });
 
   it("ends the dynos a previous agent left running in the same work dir", async () => {
@@ -183,9 +182,9 @@ describe("supervisor", () => {
     const dyno = desiredDyno();
     sup.ensure(dyno);
     const info = await up(sup, dyno);
-    const appPid = (await json(info.port!, "/whoami")).pid as number;
+    const pid = appPid(info);
     await supervisor({ workDir });
-    expect(alive(appPid)).toBe(false);
+    expect(alive(pid)).toBe(false);
     expect(existsSync(info.dir!)).toBe(false);
   });
 

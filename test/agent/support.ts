@@ -5,6 +5,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll } from "vitest";
+import { SandboxHost, type Sandbox } from "../../src/agent/sandbox/index.ts";
 import { createSupervisor, type Supervisor, type SupervisorOptions } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
 
@@ -30,6 +31,14 @@ const server = http.createServer((req, res) => {
   if (req.url.startsWith("/headers")) return send({ url: req.url, method: req.method, headers: req.headers });
   if (req.url === "/echo") return req.pipe(res);
   if (req.url === "/log") { console.log("request logged"); return send({}); }
+  if (req.url === "/sh" && req.method === "POST") {
+    let cmd = "";
+    req.on("data", (c) => (cmd += c));
+    return req.on("end", () => {
+      const r = require("child_process").spawnSync("/bin/sh", ["-c", cmd], { encoding: "utf8", timeout: 20000 });
+      send({ status: r.status, stdout: r.stdout, stderr: r.stderr });
+    });
+  }
   send({ version: process.env.VERSION });
 });
 process.on("SIGTERM", () => {
@@ -48,12 +57,20 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
-/** Builds a Heroku-layout slug (everything under ./app) with the test apps; returns its path. */
-export function buildSlug(): string {
+/**
+ * Builds a Heroku-layout slug (everything under ./app) with the test app and any `extra`
+ * files (mode 0755 under bin/); returns its path.
+ */
+export function buildSlug(extra: Record<string, string | Buffer> = {}): string {
   const root = mkdtempSync(path.join(os.tmpdir(), "dynoplane-slug-"));
   mkdirSync(path.join(root, "app"));
   writeFileSync(path.join(root, "app", "server.js"), SERVER_JS);
   writeFileSync(path.join(root, "app", "Procfile"), "web: node server.js\n");
+  for (const [name, body] of Object.entries(extra)) {
+    const file = path.join(root, "app", name);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, body, { mode: name.startsWith("bin/") ? 0o755 : 0o644 });
+  }
   const slug = path.join(root, "slug.tgz");
   execFileSync("tar", ["-czf", slug, "-C", root, "./app"]);
   return slug;
@@ -79,6 +96,12 @@ export function desiredDyno(over: Partial<DesiredDyno> = {}): DesiredDyno {
   };
 }
 
+/** Runs a shell command inside a dyno of the test app, as the tenant would. */
+export async function sh(target: Target, cmd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const res = await request(target, "POST", "/sh", {}, cmd);
+  return JSON.parse(res.body) as { status: number | null; stdout: string; stderr: string };
+}
+
 /** Polls `check` until it returns something truthy; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000): Promise<Exclude<T, false | 0 | "" | null | undefined>> {
   const deadline = Date.now() + timeoutMs;
@@ -90,25 +113,46 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
   }
 }
 
+/** Where a dyno answers: a loopback port, or its sandbox's address and port. */
+export type Target = number | { host: string; port: number };
+
+/** The address and port of a dyno that `inspect` showed. */
+export const at = (info: { address?: string; port?: number }): Target => ({ host: info.address ?? "127.0.0.1", port: info.port! });
+
 /** A request on a fresh connection (no keep-alive, so each one sees the current process). */
-export function request(port: number, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+export function request(target: Target, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+  const { host, port } = typeof target === "number" ? { host: "127.0.0.1", port: target } : target;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path: urlPath, headers, agent: false }, (res) => {
+    const req = http.request({ host, port, method, path: urlPath, headers, agent: false }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (text += c));
       res.on("end", () => resolve({ status: res.statusCode!, body: text }));
       res.on("error", reject);
     });
-    req.setTimeout(5_000, () => req.destroy(new Error("timeout")));
+    req.setTimeout(30_000, () => req.destroy(new Error("timeout")));
     req.on("error", reject);
     req.end(body);
   });
 }
 
 /** A GET on a fresh connection. */
-export function get(port: number, urlPath = "/", headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return request(port, "GET", urlPath, headers);
+export function get(target: Target, urlPath = "/", headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return request(target, "GET", urlPath, headers);
+}
+
+/** The host pid of a dyno's app process (`node server.js`, the shell's child), found through its sandbox. */
+export function appPid(info: { sandbox?: Sandbox; pid?: number }): number {
+  const pids = info.sandbox ? info.sandbox.cgroup.pids() : [];
+  for (const pid of pids) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (cmd[0] === "node" || cmd[0]?.endsWith("/node")) return pid;
+    } catch {
+      // exited
+    }
+  }
+  throw new Error(`no node process in the dyno's sandbox (pids ${pids.join(", ")})`);
 }
 
 /** Whether a process with this pid exists (and is not a zombie). */
@@ -134,9 +178,11 @@ export async function startSupervisor(
 ): Promise<{ sup: Supervisor; lines: LogLine[]; workDir: string }> {
   const workDir = over.workDir ?? tempDir("dynoplane-agent-");
   const lines: LogLine[] = [];
-  const sup = await createSupervisor({ workDir, sink: (l) => lines.push(l), slugPath: async () => slug, stopGraceMs: 2_000, ...over });
+  const sandboxes = over.sandboxes !== undefined ? over.sandboxes : await SandboxHost.create(workDir);
+  const sup = await createSupervisor({ workDir, sink: (l) => lines.push(l), slugPath: async () => slug, stopGraceMs: 2_000, ...over, sandboxes });
   cleanups.push(async () => {
     await sup.stopAll();
+    if (over.sandboxes === undefined) await sandboxes?.close();
     rmSync(workDir, { recursive: true, force: true });
   });
   return { sup, lines, workDir };

@@ -1,5 +1,6 @@
 import type { BuildResult, BuildSpec } from "../../protocol/build.ts";
-import type { DynoUser } from "../dyno-user.ts";
+import { appUser, type DynoUser } from "../dyno-user.ts";
+import type { SandboxHost } from "../sandbox/index.ts";
 import { BuildError } from "./exec.ts";
 import type { BuildIO } from "./io.ts";
 import { runBuild } from "./runner.ts";
@@ -8,7 +9,9 @@ import { removeStaleWorkspaces } from "./workspace.ts";
 /** How the agent runs builds. */
 export interface BuilderOptions {
   workDir: string;
+  /** The base dyno user; each build runs as its app's own uid derived from it. */
   user: DynoUser | null;
+  sandboxes: SandboxHost | null;
   /** The control plane's build endpoints for one build. */
   ioFor: (spec: BuildSpec) => BuildIO;
   /** Builds running at once on this host; more wait their turn. */
@@ -48,7 +51,8 @@ export class Builder {
       await this.cleaned;
       await this.slot();
       try {
-        return await runBuild({ spec, workDir: this.o.workDir, user: this.o.user, io: this.o.ioFor(spec), signal: controller.signal, log: this.o.log });
+        const user = appUser(this.o.user, spec.app_id);
+        return await runBuild({ spec, workDir: this.o.workDir, user, sandboxes: this.o.sandboxes, io: this.o.ioFor(spec), signal: controller.signal, log: this.o.log });
       } finally {
         this.release();
       }

@@ -2,11 +2,11 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildSpec } from "../../protocol/build.ts";
-import { BuildError, runStep } from "./exec.ts";
+import { BuildError } from "./exec.ts";
 import type { BuildOutput } from "./output.ts";
 import type { ProcessTypes } from "./procfile.ts";
 import { parseReleaseYaml, ReleaseYamlError } from "./release-yaml.ts";
-import { stepEnv, type Workspace } from "./workspace.ts";
+import { stepEnv, workspaceStep, type Workspace } from "./workspace.ts";
 
 /** The built-in buildpacks, in the order detection tries them. */
 export const BUILTIN_BUILDPACKS = ["python", "nodejs", "procfile"] as const;
@@ -14,7 +14,10 @@ const BUILTIN_DIR = fileURLToPath(new URL("../buildpacks/", import.meta.url));
 
 /** A buildpack ready to run: its directory and how the user named it. */
 export interface Buildpack {
+  /** Where build steps see it. */
   dir: string;
+  /** Where it is on this host (a cloned one lives in the build's sandbox). */
+  hostDir: string;
   url: string;
 }
 
@@ -28,10 +31,20 @@ export interface StepContext {
 
 /** The directory of a built-in buildpack (`heroku/python` → src/agent/buildpacks/python). */
 export function builtinBuildpack(name: string): Buildpack {
-  return { dir: path.join(BUILTIN_DIR, name), url: `heroku/${name}` };
+  const dir = path.join(BUILTIN_DIR, name);
+  return { dir, hostDir: dir, url: `heroku/${name}` };
 }
 
 const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
+
+/** Whether `dir` and every directory above it can be passed through by anyone (its files keep their own modes). */
+async function openToAll(dir: string): Promise<boolean> {
+  for (let p = path.resolve(dir); ; p = path.dirname(p)) {
+    const st = await fs.stat(p).catch(() => null);
+    if (!st || (st.mode & 0o001) === 0) return false;
+    if (p === path.dirname(p)) return true;
+  }
+}
 
 /**
  * Makes a buildpack of the app's list runnable: `heroku/<name>` is built in, a directory on
@@ -47,15 +60,26 @@ export async function resolveBuildpack(url: string, index: number, ctx: StepCont
     }
     return builtinBuildpack(builtin[1]!);
   }
-  if (path.isAbsolute(url) && (await isDir(path.join(url, "bin")))) return { dir: url, url };
+  if (path.isAbsolute(url) && (await isDir(path.join(url, "bin")))) {
+    // A build sees a directory of this host only when anyone on the host could read it anyway.
+    if (!(await openToAll(url))) throw new BuildError(`${url} is not readable by everyone on this host, so builds cannot use it as a buildpack`);
+    ctx.ws.readOnly.push([url, url]);
+    return { dir: url, hostDir: url, url };
+  }
   const [repo = "", ref] = url.split("#");
   const dest = path.join(ctx.ws.buildpacksDir, String(index));
   const local = path.isAbsolute(repo);
+  // A repository on this host is cloned from inside the build too, so it must be shown to it.
+  const hostRepo = local ? repo : repo.startsWith("file://") ? decodeURIComponent(new URL(repo).pathname) : null;
+  if (hostRepo && (await isDir(hostRepo))) {
+    if (!(await openToAll(hostRepo))) throw new BuildError(`Failed to download buildpack ${url}: it is not readable by everyone on this host`);
+    ctx.ws.readOnly.push([hostRepo, hostRepo]);
+  }
   const args = ["clone", "--quiet", ...(local ? [] : ["--depth", "1"]), ...(ref ? ["--branch", ref] : []), "--", repo, dest];
   const lines: string[] = [];
-  const cloned = await runStep("git", args, { env: stepEnv(ctx.ws, ctx.spec), user: ctx.ws.user, signal: ctx.signal, onLine: (l) => lines.push(l) });
+  const cloned = await workspaceStep(ctx.ws, "git", args, { env: stepEnv(ctx.ws, ctx.spec), signal: ctx.signal, onLine: (l) => lines.push(l) });
   if (cloned.status !== 0) throw new BuildError(`Failed to download buildpack ${url}: ${lines.filter((l) => l.trim()).slice(-2).join(" ") || `git exit status ${cloned.status}`}`);
-  return { dir: dest, url };
+  return { dir: dest, hostDir: path.join(ctx.ws.host.buildpacksDir, String(index)), url };
 }
 
 /** Streams a step's lines into the build output. */
@@ -64,8 +88,8 @@ const show = (ctx: StepContext) => (text: string) => ctx.out.line(text);
 /** Runs `bin/detect BUILD_DIR`; the name it prints when the buildpack applies, else null. */
 export async function detect(bp: Buildpack, ctx: StepContext): Promise<string | null> {
   const bin = path.join(bp.dir, "bin", "detect");
-  if (!(await fs.access(bin).then(() => true, () => false))) return path.basename(bp.url.split("#")[0]!.replace(/\.git$/, ""));
-  const r = await runStep(bin, [ctx.ws.buildDir], { cwd: ctx.ws.buildDir, env: stepEnv(ctx.ws, ctx.spec), user: ctx.ws.user, signal: ctx.signal, capture: true, maxCapture: 4096, onLine: show(ctx) });
+  if (!(await fs.access(path.join(bp.hostDir, "bin", "detect")).then(() => true, () => false))) return path.basename(bp.url.split("#")[0]!.replace(/\.git$/, ""));
+  const r = await workspaceStep(ctx.ws, bin, [ctx.ws.buildDir], { cwd: ctx.ws.buildDir, env: stepEnv(ctx.ws, ctx.spec), signal: ctx.signal, capture: true, maxCapture: 4096, onLine: show(ctx) });
   if (r.status !== 0) return null;
   return r.stdout.split("\n")[0]!.trim().slice(0, 255) || path.basename(bp.url);
 }
@@ -86,7 +110,7 @@ export async function compile(bp: Buildpack, name: string, ctx: StepContext): Pr
     count++;
   };
   const { ws } = ctx;
-  const r = await runStep(bin, [ws.buildDir, ws.cacheDir, ws.envDir], { cwd: ws.buildDir, env: stepEnv(ws, ctx.spec), user: ws.user, signal: ctx.signal, onLine });
+  const r = await workspaceStep(ws, bin, [ws.buildDir, ws.cacheDir, ws.envDir], { cwd: ws.buildDir, env: stepEnv(ws, ctx.spec), signal: ctx.signal, onLine });
   if (r.status === 126 || r.status === 127) throw new BuildError(`${bp.url} has no runnable bin/compile (exit status ${r.status})`);
   const last = reason as { text: string; at: number } | null;
   if (r.status !== 0) throw new BuildError(last && count - last.at <= 5 ? last.text : `Failed to compile ${name} app (bin/compile exit status ${r.status})`);
@@ -95,9 +119,9 @@ export async function compile(bp: Buildpack, name: string, ctx: StepContext): Pr
 /** Runs `bin/release BUILD_DIR` (optional) and returns its default process types. */
 export async function release(bp: Buildpack, ctx: StepContext): Promise<ProcessTypes> {
   const bin = path.join(bp.dir, "bin", "release");
-  if (!(await fs.access(bin).then(() => true, () => false))) return {};
+  if (!(await fs.access(path.join(bp.hostDir, "bin", "release")).then(() => true, () => false))) return {};
   const { ws } = ctx;
-  const r = await runStep(bin, [ws.buildDir], { cwd: ws.buildDir, env: stepEnv(ws, ctx.spec), user: ws.user, signal: ctx.signal, capture: true, maxCapture: 256 * 1024, onLine: show(ctx) });
+  const r = await workspaceStep(ws, bin, [ws.buildDir], { cwd: ws.buildDir, env: stepEnv(ws, ctx.spec), signal: ctx.signal, capture: true, maxCapture: 256 * 1024, onLine: show(ctx) });
   if (r.status !== 0) throw new BuildError(`bin/release of ${bp.url} failed (exit status ${r.status})`);
   try {
     return parseReleaseYaml(r.stdout).defaultProcessTypes;

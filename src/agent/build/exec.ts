@@ -3,6 +3,9 @@ import type { Readable, Writable } from "node:stream";
 import type { DynoUser } from "../dyno-user.ts";
 import { LineSplitter } from "../log-buffer.ts";
 import { exitStatus, signalGroup } from "../process-group.ts";
+import type { Sandbox } from "../sandbox/index.ts";
+import { envScript } from "../sandbox/launch.ts";
+import { ROOT_ENV } from "../sandbox/run.ts";
 
 /** How one build step's process runs. */
 export interface StepOptions {
@@ -11,6 +14,8 @@ export interface StepOptions {
   env: Record<string, string>;
   /** Who it runs as; null runs it as the agent's own user. */
   user: DynoUser | null;
+  /** Runs it in this sandbox (as the sandbox's user), seeing these host paths too; `cwd` is then a path inside. */
+  sandbox?: { box: Sandbox; readOnly: [string, string][]; readWrite: [string, string][] };
   /** Aborting kills the whole process group (the build's time limit, the agent stopping). */
   signal?: AbortSignal;
   /** Every line of stderr, and of stdout unless stdout is captured or piped. */
@@ -40,13 +45,27 @@ export class BuildError extends Error {}
 export function runStep(cmd: string, args: string[], o: StepOptions): Promise<StepResult> {
   return new Promise((resolve, reject) => {
     if (o.signal?.aborted) return reject(abortReason(o.signal));
-    const child = spawn(cmd, args, {
-      cwd: o.cwd,
-      env: o.env,
-      detached: true,
-      stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe"],
-      ...(o.user ? { uid: o.user.uid, gid: o.user.gid } : {}),
-    });
+    const sb = o.sandbox;
+    // In a sandbox its whole PID namespace ends with it; the environment goes in on fd 3.
+    const child = sb
+      ? spawn("/bin/sh", sb.box.argv('exec "$@"', { readOnly: sb.readOnly, readWrite: sb.readWrite, chdir: o.cwd ?? "/app", hostname: "build", name: "build", args: [cmd, ...args] }).slice(1), {
+          cwd: "/",
+          env: ROOT_ENV,
+          detached: true,
+          stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe", "pipe"],
+        })
+      : spawn(cmd, args, {
+          cwd: o.cwd,
+          env: o.env,
+          detached: true,
+          stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+          ...(o.user ? { uid: o.user.uid, gid: o.user.gid } : {}),
+        });
+    if (sb) {
+      const envPipe = child.stdio[3] as Writable;
+      envPipe.on("error", () => {});
+      envPipe.end(envScript(o.env));
+    }
     const captured: Buffer[] = [];
     let capturedBytes = 0;
     const limit = o.maxCapture ?? 1024 * 1024;

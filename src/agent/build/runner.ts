@@ -1,26 +1,32 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { MAX_UNPACKED_SLUG_BYTES } from "../../lib/tar-check.ts";
 import type { BuildResult, BuildSpec } from "../../protocol/build.ts";
 import type { DynoUser } from "../dyno-user.ts";
+import type { SandboxHost } from "../sandbox/index.ts";
 import { builtinBuildpack, BUILTIN_BUILDPACKS, compile, detect, release, resolveBuildpack, type Buildpack, type StepContext } from "./buildpacks.ts";
-import { abortReason, BuildError, runStep } from "./exec.ts";
+import { abortReason, BuildError } from "./exec.ts";
 import type { BuildIO } from "./io.ts";
 import { BuildOutput } from "./output.ts";
 import { describeProcessTypes, mergeProcessTypes, parseProcfile, ProcfileError, type ProcessTypes } from "./procfile.ts";
 import { formatSize, makeSlug, runReleasePhase } from "./slug-steps.ts";
 import { fetchSource, type LocalSource } from "./source.ts";
-import { createWorkspace, removeWorkspace, type Workspace } from "./workspace.ts";
+import { createWorkspace, removeWorkspace, workspaceStep, type Workspace } from "./workspace.ts";
 
 /** What one build needs. */
 export interface RunBuildOptions {
   spec: BuildSpec;
   /** The agent's work dir; builds happen in `builds/<id>` below it. */
   workDir: string;
-  /** Who buildpacks and the release phase run as; null: the agent's own user. */
+  /** Who buildpacks and the release phase run as (the app's own uid); null: the agent's own user. */
   user: DynoUser | null;
+  /** The sandboxes builds run in; null only where the operator turned them off. */
+  sandboxes: SandboxHost | null;
   io: BuildIO;
   /** Build this instead of fetching the source from the control plane. */
   source?: LocalSource;
+  /** What the slug may unpack to; the Slug API's limit unless an operator's test says less. */
+  maxUnpackedBytes?: number;
   /** Cancels the build (the agent is stopping). */
   signal?: AbortSignal;
   log?: (message: string) => void;
@@ -60,8 +66,8 @@ async function selectBuildpacks(ctx: StepContext): Promise<{ bp: Buildpack; name
 /** The app's Procfile, read as the dyno user (it may be a link to anywhere); null without one. */
 async function readProcfile(ctx: StepContext): Promise<ProcessTypes | null> {
   const { ws } = ctx;
-  if (!(await fs.lstat(path.join(ws.buildDir, "Procfile")).then(() => true, () => false))) return null;
-  const r = await runStep("cat", ["--", "Procfile"], { cwd: ws.buildDir, env: { PATH: "/usr/bin:/bin" }, user: ws.user, signal: ctx.signal, capture: true, maxCapture: 1024 * 1024 });
+  if (!(await fs.lstat(path.join(ws.host.buildDir, "Procfile")).then(() => true, () => false))) return null;
+  const r = await workspaceStep(ws, "cat", ["--", "Procfile"], { cwd: ws.buildDir, env: { PATH: "/usr/bin:/bin" }, signal: ctx.signal, capture: true, maxCapture: 1024 * 1024 });
   if (r.status !== 0) throw new BuildError("the Procfile could not be read");
   try {
     return parseProcfile(r.stdout);
@@ -97,7 +103,7 @@ async function build(ctx: StepContext, o: RunBuildOptions, result: BuildResult):
 
   out.topic("Compressing...");
   const slugFile = path.join(ws.root, "slug.tgz");
-  const size = await makeSlug(ctx, slugFile, spec.max_slug_bytes);
+  const size = await makeSlug(ctx, slugFile, spec.max_slug_bytes, o.maxUnpackedBytes ?? MAX_UNPACKED_SLUG_BYTES);
   out.detail(`Done: ${formatSize(size)}`);
   try {
     result.slug_id = await o.io.uploadSlug(slugFile, size, processTypes, signal);
@@ -145,7 +151,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildResult> {
   const result: BuildResult = { status: "failed", slug_id: null, error: null, process_types: {}, buildpack_provided_description: null };
   let ws: Workspace | undefined;
   try {
-    ws = await createWorkspace(o.workDir, spec, o.user);
+    ws = await createWorkspace(o.workDir, spec, o.user, o.sandboxes);
     await build({ ws, spec, out, signal }, o, result);
     result.status = "succeeded";
   } catch (caught) {

@@ -49,10 +49,26 @@ for name in sys.argv[1:]:
 print(json.dumps(out))
 `;
 
+/** `python` and `python3` as relative links to the one copied `python3.X`, instead of two more copies. */
+async function linkAliases(bin: string): Promise<void> {
+  const versioned = (await fs.readdir(bin)).find((n) => /^python3\.\d+$/.test(n));
+  if (!versioned) return;
+  for (const alias of ["python", "python3"]) {
+    const file = path.join(bin, alias);
+    const st = await fs.lstat(file).catch(() => null);
+    if (!st?.isFile()) continue;
+    await fs.rm(file);
+    await fs.symlink(versioned, file);
+  }
+}
+
 /** Creates the venv over the host's site packages; pip comes from the host when it has one. */
 export async function createVenv(python: string, venvDir: string, env: NodeJS.ProcessEnv): Promise<void> {
   await fs.rm(venvDir, { recursive: true, force: true });
-  await exec(python, ["-m", "venv", "--system-site-packages", "--without-pip", venvDir], { env });
+  // A copy of the interpreter, not a link to the host's path: a slug holds nothing that points
+  // outside ./app (the same tar check as the Slug API's refuses such links).
+  await exec(python, ["-m", "venv", "--copies", "--system-site-packages", "--without-pip", venvDir], { env });
+  await linkAliases(path.join(venvDir, "bin"));
   const venvPython = path.join(venvDir, "bin", "python");
   const hasPip = await exec(venvPython, ["-m", "pip", "--version"], { env }).then(() => true, () => false);
   if (!hasPip) await exec(venvPython, ["-m", "ensurepip", "--default-pip"], { env });

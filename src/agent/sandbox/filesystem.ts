@@ -1,0 +1,63 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { DynoUser } from "../dyno-user.ts";
+import { run } from "./run.ts";
+
+/**
+ * One sandbox's writable filesystem: a tmpfs of the size's disk limit holding the overlay's
+ * upper layer and the private /tmp, and the overlay itself, which shows the app's unpacked
+ * slug (read-only underneath) as a writable /app. Every start gets a fresh one, so a dyno's
+ * filesystem is ephemeral; writes past the limit fail with ENOSPC and the host's disk is
+ * untouched. Its pages count against the sandbox's memory cgroup, as they are the dyno's.
+ */
+export interface InstanceFs {
+  /** The mount point of the tmpfs (root-only). */
+  dir: string;
+  /** The host path of the merged /app. */
+  appDir: string;
+  /** The host path of the sandbox's /tmp. */
+  tmpDir: string;
+}
+
+/** Mounts a fresh instance filesystem over `lowerDir` below `parent`; `diskMb` bounds what can be written. */
+export async function mountInstance(parent: string, prefix: string, lowerDir: string | null, user: DynoUser, diskMb: number): Promise<InstanceFs> {
+  await fs.mkdir(parent, { recursive: true, mode: 0o700 });
+  const dir = await fs.mkdtemp(path.join(parent, `${prefix}-`));
+  const ids = `${user.uid}:${user.gid}`;
+  // One shell for the whole set-up: every step is the agent's (fixed arguments, ROOT_ENV).
+  const script = [
+    "set -e",
+    `mount -t tmpfs -o size=${Math.max(1, Math.floor(diskMb))}m,mode=0700,nosuid,nodev tmpfs "$1"`,
+    'mkdir -m 0755 "$1/upper" "$1/app" && mkdir -m 0700 "$1/work" && mkdir -m 1777 "$1/tmp"',
+    `chown ${ids} "$1/upper" "$1/app"`,
+    lowerDir ? 'mount -t overlay overlay -o "lowerdir=$2,upperdir=$1/upper,workdir=$1/work" "$1/app"' : 'mount --bind "$1/upper" "$1/app"',
+  ].join("\n");
+  try {
+    await run("/bin/sh", ["-c", script, "mount-instance", dir, lowerDir ?? ""]);
+  } catch (err) {
+    await unmountInstance(dir).catch(() => {});
+    throw err;
+  }
+  return { dir, appDir: path.join(dir, "app"), tmpDir: path.join(dir, "tmp") };
+}
+
+/** Unmounts an instance filesystem and removes its mount point (whatever of it exists). */
+export async function unmountInstance(dir: string): Promise<void> {
+  const mounts = await mountsBelow(dir);
+  // Deepest first: the overlay sits on the tmpfs.
+  for (const m of mounts.sort((a, b) => b.length - a.length)) await run("umount", [m]).catch(() => run("umount", ["-l", m]));
+  await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+}
+
+/** Mount points at or below `dir`, from /proc/self/mountinfo. */
+export async function mountsBelow(dir: string): Promise<string[]> {
+  const info = await fs.readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  const root = path.resolve(dir);
+  const out: string[] = [];
+  for (const line of info.split("\n")) {
+    // Field 5 is the mount point, with spaces and such escaped as octal.
+    const point = line.split(" ")[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (point && (point === root || point.startsWith(`${root}/`))) out.push(point);
+  }
+  return out;
+}

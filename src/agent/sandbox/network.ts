@@ -1,0 +1,209 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { run } from "./run.ts";
+
+/** The range every agent's dyno subnets come from; each agent takes one /24 of it. */
+export const DEFAULT_DYNO_SUPERNET = "10.213.0.0/16";
+
+/** Where agents on one machine record which /24 each one holds (pid and names). */
+const LEASE_DIR = "/run/dynoplane/net";
+
+/**
+ * Destinations a dyno may not reach through the host: loopback, link-local (cloud metadata),
+ * private and shared ranges (the operator's own network, other agents' dynos), multicast.
+ * The host's resolvers are let through on port 53 before this applies.
+ */
+export const BLOCKED_DESTINATIONS = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3"];
+
+/** One agent's share of the machine's network: a bridge, a /24 and an nftables table. */
+export interface NetworkPlan {
+  tag: string;
+  bridge: string;
+  table: string;
+  /** The third octet of this agent's /24 in the supernet. */
+  subnet: number;
+  prefix: string;
+  gateway: string;
+}
+
+/** Names and addresses for the agent whose work dir hashes to `tag`, on /24 number `subnet`. Pure. */
+export function networkPlan(tag: string, subnet: number, supernet = DEFAULT_DYNO_SUPERNET): NetworkPlan {
+  const [a, b] = supernet.split(".");
+  const prefix = `${a}.${b}.${subnet}`;
+  return { tag, bridge: `dpb${tag}`, table: `dynoplane_${tag}`, subnet, prefix, gateway: `${prefix}.1` };
+}
+
+/** The nftables ruleset that fences an agent's dynos in. Pure, so that it can be read in a test. */
+export function firewallRules(plan: NetworkPlan, resolvers: string[], allow: { address: string; port: number }[] = []): string {
+  const br = JSON.stringify(plan.bridge);
+  const lines = [
+    `table inet ${plan.table} {`,
+    // Dynos reach nothing on the host itself (its loopback services are not even routable;
+    // this covers every address the host has), except what the platform opens on purpose.
+    "  chain input {",
+    "    type filter hook input priority -10; policy accept;",
+    `    iifname ${br} ct state established,related accept`,
+    ...allow.map((a) => `    iifname ${br} ip daddr ${a.address} tcp dport ${a.port} accept`),
+    `    iifname ${br} drop`,
+    "  }",
+    "  chain forward {",
+    "    type filter hook forward priority -10; policy accept;",
+    `    oifname ${br} ct state established,related accept`,
+    `    oifname ${br} drop`,
+    `    iifname ${br} ct state established,related accept`,
+    ...resolvers.flatMap((r) => [`    iifname ${br} ip daddr ${r} udp dport 53 accept`, `    iifname ${br} ip daddr ${r} tcp dport 53 accept`]),
+    `    iifname ${br} ip daddr { ${BLOCKED_DESTINATIONS.join(", ")} } drop`,
+    `    iifname ${br} accept`,
+    "  }",
+    "  chain postrouting {",
+    "    type nat hook postrouting priority 100; policy accept;",
+    `    ip saddr ${plan.prefix}.0/24 oifname != ${br} masquerade`,
+    "  }",
+    "}",
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** The IPv4 nameservers of resolv.conf that a dyno can use through the host (not loopback ones). */
+export function resolversFrom(resolvConf: string): string[] {
+  const out: string[] = [];
+  for (const line of resolvConf.split("\n")) {
+    const m = /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
+    if (m && !m[1]!.startsWith("127.")) out.push(m[1]!);
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** One dyno's network: a namespace joined to the agent's bridge by a veth pair. */
+export interface DynoNetwork {
+  /** The namespace's path, for `nsenter --net=`. */
+  netns: string;
+  name: string;
+  address: string;
+}
+
+/**
+ * The network side of an agent's sandboxes. Each sandbox gets a network namespace with one
+ * veth on the agent's bridge (ports isolated from each other), an address in the agent's /24,
+ * and a default route through the host, which NATs its traffic out. nftables keeps dynos
+ * off the host and off private networks; bridge port isolation keeps them off each other.
+ */
+export class SandboxNetwork {
+  private readonly used = new Set<number>();
+
+  private constructor(
+    readonly plan: NetworkPlan,
+    private readonly lease: string,
+  ) {}
+
+  /** Claims a /24, creates the bridge and the firewall. Leftovers of an earlier run are removed first. */
+  static async create(workDir: string, o: { supernet?: string; allow?: { address: string; port: number }[] } = {}): Promise<SandboxNetwork> {
+    const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+    await fs.mkdir(LEASE_DIR, { recursive: true, mode: 0o700 });
+    const start = parseInt(tag.slice(0, 4), 16) % 250;
+    for (let i = 0; i < 250; i++) {
+      const subnet = ((start + i) % 250) + 2;
+      const lease = path.join(LEASE_DIR, String(subnet));
+      const plan = networkPlan(tag, subnet, o.supernet);
+      if (!(await claim(lease, plan))) continue;
+      const net = new SandboxNetwork(plan, lease);
+      try {
+        await net.setUp(o.allow ?? []);
+      } catch (err) {
+        await net.close().catch(() => {});
+        throw err;
+      }
+      return net;
+    }
+    throw new Error("every dyno subnet on this machine is taken by another agent");
+  }
+
+  private async setUp(allow: { address: string; port: number }[]): Promise<void> {
+    const { plan } = this;
+    await removeNetwork(plan);
+    await fs.writeFile("/proc/sys/net/ipv4/ip_forward", "1");
+    await run("ip", ["-batch", "-"], { stdin: [`link add ${plan.bridge} type bridge`, `addr add ${plan.gateway}/24 dev ${plan.bridge}`, `link set ${plan.bridge} up`].join("\n") + "\n" });
+    const resolvers = resolversFrom(await fs.readFile("/etc/resolv.conf", "utf8").catch(() => ""));
+    await run("nft", ["-f", "-"], { stdin: firewallRules(plan, resolvers, allow) });
+  }
+
+  /** A namespace for one sandbox, with its address; `release` gives it back. */
+  async acquire(): Promise<DynoNetwork> {
+    let host = 2;
+    while (this.used.has(host)) host++;
+    if (host > 254) throw new Error("this host has no dyno addresses left (254 sandboxes at once)");
+    this.used.add(host);
+    const { plan } = this;
+    const name = `dp${plan.tag}-${host}`;
+    const veth = `dpv${plan.tag.slice(0, 4)}${host.toString(16).padStart(2, "0")}`;
+    const address = `${plan.prefix}.${host}`;
+    try {
+      await run("ip", ["netns", "del", name]).catch(() => {});
+      await run("ip", ["-batch", "-"], {
+        stdin: [`netns add ${name}`, `link add ${veth} type veth peer name eth0 netns ${name}`, `link set ${veth} master ${plan.bridge}`, `link set dev ${veth} type bridge_slave isolated on`, `link set ${veth} up`].join("\n") + "\n",
+      });
+      await run("ip", ["-n", name, "-batch", "-"], {
+        stdin: [`addr add ${address}/24 dev eth0`, "link set lo up", "link set eth0 up", `route add default via ${plan.gateway}`].join("\n") + "\n",
+      });
+    } catch (err) {
+      await run("ip", ["netns", "del", name]).catch(() => {});
+      this.used.delete(host);
+      throw err;
+    }
+    return { netns: `/run/netns/${name}`, name, address };
+  }
+
+  /** Deletes a sandbox's namespace (its veth goes with it). */
+  async release(net: DynoNetwork): Promise<void> {
+    await run("ip", ["netns", "del", net.name]).catch(() => {});
+    this.used.delete(Number(net.address.split(".")[3]));
+  }
+
+  /** Removes every namespace, the bridge, the firewall and the lease. */
+  async close(): Promise<void> {
+    await removeNetwork(this.plan);
+    await fs.rm(this.lease, { force: true });
+  }
+}
+
+/** Takes the lease file for a /24 unless a live agent holds it; a dead agent's network is removed. */
+async function claim(lease: string, plan: NetworkPlan): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(lease, JSON.stringify({ pid: process.pid, tag: plan.tag }), { flag: "wx", mode: 0o600 });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let holder: { pid: number; tag: string } | null = null;
+    try {
+      holder = JSON.parse(await fs.readFile(lease, "utf8")) as { pid: number; tag: string };
+    } catch {
+      // Half-written by an agent that is starting: leave it to that one.
+      return false;
+    }
+    if (holder.tag !== plan.tag && alive(holder.pid)) return false;
+    if (holder.tag === plan.tag && holder.pid !== process.pid && alive(holder.pid)) throw new Error(`another agent (pid ${holder.pid}) is running with this work dir`);
+    await removeNetwork(networkPlan(holder.tag, plan.subnet)).catch(() => {});
+    await fs.rm(lease, { force: true });
+  }
+  return false;
+}
+
+/** Deletes an agent's namespaces, bridge and table, whichever of them exist. */
+async function removeNetwork(plan: NetworkPlan): Promise<void> {
+  const names = await fs.readdir("/run/netns").catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.startsWith(`dp${plan.tag}-`)).map((n) => run("ip", ["netns", "del", n]).catch(() => {})));
+  await run("ip", ["link", "del", plan.bridge]).catch(() => {});
+  await run("nft", ["delete", "table", "inet", plan.table]).catch(() => {});
+}
