@@ -1,6 +1,4 @@
 import { spawnService } from "./child.ts";
-import { createHash } from "node:crypto";
-import os from "node:os";
 import path from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
@@ -11,12 +9,12 @@ import { freePort } from "./ports.ts";
 import { ROOT } from "./worker.ts";
 
 /**
- * Dynos unpack outside the project tree: nothing of the checkout (a package.json, a
- * .python-version) may leak into an app. One directory per platform home.
+ * The agent's work dir: in the platform home, root's alone (the agent refuses one that is a
+ * link or someone else's). Tenants never see it: dynos and builds run in sandboxes that
+ * show them /app and nothing of the host's paths.
  */
 export function agentWorkDir(home: string): string {
-  const tag = createHash("sha256").update(path.resolve(home)).digest("hex").slice(0, 12);
-  return path.join(os.tmpdir(), `dynoplane-agent-${tag}`);
+  return path.join(path.resolve(home), "agent");
 }
 
 export interface LocalHost {

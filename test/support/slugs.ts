@@ -15,9 +15,11 @@ const http = require("http");
 const fs = require("fs");
 const crypto = require("crypto");
 const boot = crypto.randomUUID();
+const started = Date.now() - process.uptime() * 1000;
 const state = () => ({
   dyno: process.env.DYNO,
   pid: process.pid,
+  started,
   boot,
   greeting: process.env.GREETING ?? null,
   file: fs.existsSync("scratch.txt"),
@@ -119,11 +121,38 @@ export interface AppAnswer {
   json?: { dyno: string; pid: number; boot: string; greeting: string | null; file: boolean; args: string[]; [k: string]: unknown };
 }
 
-/** One request to the app through the router. */
+/** One request to the app through the router; the answer's `pid` is the process's pid on this host. */
 export async function visit(app: string, pathname = "/"): Promise<AppAnswer> {
   const res = await get(appUrl(app, pathname));
   const json = (res.headers.get("content-type") ?? "").includes("application/json") ? JSON.parse(res.text) : undefined;
+  if (json && typeof json.pid === "number" && typeof json.dyno === "string") json.pid = hostPid(app, json.dyno, json.pid, json.started) ?? -1;
   return { status: res.status, text: res.text, json };
+}
+
+/** Seconds since the epoch at which this machine booted, and the kernel's clock ticks per second. */
+const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1] ?? 0);
+const TICKS = 100;
+
+/**
+ * A dyno reports its pid as its sandbox's PID namespace sees it; the host pid is the one of
+ * the app's processes with that DYNO and that pid in its innermost namespace (NSpid), and
+ * when an old and a new instance both match, the one started closest to when it says.
+ */
+export function hostPid(app: string, dyno: string, innerPid: number, startedMs?: number): number | undefined {
+  let best: { pid: number; off: number } | undefined;
+  for (const pid of appProcesses(app)) {
+    try {
+      const ns = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+      if (ns.at(-1) !== innerPid || !readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`DYNO=${dyno}`)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+      const off = startedMs === undefined ? 0 : Math.abs(btime * 1000 + (startTicks / TICKS) * 1000 - startedMs);
+      if (!best || off < best.off) best = { pid, off };
+    } catch {
+      // exited while we looked
+    }
+  }
+  return best?.pid;
 }
 
 /** Polls `check` until it returns something truthy; fails naming `what` and the last value after `timeoutMs`. */
