@@ -6,7 +6,7 @@ import { parseArgs } from "../cli/args.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
 import { startPlatform } from "../local/platform.ts";
 import { formatResults, load, type LoadResult } from "./load.ts";
-import { deploySampleApp, webDynoPort } from "./sample-app.ts";
+import { deploySampleApp, dynoAddress, webDynoPort } from "./sample-app.ts";
 
 /**
  * The app-host router on the local platform: a web dyno that answers `ok` is driven at
@@ -28,11 +28,13 @@ export async function run(args: string[]): Promise<number> {
   try {
     const sample = await deploySampleApp(platform);
     const dynoPort = await webDynoPort(platform.databaseUrl, sample.appId);
+    // The dyno's own address in its sandbox's network namespace: the floor, one veth hop away.
+    const dynoHost = await dynoAddress(dynoPort);
 
     // Node does not resolve *.localhost: connect to 127.0.0.1 and name the app in Host.
     const https = `https://127.0.0.1:${platform.port}`;
     const specs = [
-      { label: "direct: http://127.0.0.1:<dyno port>/", url: `http://127.0.0.1:${dynoPort}/` },
+      { label: "direct: http://<dyno address>:<dyno port>/", url: `http://${dynoHost}:${dynoPort}/` },
       { label: `routed: https://<app>.${APPS_DOMAIN}/`, url: `${https}/`, headers: { Host: `${sample.app}.${APPS_DOMAIN}:${platform.port}` } },
       { label: "baseline: https://localhost/health", url: `${https}/health`, headers: { Host: `localhost:${platform.port}` } },
     ];
@@ -44,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
     const [direct, routed, health] = results as [LoadResult, LoadResult, LoadResult];
 
     const plain = new Agent();
-    const unloadedDirect = await sequentialLatency(`http://127.0.0.1:${dynoPort}/`, plain, sequential);
+    const unloadedDirect = await sequentialLatency(`http://${dynoHost}:${dynoPort}/`, plain, sequential);
     const unloadedRouted = await sequentialLatency(`${sample.appUrl}/`, sample.dispatcher, sequential);
     const unloadedHealth = await sequentialLatency(`${platform.apiUrl}/health`, sample.dispatcher, sequential);
     await plain.close();

@@ -1,5 +1,7 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import fs from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { and, eq } from "drizzle-orm";
@@ -100,6 +102,30 @@ export async function dynoStates(apiUrl: string, t: Pick<SampleApp, "app" | "hea
   const res = await fetch(`${apiUrl}/apps/${t.app}/dynos`, { headers: t.headers, dispatcher: t.dispatcher });
   if (res.status !== 200) throw new Error(`GET /apps/${t.app}/dynos: ${res.status} ${await res.text()}`);
   return ((await res.json()) as Array<{ state: string }>).map((d) => d.state);
+}
+
+/**
+ * Where a sandboxed dyno listening on `port` is reached from this host: the address of the
+ * first dyno network namespace that accepts on that port (loopback when dynos run unsandboxed).
+ */
+export async function dynoAddress(port: number): Promise<string> {
+  const names = (await fs.readdir("/run/netns").catch(() => [] as string[])).filter((n) => n.startsWith("dp"));
+  for (const name of names) {
+    const out = await new Promise<string>((resolve) => execFile("ip", ["-n", name, "-4", "-o", "addr", "show", "dev", "eth0"], (err, stdout) => resolve(err ? "" : stdout)));
+    const address = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1];
+    if (address && (await accepts(address, port))) return address;
+  }
+  return "127.0.0.1";
+}
+
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    const done = (ok: boolean) => (socket.destroy(), resolve(ok));
+    socket.setTimeout(500, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
 }
 
 /** The port the app's running web dyno listens on, as its host agent reported it (`dynos.port`). */

@@ -13,7 +13,7 @@ import { freePort } from "../local/ports.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
 import { IDLE_AFTER_MS } from "../services/sleep.ts";
-import { deploySampleApp, dynoStates, localDispatcher, SAMPLE_APP_JS, webDynoPort, type SampleApp } from "./sample-app.ts";
+import { deploySampleApp, dynoAddress, dynoStates, localDispatcher, SAMPLE_APP_JS, webDynoPort, type SampleApp } from "./sample-app.ts";
 
 /**
  * Waking a sleeping eco app on the local platform: the app is put to sleep as the
@@ -81,6 +81,7 @@ export async function run(args: string[]): Promise<number> {
  */
 async function putToSleep(platform: Platform, sample: SampleApp): Promise<void> {
   const port = await webDynoPort(platform.databaseUrl, sample.appId);
+  const host = await dynoAddress(port);
   const handle = await openDb(platform.databaseUrl);
   try {
     await handle.db.update(apps).set({ lastRequestAt: new Date(Date.now() - IDLE_AFTER_MS - 60_000) }).where(eq(apps.id, sample.appId));
@@ -91,7 +92,7 @@ async function putToSleep(platform: Platform, sample: SampleApp): Promise<void> 
   if (cron.status !== 200) throw new Error(`the cron trigger: ${cron.status} ${await cron.text()}`);
   await cron.body?.cancel();
   await until("the dyno to read idle", async () => (await dynoStates(platform.apiUrl, sample)).join(",") === "idle", 30_000);
-  await until(`the dyno's process to stop listening on ${port}`, async () => !(await accepts(port)), 45_000);
+  await until(`the dyno's process to stop listening on ${host}:${port}`, async () => !(await accepts(host, port)), 45_000);
 }
 
 /** Milliseconds from sending a GET over a new connection to its response headers (the body must be `ok`). */
@@ -159,10 +160,11 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on host:port (a gone sandbox: nothing does, soon). */
+function accepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
+    const socket = net.connect(port, host);
+    socket.setTimeout(1_000, () => (socket.destroy(), resolve(false)));
     socket.once("connect", () => (socket.destroy(), resolve(true)));
     socket.once("error", () => resolve(false));
   });

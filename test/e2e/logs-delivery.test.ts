@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseLogplexBody } from "../../src/lib/logplex.ts";
+import { agentWorkDir } from "../../src/local/host.ts";
 import { api, platform } from "../support/api.ts";
 import { closeDb, makeAccount, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
@@ -140,7 +141,8 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
   it("a dyno flooding its output for 10 s leaves the API responsive and the agent's memory bounded, and the log says what was dropped", async () => {
     const app = await makeLogApp(owner);
     apps.push(app.name);
-    const agentPid = findAgent((await askLogApp(app.url("/"))).pid);
+    await askLogApp(app.url("/"));
+    const agentPid = findAgent();
     const rssBefore = rssMb(agentPid);
     let rssPeak = rssBefore;
     await askLogApp(app.url("/flood?s=10&prefix=flood"));
@@ -172,14 +174,19 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
   });
 });
 
-/** The host agent process: the nearest ancestor of a dyno process running `dynoplane.js host`. */
-function findAgent(pid: number): number {
-  for (let p = pid; p > 1; ) {
-    const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-    if (cmd.some((a) => a.endsWith("dynoplane.js")) && cmd.includes("host")) return p;
-    p = Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+/** The platform's own host agent process: `dynoplane.js host` with the platform home's work dir. */
+function findAgent(): number {
+  const workDir = agentWorkDir(platform().home);
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (cmd.some((a) => a.endsWith("dynoplane.js")) && cmd.includes("host") && cmd[cmd.indexOf("--work-dir") + 1] === workDir) return Number(entry);
+    } catch {
+      // exited while we looked
+    }
   }
-  throw new Error(`no host agent above pid ${pid}`);
+  throw new Error(`no host agent with work dir ${workDir}`);
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;

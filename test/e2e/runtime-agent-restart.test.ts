@@ -12,8 +12,8 @@ import { api, platform } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { appProcesses, deploySlug, destroyApp, processAlive, visit, waitFor, waitForUp } from "../support/slugs.ts";
 
-// A host agent that dies or is restarted must come back to exactly the desired dynos: the
-// processes a killed agent left behind are ended, nothing runs twice, nothing is missing.
+// A host agent that dies or is restarted must come back to exactly the desired dynos: a
+// killed agent's dynos die with it, nothing runs twice, nothing is missing.
 // The app runs on a host of its own (with room for just its two dynos, so the platform
 // never places other apps' dynos there).
 
@@ -66,15 +66,14 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
   let secret: string;
   let agent: RunningAgent | undefined;
   const workDir = path.join(os.tmpdir(), `dynoplane-agent-restart-${unique()}`);
-  const dynosDir = path.join(workDir, "dynos");
 
-  /** The app's live server.js processes, each with the directory it runs in. */
+  /** The app's live server.js processes, each with the directory it runs in (in its sandbox). */
   const running = () => appProcesses(app.name).map((pid) => ({ pid, cwd: readlinkSync(`/proc/${pid}/cwd`) }));
   /** Waits until exactly the two web dynos run on this host, as fresh processes, and both answer. */
   const converged = async (old: number[]) => {
     const fresh = await waitFor("exactly two new processes", () => {
       const procs = running();
-      return procs.length === 2 && procs.every((p) => !old.includes(p.pid) && p.cwd.startsWith(dynosDir + "/")) ? procs : false;
+      return procs.length === 2 && procs.every((p) => !old.includes(p.pid) && p.cwd === "/app") ? procs : false;
     }, 120_000);
     await waitForUp(user.token, app.name, ["web.1", "web.2"], 120_000);
     await waitFor("both dynos answering", async () => {
@@ -118,8 +117,8 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     expect(before).toHaveLength(2);
     agent!.child.kill("SIGKILL");
     await agent!.exited;
-    // The dynos outlive the agent: they run in process groups of their own.
-    expect(before.every(processAlive)).toBe(true);
+    // The dynos end with their agent (their sandboxes die with it): nothing runs on unsupervised.
+    await waitFor("the dynos gone with their agent", () => !before.some(processAlive), 10_000);
 
     agent = await startAgentProcess(secret, workDir);
     await waitForHeartbeat(hostId, agent);
