@@ -112,7 +112,7 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  it("after a SIGKILL of the agent, ends the dynos it left running and starts each desired dyno once", async () => {
+  it("after a SIGKILL of the agent, its dynos end with it and a new agent starts each desired dyno once", async () => {
     const before = running().map((p) => p.pid);
     expect(before).toHaveLength(2);
     agent!.child.kill("SIGKILL");
