@@ -145,7 +145,8 @@ export class SandboxNetwork {
     this.used.add(host);
     const { plan } = this;
     const name = `dp${plan.tag}-${host}`;
-    const veth = `dpv${plan.tag.slice(0, 4)}${host.toString(16).padStart(2, "0")}`;
+    // Unique on the machine: the /24 is this agent's alone (its lease), the host number within it.
+    const veth = `dpv${plan.subnet}-${host}`;
     const address = `${plan.prefix}.${host}`;
     try {
       await run("ip", ["netns", "del", name]).catch(() => {});
