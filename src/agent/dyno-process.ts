@@ -136,32 +136,56 @@ export class DynoProcess {
     if (pid !== undefined && this.status === null) {
       this.platform("Stopping all processes with SIGTERM");
       // Every process of the dyno, not just the shell: the app's own shutdown is what the grace period is for.
-      this.signalAll("SIGTERM");
-      if (!(await this.allGone(graceMs))) {
+      const graceful = this.o.sandbox ? await this.termSandbox(this.o.sandbox, graceMs) : await this.termGroup(pid, graceMs);
+      if (!graceful) {
         this.platform(`Error R12 (Exit timeout) -> At least one process failed to exit within ${seconds(graceMs)} seconds of SIGTERM`);
         this.platform("Stopping remaining processes with SIGKILL");
         this.signalAll("SIGKILL");
+        // Stopped means stopped: wait until the kill has landed on every process.
+        if (!this.o.sandbox) await waitGroupGone(pid, 5_000);
       }
-      // Stopped means stopped: wait until the kill has landed on every process.
-      await this.allGone(5_000);
       await this.exited;
       this.setState("down");
     }
   }
 
-  /** A signal to every process of the dyno: the tenant's in its sandbox (SIGKILL: all of it), else its group. */
+  /**
+   * SIGTERM to each of the tenant's processes in the sandbox, also to those that appear
+   * while the grace period runs (a stop can come while the sandbox is still starting). The
+   * dyno is over when its main process is: its PID namespace, and all in it, go with it.
+   */
+  private async termSandbox(box: Sandbox, graceMs: number): Promise<boolean> {
+    const signaled = new Set<number>();
+    const deadline = Date.now() + graceMs;
+    for (;;) {
+      if (this.status !== null) return true;
+      for (const pid of box.tenantPids()) {
+        if (signaled.has(pid)) continue;
+        signaled.add(pid);
+        try {
+          process.kill(pid, "SIGTERM");
+        } catch {
+          // Exited meanwhile.
+        }
+      }
+      if (Date.now() >= deadline) return false;
+      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 50))]);
+    }
+  }
+
+  /** SIGTERM to the process group; true when the whole group is gone within the grace period. */
+  private async termGroup(pgid: number, graceMs: number): Promise<boolean> {
+    signalGroup(pgid, "SIGTERM");
+    return waitGroupGone(pgid, graceMs);
+  }
+
+  /** A signal to every process of the dyno: SIGKILL to all of its sandbox, else its group. */
   private signalAll(signal: NodeJS.Signals): void {
     const box = this.o.sandbox;
     if (box) {
       if (signal === "SIGKILL") box.killAll();
       else box.signalTenant(signal);
     } else if (this.child?.pid !== undefined) signalGroup(this.child.pid, signal);
-  }
-
-  private allGone(timeoutMs: number): Promise<boolean> {
-    const box = this.o.sandbox;
-    if (box) return box.waitEmpty(timeoutMs, { tenantOnly: true });
-    return waitGroupGone(this.child!.pid!, timeoutMs);
   }
 
   private awaitBind(): void {

@@ -123,6 +123,19 @@ describe.skipIf(sandboxProblems().length > 0)("dyno sandbox, against a hostile t
     expect(hostProcesses(marker)).toEqual([]);
   });
 
+  it("delivers SIGTERM to a dyno stopped while its sandbox is still starting, without an R12", async () => {
+    const { sup, lines } = await fixture.start();
+    const marker = `${randomInt(1e6, 9e6)}`;
+    const dyno = desiredDyno({ name: "worker.1", type: "worker", command: `exec sleep 600.${marker}` });
+    sup.ensure(dyno);
+    await waitFor("the sandbox's first process", () => sup.inspect(dyno.id)?.pid);
+    await sup.stop(dyno.id);
+    const said = lines.filter((l) => l.dyno === "worker.1").map((l) => l.text);
+    expect(said).toContain("Stopping all processes with SIGTERM");
+    expect(said.join("\n")).not.toContain("R12");
+    expect(hostProcesses(marker)).toEqual([]);
+  });
+
   it("gives a dyno a disk of its size: writing past it is ENOSPC, and nothing of it stays on the host", async () => {
     const { sup } = await fixture.start();
     // An unknown size gets its memory as its disk: 128 MB here.

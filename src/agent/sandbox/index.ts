@@ -102,11 +102,15 @@ export class Sandbox {
     );
   }
 
-  /** Signals every process of the tenant's (not the sandbox's root helpers), wherever it moved. */
+  /** The tenant's processes inside (not the sandbox's root helpers), wherever they moved. */
+  tenantPids(): number[] {
+    return this.cgroup.pids().filter((pid) => uidOf(pid) !== 0);
+  }
+
+  /** Signals every process of the tenant's. */
   signalTenant(signal: NodeJS.Signals): number {
     let sent = 0;
-    for (const pid of this.cgroup.pids()) {
-      if (uidOf(pid) === 0) continue;
+    for (const pid of this.tenantPids()) {
       try {
         process.kill(pid, signal);
         sent++;
@@ -129,11 +133,10 @@ export class Sandbox {
   }
 
   /** Resolves true once no process is left inside, or false after `timeoutMs`. */
-  async waitEmpty(timeoutMs: number, o: { tenantOnly?: boolean } = {}): Promise<boolean> {
+  async waitEmpty(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const pids = this.cgroup.pids().filter((p) => !o.tenantOnly || uidOf(p) !== 0);
-      if (pids.length === 0) return true;
+      if (this.cgroup.pids().length === 0) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 50));
     }

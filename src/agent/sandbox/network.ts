@@ -6,6 +6,9 @@ import { run } from "./run.ts";
 /** The range every agent's dyno subnets come from; each agent takes one /24 of it. */
 export const DEFAULT_DYNO_SUPERNET = "10.213.0.0/16";
 
+/** Namespaces kept ready for the next sandboxes. */
+const SPARE_NAMESPACES = 2;
+
 /** Where agents on one machine record which /24 each one holds (pid and names). */
 const LEASE_DIR = "/run/dynoplane/net";
 
@@ -100,6 +103,8 @@ export interface DynoNetwork {
  */
 export class SandboxNetwork {
   private readonly used = new Set<number>();
+  private spare: Promise<DynoNetwork>[] = [];
+  private closed = false;
 
   private constructor(
     readonly plan: NetworkPlan,
@@ -119,6 +124,7 @@ export class SandboxNetwork {
       const net = new SandboxNetwork(plan, lease);
       try {
         await net.setUp(o.allow ?? []);
+        net.refill();
       } catch (err) {
         await net.close().catch(() => {});
         throw err;
@@ -137,8 +143,27 @@ export class SandboxNetwork {
     await run("nft", ["-f", "-"], { stdin: firewallRules(plan, resolvers, allow) });
   }
 
-  /** A namespace for one sandbox, with its address; `release` gives it back. */
+  /**
+   * A fresh namespace for one sandbox, with its address; `release` deletes it. Namespaces are
+   * made ahead (a few spare, never used before), so a dyno's start does not wait on `ip`.
+   */
   async acquire(): Promise<DynoNetwork> {
+    const ready = this.spare.shift() ?? this.create();
+    this.refill();
+    return ready;
+  }
+
+  private refill(): void {
+    if (this.closed) return;
+    while (this.spare.length < SPARE_NAMESPACES && this.used.size < 250) {
+      const made = this.create();
+      this.spare.push(made);
+      // A spare that failed is dropped; an acquire that took it already sees the error.
+      made.catch(() => (this.spare = this.spare.filter((p) => p !== made)));
+    }
+  }
+
+  private async create(): Promise<DynoNetwork> {
     let host = 2;
     while (this.used.has(host)) host++;
     if (host > 254) throw new Error("this host has no dyno addresses left (254 sandboxes at once)");
@@ -149,7 +174,6 @@ export class SandboxNetwork {
     const veth = `dpv${plan.subnet}-${host}`;
     const address = `${plan.prefix}.${host}`;
     try {
-      await run("ip", ["netns", "del", name]).catch(() => {});
       await run("ip", ["-batch", "-"], {
         stdin: [`netns add ${name}`, `link add ${veth} type veth peer name eth0 netns ${name}`, `link set ${veth} master ${plan.bridge}`, `link set dev ${veth} type bridge_slave isolated on`, `link set ${veth} up`].join("\n") + "\n",
       });
@@ -172,6 +196,8 @@ export class SandboxNetwork {
 
   /** Removes every namespace, the bridge, the firewall and the lease. */
   async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.spare.splice(0));
     await removeNetwork(this.plan);
     await fs.rm(this.lease, { force: true });
   }
