@@ -5,7 +5,7 @@ import type { BuildOutcome } from "../durable-objects/build-channel.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { commandConfig } from "../lib/push.ts";
-import { putHashed } from "../lib/r2-upload.ts";
+import { putCheckedSlug } from "./slug-archive.ts";
 import { publicUrls, webUrl } from "../lib/urls.ts";
 import type { BuildResult } from "../protocol/build.ts";
 import { endBuild, saveBuildOutput, setBuildRelease, setBuildSlug } from "./build-records.ts";
@@ -34,7 +34,8 @@ export async function storeBuildSlug(
   if (build.status !== "pending") throw new ApiError("conflict", "This build has already ended.");
   if (build.slugId) throw new ApiError("conflict", "This build has already uploaded its slug.");
   const slug = await createSlug(db, await appOf(db, build), { processTypes: input.processTypes, commit: build.commit, stack: build.stack });
-  const checksum = await putHashed(bucket, slug.blobKey, input.body, input.length, "application/gzip");
+  // The same check as the Slug API's: the agent checked it too, but the control plane trusts no host's bytes.
+  const checksum = await putCheckedSlug(bucket, slug.blobKey, input.body, input.length);
   await markSlugUploaded(db, slug.id, input.length, checksum);
   await setBuildSlug(db, build.id, slug.id);
   return slug;

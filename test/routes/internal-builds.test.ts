@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { eq } from "drizzle-orm";
 import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
@@ -143,6 +147,23 @@ describe("/internal/hosts/builds/:id", () => {
     expect(row!.releaseSeq).toBe(1);
     const output = await (await fetch(read.body.output_stream_url, { dispatcher: tlsAgent() })).text();
     expect(output).toMatch(error);
+  });
+
+  it("refuses a slug the Slug API would refuse (a link out of ./app), and a later good one is taken", async () => {
+    const owner = await makeAccount();
+    const host = await registerHost();
+    const { build } = await assignedBuild(owner, host.id);
+    const root = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bad-slug-"));
+    mkdirSync(path.join(root, "app"));
+    symlinkSync("/etc/passwd", path.join(root, "app", "passwd"));
+    execFileSync("tar", ["-czf", path.join(root, "bad.tgz"), "-C", root, "./app"]);
+    const bad = readFileSync(path.join(root, "bad.tgz"));
+    rmSync(root, { recursive: true, force: true });
+    const refused = await call(host.secret, "PUT", `/${build.id}/slug`, new Uint8Array(bad));
+    expect(refused.status).toBe(422);
+    expect(JSON.parse(refused.text)).toEqual({ id: "invalid_params", message: 'The slug was refused: symlink "./app/passwd" points to the absolute path "/etc/passwd".' });
+    const good = await call(host.secret, "PUT", `/${build.id}/slug`, new Uint8Array(slugArchive()));
+    expect(good.status).toBe(201);
   });
 
   it("wants a Content-Length and an object of process types with a slug", async () => {

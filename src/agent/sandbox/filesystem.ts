@@ -23,17 +23,17 @@ export interface InstanceFs {
 export async function mountInstance(parent: string, prefix: string, lowerDir: string | null, user: DynoUser, diskMb: number): Promise<InstanceFs> {
   await fs.mkdir(parent, { recursive: true, mode: 0o700 });
   const dir = await fs.mkdtemp(path.join(parent, `${prefix}-`));
-  const ids = `${user.uid}:${user.gid}`;
-  // One shell for the whole set-up: every step is the agent's (fixed arguments, ROOT_ENV).
-  const script = [
-    "set -e",
-    `mount -t tmpfs -o size=${Math.max(1, Math.floor(diskMb))}m,mode=0700,nosuid,nodev tmpfs "$1"`,
-    'mkdir -m 0755 "$1/upper" "$1/app" && mkdir -m 0700 "$1/work" && mkdir -m 1777 "$1/tmp"',
-    `chown ${ids} "$1/upper" "$1/app"`,
-    lowerDir ? 'mount -t overlay overlay -o "lowerdir=$2,upperdir=$1/upper,workdir=$1/work" "$1/app"' : 'mount --bind "$1/upper" "$1/app"',
-  ].join("\n");
   try {
-    await run("/bin/sh", ["-c", script, "mount-instance", dir, lowerDir ?? ""]);
+    // Two mounts, the directories between them made here: every step is the agent's (fixed arguments, ROOT_ENV).
+    await run("mount", ["-t", "tmpfs", "-o", `size=${Math.max(1, Math.floor(diskMb))}m,mode=0700,nosuid,nodev`, "tmpfs", dir]);
+    for (const [name, mode] of [["upper", 0o755], ["app", 0o755], ["work", 0o700], ["tmp", 0o1777]] as const) {
+      await fs.mkdir(path.join(dir, name), { mode });
+      await fs.chmod(path.join(dir, name), mode);
+    }
+    await fs.chown(path.join(dir, "upper"), user.uid, user.gid);
+    await fs.chown(path.join(dir, "app"), user.uid, user.gid);
+    if (lowerDir) await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lowerDir},upperdir=${dir}/upper,workdir=${dir}/work`, path.join(dir, "app")]);
+    else await run("mount", ["--bind", path.join(dir, "upper"), path.join(dir, "app")]);
   } catch (err) {
     await unmountInstance(dir).catch(() => {});
     throw err;
