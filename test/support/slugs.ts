@@ -42,6 +42,20 @@ const server = http.createServer((req, res) => {
     res.on("close", () => clearTimeout(timer));
     return;
   }
+  if (url.pathname === "/scan") {
+    // A hostile tenant's port scan: connects to every host:port given, all at once.
+    const net = require("net");
+    const targets = (url.searchParams.get("targets") ?? "").split(",").filter(Boolean);
+    const eth0 = (require("os").networkInterfaces().eth0 ?? []).find((a) => a.family === "IPv4");
+    return Promise.all(targets.map((t) => new Promise((resolve) => {
+      const [host, port] = t.split(":");
+      const s = net.connect(Number(port), host);
+      const done = (r) => { s.destroy(); resolve([t, r]); };
+      s.setTimeout(2000, () => done("timeout"));
+      s.on("connect", () => done("connected"));
+      s.on("error", (e) => done(e.code));
+    }))).then((results) => send({ address: eth0 ? eth0.address : null, port: Number(process.env.PORT), results: Object.fromEntries(results) }));
+  }
   if (url.pathname === "/crash") {
     send({ crashing: true, ...state() });
     setTimeout(() => process.exit(3), 20);
