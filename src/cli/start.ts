@@ -6,15 +6,15 @@ import { parseArgs } from "./args.ts";
 import { forgetLocalDatabase, rememberLocalDatabase } from "./local-database.ts";
 
 /**
- * `dynoplane start [--port N]` (what `npm start` runs): the whole platform on this
- * machine until Ctrl-C. Data stays in `.dynoplane/` between runs.
+ * `dynoplane start [--port N] [--unsafe-no-sandbox]` (what `npm start` runs): the whole
+ * platform on this machine until Ctrl-C. Data stays in `.dynoplane/` between runs.
  */
 export async function run(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args);
+  const { flags } = parseArgs(args, ["verbose", "unsafe-no-sandbox"]);
   const home = path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane");
   const port = Number(flags.port ?? process.env.PORT ?? DEFAULT_PORT);
   console.log(`Starting dynoplane in ${home} ...`);
-  const platform = await startPlatform({ home, port, databaseUrl: process.env.DATABASE_URL, quiet: !flags.verbose });
+  const platform = await startPlatform({ home, port, databaseUrl: process.env.DATABASE_URL, quiet: !flags.verbose, unsafeNoSandbox: flags["unsafe-no-sandbox"] === true });
   await rememberLocalDatabase(home, platform.databaseUrl);
   const envFile = await writeEnvFile(home, platform);
 

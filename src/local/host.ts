@@ -29,7 +29,7 @@ export interface LocalHost {
  * stored) and runs `dynoplane host` as a child process that reports to the local
  * control plane. Resolves once the agent's first heartbeat has arrived.
  */
-export async function startLocalHost(opts: { home: string; databaseUrl: string; apiUrl: string; caPath: string; quiet?: boolean }): Promise<LocalHost> {
+export async function startLocalHost(opts: { home: string; databaseUrl: string; apiUrl: string; caPath: string; quiet?: boolean; unsafeNoSandbox?: boolean }): Promise<LocalHost> {
   const handle = await openDb(opts.databaseUrl);
   let hostId: string;
   const secret = generateHostSecret();
@@ -51,6 +51,7 @@ export async function startLocalHost(opts: { home: string; databaseUrl: string; 
   const args = [
     path.join(ROOT, "bin", "dynoplane.js"), "host", "--control-plane", opts.apiUrl, "--port", String(port), "--listen", "127.0.0.1",
     "--public-url", url, "--work-dir", agentWorkDir(opts.home), "--ca", opts.caPath,
+    ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
   const service = spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet });
   // The agent stops its dynos first (SIGTERM, SIGKILL after 30 s).

@@ -32,6 +32,8 @@ export interface PlatformOptions {
   noHost?: boolean;
   /** Extra or overriding Worker variables (e.g. a higher rate limit for benchmarks). */
   workerVars?: Record<string, string>;
+  /** Run the agent's tenant code without sandboxes (`dynoplane host --unsafe-no-sandbox`). */
+  unsafeNoSandbox?: boolean;
 }
 
 export interface FirstAccount {
@@ -107,7 +109,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       vars: { DATABASE_URL: pooler?.url ?? databaseUrl, COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")), API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, ...opts.workerVars },
     });
     if (!opts.noHost) {
-      host = await startLocalHost({ home, databaseUrl, apiUrl: `https://${hostPort}`, caPath: tls.caPath, quiet: opts.quiet });
+      host = await startLocalHost({ home, databaseUrl, apiUrl: `https://${hostPort}`, caPath: tls.caPath, quiet: opts.quiet, unsafeNoSandbox: opts.unsafeNoSandbox });
     }
     return {
       port,

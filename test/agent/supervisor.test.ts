@@ -188,6 +188,18 @@ describe("supervisor", () => {
     expect(existsSync(info.dir!)).toBe(false);
   });
 
+  it("runs a dyno as a bare process, on loopback, only where the operator turned sandboxes off", async () => {
+    const { sup } = await supervisor({ sandboxes: null });
+    const dyno = desiredDyno({ env: { VERSION: "bare" } });
+    sup.ensure(dyno);
+    const info = await up(sup, dyno);
+    expect(info.sandbox).toBeUndefined();
+    expect(info.address).toBe("127.0.0.1");
+    expect(await json(at(info), "/")).toEqual({ version: "bare" });
+    await sup.stop(dyno.id);
+    expect(existsSync(info.dir!)).toBe(false);
+  });
+
   it("keeps the agent responsive and its log buffer bounded while a dyno floods its output", async () => {
     const buffer = new LogBuffer(1_000);
     const { sup } = await supervisor({ sink: buffer.push });
