@@ -5,6 +5,7 @@ export const ROUTER_ERRORS = {
   H13: "Connection closed without response",
   H14: "No web processes running",
   H20: "App boot timeout",
+  H80: "Maintenance mode",
 } as const;
 
 export type RouterErrorCode = keyof typeof ROUTER_ERRORS;
@@ -23,9 +24,9 @@ export interface RouterLogFields {
   protocol: string;
 }
 
-/** A `heroku[router]` line as Heroku writes it, with `at=error code=...` for failures. Pure. */
+/** A `heroku[router]` line as Heroku writes it, with `at=error code=...` for failures (H80 is `at=info`). Pure. */
 export function routerLogLine(f: RouterLogFields, code?: RouterErrorCode): string {
-  const head = code ? `at=error code=${code} desc="${ROUTER_ERRORS[code]}"` : "at=info";
+  const head = code ? `at=${code === "H80" ? "info" : "error"} code=${code} desc="${ROUTER_ERRORS[code]}"` : "at=info";
   const path = JSON.stringify(f.path.length > 2048 ? f.path.slice(0, 2048) : f.path);
   return (
     `${head} method=${f.method} path=${path} host=${f.host} request_id=${f.requestId} fwd="${f.fwd}" dyno=${f.dyno ?? ""} ` +

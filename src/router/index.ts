@@ -9,7 +9,7 @@ import { hasDeployed } from "../services/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
 import { routerLogLine } from "./errors.ts";
 import { forwardToDyno, pickInTurn, webDynos, type WebDyno } from "./forward.ts";
-import { applicationErrorPage, noSuchAppPage, welcomePage } from "./pages.ts";
+import { applicationErrorPage, maintenancePage, noSuchAppPage, welcomePage } from "./pages.ts";
 
 /** The app name a Host header addresses under APPS_DOMAIN, if any. */
 export function appNameFromHost(host: string | undefined, appsDomain: string): string | null {
@@ -25,6 +25,7 @@ export function appNameFromHost(host: string | undefined, appsDomain: string): s
  * A short-lived routing table per Worker instance: app name → its web dynos and hosts.
  * Requests within a second of a lookup skip the database; a dyno that moved or died in
  * that second answers "not running" and the request is routed again from the database.
+ * Maintenance mode, likewise, takes effect within that second.
  */
 const ROUTE_TTL_MS = 1_000;
 const routingTable = new Map<string, { appId: string; dynos: WebDyno[]; at: number }>();
@@ -43,8 +44,13 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   }
   const handle = await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
   try {
-    const [app] = name ? await handle.db.select({ id: apps.id }).from(apps).where(eq(apps.name, name)).limit(1) : [];
+    const [app] = name ? await handle.db.select({ id: apps.id, maintenance: apps.maintenance }).from(apps).where(eq(apps.name, name)).limit(1) : [];
     if (!app) return c.html(noSuchAppPage(), 404);
+    // Dynos keep running in maintenance; visitors get Heroku's page, and nothing wakes an app.
+    if (app.maintenance) {
+      routingTable.delete(name);
+      return fail(c, ctx, app.id, "H80");
+    }
     if (!(await hasDeployed(handle.db, app.id))) return c.html(welcomePage(name), 200);
     await touch(handle.db, app.id);
     return await routeToApp(c, ctx, handle.db, name, app.id);
@@ -107,9 +113,9 @@ function requestContext(c: Context<AppEnv>): RequestContext {
   };
 }
 
-/** Heroku's error page with a `code=Hxx` router line. */
+/** Heroku's error page (the maintenance page for H80) with a `code=Hxx` router line. */
 function fail(c: Context<AppEnv>, ctx: RequestContext, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - ctx.started) {
-  const page = applicationErrorPage().toString();
+  const page = (code === "H80" ? maintenancePage() : applicationErrorPage()).toString();
   c.executionCtx.waitUntil(
     logEvent(c.env, appId, "heroku", "router", routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code)),
   );

@@ -32,3 +32,6 @@ export const applicationErrorPage = () =>
     "Application error",
     "An error occurred in the application and your page could not be served. If you are the application owner, check your logs for details. You can do this from the dynoplane CLI with the command heroku logs --tail",
   );
+
+/** Heroku's maintenance page, shown while an app's maintenance mode is on (H80). */
+export const maintenancePage = () => page("Offline for Maintenance", "Offline for Maintenance", "This app is undergoing maintenance right now. Please check back later.");

@@ -141,6 +141,22 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
     expect(appProcesses(app)).toEqual([seen.get("web.1")]);
   });
 
+  it("maintenance:on answers H80 with the maintenance page while the dynos keep running; maintenance:off serves again", async () => {
+    const running = appProcesses(app);
+    expect(running).toHaveLength(1);
+    expectOk(await run(["maintenance:on"]));
+    const page = await waitFor("the maintenance page", async () => {
+      const res = await visit(app);
+      return res.status === 503 && res.text.includes("Offline for Maintenance") ? res : false;
+    }, 10_000);
+    expect(page.text).not.toContain("Application error");
+    expect(appProcesses(app)).toEqual(running);
+    await waitFor("the H80 router line", async () => (await run(["logs", "-n", "50"])).stdout.includes('heroku[router]: at=info code=H80 desc="Maintenance mode"'), 20_000);
+    expectOk(await run(["maintenance:off"]));
+    const back = await waitForAnswer(app, () => true, 10_000);
+    expect(back.dyno).toBe("web.1");
+  });
+
   it("ps:scale web=0 stops everything; the router then answers 503 with the application error page (H14)", async () => {
     const res = await run(["ps:scale", "web=0"]);
     expect(res.output).toContain("done, now running web at 0:Eco");
