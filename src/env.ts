@@ -18,6 +18,12 @@ export interface Bindings {
   RATE_LIMIT_PER_HOUR: string;
   /** Private Ed25519 JWK (JSON) that signs host commands, routed requests and blob URLs. Secret. */
   COMMAND_SIGNING_KEY: string;
+  /**
+   * The request header that carries the client's address, set by a proxy in front that a
+   * client cannot bypass (`CF-Connecting-IP` on Cloudflare). Empty: every client counts as
+   * one local address, and no header a client sends is believed (sign-in limits key on it).
+   */
+  CLIENT_ADDRESS_HEADER?: string;
   /** Seconds a web dyno has to bind $PORT (Heroku: 60). */
   BOOT_TIMEOUT_S?: string;
   /**

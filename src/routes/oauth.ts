@@ -7,6 +7,7 @@ import { jsonBody } from "../lib/validate.ts";
 import { credentials, requireActor } from "../middleware/authenticate.ts";
 import { toAuthorizationJson } from "../serializers/authorization.ts";
 import { authenticatePassword, getAccount } from "../services/accounts.ts";
+import { clearFailures, clientAddressOf, isThrottled, recordFailure, throttleKeys } from "../services/sign-in-throttle.ts";
 import {
   AUTHORIZATION_SORT_FIELDS,
   createAuthorization,
@@ -37,8 +38,15 @@ export const oauthLoginRoutes = new Hono<AppEnv>().post("/oauth/authorizations",
   const creds = credentials(c);
   let account;
   if (creds?.scheme === "basic" && creds.user) {
+    // The same limits as the dashboard's sign-in: this is where `heroku login -i` guesses go.
+    const keys = await throttleKeys(creds.user, clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER));
+    if (await isThrottled(c.var.db, [keys.pair, keys.address])) throw new ApiError("rate_limit", "Too many failed sign-ins. Try again in 15 minutes.");
     const row = await authenticatePassword(c.var.db, creds.user, creds.secret);
-    if (!row) throw unauthorized();
+    if (!row) {
+      await recordFailure(c.var.db, [keys.pair, keys.address]);
+      throw unauthorized();
+    }
+    await clearFailures(c.var.db, keys.pair);
     account = row;
   } else {
     account = await getAccount(c.var.db, (await requireActor(c)).accountId);

@@ -4,35 +4,49 @@ import { signInThrottles } from "../db/schema/index.ts";
 import { sha256Hex } from "../lib/bytes.ts";
 import { normalizeEmail } from "./accounts.ts";
 
-/** Failed sign-ins allowed per account and per client address in one window. */
+/** Failed sign-ins allowed for one account from one client address in one window. */
 export const MAX_SIGN_IN_FAILURES = 10;
+/** Failed sign-ins allowed from one client address, across every account, in one window. */
+export const MAX_ADDRESS_FAILURES = 100;
 /** The window's length. */
 export const SIGN_IN_WINDOW_S = 15 * 60;
 
+/** One counter and how many failures it allows. */
+export interface ThrottleKey {
+  key: string;
+  max: number;
+}
+
 /**
- * The counters one sign-in touches: the account (by email, hashed, whether or not such an
- * account exists, so a lockout says nothing about existence) and the client address.
+ * The counters one sign-in touches: the (account, address) pair, which locks after a few
+ * failures, and the address, which allows many more across accounts. The account is named by
+ * its email, hashed, whether or not such an account exists, so a lockout says nothing about
+ * existence. No counter spans addresses: guesses from one place never lock the account's
+ * owner out from another.
  */
-export async function throttleKeys(email: string, clientAddress: string): Promise<{ account: string; address: string }> {
-  return { account: `account:${await sha256Hex(normalizeEmail(email))}`, address: `address:${clientAddress}` };
+export async function throttleKeys(email: string, clientAddress: string): Promise<{ pair: ThrottleKey; address: ThrottleKey }> {
+  const account = await sha256Hex(normalizeEmail(email));
+  return {
+    pair: { key: `pair:${account}:${clientAddress}`, max: MAX_SIGN_IN_FAILURES },
+    address: { key: `address:${clientAddress}`, max: MAX_ADDRESS_FAILURES },
+  };
 }
 
 const inWindow = () => gt(signInThrottles.windowStartedAt, sql`now() - make_interval(secs => ${SIGN_IN_WINDOW_S})`);
 
-/** True when any of the keys used up its failures in the current window. */
-export async function isThrottled(db: Database, keys: string[]): Promise<boolean> {
-  const [row] = await db
-    .select({ key: signInThrottles.key })
+/** True when any of the counters used up its failures in the current window. */
+export async function isThrottled(db: Database, keys: ThrottleKey[]): Promise<boolean> {
+  const rows = await db
+    .select({ key: signInThrottles.key, failures: signInThrottles.failures })
     .from(signInThrottles)
-    .where(and(inArray(signInThrottles.key, keys), gte(signInThrottles.failures, MAX_SIGN_IN_FAILURES), inWindow()))
-    .limit(1);
-  return !!row;
+    .where(and(inArray(signInThrottles.key, keys.map((k) => k.key)), inWindow()));
+  return rows.some((r) => r.failures >= (keys.find((k) => k.key === r.key)?.max ?? Infinity));
 }
 
-/** Counts one failure against each key, starting a new window where the old one ended. */
-export async function recordFailure(db: Database, keys: string[]): Promise<void> {
+/** Counts one failure against each counter, starting a new window where the old one ended. */
+export async function recordFailure(db: Database, keys: ThrottleKey[]): Promise<void> {
   const stale = sql`${signInThrottles.windowStartedAt} <= now() - make_interval(secs => ${SIGN_IN_WINDOW_S})`;
-  for (const key of keys) {
+  for (const { key } of keys) {
     await db
       .insert(signInThrottles)
       .values({ key, failures: 1 })
@@ -46,12 +60,18 @@ export async function recordFailure(db: Database, keys: string[]): Promise<void>
   }
 }
 
-/** Forgets an account's failures after it signed in; the address's count stays, so interleaved successes do not reset it. */
-export async function clearFailures(db: Database, key: string): Promise<void> {
-  await db.delete(signInThrottles).where(eq(signInThrottles.key, key));
+/** Forgets a pair's failures after its account signed in; the address's count stays, so interleaved successes do not reset it. */
+export async function clearFailures(db: Database, key: ThrottleKey): Promise<void> {
+  await db.delete(signInThrottles).where(eq(signInThrottles.key, key.key));
 }
 
-/** The client's address as Cloudflare reports it; one shared bucket when it is unknown. */
-export function clientAddressOf(header: (name: string) => string | undefined): string {
-  return (header("CF-Connecting-IP") ?? "").trim().slice(0, 64) || "unknown";
+/**
+ * The client's address, from the header named by `CLIENT_ADDRESS_HEADER` where a proxy in
+ * front sets it and a client cannot (Cloudflare's `CF-Connecting-IP`). Without one (the local
+ * platform, where any header is the client's own word and every client is this machine) it
+ * is "local": headers a client sends then change nothing.
+ */
+export function clientAddressOf(header: (name: string) => string | undefined, trustedHeader: string | undefined): string {
+  if (!trustedHeader) return "local";
+  return (header(trustedHeader) ?? "").trim().slice(0, 64) || "unknown";
 }

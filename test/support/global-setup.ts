@@ -32,7 +32,14 @@ export default async function setup(project: TestProject) {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-test-"));
   chmodSync(home, 0o755); // the embedded Postgres runs as an unprivileged user
   const drainPort = await freePort();
-  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { BOOT_TIMEOUT_S: "20", DRAIN_ALLOW_HOSTS: `127.0.0.1:${drainPort}` } });
+  const workerVars = {
+    BOOT_TIMEOUT_S: "20",
+    DRAIN_ALLOW_HOSTS: `127.0.0.1:${drainPort}`,
+    // As behind Cloudflare: tests give each client an address of its own. What the local
+    // default (no header believed) does is tested on a Worker of its own.
+    CLIENT_ADDRESS_HEADER: "CF-Connecting-IP",
+  };
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars });
   project.provide("platform", {
     apiUrl: platform.apiUrl,
     port: platform.port,
