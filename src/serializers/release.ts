@@ -10,7 +10,8 @@ export function toReleaseJson(r: ReleaseRow, app: Pick<AppRow, "id" | "name">, c
     description: r.description,
     status: r.status,
     current: r.version === currentVersion,
-    eligible_for_rollback: r.status === "succeeded",
+    // Only a successful release with a slug can be rolled back to (rollback refuses the others).
+    eligible_for_rollback: r.status === "succeeded" && r.slugId !== null,
     addon_plan_names: r.addonPlanNames,
     artifacts: r.slugId ? [{ type: "slug", id: r.slugId }] : [],
     app: { id: app.id, name: app.name },

@@ -93,6 +93,9 @@ export async function rollback(db: Database, actor: Actor, app: AppRow, target: 
   return db.transaction(async (tx) => {
     const old = await getRelease(tx, app, target);
     if (old.status !== "succeeded") throw new ApiError("invalid_params", `Release v${old.version} is ${old.status} and cannot be rolled back to.`);
+    // A release from before the first deploy has no code to run: the API would name a
+    // release that no dyno can run.
+    if (!old.slugId) throw new ApiError("invalid_params", `Release v${old.version} has no slug (nothing had been deployed yet) and cannot be rolled back to.`);
     await tx.delete(configVars).where(eq(configVars.appId, app.id));
     const entries = Object.entries(old.config);
     if (entries.length) await tx.insert(configVars).values(entries.map(([key, value]) => ({ appId: app.id, key, value })));

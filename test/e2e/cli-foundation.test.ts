@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, platform } from "../support/api.ts";
 import { appName, closeDb, makeAccount, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, herokuPty, makeCliHome, readNetrc, type CliResult } from "../support/heroku-cli.ts";
+import { deploySlug } from "../support/slugs.ts";
 
 // The unmodified heroku CLI 11.10.0, logged in with `login -i`, driving one account
 // through its first day: apps, config vars, releases, rollback, destroy, logout.
@@ -152,10 +153,15 @@ describe("heroku CLI 11.10.0: login, apps, config, releases, destroy, logout", {
     ]);
   });
 
+  it("a first deploy (a slug with no processes) becomes v2", async () => {
+    const { release } = await deploySlug(user.token, named, {});
+    expect(release).toMatchObject({ version: 2, description: "Deploy 01234567" });
+  });
+
   it("config:set sets both vars and reports the new release", async () => {
     const res = await run(["config:set", "FOO=bar", "B=a b=c", "-a", named]);
     expectOk(res);
-    expect(res.stderr).toContain(`Setting FOO, B and restarting ${named}... done, v2`);
+    expect(res.stderr).toContain(`Setting FOO, B and restarting ${named}... done, v3`);
     expect(lines(res.stdout)).toEqual(["FOO: bar", "B:   a b=c", ""]);
   });
 
@@ -179,7 +185,7 @@ describe("heroku CLI 11.10.0: login, apps, config, releases, destroy, logout", {
   it("config:unset removes the var in a new release", async () => {
     const res = await run(["config:unset", "FOO", "-a", named]);
     expectOk(res);
-    expect(res.stderr).toContain(`Unsetting FOO and restarting ${named}... done, v3`);
+    expect(res.stderr).toContain(`Unsetting FOO and restarting ${named}... done, v4`);
     const config = await run(["config", "-a", named]);
     expect(lines(config.stdout)).toEqual([`=== ${named} Config Vars`, "", "B: a b=c", ""]);
   });
@@ -194,37 +200,38 @@ describe("heroku CLI 11.10.0: login, apps, config, releases, destroy, logout", {
   it("releases lists the history, newest first, with the current version", async () => {
     const res = await run(["releases", "-a", named]);
     expectOk(res);
-    expect(lines(res.stdout)[0]).toBe(`=== ${named} Releases - Current: v3`);
+    expect(lines(res.stdout)[0]).toBe(`=== ${named} Releases - Current: v4`);
     expect(releaseRows(res.stdout)).toEqual([
-      [3, "Remove FOO config vars", user.email],
-      [2, "Set FOO, B config vars", user.email],
+      [4, "Remove FOO config vars", user.email],
+      [3, "Set FOO, B config vars", user.email],
+      [2, "Deploy 01234567", user.email],
       [1, "Initial release", user.email],
     ]);
   });
 
-  it("releases:info v2 shows the release and the config it carried", async () => {
-    const res = await run(["releases:info", "v2", "-a", named]);
+  it("releases:info v3 shows the release and the config it carried", async () => {
+    const res = await run(["releases:info", "v3", "-a", named]);
     expectOk(res);
     const out = lines(res.stdout);
-    expect(out.slice(0, 3)).toEqual(["=== Release v2", "", `By:                     ${user.email}`]);
+    expect(out.slice(0, 3)).toEqual(["=== Release v3", "", `By:                     ${user.email}`]);
     expect(out[3]).toBe("Change:                 Set FOO, B config vars");
     expect(out[4]).toBe("Eligible for Rollback?: Yes");
     expect(out[5]).toMatch(/^When:\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    expect(out.slice(6)).toEqual(["", "=== v2 Config vars", "", "B:   a b=c", "FOO: bar", ""]);
+    expect(out.slice(6)).toEqual(["", "=== v3 Config vars", "", "B:   a b=c", "FOO: bar", ""]);
   });
 
   it("rollback goes back to the previous release and restores its config", async () => {
     const res = await run(["rollback", "-a", named]);
     expectOk(res);
-    expect(res.stderr).toContain(`Rolling back ${named} to v2... done, v4`);
-    expect(res.stderr).toContain("To undo, run: heroku rollback v3");
+    expect(res.stderr).toContain(`Rolling back ${named} to v3... done, v5`);
+    expect(res.stderr).toContain("To undo, run: heroku rollback v4");
 
     const config = await run(["config", "-a", named]);
     expect(lines(config.stdout)).toEqual([`=== ${named} Config Vars`, "", "B:   a b=c", "FOO: bar", ""]);
     const releases = await run(["releases", "-a", named]);
-    expect(lines(releases.stdout)[0]).toBe(`=== ${named} Releases - Current: v4`);
-    expect(releaseRows(releases.stdout)[0]).toEqual([4, "Rollback to v2", user.email]);
-    expect(releaseRows(releases.stdout)).toHaveLength(4);
+    expect(lines(releases.stdout)[0]).toBe(`=== ${named} Releases - Current: v5`);
+    expect(releaseRows(releases.stdout)[0]).toEqual([5, "Rollback to v3", user.email]);
+    expect(releaseRows(releases.stdout)).toHaveLength(5);
   });
 
   it("apps:destroy deletes the app and its git remote; apps:info then cannot find it", async () => {

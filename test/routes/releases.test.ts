@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { api } from "../support/api.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { deploySlug } from "../support/slugs.ts";
 
 afterAll(closeDb);
 
@@ -45,7 +46,8 @@ describe("GET /apps/{app}/releases", () => {
     expect(res.body[3]).toMatchObject({
       description: "Set STEP config vars",
       status: "succeeded",
-      eligible_for_rollback: true,
+      // Nothing has been deployed, so there is no code to roll back to.
+      eligible_for_rollback: false,
       app: { name: app },
       user: { id: owner.id, email: owner.email },
     });
@@ -190,42 +192,49 @@ describe("GET /apps/{app}/releases/{release}", () => {
 });
 
 describe("POST /apps/{app}/releases (rollback)", () => {
-  it("cuts a current release copying the target's config, and the app's config follows", async () => {
+  it("cuts a current release copying the target's slug and config, and the app's config follows", async () => {
     const owner = await makeAccount();
     const { name: app } = await makeApp(owner);
+    const { slug } = await deploySlug(owner.token, app, {});
     for (const p of [{ A: "1", KEEP: "k" }, { A: "2", B: "new" }, { KEEP: null }]) {
       await api(`/apps/${app}/config-vars`, { method: "PATCH", token: owner.token, body: p });
     }
     const before = (await list(owner, app)).body;
-    expect(versions(before)).toEqual([1, 2, 3, 4]);
-    const target = before.find((r) => r.version === 2)!;
-    const targetConfig = (await api(`/apps/${app}/releases/2/config-vars`, { token: owner.token })).body;
+    expect(versions(before)).toEqual([1, 2, 3, 4, 5]);
+    const target = before.find((r) => r.version === 3)!;
+    const targetConfig = (await api(`/apps/${app}/releases/3/config-vars`, { token: owner.token })).body;
     expect(targetConfig).toEqual({ A: "1", KEEP: "k" });
 
     const res = await api(`/apps/${app}/releases`, { method: "POST", token: owner.token, body: { release: target.id } });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ version: 5, description: "Rollback to v2", current: true, status: "succeeded" });
+    expect(res.body).toMatchObject({ version: 6, description: "Rollback to v3", current: true, status: "succeeded", slug: { id: slug.id } });
 
     const after = (await list(owner, app)).body;
-    expect(after.slice(0, 4).map((r) => ({ ...r, current: false }))).toEqual(before.map((r) => ({ ...r, current: false })));
-    expect(after.map((r) => r.current)).toEqual([false, false, false, false, true]);
-    expect(after[4]!.id).toBe(res.body.id);
-    expect((await api(`/apps/${app}/releases/5/config-vars`, { token: owner.token })).body).toEqual(targetConfig);
+    expect(after.slice(0, 5).map((r) => ({ ...r, current: false }))).toEqual(before.map((r) => ({ ...r, current: false })));
+    expect(after.map((r) => r.current)).toEqual([false, false, false, false, false, true]);
+    expect(after[5]!.id).toBe(res.body.id);
+    expect((await api(`/apps/${app}/releases/6/config-vars`, { token: owner.token })).body).toEqual(targetConfig);
     expect(await config(owner, app)).toEqual(targetConfig);
 
     // The next config change builds on the rolled-back config.
     const next = await api(`/apps/${app}/config-vars`, { method: "PATCH", token: owner.token, body: { C: "3" } });
     expect(next.body).toEqual({ ...targetConfig, C: "3" });
-    expect(versions((await list(owner, app)).body)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(versions((await list(owner, app)).body)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
-  it("rolls back to v1 and empties the config", async () => {
+  it("refuses a rollback to a release without a slug (from before the first deploy), and changes nothing", async () => {
     const { owner, app } = await appWithReleases(3);
-    const v1 = (await list(owner, app)).body[0]!;
-    const res = await api(`/apps/${app}/releases`, { method: "POST", token: owner.token, body: { release: v1.id } });
-    expect(res.status).toBe(201);
-    expect(res.body.description).toBe("Rollback to v1");
-    expect(await config(owner, app)).toEqual({});
+    await deploySlug(owner.token, app, {});
+    const before = (await list(owner, app)).body;
+    expect(before.map((r) => r.eligible_for_rollback)).toEqual([false, false, false, true]);
+    const beforeConfig = await config(owner, app);
+    for (const target of before.filter((r) => r.version < 4)) {
+      const res = await api(`/apps/${app}/releases`, { method: "POST", token: owner.token, body: { release: target.id } });
+      expect(res.status).toBe(422);
+      expect(res.body).toEqual({ id: "invalid_params", message: `Release v${target.version} has no slug (nothing had been deployed yet) and cannot be rolled back to.` });
+    }
+    expect((await list(owner, app)).body).toEqual(before);
+    expect(await config(owner, app)).toEqual(beforeConfig);
   });
 
   it.each([

@@ -5,7 +5,7 @@ import { api, tlsAgent, type ApiCall, type ApiResult } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
 import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
-import { slugArchive } from "../support/slugs.ts";
+import { deploySlug, slugArchive } from "../support/slugs.ts";
 import { putBlob, tarball } from "../support/sources.ts";
 
 afterAll(closeDb);
@@ -145,16 +145,19 @@ describe("responses match Heroku's Platform API schema", () => {
 
   it("GET /apps/{app}/releases, one release, its config, and a rollback", async () => {
     const owner = await makeAccount();
-    const app = await appWithHistory(owner);
+    const app = await makeApp(owner);
+    await deploySlug(owner.token, app.name, {});
+    await conforming(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body: { GREETING: "hello world" }, status: 200 });
+    await conforming(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body: { GREETING: null }, status: 200 });
     const list = await conforming(`/apps/${app.name}/releases`, { token: owner.token, status: 200 });
-    expect(list.body.map((r: any) => r.version)).toEqual([1, 2, 3]);
+    expect(list.body.map((r: any) => r.version)).toEqual([1, 2, 3, 4]);
     await conforming(`/apps/${app.name}/releases/2`, { token: owner.token, status: 200 });
     await conforming(`/apps/${app.name}/releases/${list.body[0].id}`, { token: owner.token, status: 200 });
-    const v2config = await conforming(`/apps/${app.name}/releases/2/config-vars`, { token: owner.token, status: 200 });
-    expect(v2config.body.GREETING).toBe("hello world");
+    const v3config = await conforming(`/apps/${app.name}/releases/3/config-vars`, { token: owner.token, status: 200 });
+    expect(v3config.body.GREETING).toBe("hello world");
     await conforming(`/apps/${app.name}/releases/1/config-vars`, { token: owner.token, status: 200 });
-    const rollback = await conforming(`/apps/${app.name}/releases`, { method: "POST", token: owner.token, body: { release: "2" }, status: 201 });
-    expect(rollback.body).toMatchObject({ version: 4, current: true });
+    const rollback = await conforming(`/apps/${app.name}/releases`, { method: "POST", token: owner.token, body: { release: "3" }, status: 201 });
+    expect(rollback.body).toMatchObject({ version: 5, current: true });
     await conforming(`/apps/${app.name}/releases`, { token: owner.token, status: 200 });
   });
 
