@@ -1,6 +1,7 @@
 import type { Database } from "./db/client.ts";
 import type { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 import type { BuildChannel } from "./durable-objects/build-channel.ts";
+import type { FleetWatch } from "./durable-objects/fleet-watch.ts";
 import type { LogChannel } from "./durable-objects/log-channel.ts";
 import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 
@@ -41,6 +42,7 @@ export interface Bindings {
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   LOG_CHANNEL: DurableObjectNamespace<LogChannel>;
   APP_COORDINATOR: DurableObjectNamespace<AppCoordinator>;
+  FLEET_WATCH: DurableObjectNamespace<FleetWatch>;
   BUILD_CHANNEL: DurableObjectNamespace<BuildChannel>;
   BLOBS: R2Bucket;
 }

@@ -8,6 +8,7 @@ import { commandConfig } from "./lib/push.ts";
 
 export { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 export { BuildChannel } from "./durable-objects/build-channel.ts";
+export { FleetWatch } from "./durable-objects/fleet-watch.ts";
 export { LogChannel } from "./durable-objects/log-channel.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";
 

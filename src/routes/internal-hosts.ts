@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { signingKeys } from "../auth/signing.ts";
 import type { HostRow } from "../db/schema/hosts.ts";
+import { fleetWatch } from "../durable-objects/fleet-watch.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { commandConfig } from "../lib/push.ts";
@@ -39,6 +40,8 @@ export const internalHostsRoutes = new Hono<HostEnv>()
       await retireSilentHosts(tx);
       await placeDynos(tx);
     });
+    // And keeps the fleet watched when this is the last host that heartbeats and then dies.
+    c.executionCtx.waitUntil(fleetWatch(c.env).arm().catch(() => {}));
     const response: HeartbeatResponse = {
       host_id: host.id,
       command_key: (await signingKeys(c.env.COMMAND_SIGNING_KEY)).publicJwk as JsonWebKey,

@@ -1,0 +1,49 @@
+import { DurableObject } from "cloudflare:workers";
+import { eq, inArray } from "drizzle-orm";
+import { openDb } from "../db/client.ts";
+import { hosts } from "../db/schema/index.ts";
+import type { Bindings } from "../env.ts";
+import { commandConfig } from "../lib/push.ts";
+import { sendCommand } from "../services/host-commands.ts";
+import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/hosts.ts";
+import { placeDynos } from "../services/placement.ts";
+
+/** How often the fleet is checked while any host is up. */
+export const FLEET_CHECK_MS = 10_000;
+
+/**
+ * One for the platform: notices hosts that stopped heart-beating on a schedule of its own
+ * (an alarm), so a dead host's dynos move even when no other host heartbeats; it places
+ * them on the live hosts and asks those to sync at once. Every heartbeat arms it; it
+ * stays armed while any host is up.
+ */
+export class FleetWatch extends DurableObject<Bindings> {
+  /** Makes sure a check is scheduled; cheap when one already is. */
+  async arm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + FLEET_CHECK_MS);
+  }
+
+  /** Retires silent hosts and places their dynos; runs again while there are hosts to watch. */
+  override async alarm(): Promise<void> {
+    const handle = await openDb(this.env.DATABASE_URL, { neonWsProxy: this.env.NEON_WS_PROXY });
+    try {
+      const { retired, placed } = await handle.db.transaction(async (tx) => ({ retired: await retireSilentHosts(tx), placed: await placeDynos(tx) }));
+      if (retired) console.log(JSON.stringify({ fleet: "retired silent hosts", hosts: retired, timeout_ms: HOST_TIMEOUT_MS }));
+      if (placed.size) {
+        // Hosts that received dynos start them now, not at their next heartbeat.
+        const targets = await handle.db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(inArray(hosts.id, [...placed]));
+        const { signingKey } = commandConfig(this.env);
+        await Promise.allSettled(targets.map((h) => h.url && sendCommand(signingKey, h.id, h.url, { op: "sync" })));
+      }
+      const [up] = await handle.db.select({ id: hosts.id }).from(hosts).where(eq(hosts.state, "up")).limit(1);
+      if (up) await this.ctx.storage.setAlarm(Date.now() + FLEET_CHECK_MS);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** The platform's one FleetWatch. */
+export function fleetWatch(env: Bindings) {
+  return env.FLEET_WATCH.get(env.FLEET_WATCH.idFromName("fleet"));
+}

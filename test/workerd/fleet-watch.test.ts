@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { eq, sql } from "drizzle-orm";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDb, type DbHandle } from "../../src/db/client.ts";
+import { runMigrations } from "../../src/db/migrate.ts";
+import { hosts } from "../../src/db/schema/index.ts";
+// How often the FleetWatch looks (FLEET_CHECK_MS in src/durable-objects/fleet-watch.ts, which imports workerd-only modules).
+const FLEET_CHECK_MS = 10_000;
+import { ensureSigningKey } from "../../src/local/keys.ts";
+import { createHost } from "../../src/services/hosts.ts";
+import { platform } from "../support/api.ts";
+import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";
+import { waitFor } from "../support/slugs.ts";
+
+// A host that dies when no other host heartbeats: the FleetWatch Durable Object's alarm
+// notices it. A Worker of its own, on a database of its own, so that the platform's own
+// agent (whose heartbeats also retire silent hosts) cannot be what noticed.
+
+const adminUrl = platform().adminDatabaseUrl;
+
+describe.skipIf(!adminUrl)("FleetWatch", () => {
+  const name = `fleet_${Date.now().toString(36)}`;
+  let worker: SecondWorker;
+  let handle: DbHandle;
+  let url: string;
+
+  beforeAll(async () => {
+    const control = new URL(platform().databaseUrl);
+    const admin = new pg.Client({ connectionString: adminUrl! });
+    await admin.connect();
+    try {
+      await admin.query(`create database ${name} owner ${control.username}`);
+    } finally {
+      await admin.end();
+    }
+    control.pathname = `/${name}`;
+    url = control.toString();
+    await runMigrations(url);
+    handle = await openDb(url);
+    // A key of its own: its heartbeat answers carry the command key.
+    const keyDir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-fleet-key-"));
+    const key = await ensureSigningKey(path.join(keyDir, "signing-key.jwk"));
+    rmSync(keyDir, { recursive: true, force: true });
+    worker = await startSecondWorker({ DATABASE_URL: url, COMMAND_SIGNING_KEY: key });
+  }, 120_000);
+
+  afterAll(async () => {
+    await worker?.stop();
+    await handle?.close();
+    const admin = new pg.Client({ connectionString: adminUrl! });
+    await admin.connect();
+    await admin.query(`drop database if exists ${name} with (force)`).finally(() => admin.end());
+  });
+
+  it("marks the last host down on its own schedule once it stops heart-beating", async () => {
+    const { host, secret } = await createHost(handle.db, "lonely");
+    const beat = await worker.api("/internal/hosts/heartbeat", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${secret}` },
+      body: { url: "http://127.0.0.1:9", capacity_mb: 1024, dynos: [], dropped_log_lines: 0 },
+    });
+    expect(beat.status).toBe(200);
+    const row = async () => (await handle.db.select().from(hosts).where(eq(hosts.id, host.id)))[0]!;
+    expect((await row()).state).toBe("up");
+    // Its last heartbeat long ago; nothing heartbeats after it.
+    await handle.db.update(hosts).set({ lastHeartbeatAt: sql`now() - interval '5 minutes'` }).where(eq(hosts.id, host.id));
+    await waitFor("the host marked down", async () => (await row()).state === "down", FLEET_CHECK_MS * 3, 250);
+  }, 60_000);
+});
