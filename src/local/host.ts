@@ -1,4 +1,5 @@
 import { spawnService } from "./child.ts";
+import { keepAlive } from "./keep-alive.ts";
 import path from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
@@ -22,6 +23,10 @@ export interface LocalHost {
   url: string;
   stop(): Promise<void>;
   output(): string;
+  /** The running agent process (a new one after it was restarted). */
+  pid(): number | undefined;
+  /** How many times the agent was started again after dying. */
+  restarts(): number;
 }
 
 /**
@@ -53,9 +58,12 @@ export async function startLocalHost(opts: { home: string; databaseUrl: string; 
     "--public-url", url, "--work-dir", agentWorkDir(opts.home), "--ca", opts.caPath,
     ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
-  const service = spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet });
+  // Kept alive: an agent that dies (its dynos die with it) is started again on the same
+  // port and secret, and converges on the desired dynos at its first heartbeat.
+  const kept = keepAlive("the host agent", () => spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet }));
+  const service = kept.current();
   // The agent stops its dynos first (SIGTERM, SIGKILL after 30 s).
-  const stop = () => service.stop(40_000);
+  const stop = () => kept.stop(40_000);
 
   const deadline = Date.now() + 30_000;
   const check = await openDb(opts.databaseUrl);
@@ -73,5 +81,5 @@ export async function startLocalHost(opts: { home: string; databaseUrl: string; 
   } finally {
     await check.close();
   }
-  return { hostId, url, stop, output: service.output };
+  return { hostId, url, stop, output: () => kept.current().output(), pid: () => kept.current().child.pid, restarts: kept.restarts };
 }

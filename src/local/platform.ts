@@ -46,6 +46,8 @@ export interface Platform {
   port: number;
   /** The local host agent's host id, when one runs. */
   hostId?: string;
+  /** The local host agent's process (a new one after it was restarted), when one runs. */
+  agentPid(): number | undefined;
   apiUrl: string;
   databaseUrl: string;
   /** Superuser URL when the embedded Postgres runs. */
@@ -114,6 +116,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     return {
       port,
       hostId: host?.hostId,
+      agentPid: () => host?.pid(),
       apiUrl: `https://${hostPort}`,
       databaseUrl,
       adminDatabaseUrl: pg?.adminUrl,

@@ -169,3 +169,15 @@ export function sweepCgroups(layout: CgroupLayout, group: string): string[] {
   }
   return busy;
 }
+
+/** Removes the group's own directories once its sandboxes are gone (an agent's clean stop). */
+export function removeGroup(layout: CgroupLayout, group: string): void {
+  const dirs = layout.version === 2 ? [path.join(layout.root, group)] : [layout.memory, layout.cpu, layout.pids].map((r) => path.join(r, group));
+  for (const dir of dirs) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Still holding a sandbox, or never made.
+    }
+  }
+}

@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { DynoUser } from "../dyno-user.ts";
-import { createCgroup, detectCgroups, sweepCgroups, type CgroupLayout, type CgroupLimits, type SandboxCgroup } from "./cgroups.ts";
+import { createCgroup, detectCgroups, removeGroup, sweepCgroups, type CgroupLayout, type CgroupLimits, type SandboxCgroup } from "./cgroups.ts";
 import { mountInstance, unmountInstance, type InstanceFs } from "./filesystem.ts";
 import { sandboxArgv, systemMounts, type LaunchSpec } from "./launch.ts";
 import { SandboxNetwork, type DynoNetwork } from "./network.ts";
@@ -226,6 +226,7 @@ export class SandboxHost {
     await Promise.all([...this.sandboxes].map((b) => b.dispose()));
     await this.network.close();
     sweepCgroups(this.layout, this.group);
+    removeGroup(this.layout, this.group);
   }
 }
 
