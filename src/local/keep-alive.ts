@@ -29,6 +29,12 @@ export function keepAlive(label: string, launch: () => ManagedChild, log: (messa
   const watch = (c: ManagedChild) =>
     c.child.once("exit", (code, signal) => {
       if (stopping) return;
+      // What it started in its process group (workerd under wrangler) would hold its port.
+      try {
+        process.kill(-c.child.pid!, "SIGKILL");
+      } catch {
+        // Nothing left.
+      }
       deaths = Date.now() - startedAt > 60_000 ? 1 : deaths + 1;
       const delay = restartDelayMs(deaths);
       log(`${label} died (${signal ?? `exit code ${code}`}); starting it again in ${delay / 1000} s`);

@@ -1,13 +1,17 @@
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { chownSync, existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
+import { spawnService } from "./child.ts";
+import { keepAlive } from "./keep-alive.ts";
 import { freePort, waitForPort } from "./ports.ts";
 
 export interface LocalPooler {
   /** The pooled URL: same role and database, PgBouncer's port. */
   url: string;
+  /** The running PgBouncer (a new one after it was started again). */
+  pid(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -63,28 +67,17 @@ export async function startPgBouncer(opts: { binary: string; dir: string; adminU
     { mode: 0o600 },
   );
   if (opts.runAs) for (const f of [opts.dir, ini, userlist]) chownSync(f, opts.runAs.uid, opts.runAs.gid);
-  const child = spawn(opts.binary, [ini], { stdio: ["ignore", "ignore", "pipe"], ...opts.runAs });
-  let log = "";
-  child.stderr!.on("data", (c: Buffer) => (log = (log + c.toString()).slice(-20_000)));
-  let exited = false;
-  child.on("exit", () => (exited = true));
+  // Kept alive on the same port: the Worker's DATABASE_URL names it.
+  const kept = keepAlive("PgBouncer", () => spawnService(opts.binary, [ini], { quiet: true, ...opts.runAs }));
   try {
     await waitForPort(port, "127.0.0.1", 10_000);
   } catch (err) {
-    child.kill("SIGKILL");
-    throw new Error(`pgbouncer did not start: ${String(err)}\n${log}`);
+    await kept.stop(0);
+    throw new Error(`pgbouncer did not start: ${String(err)}\n${kept.current().output()}`);
   }
   const url = new URL(opts.url);
   url.port = String(port);
-  return {
-    url: url.toString(),
-    stop: async () => {
-      if (exited) return;
-      const done = new Promise((r) => child.once("exit", r));
-      child.kill("SIGINT");
-      await done;
-    },
-  };
+  return { url: url.toString(), pid: () => kept.current().child.pid, stop: () => kept.stop(5_000) };
 }
 
 /** uid/gid of a local user, for running a service unprivileged. */

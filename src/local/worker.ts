@@ -1,23 +1,26 @@
 import { spawnSync } from "node:child_process";
-import { spawnService } from "./child.ts";
 import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import https from "node:https";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawnService } from "./child.ts";
+import { keepAlive, type KeptAlive } from "./keep-alive.ts";
 import type { LocalTls } from "./tls.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 export interface LocalWorker {
   stop(): Promise<void>;
+  /** The running wrangler (a new one after it was started again). */
+  pid(): number | undefined;
   /** Everything wrangler printed, for diagnosing a failed start. */
   output(): string;
 }
 
 /** GET https://127.0.0.1:port/path trusting the local CA; resolves with the status. */
-export function probe(port: number, tls: LocalTls, pathname = "/health"): Promise<number> {
+export function probe(port: number, tls: LocalTls, pathname = "/health", timeoutMs = 5_000): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = https.get(
       { host: "127.0.0.1", port, path: pathname, servername: "localhost", headers: { host: `localhost:${port}` }, ca: [readFileSync(tls.caPath)] },
@@ -26,12 +29,47 @@ export function probe(port: number, tls: LocalTls, pathname = "/health"): Promis
         resolve(res.statusCode ?? 0);
       },
     );
-    req.setTimeout(5000, () => req.destroy(new Error("timeout")));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error("timeout")));
     req.on("error", reject);
   });
 }
 
 const require = createRequire(import.meta.url);
+
+/** How often the Worker's health is checked, and after how many failures in a row wrangler is restarted. */
+const HEALTH_EVERY_MS = 2_000;
+const HEALTH_FAILURES = 3;
+
+/**
+ * wrangler outlives a workerd that died: then nothing answers. Three failed health checks
+ * in a row (each allowed 10 s, so a merely busy Worker is not mistaken for a dead one) end
+ * wrangler's process group, and `keepAlive` starts it again.
+ */
+function watchHealth(port: number, tls: LocalTls, kept: KeptAlive): NodeJS.Timeout {
+  let failures = 0;
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    const child = kept.current();
+    void probe(port, tls, "/health", 10_000)
+      .then((status) => status === 200, () => false)
+      .then((ok) => {
+        checking = false;
+        if (ok || child !== kept.current() || child.exited()) return void (failures = 0);
+        if (++failures < HEALTH_FAILURES) return;
+        failures = 0;
+        console.error(`dynoplane: the Worker stopped answering (${HEALTH_FAILURES} health checks); restarting wrangler`);
+        try {
+          process.kill(-child.child.pid!, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      });
+  }, HEALTH_EVERY_MS);
+  timer.unref();
+  return timer;
+}
 
 /** A single-quoted .env value: taken literally by wrangler's parser (double quotes would unescape). */
 function envFileValue(value: string): string {
@@ -71,8 +109,10 @@ export async function startWorker(opts: {
   ];
   // workerd trusts public CAs; the local CA is added so the Worker can reach local HTTPS endpoints (log drains in tests).
   const env = { ...process.env, NODE_EXTRA_CA_CERTS: opts.tls.caPath };
-  const service = spawnService(process.execPath, args, { cwd: ROOT, env, quiet: opts.quiet });
-  const stop = () => service.stop(5000);
+  // Kept alive on the same port: the CLI, the agent and the dashboard name it.
+  const kept = keepAlive("the Worker (wrangler dev)", () => spawnService(process.execPath, args, { cwd: ROOT, env, quiet: opts.quiet }));
+  const service = kept.current();
+  const stop = () => kept.stop(5000);
 
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -85,5 +125,13 @@ export async function startWorker(opts: {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { stop, output: service.output };
+  const health = watchHealth(opts.port, opts.tls, kept);
+  return {
+    stop: async () => {
+      clearInterval(health);
+      await stop();
+    },
+    output: () => kept.current().output(),
+    pid: () => kept.current().child.pid,
+  };
 }

@@ -42,16 +42,67 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
 
   it("starts it again, its dynos with it, and says so on the console", async () => {
     expect(await answers()).toBe(true);
-    const pid = platform.agentPid()!;
+    const pid = platform.pids().agent!;
     const killedAt = Date.now();
     process.kill(pid, "SIGKILL");
     await waitFor("the app answering again", answers, 60_000, 200);
     const healedMs = Date.now() - killedAt;
     console.log(`healed ${healedMs} ms after the agent was killed`);
-    expect(platform.agentPid()).not.toBe(pid);
+    expect(platform.pids().agent).not.toBe(pid);
     expect(said.some((l) => /the host agent died \(SIGKILL\); starting it again in 1 s/.test(l))).toBe(true);
     expect(said.some((l) => /the host agent started again \(pid \d+\)/.test(l))).toBe(true);
   }, 90_000);
+
+  /** Sets a config var through the API; true when acknowledged. */
+  const setVar = async (key: string, value: string) => {
+    const res = await fetch(`${platform.apiUrl}/apps/${sample.app}/config-vars`, { method: "PATCH", headers: sample.headers, body: JSON.stringify({ [key]: value }), dispatcher: sample.dispatcher }).catch(() => null);
+    const ok = res?.status === 200;
+    await res?.body?.cancel().catch(() => {});
+    return ok;
+  };
+  const configVars = async () => {
+    const res = await fetch(`${platform.apiUrl}/apps/${sample.app}/config-vars`, { headers: sample.headers, dispatcher: sample.dispatcher });
+    return (await res.json()) as Record<string, string>;
+  };
+  /** workerd, which wrangler runs in its process group. */
+  const workerdPid = () => {
+    const group = platform.pids().worker!;
+    for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+        if (pgrp === group && readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("workerd")) return Number(entry);
+      } catch {
+        // exited while we looked
+      }
+    }
+    return undefined;
+  };
+
+  it.each([
+    ["Postgres", () => platform.pids().postgres, /Postgres died \(SIGKILL\); starting it again/],
+    ["PgBouncer", () => platform.pids().pgbouncer, /PgBouncer died \(SIGKILL\); starting it again in 1 s/],
+    ["wrangler", () => platform.pids().worker, /the Worker \(wrangler dev\) died \(SIGKILL\); starting it again in 1 s/],
+    ["workerd", workerdPid, /the Worker stopped answering \(3 health checks\); restarting wrangler/],
+  ])("heals from a kill -9 of %s during writes and requests, and loses no acknowledged write", async (part, pidOf, line) => {
+    const acknowledged: Record<string, string> = {};
+    for (let i = 0; i < 3; i++) if (await setVar(`BEFORE_${i}`, part)) acknowledged[`BEFORE_${i}`] = part;
+    expect(Object.keys(acknowledged)).toHaveLength(3);
+    const pid = pidOf();
+    expect(pid, `${part}'s pid`).toBeGreaterThan(0);
+    const killedAt = Date.now();
+    process.kill(pid!, "SIGKILL");
+    // The loop goes on while it heals: writes may fail, but what was acknowledged must stay.
+    let n = 0;
+    await waitFor(`writes and the app after ${part} was killed`, async () => {
+      const key = `DURING_${n++}`;
+      if (await setVar(key, part)) acknowledged[key] = part;
+      return (await answers()) && (await setVar("HEALED", part));
+    }, 60_000, 250);
+    console.log(`${part}: healed ${Date.now() - killedAt} ms after kill -9`);
+    expect(await configVars()).toMatchObject(acknowledged);
+    expect(said.some((l) => line.test(l)), said.join("\n")).toBe(true);
+  }, 120_000);
 
   it("leaves nothing behind when it stops: no process, mount, network or cgroup of its own", async () => {
     const workDir = agentWorkDir(home);
