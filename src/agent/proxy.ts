@@ -56,6 +56,9 @@ export function refuse(res: http.ServerResponse, status: number, id: string, mes
   res.writeHead(status, headers).end(JSON.stringify({ id, message }));
 }
 
+/** How long connecting to a dyno may take before the request is answered as not reaching it. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 /** Where a dyno listens: its sandbox's address (loopback without one) and its $PORT. */
 export interface DynoTarget {
   host: string;
@@ -70,7 +73,15 @@ export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, t
   const started = Date.now();
   let connectMs = 0;
   const upstream = http.request({ host: target.host, port: target.port, method: req.method, path, headers: pairsToHeaders(forwardable(req.rawHeaders)) });
-  upstream.on("socket", (socket) => socket.once("connect", () => (connectMs = Date.now() - started)));
+  upstream.on("socket", (socket) => {
+    // A dyno that is gone does not always refuse at once; the router retries elsewhere.
+    const timer = setTimeout(() => upstream.destroy(new Error("connect timeout")), CONNECT_TIMEOUT_MS);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      connectMs = Date.now() - started;
+    });
+    socket.once("close", () => clearTimeout(timer));
+  });
   upstream.on("response", (up) => {
     // The router's log line reports connect time separately from service time, as Heroku's does.
     res.writeHead(up.statusCode ?? 502, up.statusMessage, [...forwardable(up.rawHeaders), CONNECT_TIME_HEADER, String(connectMs)]);

@@ -43,7 +43,3 @@ export class FleetWatch extends DurableObject<Bindings> {
   }
 }
 
-/** The platform's one FleetWatch. */
-export function fleetWatch(env: Bindings) {
-  return env.FLEET_WATCH.get(env.FLEET_WATCH.idFromName("fleet"));
-}

@@ -2,7 +2,6 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { signingKeys } from "../auth/signing.ts";
 import type { HostRow } from "../db/schema/hosts.ts";
-import { fleetWatch } from "../durable-objects/fleet-watch.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { commandConfig } from "../lib/push.ts";
@@ -10,7 +9,7 @@ import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
 import { HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
-import { authenticateHost, HEARTBEAT_INTERVAL_MS, recordObservedDynos, retireSilentHosts, touchHost } from "../services/hosts.ts";
+import { authenticateHost, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, retireSilentHosts, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
 import { placeDynos } from "../services/placement.ts";
 import { getSlugById } from "../services/slugs.ts";
@@ -41,7 +40,9 @@ export const internalHostsRoutes = new Hono<HostEnv>()
       await placeDynos(tx);
     });
     // And keeps the fleet watched when this is the last host that heartbeats and then dies.
-    c.executionCtx.waitUntil(fleetWatch(c.env).arm().catch(() => {}));
+    // (Through the binding only: the Durable Object's module is workerd's, and routes load in Node too.)
+    const watch = c.env.FLEET_WATCH.get(c.env.FLEET_WATCH.idFromName(FLEET_WATCH_NAME));
+    c.executionCtx.waitUntil(watch.arm().catch(() => {}));
     const response: HeartbeatResponse = {
       host_id: host.id,
       command_key: (await signingKeys(c.env.COMMAND_SIGNING_KEY)).publicJwk as JsonWebKey,

@@ -9,6 +9,8 @@ export const HOST_SECRET_PREFIX = "dph_";
 /** A host that has not sent a heartbeat for this long is down, and its dynos move. */
 export const HOST_TIMEOUT_MS = 30_000;
 export const HEARTBEAT_INTERVAL_MS = 3_000;
+/** The name of the platform's one FleetWatch Durable Object (which retires silent hosts on an alarm). */
+export const FLEET_WATCH_NAME = "fleet";
 
 /** A new random host secret. */
 export const generateHostSecret = () => HOST_SECRET_PREFIX + bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));

@@ -98,7 +98,7 @@ export function desiredDyno(over: Partial<DesiredDyno> = {}): DesiredDyno {
 
 /** Runs a shell command inside a dyno of the test app, as the tenant would. */
 export async function sh(target: Target, cmd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const res = await request(target, "POST", "/sh", {}, cmd);
+  const res = await request(target, "POST", "/sh", {}, cmd, 30_000);
   return JSON.parse(res.body) as { status: number | null; stdout: string; stderr: string };
 }
 
@@ -120,7 +120,7 @@ export type Target = number | { host: string; port: number };
 export const at = (info: { address?: string; port?: number }): Target => ({ host: info.address ?? "127.0.0.1", port: info.port! });
 
 /** A request on a fresh connection (no keep-alive, so each one sees the current process). */
-export function request(target: Target, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+export function request(target: Target, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
   const { host, port } = typeof target === "number" ? { host: "127.0.0.1", port: target } : target;
   return new Promise((resolve, reject) => {
     const req = http.request({ host, port, method, path: urlPath, headers, agent: false }, (res) => {
@@ -130,7 +130,7 @@ export function request(target: Target, method: string, urlPath: string, headers
       res.on("end", () => resolve({ status: res.statusCode!, body: text }));
       res.on("error", reject);
     });
-    req.setTimeout(30_000, () => req.destroy(new Error("timeout")));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error("timeout")));
     req.on("error", reject);
     req.end(body);
   });

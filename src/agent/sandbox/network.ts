@@ -173,6 +173,8 @@ export class SandboxNetwork {
     // Unique on the machine: the /24 is this agent's alone (its lease), the host number within it.
     const veth = `dpv${plan.subnet}-${host}`;
     const address = `${plan.prefix}.${host}`;
+    // A released address answers "prohibited" until it is used again (see `release`).
+    await run("ip", ["route", "del", "prohibit", `${address}/32`]).catch(() => {});
     try {
       await run("ip", ["-batch", "-"], {
         stdin: [`netns add ${name}`, `link add ${veth} type veth peer name eth0 netns ${name}`, `link set ${veth} master ${plan.bridge}`, `link set dev ${veth} type bridge_slave isolated on`, `link set ${veth} up`].join("\n") + "\n",
@@ -188,9 +190,15 @@ export class SandboxNetwork {
     return { netns: `/run/netns/${name}`, name, address };
   }
 
-  /** Deletes a sandbox's namespace (its veth goes with it). */
+  /**
+   * Deletes a sandbox's namespace (its veth goes with it). Its address then gets a
+   * `prohibit` route: a connection the agent starts to it from a stale routing decision
+   * fails at once instead of waiting on a neighbour entry that points nowhere.
+   */
   async release(net: DynoNetwork): Promise<void> {
     await run("ip", ["netns", "del", net.name]).catch(() => {});
+    await run("ip", ["route", "replace", "prohibit", `${net.address}/32`]).catch(() => {});
+    await run("ip", ["neigh", "flush", "to", net.address]).catch(() => {});
     this.used.delete(Number(net.address.split(".")[3]));
   }
 
@@ -232,5 +240,7 @@ async function removeNetwork(plan: NetworkPlan): Promise<void> {
   const names = await fs.readdir("/run/netns").catch(() => [] as string[]);
   await Promise.all(names.filter((n) => n.startsWith(`dp${plan.tag}-`)).map((n) => run("ip", ["netns", "del", n]).catch(() => {})));
   await run("ip", ["link", "del", plan.bridge]).catch(() => {});
+  // The prohibit routes of released addresses, and anything else in this agent's /24.
+  await run("ip", ["route", "flush", "root", `${plan.prefix}.0/24`]).catch(() => {});
   await run("nft", ["delete", "table", "inet", plan.table]).catch(() => {});
 }
