@@ -35,7 +35,7 @@ describe("dyno failures", { timeout: 150_000 }, () => {
     const failures: Array<{ status: number; text: string }> = [];
     const second = await waitFor("an answer from a new process", async () => {
       const res = await visit(app);
-      if (res.status === 200 && res.json!.pid !== first.pid) return res.json!;
+      if (res.status === 200 && res.json!.boot !== first.boot) return res.json!;
       if (res.status !== 200) failures.push({ status: res.status, text: res.text });
       return false;
     }, 90_000, 50);
@@ -52,7 +52,7 @@ describe("dyno failures", { timeout: 150_000 }, () => {
     // A process that exits on its own (status 3) is started again too.
     const crash = await visit(app, "/crash");
     expect(crash.json).toMatchObject({ crashing: true, pid: second.pid });
-    const third = await waitForAnswer(app, (j) => j.pid !== second.pid, 120_000);
+    const third = await waitForAnswer(app, (j) => j.boot !== second.boot, 120_000);
     expect(third.dyno).toBe("web.1");
     await waitForUp(user.token, app, ["web.1"]);
     expect(appProcesses(app)).toEqual([third.pid]);

@@ -139,7 +139,7 @@ export interface AppAnswer {
 export async function visit(app: string, pathname = "/"): Promise<AppAnswer> {
   const res = await get(appUrl(app, pathname));
   const json = (res.headers.get("content-type") ?? "").includes("application/json") ? JSON.parse(res.text) : undefined;
-  if (json && typeof json.pid === "number" && typeof json.dyno === "string") json.pid = hostPid(app, json.dyno, json.pid, json.started) ?? -1;
+  if (json && typeof json.pid === "number" && typeof json.dyno === "string") json.pid = hostPid(app, json.dyno, json.pid, json.started) ?? Number.NaN; // never a pid that signals many processes
   return { status: res.status, text: res.text, json };
 }
 
