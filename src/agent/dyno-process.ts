@@ -140,7 +140,7 @@ export class DynoProcess {
       if (!graceful) {
         this.platform(`Error R12 (Exit timeout) -> At least one process failed to exit within ${seconds(graceMs)} seconds of SIGTERM`);
         this.platform("Stopping remaining processes with SIGKILL");
-        this.signalAll("SIGKILL");
+        this.killAll();
         // Stopped means stopped: wait until the kill has landed on every process.
         if (!this.o.sandbox) await waitGroupGone(pid, 5_000);
       }
@@ -179,13 +179,10 @@ export class DynoProcess {
     return waitGroupGone(pgid, graceMs);
   }
 
-  /** A signal to every process of the dyno: SIGKILL to all of its sandbox, else its group. */
-  private signalAll(signal: NodeJS.Signals): void {
-    const box = this.o.sandbox;
-    if (box) {
-      if (signal === "SIGKILL") box.killAll();
-      else box.signalTenant(signal);
-    } else if (this.child?.pid !== undefined) signalGroup(this.child.pid, signal);
+  /** SIGKILL to every process of the dyno: all of its sandbox, else its process group. */
+  private killAll(): void {
+    if (this.o.sandbox) this.o.sandbox.killAll();
+    else if (this.child?.pid !== undefined) signalGroup(this.child.pid, "SIGKILL");
   }
 
   private awaitBind(): void {
@@ -206,7 +203,7 @@ export class DynoProcess {
       if (this.state !== "starting" || this.status !== null || this.stopping) return;
       this.platform(`Error R10 (Boot timeout) -> Web process failed to bind to $PORT within ${seconds(this.o.bootTimeoutMs)} seconds of launch`);
       this.platform("Stopping process with SIGKILL");
-      this.signalAll("SIGKILL");
+      this.killAll();
     }, this.o.bootTimeoutMs);
   }
 
@@ -235,7 +232,7 @@ export class DynoProcess {
     if (this.child?.pid !== undefined && !this.stopping) {
       // The dyno ends with its main process, as a container would: nothing it left behind
       // survives (in a sandbox its PID namespace is gone already; this covers the rest).
-      this.signalAll("SIGKILL");
+      this.killAll();
     }
     if (!this.stopping) {
       if (isOneOff(this.o.dyno.type)) this.setState("down", "complete");

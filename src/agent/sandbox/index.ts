@@ -107,20 +107,6 @@ export class Sandbox {
     return this.cgroup.pids().filter((pid) => uidOf(pid) !== 0);
   }
 
-  /** Signals every process of the tenant's. */
-  signalTenant(signal: NodeJS.Signals): number {
-    let sent = 0;
-    for (const pid of this.tenantPids()) {
-      try {
-        process.kill(pid, signal);
-        sent++;
-      } catch {
-        // Exited meanwhile.
-      }
-    }
-    return sent;
-  }
-
   /** SIGKILL to everything inside, root helpers included. */
   killAll(): void {
     for (const pid of this.cgroup.pids()) {
