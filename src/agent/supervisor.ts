@@ -83,6 +83,8 @@ export class Supervisor {
   private readonly slots = new Map<string, Slot>();
   private readonly stopped = new Map<string, ObservedDyno>();
   private readonly ports = new Set<number>();
+  /** Every instance not yet cleaned up, including retiring ones no slot points at any more. */
+  private readonly live = new Set<Instance>();
   private readonly unpacker: SlugUnpacker;
 
   constructor(
@@ -127,9 +129,11 @@ export class Supervisor {
     this.stopped.set(dynoId, { id: dynoId, instance: slot.dyno.instance, state: "down", port: null, exit_code: slot.current?.proc?.status ?? slot.exitCode });
   }
 
-  /** Stops every dyno, for the agent's shutdown. */
+  /** Stops every dyno, for the agent's shutdown, and waits for instances already retiring. */
   async stopAll(): Promise<void> {
     await Promise.all([...this.slots.keys()].map((id) => this.stop(id)));
+    // Replaced instances retire in the background; each may still be opening its sandbox.
+    while (this.live.size) await Promise.all([...this.live].map((i) => this.retire(i)));
   }
 
   /** Where a web dyno's traffic goes: the up instance, old or new. */
@@ -215,6 +219,7 @@ export class Supervisor {
   /** Unpacks a fresh copy of the slug and starts the command in it. */
   private launch(slot: Slot): Promise<void> {
     const inst: Instance = { dyno: slot.dyno, retired: false };
+    this.live.add(inst);
     slot.current = inst;
     inst.launching = this.spawnInstance(slot, inst);
     return inst.launching;
@@ -310,6 +315,7 @@ export class Supervisor {
       if (inst.proc) this.ports.delete(inst.proc.port);
       if (inst.dir) await removeInstanceDir(inst.dir).catch(() => {});
       if (inst.sandbox) await inst.sandbox.dispose().catch(() => {});
+      this.live.delete(inst);
     })();
     return inst.cleaning;
   }

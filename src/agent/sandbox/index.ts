@@ -151,6 +151,8 @@ function uidOf(pid: number): number | null {
  */
 export class SandboxHost {
   private readonly sandboxes = new Set<Sandbox>();
+  private readonly opening = new Set<Promise<Sandbox>>();
+  private closing = false;
   readonly system = systemMounts();
 
   private constructor(
@@ -186,7 +188,15 @@ export class SandboxHost {
   }
 
   /** Creates a sandbox's cgroup, namespace and filesystem; nothing runs in it yet. */
-  async openSandbox(spec: SandboxSpec): Promise<Sandbox> {
+  openSandbox(spec: SandboxSpec): Promise<Sandbox> {
+    if (this.closing) return Promise.reject(new Error("the host's sandboxes are closing"));
+    const opening = this.open(spec);
+    this.opening.add(opening);
+    void opening.catch(() => {}).finally(() => this.opening.delete(opening));
+    return opening;
+  }
+
+  private async open(spec: SandboxSpec): Promise<Sandbox> {
     const cgroup = createCgroup(this.layout, this.group, spec.name, spec.limits);
     let network: DynoNetwork | undefined;
     try {
@@ -207,9 +217,13 @@ export class SandboxHost {
     this.sandboxes.delete(box);
   }
 
-  /** Ends every sandbox still open and removes the network. */
+  /** Ends every sandbox, those still being opened too, and removes the network. */
   async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.opening]);
     await Promise.all([...this.sandboxes].map((b) => b.dispose()));
+    // Whatever a failed dispose left mounted goes too: nothing may outlive the agent.
+    for (const name of await fsp.readdir(this.instancesDir).catch(() => [] as string[])) await unmountInstance(path.join(this.instancesDir, name)).catch(() => {});
     await this.network.close();
     sweepCgroups(this.layout, this.group);
     removeGroup(this.layout, this.group);
