@@ -8,6 +8,7 @@ import { authenticate } from "./middleware/authenticate.ts";
 import { database } from "./middleware/database.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { requestId } from "./middleware/request-id.ts";
+import { discardUnreadBody } from "./middleware/unread-body.ts";
 import { dashboardRoutes } from "./pages/dashboard.tsx";
 import { appHostRouter } from "./router/index.ts";
 import { accountRoutes } from "./routes/account.ts";
@@ -38,6 +39,7 @@ export function createApp() {
   const app = new Hono<AppEnv>();
 
   app.use(requestId);
+  app.use(discardUnreadBody);
   // Requests for <app>.<APPS_DOMAIN> belong to the app, not to the API.
   app.use(appHostRouter);
   app.get("/health", (c) => c.json({ status: "ok" }));

@@ -62,6 +62,9 @@ export async function startPgBouncer(opts: { binary: string; dir: string; adminU
       "max_client_conn = 2000",
       "default_pool_size = 20",
       "ignore_startup_parameters = extra_float_digits,options",
+      // After a failed connect to Postgres (it is restarting), try again within a second,
+      // not the default 15 s: clients wait in the pool meanwhile.
+      "server_login_retry = 1",
       "",
     ].join("\n"),
     { mode: 0o600 },
