@@ -241,9 +241,11 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await Promise.all([supervisor.stopAll(), builder?.stop()]);
+      // Every step runs even when one before it failed: nothing may outlive the agent.
+      const ended = await Promise.allSettled([supervisor.stopAll(), builder?.stop()]);
       await sandboxes?.close();
       await shipper?.stop();
+      for (const r of ended) if (r.status === "rejected") console.error(`dynoplane host: while stopping: ${String(r.reason)}`);
       // Tell the control plane the dynos are down, so it can place them elsewhere at once.
       if (client) await beatOnce();
       client?.close();

@@ -6,7 +6,10 @@ export interface ManagedChild {
   exited(): boolean;
   /** The tail of what it printed, for diagnosing a failed start. */
   output(): string;
-  /** SIGTERM to its whole process group, SIGKILL after `graceMs`; resolves once it has exited. */
+  /**
+   * SIGTERM to the service itself, which stops what it started in its own order; SIGKILL to
+   * its whole process group once it has exited or after `graceMs`. Resolves once it has exited.
+   */
   stop(graceMs: number): Promise<void>;
 }
 
@@ -38,12 +41,17 @@ export function spawnService(command: string, args: string[], opts: SpawnOptions
     exited: () => exited,
     output: () => output,
     async stop(graceMs) {
-      if (exited) return;
-      const done = new Promise((r) => child.once("exit", r));
-      if (!signal("SIGTERM")) return;
-      const timer = setTimeout(() => signal("SIGKILL"), graceMs);
-      await done;
-      clearTimeout(timer);
+      if (!exited) {
+        const done = new Promise((r) => child.once("exit", r));
+        // The leader alone: a signal to the group would also end the helpers it is still
+        // running (a mount, a dyno's launcher) before it could finish with them.
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => signal("SIGKILL"), graceMs);
+        await done;
+        clearTimeout(timer);
+      }
+      // Whatever it left behind in its group.
+      signal("SIGKILL");
     },
   };
 }

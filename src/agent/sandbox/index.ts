@@ -68,6 +68,8 @@ export interface SandboxSpec {
 
 /** One open sandbox: its cgroup, network and filesystem, until `dispose`. */
 export class Sandbox {
+  private disposing?: Promise<void>;
+
   constructor(
     private readonly host: SandboxHost,
     readonly user: DynoUser,
@@ -130,13 +132,20 @@ export class Sandbox {
 
   /** Kills what is left, then removes the filesystem, the namespace and the cgroup. */
   async dispose(): Promise<void> {
-    this.killAll();
-    await this.waitEmpty(5_000);
-    await unmountInstance(this.fs.dir).catch(() => {});
-    await this.host.network.release(this.network);
-    // The kernel may take a moment to let go of the last exited task.
-    for (let i = 0; i < 20 && !this.cgroup.remove(); i++) await new Promise((r) => setTimeout(r, 50));
-    this.host.forget(this);
+    this.disposing ??= (async () => {
+      try {
+        this.killAll();
+        await this.waitEmpty(5_000);
+        // Each step on its own: one that fails must not keep the others from running.
+        await unmountInstance(this.fs.dir).catch(() => {});
+        await this.host.network.release(this.network).catch(() => {});
+        // The kernel may take a moment to let go of the last exited task.
+        for (let i = 0; i < 20 && !this.cgroup.remove(); i++) await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        this.host.forget(this);
+      }
+    })();
+    return this.disposing;
   }
 }
 
@@ -221,7 +230,7 @@ export class SandboxHost {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.opening]);
-    await Promise.all([...this.sandboxes].map((b) => b.dispose()));
+    await Promise.allSettled([...this.sandboxes].map((b) => b.dispose()));
     // Whatever a failed dispose left mounted goes too: nothing may outlive the agent.
     for (const name of await fsp.readdir(this.instancesDir).catch(() => [] as string[])) await unmountInstance(path.join(this.instancesDir, name)).catch(() => {});
     await this.network.close();
