@@ -1,4 +1,5 @@
 import { importJWK, jwtVerify, type CryptoKey, type JWTPayload } from "jose";
+import { TOKEN_ISSUER, type TokenPurpose } from "../protocol/tokens.ts";
 
 /** The longest a command or route token may have lived (the contract's 60 s expiry). */
 export const MAX_TOKEN_AGE_S = 60;
@@ -19,7 +20,8 @@ export class AuthError extends Error {
 
 /**
  * Verifies the control plane's signed tokens (commands and routed requests): Ed25519 only,
- * audience = this host, at most 60 s old, and every `jti` accepted once.
+ * our issuer, the purpose the endpoint takes (a route token is no command), audience = this
+ * host, at most 60 s old, and every `jti` accepted once.
  */
 export class CommandAuth {
   private key?: CryptoKey;
@@ -45,20 +47,21 @@ export class CommandAuth {
     return this.key !== undefined;
   }
 
-  /** Checks an `Authorization: Bearer` header value. */
-  bearer(header: string | undefined): Promise<JWTPayload> {
+  /** Checks an `Authorization: Bearer` header value holding a token for `purpose`. */
+  bearer(header: string | undefined, purpose: TokenPurpose): Promise<JWTPayload> {
     const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");
-    return this.verify(m?.[1]);
+    return this.verify(m?.[1], purpose);
   }
 
-  /** Verifies one token and spends its jti; `subject`, when given, must match `sub`. */
-  async verify(token: string | undefined, subject?: string): Promise<JWTPayload> {
+  /** Verifies one token for `purpose` and spends its jti; `subject`, when given, must match `sub`. */
+  async verify(token: string | undefined, purpose: TokenPurpose, subject?: string): Promise<JWTPayload> {
     if (!this.key) throw new AuthError(503, "this host has not received its command key yet");
     if (!token) throw new AuthError(401, "missing token");
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key, {
         algorithms: ["EdDSA", "Ed25519"],
+        issuer: TOKEN_ISSUER,
         audience: this.hostId,
         maxTokenAge: MAX_TOKEN_AGE_S,
         clockTolerance: CLOCK_TOLERANCE_S,
@@ -68,6 +71,7 @@ export class CommandAuth {
     } catch {
       throw new AuthError(401, "invalid token");
     }
+    if (payload.purpose !== purpose) throw new AuthError(401, "invalid token");
     this.spend(payload);
     return payload;
   }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
-import type { HeartbeatRequest, HeartbeatResponse, LogLine } from "../protocol/host.ts";
+import { CONTROL_PLANE_PATHS, slugPath, type HeartbeatRequest, type HeartbeatResponse, type LogLine } from "../protocol/host.ts";
 import type { SlugRequest } from "./slug.ts";
 
 /** Requests to the control plane give up after this long; the next round tries again. */
@@ -29,19 +29,19 @@ export class ControlPlaneClient {
 
   /** Reports observed dynos; the answer is the desired set and the command key. */
   async heartbeat(body: HeartbeatRequest): Promise<HeartbeatResponse> {
-    const text = await this.post("/internal/hosts/heartbeat", body);
+    const text = await this.post(CONTROL_PLANE_PATHS.heartbeat, body);
     return JSON.parse(text) as HeartbeatResponse;
   }
 
   /** Ships one batch of log lines (at most 5,000, the contract's limit). */
   async shipLogs(lines: LogLine[]): Promise<void> {
-    await this.post("/internal/hosts/logs", { lines });
+    await this.post(CONTROL_PLANE_PATHS.logs, { lines });
   }
 
   /** The request that downloads a slug placed on this host. */
   slugRequest(slugId: string): SlugRequest {
     return {
-      url: new URL(`/internal/hosts/slugs/${encodeURIComponent(slugId)}`, this.base).toString(),
+      url: new URL(slugPath(slugId), this.base).toString(),
       headers: { authorization: `Bearer ${this.o.hostSecret}` },
       agent: this.agent instanceof https.Agent ? this.agent : undefined,
     };

@@ -1,19 +1,10 @@
 import http from "node:http";
 import net from "node:net";
 import type { Duplex } from "node:stream";
+import { HOP_BY_HOP_HEADERS, HOST_HEADERS, type RouteError } from "../protocol/host.ts";
 
-/** The header that carries a routed request's signed token; it never reaches the app. */
-export const ROUTE_HEADER = "x-dynoplane-route";
-
-/** Per-connection headers a proxy must not forward (RFC 9110 §7.6.1), plus the route token. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", ROUTE_HEADER]);
-
-/** Splits `/proxy/<dynoId>/<rest>?q` into the dyno id and the path the app sees. */
-export function parseProxyPath(url: string): { dynoId: string; path: string } | null {
-  const m = /^\/proxy\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/.exec(url);
-  if (!m) return null;
-  return { dynoId: decodeURIComponent(m[1]!), path: (m[2] ?? "/") + (m[3] ?? "") };
-}
+/** Per-connection headers a proxy must not forward, plus the route token (it never reaches the app). */
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, HOST_HEADERS.route]);
 
 /** Raw header pairs without hop-by-hop ones (and without those `Connection` names). */
 function forwardable(raw: string[]): string[] {
@@ -39,20 +30,11 @@ function pairsToHeaders(raw: string[]): http.OutgoingHttpHeaders {
   return headers;
 }
 
-/**
- * Tells the router why a routed request reached no dyno, so that it answers the visitor
- * with its own error (H10, H13) instead of passing the agent's 502 on.
- */
-export const ROUTE_ERROR_HEADER = "x-dynoplane-error";
-/** Milliseconds the agent took to connect to the dyno; read and removed by the router. */
-export const CONNECT_TIME_HEADER = "x-dynoplane-connect-ms";
-export type RouteError = "not-running" | "no-response";
-
 /** Answers with a JSON error (Heroku's `{ id, message }`), or cuts the connection if a response began. */
 export function refuse(res: http.ServerResponse, status: number, id: string, message: string, routeError?: RouteError): void {
   if (res.headersSent) return void res.destroy();
   const headers: http.OutgoingHttpHeaders = { "content-type": "application/json" };
-  if (routeError) headers[ROUTE_ERROR_HEADER] = routeError;
+  if (routeError) headers[HOST_HEADERS.routeError] = routeError;
   res.writeHead(status, headers).end(JSON.stringify({ id, message }));
 }
 
@@ -84,7 +66,7 @@ export function proxyHttp(req: http.IncomingMessage, res: http.ServerResponse, t
   });
   upstream.on("response", (up) => {
     // The router's log line reports connect time separately from service time, as Heroku's does.
-    res.writeHead(up.statusCode ?? 502, up.statusMessage, [...forwardable(up.rawHeaders), CONNECT_TIME_HEADER, String(connectMs)]);
+    res.writeHead(up.statusCode ?? 502, up.statusMessage, [...forwardable(up.rawHeaders), HOST_HEADERS.connectMs, String(connectMs)]);
     up.pipe(res);
     up.on("error", () => res.destroy());
   });
@@ -104,7 +86,7 @@ export function proxyUpgrade(req: http.IncomingMessage, socket: Duplex, head: Bu
     // Upgrade and Connection must pass here: they are the point of this request.
     const raw = req.rawHeaders;
     let lines = `${req.method} ${path} HTTP/1.1\r\n`;
-    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== ROUTE_HEADER) lines += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== HOST_HEADERS.route) lines += `${raw[i]}: ${raw[i + 1]}\r\n`;
     upstream.write(lines + "\r\n");
     if (head.length) upstream.write(head);
     upstream.pipe(socket).pipe(upstream);

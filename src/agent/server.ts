@@ -3,7 +3,8 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import { COMMAND, type Command } from "../protocol/host.ts";
 import { AuthError, type CommandAuth } from "./command-auth.ts";
-import { parseProxyPath, proxyHttp, proxyUpgrade, refuse, ROUTE_HEADER, type DynoTarget } from "./proxy.ts";
+import { AGENT_PATHS, HOST_HEADERS, parseProxyPath } from "../protocol/host.ts";
+import { proxyHttp, proxyUpgrade, refuse, type DynoTarget } from "./proxy.ts";
 
 /** A command body is a DesiredDyno at most (config vars are capped at 32 kB). */
 const MAX_COMMAND_BYTES = 1024 * 1024;
@@ -49,7 +50,7 @@ function failure(res: http.ServerResponse, err: unknown): void {
 
 async function handleCommand(o: AgentServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   // The token is checked before the body is read: unauthenticated callers cost nothing.
-  await o.auth.bearer(req.headers.authorization);
+  await o.auth.bearer(req.headers.authorization, "command");
   let command: Command;
   try {
     command = COMMAND.parse(JSON.parse(await readBody(req, MAX_COMMAND_BYTES)));
@@ -62,8 +63,8 @@ async function handleCommand(o: AgentServerOptions, req: http.IncomingMessage, r
 
 /** The route token of a proxied request, whose subject must be the dyno in the path. */
 function routeToken(o: AgentServerOptions, req: http.IncomingMessage, dynoId: string) {
-  const header = req.headers[ROUTE_HEADER];
-  return o.auth.verify(Array.isArray(header) ? undefined : header, dynoId);
+  const header = req.headers[HOST_HEADERS.route];
+  return o.auth.verify(Array.isArray(header) ? undefined : header, "route", dynoId);
 }
 
 /**
@@ -80,7 +81,7 @@ export function createAgentServer(o: AgentServerOptions): http.Server {
           if (target === undefined) return refuse(res, 502, "bad_gateway", "the dyno is not running on this host", "not-running");
           proxyHttp(req, res, target, route.path);
         })
-      : req.method === "POST" && url === "/commands"
+      : req.method === "POST" && url === AGENT_PATHS.commands
         ? handleCommand(o, req, res)
         : Promise.resolve(refuse(res, 404, "not_found", "no such endpoint"));
     work.catch((err: unknown) => failure(res, err));

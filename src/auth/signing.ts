@@ -1,15 +1,14 @@
 import { calculateJwkThumbprint, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from "jose";
 import { ApiError } from "../errors.ts";
+import { TOKEN_ISSUER, type TokenPurpose } from "../protocol/tokens.ts";
 
 /**
  * The control plane's signing key (Ed25519, a private JWK in the COMMAND_SIGNING_KEY
  * secret; rotatable, see signingKeys). It signs commands and routed requests for host agents, and short-lived
  * upload/download URLs. Algorithm, issuer and expiry are pinned here and nowhere else.
  */
-export const ISSUER = "dynoplane";
+const ISSUER = TOKEN_ISSUER;
 const ALG = "EdDSA";
-
-export type TokenPurpose = "command" | "route" | "slug-upload" | "log-session" | "cli-login" | "source-upload" | "source-download" | "build-output";
 
 interface KeySet {
   privateKey: CryptoKey;

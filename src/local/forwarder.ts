@@ -4,6 +4,7 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { pipeline } from "node:stream";
 import { rootCertificates } from "node:tls";
+import { HOP_BY_HOP_HEADERS } from "../protocol/host.ts";
 import type { LocalTls } from "./tls.ts";
 
 export interface ForwarderOptions {
@@ -24,12 +25,9 @@ export interface Forwarder {
   close(): Promise<void>;
 }
 
-// RFC 9110 §7.6.1 connection-specific headers: they describe one hop, never the next.
-// `expect` is answered locally (Node sends 100 Continue), so it must not travel on.
-const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-  "te", "trailer", "transfer-encoding", "upgrade", "expect",
-]);
+// Connection-specific headers describe one hop, never the next. `expect` is answered
+// locally (Node sends 100 Continue), so it must not travel on.
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, "expect"]);
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 

@@ -18,6 +18,57 @@ import { BUILD_SPEC } from "./build.ts";
  *                                    `X-Dynoplane-Route` (subject = dyno id)
  */
 
+/** Control-plane paths agents call, with `Authorization: Bearer <host secret>`. */
+export const CONTROL_PLANE_PATHS = {
+  heartbeat: "/internal/hosts/heartbeat",
+  logs: "/internal/hosts/logs",
+  /** Every path below it; host-secret auth guards them all. */
+  all: "/internal/hosts/*",
+  slug: "/internal/hosts/slugs/:id",
+  /** A build's paths (`source`, `packs/:seq`, `output`, `slug`, `result`) hang below this. */
+  build: "/internal/hosts/builds/:id",
+} as const;
+
+/** The concrete path of a slug download. */
+export const slugPath = (slugId: string) => `/internal/hosts/slugs/${encodeURIComponent(slugId)}`;
+/** The concrete path of one of a build's calls, `suffix` being e.g. `/source`. */
+export const buildPath = (buildId: string, suffix: string) => `/internal/hosts/builds/${encodeURIComponent(buildId)}${suffix}`;
+
+/** Agent paths the control plane calls, with a token signed by its command key. */
+export const AGENT_PATHS = {
+  /** POST, `Authorization: Bearer <command token>`. */
+  commands: "/commands",
+} as const;
+
+/** The agent path a routed request for `dynoId` goes to; `pathAndQuery` is what the app sees. */
+export const proxyPath = (dynoId: string, pathAndQuery: string) => `/proxy/${encodeURIComponent(dynoId)}${pathAndQuery}`;
+
+/** Splits an agent's `/proxy/<dynoId>/<rest>?q` into the dyno id and the path the app sees. */
+export function parseProxyPath(url: string): { dynoId: string; path: string } | null {
+  const m = /^\/proxy\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/.exec(url);
+  if (!m) return null;
+  return { dynoId: decodeURIComponent(m[1]!), path: (m[2] ?? "/") + (m[3] ?? "") };
+}
+
+/** Headers between the router and agents (lower case); none of them reaches an app or a visitor. */
+export const HOST_HEADERS = {
+  /** A routed request's signed token (purpose `route`, subject = the dyno id). */
+  route: "x-dynoplane-route",
+  /** Why a routed request reached no dyno, so the router answers with its own error (H10, H13). */
+  routeError: "x-dynoplane-error",
+  /** Milliseconds the agent took to connect to the dyno, for the router's log line. */
+  connectMs: "x-dynoplane-connect-ms",
+} as const;
+
+/** Why a routed request reached no dyno. */
+export type RouteError = "not-running" | "no-response";
+
+/**
+ * Connection-specific headers (RFC 9110 §7.6.1): they describe one hop and are never
+ * forwarded, nor are the headers a `Connection` header names.
+ */
+export const HOP_BY_HOP_HEADERS: readonly string[] = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
 export const DESIRED_DYNO = z.object({
   id: z.string().uuid(),
   /** Changes on every restart or release: a new instance replaces the running one. */

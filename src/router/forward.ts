@@ -4,9 +4,8 @@ import { signToken } from "../auth/signing.ts";
 import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
+import { HOP_BY_HOP_HEADERS, HOST_HEADERS, proxyPath, type RouteError } from "../protocol/host.ts";
 
-/** Set by the host agent: milliseconds it took to connect to the dyno. */
-const CONNECT_TIME_HEADER = "X-Dynoplane-Connect-Ms";
 
 /** Heroku's router gives a dyno 30 s to start answering (H12). */
 export const ROUTER_TIMEOUT_MS = 30_000;
@@ -38,8 +37,6 @@ export function pickInTurn(appId: string, candidates: WebDyno[]): WebDyno {
   return sorted[n % sorted.length]!;
 }
 
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authorization", "proxy-authenticate"];
-
 export interface Forwarded {
   response?: Response;
   /** Milliseconds until the host agent accepted the request (connect) and until headers came back (service). */
@@ -55,7 +52,10 @@ export interface Forwarded {
 export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId: string, clientIp: string): Promise<Forwarded> {
   const url = new URL(c.req.url);
   const headers = new Headers(c.req.raw.headers);
-  for (const h of HOP_BY_HOP) headers.delete(h);
+  for (const h of (headers.get("Connection") ?? "").split(",")) if (h.trim()) headers.delete(h.trim());
+  for (const h of HOP_BY_HOP_HEADERS) headers.delete(h);
+  // Only the router may name a route: a visitor's own header is dropped with the rest.
+  for (const h of Object.values(HOST_HEADERS)) headers.delete(h);
   const priorFwd = headers.get("X-Forwarded-For");
   headers.set("X-Forwarded-For", priorFwd ? `${priorFwd}, ${clientIp}` : clientIp);
   headers.set("X-Forwarded-Proto", url.protocol.replace(":", ""));
@@ -64,10 +64,10 @@ export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId
   headers.set("X-Request-Start", String(Date.now()));
   headers.append("Via", "1.1 dynoplane");
   headers.set(
-    "X-Dynoplane-Route",
+    HOST_HEADERS.route,
     await signToken(c.env.COMMAND_SIGNING_KEY, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: 60 }),
   );
-  const target = new URL(`/proxy/${dyno.id}${url.pathname}${url.search}`, dyno.hostUrl!);
+  const target = new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!);
   const started = Date.now();
   const hasBody = !["GET", "HEAD"].includes(c.req.method);
   try {
@@ -80,16 +80,16 @@ export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId
     });
     const elapsed = Date.now() - started;
     // The agent reports how long connecting to the dyno took; the rest is the dyno's service time.
-    const connectMs = Math.max(0, Math.min(elapsed, Number(response.headers.get(CONNECT_TIME_HEADER)) || 0));
+    const connectMs = Math.max(0, Math.min(elapsed, Number(response.headers.get(HOST_HEADERS.connectMs)) || 0));
     const serviceMs = elapsed - connectMs;
     // The host agent marks the 502s it gives when the dyno is gone or did not answer.
-    const routeError = response.status === 502 ? response.headers.get("X-Dynoplane-Error") : null;
+    const routeError = response.status === 502 ? (response.headers.get(HOST_HEADERS.routeError) as RouteError | null) : null;
     if (routeError === "not-running" || routeError === "no-response") {
       await response.body?.cancel();
       return { connectMs, serviceMs, failure: routeError === "not-running" ? "not_running" : "closed" };
     }
     const answer = new Headers(response.headers);
-    answer.delete(CONNECT_TIME_HEADER);
+    answer.delete(HOST_HEADERS.connectMs);
     return { response: new Response(response.body, { status: response.status, statusText: response.statusText, headers: answer }), connectMs, serviceMs };
   } catch (err) {
     const serviceMs = Date.now() - started;

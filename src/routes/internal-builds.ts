@@ -12,6 +12,7 @@ import { buildChannel } from "../services/builds.ts";
 import { packsForBuild } from "../services/git-packs.ts";
 import { MAX_SLUG_BYTES } from "../services/slugs.ts";
 import { hostAuth, type HostEnv } from "./internal-hosts.ts";
+import { CONTROL_PLANE_PATHS } from "../protocol/host.ts";
 
 type BuildEnv = HostEnv & { Variables: HostEnv["Variables"] & { build: BuildRow } };
 
@@ -42,8 +43,8 @@ const limitJson = bodyLimit({
  * the source, streams output, uploads the slug and reports the result.
  */
 export const internalBuildsRoutes = new Hono<BuildEnv>()
-  .use("/internal/hosts/builds/:id/*", database, hostAuth, assignedBuild)
-  .get("/internal/hosts/builds/:id/source", async (c) => {
+  .use(`${CONTROL_PLANE_PATHS.build}/*`, database, hostAuth, assignedBuild)
+  .get(`${CONTROL_PLANE_PATHS.build}/source`, async (c) => {
     const build = c.var.build;
     if (build.sourceKind === "git") {
       const source: GitSource = { packs: (await packsForBuild(c.var.db, build)).map((p) => ({ seq: p.seq, size: p.size! })) };
@@ -53,18 +54,18 @@ export const internalBuildsRoutes = new Hono<BuildEnv>()
     if (!object) throw new ApiError("not_found", "The build's source is not stored.", "source");
     return new Response(object.body, { headers: { "Content-Type": "application/gzip", "Content-Length": String(object.size) } });
   })
-  .get("/internal/hosts/builds/:id/packs/:seq", async (c) => {
+  .get(`${CONTROL_PLANE_PATHS.build}/packs/:seq`, async (c) => {
     const pack = (await packsForBuild(c.var.db, c.var.build)).find((p) => String(p.seq) === c.req.param("seq"));
     const object = pack ? await c.env.BLOBS.get(pack.blobKey) : null;
     if (!object) throw new ApiError("not_found", "Couldn't find that pack.", "pack");
     return new Response(object.body, { headers: { "Content-Type": "application/x-git-packed-objects", "Content-Length": String(object.size) } });
   })
-  .post("/internal/hosts/builds/:id/output", limitJson, jsonBody(BUILD_OUTPUT), async (c) => {
+  .post(`${CONTROL_PLANE_PATHS.build}/output`, limitJson, jsonBody(BUILD_OUTPUT), async (c) => {
     pending(c.var.build);
     await buildChannel(c.env, c.var.build.id).append(c.req.valid("json").lines);
     return c.body(null, 204);
   })
-  .put("/internal/hosts/builds/:id/slug", async (c) => {
+  .put(`${CONTROL_PLANE_PATHS.build}/slug`, async (c) => {
     pending(c.var.build);
     const length = Number(c.req.header("Content-Length"));
     if (!Number.isInteger(length) || length <= 0) throw new ApiError("bad_request", "A Content-Length is required.");
@@ -81,7 +82,7 @@ export const internalBuildsRoutes = new Hono<BuildEnv>()
     const slug = await storeBuildSlug(c.var.db, c.env.BLOBS, c.var.build, { processTypes: processTypes as Record<string, string>, length, body: c.req.raw.body! });
     return c.json({ slug_id: slug.id }, 201);
   })
-  .post("/internal/hosts/builds/:id/result", limitJson, jsonBody(BUILD_RESULT), async (c) => {
+  .post(`${CONTROL_PLANE_PATHS.build}/result`, limitJson, jsonBody(BUILD_RESULT), async (c) => {
     await completeBuild(c.var.db, c.env, c.var.build, c.req.valid("json"));
     return c.body(null, 204);
   });

@@ -7,7 +7,7 @@ import { ApiError } from "../errors.ts";
 import { commandConfig } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
-import { HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
+import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
 import { authenticateHost, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, retireSilentHosts, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
@@ -28,8 +28,8 @@ export const hostAuth = createMiddleware<HostEnv>(async (c, next) => {
 
 /** The control plane's side of the host-agent protocol (src/protocol/host.ts). */
 export const internalHostsRoutes = new Hono<HostEnv>()
-  .use("/internal/hosts/*", hostAuth)
-  .post("/internal/hosts/heartbeat", jsonBody(HEARTBEAT_REQUEST), async (c) => {
+  .use(CONTROL_PLANE_PATHS.all, hostAuth)
+  .post(CONTROL_PLANE_PATHS.heartbeat, jsonBody(HEARTBEAT_REQUEST), async (c) => {
     const body = c.req.valid("json");
     const host = c.var.host;
     await touchHost(c.var.db, host, { url: body.url, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
@@ -51,11 +51,11 @@ export const internalHostsRoutes = new Hono<HostEnv>()
     };
     return c.json(response);
   })
-  .post("/internal/hosts/logs", jsonBody(LOG_BATCH), async (c) => {
+  .post(CONTROL_PLANE_PATHS.logs, jsonBody(LOG_BATCH), async (c) => {
     await appendLogLines(c.env, c.req.valid("json").lines);
     return c.body(null, 204);
   })
-  .get("/internal/hosts/slugs/:id", async (c) => {
+  .get(CONTROL_PLANE_PATHS.slug, async (c) => {
     const slug = await getSlugById(c.var.db, c.req.param("id"));
     // A host may fetch only slugs of apps it runs dynos for.
     if (!slug || !(await dynoOnHost(c.var.db, c.var.host.id, slug.appId))) throw new ApiError("not_found", "Couldn't find that slug.", "slug");

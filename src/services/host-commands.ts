@@ -2,7 +2,7 @@ import { eq, inArray } from "drizzle-orm";
 import { signToken } from "../auth/signing.ts";
 import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
-import type { Command } from "../protocol/host.ts";
+import { AGENT_PATHS, type Command } from "../protocol/host.ts";
 import { desiredForHost, type DynoChanges } from "./dynos.ts";
 
 export interface CommandConfig {
@@ -37,7 +37,7 @@ export async function pushDynoChanges(db: Database, config: CommandConfig, chang
 export async function sendCommand(signingKey: string, hostId: string, hostUrl: string, command: Command): Promise<boolean> {
   const token = await signToken(signingKey, { purpose: "command", audience: hostId, ttlSeconds: 60 });
   try {
-    const res = await fetch(new URL("/commands", hostUrl), {
+    const res = await fetch(new URL(AGENT_PATHS.commands, hostUrl), {
       method: "POST",
       headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
       body: JSON.stringify(command),

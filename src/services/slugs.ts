@@ -7,6 +7,7 @@ import { isUuid } from "../db/paging.ts";
 import { recordAudit } from "./audit.ts";
 import { getConfigVars } from "./config-vars.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
+import { isProcessType } from "../protocol/process-types.ts";
 import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
 import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
@@ -14,14 +15,13 @@ import type { ReleaseRow } from "../db/schema/index.ts";
 
 /** Largest slug accepted (Heroku's limit), both as uploaded and as unpacked. */
 export const MAX_SLUG_BYTES = 500 * 1024 * 1024;
-const PROCESS_TYPE_RE = /^[A-Za-z0-9_-]{1,30}$/;
 
 export const slugBlobKey = (appId: string, slugId: string) => `slugs/${appId}/${slugId}.tar.gz`;
 
 /** Checks a Procfile-style map of process types to commands. */
 export function validateProcessTypes(processTypes: Record<string, string>): Record<string, string> {
   for (const [type, command] of Object.entries(processTypes)) {
-    if (!PROCESS_TYPE_RE.test(type)) throw invalidParams(`Invalid process type ${JSON.stringify(type)}: use letters, digits, dashes and underscores.`);
+    if (!isProcessType(type)) throw invalidParams(`Invalid process type ${JSON.stringify(type)}: use letters, digits, dashes and underscores.`);
     if (typeof command !== "string" || !command.trim()) throw invalidParams(`Process type ${type} needs a command.`);
     if (command.length > 4096 || command.includes("\u0000")) throw invalidParams(`Process type ${type} has an invalid command.`);
   }

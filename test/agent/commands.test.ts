@@ -21,13 +21,19 @@ interface Claims {
   iat?: number;
   exp?: number;
   key?: CryptoKey;
+  iss?: string;
+  purpose?: string;
 }
 
-/** A token as the control plane signs it; every claim can be bent for a refusal case. */
+/**
+ * A token as the control plane signs it (a route token when it names a dyno, else a command
+ * token); every claim can be bent for a refusal case.
+ */
 async function sign(c: Claims = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({})
+  const jwt = new SignJWT({ purpose: c.purpose ?? (c.sub ? "route" : "command") })
     .setProtectedHeader({ alg: "EdDSA" })
+    .setIssuer(c.iss ?? "dynoplane")
     .setAudience(c.aud ?? hostId)
     .setIssuedAt(c.iat ?? now)
     .setExpirationTime(c.exp ?? now + 60);
@@ -85,6 +91,8 @@ const refusals: [string, (sub?: string) => Promise<string | undefined> | string 
   ["an unsigned token (alg: none)", (sub) => unsigned({ sub })],
   ["a token signed by another key", (sub) => sign({ sub, key: otherKey })],
   ["a token without a jti", (sub) => sign({ sub, jti: null })],
+  ["a token of another issuer", (sub) => sign({ sub, iss: "someone-else" })],
+  ["a token for another purpose (an upload URL's)", (sub) => sign({ sub, purpose: "slug-upload" })],
 ];
 
 describe("POST /commands", () => {
@@ -98,6 +106,12 @@ describe("POST /commands", () => {
     const token = await sign();
     expect((await command(token)).status).toBe(202);
     expect((await command(token)).status).toBe(401);
+  });
+
+  it("refuses a route token presented as a command token", async () => {
+    const route = await sign({ sub: randomUUID() });
+    expect((await command(route)).status).toBe(401);
+    expect((await command(await sign({ purpose: "route" }))).status).toBe(401);
   });
 
   it("refuses a body that is not a command, after checking the token", async () => {
@@ -120,6 +134,10 @@ describe("ANY /proxy/:dynoId/*", () => {
   it.each(refusals)("refuses %s", async (_label, token) => {
     const res = await proxied(dyno.id, await token(dyno.id));
     expect(res.status).toBe(401);
+  });
+
+  it("refuses a command token presented as a route token", async () => {
+    expect((await proxied(dyno.id, await sign({ sub: dyno.id, purpose: "command" }))).status).toBe(401);
   });
 
   it("refuses a token for another dyno", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LineSplitter, LogBuffer, MAX_LINE_BYTES, TRUNCATED_MARKER } from "../../src/agent/log-buffer.ts";
-import { parseProxyPath } from "../../src/agent/proxy.ts";
+import { parseProxyPath } from "../../src/protocol/host.ts";
 import { unsafeEntry } from "../../src/agent/slug.ts";
 import type { LogLine } from "../../src/protocol/host.ts";
 

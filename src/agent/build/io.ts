@@ -9,6 +9,7 @@ import { pipeline } from "node:stream/promises";
 import type { BuildResult, GitSource } from "../../protocol/build.ts";
 import type { SlugRequest } from "../slug.ts";
 import type { ProcessTypes } from "./procfile.ts";
+import { buildPath } from "../../protocol/host.ts";
 
 /** Small requests give up after this long; the build reports the failure. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -60,7 +61,7 @@ async function text(res: http.IncomingMessage): Promise<string> {
 
 /** The build endpoints of the control plane, authenticated with the host secret. */
 export function controlPlaneBuildIO(request: (path: string) => SlugRequest, buildId: string): BuildIO {
-  const at = (suffix: string) => request(`/internal/hosts/builds/${encodeURIComponent(buildId)}${suffix}`);
+  const at = (suffix: string) => request(buildPath(buildId, suffix));
   const json = (body: unknown) => Buffer.from(JSON.stringify(body));
   return {
     async gitSource(signal) {

@@ -1,3 +1,5 @@
+import { isProcessType, MAX_PROCESS_TYPE_LENGTH } from "../../protocol/process-types.ts";
+
 /** Process type → command, as a Procfile or a buildpack's default_process_types declares them. */
 export type ProcessTypes = Record<string, string>;
 
@@ -14,8 +16,6 @@ export class ProcfileError extends Error {
 
 /** Heroku's Procfile grammar: a type of letters, digits, `_` and `-`, a colon, a command. */
 const ENTRY = /^([A-Za-z0-9_-]+):[ \t]*(.*?)\s*$/;
-/** Process types end up in dyno names (`web.1`) and formation rows; Heroku caps them too. */
-const MAX_TYPE_LENGTH = 63;
 
 /**
  * Parses a Procfile. Blank lines and `#` comments are skipped; any other line that is not
@@ -32,7 +32,7 @@ export function parseProcfile(text: string): ProcessTypes {
     if (!m) throw new ProcfileError(i + 1, raw, "expected `<process type>: <command>`");
     const [, type, command] = m as unknown as [string, string, string];
     if (command === "") throw new ProcfileError(i + 1, raw, `process type ${type} has no command`);
-    if (type.length > MAX_TYPE_LENGTH) throw new ProcfileError(i + 1, raw, `process type names are at most ${MAX_TYPE_LENGTH} characters`);
+    if (!isProcessType(type)) throw new ProcfileError(i + 1, raw, `process type names are at most ${MAX_PROCESS_TYPE_LENGTH} characters`);
     types[type] = command;
   });
   return types;

@@ -1,3 +1,4 @@
+import { isProcessType } from "../../protocol/process-types.ts";
 import type { ProcessTypes } from "./procfile.ts";
 
 /** What a buildpack's `bin/release` prints, reduced to the parts dynoplane reads. */
@@ -81,7 +82,7 @@ export function parseReleaseYaml(text: string): BuildpackRelease {
     else if (section === "config_vars") out.configVars[key] = scalar(value, n);
   });
   for (const [type, command] of Object.entries(out.defaultProcessTypes)) {
-    if (!/^[A-Za-z0-9_-]+$/.test(type)) throw new ReleaseYamlError(0, `invalid process type ${JSON.stringify(type)}`);
+    if (!isProcessType(type)) throw new ReleaseYamlError(0, `invalid process type ${JSON.stringify(type)}`);
     if (command === "") throw new ReleaseYamlError(0, `process type ${type} has no command`);
   }
   return out;
