@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { entryToRequirement, lockToRequirements, parsePipfile, PipfileError } from "../../src/agent/buildpacks/lib/pipfile.ts";
-import { parseToml, TomlError, type TomlTable } from "../../src/agent/buildpacks/lib/toml-lite.ts";
+import { parse as parseToml, TomlDate, TomlError, type TomlTable } from "smol-toml";
 
 /** The Pipfile of the Flask walkthrough, as `pipenv install` writes it. */
 const WALKTHROUGH = `[[source]]
@@ -23,7 +23,8 @@ pytest = "*"
 python_version = "3.11"
 `;
 
-describe("parseToml", () => {
+// Pipfiles are read with smol-toml; these pin what dynoplane relies on from it.
+describe("the TOML of Pipfiles", () => {
   it.each<[string, string, TomlTable]>([
     ["tables and strings", '[a]\nx = "1"\ny = \'lit\\n\'\n', { a: { x: "1", y: "lit\\n" } }],
     ["escapes in basic strings", 'k = "a\\"b\\\\c\\n\\u00e9"', { k: 'a"b\\c\né' }],
@@ -36,6 +37,11 @@ describe("parseToml", () => {
     ["dotted headers", '[packages.django]\nversion = "*"\n', { packages: { django: { version: "*" } } }],
     ["comments after values and headers", '[a] # table\nx = 1 # one\n# alone\n', { a: { x: 1 } }],
     ["CRLF endings", '[a]\r\nx = "1"\r\n', { a: { x: "1" } }],
+    // Valid TOML that real Pipfiles use, which a subset parser once refused.
+    ["dotted keys", 'a.b = 1\n[packages]\nrequests.version = "*"\n', { a: { b: 1 }, packages: { requests: { version: "*" } } }],
+    ["multi-line basic strings", 'a = """\nline one\nline two"""', { a: "line one\nline two" }],
+    ["multi-line literal strings", "a = '''x\\y\n'''", { a: "x\\y\n" }],
+    ["dates", "d = 1979-05-27", { d: new TomlDate("1979-05-27") }],
   ])("parses %s", (_name, text, expected) => {
     expect(parseToml(text)).toEqual(expected);
   });
@@ -44,10 +50,9 @@ describe("parseToml", () => {
     ["an unterminated string", 'a = "open\nb = 1', 1],
     ["a missing =", '[a]\nx "1"', 2],
     ["a duplicate key", "x = 1\nx = 2", 2],
-    ["dotted keys", "a.b = 1", 1],
-    ["multi-line strings", 'a = """x"""', 1],
+    ["an unterminated multi-line string", 'a = """x\n\nb = 1', 1],
     ["a value that is not one", "a = yes", 1],
-    ["dates", "d = 1979-05-27", 1],
+    ["a date that is not one", "d = 1979-13-45", 1],
     ["garbage after a value", 'a = "x" "y"', 1],
     ["an unterminated header", "[packages\nx = 1", 1],
     ["an unterminated array", "a = [1, 2", 1],
@@ -116,7 +121,7 @@ version = "~=4.2"
     ['[packages]\n"bad name!" = "*"\n', '"bad name!" is not a valid package name'],
     ['[packages]\nflask = {extras = "async"}\n', "flask.extras must be a list of strings"],
     ['packages = "flask"\n', "[packages] must be a table"],
-    ['[packages]\nflask = "*"\nflask = "==2"\n', "Pipfile line 3: duplicate key flask"],
+    ['[packages]\nflask = "*"\nflask = "==2"\n', "Pipfile line 3: trying to redefine an already defined table or value"],
     ['[packages\nflask = "*"\n', "Pipfile line 1"],
   ])("refuses %j", (text, message) => {
     expect(() => parsePipfile(text)).toThrow(PipfileError);

@@ -71,16 +71,22 @@ describe("parseReleaseYaml", () => {
     ["addons and config vars", "---\naddons:\n  - heroku-postgresql\nconfig_vars:\n  LANG: en_US.UTF-8\ndefault_process_types: {}\n", { defaultProcessTypes: {}, configVars: { LANG: "en_US.UTF-8" }, addons: ["heroku-postgresql"] }],
     ["unknown keys, skipped with their contents", "---\nfoo: bar\nextra:\n  nested: value\ndefault_process_types:\n  web: x\n", { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] }],
     ["comments", "# made by a buildpack\n---\ndefault_process_types:\n  # the web\n  web: x # trailing comment\n", { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] }],
+    // Valid YAML that a subset parser once refused.
+    ["flow mappings and lists", '---\ndefault_process_types: {web: "npm start", worker: node w.js}\naddons: [heroku-postgresql]\n', { defaultProcessTypes: { web: "npm start", worker: "node w.js" }, configVars: {}, addons: ["heroku-postgresql"] }],
+    ["a document indented as a whole", "  default_process_types:\n    web: x\n", { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] }],
+    ["block scalars", "default_process_types:\n  web: >-\n    gunicorn\n    app:app\n", { defaultProcessTypes: { web: "gunicorn app:app" }, configVars: {}, addons: [] }],
   ])("parses %s", (_name, text, expected) => {
     expect(parseReleaseYaml(text)).toEqual(expected);
   });
 
   it.each<[string, string, string]>([
-    ["an indented line before any key", "  web: x\n", "line 1"],
+    ["a key that is not one", "  web: x\nfoo\n", "line 2"],
     ["a scalar where a mapping belongs", "default_process_types: web\n", "must be a mapping"],
     ["an addons entry that is not a list item", "addons:\n  heroku-postgresql\n", "addons must be a list"],
-    ["an unterminated string", "default_process_types:\n  web: 'npm start\n", "unterminated string"],
-    ["a line without a colon", "default_process_types:\n  web npm start\n", "line 2"],
+    ["an unterminated string", "default_process_types:\n  web: 'npm start\n", "Missing closing 'quote"],
+    ["a line without a colon", "default_process_types:\n  web npm start\n", "must be a mapping"],
+    ["a repeated key", "default_process_types:\n  web: a\n  web: b\n", "line 3: Map keys must be unique"],
+    ["a list where the document belongs", "- web\n", "expected a mapping"],
     ["a process type with a bad name", "default_process_types:\n  web 1: x\n", "invalid process type"],
     ["an empty command", "default_process_types:\n  web:\n", "has no command"],
   ])("refuses %s", (_name, text, message) => {

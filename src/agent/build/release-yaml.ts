@@ -1,3 +1,4 @@
+import { parse, YAMLParseError } from "yaml";
 import { isProcessType } from "../../protocol/process-types.ts";
 import type { ProcessTypes } from "./procfile.ts";
 
@@ -8,82 +9,59 @@ export interface BuildpackRelease {
   addons: string[];
 }
 
-/** Output of `bin/release` that is not the YAML subset buildpacks print. */
+/** Output of `bin/release` that is not YAML, or not of the shape buildpacks print. */
 export class ReleaseYamlError extends Error {
-  constructor(line: number, why: string) {
-    super(`bin/release output line ${line}: ${why}`);
+  constructor(line: number | null, why: string) {
+    super(`bin/release output${line === null ? "" : ` line ${line}`}: ${why}`);
   }
 }
 
-/** A YAML scalar: plain, 'single-quoted' ('' is a quote) or "double-quoted" (JSON escapes). */
-function scalar(text: string, line: number): string {
-  const t = text.trim();
-  if (t.startsWith("'")) {
-    if (!/^'(?:[^']|'')*'$/.test(t)) throw new ReleaseYamlError(line, `unterminated string ${t}`);
-    return t.slice(1, -1).replace(/''/g, "'");
-  }
-  if (t.startsWith('"')) {
-    try {
-      return JSON.parse(t) as string;
-    } catch {
-      throw new ReleaseYamlError(line, `bad double-quoted string ${t}`);
-    }
-  }
-  return t.replace(/\s+#.*$/, "");
+type Mapping = Record<string, unknown>;
+
+const isMapping = (v: unknown): v is Mapping => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A top-level key's mapping; absent, `~` and `{}` are empty. */
+function mapping(doc: Mapping, key: string): Mapping {
+  const v = doc[key];
+  if (v === undefined || v === null) return {};
+  if (!isMapping(v)) throw new ReleaseYamlError(null, `${key} must be a mapping`);
+  return v;
 }
 
-/** Splits `key: value` at the first colon that is followed by a space or ends the line. */
-function keyValue(text: string, line: number): [string, string] {
-  const quoted = /^(["'])(.*?)\1:(\s|$)/.exec(text);
-  if (quoted) return [quoted[2]!, text.slice(quoted[0].length).trim()];
-  const m = /^([^:#\s][^:]*?):(?:\s+(.*))?$/.exec(text);
-  if (!m) throw new ReleaseYamlError(line, `expected "key: value", found ${text}`);
-  return [m[1]!.trim(), (m[2] ?? "").trim()];
+/** A scalar value as the string a config var or command is. */
+function text(v: unknown, what: string): string {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return String(v);
+  throw new ReleaseYamlError(null, `${what} must be a string`);
 }
-
-const EMPTY_FLOW = new Set(["{}", "[]", "~", "null", ""]);
-const KNOWN = new Set(["default_process_types", "config_vars", "addons"]);
 
 /**
- * Parses the YAML that classic buildpacks print from `bin/release`: a document of
- * top-level keys whose values are an indented mapping, an indented `- item` list, or empty
- * (`{}`, `[]`). That subset is what every buildpack emits; anything else is refused with a
- * line number rather than guessed at.
+ * Parses the YAML a classic buildpack prints from `bin/release` (with the `yaml` library):
+ * `default_process_types` and `config_vars` mappings and an `addons` list; other keys are
+ * ignored, as on Heroku. Anything that is not YAML, or not that shape, is refused with the
+ * reason (and the line, when the YAML itself is broken).
  */
-export function parseReleaseYaml(text: string): BuildpackRelease {
-  const out: BuildpackRelease = { defaultProcessTypes: {}, configVars: {}, addons: [] };
-  let section: string | null = null;
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const n = i + 1;
-    const line = raw.replace(/\s+$/, "");
-    if (line.trim() === "" || line.trim().startsWith("#") || line === "---" || line === "...") return;
-    if (line.startsWith("--- ")) {
-      if (!EMPTY_FLOW.has(line.slice(4).trim())) throw new ReleaseYamlError(n, `unsupported document ${line}`);
-      return;
-    }
-    if (!/^\s/.test(line)) {
-      const [key, value] = keyValue(line, n);
-      const known = KNOWN.has(key);
-      if (known && !EMPTY_FLOW.has(value)) throw new ReleaseYamlError(n, `${key} must be a mapping or a list`);
-      // Keys of other buildpack APIs are skipped, with whatever is nested under them.
-      section = known ? key : "";
-      return;
-    }
-    if (section === null) throw new ReleaseYamlError(n, "indented line outside any key");
-    const item = line.trim();
-    if (section === "") return;
-    if (section === "addons") {
-      if (!item.startsWith("- ")) throw new ReleaseYamlError(n, `addons must be a list, found ${item}`);
-      out.addons.push(scalar(item.slice(2), n));
-      return;
-    }
-    const [key, value] = keyValue(item, n);
-    if (section === "default_process_types") out.defaultProcessTypes[key] = scalar(value, n);
-    else if (section === "config_vars") out.configVars[key] = scalar(value, n);
-  });
-  for (const [type, command] of Object.entries(out.defaultProcessTypes)) {
-    if (!isProcessType(type)) throw new ReleaseYamlError(0, `invalid process type ${JSON.stringify(type)}`);
-    if (command === "") throw new ReleaseYamlError(0, `process type ${type} has no command`);
+export function parseReleaseYaml(output: string): BuildpackRelease {
+  let doc: unknown;
+  try {
+    doc = parse(output, { uniqueKeys: true });
+  } catch (err) {
+    if (err instanceof YAMLParseError) throw new ReleaseYamlError(err.linePos?.[0].line ?? null, err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""));
+    throw err;
   }
-  return out;
+  if (doc === null || doc === undefined) return { defaultProcessTypes: {}, configVars: {}, addons: [] };
+  if (!isMapping(doc)) throw new ReleaseYamlError(null, "expected a mapping of default_process_types, config_vars and addons");
+
+  const defaultProcessTypes: ProcessTypes = {};
+  for (const [type, command] of Object.entries(mapping(doc, "default_process_types"))) {
+    if (!isProcessType(type)) throw new ReleaseYamlError(null, `invalid process type ${JSON.stringify(type)}`);
+    const cmd = text(command, `the command of ${type}`).trim();
+    if (cmd === "") throw new ReleaseYamlError(null, `process type ${type} has no command`);
+    defaultProcessTypes[type] = cmd;
+  }
+  const configVars: Record<string, string> = {};
+  for (const [key, value] of Object.entries(mapping(doc, "config_vars"))) configVars[key] = text(value, `config var ${key}`);
+  const addons = doc.addons ?? [];
+  if (!Array.isArray(addons)) throw new ReleaseYamlError(null, "addons must be a list");
+  return { defaultProcessTypes, configVars, addons: addons.map((a, i) => text(a, `addon ${i + 1}`)) };
 }

@@ -1,5 +1,5 @@
 import { NAME, normalizeRequirement } from "./requirements.ts";
-import { parseToml, TomlError, type TomlTable, type TomlValue } from "./toml-lite.ts";
+import { parse as parseToml, TomlError, type TomlTable, type TomlValue } from "smol-toml";
 
 /** A Pipfile or Pipfile.lock that cannot be turned into requirements; the message says why. */
 export class PipfileError extends Error {}
@@ -49,7 +49,7 @@ function versionSpec(name: string, version: string): string {
 export function entryToRequirement(name: string, entry: TomlValue, where: string): string {
   if (!NAME.test(name)) throw new PipfileError(`${where}: "${name}" is not a valid package name`);
   if (typeof entry === "string") return safeNormalize(`${name}${versionSpec(name, entry)}`, name, where);
-  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw new PipfileError(`${where}: ${name} must be a version string or a table`);
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry) || entry instanceof Date) throw new PipfileError(`${where}: ${name} must be a version string or a table`);
   const t = entry as TomlTable;
   if (t.editable === true) throw new PipfileError(`${where}: ${name} is editable; a slug must hold installed packages, so list it by version`);
   for (const k of ["git", "hg", "svn", "bzr", "file"]) {
@@ -88,8 +88,13 @@ function safeNormalize(line: string, name: string, where: string): string {
 function section(doc: TomlTable, key: string, file: string): string[] {
   const s = doc[key];
   if (s === undefined) return [];
-  if (typeof s !== "object" || Array.isArray(s)) throw new PipfileError(`${file}: [${key}] must be a table`);
+  if (typeof s !== "object" || Array.isArray(s) || s instanceof Date) throw new PipfileError(`${file}: [${key}] must be a table`);
   return Object.entries(s).map(([name, entry]) => entryToRequirement(name, entry, `${file} [${key}]`));
+}
+
+/** The first line of the TOML parser's message, without its generic prefix. */
+function tomlReason(err: TomlError): string {
+  return (err.message.split("\n")[0] ?? "").replace(/^Invalid TOML document: /, "");
 }
 
 /** Parses a Pipfile: `[packages]`, `[dev-packages]` and `[requires]`; `[[source]]` is read and ignored. */
@@ -98,13 +103,13 @@ export function parsePipfile(text: string): Pipfile {
   try {
     doc = parseToml(text);
   } catch (err) {
-    if (err instanceof TomlError) throw new PipfileError(`Pipfile ${err.message}`);
+    if (err instanceof TomlError) throw new PipfileError(`Pipfile line ${err.line}: ${tomlReason(err)}`);
     throw err;
   }
   const requires = doc.requires;
   let pythonVersion: string | null = null;
   if (requires !== undefined) {
-    if (typeof requires !== "object" || Array.isArray(requires)) throw new PipfileError("Pipfile: [requires] must be a table");
+    if (typeof requires !== "object" || Array.isArray(requires) || requires instanceof Date) throw new PipfileError("Pipfile: [requires] must be a table");
     pythonVersion = str(requires.python_full_version, "python_full_version") ?? str(requires.python_version, "python_version") ?? null;
   }
   return { packages: section(doc, "packages", "Pipfile"), devPackages: section(doc, "dev-packages", "Pipfile"), pythonVersion };

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { CompileError } from "../../lib/output.ts";
-import { satisfies, SemverRangeError } from "../../lib/semver.ts";
+import semver from "semver";
 
 /** The parts of package.json the Node.js buildpack reads. */
 export interface PackageJson {
@@ -43,13 +43,8 @@ export function readPackageJson(buildDir: string): PackageJson {
  */
 export function checkEngine(name: "node" | "npm", range: string | undefined, installed: string): void {
   if (range === undefined || range.trim() === "") return;
-  let ok: boolean;
-  try {
-    ok = satisfies(installed, range);
-  } catch (err) {
-    if (err instanceof SemverRangeError) throw new CompileError(`package.json engines.${name} "${range}" is not a valid semver range`);
-    throw err;
-  }
+  if (semver.validRange(range) === null) throw new CompileError(`package.json engines.${name} "${range}" is not a valid semver range`);
+  const ok = semver.satisfies(installed, range);
   if (!ok) throw new CompileError(`package.json engines.${name} asks for "${range}", but this host has ${name} ${installed} and no other version`);
 }
 
