@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
-import { freePort } from "../local/ports.ts";
+import { freePort } from "../node/ports.ts";
 
 /** Sends a signal to every process in a group; a group that is already gone is fine. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {

@@ -186,7 +186,7 @@ export class Supervisor {
   }
 
   private serving(slot: Slot | undefined): Instance | undefined {
-    if (!slot || slot.dyno.type !== "web") return undefined;
+    if (slot?.dyno.type !== "web") return undefined;
     if (slot.current?.proc?.state === "up") return slot.current;
     if (slot.previous?.proc?.state === "up") return slot.previous;
     return undefined;

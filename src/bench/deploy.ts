@@ -9,7 +9,7 @@ import { parseArgs } from "../cli/args.ts";
 import { openDb } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
-import { freePort } from "../local/ports.ts";
+import { freePort } from "../node/ports.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
 import { benchToken } from "./account.ts";

@@ -79,6 +79,7 @@ export async function deployLogApp(t: DeployTarget, appUrl: string, timeoutMs = 
   const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${t.token}`, "Content-Type": "application/json" };
   const post = async (p: string, body: unknown) => {
     const res = await fetch(`${t.apiUrl}${p}`, { method: "POST", headers, body: JSON.stringify(body), dispatcher: t.dispatcher });
+    // biome-ignore lint/suspicious/noExplicitAny: the Platform API's JSON, read field by field below
     const json = (await res.json()) as Record<string, any>;
     if (res.status !== 201) throw new Error(`POST ${p}: ${res.status} ${JSON.stringify(json)}`);
     return json;

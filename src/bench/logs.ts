@@ -7,7 +7,7 @@ import path from "node:path";
 import { Agent, fetch, type Dispatcher } from "undici";
 import { parseArgs } from "../cli/args.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
-import { freePort, waitForPort } from "../local/ports.ts";
+import { freePort, waitForPort } from "../node/ports.ts";
 import { startPlatform } from "../local/platform.ts";
 import { deployLogApp, LOG_APP_JS } from "./log-app.ts";
 import { benchToken } from "./account.ts";
@@ -107,13 +107,13 @@ async function measure(o: { streamUrl: string; appUrl: string; dispatcher?: Disp
       // aborted once measured
     }
   })();
-  const ask = (p: string) => fetch(`${o.appUrl}${p}`, { dispatcher: o.dispatcher }).then((r) => r.json() as Promise<any>);
+  const ask = (p: string) => fetch(`${o.appUrl}${p}`, { dispatcher: o.dispatcher }).then((r) => r.json() as Promise<unknown>);
   await ask(`/paced?n=${o.lines}&rate=${o.rate}&prefix=lat`);
   const deadline = Date.now() + (o.lines / o.rate) * 1000 + 10_000;
   while (latencies.length < o.lines && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   await ask(`/flood?s=${o.seconds}&prefix=tp`);
   await new Promise((r) => setTimeout(r, o.seconds * 1000 + 3_000));
-  const written = (await ask("/flooding")).written as number;
+  const { written } = (await ask("/flooding")) as { written: number };
   controller.abort();
   await reading;
   const sorted = [...latencies].sort((a, b) => a - b);

@@ -72,6 +72,7 @@ export async function deploySampleApp(platform: Platform, timeoutMs = 90_000): P
   const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
   const post = async (p: string, body: unknown) => {
     const res = await fetch(`${platform.apiUrl}${p}`, { method: "POST", headers, body: JSON.stringify(body), dispatcher });
+    // biome-ignore lint/suspicious/noExplicitAny: the Platform API's JSON, read field by field below
     const json = (await res.json()) as Record<string, any>;
     if (res.status !== 201) throw new Error(`POST ${p}: ${res.status} ${JSON.stringify(json)}`);
     return json;

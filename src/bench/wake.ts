@@ -9,7 +9,7 @@ import { fetch, request } from "undici";
 import { parseArgs } from "../cli/args.ts";
 import { openDb } from "../db/client.ts";
 import { apps } from "../db/schema/index.ts";
-import { freePort } from "../local/ports.ts";
+import { freePort } from "../node/ports.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
 import { IDLE_AFTER_MS } from "../services/sleep.ts";

@@ -46,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
   const home = path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane");
   const tls = await ensureLocalTls(path.join(home, "tls"), ["localhost", `*.${APPS_DOMAIN}`, "127.0.0.1"]);
 
-  let forwarder;
+  let forwarder: Awaited<ReturnType<typeof startForwarder>>;
   try {
     forwarder = await startForwarder({ remote, port, tls, remoteCa });
   } catch (err) {

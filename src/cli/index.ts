@@ -1,7 +1,7 @@
 import { applyOfflineEnv } from "../local/offline.ts";
 
 /** `dynoplane <command>`: one module per command, loaded on demand. */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number | void> }> }> = {
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number | undefined> }> }> = {
   start: { summary: "run the whole platform on this machine", load: () => import("./start.ts") },
   migrate: { summary: "apply database migrations (DATABASE_URL)", load: () => import("./migrate.ts") },
   "accounts:create": { summary: "create an account: accounts:create EMAIL [--password P]", load: () => import("./accounts-create.ts") },

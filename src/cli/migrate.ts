@@ -1,4 +1,4 @@
-import { runMigrations } from "../db/migrate.ts";
+import { runMigrations } from "../node/migrate.ts";
 
 /** `dynoplane migrate`: applies pending migrations to DATABASE_URL. */
 export async function run(): Promise<number> {

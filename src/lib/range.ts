@@ -22,7 +22,7 @@ export const MAX_PAGE_SIZE = 1000;
 export function parseRange(header: string | undefined | null, fields: readonly string[]): PageRange {
   const defaultField = fields[0]!;
   const fallback: PageRange = { field: defaultField, exclusive: false, max: DEFAULT_PAGE_SIZE, order: "asc" };
-  if (!header || !header.trim()) return fallback;
+  if (!header?.trim()) return fallback;
 
   const [head = "", ...paramParts] = header.split(";");
   const params = paramParts.join(";");

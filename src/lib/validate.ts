@@ -1,13 +1,12 @@
-import type { Context, MiddlewareHandler } from "hono";
-import { validator } from "hono/validator";
+import { zValidator } from "@hono/zod-validator";
+import type { Context } from "hono";
 import type { z } from "zod";
-import type { AppEnv } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
 /** One readable sentence from a zod failure, naming the offending field. */
-export function describeZodError(error: z.ZodError): string {
+export function describeZodError(error: { issues: z.core.$ZodIssue[] }): string {
   const issue = error.issues[0];
   if (!issue) return "Invalid request body.";
   const path = issue.path.join(".");
@@ -21,14 +20,13 @@ function requireJsonBody(c: Context) {
 }
 
 /**
- * Validates a JSON body against a zod schema. A non-JSON or malformed body is a 400
- * `bad_request`; a body of the wrong shape (types, unknown fields) a 422 `invalid_params`.
+ * Validates a JSON body against a zod schema (with @hono/zod-validator). A non-JSON or
+ * malformed body is a 400 `bad_request`; a body of the wrong shape (types, unknown fields)
+ * a 422 `invalid_params` naming the field.
  */
 export function jsonBody<T extends z.ZodType>(schema: T) {
-  return validator("json", (value, c) => {
+  return zValidator("json", schema, (result, c) => {
     requireJsonBody(c);
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw invalidParams(describeZodError(parsed.error));
-    return parsed.data as z.output<T>;
-  }) as MiddlewareHandler<AppEnv, string, { in: { json: z.input<T> }; out: { json: z.output<T> } }>;
+    if (!result.success) throw invalidParams(describeZodError(result.error));
+  });
 }

@@ -6,7 +6,7 @@ import { openDb } from "../db/client.ts";
 import { hosts } from "../db/schema/index.ts";
 import { sha256Hex } from "../lib/bytes.ts";
 import { createHost, generateHostSecret } from "../services/hosts.ts";
-import { freePort } from "./ports.ts";
+import { freePort } from "../node/ports.ts";
 import { ROOT } from "./worker.ts";
 
 /**

@@ -5,7 +5,7 @@ import path from "node:path";
 import pg from "pg";
 import { spawnService } from "./child.ts";
 import { keepAlive } from "./keep-alive.ts";
-import { freePort, waitForPort } from "./ports.ts";
+import { freePort, waitForPort } from "../node/ports.ts";
 
 export interface LocalPooler {
   /** The pooled URL: same role and database, PgBouncer's port. */

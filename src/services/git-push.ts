@@ -71,7 +71,7 @@ export async function receivePush(ctx: PushContext, request: ReceivePackRequest)
     await drain(request.pack);
     return once(finalReport(useSideband, reportStatus(null, statuses(request.commands, refused))));
   }
-  let pack;
+  let pack: Awaited<ReturnType<typeof storePack>>;
   try {
     if (!request.pack) throw new PackError("the push carried no pack");
     pack = await storePack(ctx.db, ctx.env.BLOBS, ctx.app, deploy.newId, request.pack, ctx.maxBytes);

@@ -91,7 +91,7 @@ export async function collectAttempt(db: Database, attemptId: string, requestId?
     if (token) return { kind: "approved", token };
   }
   if (row?.status === "denied") return { kind: "denied" };
-  if (!row || row.status !== "pending" || row.expiresAt <= new Date()) return { kind: "expired" };
+  if (row?.status !== "pending" || row.expiresAt <= new Date()) return { kind: "expired" };
   return { kind: "waiting" };
 }
 

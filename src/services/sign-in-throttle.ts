@@ -1,4 +1,4 @@
-import { and, eq, gt, gte, inArray, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { signInThrottles } from "../db/schema/index.ts";
 import { sha256Hex } from "../lib/bytes.ts";

@@ -80,6 +80,5 @@ export async function putCheckedSlug(bucket: R2Bucket, key: string, body: Readab
     }
     throw err;
   }
-  const checksum = `SHA256:${bytesToHex(new Uint8Array(await digest.digest))}`;
   return `SHA256:${bytesToHex(new Uint8Array(await digest.digest))}`;
 }

@@ -44,7 +44,7 @@ const NODE_APP = {
 
 describe("builds", () => {
   it("builds the Flask app into a slug that runs with gunicorn from another directory", async () => {
-    const { result, record, lines, startedAt, endedAt } = await build({ dir: appDir(FLASK_APP) }, { env: { GREETING: "merhaba" } });
+    const { result, record, lines, endedAt } = await build({ dir: appDir(FLASK_APP) }, { env: { GREETING: "merhaba" } });
     expect(result).toMatchObject({ status: "succeeded", error: null, process_types: { web: "gunicorn app:app" }, buildpack_provided_description: "Python" });
     expect(result.slug_id).toBe(record.slug!.id);
     expect(record.slug!.processTypes).toEqual({ web: "gunicorn app:app" });

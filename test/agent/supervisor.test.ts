@@ -1,9 +1,8 @@
 import { existsSync } from "node:fs";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { appUser } from "../../src/agent/dyno-user.ts";
 import { LogBuffer } from "../../src/agent/log-buffer.ts";
-import type { Supervisor, SupervisorOptions } from "../../src/agent/supervisor.ts";
+import type { Supervisor, } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
 import { alive, appPid, at, desiredDyno, get, supervisorFixture, waitFor, type Target } from "./support.ts";
 

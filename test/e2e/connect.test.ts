@@ -6,7 +6,7 @@ import path from "node:path";
 import { Agent, fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startForwarder, type Forwarder } from "../../src/local/forwarder.ts";
-import { freePort } from "../../src/local/ports.ts";
+import { freePort } from "../../src/node/ports.ts";
 import { api, platform } from "../support/api.ts";
 import { appName, closeDb, makeAccount } from "../support/factories.ts";
 import { ACCEPT, localSide, startEchoUpstream, via, type EchoUpstream, type LocalSide } from "../support/forwarding.ts";

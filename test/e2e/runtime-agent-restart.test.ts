@@ -5,7 +5,7 @@ import path from "node:path";
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dynos, hosts } from "../../src/db/schema/index.ts";
-import { freePort } from "../../src/local/ports.ts";
+import { freePort } from "../../src/node/ports.ts";
 import { ROOT } from "../../src/local/worker.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import { api, platform } from "../support/api.ts";

@@ -173,7 +173,7 @@ describe("GET <logplex_url>", () => {
 
   it("ends a tail when its session expires; the reconnect that follows is refused", async () => {
     const owner = await makeAccount();
-    const { id: appId, name } = await makeApp(owner);
+    const { id: appId } = await makeApp(owner);
     const key = readFileSync(path.join(platform().home, "signing-key.jwk"), "utf8");
     const id = crypto.randomUUID();
     const token = await signToken(key, { purpose: "log-session", audience: id, subject: appId, ttlSeconds: 3, extra: { tail: true, lines: 10 } });

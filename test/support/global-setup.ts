@@ -4,7 +4,7 @@ import path from "node:path";
 import exitHook from "async-exit-hook";
 import type { TestProject } from "vitest/node";
 import { startPlatform } from "../../src/local/platform.ts";
-import { freePort } from "../../src/local/ports.ts";
+import { freePort } from "../../src/node/ports.ts";
 
 export interface PlatformInfo {
   apiUrl: string;

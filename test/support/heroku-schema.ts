@@ -20,7 +20,7 @@ export const SCHEMA_ID = "https://api.heroku.com/schema";
  * is `https://<app>.<apps domain>[:port]/`, the app name following Heroku's name rule.
  */
 const HOST = String.raw`[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?`;
-const APP_NAME = String.raw`[a-z][a-z0-9-]{1,28}[a-z0-9]`;
+const APP_NAME = "[a-z][a-z0-9-]{1,28}[a-z0-9]";
 const RELAXED_PATTERNS: Record<string, { heroku: RegExp; ours: string }> = {
   "app/git_url": { heroku: /git\\\.heroku\\\.com/, ours: `^https://${HOST}/${APP_NAME}\\.git$` },
   "app/web_url": { heroku: /herokuapp\\\.com/, ours: `^https://${APP_NAME}\\.${HOST}/$` },

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { fetch } from "undici";
 import { APPS_DOMAIN } from "../../src/local/cli-env.ts";
-import { freePort } from "../../src/local/ports.ts";
+import { freePort } from "../../src/node/ports.ts";
 import type { LocalTls } from "../../src/local/tls.ts";
 import { startWorker } from "../../src/local/worker.ts";
 import { platform, tlsAgent, type ApiCall, type ApiResult } from "./api.ts";

@@ -5,7 +5,7 @@ import { eq, sql } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb, type DbHandle } from "../../src/db/client.ts";
-import { runMigrations } from "../../src/db/migrate.ts";
+import { runMigrations } from "../../src/node/migrate.ts";
 import { hosts } from "../../src/db/schema/index.ts";
 // How often the FleetWatch looks (FLEET_CHECK_MS in src/durable-objects/fleet-watch.ts, which imports workerd-only modules).
 const FLEET_CHECK_MS = 10_000;

@@ -36,7 +36,7 @@ const SYSTEM_DIRS = ["/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib32", 
 export function systemMounts(nodePrefix = path.dirname(path.dirname(process.execPath))): string[] {
   const args: string[] = [];
   for (const dir of SYSTEM_DIRS) {
-    let st;
+    let st: ReturnType<typeof lstatSync>;
     try {
       st = lstatSync(dir);
     } catch {

@@ -4,7 +4,7 @@ import { migrate as migrateNeon } from "drizzle-orm/neon-serverless/migrator";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { NodePgDatabase } from "drizzle-orm/node-postgres";
-import { openDb, type DbOptions } from "./client.ts";
+import { openDb, type DbOptions } from "../db/client.ts";
 
 /** drizzle/ at the repository root, where drizzle-kit writes migrations. */
 export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../drizzle");
