@@ -15,7 +15,11 @@ export default defineConfig({
       { extends: true, test: { name: "agent", include: ["test/agent/**/*.test.ts"] } },
       {
         extends: true,
-        test: { name: "platform", include: ["test/routes/**/*.test.ts", "test/workerd/**/*.test.ts", "test/e2e/**/*.test.ts"], globalSetup: ["./test/support/global-setup.ts"] },
+        test: {
+          name: "platform",
+          include: ["test/routes/**/*.test.ts", "test/workerd/**/*.test.ts", "test/e2e/**/*.test.ts"],
+          globalSetup: ["./test/support/global-setup.ts"],
+        },
       },
     ],
   },

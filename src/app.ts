@@ -93,7 +93,8 @@ export function createApp() {
     c.json(
       {
         id: "not_found",
-        message: "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. GET vs. POST), and did you specify your intended version with the Accept header?",
+        message:
+          "The requested API endpoint was not found. Are you using the right HTTP verb (i.e. GET vs. POST), and did you specify your intended version with the Accept header?",
       },
       404,
     ),

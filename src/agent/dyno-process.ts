@@ -32,7 +32,8 @@ export interface DynoProcessOptions {
 const BASE_ENV = ROOT_ENV;
 
 /** Like Heroku's dynos: buildpacks' `.profile.d` scripts and the app's `.profile` run first. */
-const PROFILE = 'for f in "$HOME"/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; if [ -r "$HOME/.profile" ]; then . "$HOME/.profile"; fi\n';
+const PROFILE =
+  'for f in "$HOME"/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; unset f; if [ -r "$HOME/.profile" ]; then . "$HOME/.profile"; fi\n';
 
 /**
  * The dyno's shell outlives a SIGTERM that its command handles: the shell is the dyno's main
@@ -92,7 +93,11 @@ export class DynoProcess {
     // In a sandbox every process up to the tenant's shell is root with ROOT_ENV; the tenant's
     // environment is handed over on fd 3 and applied by that shell (see sandbox/launch.ts).
     const child = sandbox
-      ? spawn("/bin/sh", sandbox.argv(script, { hostname: dyno.name, name: dyno.name }).slice(1), { cwd: "/", env: ROOT_ENV, stdio: ["ignore", "pipe", "pipe", "pipe"] })
+      ? spawn("/bin/sh", sandbox.argv(script, { hostname: dyno.name, name: dyno.name }).slice(1), {
+          cwd: "/",
+          env: ROOT_ENV,
+          stdio: ["ignore", "pipe", "pipe", "pipe"],
+        })
       : spawn("/bin/sh", ["-c", script], {
           cwd: appDir,
           env,

@@ -30,10 +30,12 @@ export async function ensureDynoUser(name = "dyno"): Promise<DynoUser | null> {
   if (process.getuid?.() !== 0) return null;
   const existing = await lookup(name);
   if (existing) return existing;
-  await exec("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name]).catch(async (err) => {
-    // Another agent on the same machine may have created it a moment ago.
-    if (!(await lookup(name))) throw new Error(`could not create the ${name} user: ${(err as Error).message}`);
-  });
+  await exec("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name]).catch(
+    async (err) => {
+      // Another agent on the same machine may have created it a moment ago.
+      if (!(await lookup(name))) throw new Error(`could not create the ${name} user: ${(err as Error).message}`);
+    },
+  );
   const created = await lookup(name);
   if (!created) throw new Error(`the ${name} user does not exist after useradd`);
   if (created.uid === 0) throw new Error(`the ${name} user has uid 0; dynos must not run as root`);
@@ -49,7 +51,8 @@ export async function assertReachable(dir: string, user: DynoUser | null): Promi
   for (let p = path.resolve(dir); ; p = path.dirname(p)) {
     const st = await fs.stat(p);
     const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) throw new Error(`${p} is not searchable by the ${user.name} user, so dynos under ${dir} could not start; choose a work dir outside it`);
+    if ((st.mode & bit) === 0)
+      throw new Error(`${p} is not searchable by the ${user.name} user, so dynos under ${dir} could not start; choose a work dir outside it`);
     if (p === path.dirname(p)) return;
   }
 }

@@ -113,16 +113,25 @@ function validDesired(list: unknown, log: (m: string) => void): DesiredDyno[] | 
 export async function startAgent(config: AgentConfig): Promise<Agent> {
   const log = config.log ?? ((m: string) => console.error(`dynoplane host: ${m}`));
   await prepareWorkDir(config.workDir, !config.unsafeNoSandbox);
-  if (config.unsafeNoSandbox) log("WARNING: --unsafe-no-sandbox: tenant code runs without namespaces or cgroups; any tenant who can deploy can reach this host and its services");
+  if (config.unsafeNoSandbox)
+    log("WARNING: --unsafe-no-sandbox: tenant code runs without namespaces or cgroups; any tenant who can deploy can reach this host and its services");
   const sandboxes = config.unsafeNoSandbox ? null : await SandboxHost.create(config.workDir, { supernet: config.dynoSupernet });
   const logs = new LogBuffer(config.logBufferLines);
-  const client = config.controlPlaneUrl ? new ControlPlaneClient({ url: config.controlPlaneUrl, hostSecret: config.hostSecret ?? "", caFile: config.caFile }) : null;
+  const client = config.controlPlaneUrl
+    ? new ControlPlaneClient({ url: config.controlPlaneUrl, hostSecret: config.hostSecret ?? "", caFile: config.caFile })
+    : null;
   if (client && !config.hostSecret) throw new Error("a host secret is needed to talk to the control plane");
 
   const downloads = new Map<string, Promise<string>>();
   const slugPath = async (dyno: DesiredDyno): Promise<string> => {
     const file = slugCachePath(config.workDir, dyno.slug_id);
-    if (await fs.access(file).then(() => true, () => false)) return file;
+    if (
+      await fs.access(file).then(
+        () => true,
+        () => false,
+      )
+    )
+      return file;
     if (!client) throw new Error(`slug ${dyno.slug_id} is not on this host and there is no control plane to fetch it from`);
     // Dynos of one release share one download.
     let pending = downloads.get(dyno.slug_id);
@@ -202,7 +211,15 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     if (client && !stopped) setImmediate(() => void heartbeat());
   };
 
-  const builder = client ? new Builder({ workDir: config.workDir, user: supervisor.user, sandboxes, ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id), log }) : null;
+  const builder = client
+    ? new Builder({
+        workDir: config.workDir,
+        user: supervisor.user,
+        sandboxes,
+        ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id),
+        log,
+      })
+    : null;
 
   const onCommand = (command: Command): void => {
     if (command.op === "start") supervisor.ensure(command.dyno);
@@ -213,7 +230,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     } else void heartbeat();
   };
 
-  const tls = config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile, "utf8"), key: readFileSync(config.tlsKeyFile, "utf8") } : undefined;
+  const tls =
+    config.tlsCertFile && config.tlsKeyFile ? { cert: readFileSync(config.tlsCertFile, "utf8"), key: readFileSync(config.tlsKeyFile, "utf8") } : undefined;
   const server = createAgentServer({ auth, activeTarget: (id) => supervisor.activeTarget(id), onCommand, tls });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -222,7 +240,9 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   const port = (server.address() as AddressInfo).port;
   url ||= `${tls ? "https" : "http"}://${config.listenHost && config.listenHost !== "0.0.0.0" ? config.listenHost : os.hostname()}:${port}`;
 
-  const shipper = client ? new LogShipper({ buffer: logs, send: (lines) => client.shipLogs(lines), onError: (err) => log(`shipping logs failed: ${(err as Error).message}`) }) : null;
+  const shipper = client
+    ? new LogShipper({ buffer: logs, send: (lines) => client.shipLogs(lines), onError: (err) => log(`shipping logs failed: ${(err as Error).message}`) })
+    : null;
   shipper?.start();
   if (client) void heartbeat();
 

@@ -117,7 +117,13 @@ export class LogBuffer {
     for (const [appId, d] of this.drops) {
       if (!d.count || now - d.noticedAt < DROP_NOTICE_MS) continue;
       const since = new Date(d.since).toISOString().replace(/\.\d{3}Z$/, "+00:00");
-      out.push({ app_id: appId, dyno: "logplex", source: "heroku", text: `Error L10 (output buffer overflow): ${d.count} messages dropped since ${since}.`, ts: now });
+      out.push({
+        app_id: appId,
+        dyno: "logplex",
+        source: "heroku",
+        text: `Error L10 (output buffer overflow): ${d.count} messages dropped since ${since}.`,
+        ts: now,
+      });
       d.count = 0;
       d.noticedAt = now;
     }

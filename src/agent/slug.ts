@@ -66,7 +66,9 @@ function run(cmd: string, args: string[], opts: { stdin?: string; user?: DynoUse
       pipeline(createReadStream(opts.stdin), child.stdin!).catch(() => child.stdin!.destroy());
     }
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(Buffer.concat(out).toString("utf8")) : reject(new Error(`${cmd} ${args[0]} failed (${code}): ${err.trim()}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve(Buffer.concat(out).toString("utf8")) : reject(new Error(`${cmd} ${args[0]} failed (${code}): ${err.trim()}`)),
+    );
   });
 }
 
@@ -129,7 +131,13 @@ export class SlugUnpacker {
     let p = this.pending.get(slugId);
     if (!p) {
       p = (async () => {
-        if (await fs.stat(done).then((s) => s.isDirectory(), () => false)) return done;
+        if (
+          await fs.stat(done).then(
+            (s) => s.isDirectory(),
+            () => false,
+          )
+        )
+          return done;
         await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
         await fs.chmod(this.dir, 0o700);
         const { dir } = await unpackSlug(archive, this.dir, `${slugId}.partial`, user);

@@ -182,7 +182,16 @@ export class Supervisor {
     const slot = this.slots.get(dynoId);
     if (!slot) return undefined;
     const proc = slot.current?.proc;
-    return { state: slot.state, instance: slot.dyno.instance, pid: proc?.pid, port: proc?.port, address: proc?.address, dir: slot.current?.dir ?? slot.current?.sandbox?.fs.dir, sandbox: slot.current?.sandbox, crashes: slot.crashes };
+    return {
+      state: slot.state,
+      instance: slot.dyno.instance,
+      pid: proc?.pid,
+      port: proc?.port,
+      address: proc?.address,
+      dir: slot.current?.dir ?? slot.current?.sandbox?.fs.dir,
+      sandbox: slot.current?.sandbox,
+      crashes: slot.crashes,
+    };
   }
 
   private serving(slot: Slot | undefined): Instance | undefined {
@@ -240,7 +249,13 @@ export class Supervisor {
         if (inst.retired) return;
         const size = sizeLimits(dyno.size, dyno.memory_mb);
         const name = `${dyno.instance.slice(0, 8)}-${randomBytes(4).toString("hex")}`;
-        inst.sandbox = await sandboxes.openSandbox({ name, user, lowerDir, diskMb: size.diskMb, limits: { memoryMb: dyno.memory_mb, pids: size.pids, cpuWeight: size.cpuWeight } });
+        inst.sandbox = await sandboxes.openSandbox({
+          name,
+          user,
+          lowerDir,
+          diskMb: size.diskMb,
+          limits: { memoryMb: dyno.memory_mb, pids: size.pids, cpuWeight: size.cpuWeight },
+        });
         if (inst.retired) return void (await this.cleanup(inst));
         // Every dyno has an address of its own, so any port will do; Heroku's vary too.
         const port = 3000 + Math.floor(Math.random() * 50_000);
@@ -291,12 +306,15 @@ export class Supervisor {
       void this.retire(slot.previous); // the release is what is desired, even when it fails
       slot.previous = undefined;
     }
-    slot.restartTimer = setTimeout(() => {
-      if (this.slots.get(slot.dyno.id) !== slot || slot.current !== inst) return;
-      this.platform(slot.dyno, "State changed from crashed to starting");
-      this.setState(slot, "starting");
-      void this.launch(slot);
-    }, restartDelayMs(slot.crashes, schedule));
+    slot.restartTimer = setTimeout(
+      () => {
+        if (this.slots.get(slot.dyno.id) !== slot || slot.current !== inst) return;
+        this.platform(slot.dyno, "State changed from crashed to starting");
+        this.setState(slot, "starting");
+        void this.launch(slot);
+      },
+      restartDelayMs(slot.crashes, schedule),
+    );
   }
 
   /** Ends an instance: stops its process (with the grace period) and deletes its directory. */

@@ -24,7 +24,11 @@ export async function run(args: string[]): Promise<number> {
     const token = await benchToken(platform.databaseUrl);
 
     const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}` };
-    const created = await fetchJson(platform.apiUrl + "/apps", { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: "{}" }, platform.tls.caPath);
+    const created = await fetchJson(
+      platform.apiUrl + "/apps",
+      { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: "{}" },
+      platform.tls.caPath,
+    );
     const app = created.name as string;
     let n = 0;
     const specs = [

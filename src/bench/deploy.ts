@@ -79,13 +79,19 @@ export async function run(args: string[]): Promise<number> {
   let stop: (() => Promise<void>) | undefined;
   try {
     const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
-    const dispatcher = new Agent({ connect: { ca: readFileSync(platform.tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) } });
+    const dispatcher = new Agent({
+      connect: { ca: readFileSync(platform.tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) },
+    });
     stop = async () => {
       await dispatcher.close().catch(() => {});
       await platform.stop();
     };
     const token = await benchToken(platform.databaseUrl);
-    const api = { apiUrl: platform.apiUrl, headers: { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, dispatcher };
+    const api = {
+      apiUrl: platform.apiUrl,
+      headers: { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      dispatcher,
+    };
 
     const hostId = platform.hostId;
     if (!hostId) throw new Error("the local platform runs no host agent");
@@ -120,7 +126,9 @@ export async function run(args: string[]): Promise<number> {
         const second = await timedPush(git, repo, remote, () => answersWith(appUrl, v2, dispatcher), milestones, verbose);
         seconds.push(second);
         floorSeconds.push(await floorPush(git, repo, bare, v2));
-        console.log(`round ${round}: first push ${s(first.answered)} s (git push exited at ${s(first.pushed)} s), second push ${s(second.answered)} s (exited at ${s(second.pushed)} s); floor ${s(floorFirsts.at(-1)!.total)} s / ${s(floorSeconds.at(-1)!.total)} s`);
+        console.log(
+          `round ${round}: first push ${s(first.answered)} s (git push exited at ${s(first.pushed)} s), second push ${s(second.answered)} s (exited at ${s(second.pushed)} s); floor ${s(floorFirsts.at(-1)!.total)} s / ${s(floorSeconds.at(-1)!.total)} s`,
+        );
       } finally {
         await deleteApp(api, app.name).catch((err) => console.error(`could not delete ${app.name}: ${err}`));
         rmSync(dir, { recursive: true, force: true });
@@ -158,8 +166,12 @@ export async function run(args: string[]): Promise<number> {
     const second = median(seconds.map((t) => t.answered));
     const floorFirst = median(floorFirsts.map((t) => t.total));
     const floorSecond = median(floorSeconds.map((t) => t.total));
-    console.log(`\nfirst push median ${s(first)} s (floor ${s(floorFirst)} s, ${(first / floorFirst).toFixed(1)}x): goal < ${FIRST_GOAL_S} s ${first < FIRST_GOAL_S * 1000 ? "met" : "missed"}`);
-    console.log(`second push median ${s(second)} s (floor ${s(floorSecond)} s, ${(second / floorSecond).toFixed(1)}x): goal < ${SECOND_GOAL_S} s ${second < SECOND_GOAL_S * 1000 ? "met" : "missed"}`);
+    console.log(
+      `\nfirst push median ${s(first)} s (floor ${s(floorFirst)} s, ${(first / floorFirst).toFixed(1)}x): goal < ${FIRST_GOAL_S} s ${first < FIRST_GOAL_S * 1000 ? "met" : "missed"}`,
+    );
+    console.log(
+      `second push median ${s(second)} s (floor ${s(floorSecond)} s, ${(second / floorSecond).toFixed(1)}x): goal < ${SECOND_GOAL_S} s ${second < SECOND_GOAL_S * 1000 ? "met" : "missed"}`,
+    );
     return 0;
   } finally {
     await stop?.();
@@ -239,13 +251,23 @@ function commit(git: Git, repo: string, files: Record<string, string>, message: 
  * the push starts; resolves with the times (ms from the start) of the push's milestones
  * and of the first poll that saw the new version.
  */
-async function timedPush(git: Git, repo: string, remote: string, answered: () => Promise<boolean>, dynoMilestones: (since: number) => Promise<DynoMilestones>, verbose: boolean): Promise<Timing> {
+async function timedPush(
+  git: Git,
+  repo: string,
+  remote: string,
+  answered: () => Promise<boolean>,
+  dynoMilestones: (since: number) => Promise<DynoMilestones>,
+  verbose: boolean,
+): Promise<Timing> {
   const startedAt = Date.now();
   const started = performance.now();
   const push = git.run(repo, ["push", remote, "main"]);
   let pushedAt = NaN;
   let result: GitRun | undefined;
-  void push.then((r) => ((pushedAt = performance.now() - started), (result = r)), () => {});
+  void push.then(
+    (r) => ((pushedAt = performance.now() - started), (result = r)),
+    () => {},
+  );
   let answeredAt = NaN;
   const deadline = started + DEPLOY_TIMEOUT_MS;
   for (;;) {
@@ -308,9 +330,17 @@ async function dynoMilestones(api: Api, databaseUrl: string, app: { id: string; 
   try {
     for (;;) {
       const found: DynoMilestones = { starting: NaN, up: NaN, recordedUp: NaN };
-      const [row] = await handle.db.select({ state: dynos.state, at: dynos.stateChangedAt }).from(dynos).where(and(eq(dynos.appId, app.id), eq(dynos.name, "web.1")));
+      const [row] = await handle.db
+        .select({ state: dynos.state, at: dynos.stateChangedAt })
+        .from(dynos)
+        .where(and(eq(dynos.appId, app.id), eq(dynos.name, "web.1")));
       if (row?.state === "up" && row.at.getTime() >= since) found.recordedUp = row.at.getTime();
-      const session = await fetch(`${api.apiUrl}/apps/${app.name}/log-sessions`, { method: "POST", headers: api.headers, body: JSON.stringify({ lines: 100, source: "heroku", dyno: "web.1" }), dispatcher: api.dispatcher });
+      const session = await fetch(`${api.apiUrl}/apps/${app.name}/log-sessions`, {
+        method: "POST",
+        headers: api.headers,
+        body: JSON.stringify({ lines: 100, source: "heroku", dyno: "web.1" }),
+        dispatcher: api.dispatcher,
+      });
       if (session.status !== 201) throw new Error(`POST /apps/${app.name}/log-sessions: ${session.status} ${await session.text()}`);
       const url = ((await session.json()) as { logplex_url: string }).logplex_url;
       const text = await (await fetch(url, { dispatcher: api.dispatcher })).text();

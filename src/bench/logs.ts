@@ -30,23 +30,32 @@ export async function run(args: string[]): Promise<number> {
   const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
   const baseline = await startBaseline(home);
   try {
-    const dispatcher = new Agent({ connect: { ca: readFileSync(platform.tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) } });
+    const dispatcher = new Agent({
+      connect: { ca: readFileSync(platform.tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) },
+    });
     const token = await benchToken(platform.databaseUrl);
     const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
     const app = (await (await fetch(`${platform.apiUrl}/apps`, { method: "POST", headers, body: "{}", dispatcher })).json()) as { name: string };
     const appUrl = `https://${app.name}.${APPS_DOMAIN}:${platform.port}`;
     await deployLogApp({ apiUrl: platform.apiUrl, token, app: app.name, dispatcher }, `${appUrl}/`);
-    const session = await fetch(`${platform.apiUrl}/apps/${app.name}/log-sessions`, { method: "POST", headers, body: JSON.stringify({ tail: true, lines: 0, dyno: "web.1", source: "app" }), dispatcher });
+    const session = await fetch(`${platform.apiUrl}/apps/${app.name}/log-sessions`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ tail: true, lines: 0, dyno: "web.1", source: "app" }),
+      dispatcher,
+    });
     const streamUrl = ((await session.json()) as { logplex_url: string }).logplex_url;
 
     const measured = await measure({ streamUrl, appUrl, dispatcher, lines, rate, seconds });
     const base = await measure({ streamUrl: baseline.streamUrl, appUrl: baseline.appUrl, lines, rate, seconds });
     console.log(`\nLogs on the local platform (1 app, 1 tail client, ${os.cpus().length} CPUs)\n`);
-    console.log(table([
-      ["", "p50 ms", "p99 ms", "max ms", "lines", "lines/s (flood)"],
-      ["dyno write -> tail client", ...row(measured)],
-      ["baseline: stdout -> plain HTTP", ...row(base)],
-    ]));
+    console.log(
+      table([
+        ["", "p50 ms", "p99 ms", "max ms", "lines", "lines/s (flood)"],
+        ["dyno write -> tail client", ...row(measured)],
+        ["baseline: stdout -> plain HTTP", ...row(base)],
+      ]),
+    );
     console.log(`\nlatency p99 / baseline: ${(measured.p99 / base.p99).toFixed(1)}x; throughput / baseline: ${(measured.rate / base.rate).toFixed(2)}`);
     console.log(`flood: the dyno wrote ${measured.written} lines in ${seconds} s, the tail received ${measured.received} (the rest dropped and counted)`);
     console.log(`goal: p99 < 300 ms (${measured.p99 < 300 ? "met" : "missed"}), >= 5,000 lines/s (${measured.rate >= 5000 ? "met" : "missed"})`);
@@ -119,7 +128,16 @@ async function measure(o: { streamUrl: string; appUrl: string; dispatcher?: Disp
   const sorted = [...latencies].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? NaN;
   const window = (floodLast - floodFirst) / 1000;
-  return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN, got: latencies.length, lines: o.lines, rate: window > 0 ? floodLines / window : 0, written, received: floodLines };
+  return {
+    p50: at(0.5),
+    p99: at(0.99),
+    max: sorted.at(-1) ?? NaN,
+    got: latencies.length,
+    lines: o.lines,
+    rate: window > 0 ? floodLines / window : 0,
+    written,
+    received: floodLines,
+  };
 }
 
 /** The log app run directly, its stdout relayed to clients as a plain HTTP event stream. */
@@ -128,7 +146,11 @@ async function startBaseline(home: string): Promise<{ appUrl: string; streamUrl:
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, "server.js"), LOG_APP_JS);
   const port = await freePort();
-  const child = spawn(process.execPath, ["server.js"], { cwd: dir, env: { PATH: process.env.PATH, PORT: String(port), DYNO: "web.1" }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["server.js"], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, PORT: String(port), DYNO: "web.1" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const clients = new Set<http.ServerResponse>();
   let pending = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {

@@ -58,11 +58,15 @@ export async function run(args: string[]): Promise<number> {
     console.log(formatResults(results));
     console.log(`\nrouted / direct throughput: ${ratio.toFixed(2)} (goal >= 0.50: ${ratio >= 0.5 ? "met" : "missed"})`);
     console.log(`p50 added by the router at ${connections} connections: ${added.toFixed(1)} ms (goal < 2 ms: ${added < 2 ? "met" : "missed"})`);
-    console.log(`routed / health throughput: ${(routed.rps / health.rps).toFixed(2)}; p50 routed - health: ${(routed.p50 - health.p50).toFixed(1)} ms (routing beyond TLS and wrangler)`);
+    console.log(
+      `routed / health throughput: ${(routed.rps / health.rps).toFixed(2)}; p50 routed - health: ${(routed.p50 - health.p50).toFixed(1)} ms (routing beyond TLS and wrangler)`,
+    );
     console.log(`\nOne connection, ${sequential} sequential requests (no queueing):`);
     console.log(`  p50 direct ${unloadedDirect.p50.toFixed(2)} ms, routed ${unloadedRouted.p50.toFixed(2)} ms, health ${unloadedHealth.p50.toFixed(2)} ms`);
     console.log(`  p99 direct ${unloadedDirect.p99.toFixed(2)} ms, routed ${unloadedRouted.p99.toFixed(2)} ms, health ${unloadedHealth.p99.toFixed(2)} ms`);
-    console.log(`  p50 added by the router: ${addedUnloaded.toFixed(2)} ms (${(unloadedRouted.p50 - unloadedHealth.p50).toFixed(2)} ms beyond the health route)`);
+    console.log(
+      `  p50 added by the router: ${addedUnloaded.toFixed(2)} ms (${(unloadedRouted.p50 - unloadedHealth.p50).toFixed(2)} ms beyond the health route)`,
+    );
     const failures = results.reduce((n, r) => n + r.errors + r.non2xx, 0) + unloadedDirect.failed + unloadedRouted.failed + unloadedHealth.failed;
     if (failures) console.log(`warning: ${failures} requests failed`);
     return 0;

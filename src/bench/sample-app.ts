@@ -112,7 +112,9 @@ export async function dynoStates(apiUrl: string, t: Pick<SampleApp, "app" | "hea
 export async function dynoAddress(port: number): Promise<string> {
   const names = (await fs.readdir("/run/netns").catch(() => [] as string[])).filter((n) => n.startsWith("dp"));
   for (const name of names) {
-    const out = await new Promise<string>((resolve) => execFile("ip", ["-n", name, "-4", "-o", "addr", "show", "dev", "eth0"], (err, stdout) => resolve(err ? "" : stdout)));
+    const out = await new Promise<string>((resolve) =>
+      execFile("ip", ["-n", name, "-4", "-o", "addr", "show", "dev", "eth0"], (err, stdout) => resolve(err ? "" : stdout)),
+    );
     const address = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1];
     if (address && (await accepts(address, port))) return address;
   }

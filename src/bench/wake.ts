@@ -29,7 +29,12 @@ export async function run(args: string[]): Promise<number> {
   const rounds = Number(flags.rounds ?? 5);
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
-  const platform = await startPlatform({ home, quiet: !process.env.DYNOPLANE_BENCH_VERBOSE, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
+  const platform = await startPlatform({
+    home,
+    quiet: !process.env.DYNOPLANE_BENCH_VERBOSE,
+    ephemeral: true,
+    workerVars: { RATE_LIMIT_PER_HOUR: "100000000" },
+  });
   try {
     const sample = await deploySampleApp(platform);
     const bareDir = path.join(home, "bare");
@@ -52,7 +57,9 @@ export async function run(args: string[]): Promise<number> {
       wakes.push(await firstByte(`${sample.appUrl}/`, platform.tls.caPath));
       hostUp.push((await upLoggedAt(platform.apiUrl, sample, sentAt)) - sentAt);
       awake.push(await firstByte(`${sample.appUrl}/`, platform.tls.caPath));
-      console.log(`round ${i}: wake ${wakes.at(-1)!.toFixed(0)} ms (dyno up on its host after ${hostUp.at(-1)!.toFixed(0)} ms), bare boot ${bare.at(-1)!.toFixed(0)} ms, awake ${awake.at(-1)!.toFixed(0)} ms`);
+      console.log(
+        `round ${i}: wake ${wakes.at(-1)!.toFixed(0)} ms (dyno up on its host after ${hostUp.at(-1)!.toFixed(0)} ms), bare boot ${bare.at(-1)!.toFixed(0)} ms, awake ${awake.at(-1)!.toFixed(0)} ms`,
+      );
     }
 
     const wake = median(wakes);
@@ -61,13 +68,16 @@ export async function run(args: string[]): Promise<number> {
     console.log(`\nWaking a sleeping app on the local platform (${rounds} rounds, ${os.cpus().length} CPUs)\n`);
     const rows: Array<[string, number[]]> = [
       ["wake (request to a sleeping app -> first byte, through the router)", wakes],
-      ["dyno up on its host (its \"State changed from starting to up\" line)", hostUp],
+      ['dyno up on its host (its "State changed from starting to up" line)', hostUp],
       ["bare boot (spawn node server.js -> first HTTP answer)", bare],
       ["awake (the same request once the app is up, new connection)", awake],
     ];
     const width = Math.max(...rows.map(([label]) => label.length));
-    for (const [label, xs] of rows) console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => t.toFixed(0).padStart(5)).join(" ")} ms; median ${median(xs).toFixed(0)} ms`);
-    console.log(`\nwake median ${wake.toFixed(0)} ms vs budget 1.3 x ${boot.toFixed(0)} + 300 = ${budget.toFixed(0)} ms: goal ${wake <= budget ? "met" : "missed"}`);
+    for (const [label, xs] of rows)
+      console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => t.toFixed(0).padStart(5)).join(" ")} ms; median ${median(xs).toFixed(0)} ms`);
+    console.log(
+      `\nwake median ${wake.toFixed(0)} ms vs budget 1.3 x ${boot.toFixed(0)} + 300 = ${budget.toFixed(0)} ms: goal ${wake <= budget ? "met" : "missed"}`,
+    );
     return 0;
   } finally {
     await platform.stop();
@@ -84,7 +94,10 @@ async function putToSleep(platform: Platform, sample: SampleApp): Promise<void> 
   const host = await dynoAddress(port);
   const handle = await openDb(platform.databaseUrl);
   try {
-    await handle.db.update(apps).set({ lastRequestAt: new Date(Date.now() - IDLE_AFTER_MS - 60_000) }).where(eq(apps.id, sample.appId));
+    await handle.db
+      .update(apps)
+      .set({ lastRequestAt: new Date(Date.now() - IDLE_AFTER_MS - 60_000) })
+      .where(eq(apps.id, sample.appId));
   } finally {
     await handle.close();
   }
@@ -117,7 +130,12 @@ async function firstByte(url: string, caPath: string): Promise<number> {
 async function upLoggedAt(apiUrl: string, sample: SampleApp, since: number): Promise<number> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const session = await fetch(`${apiUrl}/apps/${sample.app}/log-sessions`, { method: "POST", headers: sample.headers, body: JSON.stringify({ lines: 20, source: "heroku" }), dispatcher: sample.dispatcher });
+    const session = await fetch(`${apiUrl}/apps/${sample.app}/log-sessions`, {
+      method: "POST",
+      headers: sample.headers,
+      body: JSON.stringify({ lines: 20, source: "heroku" }),
+      dispatcher: sample.dispatcher,
+    });
     const url = ((await session.json()) as { logplex_url: string }).logplex_url;
     const text = await (await fetch(url, { dispatcher: sample.dispatcher })).text();
     for (const line of text.split("\n")) {

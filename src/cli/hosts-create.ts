@@ -18,7 +18,9 @@ export async function run(args: string[]): Promise<number> {
   try {
     const { host, secret } = await createHost(handle.db, name);
     console.log(`Registered host ${host.name} (${host.id}).`);
-    console.log(`Start its agent with:\n  DYNOPLANE_HOST_SECRET=${secret} npx dynoplane host --control-plane https://<api host> --public-url https://<this host>:5100`);
+    console.log(
+      `Start its agent with:\n  DYNOPLANE_HOST_SECRET=${secret} npx dynoplane host --control-plane https://<api host> --public-url https://<this host>:5100`,
+    );
     return 0;
   } finally {
     await handle.close();

@@ -14,16 +14,17 @@ export async function run(args: string[]): Promise<number> {
   const home = path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane");
   const port = Number(flags.port ?? process.env.PORT ?? DEFAULT_PORT);
   console.log(`Starting dynoplane in ${home} ...`);
-  const platform = await startPlatform({ home, port, databaseUrl: process.env.DATABASE_URL, quiet: !flags.verbose, unsafeNoSandbox: flags["unsafe-no-sandbox"] === true });
+  const platform = await startPlatform({
+    home,
+    port,
+    databaseUrl: process.env.DATABASE_URL,
+    quiet: !flags.verbose,
+    unsafeNoSandbox: flags["unsafe-no-sandbox"] === true,
+  });
   await rememberLocalDatabase(home, platform.databaseUrl);
   const envFile = await writeEnvFile(home, platform);
 
-  const lines = [
-    "",
-    `dynoplane is running at ${platform.apiUrl}`,
-    `Apps answer at https://<app>.apps.localhost:${platform.port}/`,
-    "",
-  ];
+  const lines = ["", `dynoplane is running at ${platform.apiUrl}`, `Apps answer at https://<app>.apps.localhost:${platform.port}/`, ""];
   if (platform.firstAccount) {
     lines.push(
       "Created the first account:",

@@ -109,7 +109,10 @@ export class BuildChannel extends DurableObject<Bindings> {
       await this.ctx.storage.setAlarm(Date.now() + KEEP_AFTER_END_MS);
       this.wake();
     }
-    const lines = this.sql.exec<{ text: string }>("select text from lines order by idx").toArray().map((r) => r.text);
+    const lines = this.sql
+      .exec<{ text: string }>("select text from lines order by idx")
+      .toArray()
+      .map((r) => r.text);
     return { outcome: first ?? outcome, lines };
   }
 

@@ -31,7 +31,10 @@ export class FleetWatch extends DurableObject<Bindings> {
       if (retired) console.log(JSON.stringify({ fleet: "retired silent hosts", hosts: retired, timeout_ms: HOST_TIMEOUT_MS }));
       if (placed.size) {
         // Hosts that received dynos start them now, not at their next heartbeat.
-        const targets = await handle.db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(inArray(hosts.id, [...placed]));
+        const targets = await handle.db
+          .select({ id: hosts.id, url: hosts.url })
+          .from(hosts)
+          .where(inArray(hosts.id, [...placed]));
         const { signingKey } = commandConfig(this.env);
         await Promise.allSettled(targets.map((h) => h.url && sendCommand(signingKey, h.id, h.url, { op: "sync" })));
       }
@@ -42,4 +45,3 @@ export class FleetWatch extends DurableObject<Bindings> {
     }
   }
 }
-

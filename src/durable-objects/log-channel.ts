@@ -143,7 +143,11 @@ export class LogChannel extends DurableObject {
       args.push(q.source);
     }
     const rows = this.sql
-      .exec<Record<string, SqlStorageValue>>(`select id, ts, source, dyno, text from lines where ${where.join(" and ")} order by id desc limit ?`, ...args, Math.min(q.limit, LOG_HISTORY))
+      .exec<Record<string, SqlStorageValue>>(
+        `select id, ts, source, dyno, text from lines where ${where.join(" and ")} order by id desc limit ?`,
+        ...args,
+        Math.min(q.limit, LOG_HISTORY),
+      )
       .toArray();
     return rows.reverse() as unknown as StoredLine[];
   }

@@ -32,7 +32,18 @@ const SEND_TIMEOUT_MS = 10_000;
 /** Batches one drain sends per alarm before yielding to the others. */
 const BATCHES_PER_RUN = 20;
 
-type DrainRow = { id: string; url: string; token: string; cursor: number; failures: number; next_at: number; dropped: number; dropped_since: number; dropped_total: number; delivered: number };
+type DrainRow = {
+  id: string;
+  url: string;
+  token: string;
+  cursor: number;
+  failures: number;
+  next_at: number;
+  dropped: number;
+  dropped_since: number;
+  dropped_total: number;
+  delivered: number;
+};
 
 /**
  * Forwards an app's log lines to its drains in Heroku's logplex framing. Runs inside
@@ -62,7 +73,13 @@ export class LogDrainSender {
       if (!keep.has(row.id)) this.sql.exec("delete from drains where id = ?", row.id);
     }
     for (const t of targets) {
-      this.sql.exec("insert into drains (id, url, token, cursor) values (?, ?, ?, ?) on conflict (id) do update set url = excluded.url, token = excluded.token", t.id, t.url, t.token, head);
+      this.sql.exec(
+        "insert into drains (id, url, token, cursor) values (?, ?, ?, ?) on conflict (id) do update set url = excluded.url, token = excluded.token",
+        t.id,
+        t.url,
+        t.token,
+        head,
+      );
     }
     this.count = targets.length;
   }
@@ -79,7 +96,11 @@ export class LogDrainSender {
     if (min >= floor) return Math.min(cut, min);
     this.sql.exec(
       "update drains set dropped = dropped + (? - cursor), dropped_total = dropped_total + (? - cursor), dropped_since = case when dropped = 0 then ? else dropped_since end, cursor = ? where cursor < ?",
-      floor, floor, Date.now() * 1000, floor, floor,
+      floor,
+      floor,
+      Date.now() * 1000,
+      floor,
+      floor,
     );
     return Math.min(cut, floor);
   }
@@ -105,15 +126,27 @@ export class LogDrainSender {
     } finally {
       this.delivering = false;
     }
-    const next = this.sql.exec<{ at: number | null }>("select min(case when failures > 0 then next_at else 0 end) as at from drains where cursor < ?", this.head()).one().at;
+    const next = this.sql
+      .exec<{ at: number | null }>("select min(case when failures > 0 then next_at else 0 end) as at from drains where cursor < ?", this.head())
+      .one().at;
     if (next !== null) await this.storage.setAlarm(Math.max(next, Date.now()));
   }
 
   /** Delivery state of every drain. */
   status(): DrainStatus[] {
-    return this.sql.exec<DrainRow>("select * from drains order by id").toArray().map((r) => ({
-      id: r.id, url: r.url, token: r.token, cursor: r.cursor, failures: r.failures, pendingDropped: r.dropped, droppedTotal: r.dropped_total, delivered: r.delivered,
-    }));
+    return this.sql
+      .exec<DrainRow>("select * from drains order by id")
+      .toArray()
+      .map((r) => ({
+        id: r.id,
+        url: r.url,
+        token: r.token,
+        cursor: r.cursor,
+        failures: r.failures,
+        pendingDropped: r.dropped,
+        droppedTotal: r.dropped_total,
+        delivered: r.delivered,
+      }));
   }
 
   private head(): number {
@@ -125,11 +158,22 @@ export class LogDrainSender {
       const row = this.sql.exec<DrainRow>("select * from drains where id = ?", drain.id).toArray()[0];
       if (!row) return; // removed meanwhile
       const lines = this.sql
-        .exec<{ id: number; ts: number; source: string; dyno: string; text: string }>("select id, ts, source, dyno, text from lines where id > ? order by id limit ?", row.cursor, BATCH_LINES)
+        .exec<{ id: number; ts: number; source: string; dyno: string; text: string }>(
+          "select id, ts, source, dyno, text from lines where id > ? order by id limit ?",
+          row.cursor,
+          BATCH_LINES,
+        )
         .toArray();
       if (!lines.length) return;
       const notice: FrameLine[] = row.dropped
-        ? [{ ts: Date.now() * 1000, source: "heroku", dyno: "logplex", text: `Error L10 (output buffer overflow): ${row.dropped} messages dropped since ${rfc3339Micros(row.dropped_since)}.` }]
+        ? [
+            {
+              ts: Date.now() * 1000,
+              source: "heroku",
+              dyno: "logplex",
+              text: `Error L10 (output buffer overflow): ${row.dropped} messages dropped since ${rfc3339Micros(row.dropped_since)}.`,
+            },
+          ]
         : [];
       if (!(await this.post(row, [...notice, ...lines]))) {
         const failures = row.failures + 1;
@@ -140,7 +184,11 @@ export class LogDrainSender {
       // Drops that happened while this request was out stay counted for the next one.
       this.sql.exec(
         "update drains set cursor = max(cursor, ?), failures = 0, next_at = 0, dropped = dropped - ?, dropped_since = case when dropped - ? = 0 then 0 else dropped_since end, delivered = delivered + ? where id = ?",
-        lines[lines.length - 1]!.id, row.dropped, row.dropped, lines.length, row.id,
+        lines[lines.length - 1]!.id,
+        row.dropped,
+        row.dropped,
+        lines.length,
+        row.id,
       );
     }
   }

@@ -90,7 +90,11 @@ export class TooLargeError extends Error {
  * errors (so a store fed from it fails) past `maxBytes` or when the pack is not whole;
  * `summary` settles once it ends.
  */
-export function verifyingStream(input: ReadableStream<Uint8Array>, sha1: Sha1, maxBytes: number): { stream: ReadableStream<Uint8Array>; summary: Promise<PackSummary> } {
+export function verifyingStream(
+  input: ReadableStream<Uint8Array>,
+  sha1: Sha1,
+  maxBytes: number,
+): { stream: ReadableStream<Uint8Array>; summary: Promise<PackSummary> } {
   const verifier = new PackVerifier(sha1);
   let seen = 0;
   let settle!: { resolve: (s: PackSummary) => void; reject: (e: unknown) => void };

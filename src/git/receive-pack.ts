@@ -38,7 +38,10 @@ export function parseCommandLine(payload: Uint8Array, first: boolean): { command
   const nul = text.indexOf("\0");
   if (nul >= 0) {
     if (!first) throw new GitProtocolError("protocol error: capabilities after the first command");
-    capabilities = text.slice(nul + 1).split(" ").filter(Boolean);
+    capabilities = text
+      .slice(nul + 1)
+      .split(" ")
+      .filter(Boolean);
     text = text.slice(0, nul);
   }
   if (text.startsWith("shallow ")) throw new GitProtocolError("pushes from shallow clones are not supported; fetch the full history first");

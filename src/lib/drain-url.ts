@@ -41,7 +41,12 @@ const LOCAL_SUFFIXES = [".localhost", ".local", ".internal", ".home.arpa", ".loc
 
 /** Splits DRAIN_ALLOW_HOSTS into lower-case `host:port` entries. */
 function allowedHosts(setting: string | undefined): Set<string> {
-  return new Set((setting ?? "").split(/[\s,]+/).map((h) => h.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    (setting ?? "")
+      .split(/[\s,]+/)
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 /** Checks a drain URL; returns the reason it is refused, or null when it may be used. Pure. */

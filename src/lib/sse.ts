@@ -9,7 +9,10 @@ export const SSE_RETRY_MS = 500;
 
 /** One event per line. A line never contains a newline (the agent splits on them), but one is escaped anyway. */
 export function sseEvent(id: number | null, data: string): string {
-  const body = data.split(/\r\n|\r|\n/).map((part) => `data: ${part}\n`).join("");
+  const body = data
+    .split(/\r\n|\r|\n/)
+    .map((part) => `data: ${part}\n`)
+    .join("");
   return id === null ? `${body}\n` : `id: ${id}\n${body}\n`;
 }
 

@@ -20,7 +20,10 @@ export const MAX_UNPACKED_SLUG_BYTES = 500 * 1024 * 1024;
 
 /** Why a slug tarball was refused: `too_large` past the size limit, `invalid` otherwise. */
 export class SlugArchiveError extends Error {
-  constructor(readonly kind: "invalid" | "too_large", message: string) {
+  constructor(
+    readonly kind: "invalid" | "too_large",
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -254,7 +257,8 @@ export class TarCheck {
   private symlink(name: string, parts: string[], target: string): void {
     if (target.startsWith("/")) throw invalid(`symlink ${q(name)} points to the absolute path ${q(target)}`);
     if (!target || target.includes("\0")) throw invalid(`symlink ${q(name)} has an invalid target`);
-    if (resolve(this.links, [...parts.slice(0, -1), ...target.split("/")])?.[0] !== "app") throw invalid(`symlink ${q(name)} points outside ./app (to ${q(target)})`);
+    if (resolve(this.links, [...parts.slice(0, -1), ...target.split("/")])?.[0] !== "app")
+      throw invalid(`symlink ${q(name)} points outside ./app (to ${q(target)})`);
     this.linkBytes += name.length + target.length;
     if (this.linkBytes > MAX_LINK_BYTES) throw invalid("it has too many symlinks");
     this.links.set(parts.join("/"), target);

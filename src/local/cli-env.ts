@@ -27,4 +27,3 @@ export function exportLines(env: Record<string, string>): string {
     .map(([k, v]) => `export ${k}=${/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`}`)
     .join("\n");
 }
-

@@ -43,7 +43,13 @@ export function checkRemote(remote: URL): void {
 
 /** Copies `headers` without hop-by-hop fields, including the ones the Connection header names. */
 function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const named = new Set(String(headers.connection ?? "").toLowerCase().split(",").map((s) => s.trim()).filter(Boolean));
+  const named = new Set(
+    String(headers.connection ?? "")
+      .toLowerCase()
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   const out: http.OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) {
     if (v !== undefined && !HOP_BY_HOP.has(k) && !named.has(k)) out[k] = v;
@@ -155,7 +161,9 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     });
     upstream.on("error", (err) => {
       const body = JSON.stringify({ id: "bad_gateway", message: `Could not reach ${remote.origin}: ${err.message}` });
-      socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     });
     upstream.end();
   });

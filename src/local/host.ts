@@ -34,14 +34,24 @@ export interface LocalHost {
  * stored) and runs `dynoplane host` as a child process that reports to the local
  * control plane. Resolves once the agent's first heartbeat has arrived.
  */
-export async function startLocalHost(opts: { home: string; databaseUrl: string; apiUrl: string; caPath: string; quiet?: boolean; unsafeNoSandbox?: boolean }): Promise<LocalHost> {
+export async function startLocalHost(opts: {
+  home: string;
+  databaseUrl: string;
+  apiUrl: string;
+  caPath: string;
+  quiet?: boolean;
+  unsafeNoSandbox?: boolean;
+}): Promise<LocalHost> {
   const handle = await openDb(opts.databaseUrl);
   let hostId: string;
   const secret = generateHostSecret();
   try {
     const [existing] = await handle.db.select({ id: hosts.id }).from(hosts).where(eq(hosts.name, "local"));
     if (existing) {
-      await handle.db.update(hosts).set({ secretHash: await sha256Hex(secret), updatedAt: sql`now()` }).where(eq(hosts.id, existing.id));
+      await handle.db
+        .update(hosts)
+        .set({ secretHash: await sha256Hex(secret), updatedAt: sql`now()` })
+        .where(eq(hosts.id, existing.id));
       hostId = existing.id;
     } else {
       const created = await createHost(handle.db, "local", secret);
@@ -54,13 +64,27 @@ export async function startLocalHost(opts: { home: string; databaseUrl: string; 
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [
-    path.join(ROOT, "bin", "dynoplane.js"), "host", "--control-plane", opts.apiUrl, "--port", String(port), "--listen", "127.0.0.1",
-    "--public-url", url, "--work-dir", agentWorkDir(opts.home), "--ca", opts.caPath,
+    path.join(ROOT, "bin", "dynoplane.js"),
+    "host",
+    "--control-plane",
+    opts.apiUrl,
+    "--port",
+    String(port),
+    "--listen",
+    "127.0.0.1",
+    "--public-url",
+    url,
+    "--work-dir",
+    agentWorkDir(opts.home),
+    "--ca",
+    opts.caPath,
     ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
   // Kept alive: an agent that dies (its dynos die with it) is started again on the same
   // port and secret, and converges on the desired dynos at its first heartbeat.
-  const kept = keepAlive("the host agent", () => spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet }));
+  const kept = keepAlive("the host agent", () =>
+    spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet }),
+  );
   const service = kept.current();
   // The agent stops its dynos first (SIGTERM, SIGKILL after 30 s).
   const stop = () => kept.stop(40_000);

@@ -28,7 +28,13 @@ export function findPgBouncer(): string | undefined {
  * request, and a pooler turns that into a cheap hand-off instead of a new backend.
  * PgBouncer refuses to run as root, so it runs as the database's unprivileged user.
  */
-export async function startPgBouncer(opts: { binary: string; dir: string; adminUrl: string; url: string; runAs?: { uid: number; gid: number } }): Promise<LocalPooler> {
+export async function startPgBouncer(opts: {
+  binary: string;
+  dir: string;
+  adminUrl: string;
+  url: string;
+  runAs?: { uid: number; gid: number };
+}): Promise<LocalPooler> {
   const direct = new URL(opts.url);
   const role = decodeURIComponent(direct.username);
   const database = direct.pathname.slice(1);

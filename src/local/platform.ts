@@ -108,10 +108,25 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       tls,
       stateDir: path.join(home, "worker"),
       quiet: opts.quiet,
-      vars: { DATABASE_URL: pooler?.url ?? databaseUrl, COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")), API_HOST: hostPort, APPS_DOMAIN, PUBLIC_PORT_SUFFIX: `:${port}`, CLIENT_ADDRESS_HEADER: "", ...opts.workerVars },
+      vars: {
+        DATABASE_URL: pooler?.url ?? databaseUrl,
+        COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")),
+        API_HOST: hostPort,
+        APPS_DOMAIN,
+        PUBLIC_PORT_SUFFIX: `:${port}`,
+        CLIENT_ADDRESS_HEADER: "",
+        ...opts.workerVars,
+      },
     });
     if (!opts.noHost) {
-      host = await startLocalHost({ home, databaseUrl, apiUrl: `https://${hostPort}`, caPath: tls.caPath, quiet: opts.quiet, unsafeNoSandbox: opts.unsafeNoSandbox });
+      host = await startLocalHost({
+        home,
+        databaseUrl,
+        apiUrl: `https://${hostPort}`,
+        caPath: tls.caPath,
+        quiet: opts.quiet,
+        unsafeNoSandbox: opts.unsafeNoSandbox,
+      });
     }
     return {
       port,

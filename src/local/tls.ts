@@ -29,9 +29,25 @@ export async function ensureLocalTls(dir: string, names: string[]): Promise<Loca
   const caKey = path.join(dir, "ca.key");
   if (!existsSync(caPath) || !existsSync(caKey)) {
     openssl([
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-      "-keyout", caKey, "-out", caPath, "-days", "3650", "-subj", "/CN=dynoplane local CA",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      caKey,
+      "-out",
+      caPath,
+      "-days",
+      "3650",
+      "-subj",
+      "/CN=dynoplane local CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
     ]);
   }
   const certPath = path.join(dir, "server.pem");
@@ -43,13 +59,25 @@ export async function ensureLocalTls(dir: string, names: string[]): Promise<Loca
     const san = [...new Set(names)].map((n) => (/^[\d.]+$/.test(n) || n.includes(":") ? `IP:${n}` : `DNS:${n}`)).join(",");
     const csr = path.join(dir, "server.csr");
     openssl([
-      "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyPath, "-out", csr,
-      "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${san}`, "-addext", "extendedKeyUsage=serverAuth",
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      keyPath,
+      "-out",
+      csr,
+      "-subj",
+      `/CN=${names[0]}`,
+      "-addext",
+      `subjectAltName=${san}`,
+      "-addext",
+      "extendedKeyUsage=serverAuth",
     ]);
-    openssl([
-      "x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-CAcreateserial", "-days", "825",
-      "-copy_extensions", "copy", "-out", certPath,
-    ]);
+    openssl(["x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-CAcreateserial", "-days", "825", "-copy_extensions", "copy", "-out", certPath]);
     await fs.rm(csr, { force: true });
     await fs.writeFile(namesPath, wanted);
   }

@@ -53,7 +53,10 @@ function watchHealth(port: number, tls: LocalTls, kept: KeptAlive): NodeJS.Timeo
     checking = true;
     const child = kept.current();
     void probe(port, tls, "/health", 10_000)
-      .then((status) => status === 200, () => false)
+      .then(
+        (status) => status === 200,
+        () => false,
+      )
       .then((ok) => {
         checking = false;
         if (ok || child !== kept.current() || child.exited()) return void (failures = 0);
@@ -92,7 +95,13 @@ export async function startWorker(opts: {
   await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
   await fs.chmod(opts.stateDir, 0o700);
   const envFile = path.join(opts.stateDir, "worker.env");
-  await fs.writeFile(envFile, Object.entries(opts.vars).map(([k, v]) => `${k}=${envFileValue(v)}`).join("\n") + "\n", { mode: 0o600 });
+  await fs.writeFile(
+    envFile,
+    Object.entries(opts.vars)
+      .map(([k, v]) => `${k}=${envFileValue(v)}`)
+      .join("\n") + "\n",
+    { mode: 0o600 },
+  );
   const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
   // Serve a bundle made once at start: edits to the sources do not reload a running platform.
   const bundleDir = path.join(opts.stateDir, "bundle");
@@ -102,10 +111,31 @@ export async function startWorker(opts: {
   });
   if (bundled.status !== 0) throw new Error(`bundling the Worker failed:\n${bundled.stdout}\n${bundled.stderr}`);
   const args = [
-    wrangler, "dev", path.join(bundleDir, "index.js"), "--no-bundle", "--config", path.join(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(opts.port),
-    "--local-protocol", "https", "--https-key-path", opts.tls.keyPath, "--https-cert-path", opts.tls.certPath,
-    "--persist-to", opts.stateDir, "--env-file", envFile, "--inspector-port", "0",
-    "--show-interactive-dev-session=false", "--log-level", opts.quiet ? "error" : "log",
+    wrangler,
+    "dev",
+    path.join(bundleDir, "index.js"),
+    "--no-bundle",
+    "--config",
+    path.join(ROOT, "wrangler.toml"),
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(opts.port),
+    "--local-protocol",
+    "https",
+    "--https-key-path",
+    opts.tls.keyPath,
+    "--https-cert-path",
+    opts.tls.certPath,
+    "--persist-to",
+    opts.stateDir,
+    "--env-file",
+    envFile,
+    "--inspector-port",
+    "0",
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    opts.quiet ? "error" : "log",
   ];
   // workerd trusts public CAs; the local CA is added so the Worker can reach local HTTPS endpoints (log drains in tests).
   const env = { ...process.env, NODE_EXTRA_CA_CERTS: opts.tls.caPath };

@@ -63,8 +63,8 @@ const AccountView: FC<AccountProps> = ({ frame, apiKey, fresh, sessions }) => (
         <p>You have no API key yet.</p>
       )}
       <p class="hint">
-        Use it as <code>HEROKU_API_KEY</code> for scripts. Keys are stored as hashes, so a key is visible only right after it is generated.
-        Regenerating replaces the old key, which stops working at once.
+        Use it as <code>HEROKU_API_KEY</code> for scripts. Keys are stored as hashes, so a key is visible only right after it is generated. Regenerating
+        replaces the old key, which stops working at once.
       </p>
       <PostForm action={href("/account/api-key")} csrf={frame.csrf}>
         <div class="actions">
@@ -99,7 +99,12 @@ export const accountPages = new Hono<DashboardEnv>()
     const auth = sessionOrLogin(c);
     if ("redirect" in auth) return auth.redirect;
     const { actor } = auth.session;
-    const { row, token } = await createAuthorization(c.var.db, actor.accountId, { description: "API key", isDefault: true }, { email: actor.email, requestId: c.var.requestId });
+    const { row, token } = await createAuthorization(
+      c.var.db,
+      actor.accountId,
+      { description: "API key", isDefault: true },
+      { email: actor.email, requestId: c.var.requestId },
+    );
     const sessions = await countBrowserSessions(c.var.db, actor.accountId);
     // Rendered, not redirected: the key exists in clear only in this response.
     c.header("Cache-Control", "no-store");

@@ -12,7 +12,13 @@ import { AppFrame, PostForm, frameOf, type Frame } from "./layout.tsx";
 /** Releases shown on the activity page; older ones are in `heroku releases`. */
 const SHOWN = 50;
 
-const ActivityView: FC<{ frame: Frame; app: AppRow; releases: ReleaseRow[]; current: number | null; more: boolean }> = ({ frame, app, releases, current, more }) => (
+const ActivityView: FC<{ frame: Frame; app: AppRow; releases: ReleaseRow[]; current: number | null; more: boolean }> = ({
+  frame,
+  app,
+  releases,
+  current,
+  more,
+}) => (
   <AppFrame frame={frame} app={app.name} tab="activity">
     <h2>Activity</h2>
     <p class="hint">Rolling back cuts a new release with an earlier release's code and config vars.</p>
@@ -42,7 +48,13 @@ export const activityPages = new Hono<DashboardEnv>()
     const { app } = found;
     const page = await listReleases(c.var.db, app, { ...parseRange(undefined, RELEASE_SORT_FIELDS), order: "desc", max: SHOWN });
     return c.html(
-      <ActivityView frame={frameOf(c, `${app.name} · Activity`)} app={app} releases={page.items} current={await currentVersion(c.var.db, app.id)} more={!!page.nextRange} />,
+      <ActivityView
+        frame={frameOf(c, `${app.name} · Activity`)}
+        app={app}
+        releases={page.items}
+        current={await currentVersion(c.var.db, app.id)}
+        more={!!page.nextRange}
+      />,
     );
   })
   .post("/apps/:name/rollback", async (c) => {

@@ -76,7 +76,15 @@ const LogsView: FC<LogsProps> = ({ frame, app, types, filters, lines, stream }) 
     <p class="live-status" id="live-status" role="status" aria-live="polite">
       Showing the latest {HISTORY_LINES} lines. The live view needs JavaScript; reload for newer lines.
     </p>
-    <pre class="log" id="log" role="log" tabindex={0} aria-label="Log output" data-stream={stream} data-renew={`${appHref(app.name, "logs/session")}?${query(filters)}`}>
+    <pre
+      class="log"
+      id="log"
+      role="log"
+      tabindex={0}
+      aria-label="Log output"
+      data-stream={stream}
+      data-renew={`${appHref(app.name, "logs/session")}?${query(filters)}`}
+    >
       {lines.join("\n")}
     </pre>
     <script src={href("/assets/logs.js")} defer></script>

@@ -53,9 +53,7 @@ const OverviewView: FC<OverviewProps> = (p) => (
       <Fact term="Created">
         <Time at={p.app.createdAt} />
       </Fact>
-      <Fact term="Dyno formation">
-        {p.formation.length ? p.formation.map((f) => `${f.type}: ${f.quantity} × ${f.size}`).join(", ") : "none yet"}
-      </Fact>
+      <Fact term="Dyno formation">{p.formation.length ? p.formation.map((f) => `${f.type}: ${f.quantity} × ${f.size}`).join(", ") : "none yet"}</Fact>
     </dl>
     {p.dynoStates.length ? (
       <p>

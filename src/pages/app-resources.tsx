@@ -41,9 +41,7 @@ const ProcessType: FC<{ frame: Frame; app: string; f: FormationRow; dynos: DynoV
       {dynos.length ? (
         <div class="table-wrap">
           <table>
-            <caption class="muted">
-              {f.type} dynos
-            </caption>
+            <caption class="muted">{f.type} dynos</caption>
             <thead>
               <tr>
                 <th scope="col">Dyno</th>

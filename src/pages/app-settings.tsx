@@ -28,7 +28,7 @@ const ConfigVars: FC<{ frame: Frame; app: string; config: Record<string, string>
       <h2 id="config-vars">Config vars</h2>
       <p class="hint">
         Every change cuts a new release and restarts the app's dynos.{" "}
-        {keys.length ? (reveal ? <a href={settings}>Hide config vars</a> : <a href={`${settings}?reveal=1#config-vars`}>Reveal config vars</a>) : null}
+        {keys.length ? reveal ? <a href={settings}>Hide config vars</a> : <a href={`${settings}?reveal=1#config-vars`}>Reveal config vars</a> : null}
       </p>
       {keys.length ? (
         <div class="table-wrap">
@@ -151,7 +151,13 @@ export const settingsPages = new Hono<DashboardEnv>()
     const config = await getConfigVars(c.var.db, app.id);
     c.header("Cache-Control", "no-store");
     return c.html(
-      <SettingsView frame={frameOf(c, `${app.name} · Settings`)} app={app} git={gitUrl(publicUrls(c.env), app.name)} config={config} reveal={c.req.query("reveal") === "1"} />,
+      <SettingsView
+        frame={frameOf(c, `${app.name} · Settings`)}
+        app={app}
+        git={gitUrl(publicUrls(c.env), app.name)}
+        config={config}
+        reveal={c.req.query("reveal") === "1"}
+      />,
     );
   })
   .post("/apps/:name/config", async (c) => {

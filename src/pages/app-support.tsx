@@ -31,11 +31,7 @@ export function pushChanges(c: DashboardContext, changes: DynoChanges): void {
 export const StateBadge: FC<{ state: string }> = ({ state }) => <span class={`state state-${state}`}>{state}</span>;
 
 /** A table of releases, newest first; `actions` adds a cell per release (rollback). */
-export const ReleasesTable: FC<{ releases: ReleaseRow[]; current: number | null; actions?: (r: ReleaseRow) => unknown }> = ({
-  releases,
-  current,
-  actions,
-}) => (
+export const ReleasesTable: FC<{ releases: ReleaseRow[]; current: number | null; actions?: (r: ReleaseRow) => unknown }> = ({ releases, current, actions }) => (
   <div class="table-wrap">
     <table>
       <thead>

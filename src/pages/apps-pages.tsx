@@ -31,7 +31,15 @@ const AppsView: FC<AppsProps> = ({ frame, apps, more, urls, error, name }) => (
         <div class="field-row">
           <div>
             <label for="app-name">App name</label>
-            <input id="app-name" name="name" type="text" value={name ?? ""} maxlength={30} pattern="[a-z][a-z0-9\-]{1,28}[a-z0-9]" aria-describedby="app-name-hint" />
+            <input
+              id="app-name"
+              name="name"
+              type="text"
+              value={name ?? ""}
+              maxlength={30}
+              pattern="[a-z][a-z0-9\-]{1,28}[a-z0-9]"
+              aria-describedby="app-name-hint"
+            />
           </div>
           <button type="submit">Create app</button>
         </div>
@@ -59,9 +67,15 @@ const AppsView: FC<AppsProps> = ({ frame, apps, more, urls, error, name }) => (
           ))}
         </ul>
       ) : (
-        <p>You have no apps yet. Create one above, or run <code>heroku create</code>.</p>
+        <p>
+          You have no apps yet. Create one above, or run <code>heroku create</code>.
+        </p>
       )}
-      {more ? <p class="hint">Only the first {DEFAULT_PAGE_SIZE} apps are listed; use <code>heroku apps</code> for all of them.</p> : null}
+      {more ? (
+        <p class="hint">
+          Only the first {DEFAULT_PAGE_SIZE} apps are listed; use <code>heroku apps</code> for all of them.
+        </p>
+      ) : null}
     </section>
   </Layout>
 );

@@ -50,7 +50,15 @@ const SignUpPage: FC<{ frame: Frame; email?: string; next: string | null; error?
       <label for="email">Email</label>
       <input id="email" name="email" type="email" autocomplete="email" required value={p.email ?? ""} autofocus />
       <label for="password">Password</label>
-      <input id="password" name="password" type="password" autocomplete="new-password" required minlength={MIN_PASSWORD_LENGTH} aria-describedby="password-hint" />
+      <input
+        id="password"
+        name="password"
+        type="password"
+        autocomplete="new-password"
+        required
+        minlength={MIN_PASSWORD_LENGTH}
+        aria-describedby="password-hint"
+      />
       <p class="hint" id="password-hint">
         At least {MIN_PASSWORD_LENGTH} characters.
       </p>
@@ -85,7 +93,10 @@ export const authPages = new Hono<DashboardEnv>()
   })
   .post("/login", async (c) => {
     const [email, password, next] = [await field(c, "email"), await rawField(c, "password"), safeNext(await field(c, "next"))];
-    const keys = await throttleKeys(email, clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER));
+    const keys = await throttleKeys(
+      email,
+      clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER),
+    );
     const page = (error: string, status: 401 | 429) => c.html(<SignInPage frame={frameOf(c, "Sign in")} email={email} next={next} error={error} />, status);
     if (await isThrottled(c.var.db, [keys.pair, keys.address])) return page(THROTTLED, 429);
     const account = email && password ? await authenticatePassword(c.var.db, email, password) : null;
@@ -103,7 +114,10 @@ export const authPages = new Hono<DashboardEnv>()
   })
   .post("/signup", async (c) => {
     const [email, password, next] = [await field(c, "email"), await rawField(c, "password"), safeNext(await field(c, "next"))];
-    const keys = await throttleKeys(email, clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER));
+    const keys = await throttleKeys(
+      email,
+      clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER),
+    );
     const page = (error: string, status: 422 | 429) => c.html(<SignUpPage frame={frameOf(c, "Sign up")} email={email} next={next} error={error} />, status);
     // Sign-up tells whether an email is taken, so it shares the address's failure budget.
     if (await isThrottled(c.var.db, [keys.address])) return page(THROTTLED, 429);

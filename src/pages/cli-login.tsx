@@ -13,8 +13,15 @@ const Question: FC<{ frame: Frame; attempt: LoginAttemptRow; action: string }> =
   return (
     <Card frame={frame} heading={host ? `Log in to the CLI on ${host}?` : "Log in to the CLI?"}>
       <p>
-        A <code>heroku login</code> started {host ? <>on <strong>{host}</strong></> : "from a terminal"} is asking for an API token for{" "}
-        <strong>{frame.email}</strong>. The token is only handed to the terminal that asked.
+        A <code>heroku login</code> started{" "}
+        {host ? (
+          <>
+            on <strong>{host}</strong>
+          </>
+        ) : (
+          "from a terminal"
+        )}{" "}
+        is asking for an API token for <strong>{frame.email}</strong>. The token is only handed to the terminal that asked.
       </p>
       <p class="muted">Request: {attempt.description || "Heroku CLI login"}</p>
       <p>Approve only if you started this login yourself.</p>
@@ -30,9 +37,7 @@ const Question: FC<{ frame: Frame; attempt: LoginAttemptRow; action: string }> =
           </button>
         </PostForm>
       </div>
-      <p class="hint">
-        Not {frame.email}? Sign out from the menu above and sign in with the right account.
-      </p>
+      <p class="hint">Not {frame.email}? Sign out from the menu above and sign in with the right account.</p>
     </Card>
   );
 };
@@ -64,11 +69,20 @@ export const cliLoginPages = new Hono<DashboardEnv>()
     if ("redirect" in auth) return auth.redirect;
     const id = c.req.param("id");
     const decision = await field(c, "decision");
-    if (decision !== "approve" && decision !== "deny") return c.html(<Outcome frame={frameOf(c, "CLI login")} heading="Nothing decided" text="Choose Approve or Deny." />, 422);
+    if (decision !== "approve" && decision !== "deny")
+      return c.html(<Outcome frame={frameOf(c, "CLI login")} heading="Nothing decided" text="Choose Approve or Deny." />, 422);
     const approve = decision === "approve";
     const attempt = looksLikeBrowserId(id) ? await decideAttempt(c.var.db, auth.session.actor, id, approve, c.var.requestId) : null;
     if (!attempt) return c.html(<Outcome frame={frameOf(c, "CLI login")} heading="Link expired" text={GONE} />, 410);
     return approve
-      ? c.html(<Outcome frame={frameOf(c, "CLI login approved")} heading="CLI login approved" text="You are logged in. You can close this window and return to your terminal." />)
-      : c.html(<Outcome frame={frameOf(c, "CLI login denied")} heading="CLI login denied" text="The login was denied; the terminal that asked gets no token." />);
+      ? c.html(
+          <Outcome
+            frame={frameOf(c, "CLI login approved")}
+            heading="CLI login approved"
+            text="You are logged in. You can close this window and return to your terminal."
+          />,
+        )
+      : c.html(
+          <Outcome frame={frameOf(c, "CLI login denied")} heading="CLI login denied" text="The login was denied; the terminal that asked gets no token." />,
+        );
   });

@@ -31,7 +31,8 @@ import { STYLESHEET } from "./style.ts";
  * Pages are self-contained: our stylesheet and script only, no framing, and nothing
  * cached, since pages carry config values and CSRF tokens.
  */
-const CSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const securityHeaders = createMiddleware<DashboardEnv>(async (c, next) => {
   c.header("Content-Security-Policy", CSP);

@@ -30,7 +30,10 @@ export const BUILD_SPEC = z.object({
   app_name: z.string(),
   kind: z.enum(["git", "tarball"]),
   /** For git builds: the commit to build. */
-  commit: z.string().regex(/^[0-9a-f]{40}$/).nullable(),
+  commit: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .nullable(),
   /** Empty: detect among the built-in buildpacks. */
   buildpacks: z.array(BUILDPACK_REF).max(10),
   /** The app's config vars, written to ENV_DIR. */

@@ -67,7 +67,17 @@ export type RouteError = "not-running" | "no-response";
  * Connection-specific headers (RFC 9110 §7.6.1): they describe one hop and are never
  * forwarded, nor are the headers a `Connection` header names.
  */
-export const HOP_BY_HOP_HEADERS: readonly string[] = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+export const HOP_BY_HOP_HEADERS: readonly string[] = [
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
 
 export const DESIRED_DYNO = z.object({
   id: z.string().uuid(),

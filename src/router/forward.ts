@@ -6,7 +6,6 @@ import { dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
 import { HOP_BY_HOP_HEADERS, HOST_HEADERS, proxyPath, type RouteError } from "../protocol/host.ts";
 
-
 /** Heroku's router gives a dyno 30 s to start answering (H12). */
 export const ROUTER_TIMEOUT_MS = 30_000;
 
@@ -63,10 +62,7 @@ export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId
   headers.set("X-Request-Id", requestId);
   headers.set("X-Request-Start", String(Date.now()));
   headers.append("Via", "1.1 dynoplane");
-  headers.set(
-    HOST_HEADERS.route,
-    await signToken(c.env.COMMAND_SIGNING_KEY, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: 60 }),
-  );
+  headers.set(HOST_HEADERS.route, await signToken(c.env.COMMAND_SIGNING_KEY, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: 60 }));
   const target = new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!);
   const started = Date.now();
   const hasBody = !["GET", "HEAD"].includes(c.req.method);

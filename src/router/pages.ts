@@ -19,7 +19,11 @@ const page = (title: string, heading: string, body: string) => html`<!doctype ht
 
 /** What an app shows before its first deploy. */
 export const welcomePage = (app: string) =>
-  page("dynoplane | Welcome to your new app!", "Welcome to your new app!", `${app} is ready. Push your code with git push heroku main and it will answer here.`);
+  page(
+    "dynoplane | Welcome to your new app!",
+    "Welcome to your new app!",
+    `${app} is ready. Push your code with git push heroku main and it will answer here.`,
+  );
 
 /** What an unknown app host shows. */
 export const noSuchAppPage = () =>
@@ -34,4 +38,5 @@ export const applicationErrorPage = () =>
   );
 
 /** Heroku's maintenance page, shown while an app's maintenance mode is on (H80). */
-export const maintenancePage = () => page("Offline for Maintenance", "Offline for Maintenance", "This app is undergoing maintenance right now. Please check back later.");
+export const maintenancePage = () =>
+  page("Offline for Maintenance", "Offline for Maintenance", "This app is undergoing maintenance right now. Please check back later.");

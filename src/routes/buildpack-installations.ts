@@ -16,6 +16,12 @@ export const buildpackInstallationsRoutes = new Hono<AppEnv>()
   })
   .put("/apps/:app/buildpack-installations", jsonBody(updateBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const refs = await setBuildpacks(c.var.db, c.var.actor, app, c.req.valid("json").updates.map((u) => u.buildpack), c.var.requestId);
+    const refs = await setBuildpacks(
+      c.var.db,
+      c.var.actor,
+      app,
+      c.req.valid("json").updates.map((u) => u.buildpack),
+      c.var.requestId,
+    );
     return c.json(refs.map(toBuildpackInstallationJson));
   });

@@ -79,7 +79,11 @@ export const internalBuildsRoutes = new Hono<BuildEnv>()
     if (typeof processTypes !== "object" || processTypes === null || Array.isArray(processTypes)) {
       throw new ApiError("invalid_params", "process_types must be a JSON object.");
     }
-    const slug = await storeBuildSlug(c.var.db, c.env.BLOBS, c.var.build, { processTypes: processTypes as Record<string, string>, length, body: c.req.raw.body! });
+    const slug = await storeBuildSlug(c.var.db, c.env.BLOBS, c.var.build, {
+      processTypes: processTypes as Record<string, string>,
+      length,
+      body: c.req.raw.body!,
+    });
     return c.json({ slug_id: slug.id }, 201);
   })
   .post(`${CONTROL_PLANE_PATHS.build}/result`, limitJson, jsonBody(BUILD_RESULT), async (c) => {

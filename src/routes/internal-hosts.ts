@@ -14,7 +14,6 @@ import { appendLogLines } from "../services/logs.ts";
 import { placeDynos } from "../services/placement.ts";
 import { getSlugById } from "../services/slugs.ts";
 
-
 /** The environment of routes a host agent calls: the authenticated host is `c.var.host`. */
 export type HostEnv = AppEnv & { Variables: AppEnv["Variables"] & { host: HostRow } };
 

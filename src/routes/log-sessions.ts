@@ -29,7 +29,12 @@ export const logSessionsRoutes = new Hono<AppEnv>().post("/apps/:app/log-session
   const body = c.req.valid("json");
   const selectors = [body.dyno, body.dyno_name, body.type].filter((v): v is string => !!v);
   if (selectors.length > 1) throw invalidParams("Give only one of dyno, dyno_name and type.");
-  const session = await createLogSession(c.env, app.id, { lines: body.lines ?? 100, tail: body.tail ?? false, dyno: selectors[0], source: body.source ?? undefined });
+  const session = await createLogSession(c.env, app.id, {
+    lines: body.lines ?? 100,
+    tail: body.tail ?? false,
+    dyno: selectors[0],
+    source: body.source ?? undefined,
+  });
   return c.json(toLogSessionJson(session), 201);
 });
 

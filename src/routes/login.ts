@@ -12,7 +12,13 @@ import { claimPoll, collectAttempt, createLoginAttempt, type PollOutcome } from 
 const POLL_INTERVAL_MS = 1000;
 
 const startBody = z
-  .object({ description: z.string().max(255).refine((s) => !s.includes("\u0000"), "must not contain a NUL character").optional() })
+  .object({
+    description: z
+      .string()
+      .max(255)
+      .refine((s) => !s.includes("\u0000"), "must not contain a NUL character")
+      .optional(),
+  })
   .strict();
 
 const refused = () => new ApiError("unauthorized", "This login request is invalid, expired or already used. Run heroku login again.");

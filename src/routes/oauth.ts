@@ -18,7 +18,11 @@ import {
 } from "../services/authorizations.ts";
 
 /** A string Postgres can store: text columns refuse NUL characters. */
-const storable = (max: number) => z.string().max(max).refine((s) => !s.includes("\u0000"), "must not contain a NUL character");
+const storable = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes("\u0000"), "must not contain a NUL character");
 
 const createBody = z
   .object({
@@ -39,7 +43,10 @@ export const oauthLoginRoutes = new Hono<AppEnv>().post("/oauth/authorizations",
   let account: Awaited<ReturnType<typeof getAccount>>;
   if (creds?.scheme === "basic" && creds.user) {
     // The same limits as the dashboard's sign-in: this is where `heroku login -i` guesses go.
-    const keys = await throttleKeys(creds.user, clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER));
+    const keys = await throttleKeys(
+      creds.user,
+      clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER),
+    );
     if (await isThrottled(c.var.db, [keys.pair, keys.address])) throw new ApiError("rate_limit", "Too many failed sign-ins. Try again in 15 minutes.");
     const row = await authenticatePassword(c.var.db, creds.user, creds.secret);
     if (!row) {

@@ -11,10 +11,7 @@ export const MIN_PASSWORD_LENGTH = 8;
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 /** Creates an account; the email must be new and the password at least 8 characters. */
-export async function createAccount(
-  db: Database,
-  input: { email: string; password: string; name?: string | null },
-): Promise<AccountRow> {
+export async function createAccount(db: Database, input: { email: string; password: string; name?: string | null }): Promise<AccountRow> {
   const email = normalizeEmail(input.email);
   if (!EMAIL_RE.test(email) || email.length > 254) throw invalidParams("Email is not a valid email address.");
   if (input.password.length < MIN_PASSWORD_LENGTH) {

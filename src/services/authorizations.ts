@@ -60,8 +60,7 @@ export async function createAuthorization(
   });
 }
 
-const live = () =>
-  and(isNull(oauthAuthorizations.revokedAt), or(isNull(oauthAuthorizations.expiresAt), gt(oauthAuthorizations.expiresAt, sql`now()`)));
+const live = () => and(isNull(oauthAuthorizations.revokedAt), or(isNull(oauthAuthorizations.expiresAt), gt(oauthAuthorizations.expiresAt, sql`now()`)));
 
 /** Resolves a bearer token to its account; null for anything malformed, unknown, expired or revoked. */
 export async function authenticateToken(db: Database, token: string): Promise<Actor | null> {

@@ -44,7 +44,12 @@ export async function insertBuild(db: Database, app: AppRow, actor: Pick<Actor, 
 
 /** A build of this app by id, or 404. */
 export async function getBuild(db: Database, appId: string, id: string): Promise<BuildRow> {
-  const [row] = isUuid(id) ? await db.select().from(builds).where(and(eq(builds.id, id), eq(builds.appId, appId))) : [];
+  const [row] = isUuid(id)
+    ? await db
+        .select()
+        .from(builds)
+        .where(and(eq(builds.id, id), eq(builds.appId, appId)))
+    : [];
   if (!row) throw new ApiError("not_found", "Couldn't find that build.", "build");
   return row;
 }
@@ -66,7 +71,12 @@ export const BUILD_SORT_FIELDS = Object.keys(sortFields);
 /** One page of an app's builds. */
 export async function listBuilds(db: Database, app: AppRow, range: PageRange): Promise<Page<BuildRow>> {
   const page = pageClauses(range, sortFields);
-  const rows = await db.select().from(builds).where(and(eq(builds.appId, app.id), page.where)).orderBy(page.orderBy).limit(page.limit);
+  const rows = await db
+    .select()
+    .from(builds)
+    .where(and(eq(builds.appId, app.id), page.where))
+    .orderBy(page.orderBy)
+    .limit(page.limit);
   return finishPage(rows, range, sortFields);
 }
 

@@ -70,7 +70,11 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
       if (Object.keys(result.process_types).length) {
         await tx
           .update(slugs)
-          .set({ processTypes: validateProcessTypes(result.process_types), buildpackProvidedDescription: result.buildpack_provided_description, updatedAt: sql`now()` })
+          .set({
+            processTypes: validateProcessTypes(result.process_types),
+            buildpackProvidedDescription: result.buildpack_provided_description,
+            updatedAt: sql`now()`,
+          })
           .where(eq(slugs.id, slugId));
       }
       const out = await releaseSlug(tx, actor, app, slugId, undefined);

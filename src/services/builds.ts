@@ -18,7 +18,8 @@ import { sourceForBuild } from "./sources.ts";
 export const DEFAULT_BUILD_TIMEOUT_S = 15 * 60;
 
 /** The build time limit in seconds, from the Worker's configuration. */
-export const buildTimeoutS = (env: Pick<Bindings, "BUILD_TIMEOUT_S">) => (Number(env.BUILD_TIMEOUT_S) > 0 ? Number(env.BUILD_TIMEOUT_S) : DEFAULT_BUILD_TIMEOUT_S);
+export const buildTimeoutS = (env: Pick<Bindings, "BUILD_TIMEOUT_S">) =>
+  Number(env.BUILD_TIMEOUT_S) > 0 ? Number(env.BUILD_TIMEOUT_S) : DEFAULT_BUILD_TIMEOUT_S;
 
 /** The BuildChannel object of one build. */
 export function buildChannel(env: Pick<Bindings, "BUILD_CHANNEL">, buildId: string) {
@@ -40,7 +41,10 @@ export async function logBuildEvents(env: Pick<Bindings, "LOG_CHANNEL">, appId: 
 async function chooseBuildHost(db: Database): Promise<{ id: string; url: string } | null> {
   const free = await freeMemory(db);
   if (!free.size) return null;
-  const reachable = await db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(inArray(hosts.id, [...free.keys()]));
+  const reachable = await db
+    .select({ id: hosts.id, url: hosts.url })
+    .from(hosts)
+    .where(inArray(hosts.id, [...free.keys()]));
   const ranked = reachable.filter((h): h is { id: string; url: string } => !!h.url).sort((a, b) => free.get(b.id)! - free.get(a.id)!);
   return ranked[0] ?? null;
 }

@@ -35,7 +35,10 @@ export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boo
   const changes = noChanges();
   const release = await runningRelease(tx, app.id);
   const wanted = release ? await tx.select().from(formations).where(eq(formations.appId, app.id)) : [];
-  const existing = await tx.select().from(dynos).where(and(eq(dynos.appId, app.id), sql`${dynos.type} <> 'run'`));
+  const existing = await tx
+    .select()
+    .from(dynos)
+    .where(and(eq(dynos.appId, app.id), sql`${dynos.type} <> 'run'`));
   const keep = new Set<string>();
   for (const f of wanted) {
     for (let n = 1; n <= f.quantity; n++) {
@@ -54,7 +57,15 @@ export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boo
       if (opts.restart || stale || current.desired === "stopped") {
         await tx
           .update(dynos)
-          .set({ releaseId: release!.id, command: f.command, size: f.size, instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` })
+          .set({
+            releaseId: release!.id,
+            command: f.command,
+            size: f.size,
+            instance: sql`gen_random_uuid()`,
+            desired: "up",
+            state: "starting",
+            updatedAt: sql`now()`,
+          })
           .where(eq(dynos.id, current.id));
         changes.start.push(current.id);
       }
@@ -62,7 +73,12 @@ export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boo
   }
   const gone = existing.filter((d) => !keep.has(d.id) && !changes.start.includes(d.id));
   if (gone.length) {
-    await tx.delete(dynos).where(inArray(dynos.id, gone.map((d) => d.id)));
+    await tx.delete(dynos).where(
+      inArray(
+        dynos.id,
+        gone.map((d) => d.id),
+      ),
+    );
     changes.stop.push(...gone.map((d) => ({ dynoId: d.id, hostId: d.hostId })));
   }
   return changes;
@@ -75,7 +91,9 @@ export async function listDynos(db: Database, appId: string): Promise<Array<Dyno
     .innerJoin(releases, eq(releases.id, dynos.releaseId))
     .where(eq(dynos.appId, appId))
     .orderBy(asc(dynos.type), asc(dynos.name));
-  return rows.map((r) => ({ ...r.dyno, releaseVersion: r.releaseVersion })).sort((a, b) => a.type.localeCompare(b.type) || dynoNumber(a.name) - dynoNumber(b.name));
+  return rows
+    .map((r) => ({ ...r.dyno, releaseVersion: r.releaseVersion }))
+    .sort((a, b) => a.type.localeCompare(b.type) || dynoNumber(a.name) - dynoNumber(b.name));
 }
 
 /** A dyno by name (`web.1`) or id. */
@@ -102,10 +120,7 @@ export async function selectDynos(db: Database, appId: string, selector?: string
 export async function restartDynos(db: Database, targets: DynoRow[]): Promise<DynoChanges> {
   const changes = noChanges();
   for (const d of targets) {
-    await db
-      .update(dynos)
-      .set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` })
-      .where(eq(dynos.id, d.id));
+    await db.update(dynos).set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
     changes.start.push(d.id);
   }
   return changes;
@@ -148,6 +163,10 @@ export async function desiredForHost(db: Database, hostId: string, bootTimeoutS:
 
 /** Whether a host runs (or should run) any dyno of an app; hosts may fetch only those apps' slugs. */
 export async function dynoOnHost(db: Database, hostId: string, appId: string): Promise<boolean> {
-  const [row] = await db.select({ id: dynos.id }).from(dynos).where(and(eq(dynos.hostId, hostId), eq(dynos.appId, appId))).limit(1);
+  const [row] = await db
+    .select({ id: dynos.id })
+    .from(dynos)
+    .where(and(eq(dynos.hostId, hostId), eq(dynos.appId, appId)))
+    .limit(1);
   return !!row;
 }

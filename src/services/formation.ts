@@ -38,7 +38,10 @@ export async function listFormation(db: Database, appId: string): Promise<Format
 }
 
 export async function getFormation(db: Database, appId: string, type: string): Promise<FormationRow> {
-  const [row] = await db.select().from(formations).where(and(eq(formations.appId, appId), eq(formations.type, type)));
+  const [row] = await db
+    .select()
+    .from(formations)
+    .where(and(eq(formations.appId, appId), eq(formations.type, type)));
   if (!row) throw new ApiError("not_found", `Couldn't find that process type (${type}).`, "formation");
   return row;
 }

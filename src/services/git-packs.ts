@@ -35,7 +35,14 @@ async function reservePack(db: Database, appId: string, commit: string): Promise
  * Stores a pushed pack in R2 while checking it. A pack that is too large, truncated or
  * corrupt leaves nothing behind (no object, no row) and the error says why.
  */
-export async function storePack(db: Database, bucket: R2Bucket, app: AppRow, commit: string, pack: ReadableStream<Uint8Array>, maxBytes: number): Promise<GitPackRow> {
+export async function storePack(
+  db: Database,
+  bucket: R2Bucket,
+  app: AppRow,
+  commit: string,
+  pack: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<GitPackRow> {
   const row = await reservePack(db, app.id, commit);
   try {
     const { stream, summary } = verifyingStream(pack, digestStreamSha1(), maxBytes);
@@ -71,7 +78,10 @@ export async function acceptPack(tx: Database, appId: string, packId: string): P
     .select({ size: sql<number>`coalesce(sum(${gitPacks.size}), 0)::bigint` })
     .from(gitPacks)
     .where(and(eq(gitPacks.appId, appId), eq(gitPacks.accepted, true)));
-  await tx.update(apps).set({ repoHead: pack.commit, repoSize: Number(total?.size ?? 0), updatedAt: sql`now()` }).where(eq(apps.id, appId));
+  await tx
+    .update(apps)
+    .set({ repoHead: pack.commit, repoSize: Number(total?.size ?? 0), updatedAt: sql`now()` })
+    .where(eq(apps.id, appId));
 }
 
 /**

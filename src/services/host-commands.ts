@@ -27,7 +27,10 @@ export async function pushDynoChanges(db: Database, config: CommandConfig, chang
   }
   for (const s of changes.stop) if (s.hostId) add(s.hostId, { op: "stop", dyno_id: s.dynoId });
   if (!byHost.size) return;
-  const targets = await db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(inArray(hosts.id, [...byHost.keys()]));
+  const targets = await db
+    .select({ id: hosts.id, url: hosts.url })
+    .from(hosts)
+    .where(inArray(hosts.id, [...byHost.keys()]));
   await Promise.allSettled(
     targets.flatMap((host) => (host.url ? byHost.get(host.id)!.map((cmd) => sendCommand(config.signingKey, host.id, host.url!, cmd)) : [])),
   );

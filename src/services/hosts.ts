@@ -29,7 +29,11 @@ export async function createHost(db: Database, name: string, secret = generateHo
 /** The host a secret belongs to, or 401. */
 export async function authenticateHost(db: Database, secret: string): Promise<HostRow> {
   const [host] = secret.startsWith(HOST_SECRET_PREFIX)
-    ? await db.select().from(hosts).where(eq(hosts.secretHash, await sha256Hex(secret))).limit(1)
+    ? await db
+        .select()
+        .from(hosts)
+        .where(eq(hosts.secretHash, await sha256Hex(secret)))
+        .limit(1)
     : [];
   if (!host) throw new ApiError("unauthorized", "Invalid host credentials.");
   return host;
@@ -74,10 +78,15 @@ export async function retireSilentHosts(db: Database): Promise<number> {
   const dead = await db
     .update(hosts)
     .set({ state: "down", updatedAt: sql`now()` })
-    .where(and(eq(hosts.state, "up"), or(isNull(hosts.lastHeartbeatAt), lt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_TIMEOUT_MS / 1000})`))))
+    .where(
+      and(eq(hosts.state, "up"), or(isNull(hosts.lastHeartbeatAt), lt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_TIMEOUT_MS / 1000})`))),
+    )
     .returning({ id: hosts.id });
   for (const h of dead) {
-    await db.update(dynos).set({ hostId: null, state: "starting", port: null, instance: sql`gen_random_uuid()`, updatedAt: sql`now()` }).where(eq(dynos.hostId, h.id));
+    await db
+      .update(dynos)
+      .set({ hostId: null, state: "starting", port: null, instance: sql`gen_random_uuid()`, updatedAt: sql`now()` })
+      .where(eq(dynos.hostId, h.id));
   }
   return dead.length;
 }

@@ -19,7 +19,11 @@ export async function listDrains(db: Database, appId: string): Promise<LogDrainR
 /** A drain by id, URL or token, as Heroku's `query_identity` allows. */
 export async function getDrain(db: Database, appId: string, identity: string): Promise<LogDrainRow> {
   const which = isUuid(identity) ? eq(logDrains.id, identity) : or(eq(logDrains.url, identity), eq(logDrains.token, identity));
-  const [row] = await db.select().from(logDrains).where(and(eq(logDrains.appId, appId), which)).limit(1);
+  const [row] = await db
+    .select()
+    .from(logDrains)
+    .where(and(eq(logDrains.appId, appId), which))
+    .limit(1);
   if (!row) throw new ApiError("not_found", "Couldn't find that log drain.", "log_drain");
   return row;
 }
@@ -32,7 +36,10 @@ export async function addDrain(db: Database, env: Bindings, actor: Actor, app: A
     const existing = await listDrains(tx, app.id);
     if (existing.some((d) => d.url === url)) throw new ApiError("conflict", "This app already has a drain with that URL.");
     if (existing.length >= MAX_DRAINS_PER_APP) throw invalidParams(`An app may have at most ${MAX_DRAINS_PER_APP} log drains.`);
-    const [created] = await tx.insert(logDrains).values({ appId: app.id, url, token: `d.${crypto.randomUUID()}` }).returning();
+    const [created] = await tx
+      .insert(logDrains)
+      .values({ appId: app.id, url, token: `d.${crypto.randomUUID()}` })
+      .returning();
     await recordAudit(tx, { actor, action: "log_drain.create", app, details: { drain_id: created!.id }, requestId });
     return created!;
   });

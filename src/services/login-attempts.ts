@@ -71,7 +71,9 @@ export async function claimPoll(db: Database, attemptId: string, jtiHash: string
   const [row] = await db
     .update(loginAttempts)
     .set({ polledAt: sql`now()`, updatedAt: sql`now()` })
-    .where(and(eq(loginAttempts.id, attemptId), eq(loginAttempts.pollJtiHash, jtiHash), isNull(loginAttempts.polledAt), gt(loginAttempts.expiresAt, sql`now()`)))
+    .where(
+      and(eq(loginAttempts.id, attemptId), eq(loginAttempts.pollJtiHash, jtiHash), isNull(loginAttempts.polledAt), gt(loginAttempts.expiresAt, sql`now()`)),
+    )
     .returning();
   return row ?? null;
 }

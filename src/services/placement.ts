@@ -48,7 +48,10 @@ export async function placeDynos(db: Database, limit = 200): Promise<Set<string>
     const hostId = chooseHost(free, memoryOf(d.size));
     if (!hostId) continue;
     free.set(hostId, free.get(hostId)! - memoryOf(d.size));
-    await db.update(dynos).set({ hostId }).where(and(eq(dynos.id, d.id), isNull(dynos.hostId)));
+    await db
+      .update(dynos)
+      .set({ hostId })
+      .where(and(eq(dynos.id, d.id), isNull(dynos.hostId)));
     touched.add(hostId);
   }
   return touched;

@@ -83,13 +83,25 @@ export async function listReleases(db: Database, app: AppRow, range: PageRange):
 export async function getRelease(db: Database, app: AppRow, versionOrId: string): Promise<ReleaseRow> {
   const version = /^v?(\d{1,9})$/.exec(versionOrId);
   const which = version ? eq(releases.version, Number(version[1])) : isUuid(versionOrId) ? eq(releases.id, versionOrId) : null;
-  const [row] = which ? await db.select().from(releases).where(and(eq(releases.appId, app.id), which)).limit(1) : [];
+  const [row] = which
+    ? await db
+        .select()
+        .from(releases)
+        .where(and(eq(releases.appId, app.id), which))
+        .limit(1)
+    : [];
   if (!row) throw new ApiError("not_found", "Couldn't find that release.", "release");
   return row;
 }
 
 /** A new release with an older one's slug and config; the app's config vars follow it. */
-export async function rollback(db: Database, actor: Actor, app: AppRow, target: string, requestId?: string): Promise<{ release: ReleaseRow; changes: DynoChanges }> {
+export async function rollback(
+  db: Database,
+  actor: Actor,
+  app: AppRow,
+  target: string,
+  requestId?: string,
+): Promise<{ release: ReleaseRow; changes: DynoChanges }> {
   return db.transaction(async (tx) => {
     const old = await getRelease(tx, app, target);
     if (old.status !== "succeeded") throw new ApiError("invalid_params", `Release v${old.version} is ${old.status} and cannot be rolled back to.`);

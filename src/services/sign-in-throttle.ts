@@ -39,7 +39,15 @@ export async function isThrottled(db: Database, keys: ThrottleKey[]): Promise<bo
   const rows = await db
     .select({ key: signInThrottles.key, failures: signInThrottles.failures })
     .from(signInThrottles)
-    .where(and(inArray(signInThrottles.key, keys.map((k) => k.key)), inWindow()));
+    .where(
+      and(
+        inArray(
+          signInThrottles.key,
+          keys.map((k) => k.key),
+        ),
+        inWindow(),
+      ),
+    );
   return rows.some((r) => r.failures >= (keys.find((k) => k.key === r.key)?.max ?? Infinity));
 }
 

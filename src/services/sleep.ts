@@ -25,7 +25,16 @@ export async function sleepIdleApps(db: Database, now: Date): Promise<{ apps: nu
   const slept = await db
     .update(dynos)
     .set({ desired: "sleeping", state: "idle", port: null, stateChangedAt: sql`now()`, updatedAt: sql`now()` })
-    .where(and(inArray(dynos.appId, idle.map((a) => a.id)), eq(dynos.desired, "up"), sql`${dynos.type} <> 'run'`))
+    .where(
+      and(
+        inArray(
+          dynos.appId,
+          idle.map((a) => a.id),
+        ),
+        eq(dynos.desired, "up"),
+        sql`${dynos.type} <> 'run'`,
+      ),
+    )
     .returning({ id: dynos.id, hostId: dynos.hostId });
   changes.stop.push(...slept.map((d) => ({ dynoId: d.id, hostId: d.hostId })));
   return { apps: idle.length, changes };

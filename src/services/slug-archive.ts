@@ -15,7 +15,8 @@ async function checkSlugArchive(body: ReadableStream<Uint8Array>, maxBytes: numb
   // The gzip magic is checked first so a plain tar, or anything else, gets a clear answer.
   const magic = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, ctl) {
-      for (let i = 0; seen < 2 && i < chunk.length; i++, seen++) if (chunk[i] !== GZIP_MAGIC[seen]) throw (refusal = new SlugArchiveError("invalid", "it is not gzip-compressed"));
+      for (let i = 0; seen < 2 && i < chunk.length; i++, seen++)
+        if (chunk[i] !== GZIP_MAGIC[seen]) throw (refusal = new SlugArchiveError("invalid", "it is not gzip-compressed"));
       ctl.enqueue(chunk);
     },
     flush() {

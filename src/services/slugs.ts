@@ -32,7 +32,13 @@ export function validateProcessTypes(processTypes: Record<string, string>): Reco
 export async function createSlug(
   db: Database,
   app: AppRow,
-  input: { processTypes: Record<string, string>; commit?: string | null; commitDescription?: string | null; stack?: string | null; buildpackProvidedDescription?: string | null },
+  input: {
+    processTypes: Record<string, string>;
+    commit?: string | null;
+    commitDescription?: string | null;
+    stack?: string | null;
+    buildpackProvidedDescription?: string | null;
+  },
 ): Promise<SlugRow> {
   validateProcessTypes(input.processTypes);
   const id = crypto.randomUUID();
@@ -54,7 +60,12 @@ export async function createSlug(
 
 /** A slug of this app by id. */
 export async function getSlug(db: Database, appId: string, id: string): Promise<SlugRow> {
-  const [row] = isUuid(id) ? await db.select().from(slugs).where(and(eq(slugs.id, id), eq(slugs.appId, appId))) : [];
+  const [row] = isUuid(id)
+    ? await db
+        .select()
+        .from(slugs)
+        .where(and(eq(slugs.id, id), eq(slugs.appId, appId)))
+    : [];
   if (!row) throw new ApiError("not_found", "Couldn't find that slug.", "slug");
   return row;
 }
@@ -103,6 +114,10 @@ export async function releaseSlug(
 
 /** Whether an app has ever had a slug released (until then its URL shows the welcome page). */
 export async function hasDeployed(db: Database, appId: string): Promise<boolean> {
-  const [row] = await db.select({ id: slugs.id }).from(slugs).where(and(eq(slugs.appId, appId), isNotNull(slugs.size))).limit(1);
+  const [row] = await db
+    .select({ id: slugs.id })
+    .from(slugs)
+    .where(and(eq(slugs.appId, appId), isNotNull(slugs.size)))
+    .limit(1);
   return !!row;
 }

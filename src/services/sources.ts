@@ -9,7 +9,8 @@ import { invalidParams } from "../errors.ts";
 export const DEFAULT_SOURCE_MAX_MB = 200;
 
 /** The push and source size limit in bytes, from the Worker's configuration. */
-export const maxSourceBytes = (env: { SOURCE_MAX_MB?: string }) => (Number(env.SOURCE_MAX_MB) > 0 ? Number(env.SOURCE_MAX_MB) : DEFAULT_SOURCE_MAX_MB) * 1024 * 1024;
+export const maxSourceBytes = (env: { SOURCE_MAX_MB?: string }) =>
+  (Number(env.SOURCE_MAX_MB) > 0 ? Number(env.SOURCE_MAX_MB) : DEFAULT_SOURCE_MAX_MB) * 1024 * 1024;
 
 /** Where a source tarball is kept in R2. */
 export const sourceBlobKey = (id: string) => `sources/${id}.tar.gz`;
@@ -19,7 +20,10 @@ export const sourceBlobPath = (id: string) => `/blobs/sources/${id}`;
 /** Creates a source owned by the caller; its tarball is uploaded to a signed URL. */
 export async function createSource(db: Database, actor: Actor): Promise<SourceRow> {
   const id = crypto.randomUUID();
-  const [row] = await db.insert(sources).values({ id, accountId: actor.accountId, blobKey: sourceBlobKey(id) }).returning();
+  const [row] = await db
+    .insert(sources)
+    .values({ id, accountId: actor.accountId, blobKey: sourceBlobKey(id) })
+    .returning();
   return row!;
 }
 

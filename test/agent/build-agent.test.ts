@@ -81,8 +81,20 @@ async function controlPlane(req: http.IncomingMessage, res: http.ServerResponse)
 
 async function sendBuild(spec: BuildSpec): Promise<number> {
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({}).setProtectedHeader({ alg: "EdDSA" }).setAudience(hostId).setIssuedAt(now).setExpirationTime(now + 60).setJti(randomUUID()).sign(privateKey);
-  const res = await request(agent.port, "POST", "/commands", { authorization: `Bearer ${token}`, "content-type": "application/json" }, JSON.stringify({ op: "build", build: spec }));
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: "EdDSA" })
+    .setAudience(hostId)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 60)
+    .setJti(randomUUID())
+    .sign(privateKey);
+  const res = await request(
+    agent.port,
+    "POST",
+    "/commands",
+    { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    JSON.stringify({ op: "build", build: spec }),
+  );
   return res.status;
 }
 
@@ -119,7 +131,13 @@ describe("build commands", () => {
 
     expect(seen.results).toHaveLength(1);
     expect(seen.unauthorized).toBe(0);
-    expect(seen.results[0]).toEqual({ status: "succeeded", slug_id: seen.slug!.slugId, error: null, process_types: { web: "./serve.sh" }, buildpack_provided_description: "Procfile" });
+    expect(seen.results[0]).toEqual({
+      status: "succeeded",
+      slug_id: seen.slug!.slugId,
+      error: null,
+      process_types: { web: "./serve.sh" },
+      buildpack_provided_description: "Procfile",
+    });
     expect(seen.slug!.processTypes).toEqual({ web: "./serve.sh" });
     expect(seen.slug!.length).toBe(seen.slug!.body.length);
     const slugPath = path.join(workDir, "received.tgz");
@@ -152,7 +170,11 @@ describe("build commands", () => {
     expect(await sendBuild(spec)).toBe(202);
     const seen = builds.get(spec.id)!;
     await waitFor("the build result", () => seen.results.length > 0, 20_000);
-    expect(seen.results[0]).toMatchObject({ status: "failed", slug_id: null, error: "Procfile line 1 is malformed (expected `<process type>: <command>`): web ./serve.sh" });
+    expect(seen.results[0]).toMatchObject({
+      status: "failed",
+      slug_id: null,
+      error: "Procfile line 1 is malformed (expected `<process type>: <command>`): web ./serve.sh",
+    });
     expect(seen.slug).toBeUndefined();
     expect(seen.batches.flatMap((b) => b.lines)).toContain(` !     ${seen.results[0]!.error}`);
   });

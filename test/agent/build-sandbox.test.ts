@@ -12,7 +12,10 @@ import { appDir, build, cleanupBuildDirs, slugEntries } from "./build-support.ts
 afterEach(cleanupBuildDirs);
 
 const PROCFILE_APP = { Procfile: "web: ./serve.sh\n", "serve.sh": "#!/bin/sh\nexec sleep 1000\n" };
-const hostProcesses = (marker: string) => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(marker) && !l.includes("ps -eo"));
+const hostProcesses = (marker: string) =>
+  execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l.includes(marker) && !l.includes("ps -eo"));
 
 /** A buildpack on this host whose compile step runs `script` (as a tenant's heroku-postbuild would). */
 const buildpack = (script: string) => appDir({ "bin/detect": "#!/bin/sh\necho Hostile\n", "bin/compile": `#!/bin/sh\n${script}\n` }, "dynoplane-hostilebp-");
@@ -26,7 +29,9 @@ describe.skipIf(sandboxProblems().length > 0)("build sandbox, against a hostile 
     const server = net.createServer((s) => s.end("host service\n"));
     servers.push(server);
     const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)));
-    const bp = buildpack(`echo "uid=$(id -u)"; test -e ${JSON.stringify(path.join(process.cwd(), ".dynoplane"))} -o -e ${JSON.stringify(os.homedir())} && echo "sees the platform" || echo "no platform"; node -e 'const s=require("net").connect(${port},"127.0.0.1");s.on("connect",()=>{console.log("reached the host");process.exit(0)});s.on("error",e=>{console.log("host: "+e.code);process.exit(0)})'`);
+    const bp = buildpack(
+      `echo "uid=$(id -u)"; test -e ${JSON.stringify(path.join(process.cwd(), ".dynoplane"))} -o -e ${JSON.stringify(os.homedir())} && echo "sees the platform" || echo "no platform"; node -e 'const s=require("net").connect(${port},"127.0.0.1");s.on("connect",()=>{console.log("reached the host");process.exit(0)});s.on("error",e=>{console.log("host: "+e.code);process.exit(0)})'`,
+    );
     const [one, two] = [randomUUID(), randomUUID()];
     const a = await build({ dir: appDir(PROCFILE_APP) }, { app_id: one, buildpacks: [{ url: bp }] });
     const b = await build({ dir: appDir(PROCFILE_APP) }, { app_id: two, buildpacks: [{ url: bp }] });
@@ -59,6 +64,10 @@ describe.skipIf(sandboxProblems().length > 0)("build sandbox, against a hostile 
     const dir = appDir(PROCFILE_APP);
     symlinkSync("/etc/passwd", path.join(dir, "passwd"));
     const { result } = await build({ dir });
-    expect(result).toMatchObject({ status: "failed", slug_id: null, error: 'The compiled slug was refused: symlink "./app/passwd" points to the absolute path "/etc/passwd"' });
+    expect(result).toMatchObject({
+      status: "failed",
+      slug_id: null,
+      error: 'The compiled slug was refused: symlink "./app/passwd" points to the absolute path "/etc/passwd"',
+    });
   });
 });

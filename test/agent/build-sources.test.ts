@@ -97,8 +97,20 @@ describe("custom buildpacks", () => {
     const work = workDir();
     const over = { app_id: "0e4b8f5c-1d2a-4b3c-8d9e-0f1a2b3c4d5e", buildpacks: [{ url: `file://${bpRepo}` }], env: { GREETING: "merhaba" } };
     const first = await build({ dir: appDir(PROCFILE_APP) }, over, { work });
-    expect(first.result, first.lines.join("\n")).toMatchObject({ status: "succeeded", buildpack_provided_description: "Custom", process_types: { web: "./serve.sh" } });
-    expect(first.lines).toEqual(expect.arrayContaining([`-----> Using buildpack: file://${bpRepo}`, "-----> Custom app detected", "       GREETING=merhaba", "       cache: cold", "       Procfile declares types -> web"]));
+    expect(first.result, first.lines.join("\n")).toMatchObject({
+      status: "succeeded",
+      buildpack_provided_description: "Custom",
+      process_types: { web: "./serve.sh" },
+    });
+    expect(first.lines).toEqual(
+      expect.arrayContaining([
+        `-----> Using buildpack: file://${bpRepo}`,
+        "-----> Custom app detected",
+        "       GREETING=merhaba",
+        "       cache: cold",
+        "       Procfile declares types -> web",
+      ]),
+    );
     expect(slugFile(first.record.slug!.file, "./app/built.txt")).toBe("built\n");
 
     const second = await build({ dir: appDir({ "serve.sh": "#!/bin/sh\n" }) }, over, { work });
@@ -109,14 +121,29 @@ describe("custom buildpacks", () => {
 
   it("runs a buildpack directory on this host in place, after the built-in ones it is listed with", async () => {
     const bpDir = appDir(CUSTOM_BUILDPACK, "dynoplane-bpdir-");
-    const { result, lines } = await build({ dir: appDir({ ...PROCFILE_APP, "requirements.txt": "flask\n" }) }, { buildpacks: [{ url: "heroku/python" }, { url: bpDir }], env: { GREETING: "hi" } });
+    const { result, lines } = await build(
+      { dir: appDir({ ...PROCFILE_APP, "requirements.txt": "flask\n" }) },
+      { buildpacks: [{ url: "heroku/python" }, { url: bpDir }], env: { GREETING: "hi" } },
+    );
     expect(result).toMatchObject({ status: "succeeded", buildpack_provided_description: "Custom" });
-    expect(lines).toEqual(expect.arrayContaining(["-----> Using buildpacks:", "       1. heroku/python", `       2. ${bpDir}`, "-----> Python app detected", "-----> Custom app detected"]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "-----> Using buildpacks:",
+        "       1. heroku/python",
+        `       2. ${bpDir}`,
+        "-----> Python app detected",
+        "-----> Custom app detected",
+      ]),
+    );
   });
 
   it.each<[string, string, RegExp]>([
     ["a buildpack that cannot be cloned", "file:///nonexistent/buildpack.git", /^Failed to download buildpack file:\/\/\/nonexistent\/buildpack\.git: /],
-    ["an unknown built-in", "heroku/ruby", /^heroku\/ruby is not available on this host; the built-in buildpacks are heroku\/python, heroku\/nodejs, heroku\/procfile$/],
+    [
+      "an unknown built-in",
+      "heroku/ruby",
+      /^heroku\/ruby is not available on this host; the built-in buildpacks are heroku\/python, heroku\/nodejs, heroku\/procfile$/,
+    ],
     ["a built-in that does not apply", "heroku/nodejs", /^App not compatible with buildpack: heroku\/nodejs$/],
   ])("fails clearly on %s", async (_name, url, error) => {
     const { result } = await build({ dir: appDir(PROCFILE_APP) }, { buildpacks: [{ url }] });
@@ -137,7 +164,10 @@ describe("build limits", () => {
   it("stops a build at its time limit and leaves nothing running", async () => {
     // Unique durations make the sleeps findable in the process list afterwards.
     const marker = `${process.pid}${Date.now() % 100_000}`;
-    const bpDir = appDir({ "bin/detect": "#!/bin/sh\necho Slow\n", "bin/compile": `#!/bin/sh\necho "-----> Working"\nsleep 60.${marker} &\nexec sleep 61.${marker}\n` }, "dynoplane-slowbp-");
+    const bpDir = appDir(
+      { "bin/detect": "#!/bin/sh\necho Slow\n", "bin/compile": `#!/bin/sh\necho "-----> Working"\nsleep 60.${marker} &\nexec sleep 61.${marker}\n` },
+      "dynoplane-slowbp-",
+    );
     const work = workDir();
     const started = Date.now();
     const { result, lines } = await build({ dir: appDir(PROCFILE_APP) }, { buildpacks: [{ url: bpDir }], timeout_s: 2 }, { work });
@@ -145,7 +175,9 @@ describe("build limits", () => {
     expect(Date.now() - started).toBeLessThan(45_000);
     expect(result).toMatchObject({ status: "failed", error: "Build timed out: it ran longer than the limit of 2 seconds" });
     expect(lines).toContain("-----> Working");
-    const leftover = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(marker));
+    const leftover = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.includes(marker));
     expect(leftover).toEqual([]);
     expect(existsSync(path.join(work, "builds"))).toBe(true);
     expect(readdirSync(path.join(work, "builds"))).toEqual([]);

@@ -65,7 +65,11 @@ export interface Built {
 let user: DynoUser | null | undefined;
 
 /** Runs a build on this host through the real runner, with a local source and local IO. */
-export async function build(source: LocalSource | undefined, over: Partial<BuildSpec> = {}, o: { work?: string; packs?: string[]; signal?: AbortSignal; maxUnpackedBytes?: number } = {}): Promise<Built> {
+export async function build(
+  source: LocalSource | undefined,
+  over: Partial<BuildSpec> = {},
+  o: { work?: string; packs?: string[]; signal?: AbortSignal; maxUnpackedBytes?: number } = {},
+): Promise<Built> {
   user ??= await ensureDynoUser();
   const slugDir = tempDir("dynoplane-slugs-");
   cleanups.push(() => rmSync(slugDir, { recursive: true, force: true }));
@@ -74,7 +78,16 @@ export async function build(source: LocalSource | undefined, over: Partial<Build
   const spec = buildSpec(over);
   const work = o.work ?? workDir();
   const sandboxes = await SandboxHost.create(work);
-  const options: RunBuildOptions = { spec, workDir: work, user: appUser(user, spec.app_id), sandboxes, io, source, signal: o.signal, maxUnpackedBytes: o.maxUnpackedBytes };
+  const options: RunBuildOptions = {
+    spec,
+    workDir: work,
+    user: appUser(user, spec.app_id),
+    sandboxes,
+    io,
+    source,
+    signal: o.signal,
+    maxUnpackedBytes: o.maxUnpackedBytes,
+  };
   const result = await runBuild(options).finally(() => sandboxes.close());
   return { result, record, lines: record.lines, startedAt, endedAt: Date.now() };
 }
@@ -91,7 +104,8 @@ export function slugFile(file: string, member: string): string {
 
 /** Commits `files` to the git repository `dir` (created when missing); returns the commit. */
 export function commit(dir: string, files: Record<string, string>, message = "change"): string {
-  const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir } }).trim();
+  const git = (...args: string[]) =>
+    execFileSync("git", args, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir } }).trim();
   mkdirSync(dir, { recursive: true });
   if (!existsSync(path.join(dir, ".git"))) git("init", "--quiet", "--initial-branch=main");
   for (const [name, text] of Object.entries(files)) {

@@ -61,7 +61,8 @@ describe("builds", () => {
     // This host's interpreter is 3.11.x; unless it is exactly 3.11.7 the build says what it used instead.
     const used = lines.find((l) => /^-----> Using python-3\.11\.\d+ /.test(l));
     expect(used).toBeDefined();
-    if (!used!.includes("python-3.11.7 ")) expect(lines).toContain(` !     python-3.11.7 is not installed on this host; using ${/python-3\.11\.\d+/.exec(used!)![0]} (same minor version) instead`);
+    if (!used!.includes("python-3.11.7 "))
+      expect(lines).toContain(` !     python-3.11.7 is not installed on this host; using ${/python-3\.11\.\d+/.exec(used!)![0]} (same minor version) instead`);
     expect(lines.some((l) => /^ {7}Requirement already satisfied: flask /.test(l))).toBe(true);
     expect(lines.at(-1)).toMatch(/^ {7}Done: \d+(\.\d)?[KM]$/);
     // Streamed live: the first lines were sent long before the build ended, in many batches.
@@ -70,7 +71,15 @@ describe("builds", () => {
 
     const slug = record.slug!.file;
     const entries = slugEntries(slug);
-    expect(entries).toEqual(expect.arrayContaining(["./app/app.py", "./app/Procfile", "./app/.profile.d/python.sh", "./app/.heroku/python/bin/gunicorn", "./app/.heroku/python/bin/python"]));
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        "./app/app.py",
+        "./app/Procfile",
+        "./app/.profile.d/python.sh",
+        "./app/.heroku/python/bin/gunicorn",
+        "./app/.heroku/python/bin/python",
+      ]),
+    );
     expect(entries.every((e) => e.startsWith("./app"))).toBe(true);
     // No script of the venv names the build directory any more.
     for (const e of entries.filter((n) => /^\.\/app\/\.heroku\/python\/bin\/[^/]+$/.test(n) && !/python[\d.]*$/.test(n))) {
@@ -101,7 +110,14 @@ describe("builds", () => {
   it("builds a Node app without dependencies, with npm start as its web process", async () => {
     const { result, record, lines } = await build({ dir: appDir(NODE_APP) });
     expect(result).toMatchObject({ status: "succeeded", process_types: { web: "npm start" }, buildpack_provided_description: "Node.js" });
-    expect(lines).toEqual(expect.arrayContaining(["-----> Node.js app detected", "       Installing node modules (package.json)", "       Procfile declares types     -> (none)", "       Default types for buildpack -> web"]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "-----> Node.js app detected",
+        "       Installing node modules (package.json)",
+        "       Procfile declares types     -> (none)",
+        "       Default types for buildpack -> web",
+      ]),
+    );
     expect(slugEntries(record.slug!.file)).toEqual(expect.arrayContaining(["./app/server.js", "./app/package.json", "./app/.profile.d/nodejs.sh"]));
 
     const runDir = tempDir("dynoplane-run-");
@@ -127,8 +143,14 @@ describe("builds", () => {
   });
 
   it("builds a Procfile-only app", async () => {
-    const { result, record, lines } = await build({ dir: appDir({ Procfile: "web: ./serve.sh\nworker: ./work.sh\n", "serve.sh": "#!/bin/sh\nexec sleep 1000\n", "work.sh": "#!/bin/sh\necho working\n" }) });
-    expect(result).toMatchObject({ status: "succeeded", process_types: { web: "./serve.sh", worker: "./work.sh" }, buildpack_provided_description: "Procfile" });
+    const { result, record, lines } = await build({
+      dir: appDir({ Procfile: "web: ./serve.sh\nworker: ./work.sh\n", "serve.sh": "#!/bin/sh\nexec sleep 1000\n", "work.sh": "#!/bin/sh\necho working\n" }),
+    });
+    expect(result).toMatchObject({
+      status: "succeeded",
+      process_types: { web: "./serve.sh", worker: "./work.sh" },
+      buildpack_provided_description: "Procfile",
+    });
     expect(lines).toEqual(expect.arrayContaining(["-----> Procfile app detected", "       Procfile declares types -> web, worker"]));
     expect(slugEntries(record.slug!.file)).toEqual(expect.arrayContaining(["./app/serve.sh", "./app/work.sh"]));
   });
@@ -145,12 +167,21 @@ describe("builds", () => {
     const { result, record, lines } = await build({ dir: appDir({ ...FLASK_APP, "runtime.txt": "python-2.7.18\n" }) });
     expect(result.status).toBe("failed");
     expect(result.error).toBe("python-2.7.18 (from runtime.txt) is not supported: this host builds Python 3 apps only; ask for python-3.x in runtime.txt");
-    expect(lines).toEqual(expect.arrayContaining(["-----> Python app detected", ` !     ${result.error}`, " !     Push rejected, failed to compile Python app."]));
+    expect(lines).toEqual(
+      expect.arrayContaining(["-----> Python app detected", ` !     ${result.error}`, " !     Push rejected, failed to compile Python app."]),
+    );
     expect(record.slug).toBeUndefined();
   });
 
   it("installs requirements.txt from the host's packages, psycopg2-binary as the host's psycopg2", async () => {
-    const { result, lines } = await build({ dir: appDir({ "app.py": "", Procfile: "web: gunicorn app:app\n", "requirements.txt": "# database\nFlask-SQLAlchemy>=3\npsycopg2-binary>=2.9 --hash=sha256:00\n-r web.txt\n", "web.txt": "flask\ngunicorn\n" }) });
+    const { result, lines } = await build({
+      dir: appDir({
+        "app.py": "",
+        Procfile: "web: gunicorn app:app\n",
+        "requirements.txt": "# database\nFlask-SQLAlchemy>=3\npsycopg2-binary>=2.9 --hash=sha256:00\n-r web.txt\n",
+        "web.txt": "flask\ngunicorn\n",
+      }),
+    });
     expect(result.status).toBe("succeeded");
     expect(lines).toEqual(expect.arrayContaining(["       Using the host's package for psycopg2-binary -> psycopg2", "       (from requirements.txt)"]));
     expect(lines.filter((l) => l.includes("Requirement already satisfied")).length).toBeGreaterThanOrEqual(4);
@@ -163,14 +194,30 @@ describe("builds", () => {
   });
 
   it("fails the build when the release phase exits 1, after showing its output", async () => {
-    const { result, lines } = await build({ dir: appDir({ Procfile: "web: ./serve.sh\nrelease: echo migrating as $DYNO; exit 1\n", "serve.sh": "#!/bin/sh\n" }) });
+    const { result, lines } = await build({
+      dir: appDir({ Procfile: "web: ./serve.sh\nrelease: echo migrating as $DYNO; exit 1\n", "serve.sh": "#!/bin/sh\n" }),
+    });
     expect(result.status).toBe("failed");
     expect(result.error).toBe("Release command failed");
-    expect(lines).toEqual(expect.arrayContaining(["-----> Running release command: echo migrating as $DYNO; exit 1", "       migrating as release.1", " !     Release command failed"]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "-----> Running release command: echo migrating as $DYNO; exit 1",
+        "       migrating as release.1",
+        " !     Release command failed",
+      ]),
+    );
   });
 
   it("runs a release phase that succeeds with the app's config, in a fresh unpack of the slug", async () => {
-    const { result, lines } = await build({ dir: appDir({ Procfile: "release: ./release.sh\n", "release.sh": '#!/bin/sh\necho "release $DYNO port=${PORT:+set} db=$DATABASE_URL home=$HOME slug=$(cat $HOME/release.sh | wc -l)"\n' }) }, { env: { DATABASE_URL: "postgres://db" } });
+    const { result, lines } = await build(
+      {
+        dir: appDir({
+          Procfile: "release: ./release.sh\n",
+          "release.sh": '#!/bin/sh\necho "release $DYNO port=${PORT:+set} db=$DATABASE_URL home=$HOME slug=$(cat $HOME/release.sh | wc -l)"\n',
+        }),
+      },
+      { env: { DATABASE_URL: "postgres://db" } },
+    );
     expect(result.status).toBe("succeeded");
     const line = lines.find((l) => l.startsWith("       release release.1"));
     expect(line).toBe("       release release.1 port=set db=postgres://db home=/app slug=2");

@@ -57,7 +57,13 @@ async function tampered(c: { sub?: string } = {}): Promise<string> {
 }
 
 const command = (token: string | undefined, body: unknown = { op: "sync" }) =>
-  request(agent.port, "POST", "/commands", token === undefined ? { "content-type": "application/json" } : { authorization: `Bearer ${token}`, "content-type": "application/json" }, JSON.stringify(body));
+  request(
+    agent.port,
+    "POST",
+    "/commands",
+    token === undefined ? { "content-type": "application/json" } : { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    JSON.stringify(body),
+  );
 const proxied = (dynoId: string, token: string | undefined, p = "/headers", method = "GET", body?: string) =>
   request(agent.port, method, `/proxy/${dynoId}${p}`, token === undefined ? {} : { "x-dynoplane-route": token }, body);
 

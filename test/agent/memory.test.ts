@@ -26,7 +26,9 @@ describe.skipIf(process.getuid?.() !== 0 || !detectCgroups())("dyno memory quota
         return 0;
       }
     });
-    const cgroup = readFileSync(`/proc/${app}/cgroup`, "utf8").split("\n").find((l) => /:memory:/.test(l))!;
+    const cgroup = readFileSync(`/proc/${app}/cgroup`, "utf8")
+      .split("\n")
+      .find((l) => /:memory:/.test(l))!;
     expect(`/sys/fs/cgroup/memory${cgroup.split(":")[2]}`).toBe(info.sandbox!.cgroup.dirs[0]);
     const limit = readFileSync(`${info.sandbox!.cgroup.dirs[0]}/memory.limit_in_bytes`, "utf8").trim();
     expect(Number(limit)).toBe(128 * 1024 * 1024);
@@ -50,6 +52,11 @@ describe.skipIf(process.getuid?.() !== 0 || !detectCgroups())("dyno memory quota
     expect(texts(lines)).toContain("Process exited with status 137");
     expect(texts(lines)).toContain("State changed from up to crashed");
     // It never got to hold what it asked for.
-    expect(lines.filter((l) => l.source === "app").map((l) => l.text).join("\n")).not.toContain("holding");
+    expect(
+      lines
+        .filter((l) => l.source === "app")
+        .map((l) => l.text)
+        .join("\n"),
+    ).not.toContain("holding");
   });
 });

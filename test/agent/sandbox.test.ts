@@ -18,7 +18,10 @@ const up = (sup: Supervisor, dyno: DesiredDyno) => waitFor(`${dyno.name} up`, ()
 const CONNECT = `node -e 'const s=require("net").connect(+process.argv[2],process.argv[1]);s.setTimeout(1500,()=>{console.log("timeout");process.exit(0)});s.on("connect",()=>{console.log("connected");process.exit(0)});s.on("error",e=>{console.log(e.code);process.exit(0)})'`;
 
 /** Host processes whose command line carries `marker`. */
-const hostProcesses = (marker: string) => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(marker) && !l.includes("ps -eo"));
+const hostProcesses = (marker: string) =>
+  execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l.includes(marker) && !l.includes("ps -eo"));
 
 describe.skipIf(sandboxProblems().length > 0)("dyno sandbox, against a hostile tenant", () => {
   const servers: net.Server[] = [];
@@ -86,13 +89,22 @@ describe.skipIf(sandboxProblems().length > 0)("dyno sandbox, against a hostile t
     const withLib = path.join(path.dirname(slug), "with-lib.tgz");
     if (cc) {
       const src = path.join(path.dirname(slug), "evil.c");
-      writeFileSync(src, `#include <stdio.h>\n#include <unistd.h>\n__attribute__((constructor)) static void own(void) { FILE *f = fopen("/tmp/${marker}", "a"); if (f) { fprintf(f, "preload %d\\n", (int)geteuid()); fclose(f); } }\n`);
+      writeFileSync(
+        src,
+        `#include <stdio.h>\n#include <unistd.h>\n__attribute__((constructor)) static void own(void) { FILE *f = fopen("/tmp/${marker}", "a"); if (f) { fprintf(f, "preload %d\\n", (int)geteuid()); fclose(f); } }\n`,
+      );
       execFileSync("tar", ["-xzf", slug, "-C", path.dirname(slug)]);
       execFileSync("cc", ["-shared", "-fPIC", "-o", path.join(path.dirname(slug), "app", "evil.so"), src]);
       execFileSync("tar", ["-czf", withLib, "-C", path.dirname(slug), "./app"]);
     }
     const { sup } = await fixture.start({ slugPath: async () => (cc ? withLib : slug) });
-    const env = { PATH: "/app/bin:/usr/local/bin:/usr/bin:/bin", BASH_ENV: "/app/bin/evil.sh", ENV: "/app/bin/evil.sh", IFS: "x", ...(cc ? { LD_PRELOAD: "/app/evil.so" } : {}) };
+    const env = {
+      PATH: "/app/bin:/usr/local/bin:/usr/bin:/bin",
+      BASH_ENV: "/app/bin/evil.sh",
+      ENV: "/app/bin/evil.sh",
+      IFS: "x",
+      ...(cc ? { LD_PRELOAD: "/app/evil.so" } : {}),
+    };
     const dyno = desiredDyno({ env });
     sup.ensure(dyno);
     const info = await up(sup, dyno);

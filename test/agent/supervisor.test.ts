@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { appUser } from "../../src/agent/dyno-user.ts";
 import { LogBuffer } from "../../src/agent/log-buffer.ts";
-import type { Supervisor, } from "../../src/agent/supervisor.ts";
+import type { Supervisor } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno, LogLine } from "../../src/protocol/host.ts";
 import { alive, appPid, at, desiredDyno, get, supervisorFixture, waitFor, type Target } from "./support.ts";
 
@@ -134,7 +134,11 @@ describe("supervisor", () => {
       while (polling) {
         const target = sup.activeTarget(v1.id);
         if (target === undefined) failures.push("no active target");
-        else await get(target, "/").then((r) => seen.push(JSON.parse(r.body).version), (e: Error) => failures.push(e.message));
+        else
+          await get(target, "/").then(
+            (r) => seen.push(JSON.parse(r.body).version),
+            (e: Error) => failures.push(e.message),
+          );
         await new Promise((r) => setTimeout(r, 10));
       }
     })();
@@ -203,7 +207,11 @@ describe("supervisor", () => {
     const buffer = new LogBuffer(1_000);
     const { sup } = await supervisor({ sink: buffer.push });
     // `yes` writes with blocking writes, as fast as the pipe is drained, for three seconds.
-    const dyno = desiredDyno({ name: "worker.1", type: "worker", command: "timeout 3 yes 'a line, and another, and another'; echo flood over; exec sleep 600" });
+    const dyno = desiredDyno({
+      name: "worker.1",
+      type: "worker",
+      command: "timeout 3 yes 'a line, and another, and another'; echo flood over; exec sleep 600",
+    });
 
     let maxLag = 0;
     let last = performance.now();

@@ -120,7 +120,14 @@ export type Target = number | { host: string; port: number };
 export const at = (info: { address?: string; port?: number }): Target => ({ host: info.address ?? "127.0.0.1", port: info.port! });
 
 /** A request on a fresh connection (no keep-alive, so each one sees the current process). */
-export function request(target: Target, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+export function request(
+  target: Target,
+  method: string,
+  urlPath: string,
+  headers: Record<string, string> = {},
+  body?: string,
+  timeoutMs = 5_000,
+): Promise<{ status: number; body: string }> {
   const { host, port } = typeof target === "number" ? { host: "127.0.0.1", port: target } : target;
   return new Promise((resolve, reject) => {
     const req = http.request({ host, port, method, path: urlPath, headers, agent: false }, (res) => {

@@ -173,7 +173,10 @@ describe("dynoplane connect", () => {
       // 130 (128 + SIGINT) is the shell's convention for a run ended by Ctrl-C.
       expect([0, 130]).toContain(await exited);
       child = undefined;
-      const after = await whoami().then(() => undefined, (err: any) => err.cause?.code);
+      const after = await whoami().then(
+        () => undefined,
+        (err: any) => err.cause?.code,
+      );
       expect(after).toBe("ECONNREFUSED");
     } finally {
       await agent.close();

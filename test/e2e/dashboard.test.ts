@@ -88,11 +88,16 @@ describe("the dashboard in a browser", { timeout: 240_000 }, () => {
     await page.locator("#scale-web-quantity").fill("2");
     await page.getByRole("button", { name: "Save web" }).click();
     expect(await flash()).toBe("Scaled to web@2:Eco.");
-    await waitFor("web.1 and web.2 up on the Resources page", async () => {
-      await page.reload();
-      const rows = await page.locator("table").filter({ hasText: "web.1" }).innerText();
-      return /web\.1\s+up/.test(rows) && /web\.2\s+up/.test(rows);
-    }, 120_000, 1000);
+    await waitFor(
+      "web.1 and web.2 up on the Resources page",
+      async () => {
+        await page.reload();
+        const rows = await page.locator("table").filter({ hasText: "web.1" }).innerText();
+        return /web\.1\s+up/.test(rows) && /web\.2\s+up/.test(rows);
+      },
+      120_000,
+      1000,
+    );
     expect((await api(`/apps/${app}/formation/web`, { token })).body.quantity).toBe(2);
     await screenshot(page, "dashboard-07-resources");
   });

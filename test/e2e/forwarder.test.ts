@@ -119,7 +119,9 @@ describe("startForwarder relaying", () => {
   });
 
   it("listens on 127.0.0.1 only", async () => {
-    const outward = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === "IPv4" && !i.internal);
+    const outward = Object.values(os.networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === "IPv4" && !i.internal);
     if (!outward) return; // no non-loopback interface to try from
     const refused = await new Promise<string | undefined>((resolve) => {
       const s = tls.connect({ host: outward.address, port: upstreamForwarder.port, rejectUnauthorized: false });

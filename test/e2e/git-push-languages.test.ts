@@ -22,7 +22,20 @@ const FLASK_APP = {
     "    return jsonify(framework='flask', dyno=os.environ.get('DYNO'), greeting=os.environ.get('GREETING'))",
     "",
   ].join("\n"),
-  Pipfile: ['[[source]]', 'url = "https://pypi.org/simple"', 'verify_ssl = true', 'name = "pypi"', "", "[packages]", 'flask = "*"', 'gunicorn = ">=20.0"', "", "[requires]", 'python_version = "3.11"', ""].join("\n"),
+  Pipfile: [
+    "[[source]]",
+    'url = "https://pypi.org/simple"',
+    "verify_ssl = true",
+    'name = "pypi"',
+    "",
+    "[packages]",
+    'flask = "*"',
+    'gunicorn = ">=20.0"',
+    "",
+    "[requires]",
+    'python_version = "3.11"',
+    "",
+  ].join("\n"),
   "runtime.txt": "python-3.11.7\n",
   Procfile: "web: gunicorn app:app\n",
 };
@@ -73,10 +86,14 @@ describe.each([
     expect(res.code, res.stderr).toBe(0);
     for (const line of expectedLines) expect(res.stderr).toMatch(line);
     expect(res.stderr).toMatch(/remote: +Released v\d+/);
-    const answer = await waitFor("the app to answer", async () => {
-      const page = await visit(name);
-      return page.status === 200 && page.json?.framework === framework ? page.json : undefined;
-    }, 120_000);
+    const answer = await waitFor(
+      "the app to answer",
+      async () => {
+        const page = await visit(name);
+        return page.status === 200 && page.json?.framework === framework ? page.json : undefined;
+      },
+      120_000,
+    );
     expect(answer).toMatchObject({ framework, dyno: "web.1" });
   });
 
@@ -84,10 +101,14 @@ describe.each([
     const set = await heroku(["config:set", "GREETING=merhaba", "-a", name], { home, env: { HEROKU_API_KEY: user.token } });
     expect(set.code, set.stderr).toBe(0);
     if (framework !== "flask") return;
-    const answer = await waitFor("the new config", async () => {
-      const page = await visit(name);
-      return page.json?.greeting === "merhaba" ? page.json : undefined;
-    }, 120_000);
+    const answer = await waitFor(
+      "the new config",
+      async () => {
+        const page = await visit(name);
+        return page.json?.greeting === "merhaba" ? page.json : undefined;
+      },
+      120_000,
+    );
     expect(answer.greeting).toBe("merhaba");
   });
 });

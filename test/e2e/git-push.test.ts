@@ -82,7 +82,10 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
       "remote: Verifying deploy... done.",
     ];
     const at = expected.map((l) => lines.indexOf(l));
-    expect(at.every((i) => i >= 0), pushed(res)).toBe(true);
+    expect(
+      at.every((i) => i >= 0),
+      pushed(res),
+    ).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     expect(res.stderr).toContain(" * [new branch]      main -> main");
     await answers("first deploy");
@@ -99,8 +102,15 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
     expect(res.code, pushed(res)).toBe(0);
     expect(res.stderr).toContain("remote:        Released v3");
     await answers("second deploy");
-    const packs = await (await db()).select().from(gitPacks).where(eq(gitPacks.appId, (await appRow()).id)).orderBy(gitPacks.seq);
-    expect(packs.map((p) => [p.seq, p.accepted])).toEqual([[1, true], [2, true]]);
+    const packs = await (await db())
+      .select()
+      .from(gitPacks)
+      .where(eq(gitPacks.appId, (await appRow()).id))
+      .orderBy(gitPacks.seq);
+    expect(packs.map((p) => [p.seq, p.accepted])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
     // Only the new commit, tree and blob travel; the first push's objects are not resent.
     expect(packs[1]!.size!).toBeLessThan(packs[0]!.size!);
     expect((await appRow()).repoHead).toBe(head);
@@ -126,7 +136,12 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
     const d = await db();
     const appId = (await appRow()).id;
     const packs = await d.select().from(gitPacks).where(eq(gitPacks.appId, appId)).orderBy(gitPacks.seq);
-    expect(packs.map((p) => [p.seq, p.accepted])).toEqual([[1, true], [2, true], [3, false], [4, true]]);
+    expect(packs.map((p) => [p.seq, p.accepted])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+      [4, true],
+    ]);
     const [last] = await d.select().from(builds).where(eq(builds.packId, packs[3]!.id));
     expect((await packsForBuild(d, last!)).map((p) => p.seq)).toEqual([1, 2, 4]);
   });
@@ -139,7 +154,11 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
 
   it("streams build output as it happens: a line before a slow step arrives well before the push ends", async () => {
     const bp = slowBuildpack();
-    const set = await api(`/apps/${name}/buildpack-installations`, { method: "PUT", token: user.token, body: { updates: [{ buildpack: bp }, { buildpack: "heroku/procfile" }] } });
+    const set = await api(`/apps/${name}/buildpack-installations`, {
+      method: "PUT",
+      token: user.token,
+      body: { updates: [{ buildpack: bp }, { buildpack: "heroku/procfile" }] },
+    });
     expect(set.status, set.text).toBe(200);
     commit({ "index.html": page("slow deploy") }, "slow");
     let firstAt = 0;
@@ -167,7 +186,11 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
     const res = await git("push", "heroku", "main");
     expect(res.code, pushed(res)).toBe(0);
     await answers("big deploy");
-    const packs = await (await db()).select().from(gitPacks).where(eq(gitPacks.appId, (await appRow()).id)).orderBy(gitPacks.seq);
+    const packs = await (await db())
+      .select()
+      .from(gitPacks)
+      .where(eq(gitPacks.appId, (await appRow()).id))
+      .orderBy(gitPacks.seq);
     expect(packs.at(-1)!.size!).toBeGreaterThan(PART_BYTES);
     expect(packs.at(-1)!.accepted).toBe(true);
   });

@@ -44,7 +44,10 @@ class Receiver {
 
   /** Messages whose text (after `- `) starts with `prefix `, as numbers. */
   numbered(prefix: string): number[] {
-    return this.messages.map((m) => new RegExp(`^<190>1 \\S+ host app web\\.1 - ${prefix} (\\d+)$`).exec(m)?.[1]).filter(Boolean).map(Number);
+    return this.messages
+      .map((m) => new RegExp(`^<190>1 \\S+ host app web\\.1 - ${prefix} (\\d+)$`).exec(m)?.[1])
+      .filter(Boolean)
+      .map(Number);
   }
 
   async waitFor(what: string, check: () => boolean, timeoutMs = 45_000): Promise<void> {
@@ -125,7 +128,9 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
       await receiver.up();
       await receiver.waitFor("d3 12000", () => receiver.numbered("d3").includes(12000));
       const got = receiver.numbered("d3");
-      const notice = receiver.messages.map((m) => /^<45>1 \S+ host heroku logplex - Error L10 \(output buffer overflow\): (\d+) messages dropped since \S+\.$/.exec(m)).find(Boolean);
+      const notice = receiver.messages
+        .map((m) => /^<45>1 \S+ host heroku logplex - Error L10 \(output buffer overflow\): (\d+) messages dropped since \S+\.$/.exec(m))
+        .find(Boolean);
       expect(notice, "an L10 notice").toBeTruthy();
       expect(got).toEqual(range(got[0]!, 12000)); // the newest lines, in order, none twice
       expect(got.length).toBeLessThan(12000);
@@ -166,7 +171,9 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
     for (;;) {
       const reader = await readSse(await logSessionUrl(owner.token, app.name, { lines: 50, source: "heroku", dyno: "logplex" }));
       await reader.ended;
-      const notices = reader.events.map((e) => e.data).filter((d) => / heroku\[logplex\]: Error L10 \(output buffer overflow\): \d+ messages dropped since \S+\.$/.test(d));
+      const notices = reader.events
+        .map((e) => e.data)
+        .filter((d) => / heroku\[logplex\]: Error L10 \(output buffer overflow\): \d+ messages dropped since \S+\.$/.test(d));
       if (notices.length) break;
       if (Date.now() > deadline) throw new Error("no drop notice in the log");
       await sleep(500);

@@ -12,7 +12,10 @@ import { askLogApp, lineText, logSessionUrl, makeLogApp, readSse, type SseEvent 
 function expectOk(res: CliResult) {
   if (res.code !== 0) throw new Error(`exit ${res.code}\nstdout:\n${res.stdout}\nstderr:\n${res.stderr}`);
 }
-const outputLines = (res: CliResult) => stripAnsi(res.stdout).split("\n").filter((l) => l.trim() !== "");
+const outputLines = (res: CliResult) =>
+  stripAnsi(res.stdout)
+    .split("\n")
+    .filter((l) => l.trim() !== "");
 
 /** The whole log (up to 1,500 lines) as formatted lines, read directly. */
 async function wholeLog(token: string, app: string, body: Record<string, unknown> = {}): Promise<string[]> {
@@ -123,7 +126,11 @@ describe("heroku logs against a running dyno", { timeout: 120_000 }, () => {
     const second = await readSse(url, lastId);
     await second.waitFor((e) => lineText(e.data).startsWith("rc 400 "));
     second.abort();
-    const numbers = (events: SseEvent[]) => events.map((e) => /^rc (\d+) /.exec(lineText(e.data))?.[1]).filter(Boolean).map(Number);
+    const numbers = (events: SseEvent[]) =>
+      events
+        .map((e) => /^rc (\d+) /.exec(lineText(e.data))?.[1])
+        .filter(Boolean)
+        .map(Number);
     const all = [...numbers(first.events), ...numbers(second.events)];
     expect(all).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
     expect(numbers(second.events)[0]).toBeGreaterThan(60);

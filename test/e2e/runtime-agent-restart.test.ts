@@ -32,8 +32,22 @@ async function startAgentProcess(secret: string, workDir: string): Promise<Runni
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [
-    path.join(ROOT, "bin", "dynoplane.js"), "host", "--control-plane", platform().apiUrl, "--port", String(port), "--listen", "127.0.0.1",
-    "--public-url", url, "--work-dir", workDir, "--ca", platform().caPath, "--capacity-mb", "1024",
+    path.join(ROOT, "bin", "dynoplane.js"),
+    "host",
+    "--control-plane",
+    platform().apiUrl,
+    "--port",
+    String(port),
+    "--listen",
+    "127.0.0.1",
+    "--public-url",
+    url,
+    "--work-dir",
+    workDir,
+    "--ca",
+    platform().caPath,
+    "--capacity-mb",
+    "1024",
   ];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DYNOPLANE_HOST_SECRET: secret } });
   let output = "";
@@ -51,10 +65,13 @@ async function hostRow(hostId: string) {
 
 /** Waits for a heartbeat from `agent` (at its URL) later than `after`. */
 async function waitForHeartbeat(hostId: string, agent: RunningAgent, after = agent.startedAt) {
-  return waitFor(() => `a heartbeat from ${agent.url}; agent output:\n${agent.output()}`, async () => {
-    const row = await hostRow(hostId);
-    return row.state === "up" && row.url === agent.url && row.lastHeartbeatAt && row.lastHeartbeatAt > after ? row : false;
-  });
+  return waitFor(
+    () => `a heartbeat from ${agent.url}; agent output:\n${agent.output()}`,
+    async () => {
+      const row = await hostRow(hostId);
+      return row.state === "up" && row.url === agent.url && row.lastHeartbeatAt && row.lastHeartbeatAt > after ? row : false;
+    },
+  );
 }
 
 afterAll(closeDb);
@@ -71,10 +88,14 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
   const running = () => appProcesses(app.name).map((pid) => ({ pid, cwd: readlinkSync(`/proc/${pid}/cwd`) }));
   /** Waits until exactly the two web dynos run on this host, as fresh processes, and both answer. */
   const converged = async (old: number[]) => {
-    const fresh = await waitFor("exactly two new processes", () => {
-      const procs = running();
-      return procs.length === 2 && procs.every((p) => !old.includes(p.pid) && p.cwd === "/app") ? procs : false;
-    }, 120_000);
+    const fresh = await waitFor(
+      "exactly two new processes",
+      () => {
+        const procs = running();
+        return procs.length === 2 && procs.every((p) => !old.includes(p.pid) && p.cwd === "/app") ? procs : false;
+      },
+      120_000,
+    );
     await waitForUp(user.token, app.name, ["web.1", "web.2"], 120_000);
     await waitFor("both dynos answering", async () => {
       const seen = new Set<string>();
@@ -90,7 +111,10 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
   beforeAll(async () => {
     user = await makeAccount();
     app = await makeApp(user);
-    ({ host: { id: hostId }, secret } = await createHost(await db(), `runtime-${unique()}`));
+    ({
+      host: { id: hostId },
+      secret,
+    } = await createHost(await db(), `runtime-${unique()}`));
     agent = await startAgentProcess(secret, workDir);
     await waitForHeartbeat(hostId, agent);
 

@@ -33,12 +33,17 @@ describe("dyno failures", { timeout: 150_000 }, () => {
     process.kill(first.pid, "SIGKILL");
     // Until the new process answers, visitors get the router's error page, never the agent's own errors.
     const failures: Array<{ status: number; text: string }> = [];
-    const second = await waitFor("an answer from a new process", async () => {
-      const res = await visit(app);
-      if (res.status === 200 && res.json!.boot !== first.boot) return res.json!;
-      if (res.status !== 200) failures.push({ status: res.status, text: res.text });
-      return false;
-    }, 90_000, 50);
+    const second = await waitFor(
+      "an answer from a new process",
+      async () => {
+        const res = await visit(app);
+        if (res.status === 200 && res.json!.boot !== first.boot) return res.json!;
+        if (res.status !== 200) failures.push({ status: res.status, text: res.text });
+        return false;
+      },
+      90_000,
+      50,
+    );
     for (const f of failures) {
       expect(f.status, f.text).toBe(503);
       expect(f.text).toContain("Application error");

@@ -17,7 +17,10 @@ async function fireCron() {
 
 /** Pretends the app's last routed request was `minutes` ago. */
 async function lastRequestAgo(appId: string, minutes: number) {
-  await (await db()).update(apps).set({ lastRequestAt: new Date(Date.now() - minutes * 60_000) }).where(eq(apps.id, appId));
+  await (await db())
+    .update(apps)
+    .set({ lastRequestAt: new Date(Date.now() - minutes * 60_000) })
+    .where(eq(apps.id, appId));
 }
 
 afterAll(closeDb);

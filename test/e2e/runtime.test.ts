@@ -97,10 +97,14 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
     const res = await run(["ps:restart"]);
     expect(res.output).toContain("Restarting all dynos");
 
-    const after = await waitFor("both dynos answering from new processes", async () => {
-      const seen = await sample(app, 6);
-      return seen.size === 2 && [...seen].every(([dyno, pid]) => pid !== before.get(dyno)) ? seen : false;
-    }, 120_000);
+    const after = await waitFor(
+      "both dynos answering from new processes",
+      async () => {
+        const seen = await sample(app, 6);
+        return seen.size === 2 && [...seen].every(([dyno, pid]) => pid !== before.get(dyno)) ? seen : false;
+      },
+      120_000,
+    );
     await waitForUp(user.token, app, ["web.1", "web.2"]);
     // The replaced processes are gone: exactly the new ones run.
     await waitFor("only the new processes running", () => {
@@ -112,14 +116,18 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
   it("config:set restarts the dynos on the new config", async () => {
     const res = await run(["config:set", "GREETING=hi"]);
     expect(res.output).toMatch(/done, v\d+/);
-    const greeted = await waitFor("both dynos answering with GREETING=hi", async () => {
-      const seen = new Map<string, string | null>();
-      for (let i = 0; i < 6; i++) {
-        const r = await visit(app);
-        if (r.status === 200) seen.set(r.json!.dyno, r.json!.greeting);
-      }
-      return seen.size === 2 && [...seen.values()].every((g) => g === "hi");
-    }, 120_000);
+    const greeted = await waitFor(
+      "both dynos answering with GREETING=hi",
+      async () => {
+        const seen = new Map<string, string | null>();
+        for (let i = 0; i < 6; i++) {
+          const r = await visit(app);
+          if (r.status === 200) seen.set(r.json!.dyno, r.json!.greeting);
+        }
+        return seen.size === 2 && [...seen.values()].every((g) => g === "hi");
+      },
+      120_000,
+    );
     expect(greeted).toBe(true);
     await waitForUp(user.token, app, ["web.1", "web.2"]);
   });
@@ -145,13 +153,21 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
     const running = appProcesses(app);
     expect(running).toHaveLength(1);
     expectOk(await run(["maintenance:on"]));
-    const page = await waitFor("the maintenance page", async () => {
-      const res = await visit(app);
-      return res.status === 503 && res.text.includes("Offline for Maintenance") ? res : false;
-    }, 10_000);
+    const page = await waitFor(
+      "the maintenance page",
+      async () => {
+        const res = await visit(app);
+        return res.status === 503 && res.text.includes("Offline for Maintenance") ? res : false;
+      },
+      10_000,
+    );
     expect(page.text).not.toContain("Application error");
     expect(appProcesses(app)).toEqual(running);
-    await waitFor("the H80 router line", async () => (await run(["logs", "-n", "50"])).stdout.includes('heroku[router]: at=info code=H80 desc="Maintenance mode"'), 20_000);
+    await waitFor(
+      "the H80 router line",
+      async () => (await run(["logs", "-n", "50"])).stdout.includes('heroku[router]: at=info code=H80 desc="Maintenance mode"'),
+      20_000,
+    );
     expectOk(await run(["maintenance:off"]));
     const back = await waitForAnswer(app, () => true, 10_000);
     expect(back.dyno).toBe("web.1");

@@ -38,7 +38,9 @@ describe.skipIf(sandboxProblems().length > 0)("a dyno on the local platform, as 
       const scan = await visit(app.name, `/scan?targets=${targets.join(",")}`);
       const results = scan.json!.results as Record<string, string>;
       expect(Object.keys(results)).toHaveLength(targets.length);
-      const reached = Object.entries(results).filter(([, r]) => r === "connected").map(([t]) => t);
+      const reached = Object.entries(results)
+        .filter(([, r]) => r === "connected")
+        .map(([t]) => t);
       // Its own server is the one thing a dyno's loopback has (when the host happens to use that port too).
       expect(reached.filter((t) => t !== `127.0.0.1:${probe.json!.port}`)).toEqual([]);
     } finally {

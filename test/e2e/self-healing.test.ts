@@ -55,7 +55,12 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
 
   /** Sets a config var through the API; true when acknowledged. */
   const setVar = async (key: string, value: string) => {
-    const res = await fetch(`${platform.apiUrl}/apps/${sample.app}/config-vars`, { method: "PATCH", headers: sample.headers, body: JSON.stringify({ [key]: value }), dispatcher: sample.dispatcher }).catch(() => null);
+    const res = await fetch(`${platform.apiUrl}/apps/${sample.app}/config-vars`, {
+      method: "PATCH",
+      headers: sample.headers,
+      body: JSON.stringify({ [key]: value }),
+      dispatcher: sample.dispatcher,
+    }).catch(() => null);
     const ok = res?.status === 200;
     await res?.body?.cancel().catch(() => {});
     return ok;
@@ -84,34 +89,50 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
     ["PgBouncer", () => platform.pids().pgbouncer, /PgBouncer died \(SIGKILL\); starting it again in 1 s/],
     ["wrangler", () => platform.pids().worker, /the Worker \(wrangler dev\) died \(SIGKILL\); starting it again in 1 s/],
     ["workerd", workerdPid, /the Worker stopped answering \(3 health checks\); restarting wrangler/],
-  ])("heals from a kill -9 of %s during writes and requests, and loses no acknowledged write", async (part, pidOf, line) => {
-    const acknowledged: Record<string, string> = {};
-    for (let i = 0; i < 3; i++) if (await setVar(`BEFORE_${i}`, part)) acknowledged[`BEFORE_${i}`] = part;
-    expect(Object.keys(acknowledged)).toHaveLength(3);
-    const pid = pidOf();
-    expect(pid, `${part}'s pid`).toBeGreaterThan(0);
-    const killedAt = Date.now();
-    process.kill(pid!, "SIGKILL");
-    // The loop goes on while it heals: writes may fail, but what was acknowledged must stay.
-    let n = 0;
-    await waitFor(`writes and the app after ${part} was killed`, async () => {
-      const key = `DURING_${n++}`;
-      if (await setVar(key, part)) acknowledged[key] = part;
-      return (await answers()) && (await setVar("HEALED", part));
-    }, 60_000, 250);
-    console.log(`${part}: healed ${Date.now() - killedAt} ms after kill -9`);
-    expect(await configVars()).toMatchObject(acknowledged);
-    expect(said.some((l) => line.test(l)), said.join("\n")).toBe(true);
-  }, 120_000);
+  ])(
+    "heals from a kill -9 of %s during writes and requests, and loses no acknowledged write",
+    async (part, pidOf, line) => {
+      const acknowledged: Record<string, string> = {};
+      for (let i = 0; i < 3; i++) if (await setVar(`BEFORE_${i}`, part)) acknowledged[`BEFORE_${i}`] = part;
+      expect(Object.keys(acknowledged)).toHaveLength(3);
+      const pid = pidOf();
+      expect(pid, `${part}'s pid`).toBeGreaterThan(0);
+      const killedAt = Date.now();
+      process.kill(pid!, "SIGKILL");
+      // The loop goes on while it heals: writes may fail, but what was acknowledged must stay.
+      let n = 0;
+      await waitFor(
+        `writes and the app after ${part} was killed`,
+        async () => {
+          const key = `DURING_${n++}`;
+          if (await setVar(key, part)) acknowledged[key] = part;
+          return (await answers()) && (await setVar("HEALED", part));
+        },
+        60_000,
+        250,
+      );
+      console.log(`${part}: healed ${Date.now() - killedAt} ms after kill -9`);
+      expect(await configVars()).toMatchObject(acknowledged);
+      expect(
+        said.some((l) => line.test(l)),
+        said.join("\n"),
+      ).toBe(true);
+    },
+    120_000,
+  );
 
   it("leaves nothing behind when it stops: no process, mount, network or cgroup of its own", async () => {
     const workDir = agentWorkDir(home);
     const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
     expect(readFileSync("/proc/self/mountinfo", "utf8")).toContain(workDir);
     await platform.stop();
-    const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(home) && !l.includes("ps -eo"));
+    const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.includes(home) && !l.includes("ps -eo"));
     expect(processes).toEqual([]);
-    const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(workDir));
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(workDir));
     expect(mounts, said.join("\n")).toEqual([]);
     expect(readdirSync("/run/netns").filter((n) => n.startsWith(`dp${tag}-`))).toEqual([]);
     expect(execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" })).not.toContain(`dpb${tag}`);

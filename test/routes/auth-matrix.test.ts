@@ -44,10 +44,7 @@ async function makeWorld(): Promise<World> {
   // Both tokens work before they are expired or revoked, so a refusal below is about that.
   const expired = await issue(owner, { description: "expiring", expires_in: 3600 });
   expect((await api("/account", { token: expired.token })).status).toBe(200);
-  await (await db())
-    .update(oauthAuthorizations)
-    .set({ expiresAt: sql`now() - interval '1 minute'` })
-    .where(eq(oauthAuthorizations.id, expired.id));
+  await (await db()).update(oauthAuthorizations).set({ expiresAt: sql`now() - interval '1 minute'` }).where(eq(oauthAuthorizations.id, expired.id));
 
   const revoked = await issue(owner, { description: "to be revoked" });
   expect((await api("/account", { token: revoked.token })).status).toBe(200);
@@ -73,11 +70,7 @@ async function snapshot(w: World) {
     formations: await d.select().from(formations).where(eq(formations.appId, w.app.id)).orderBy(asc(formations.type)),
     dynos: await d.select().from(dynos).where(eq(dynos.appId, w.app.id)).orderBy(asc(dynos.name)),
     logDrains: await d.select().from(logDrains).where(eq(logDrains.appId, w.app.id)).orderBy(asc(logDrains.id)),
-    authorizations: await d
-      .select()
-      .from(oauthAuthorizations)
-      .where(inArray(oauthAuthorizations.accountId, ids))
-      .orderBy(asc(oauthAuthorizations.id)),
+    authorizations: await d.select().from(oauthAuthorizations).where(inArray(oauthAuthorizations.accountId, ids)).orderBy(asc(oauthAuthorizations.id)),
   };
 }
 

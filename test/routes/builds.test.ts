@@ -109,9 +109,17 @@ describe("POST /apps/{app}/builds", () => {
     ["a source with nothing uploaded", (c) => ({ source_blob: { url: c.empty } }), /Nothing has been uploaded/],
     ["a checksum that does not match", (c) => ({ source_blob: { url: c.get_url, checksum: `SHA256:${"0".repeat(64)}` } }), /checksum does not match/],
     ["an unknown field", (c) => ({ source_blob: { url: c.get_url }, extra: 1 }), /Unknown field/],
-    ["a buildpack that is neither built in, a git URL nor a path", (c) => ({ source_blob: { url: c.get_url }, buildpacks: [{ url: "heroku/cobol" }] }), /not available/],
+    [
+      "a buildpack that is neither built in, a git URL nor a path",
+      (c) => ({ source_blob: { url: c.get_url }, buildpacks: [{ url: "heroku/cobol" }] }),
+      /not available/,
+    ],
     ["a relative buildpack path", (c) => ({ source_blob: { url: c.get_url }, buildpacks: [{ url: "/opt/../etc" }] }), /not available/],
-    ["eleven buildpacks", (c) => ({ source_blob: { url: c.get_url }, buildpacks: Array.from({ length: 11 }, (_, i) => ({ url: `/opt/bp${i}` })) }), /source_blob|buildpacks|at most/],
+    [
+      "eleven buildpacks",
+      (c) => ({ source_blob: { url: c.get_url }, buildpacks: Array.from({ length: 11 }, (_, i) => ({ url: `/opt/bp${i}` })) }),
+      /source_blob|buildpacks|at most/,
+    ],
   ];
 
   it.each(cases)("refuses %s with 422 and starts nothing", async (_label, body, message) => {
@@ -147,13 +155,21 @@ describe("/apps/{app}/buildpack-installations", () => {
     const app = await makeApp(owner);
     expect((await api(`/apps/${app.name}/buildpack-installations`, { token: owner.token })).body).toEqual([]);
     const updates = ["urn:buildpack:heroku/nodejs", "https://github.com/heroku/heroku-buildpack-python.git#v1", "/opt/buildpacks/slow", "heroku/procfile"];
-    const put = await api(`/apps/${app.name}/buildpack-installations`, { method: "PUT", token: owner.token, body: { updates: updates.map((buildpack) => ({ buildpack })) } });
+    const put = await api(`/apps/${app.name}/buildpack-installations`, {
+      method: "PUT",
+      token: owner.token,
+      body: { updates: updates.map((buildpack) => ({ buildpack })) },
+    });
     expect(put.status, put.text).toBe(200);
     const expected = ["heroku/nodejs", updates[1], updates[2], "heroku/procfile"].map((url, ordinal) => ({ ordinal, buildpack: { url, name: url } }));
     expect(put.body).toEqual(expected);
     expect((await api(`/apps/${app.name}/buildpack-installations`, { token: owner.token })).body).toEqual(expected);
 
-    const bad = await api(`/apps/${app.name}/buildpack-installations`, { method: "PUT", token: owner.token, body: { updates: [{ buildpack: "heroku/python" }, { buildpack: "heroku/python" }] } });
+    const bad = await api(`/apps/${app.name}/buildpack-installations`, {
+      method: "PUT",
+      token: owner.token,
+      body: { updates: [{ buildpack: "heroku/python" }, { buildpack: "heroku/python" }] },
+    });
     expect(bad.status).toBe(422);
     expect((await api(`/apps/${app.name}/buildpack-installations`, { token: owner.token })).body).toEqual(expected);
 

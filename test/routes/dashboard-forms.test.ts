@@ -50,7 +50,10 @@ describe("browser sessions", () => {
     const cookie = browser.cookies.get(SESSION)!;
 
     const forged = new DashboardClient();
-    forged.cookies.set(SESSION, cookie.replace(/^./, (ch) => (ch === "A" ? "B" : "A")));
+    forged.cookies.set(
+      SESSION,
+      cookie.replace(/^./, (ch) => (ch === "A" ? "B" : "A")),
+    );
     expect((await forged.get("/dashboard/apps")).status).toBe(303);
 
     await browser.get("/dashboard/account");

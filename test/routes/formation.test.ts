@@ -74,7 +74,10 @@ describe("GET /apps/{app}/formation", () => {
     expect(res.body.id).toBe("forbidden");
     const patch = await api(`/apps/${app.name}/formation`, { method: "PATCH", token: stranger.token, body: { updates: [{ type: "web", quantity: "3" }] } });
     expect(patch.status).toBe(403);
-    expect(quantities(await formationOf(owner, app.name))).toEqual([["web", 1, "Eco"], ["worker", 0, "Eco"]]);
+    expect(quantities(await formationOf(owner, app.name))).toEqual([
+      ["web", 1, "Eco"],
+      ["worker", 0, "Eco"],
+    ]);
   });
 });
 
@@ -84,20 +87,47 @@ describe("PATCH /apps/{app}/formation", () => {
     const res = await api(`/apps/${app.name}/formation`, {
       method: "PATCH",
       token: owner.token,
-      body: { updates: [{ type: "web", quantity: "2", size: "Eco" }, { type: "worker", quantity: "+1", size: "standard-2x" }] },
+      body: {
+        updates: [
+          { type: "web", quantity: "2", size: "Eco" },
+          { type: "worker", quantity: "+1", size: "standard-2x" },
+        ],
+      },
     });
     expect(res.status).toBe(200);
-    expect(quantities(res.body)).toEqual([["web", 2, "Eco"], ["worker", 1, "Standard-2X"]]);
+    expect(quantities(res.body)).toEqual([
+      ["web", 2, "Eco"],
+      ["worker", 1, "Standard-2X"],
+    ]);
     expect(res.body[1].dyno_size.name).toBe("Standard-2X");
-    expect(quantities(await formationOf(owner, app.name))).toEqual([["web", 2, "Eco"], ["worker", 1, "Standard-2X"]]);
+    expect(quantities(await formationOf(owner, app.name))).toEqual([
+      ["web", 2, "Eco"],
+      ["worker", 1, "Standard-2X"],
+    ]);
     expect((await api(`/apps/${app.name}`, { token: owner.token })).body.process_tier).toBe("production");
 
     const dynos = await api(`/apps/${app.name}/dynos`, { token: owner.token });
-    expect(dynos.body.map((d: any) => [d.name, d.size])).toEqual([["web.1", "Eco"], ["web.2", "Eco"], ["worker.1", "Standard-2X"]]);
+    expect(dynos.body.map((d: any) => [d.name, d.size])).toEqual([
+      ["web.1", "Eco"],
+      ["web.2", "Eco"],
+      ["worker.1", "Standard-2X"],
+    ]);
 
-    const down = await api(`/apps/${app.name}/formation`, { method: "PATCH", token: owner.token, body: { updates: [{ type: "web", quantity: "-1" }, { type: "worker", quantity: 0 }] } });
+    const down = await api(`/apps/${app.name}/formation`, {
+      method: "PATCH",
+      token: owner.token,
+      body: {
+        updates: [
+          { type: "web", quantity: "-1" },
+          { type: "worker", quantity: 0 },
+        ],
+      },
+    });
     expect(down.status).toBe(200);
-    expect(quantities(down.body)).toEqual([["web", 1, "Eco"], ["worker", 0, "Standard-2X"]]);
+    expect(quantities(down.body)).toEqual([
+      ["web", 1, "Eco"],
+      ["worker", 0, "Standard-2X"],
+    ]);
     expect((await api(`/apps/${app.name}/dynos`, { token: owner.token })).body.map((d: any) => d.name)).toEqual(["web.1"]);
   });
 
@@ -128,13 +158,28 @@ describe("PATCH /apps/{app}/formation", () => {
     // A refusal that changed something anyway is put back, so that one failure does not hide the next.
     afterEach(async () => {
       if (JSON.stringify(await formationOf(owner, name)) === JSON.stringify(before)) return;
-      await patch({ updates: [{ type: "web", quantity: "1", size: "Eco" }, { type: "worker", quantity: "0", size: "Eco" }] });
+      await patch({
+        updates: [
+          { type: "web", quantity: "1", size: "Eco" },
+          { type: "worker", quantity: "0", size: "Eco" },
+        ],
+      });
       before = await formationOf(owner, name);
     });
 
     it.each([
       ["an unknown size", 422, "invalid_params", { updates: [{ type: "web", size: "Performance-XL" }] }],
-      ["an unknown process type in a batch", 404, "not_found", { updates: [{ type: "web", quantity: "3" }, { type: "clock", quantity: "1" }] }],
+      [
+        "an unknown process type in a batch",
+        404,
+        "not_found",
+        {
+          updates: [
+            { type: "web", quantity: "3" },
+            { type: "clock", quantity: "1" },
+          ],
+        },
+      ],
       ["a quantity below 0", 422, "invalid_params", { updates: [{ type: "web", quantity: "-2" }] }],
       ["a negative number", 422, "invalid_params", { updates: [{ type: "web", quantity: -1 }] }],
       ["a huge quantity", 422, "invalid_params", { updates: [{ type: "web", quantity: "101" }] }],
@@ -157,7 +202,12 @@ describe("PATCH /apps/{app}/formation", () => {
     });
 
     it("malformed JSON and non-JSON bodies (400)", async () => {
-      const bad = await api(`/apps/${name}/formation`, { method: "PATCH", token: owner.token, rawBody: '{"updates": [', headers: { "Content-Type": "application/json" } });
+      const bad = await api(`/apps/${name}/formation`, {
+        method: "PATCH",
+        token: owner.token,
+        rawBody: '{"updates": [',
+        headers: { "Content-Type": "application/json" },
+      });
       expect(bad.status).toBe(400);
       expect(bad.body.id).toBe("bad_request");
       const text = await api(`/apps/${name}/formation`, { method: "PATCH", token: owner.token, rawBody: "web=2", headers: { "Content-Type": "text/plain" } });
@@ -184,7 +234,10 @@ describe("PATCH /apps/{app}/formation/{type}", () => {
     expect(res.body).toMatchObject({ type: "worker", quantity: 2, size: "Basic", app: { name: app.name } });
     const again = await api(`/apps/${app.name}/formation/worker`, { method: "PATCH", token: owner.token, body: { quantity: 1 } });
     expect(again.body).toMatchObject({ type: "worker", quantity: 1, size: "Basic" });
-    expect(quantities(await formationOf(owner, app.name))).toEqual([["web", 1, "Eco"], ["worker", 1, "Basic"]]);
+    expect(quantities(await formationOf(owner, app.name))).toEqual([
+      ["web", 1, "Eco"],
+      ["worker", 1, "Basic"],
+    ]);
   });
 });
 

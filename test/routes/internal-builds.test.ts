@@ -32,14 +32,19 @@ async function assignedBuild(owner: TestAccount, hostId: string) {
   const { get_url } = await uploadSource(owner, source);
   const sourceId = /sources\/([^?]+)/.exec(get_url)![1]!;
   const [row] = await (await db()).select().from(apps).where(eq(apps.id, app.id));
-  const build = await insertBuild(await db(), row!, { accountId: owner.id, email: owner.email }, {
-    kind: "tarball",
-    commit: null,
-    sourceBlobKey: sourceBlobKey(sourceId),
-    sourceUrl: get_url.split("?")[0]!,
-    sourceId,
-    buildpacks: [],
-  });
+  const build = await insertBuild(
+    await db(),
+    row!,
+    { accountId: owner.id, email: owner.email },
+    {
+      kind: "tarball",
+      commit: null,
+      sourceBlobKey: sourceBlobKey(sourceId),
+      sourceUrl: get_url.split("?")[0]!,
+      sourceId,
+      buildpacks: [],
+    },
+  );
   await assignBuildHost(await db(), build.id, hostId);
   return { app, build, source };
 }
@@ -47,7 +52,11 @@ async function assignedBuild(owner: TestAccount, hostId: string) {
 async function call(secret: string | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${platform().apiUrl}/internal/hosts/builds${path}`, {
     method,
-    headers: { ...(secret ? { Authorization: `Bearer ${secret}` } : {}), ...(body instanceof Uint8Array ? {} : body !== undefined ? { "Content-Type": "application/json" } : {}), ...headers },
+    headers: {
+      ...(secret ? { Authorization: `Bearer ${secret}` } : {}),
+      ...(body instanceof Uint8Array ? {} : body !== undefined ? { "Content-Type": "application/json" } : {}),
+      ...headers,
+    },
     body: body instanceof Uint8Array ? body : body !== undefined ? JSON.stringify(body) : undefined,
     dispatcher: tlsAgent(),
   });
@@ -56,7 +65,13 @@ async function call(secret: string | null, method: string, path: string, body?: 
 }
 
 const versions = async (appId: string) => (await (await db()).select().from(releases).where(eq(releases.appId, appId))).map((r) => r.version).sort();
-const success = (slugId: string | null) => ({ status: "succeeded", slug_id: slugId, error: null, process_types: {}, buildpack_provided_description: "Node.js" });
+const success = (slugId: string | null) => ({
+  status: "succeeded",
+  slug_id: slugId,
+  error: null,
+  process_types: {},
+  buildpack_provided_description: "Node.js",
+});
 
 describe("/internal/hosts/builds/:id", () => {
   it("is open only to the host the build was assigned to", async () => {
@@ -126,10 +141,18 @@ describe("/internal/hosts/builds/:id", () => {
   });
 
   it.each([
-    ["a failed result", (_slug: string | null) => ({ ...success(null), status: "failed", error: "Procfile line 1 is malformed" }), /Procfile line 1 is malformed/],
+    [
+      "a failed result",
+      (_slug: string | null) => ({ ...success(null), status: "failed", error: "Procfile line 1 is malformed" }),
+      /Procfile line 1 is malformed/,
+    ],
     ["success without an uploaded slug", () => success(null), /without uploading its slug/],
     ["success naming another slug", () => success(crypto.randomUUID()), /without uploading its slug/],
-    ["process types a dyno cannot run", (slug: string | null) => ({ ...success(slug), process_types: { "bad type!": "x" } }), /could not be released: Invalid process type/],
+    [
+      "process types a dyno cannot run",
+      (slug: string | null) => ({ ...success(slug), process_types: { "bad type!": "x" } }),
+      /could not be released: Invalid process type/,
+    ],
   ])("ends the build failed on %s, and nothing is released", async (_label, result, error) => {
     const owner = await makeAccount();
     const host = await registerHost();
@@ -161,7 +184,10 @@ describe("/internal/hosts/builds/:id", () => {
     rmSync(root, { recursive: true, force: true });
     const refused = await call(host.secret, "PUT", `/${build.id}/slug`, new Uint8Array(bad));
     expect(refused.status).toBe(422);
-    expect(JSON.parse(refused.text)).toEqual({ id: "invalid_params", message: 'The slug was refused: symlink "./app/passwd" points to the absolute path "/etc/passwd".' });
+    expect(JSON.parse(refused.text)).toEqual({
+      id: "invalid_params",
+      message: 'The slug was refused: symlink "./app/passwd" points to the absolute path "/etc/passwd".',
+    });
     const good = await call(host.secret, "PUT", `/${build.id}/slug`, new Uint8Array(slugArchive()));
     expect(good.status).toBe(201);
   });

@@ -196,7 +196,13 @@ describe("GET <logplex_url>", () => {
     const token = url.searchParams.get("token")!;
     const other = new URL(await logSessionUrl(owner.token, name, { tail: true }));
     const key = readFileSync(path.join(platform().home, "signing-key.jwk"), "utf8");
-    const expired = await signToken(key, { purpose: "log-session", audience: url.pathname.split("/").pop()!, subject: appId, ttlSeconds: 1, extra: { tail: true, lines: 1 } });
+    const expired = await signToken(key, {
+      purpose: "log-session",
+      audience: url.pathname.split("/").pop()!,
+      subject: appId,
+      ttlSeconds: 1,
+      extra: { tail: true, lines: 1 },
+    });
     const cases = [
       `${url.origin}${url.pathname}?token=${token.slice(0, -4)}AAAA`,
       `${url.origin}${url.pathname}?token=${other.searchParams.get("token")}`,

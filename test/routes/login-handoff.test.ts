@@ -69,7 +69,10 @@ async function forge(attemptId: string, claims: { aud?: string; iss?: string; ex
     .setExpirationTime(claims.exp ?? now + 300)
     .setJti(jti)
     .sign(key);
-  await (await db()).update(loginAttempts).set({ pollJtiHash: sha256(jti) }).where(eq(loginAttempts.id, attemptId));
+  await (await db())
+    .update(loginAttempts)
+    .set({ pollJtiHash: sha256(jti) })
+    .where(eq(loginAttempts.id, attemptId));
   return token;
 }
 
@@ -88,7 +91,12 @@ describe("POST /auth", () => {
     expect(h.token).not.toContain(browserId);
     expect(h.browser_url).not.toContain(h.attemptId);
     const row = await attemptRow(h.attemptId);
-    expect(row).toMatchObject({ status: "pending", description: "Heroku CLI login from build-box", pollJtiHash: sha256(claims.jti!), browserIdHash: sha256(browserId) });
+    expect(row).toMatchObject({
+      status: "pending",
+      description: "Heroku CLI login from build-box",
+      pollJtiHash: sha256(claims.jti!),
+      browserIdHash: sha256(browserId),
+    });
     expect(JSON.stringify(row)).not.toContain(browserId);
     expect(JSON.stringify(row)).not.toContain(claims.jti);
   });
@@ -198,7 +206,10 @@ describe("GET cli_url: the CLI's long poll", () => {
   it("refuses an expired attempt even with its genuine token, and the browser cannot approve it", async () => {
     const account = await makeAccount();
     const h = await startLogin();
-    await (await db()).update(loginAttempts).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(loginAttempts.id, h.attemptId));
+    await (await db())
+      .update(loginAttempts)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(loginAttempts.id, h.attemptId));
     const browser = new DashboardClient({ "CF-Connecting-IP": "192.0.2.11" });
     await browser.signIn(account.email, account.password);
     expect((await browser.get(h.browser_url)).status).toBe(410);

@@ -120,7 +120,10 @@ describe("openDb with a Neon URL (Node)", () => {
   it("still has Postgres check the password", async () => {
     const wrong = await openDb(neonLookingUrl("not-the-password"), { neonWsProxy: proxy.address, webSocketConstructor: WebSocket });
     try {
-      const err = await wrong.db.execute(sql`select 1`).then(() => null, (e: Error) => e);
+      const err = await wrong.db.execute(sql`select 1`).then(
+        () => null,
+        (e: Error) => e,
+      );
       // Drizzle wraps the driver's error; Postgres's own message is its cause.
       expect(String((err?.cause as Error | undefined)?.message)).toMatch(/password authentication failed/);
     } finally {

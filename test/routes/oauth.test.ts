@@ -118,10 +118,7 @@ describe("POST /oauth/authorizations with Basic email:password", () => {
     const token: string = res.body.access_token.token;
     expect((await whoami(token)).status).toBe(200);
 
-    await (await db())
-      .update(oauthAuthorizations)
-      .set({ expiresAt: sql`now() - interval '1 second'` })
-      .where(eq(oauthAuthorizations.id, res.body.id));
+    await (await db()).update(oauthAuthorizations).set({ expiresAt: sql`now() - interval '1 second'` }).where(eq(oauthAuthorizations.id, res.body.id));
     const expired = await whoami(token);
     expect(expired.status).toBe(401);
     expect(expired.body.id).toBe("unauthorized");
@@ -233,10 +230,7 @@ describe("GET /oauth/authorizations", () => {
     const revoked = await login(account.email, account.password);
     const expired = await login(account.email, account.password);
     await api(`/oauth/authorizations/${revoked.body.id}`, { method: "DELETE", token: account.token });
-    await (await db())
-      .update(oauthAuthorizations)
-      .set({ expiresAt: sql`now() - interval '1 second'` })
-      .where(eq(oauthAuthorizations.id, expired.body.id));
+    await (await db()).update(oauthAuthorizations).set({ expiresAt: sql`now() - interval '1 second'` }).where(eq(oauthAuthorizations.id, expired.body.id));
 
     const res = await api("/oauth/authorizations", { token: account.token });
     expect(res.status).toBe(200);

@@ -231,7 +231,10 @@ describe("POST /apps/{app}/releases (rollback)", () => {
     for (const target of before.filter((r) => r.version < 4)) {
       const res = await api(`/apps/${app}/releases`, { method: "POST", token: owner.token, body: { release: target.id } });
       expect(res.status).toBe(422);
-      expect(res.body).toEqual({ id: "invalid_params", message: `Release v${target.version} has no slug (nothing had been deployed yet) and cannot be rolled back to.` });
+      expect(res.body).toEqual({
+        id: "invalid_params",
+        message: `Release v${target.version} has no slug (nothing had been deployed yet) and cannot be rolled back to.`,
+      });
     }
     expect((await list(owner, app)).body).toEqual(before);
     expect(await config(owner, app)).toEqual(beforeConfig);

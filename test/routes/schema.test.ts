@@ -198,7 +198,12 @@ describe("responses match Heroku's Platform API schema", () => {
     const scaledDown = await conforming(`/apps/${app.name}/formation`, {
       method: "PATCH",
       token: owner.token,
-      body: { updates: [{ type: "web", quantity: "0" }, { type: "worker", quantity: 0 }] },
+      body: {
+        updates: [
+          { type: "web", quantity: "0" },
+          { type: "worker", quantity: 0 },
+        ],
+      },
       status: 200,
     });
     expect(scaledDown.body.map((f: any) => f.quantity)).toEqual([0, 0]);
@@ -207,7 +212,12 @@ describe("responses match Heroku's Platform API schema", () => {
   it("POST /apps/{app}/log-sessions and the log-drains of an app", async () => {
     const owner = await makeAccount();
     const app = await makeApp(owner);
-    await conforming(`/apps/${app.name}/log-sessions`, { method: "POST", token: owner.token, body: { lines: 10, tail: true, dyno: "web", source: "app" }, status: 201 });
+    await conforming(`/apps/${app.name}/log-sessions`, {
+      method: "POST",
+      token: owner.token,
+      body: { lines: 10, tail: true, dyno: "web", source: "app" },
+      status: 201,
+    });
     const url = "https://logs.example.com/drain";
     const drain = await conforming(`/apps/${app.name}/log-drains`, { method: "POST", token: owner.token, body: { url }, status: 201 });
     await conforming(`/apps/${app.name}/log-drains`, { token: owner.token, status: 200 });
@@ -220,9 +230,19 @@ describe("responses match Heroku's Platform API schema", () => {
     const app = await makeApp(owner);
     const created = await conforming("/sources", { method: "POST", token: owner.token, status: 201 });
     expect((await putBlob(created.body.source_blob.put_url, tarball({ Procfile: "web: python3 -m http.server $PORT\n" }))).status).toBe(200);
-    await conforming(`/apps/${app.name}/buildpack-installations`, { method: "PUT", token: owner.token, body: { updates: [{ buildpack: "heroku/procfile" }] }, status: 200 });
+    await conforming(`/apps/${app.name}/buildpack-installations`, {
+      method: "PUT",
+      token: owner.token,
+      body: { updates: [{ buildpack: "heroku/procfile" }] },
+      status: 200,
+    });
     await conforming(`/apps/${app.name}/buildpack-installations`, { token: owner.token, status: 200 });
-    const build = await conforming(`/apps/${app.name}/builds`, { method: "POST", token: owner.token, body: { source_blob: { url: created.body.source_blob.get_url } }, status: 201 });
+    const build = await conforming(`/apps/${app.name}/builds`, {
+      method: "POST",
+      token: owner.token,
+      body: { source_blob: { url: created.body.source_blob.get_url } },
+      status: 201,
+    });
     await conforming(`/apps/${app.name}/builds`, { token: owner.token, status: 200 });
     await conforming(`/apps/${app.name}/builds/${build.body.id}`, { token: owner.token, status: 200 });
   });

@@ -13,7 +13,9 @@ async function ecoApp(lastRequestAt: Date) {
   const app = await makeApp(owner, appName("clock"));
   const [release] = await (await db()).select().from(releases).where(eq(releases.appId, app.id));
   await (await db()).update(apps).set({ lastRequestAt, processTier: "eco" }).where(eq(apps.id, app.id));
-  await (await db()).insert(dynos).values({ appId: app.id, releaseId: release!.id, name: "web.1", type: "web", command: "node server.js", size: "Eco", state: "up" });
+  await (await db())
+    .insert(dynos)
+    .values({ appId: app.id, releaseId: release!.id, name: "web.1", type: "web", command: "node server.js", size: "Eco", state: "up" });
   return { owner, app };
 }
 

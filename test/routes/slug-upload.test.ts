@@ -93,28 +93,66 @@ describe("PUT /blobs/slugs/{id} refuses malformed slugs", () => {
     ["gzipped text", () => execFileSync("gzip", ["-c"], { input: "not a tarball\n".repeat(200) }), 422, /it is not a tar archive/],
     ["a truncated slug", () => slugArchive().subarray(0, Math.floor(slugArchive().length / 2)), 422, /(gzip stream is corrupt or truncated|it is truncated)/],
     ["a slug missing its gzip trailer", () => slugArchive().subarray(0, slugArchive().length - 8), 422, /its gzip stream is corrupt or truncated/],
-    ["a slug with data after its gzip stream", () => Buffer.concat([slugArchive(), Buffer.from("trailing junk")]), 422, /its gzip stream is corrupt or truncated/],
-    ["a '../' member", () => slugOf((r) => writeFileSync(out(r, "evil"), "x"), ["-P", "--transform", "s,^app/evil$,../evil,", "app"]), 422, /entry "\.\.\/evil" has a '\.\.' path segment/],
-    ["an absolute member", () => slugOf((r) => writeFileSync(out(r, "evil"), "x"), ["-P", "--transform", "s,^app/evil$,/tmp/evil,", "app"]), 422, /entry "\/tmp\/evil" is an absolute path/],
+    [
+      "a slug with data after its gzip stream",
+      () => Buffer.concat([slugArchive(), Buffer.from("trailing junk")]),
+      422,
+      /its gzip stream is corrupt or truncated/,
+    ],
+    [
+      "a '../' member",
+      () => slugOf((r) => writeFileSync(out(r, "evil"), "x"), ["-P", "--transform", "s,^app/evil$,../evil,", "app"]),
+      422,
+      /entry "\.\.\/evil" has a '\.\.' path segment/,
+    ],
+    [
+      "an absolute member",
+      () => slugOf((r) => writeFileSync(out(r, "evil"), "x"), ["-P", "--transform", "s,^app/evil$,/tmp/evil,", "app"]),
+      422,
+      /entry "\/tmp\/evil" is an absolute path/,
+    ],
     ["a member outside ./app", () => slugOf((r) => mkdirSync(path.join(r, "etc")), ["./app", "./etc"]), 422, /entry "\.\/etc\/" is outside \.\/app/],
     ["a symlink out of the tree", () => slugOf((r) => symlinkSync("../../etc/passwd", out(r, "evil"))), 422, /symlink "\.\/app\/evil" points outside \.\/app/],
-    ["an absolute symlink", () => slugOf((r) => symlinkSync("/etc/passwd", out(r, "evil"))), 422, /symlink "\.\/app\/evil" points to the absolute path "\/etc\/passwd"/],
-    ["a hard link out of the tree", () => slugOf((r) => execFileSync("ln", [out(r, "server.js"), out(r, "hl")]), ["-P", "--transform", "s,^app/server.js$,/etc/passwd,RSh", "app/server.js", "app/hl"]), 422, /hard link "app\/hl" points outside \.\/app \(to "\/etc\/passwd"\)/],
+    [
+      "an absolute symlink",
+      () => slugOf((r) => symlinkSync("/etc/passwd", out(r, "evil"))),
+      422,
+      /symlink "\.\/app\/evil" points to the absolute path "\/etc\/passwd"/,
+    ],
+    [
+      "a hard link out of the tree",
+      () =>
+        slugOf(
+          (r) => execFileSync("ln", [out(r, "server.js"), out(r, "hl")]),
+          ["-P", "--transform", "s,^app/server.js$,/etc/passwd,RSh", "app/server.js", "app/hl"],
+        ),
+      422,
+      /hard link "app\/hl" points outside \.\/app \(to "\/etc\/passwd"\)/,
+    ],
     ["a FIFO", () => slugOf((r) => execFileSync("mkfifo", [out(r, "pipe")])), 422, /entry "\.\/app\/pipe" is a FIFO/],
-    ["a slug that unpacks past the limit", () => slugOf((r) => (writeFileSync(out(r, "zeros"), ""), truncateSync(out(r, "zeros"), MAX_SLUG_BYTES + 1))), 413, /it unpacks to more than 500 MB/],
-  ])("%s", async (_what, make, status, message) => {
-    const owner = await makeAccount();
-    const { name: app } = await makeApp(owner);
-    const before = await appState(owner, app);
-    const slug = await newSlug(owner, app);
-    const res = await upload(slug.url, make());
-    expect(res.status, JSON.stringify(res.body)).toBe(status);
-    expect(res.body.id).toBe(status === 413 ? "payload_too_large" : "invalid_params");
-    expect(res.body.message).toMatch(/^The slug was refused: /);
-    expect(res.body.message).toMatch(message);
-    await expectUnreleasable(owner, app, slug.id);
-    expect(await appState(owner, app)).toEqual(before);
-  }, 60_000);
+    [
+      "a slug that unpacks past the limit",
+      () => slugOf((r) => (writeFileSync(out(r, "zeros"), ""), truncateSync(out(r, "zeros"), MAX_SLUG_BYTES + 1))),
+      413,
+      /it unpacks to more than 500 MB/,
+    ],
+  ])(
+    "%s",
+    async (_what, make, status, message) => {
+      const owner = await makeAccount();
+      const { name: app } = await makeApp(owner);
+      const before = await appState(owner, app);
+      const slug = await newSlug(owner, app);
+      const res = await upload(slug.url, make());
+      expect(res.status, JSON.stringify(res.body)).toBe(status);
+      expect(res.body.id).toBe(status === 413 ? "payload_too_large" : "invalid_params");
+      expect(res.body.message).toMatch(/^The slug was refused: /);
+      expect(res.body.message).toMatch(message);
+      await expectUnreleasable(owner, app, slug.id);
+      expect(await appState(owner, app)).toEqual(before);
+    },
+    60_000,
+  );
 
   it("a Content-Length past the limit, before reading the body", async () => {
     const owner = await makeAccount();
@@ -133,7 +171,10 @@ describe("PUT /blobs/slugs/{id} after a refusal", () => {
     const { name: app } = await makeApp(owner);
     try {
       const slug = await newSlug(owner, app);
-      const bad = await upload(slug.url, slugOf((r) => symlinkSync("/", out(r, "root"))));
+      const bad = await upload(
+        slug.url,
+        slugOf((r) => symlinkSync("/", out(r, "root"))),
+      );
       expect(bad.status).toBe(422);
       await expectUnreleasable(owner, app, slug.id);
       const good = await upload(slug.url, slugArchive());

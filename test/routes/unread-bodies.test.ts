@@ -29,21 +29,25 @@ describe("a request whose body is never read", () => {
     ["POST", "/apps/no-such-app.git/git-receive-pack", { "Content-Type": "application/x-git-receive-pack-request" }],
     ["POST", "/dashboard/login", { "Content-Type": "application/x-www-form-urlencoded" }],
     ["POST", "/apps", { "Content-Type": "application/json", Accept: "application/vnd.heroku+json; version=3" }],
-  ])("%s %s fails alone: the next requests, on its connection and on others, are answered", async (method, path, headers) => {
-    const mine = newAgent();
-    const others = newAgent();
-    for (let round = 0; round < 4; round++) {
-      const refused = await fetch(platform().apiUrl + path, { method, headers, body: chunkedBody(), duplex: "half", dispatcher: mine })
-        .then(async (res) => ({ status: res.status, text: await res.text() }))
-        // Answering early and closing on the rest of the upload is allowed; the client may see the reset.
-        .catch((err: Error & { cause?: { code?: string } }) => ({ status: 0, text: String(err.cause?.code ?? err.message) }));
-      if (refused.status) expect([401, 403, 404, 413], refused.text).toContain(refused.status);
-      else expect(refused.text).toMatch(/ECONNRESET|EPIPE|UND_ERR_SOCKET/);
-      for (const dispatcher of [mine, others]) {
-        const next = await fetch(`${platform().apiUrl}/health`, { dispatcher });
-        expect(next.status, `round ${round}`).toBe(200);
-        expect(await next.json()).toEqual({ status: "ok" });
+  ])(
+    "%s %s fails alone: the next requests, on its connection and on others, are answered",
+    async (method, path, headers) => {
+      const mine = newAgent();
+      const others = newAgent();
+      for (let round = 0; round < 4; round++) {
+        const refused = await fetch(platform().apiUrl + path, { method, headers, body: chunkedBody(), duplex: "half", dispatcher: mine })
+          .then(async (res) => ({ status: res.status, text: await res.text() }))
+          // Answering early and closing on the rest of the upload is allowed; the client may see the reset.
+          .catch((err: Error & { cause?: { code?: string } }) => ({ status: 0, text: String(err.cause?.code ?? err.message) }));
+        if (refused.status) expect([401, 403, 404, 413], refused.text).toContain(refused.status);
+        else expect(refused.text).toMatch(/ECONNRESET|EPIPE|UND_ERR_SOCKET/);
+        for (const dispatcher of [mine, others]) {
+          const next = await fetch(`${platform().apiUrl}/health`, { dispatcher });
+          expect(next.status, `round ${round}`).toBe(200);
+          expect(await next.json()).toEqual({ status: "ok" });
+        }
       }
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });

@@ -86,7 +86,7 @@ export async function startEchoUpstream(dir: string): Promise<EchoUpstream> {
     if (req.url!.startsWith("/echo")) {
       const hash = createHash("sha256");
       let length = 0;
-      for await (const chunk of req) (hash.update(chunk), (length += chunk.length));
+      for await (const chunk of req) hash.update(chunk), (length += chunk.length);
       res.writeHead(200, { "content-type": "application/json", connection: "keep-alive, x-hop", "x-hop": "1", "x-kept": "yes" });
       res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, length, sha256: hash.digest("hex") }));
     } else if (req.url === "/stream") {

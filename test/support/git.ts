@@ -50,7 +50,10 @@ export interface GitRun {
 }
 
 /** Runs git and collects its output; `onStderr` sees each chunk as it arrives (with its time). */
-export function runGit(args: string[], opts: { cwd: string; env: Record<string, string>; timeoutMs?: number; onStderr?: (chunk: string) => void }): Promise<GitRun> {
+export function runGit(
+  args: string[],
+  opts: { cwd: string; env: Record<string, string>; timeoutMs?: number; onStderr?: (chunk: string) => void },
+): Promise<GitRun> {
   return new Promise((resolve, reject) => {
     const child = spawn("git", args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";

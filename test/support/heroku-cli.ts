@@ -213,10 +213,12 @@ export async function herokuPty(args: string[], opts: Omit<CliOptions, "input">)
     raw += d;
     for (const w of waiters) w();
   });
-  const exit = new Promise<number>((resolve) => term.onExit(({ exitCode }) => {
-    for (const w of waiters) w();
-    resolve(exitCode);
-  }));
+  const exit = new Promise<number>((resolve) =>
+    term.onExit(({ exitCode }) => {
+      for (const w of waiters) w();
+      resolve(exitCode);
+    }),
+  );
   let done = false;
   void exit.then(() => (done = true));
   const output = () => stripAnsi(raw);

@@ -81,9 +81,32 @@ export async function readSse(url: string, lastEventId?: string, opts: { paused?
           let found: SseEvent | undefined;
           while (!found && scanned < events.length) if (match(events[scanned++]!)) found = events[scanned - 1];
           if (found) finish(() => resolve(found));
-          else if (done) finish(() => reject(new Error(`the stream ended without the awaited event; got:\n${events.slice(-20).map((e) => e.data.slice(0, 200)).join("\n")}`)));
+          else if (done)
+            finish(() =>
+              reject(
+                new Error(
+                  `the stream ended without the awaited event; got:\n${events
+                    .slice(-20)
+                    .map((e) => e.data.slice(0, 200))
+                    .join("\n")}`,
+                ),
+              ),
+            );
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`timed out; got:\n${events.slice(-20).map((e) => e.data.slice(0, 200)).join("\n")}`))), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            finish(() =>
+              reject(
+                new Error(
+                  `timed out; got:\n${events
+                    .slice(-20)
+                    .map((e) => e.data.slice(0, 200))
+                    .join("\n")}`,
+                ),
+              ),
+            ),
+          timeoutMs,
+        );
         const finish = (then: () => void) => {
           clearTimeout(timer);
           waiters.delete(check);

@@ -6,7 +6,17 @@ import { createApp } from "../../src/app.ts";
  * their signature), and the browser side: `heroku login`'s handoff (a poll token) and the
  * dashboard (a session cookie); git's smart HTTP (`/<app>.git/...`) and build output URLs.
  */
-const NOT_PLATFORM_API = [/^\/health$/, /^\/internal\//, /^\/blobs\//, /^\/auth(\/|$)/, /^\/dashboard(\/|$)/, /^\/$/, /^\/log-sessions\//, /^\/:repo\{/, /^\/build-output\//];
+const NOT_PLATFORM_API = [
+  /^\/health$/,
+  /^\/internal\//,
+  /^\/blobs\//,
+  /^\/auth(\/|$)/,
+  /^\/dashboard(\/|$)/,
+  /^\/$/,
+  /^\/log-sessions\//,
+  /^\/:repo\{/,
+  /^\/build-output\//,
+];
 
 /** The Platform API routes the control plane mounts, as `METHOD /path/:param` (middleware left out). */
 let cached: string[] | undefined;

@@ -156,7 +156,12 @@ export function hostPid(app: string, dyno: string, innerPid: number, startedMs?:
   let best: { pid: number; off: number } | undefined;
   for (const pid of appProcesses(app)) {
     try {
-      const ns = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+      const ns =
+        /^NSpid:\s+(.*)$/m
+          .exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
+          ?.trim()
+          .split(/\s+/)
+          .map(Number) ?? [];
       if (ns.at(-1) !== innerPid || !readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`DYNO=${dyno}`)) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);

@@ -26,16 +26,16 @@ python_version = "3.11"
 // Pipfiles are read with smol-toml; these pin what dynoplane relies on from it.
 describe("the TOML of Pipfiles", () => {
   it.each<[string, string, TomlTable]>([
-    ["tables and strings", '[a]\nx = "1"\ny = \'lit\\n\'\n', { a: { x: "1", y: "lit\\n" } }],
+    ["tables and strings", "[a]\nx = \"1\"\ny = 'lit\\n'\n", { a: { x: "1", y: "lit\\n" } }],
     ["escapes in basic strings", 'k = "a\\"b\\\\c\\n\\u00e9"', { k: 'a"b\\c\né' }],
-    ["quoted keys", '"my-key" = 1\n\'other key\' = true', { "my-key": 1, "other key": true }],
+    ["quoted keys", "\"my-key\" = 1\n'other key' = true", { "my-key": 1, "other key": true }],
     ["numbers and booleans", "i = 42\nf = -1.5\nu = 1_000\nb = false", { i: 42, f: -1.5, u: 1000, b: false }],
     ["inline tables", 'p = {version = ">=1", extras = ["a", "b"]}', { p: { version: ">=1", extras: ["a", "b"] } }],
     ["an empty inline table", "p = {}", { p: {} }],
     ["arrays across lines with comments", 'a = [\n  "x", # first\n  "y",\n]\n', { a: ["x", "y"] }],
     ["arrays of tables", '[[source]]\nname = "a"\n[[source]]\nname = "b"\n', { source: [{ name: "a" }, { name: "b" }] }],
     ["dotted headers", '[packages.django]\nversion = "*"\n', { packages: { django: { version: "*" } } }],
-    ["comments after values and headers", '[a] # table\nx = 1 # one\n# alone\n', { a: { x: 1 } }],
+    ["comments after values and headers", "[a] # table\nx = 1 # one\n# alone\n", { a: { x: 1 } }],
     ["CRLF endings", '[a]\r\nx = "1"\r\n', { a: { x: "1" } }],
     // Valid TOML that real Pipfiles use, which a subset parser once refused.
     ["dotted keys", 'a.b = 1\n[packages]\nrequests.version = "*"\n', { a: { b: 1 }, packages: { requests: { version: "*" } } }],
@@ -113,11 +113,14 @@ version = "~=4.2"
 
   it.each<[string, string]>([
     ['[packages]\nflask = "2.3"\n', 'flask: version "2.3" needs an operator, such as "==2.3"'],
-    ['[packages]\nflask = {git = "https://github.com/pallets/flask.git"}\n', "flask comes from git (https://github.com/pallets/flask.git), which needs the network"],
+    [
+      '[packages]\nflask = {git = "https://github.com/pallets/flask.git"}\n',
+      "flask comes from git (https://github.com/pallets/flask.git), which needs the network",
+    ],
     ['[packages]\nmine = {path = ".", editable = true}\n', "mine is editable"],
     ['[packages]\nmine = {path = "../elsewhere"}\n', "mine.path must stay inside the app"],
     ['[packages]\nflask = {version = "*", colour = "blue"}\n', 'flask has an unsupported key "colour"'],
-    ['[packages]\nflask = 3\n', "flask must be a version string or a table"],
+    ["[packages]\nflask = 3\n", "flask must be a version string or a table"],
     ['[packages]\n"bad name!" = "*"\n', '"bad name!" is not a valid package name'],
     ['[packages]\nflask = {extras = "async"}\n', "flask.extras must be a list of strings"],
     ['packages = "flask"\n', "[packages] must be a table"],
@@ -130,7 +133,8 @@ version = "~=4.2"
 });
 
 describe("lockToRequirements", () => {
-  const lock = (def: unknown, meta: unknown = { requires: { python_version: "3.11" } }) => JSON.stringify({ _meta: meta, default: def, develop: { pytest: { version: "==7.0.0" } } });
+  const lock = (def: unknown, meta: unknown = { requires: { python_version: "3.11" } }) =>
+    JSON.stringify({ _meta: meta, default: def, develop: { pytest: { version: "==7.0.0" } } });
 
   it("turns the default section into exact requirements, leaving develop out", () => {
     const text = lock({

@@ -6,7 +6,11 @@ describe("parseProcfile", () => {
   it.each<[string, string, ProcessTypes]>([
     ["one web process", "web: gunicorn app:app\n", { web: "gunicorn app:app" }],
     ["no trailing newline", "web: gunicorn app:app", { web: "gunicorn app:app" }],
-    ["several types, in order", "web: node server.js\nworker: node worker.js\nrelease: ./migrate\n", { web: "node server.js", worker: "node worker.js", release: "./migrate" }],
+    [
+      "several types, in order",
+      "web: node server.js\nworker: node worker.js\nrelease: ./migrate\n",
+      { web: "node server.js", worker: "node worker.js", release: "./migrate" },
+    ],
     ["no space after the colon", "web:npm start", { web: "npm start" }],
     ["tabs and trailing spaces", "web:\tbundle exec puma   \n", { web: "bundle exec puma" }],
     ["colons inside the command", "web: gunicorn --bind 0.0.0.0:$PORT app:app", { web: "gunicorn --bind 0.0.0.0:$PORT app:app" }],
@@ -65,16 +69,48 @@ describe("parseReleaseYaml", () => {
     ["an empty mapping", "---\ndefault_process_types: {}\n", { defaultProcessTypes: {}, configVars: {}, addons: [] }],
     ["no output at all", "", { defaultProcessTypes: {}, configVars: {}, addons: [] }],
     ["a bare empty document", "--- {}\n", { defaultProcessTypes: {}, configVars: {}, addons: [] }],
-    ["process types", "---\ndefault_process_types:\n  web: npm start\n  worker: node worker.js\n", { defaultProcessTypes: { web: "npm start", worker: "node worker.js" }, configVars: {}, addons: [] }],
-    ["quoted values and keys", `---\ndefault_process_types:\n  "web": 'bundle exec rails s -p $PORT'\n  console: "rails c"\n`, { defaultProcessTypes: { web: "bundle exec rails s -p $PORT", console: "rails c" }, configVars: {}, addons: [] }],
-    ["a colon inside a command", "default_process_types:\n  web: gunicorn app:app\n", { defaultProcessTypes: { web: "gunicorn app:app" }, configVars: {}, addons: [] }],
-    ["addons and config vars", "---\naddons:\n  - heroku-postgresql\nconfig_vars:\n  LANG: en_US.UTF-8\ndefault_process_types: {}\n", { defaultProcessTypes: {}, configVars: { LANG: "en_US.UTF-8" }, addons: ["heroku-postgresql"] }],
-    ["unknown keys, skipped with their contents", "---\nfoo: bar\nextra:\n  nested: value\ndefault_process_types:\n  web: x\n", { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] }],
-    ["comments", "# made by a buildpack\n---\ndefault_process_types:\n  # the web\n  web: x # trailing comment\n", { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] }],
+    [
+      "process types",
+      "---\ndefault_process_types:\n  web: npm start\n  worker: node worker.js\n",
+      { defaultProcessTypes: { web: "npm start", worker: "node worker.js" }, configVars: {}, addons: [] },
+    ],
+    [
+      "quoted values and keys",
+      `---\ndefault_process_types:\n  "web": 'bundle exec rails s -p $PORT'\n  console: "rails c"\n`,
+      { defaultProcessTypes: { web: "bundle exec rails s -p $PORT", console: "rails c" }, configVars: {}, addons: [] },
+    ],
+    [
+      "a colon inside a command",
+      "default_process_types:\n  web: gunicorn app:app\n",
+      { defaultProcessTypes: { web: "gunicorn app:app" }, configVars: {}, addons: [] },
+    ],
+    [
+      "addons and config vars",
+      "---\naddons:\n  - heroku-postgresql\nconfig_vars:\n  LANG: en_US.UTF-8\ndefault_process_types: {}\n",
+      { defaultProcessTypes: {}, configVars: { LANG: "en_US.UTF-8" }, addons: ["heroku-postgresql"] },
+    ],
+    [
+      "unknown keys, skipped with their contents",
+      "---\nfoo: bar\nextra:\n  nested: value\ndefault_process_types:\n  web: x\n",
+      { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] },
+    ],
+    [
+      "comments",
+      "# made by a buildpack\n---\ndefault_process_types:\n  # the web\n  web: x # trailing comment\n",
+      { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] },
+    ],
     // Valid YAML that a subset parser once refused.
-    ["flow mappings and lists", '---\ndefault_process_types: {web: "npm start", worker: node w.js}\naddons: [heroku-postgresql]\n', { defaultProcessTypes: { web: "npm start", worker: "node w.js" }, configVars: {}, addons: ["heroku-postgresql"] }],
+    [
+      "flow mappings and lists",
+      '---\ndefault_process_types: {web: "npm start", worker: node w.js}\naddons: [heroku-postgresql]\n',
+      { defaultProcessTypes: { web: "npm start", worker: "node w.js" }, configVars: {}, addons: ["heroku-postgresql"] },
+    ],
     ["a document indented as a whole", "  default_process_types:\n    web: x\n", { defaultProcessTypes: { web: "x" }, configVars: {}, addons: [] }],
-    ["block scalars", "default_process_types:\n  web: >-\n    gunicorn\n    app:app\n", { defaultProcessTypes: { web: "gunicorn app:app" }, configVars: {}, addons: [] }],
+    [
+      "block scalars",
+      "default_process_types:\n  web: >-\n    gunicorn\n    app:app\n",
+      { defaultProcessTypes: { web: "gunicorn app:app" }, configVars: {}, addons: [] },
+    ],
   ])("parses %s", (_name, text, expected) => {
     expect(parseReleaseYaml(text)).toEqual(expected);
   });

@@ -81,7 +81,12 @@ describe("parseRequirements", () => {
     ["a missing include", "-r other.txt\n", {}, "requirements.txt line 1: -r other.txt: other.txt does not exist"],
     ["an include outside the app", "-r ../../etc/passwd\n", {}, "only files inside the app can be included"],
     ["an absolute include", "-r /etc/passwd\n", {}, "only files inside the app can be included"],
-    ["an include cycle", "-r a.txt\n", { "a.txt": "-r b.txt\n", "b.txt": "-r a.txt\n" }, "b.txt line 1: -r a.txt includes itself: requirements.txt -> a.txt -> b.txt -> a.txt"],
+    [
+      "an include cycle",
+      "-r a.txt\n",
+      { "a.txt": "-r b.txt\n", "b.txt": "-r a.txt\n" },
+      "b.txt line 1: -r a.txt includes itself: requirements.txt -> a.txt -> b.txt -> a.txt",
+    ],
     ["a self include", "-r requirements.txt\n", {}, "includes itself"],
     ["a constraints file", "-c constraints.txt\n", {}, "constraints files are not supported"],
     ["an unknown option", "--frobnicate\n", {}, "requirements.txt line 1: unknown option --frobnicate"],
@@ -90,7 +95,12 @@ describe("parseRequirements", () => {
     ["a bad specifier", "flask\ngunicorn=20\n", {}, 'requirements.txt line 2: "=20" is not a version specifier'],
     ["a path outside the app", "../shared/pkg.whl\n", {}, "is outside the app"],
     ["a file: URL", "file:///tmp/pkg.whl\n", {}, "give local packages as relative paths"],
-    ["an error inside an include, naming that file", "-r extra.txt\n", { "extra.txt": "flask\n\n-e .\n" }, "extra.txt line 3: editable requirements are not supported"],
+    [
+      "an error inside an include, naming that file",
+      "-r extra.txt\n",
+      { "extra.txt": "flask\n\n-e .\n" },
+      "extra.txt line 3: editable requirements are not supported",
+    ],
   ])("refuses %s", (_name, text, files, message) => {
     expect(() => parse(text, files)).toThrow(RequirementsError);
     expect(() => parse(text, files)).toThrow(message);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { chooseInterpreter, parseRuntimeTxt, parseVersionSpec, PythonVersionError, type Interpreter, type RequestedPython } from "../../src/agent/buildpacks/lib/python-runtime.ts";
+import {
+  chooseInterpreter,
+  parseRuntimeTxt,
+  parseVersionSpec,
+  PythonVersionError,
+  type Interpreter,
+  type RequestedPython,
+} from "../../src/agent/buildpacks/lib/python-runtime.ts";
 
 const py = (version: string, path = `/usr/bin/python${version.split(".").slice(0, 2).join(".")}`): Interpreter => ({ version, path });
 const want = (major: number, minor: number, patch: number | null): RequestedPython => ({ major, minor, patch, source: "runtime.txt" });
@@ -40,18 +47,41 @@ describe("parseVersionSpec", () => {
 
 describe("chooseInterpreter", () => {
   const debian = [py("3.11.2", "/usr/bin/python3.11")];
-  const many = [py("3.11.2", "/usr/bin/python3.11"), py("3.9.18", "/opt/pyenv/versions/3.9.18/bin/python3.9"), py("3.12.1", "/opt/pyenv/versions/3.12.1/bin/python3.12"), py("3.11.7", "/opt/pyenv/versions/3.11.7/bin/python3.11")];
+  const many = [
+    py("3.11.2", "/usr/bin/python3.11"),
+    py("3.9.18", "/opt/pyenv/versions/3.9.18/bin/python3.9"),
+    py("3.12.1", "/opt/pyenv/versions/3.12.1/bin/python3.12"),
+    py("3.11.7", "/opt/pyenv/versions/3.11.7/bin/python3.11"),
+  ];
 
   it.each<[string, RequestedPython | null, Interpreter[], string, RegExp | null]>([
     ["the host's default when nothing is asked for", null, many, "/usr/bin/python3.11", null],
     ["an exact match", want(3, 11, 7), many, "/opt/pyenv/versions/3.11.7/bin/python3.11", null],
     ["an exact match that is the default", want(3, 11, 2), many, "/usr/bin/python3.11", null],
     ["the newest patch for a major.minor request", want(3, 11, null), many, "/opt/pyenv/versions/3.11.7/bin/python3.11", null],
-    ["the nearest patch, with a warning", want(3, 11, 7), debian, "/usr/bin/python3.11", /^python-3\.11\.7 is not installed on this host; using python-3\.11\.2 \(same minor version\)/],
-    ["the nearest minor, with a warning naming what is installed", want(3, 10, 13), debian, "/usr/bin/python3.11", /python-3\.10\.13 is not installed on this host \(it has 3\.11\.2\); using the nearest, python-3\.11\.2/],
+    [
+      "the nearest patch, with a warning",
+      want(3, 11, 7),
+      debian,
+      "/usr/bin/python3.11",
+      /^python-3\.11\.7 is not installed on this host; using python-3\.11\.2 \(same minor version\)/,
+    ],
+    [
+      "the nearest minor, with a warning naming what is installed",
+      want(3, 10, 13),
+      debian,
+      "/usr/bin/python3.11",
+      /python-3\.10\.13 is not installed on this host \(it has 3\.11\.2\); using the nearest, python-3\.11\.2/,
+    ],
     ["the newer of two equally near minors", want(3, 10, 1), [py("3.9.18"), py("3.11.2")], "/usr/bin/python3.11", /using the nearest, python-3\.11\.2/],
     ["the nearest minor among several", want(3, 13, 0), many, "/opt/pyenv/versions/3.12.1/bin/python3.12", /python-3\.13\.0 is not installed/],
-    ["the first of equal versions (the preferred one)", want(3, 11, 2), [py("3.11.2", "/usr/bin/python3.11"), py("3.11.2", "/usr/local/bin/python3.11")], "/usr/bin/python3.11", null],
+    [
+      "the first of equal versions (the preferred one)",
+      want(3, 11, 2),
+      [py("3.11.2", "/usr/bin/python3.11"), py("3.11.2", "/usr/local/bin/python3.11")],
+      "/usr/bin/python3.11",
+      null,
+    ],
   ])("picks %s", (_name, requested, installed, expectedPath, warning) => {
     const choice = chooseInterpreter(requested, installed);
     expect(choice.interpreter.path).toBe(expectedPath);
@@ -62,7 +92,9 @@ describe("chooseInterpreter", () => {
   it("refuses Python 2 clearly, even when an interpreter for it exists", () => {
     const installed = [...many, py("2.7.18", "/opt/pyenv/versions/2.7.18/bin/python2.7")];
     expect(() => chooseInterpreter(want(2, 7, 18), installed)).toThrow(PythonVersionError);
-    expect(() => chooseInterpreter(want(2, 7, 18), installed)).toThrow("python-2.7.18 (from runtime.txt) is not supported: this host builds Python 3 apps only");
+    expect(() => chooseInterpreter(want(2, 7, 18), installed)).toThrow(
+      "python-2.7.18 (from runtime.txt) is not supported: this host builds Python 3 apps only",
+    );
     expect(() => chooseInterpreter(want(4, 0, 0), installed)).toThrow("python-4.0.0 (from runtime.txt) is not supported");
   });
 

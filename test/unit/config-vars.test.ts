@@ -22,7 +22,12 @@ describe("applyConfigPatch", () => {
     ["does both at once", { OLD: "x" }, { NEW: "y", OLD: null }, { next: { NEW: "y" }, set: ["NEW"], removed: ["OLD"] }],
     ["keeps the patch's key order", {}, { B: "1", A: "2", C: "3" }, { next: { A: "2", B: "1", C: "3" }, set: ["B", "A", "C"], removed: [] }],
     ["allows an empty value", {}, { EMPTY: "" }, { next: { EMPTY: "" }, set: ["EMPTY"], removed: [] }],
-    ["allows underscores and lower case", {}, { _private: "1", lower_Mixed9: "2" }, { next: { _private: "1", lower_Mixed9: "2" }, set: ["_private", "lower_Mixed9"], removed: [] }],
+    [
+      "allows underscores and lower case",
+      {},
+      { _private: "1", lower_Mixed9: "2" },
+      { next: { _private: "1", lower_Mixed9: "2" }, set: ["_private", "lower_Mixed9"], removed: [] },
+    ],
     ["is case-sensitive", { foo: "1" }, { FOO: "2" }, { next: { foo: "1", FOO: "2" }, set: ["FOO"], removed: [] }],
     ["does nothing for an empty patch", { A: "1" }, {}, { next: { A: "1" }, set: [], removed: [] }],
   ])("%s", (_label, current, patch, expected) => {

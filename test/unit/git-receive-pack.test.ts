@@ -57,12 +57,7 @@ describe("readReceivePackRequest", () => {
 
   it.each([1, 3, 50])("reads commands to the flush, then streams the pack (chunks of %i)", async (size) => {
     const pack = Uint8Array.from({ length: 200 }, (_, i) => (i * 7) % 256);
-    const request = body(
-      pktLine(`${ZERO_ID} ${B} refs/heads/main\0report-status side-band-64k\n`),
-      pktLine(`${A} ${B} refs/heads/feature\n`),
-      FLUSH,
-      pack,
-    );
+    const request = body(pktLine(`${ZERO_ID} ${B} refs/heads/main\0report-status side-band-64k\n`), pktLine(`${A} ${B} refs/heads/feature\n`), FLUSH, pack);
     const parsed = await readReceivePackRequest(chunked(request, size));
     expect(parsed.capabilities).toEqual(["report-status", "side-band-64k"]);
     expect(parsed.commands).toEqual([

@@ -25,7 +25,15 @@ describe("refAdvertisement", () => {
   });
 
   it("puts the capabilities on the first ref only", () => {
-    const adv = text(refAdvertisement([{ id: ID, name: "refs/heads/main" }, { id: ID, name: "refs/heads/master" }], ["report-status"]));
+    const adv = text(
+      refAdvertisement(
+        [
+          { id: ID, name: "refs/heads/main" },
+          { id: ID, name: "refs/heads/master" },
+        ],
+        ["report-status"],
+      ),
+    );
     expect(adv).toBe(`001f# service=git-receive-pack\n0000` + `004b${ID} refs/heads/main\0report-status\n` + `003f${ID} refs/heads/master\n` + "0000");
   });
 });

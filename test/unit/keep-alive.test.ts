@@ -14,7 +14,11 @@ describe("keeping a local service alive", () => {
   it("starts a service that died again, says so, and stops it for good when asked", async () => {
     const said: string[] = [];
     let launches = 0;
-    const kept = keepAlive("the sleeper", () => (launches++, spawnService("sleep", ["600"], { quiet: true })), (m) => said.push(m));
+    const kept = keepAlive(
+      "the sleeper",
+      () => (launches++, spawnService("sleep", ["600"], { quiet: true })),
+      (m) => said.push(m),
+    );
     const first = kept.current().child.pid!;
     process.kill(first, "SIGKILL");
     await new Promise<void>((resolve, reject) => {

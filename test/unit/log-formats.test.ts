@@ -115,7 +115,9 @@ describe("the agent's drop notices", () => {
     ]);
     buf.push(line("a", t0 + 20));
     expect(buf.takeDropNotices(t0 + 30)).toEqual([]); // within the interval: kept for later
-    expect(buf.takeDropNotices(t0 + 10 + DROP_NOTICE_MS).map((n) => n.text)).toEqual(["Error L10 (output buffer overflow): 1 messages dropped since 2026-11-26T12:00:00+00:00."]);
+    expect(buf.takeDropNotices(t0 + 10 + DROP_NOTICE_MS).map((n) => n.text)).toEqual([
+      "Error L10 (output buffer overflow): 1 messages dropped since 2026-11-26T12:00:00+00:00.",
+    ]);
     expect(buf.takeDropNotices(t0 + 10 * DROP_NOTICE_MS)).toEqual([]);
     expect(buf.size).toBe(2);
   });

@@ -88,7 +88,15 @@ describe("sandbox cgroups", () => {
   it("plans the same files it writes, for either layout", () => {
     const v2 = detectCgroups(fakeCgroups(2))!;
     expect(limitFiles(v2, "g", "n", LIMITS)).toEqual([
-      { dir: path.join(v2.root, "g", "n"), files: [["memory.max", "1073741824"], ["memory.swap.max", "0"], ["pids.max", "256"], ["cpu.weight", "200"]] },
+      {
+        dir: path.join(v2.root, "g", "n"),
+        files: [
+          ["memory.max", "1073741824"],
+          ["memory.swap.max", "0"],
+          ["pids.max", "256"],
+          ["cpu.weight", "200"],
+        ],
+      },
     ]);
   });
 
@@ -110,31 +118,66 @@ describe("sandbox launch", () => {
     expect(script).not.toContain("BAD-NAME");
     expect(script).not.toContain("1ST");
     expect(script).not.toContain("NUL=");
-    const out = execFileSync("/bin/sh", ["-c", `eval "$(cat)"; printf '%s|' "$PLAIN" "$QUOTE" "$EXPAND" "$NEWLINE"`], { input: script, encoding: "utf8", env: { PATH: "/usr/bin:/bin" } });
+    const out = execFileSync("/bin/sh", ["-c", `eval "$(cat)"; printf '%s|' "$PLAIN" "$QUOTE" "$EXPAND" "$NEWLINE"`], {
+      input: script,
+      encoding: "utf8",
+      env: { PATH: "/usr/bin:/bin" },
+    });
     expect(out).toBe("x|it's|$HOME `id` $(id)|a\nb|");
   });
 
   it("creates every parent of a mounted path as 0755, shallowest first", () => {
     expect(parentDirs(["/work/main/node_modules", "/work/main/src/agent/buildpacks", "/app"])).toEqual([
-      "--perms", "0755", "--dir", "/work",
-      "--perms", "0755", "--dir", "/work/main",
-      "--perms", "0755", "--dir", "/work/main/src",
-      "--perms", "0755", "--dir", "/work/main/src/agent",
+      "--perms",
+      "0755",
+      "--dir",
+      "/work",
+      "--perms",
+      "0755",
+      "--dir",
+      "/work/main",
+      "--perms",
+      "0755",
+      "--dir",
+      "/work/main/src",
+      "--perms",
+      "0755",
+      "--dir",
+      "/work/main/src/agent",
     ]);
   });
 
   it("runs root steps with fixed paths and drops to the tenant before its shell reads the environment", () => {
     const argv = sandboxArgv(
-      { cgroupProcs: ["/cg/memory/x/cgroup.procs", "/cg/pids/x/cgroup.procs"], netns: "/run/netns/dp-1", uid: 1000000123, gid: 1000000123, readOnly: [], readWrite: [["/host/app", "/app"]], chdir: "/app", hostname: "web.1", shmMb: 64, script: "exec node server.js", name: "web.1" },
+      {
+        cgroupProcs: ["/cg/memory/x/cgroup.procs", "/cg/pids/x/cgroup.procs"],
+        netns: "/run/netns/dp-1",
+        uid: 1000000123,
+        gid: 1000000123,
+        readOnly: [],
+        readWrite: [["/host/app", "/app"]],
+        chdir: "/app",
+        hostname: "web.1",
+        shmMb: 64,
+        script: "exec node server.js",
+        name: "web.1",
+      },
       ["--ro-bind", "/usr", "/usr"],
     );
-    expect(argv.slice(0, 6)).toEqual(["/bin/sh", "-c", expect.stringContaining("exec \"$@\""), "join", "2", "/cg/memory/x/cgroup.procs"]);
+    expect(argv.slice(0, 6)).toEqual(["/bin/sh", "-c", expect.stringContaining('exec "$@"'), "join", "2", "/cg/memory/x/cgroup.procs"]);
     const at = (s: string) => argv.indexOf(s);
     // Order of privilege: cgroups, network namespace, bwrap's namespaces, then setpriv, then the tenant.
     expect(at("/usr/bin/nsenter")).toBeLessThan(at("/usr/bin/bwrap"));
     expect(at("/usr/bin/bwrap")).toBeLessThan(at("/usr/bin/setpriv"));
     expect(argv.slice(at("/usr/bin/setpriv"), at("/usr/bin/setpriv") + 8)).toEqual([
-      "/usr/bin/setpriv", "--reuid=1000000123", "--regid=1000000123", "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
+      "/usr/bin/setpriv",
+      "--reuid=1000000123",
+      "--regid=1000000123",
+      "--clear-groups",
+      "--no-new-privs",
+      "--inh-caps=-all",
+      "--bounding-set=-all",
+      "--",
     ]);
     expect(argv).toContain("--unshare-pid");
     expect(argv).toContain("--die-with-parent");

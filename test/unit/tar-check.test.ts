@@ -69,15 +69,41 @@ describe("TarCheck accepts Heroku-layout slugs", () => {
     ["./app members", () => tarOf()],
     ["app/ members", () => tarOf(() => {}, ["app"])],
     ["nested directories and an empty one", () => tarOf((r) => (mkdirs(r, "app/empty", "app/a/b/c"), file(r, "app/a/b/c/d.txt")))],
-    ["GNU long names and long link targets ('L' and 'K')", () => tarOf((r) => (file(r, LONG), symlinkSync(path.relative("app", LONG), path.join(r, "app", "long-link"))))],
-    ["pax long names and link targets ('x')", () => tarOf((r) => (file(r, LONG), symlinkSync(path.relative("app", LONG), path.join(r, "app", "long-link"))), ["--format=pax", "./app"])],
+    [
+      "GNU long names and long link targets ('L' and 'K')",
+      () => tarOf((r) => (file(r, LONG), symlinkSync(path.relative("app", LONG), path.join(r, "app", "long-link")))),
+    ],
+    [
+      "pax long names and link targets ('x')",
+      () => tarOf((r) => (file(r, LONG), symlinkSync(path.relative("app", LONG), path.join(r, "app", "long-link"))), ["--format=pax", "./app"]),
+    ],
     ["a pax global header ('g')", () => tarOf(() => {}, ["--format=pax", "--pax-option=comment=built", "./app"])],
     ["ustar names split into prefix and name", () => tarOf((r) => file(r, LONG), ["--format=ustar", "app"])],
-    ["symlinks that stay under app/", () => tarOf((r) => (mkdirs(r, "app/sub"), symlinkSync("server.js", path.join(r, "app/link")), symlinkSync("..", path.join(r, "app/sub/up")), symlinkSync("../sub/../server.js", path.join(r, "app/sub/s"))))],
+    [
+      "symlinks that stay under app/",
+      () =>
+        tarOf(
+          (r) => (
+            mkdirs(r, "app/sub"),
+            symlinkSync("server.js", path.join(r, "app/link")),
+            symlinkSync("..", path.join(r, "app/sub/up")),
+            symlinkSync("../sub/../server.js", path.join(r, "app/sub/s"))
+          ),
+        ),
+    ],
     ["a symlink to ./app itself through the root", () => tarOf((r) => symlinkSync("../app/server.js", path.join(r, "app/via-root")))],
     ["hard links under app/", () => tarOf((r) => (mkdirs(r, "app/bin"), linkSync(path.join(r, "app/server.js"), path.join(r, "app/bin/server.js"))))],
     ["a dangling symlink under app/", () => tarOf((r) => symlinkSync("missing/file", path.join(r, "app/dangling")))],
-    ["a file whose data looks like a tar header", () => tarOf((r) => writeFileSync(path.join(r, "app/inner.tar"), tarOf(() => {}, ["--transform", "s,^app,../../evil,", "-P", "app"])))],
+    [
+      "a file whose data looks like a tar header",
+      () =>
+        tarOf((r) =>
+          writeFileSync(
+            path.join(r, "app/inner.tar"),
+            tarOf(() => {}, ["--transform", "s,^app,../../evil,", "-P", "app"]),
+          ),
+        ),
+    ],
     ["a hand-made ustar archive", () => crafted(APP, header("app/a.txt", { size: 3 }), data(3), END)],
     ["a lone end block", () => crafted(APP, Buffer.alloc(512))],
   ])("%s", (_what, make) => {
@@ -96,29 +122,74 @@ describe("TarCheck accepts Heroku-layout slugs", () => {
 
 describe("TarCheck refuses", () => {
   it.each<[string, () => Buffer, RegExp]>([
-    ["a '../' member", () => tarOf((r) => file(r, "app/evil"), ["-P", "--transform", "s,^app/evil$,../evil,", "app/evil"]), /^entry "\.\.\/evil" has a '\.\.' path segment$/],
-    ["a '..' inside the path", () => tarOf((r) => file(r, "app/evil"), ["-P", "--transform", "s,^app/evil$,app/../../evil,", "app"]), /^entry "app\/\.\.\/\.\.\/evil" has a '\.\.' path segment$/],
-    ["an absolute member", () => tarOf((r) => file(r, "app/evil"), ["-P", "--transform", "s,^app/evil$,/tmp/evil,", "app"]), /^entry "\/tmp\/evil" is an absolute path$/],
+    [
+      "a '../' member",
+      () => tarOf((r) => file(r, "app/evil"), ["-P", "--transform", "s,^app/evil$,../evil,", "app/evil"]),
+      /^entry "\.\.\/evil" has a '\.\.' path segment$/,
+    ],
+    [
+      "a '..' inside the path",
+      () => tarOf((r) => file(r, "app/evil"), ["-P", "--transform", "s,^app/evil$,app/../../evil,", "app"]),
+      /^entry "app\/\.\.\/\.\.\/evil" has a '\.\.' path segment$/,
+    ],
+    [
+      "an absolute member",
+      () => tarOf((r) => file(r, "app/evil"), ["-P", "--transform", "s,^app/evil$,/tmp/evil,", "app"]),
+      /^entry "\/tmp\/evil" is an absolute path$/,
+    ],
     ["a member outside ./app", () => tarOf((r) => file(r, "other/file"), ["./app", "./other"]), /^entry "\.\/other\/" is outside \.\/app$/],
     ["the archive root as a member", () => tarOf(() => {}, ["."]), /^entry "\.\/" is outside \.\/app$/],
     ["app as a file", () => tarOf(() => {}, ["--transform", "s,^app/server.js$,app,", "app/server.js"]), /^entry "app" must be a directory$/],
-    ["a pax path with '..'", () => tarOf((r) => file(r, LONG), ["--format=pax", "-P", "--transform", "s,^app/,app/../../,", LONG]), new RegExp(`^entry "app/\\.\\./\\.\\./${LONG.slice(4)}" has a '\\.\\.' path segment$`)],
+    [
+      "a pax path with '..'",
+      () => tarOf((r) => file(r, LONG), ["--format=pax", "-P", "--transform", "s,^app/,app/../../,", LONG]),
+      new RegExp(`^entry "app/\\.\\./\\.\\./${LONG.slice(4)}" has a '\\.\\.' path segment$`),
+    ],
     ["a pax global path", () => tarOf(() => {}, ["--format=pax", "--pax-option=path=../evil", "app"]), /^entry "\.\.\/evil" has a '\.\.' path segment$/],
-    ["an absolute symlink", () => tarOf((r) => symlinkSync("/etc/passwd", path.join(r, "app/evil"))), /^symlink "\.\/app\/evil" points to the absolute path "\/etc\/passwd"$/],
-    ["a symlink out of the tree", () => tarOf((r) => symlinkSync("../../etc", path.join(r, "app/evil"))), /^symlink "\.\/app\/evil" points outside \.\/app \(to "\.\.\/\.\.\/etc"\)$/],
+    [
+      "an absolute symlink",
+      () => tarOf((r) => symlinkSync("/etc/passwd", path.join(r, "app/evil"))),
+      /^symlink "\.\/app\/evil" points to the absolute path "\/etc\/passwd"$/,
+    ],
+    [
+      "a symlink out of the tree",
+      () => tarOf((r) => symlinkSync("../../etc", path.join(r, "app/evil"))),
+      /^symlink "\.\/app\/evil" points outside \.\/app \(to "\.\.\/\.\.\/etc"\)$/,
+    ],
     ["a symlink to the slug root", () => tarOf((r) => symlinkSync("..", path.join(r, "app/up"))), /^symlink "\.\/app\/up" points outside \.\/app/],
     ["a symlink out through an earlier one", () => tarOf(chain, ["app/x", "app/y"]), /^symlink "app\/y" points outside \.\/app \(to "x\/l\/\.\."\)$/],
     ["a symlink out through a later one", () => tarOf(chain, ["app/y", "app/x"]), /^symlink "app\/y" resolves outside \.\/app$/],
-    ["a hard link to an absolute path", () => tarOf(hardLinked, ["-P", "--transform", "s,^app/hl1$,/etc/passwd,RSh", "app/hl1", "app/hl2"]), /^hard link "app\/hl2" points outside \.\/app \(to "\/etc\/passwd"\)$/],
-    ["a hard link with '..'", () => tarOf(hardLinked, ["-P", "--transform", "s,^app/hl1$,app/../../etc/passwd,RSh", "app/hl1", "app/hl2"]), /^hard link "app\/hl2" points outside/],
-    ["a hard link to a symlink that escapes from the link's place", () => tarOf(linkedSymlink, ["app/a", "app/h"]), /^symlink "app\/h" points outside \.\/app \(to "\.\.\/\.\.\/x"\)$/],
-    ["a member beneath a symlink", () => tarOf((r) => (file(r, "app/t/file"), symlinkSync("t", path.join(r, "app/s"))), ["--transform", "s,^app/t/file$,app/s/file,", "app/s", "app/t/file"]), /^entry "app\/s\/file" lies beneath the symlink "app\/s"$/],
+    [
+      "a hard link to an absolute path",
+      () => tarOf(hardLinked, ["-P", "--transform", "s,^app/hl1$,/etc/passwd,RSh", "app/hl1", "app/hl2"]),
+      /^hard link "app\/hl2" points outside \.\/app \(to "\/etc\/passwd"\)$/,
+    ],
+    [
+      "a hard link with '..'",
+      () => tarOf(hardLinked, ["-P", "--transform", "s,^app/hl1$,app/../../etc/passwd,RSh", "app/hl1", "app/hl2"]),
+      /^hard link "app\/hl2" points outside/,
+    ],
+    [
+      "a hard link to a symlink that escapes from the link's place",
+      () => tarOf(linkedSymlink, ["app/a", "app/h"]),
+      /^symlink "app\/h" points outside \.\/app \(to "\.\.\/\.\.\/x"\)$/,
+    ],
+    [
+      "a member beneath a symlink",
+      () =>
+        tarOf((r) => (file(r, "app/t/file"), symlinkSync("t", path.join(r, "app/s"))), ["--transform", "s,^app/t/file$,app/s/file,", "app/s", "app/t/file"]),
+      /^entry "app\/s\/file" lies beneath the symlink "app\/s"$/,
+    ],
     ["a FIFO", () => tarOf((r) => execFileSync("mkfifo", [path.join(r, "app/pipe")])), /^entry "\.\/app\/pipe" is a FIFO$/],
     ["a character device", () => crafted(APP, header("app/tty", { type: "3" }), END), /^entry "app\/tty" is a device file$/],
     ["a block device", () => crafted(APP, header("app/sda", { type: "4" }), END), /^entry "app\/sda" is a device file$/],
     ["a GNU sparse file", () => tarOf(sparse, ["--sparse", "app"]), /^entry "app\/sparse" has an unsupported type "S"$/],
     ["a pax sparse file", () => tarOf(sparse, ["--sparse", "--format=pax", "app"]), /^it has a sparse file$/],
-    ["a directory with data", () => crafted(APP, header("app/d/", { type: "5", size: 3 }), data(3), END), /^entry "app\/d\/" is a link or directory with data$/],
+    [
+      "a directory with data",
+      () => crafted(APP, header("app/d/", { type: "5", size: 3 }), data(3), END),
+      /^entry "app\/d\/" is a link or directory with data$/,
+    ],
     ["a malformed size", () => crafted(APP, header("app/a", { size: "12x4\0" }), END), /^a tar header has a malformed size "12x4"$/],
     ["a bad checksum on the first header", () => crafted(header("app/", { type: "5", checksum: 1234 }), END), /^it is not a tar archive$/],
     ["a bad checksum on a later header", () => crafted(APP, header("app/a", { checksum: 1234 }), END), /^the tar header after "app\/" has a bad checksum$/],
@@ -128,9 +199,21 @@ describe("TarCheck refuses", () => {
     ["a truncated header", () => crafted(APP, header("app/a", { size: 3 }).subarray(0, 300)), /^it is truncated inside the header after entry "app\/"$/],
     ["truncated data", () => crafted(APP, header("app/a", { size: 3000 }), data(3000).subarray(0, 1000)), /^it is truncated inside entry "app\/a"$/],
     ["a missing end marker", () => crafted(APP, header("app/a", { size: 3 }), data(3)), /^it is truncated: it has no end-of-archive marker$/],
-    ["a long name with nothing after it", () => crafted(APP, header("././@LongLink", { type: "L", size: 10 }), data(10), END), /^it is truncated after an extended header$/],
-    ["a cut long name", () => crafted(APP, header("././@LongLink", { type: "L", size: 1000 }), data(1000).subarray(0, 600)), /^it is truncated inside an extended header$/],
-    ["entries after the end marker", () => crafted(APP, Buffer.alloc(512), header("../evil", { size: 3 }), data(3), END), /^it has data after its end-of-archive marker$/],
+    [
+      "a long name with nothing after it",
+      () => crafted(APP, header("././@LongLink", { type: "L", size: 10 }), data(10), END),
+      /^it is truncated after an extended header$/,
+    ],
+    [
+      "a cut long name",
+      () => crafted(APP, header("././@LongLink", { type: "L", size: 1000 }), data(1000).subarray(0, 600)),
+      /^it is truncated inside an extended header$/,
+    ],
+    [
+      "entries after the end marker",
+      () => crafted(APP, Buffer.alloc(512), header("../evil", { size: 3 }), data(3), END),
+      /^it has data after its end-of-archive marker$/,
+    ],
   ])("%s", (_what, make, expected) => {
     const err = refusal(make());
     expect(err?.message).toMatch(expected);

@@ -52,7 +52,15 @@ export class Builder {
       await this.slot();
       try {
         const user = appUser(this.o.user, spec.app_id);
-        return await runBuild({ spec, workDir: this.o.workDir, user, sandboxes: this.o.sandboxes, io: this.o.ioFor(spec), signal: controller.signal, log: this.o.log });
+        return await runBuild({
+          spec,
+          workDir: this.o.workDir,
+          user,
+          sandboxes: this.o.sandboxes,
+          io: this.o.ioFor(spec),
+          signal: controller.signal,
+          log: this.o.log,
+        });
       } finally {
         this.release();
       }

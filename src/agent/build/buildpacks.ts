@@ -35,7 +35,11 @@ export function builtinBuildpack(name: string): Buildpack {
   return { dir, hostDir: dir, url: `heroku/${name}` };
 }
 
-const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
+const isDir = (p: string) =>
+  fs.stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 /** Whether `dir` and every directory above it can be passed through by anyone (its files keep their own modes). */
 async function openToAll(dir: string): Promise<boolean> {
@@ -78,7 +82,15 @@ export async function resolveBuildpack(url: string, index: number, ctx: StepCont
   const args = ["clone", "--quiet", ...(local ? [] : ["--depth", "1"]), ...(ref ? ["--branch", ref] : []), "--", repo, dest];
   const lines: string[] = [];
   const cloned = await workspaceStep(ctx.ws, "git", args, { env: stepEnv(ctx.ws, ctx.spec), signal: ctx.signal, onLine: (l) => lines.push(l) });
-  if (cloned.status !== 0) throw new BuildError(`Failed to download buildpack ${url}: ${lines.filter((l) => l.trim()).slice(-2).join(" ") || `git exit status ${cloned.status}`}`);
+  if (cloned.status !== 0)
+    throw new BuildError(
+      `Failed to download buildpack ${url}: ${
+        lines
+          .filter((l) => l.trim())
+          .slice(-2)
+          .join(" ") || `git exit status ${cloned.status}`
+      }`,
+    );
   return { dir: dest, hostDir: path.join(ctx.ws.host.buildpacksDir, String(index)), url };
 }
 
@@ -88,8 +100,21 @@ const show = (ctx: StepContext) => (text: string) => ctx.out.line(text);
 /** Runs `bin/detect BUILD_DIR`; the name it prints when the buildpack applies, else null. */
 export async function detect(bp: Buildpack, ctx: StepContext): Promise<string | null> {
   const bin = path.join(bp.dir, "bin", "detect");
-  if (!(await fs.access(path.join(bp.hostDir, "bin", "detect")).then(() => true, () => false))) return path.basename(bp.url.split("#")[0]!.replace(/\.git$/, ""));
-  const r = await workspaceStep(ctx.ws, bin, [ctx.ws.buildDir], { cwd: ctx.ws.buildDir, env: stepEnv(ctx.ws, ctx.spec), signal: ctx.signal, capture: true, maxCapture: 4096, onLine: show(ctx) });
+  if (
+    !(await fs.access(path.join(bp.hostDir, "bin", "detect")).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return path.basename(bp.url.split("#")[0]!.replace(/\.git$/, ""));
+  const r = await workspaceStep(ctx.ws, bin, [ctx.ws.buildDir], {
+    cwd: ctx.ws.buildDir,
+    env: stepEnv(ctx.ws, ctx.spec),
+    signal: ctx.signal,
+    capture: true,
+    maxCapture: 4096,
+    onLine: show(ctx),
+  });
   if (r.status !== 0) return null;
   return r.stdout.split("\n")[0]!.trim().slice(0, 255) || path.basename(bp.url);
 }
@@ -119,9 +144,22 @@ export async function compile(bp: Buildpack, name: string, ctx: StepContext): Pr
 /** Runs `bin/release BUILD_DIR` (optional) and returns its default process types. */
 export async function release(bp: Buildpack, ctx: StepContext): Promise<ProcessTypes> {
   const bin = path.join(bp.dir, "bin", "release");
-  if (!(await fs.access(path.join(bp.hostDir, "bin", "release")).then(() => true, () => false))) return {};
+  if (
+    !(await fs.access(path.join(bp.hostDir, "bin", "release")).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return {};
   const { ws } = ctx;
-  const r = await workspaceStep(ws, bin, [ws.buildDir], { cwd: ws.buildDir, env: stepEnv(ws, ctx.spec), signal: ctx.signal, capture: true, maxCapture: 256 * 1024, onLine: show(ctx) });
+  const r = await workspaceStep(ws, bin, [ws.buildDir], {
+    cwd: ws.buildDir,
+    env: stepEnv(ws, ctx.spec),
+    signal: ctx.signal,
+    capture: true,
+    maxCapture: 256 * 1024,
+    onLine: show(ctx),
+  });
   if (r.status !== 0) throw new BuildError(`bin/release of ${bp.url} failed (exit status ${r.status})`);
   try {
     return parseReleaseYaml(r.stdout).defaultProcessTypes;

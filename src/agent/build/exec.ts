@@ -48,12 +48,25 @@ export function runStep(cmd: string, args: string[], o: StepOptions): Promise<St
     const sb = o.sandbox;
     // In a sandbox its whole PID namespace ends with it; the environment goes in on fd 3.
     const child = sb
-      ? spawn("/bin/sh", sb.box.argv('exec "$@"', { readOnly: sb.readOnly, readWrite: sb.readWrite, chdir: o.cwd ?? "/app", hostname: "build", name: "build", args: [cmd, ...args] }).slice(1), {
-          cwd: "/",
-          env: ROOT_ENV,
-          detached: true,
-          stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe", "pipe"],
-        })
+      ? spawn(
+          "/bin/sh",
+          sb.box
+            .argv('exec "$@"', {
+              readOnly: sb.readOnly,
+              readWrite: sb.readWrite,
+              chdir: o.cwd ?? "/app",
+              hostname: "build",
+              name: "build",
+              args: [cmd, ...args],
+            })
+            .slice(1),
+          {
+            cwd: "/",
+            env: ROOT_ENV,
+            detached: true,
+            stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe", "pipe"],
+          },
+        )
       : spawn(cmd, args, {
           cwd: o.cwd,
           env: o.env,

@@ -29,7 +29,11 @@ export interface BuildIO {
 }
 
 /** Sends one request and resolves with the response once its status is known to be 2xx. */
-function send(req: SlugRequest, method: string, o: { body?: Buffer | Readable; size?: number; type?: string; signal?: AbortSignal } = {}): Promise<http.IncomingMessage> {
+function send(
+  req: SlugRequest,
+  method: string,
+  o: { body?: Buffer | Readable; size?: number; type?: string; signal?: AbortSignal } = {},
+): Promise<http.IncomingMessage> {
   const url = new URL(req.url);
   const client = url.protocol === "https:" ? https : http;
   const headers: Record<string, string | number> = { ...req.headers };
@@ -105,7 +109,10 @@ export interface LocalBuildRecord {
  * packs and the tarball come from local files, slugs are kept in `slugDir`, and output and
  * the result are recorded.
  */
-export function localBuildIO(o: { slugDir: string; packs?: string[]; tarball?: string; onLine?: (text: string) => void }): { io: BuildIO; record: LocalBuildRecord } {
+export function localBuildIO(o: { slugDir: string; packs?: string[]; tarball?: string; onLine?: (text: string) => void }): {
+  io: BuildIO;
+  record: LocalBuildRecord;
+} {
   const record: LocalBuildRecord = { lines: [], batches: [] };
   const io: BuildIO = {
     async gitSource() {

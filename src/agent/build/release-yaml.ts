@@ -46,7 +46,8 @@ export function parseReleaseYaml(output: string): BuildpackRelease {
   try {
     doc = parse(output, { uniqueKeys: true });
   } catch (err) {
-    if (err instanceof YAMLParseError) throw new ReleaseYamlError(err.linePos?.[0].line ?? null, err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""));
+    if (err instanceof YAMLParseError)
+      throw new ReleaseYamlError(err.linePos?.[0].line ?? null, err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""));
     throw err;
   }
   if (doc === null || doc === undefined) return { defaultProcessTypes: {}, configVars: {}, addons: [] };

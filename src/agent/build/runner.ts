@@ -66,8 +66,20 @@ async function selectBuildpacks(ctx: StepContext): Promise<{ bp: Buildpack; name
 /** The app's Procfile, read as the dyno user (it may be a link to anywhere); null without one. */
 async function readProcfile(ctx: StepContext): Promise<ProcessTypes | null> {
   const { ws } = ctx;
-  if (!(await fs.lstat(path.join(ws.host.buildDir, "Procfile")).then(() => true, () => false))) return null;
-  const r = await workspaceStep(ws, "cat", ["--", "Procfile"], { cwd: ws.buildDir, env: { PATH: "/usr/bin:/bin" }, signal: ctx.signal, capture: true, maxCapture: 1024 * 1024 });
+  if (
+    !(await fs.lstat(path.join(ws.host.buildDir, "Procfile")).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return null;
+  const r = await workspaceStep(ws, "cat", ["--", "Procfile"], {
+    cwd: ws.buildDir,
+    env: { PATH: "/usr/bin:/bin" },
+    signal: ctx.signal,
+    capture: true,
+    maxCapture: 1024 * 1024,
+  });
   if (r.status !== 0) throw new BuildError("the Procfile could not be read");
   try {
     return parseProcfile(r.stdout);
@@ -144,9 +156,15 @@ async function report(io: BuildIO, result: BuildResult, log: (m: string) => void
 export async function runBuild(o: RunBuildOptions): Promise<BuildResult> {
   const { spec } = o;
   const log = o.log ?? (() => {});
-  const out = new BuildOutput((lines) => o.io.output(lines), (err) => log(`build ${spec.id}: output lost: ${err.message}`));
+  const out = new BuildOutput(
+    (lines) => o.io.output(lines),
+    (err) => log(`build ${spec.id}: output lost: ${err.message}`),
+  );
   const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(new BuildError(`Build timed out: it ran longer than the limit of ${duration(spec.timeout_s)}`)), spec.timeout_s * 1000);
+  const timer = setTimeout(
+    () => timeout.abort(new BuildError(`Build timed out: it ran longer than the limit of ${duration(spec.timeout_s)}`)),
+    spec.timeout_s * 1000,
+  );
   const signal = o.signal ? AbortSignal.any([o.signal, timeout.signal]) : timeout.signal;
   const result: BuildResult = { status: "failed", slug_id: null, error: null, process_types: {}, buildpack_provided_description: null };
   let ws: Workspace | undefined;

@@ -37,7 +37,10 @@ export async function makeSlug(ctx: StepContext, dest: string, maxBytes: number,
   const gunzip = createGunzip();
   let refused: Error | null = null;
   const refuse = (err: Error) => {
-    refused ??= err instanceof SlugArchiveError ? new BuildError(err.kind === "too_large" ? `Compiled slug is too large: ${err.message}` : `The compiled slug was refused: ${err.message}`) : err;
+    refused ??=
+      err instanceof SlugArchiveError
+        ? new BuildError(err.kind === "too_large" ? `Compiled slug is too large: ${err.message}` : `The compiled slug was refused: ${err.message}`)
+        : err;
     stop.abort(refused);
   };
   gunzip.on("data", (chunk: Buffer) => {
@@ -126,7 +129,13 @@ export async function runReleasePhase(ctx: StepContext, phase: ReleasePhase): Pr
   let sandbox: Sandbox | null = null;
   try {
     if (ws.sandboxes && ws.user) {
-      sandbox = await ws.sandboxes.openSandbox({ name: `release-${spec.id.slice(0, 8)}`, user: ws.user, lowerDir: appDir, diskMb: size.diskMb, limits: { memoryMb: dyno.memory_mb, pids: size.pids, cpuWeight: size.cpuWeight } });
+      sandbox = await ws.sandboxes.openSandbox({
+        name: `release-${spec.id.slice(0, 8)}`,
+        user: ws.user,
+        lowerDir: appDir,
+        diskMb: size.diskMb,
+        limits: { memoryMb: dyno.memory_mb, pids: size.pids, cpuWeight: size.cpuWeight },
+      });
     }
     const proc = new DynoProcess({
       dyno,

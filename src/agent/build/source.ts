@@ -43,7 +43,14 @@ async function replay(ws: Workspace, io: BuildIO, packs: GitSource["packs"], com
   const record = path.join(ws.host.gitDir, "dynoplane-packs.json");
   let applied = fresh ? [] : await appliedPacks(ws.host.gitDir);
   const prefix = applied.length <= packs.length && applied.every((p, i) => p.seq === packs[i]!.seq && p.size === packs[i]!.size);
-  if (fresh || !prefix || !(await fs.stat(path.join(ws.host.gitDir, "objects")).then(() => true, () => false))) {
+  if (
+    fresh ||
+    !prefix ||
+    !(await fs.stat(path.join(ws.host.gitDir, "objects")).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     // Emptied by the app's own uid: the directory itself stays the agent's bind mount point.
     await step(ws, "clearing the git cache", "/bin/sh", ["-c", 'find "$1" -mindepth 1 -delete', "sh", ws.gitDir], { env, signal });
     await step(ws, "git init", "git", ["init", "--bare", "--quiet", ws.gitDir], { env, signal });
@@ -51,7 +58,13 @@ async function replay(ws: Workspace, io: BuildIO, packs: GitSource["packs"], com
   }
   for (const pack of packs.slice(applied.length)) {
     const stream = await io.pack(pack.seq, signal);
-    await step(ws, `git index-pack (pack ${pack.seq})`, "git", ["index-pack", "--stdin", "--fix-thin"], { env, signal, stdin: stream, capture: true, cwd: ws.gitDir });
+    await step(ws, `git index-pack (pack ${pack.seq})`, "git", ["index-pack", "--stdin", "--fix-thin"], {
+      env,
+      signal,
+      stdin: stream,
+      capture: true,
+      cwd: ws.gitDir,
+    });
     applied.push(pack);
     await fs.writeFile(record, JSON.stringify(applied), { mode: 0o644 });
   }
@@ -61,7 +74,13 @@ async function replay(ws: Workspace, io: BuildIO, packs: GitSource["packs"], com
 
 /** Checks every member name of a tar archive (fed on stdin) before anything is extracted. */
 async function checkArchive(ws: Workspace, file: string, gzip: boolean, signal: AbortSignal): Promise<void> {
-  const listing = await step(ws, "listing the source archive", "tar", [gzip ? "-tzf" : "-tf", "-"], { env: { PATH: "/usr/bin:/bin" }, signal, stdin: createReadStream(file), capture: true, maxCapture: 64 * 1024 * 1024 });
+  const listing = await step(ws, "listing the source archive", "tar", [gzip ? "-tzf" : "-tf", "-"], {
+    env: { PATH: "/usr/bin:/bin" },
+    signal,
+    stdin: createReadStream(file),
+    capture: true,
+    maxCapture: 64 * 1024 * 1024,
+  });
   for (const name of listing.stdout.split("\n")) {
     const why = name && unsafeEntry(name);
     if (why) throw new BuildError(`the source archive was refused: ${why}: ${name}`);
@@ -86,7 +105,11 @@ async function hoistSingleDirectory(ws: Workspace, signal: AbortSignal): Promise
 /** Copies a directory on this host (the operator's) into the build dir, its .git left out. */
 async function copyDir(ws: Workspace, dir: string, signal: AbortSignal): Promise<void> {
   const archive = path.join(ws.root, "source.tar");
-  await runChecked("reading the source directory", "tar", ["-cf", archive, "--exclude=./.git", "-C", dir, "."], { env: { PATH: "/usr/bin:/bin" }, user: null, signal });
+  await runChecked("reading the source directory", "tar", ["-cf", archive, "--exclude=./.git", "-C", dir, "."], {
+    env: { PATH: "/usr/bin:/bin" },
+    user: null,
+    signal,
+  });
   await extract(ws, archive, false, signal);
 }
 
@@ -117,8 +140,14 @@ export async function fetchSource(ws: Workspace, spec: BuildSpec, io: BuildIO, s
   }
   // The archive lands in the build's /tmp (its size counts against the build's disk), then unpacks into /app.
   const env = gitEnv(ws, ws.gitDir);
-  const script = 'set -e; git archive --format=tar -o "$1/source.tar" "$2"; tar -xf "$1/source.tar" --no-same-owner --no-same-permissions -C "$3"; rm -f "$1/source.tar"';
-  const listing = await step(ws, "git archive", "/bin/sh", ["-c", `git archive --format=tar "$1" | tar -tf -`, "sh", spec.commit], { env, signal, capture: true, maxCapture: 64 * 1024 * 1024 });
+  const script =
+    'set -e; git archive --format=tar -o "$1/source.tar" "$2"; tar -xf "$1/source.tar" --no-same-owner --no-same-permissions -C "$3"; rm -f "$1/source.tar"';
+  const listing = await step(ws, "git archive", "/bin/sh", ["-c", `git archive --format=tar "$1" | tar -tf -`, "sh", spec.commit], {
+    env,
+    signal,
+    capture: true,
+    maxCapture: 64 * 1024 * 1024,
+  });
   for (const name of listing.stdout.split("\n")) {
     const why = name && unsafeEntry(name);
     if (why) throw new BuildError(`the pushed tree was refused: ${why}: ${name}`);

@@ -55,10 +55,26 @@ export function limitFiles(layout: CgroupLayout, group: string, name: string, li
   const hard = String(limits.memoryMb * HARD_LIMIT_FACTOR * 1024 * 1024);
   if (layout.version === 2) {
     const dir = path.join(layout.root, group, name);
-    return [{ dir, files: [["memory.max", hard], ["memory.swap.max", "0"], ["pids.max", String(limits.pids)], ["cpu.weight", String(limits.cpuWeight)]] }];
+    return [
+      {
+        dir,
+        files: [
+          ["memory.max", hard],
+          ["memory.swap.max", "0"],
+          ["pids.max", String(limits.pids)],
+          ["cpu.weight", String(limits.cpuWeight)],
+        ],
+      },
+    ];
   }
   return [
-    { dir: path.join(layout.memory, group, name), files: [["memory.limit_in_bytes", hard], ["memory.memsw.limit_in_bytes", hard]] },
+    {
+      dir: path.join(layout.memory, group, name),
+      files: [
+        ["memory.limit_in_bytes", hard],
+        ["memory.memsw.limit_in_bytes", hard],
+      ],
+    },
     { dir: path.join(layout.pids, group, name), files: [["pids.max", String(limits.pids)]] },
     { dir: path.join(layout.cpu, group, name), files: [["cpu.shares", String(sharesForWeight(limits.cpuWeight))]] },
   ];
@@ -151,7 +167,9 @@ export function sweepCgroups(layout: CgroupLayout, group: string): string[] {
   for (const parent of parents) {
     let names: string[];
     try {
-      names = readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      names = readdirSync(parent, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
     } catch {
       continue;
     }

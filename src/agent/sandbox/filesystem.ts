@@ -26,13 +26,19 @@ export async function mountInstance(parent: string, prefix: string, lowerDir: st
   try {
     // Two mounts, the directories between them made here: every step is the agent's (fixed arguments, ROOT_ENV).
     await run("mount", ["-t", "tmpfs", "-o", `size=${Math.max(1, Math.floor(diskMb))}m,mode=0700,nosuid,nodev`, "tmpfs", dir]);
-    for (const [name, mode] of [["upper", 0o755], ["app", 0o755], ["work", 0o700], ["tmp", 0o1777]] as const) {
+    for (const [name, mode] of [
+      ["upper", 0o755],
+      ["app", 0o755],
+      ["work", 0o700],
+      ["tmp", 0o1777],
+    ] as const) {
       await fs.mkdir(path.join(dir, name), { mode });
       await fs.chmod(path.join(dir, name), mode);
     }
     await fs.chown(path.join(dir, "upper"), user.uid, user.gid);
     await fs.chown(path.join(dir, "app"), user.uid, user.gid);
-    if (lowerDir) await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lowerDir},upperdir=${dir}/upper,workdir=${dir}/work`, path.join(dir, "app")]);
+    if (lowerDir)
+      await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lowerDir},upperdir=${dir}/upper,workdir=${dir}/work`, path.join(dir, "app")]);
     else await run("mount", ["--bind", path.join(dir, "upper"), path.join(dir, "app")]);
   } catch (err) {
     await unmountInstance(dir).catch(() => {});

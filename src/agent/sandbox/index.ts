@@ -232,10 +232,10 @@ export class SandboxHost {
     await Promise.allSettled([...this.opening]);
     await Promise.allSettled([...this.sandboxes].map((b) => b.dispose()));
     // Whatever a failed dispose left mounted goes too: nothing may outlive the agent.
-    for (const name of await fsp.readdir(this.instancesDir).catch(() => [] as string[])) await unmountInstance(path.join(this.instancesDir, name)).catch(() => {});
+    for (const name of await fsp.readdir(this.instancesDir).catch(() => [] as string[]))
+      await unmountInstance(path.join(this.instancesDir, name)).catch(() => {});
     await this.network.close();
     sweepCgroups(this.layout, this.group);
     removeGroup(this.layout, this.group);
   }
 }
-

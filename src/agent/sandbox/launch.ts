@@ -93,22 +93,45 @@ const JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; 
 export function sandboxArgv(spec: LaunchSpec, system = systemMounts()): string[] {
   const bwrap = [
     "/usr/bin/bwrap",
-    "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-    "--die-with-parent", "--new-session",
-    "--hostname", spec.hostname,
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--die-with-parent",
+    "--new-session",
+    "--hostname",
+    spec.hostname,
     ...system,
-    "--proc", "/proc", "--dev", "/dev",
-    "--size", String(spec.shmMb * 1024 * 1024), "--tmpfs", "/dev/shm",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--size",
+    String(spec.shmMb * 1024 * 1024),
+    "--tmpfs",
+    "/dev/shm",
     // Read-write first, so that a read-only path below one (a buildpack under /tmp) stays visible.
     ...parentDirs(spec.readWrite.map(([, dest]) => dest).concat("/var/tmp")),
     ...spec.readWrite.flatMap(([src, dest]) => ["--bind", src, dest]),
     ...parentDirs(spec.readOnly.map(([, dest]) => dest)),
     ...spec.readOnly.flatMap(([src, dest]) => ["--ro-bind", src, dest]),
-    "--symlink", "../tmp", "/var/tmp",
-    "--chdir", spec.chdir,
+    "--symlink",
+    "../tmp",
+    "/var/tmp",
+    "--chdir",
+    spec.chdir,
     "--",
   ];
-  const drop = ["/usr/bin/setpriv", `--reuid=${spec.uid}`, `--regid=${spec.gid}`, "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"];
+  const drop = [
+    "/usr/bin/setpriv",
+    `--reuid=${spec.uid}`,
+    `--regid=${spec.gid}`,
+    "--clear-groups",
+    "--no-new-privs",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--",
+  ];
   const shell = ["/bin/sh", "-c", APPLY_ENV + spec.script, spec.name ?? "sandbox", ...(spec.args ?? [])];
   const enter = ["/usr/bin/nsenter", `--net=${spec.netns}`, "--"];
   return ["/bin/sh", "-c", JOIN, "join", String(spec.cgroupProcs.length), ...spec.cgroupProcs, ...enter, ...bwrap, ...drop, ...shell];

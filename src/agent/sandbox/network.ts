@@ -17,7 +17,16 @@ const LEASE_DIR = "/run/dynoplane/net";
  * private and shared ranges (the operator's own network, other agents' dynos), multicast.
  * The host's resolvers are let through on port 53 before this applies.
  */
-export const BLOCKED_DESTINATIONS = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3"];
+export const BLOCKED_DESTINATIONS = [
+  "0.0.0.0/8",
+  "10.0.0.0/8",
+  "100.64.0.0/10",
+  "127.0.0.0/8",
+  "169.254.0.0/16",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "224.0.0.0/3",
+];
 
 /** One agent's share of the machine's network: a bridge, a /24 and an nftables table. */
 export interface NetworkPlan {
@@ -138,7 +147,9 @@ export class SandboxNetwork {
     const { plan } = this;
     await removeNetwork(plan);
     await fs.writeFile("/proc/sys/net/ipv4/ip_forward", "1");
-    await run("ip", ["-batch", "-"], { stdin: [`link add ${plan.bridge} type bridge`, `addr add ${plan.gateway}/24 dev ${plan.bridge}`, `link set ${plan.bridge} up`].join("\n") + "\n" });
+    await run("ip", ["-batch", "-"], {
+      stdin: [`link add ${plan.bridge} type bridge`, `addr add ${plan.gateway}/24 dev ${plan.bridge}`, `link set ${plan.bridge} up`].join("\n") + "\n",
+    });
     const resolvers = resolversFrom(await fs.readFile("/etc/resolv.conf", "utf8").catch(() => ""));
     await run("nft", ["-f", "-"], { stdin: firewallRules(plan, resolvers, allow) });
   }
@@ -177,7 +188,14 @@ export class SandboxNetwork {
     await run("ip", ["route", "del", "prohibit", `${address}/32`]).catch(() => {});
     try {
       await run("ip", ["-batch", "-"], {
-        stdin: [`netns add ${name}`, `link add ${veth} type veth peer name eth0 netns ${name}`, `link set ${veth} master ${plan.bridge}`, `link set dev ${veth} type bridge_slave isolated on`, `link set ${veth} up`].join("\n") + "\n",
+        stdin:
+          [
+            `netns add ${name}`,
+            `link add ${veth} type veth peer name eth0 netns ${name}`,
+            `link set ${veth} master ${plan.bridge}`,
+            `link set dev ${veth} type bridge_slave isolated on`,
+            `link set ${veth} up`,
+          ].join("\n") + "\n",
       });
       await run("ip", ["-n", name, "-batch", "-"], {
         stdin: [`addr add ${address}/24 dev eth0`, "link set lo up", "link set eth0 up", `route add default via ${plan.gateway}`].join("\n") + "\n",
@@ -228,7 +246,8 @@ async function claim(lease: string, plan: NetworkPlan): Promise<boolean> {
       return false;
     }
     if (holder.tag !== plan.tag && alive(holder.pid)) return false;
-    if (holder.tag === plan.tag && holder.pid !== process.pid && alive(holder.pid)) throw new Error(`another agent (pid ${holder.pid}) is running with this work dir`);
+    if (holder.tag === plan.tag && holder.pid !== process.pid && alive(holder.pid))
+      throw new Error(`another agent (pid ${holder.pid}) is running with this work dir`);
     await removeNetwork(networkPlan(holder.tag, plan.subnet)).catch(() => {});
     await fs.rm(lease, { force: true });
   }

@@ -13,6 +13,8 @@ export function run(cmd: string, args: string[], o: { stdin?: string } = {}): Pr
     child.stderr!.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
     if (o.stdin !== undefined) child.stdin!.end(o.stdin);
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(Buffer.concat(out).toString("utf8")) : reject(new Error(`${cmd} ${args.slice(0, 3).join(" ")} failed (${code}): ${err.trim()}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve(Buffer.concat(out).toString("utf8")) : reject(new Error(`${cmd} ${args.slice(0, 3).join(" ")} failed (${code}): ${err.trim()}`)),
+    );
   });
 }

@@ -29,9 +29,7 @@ export const oauthAuthorizations = pgTable(
     uniqueIndex("oauth_authorizations_token_hash_key").on(t.tokenHash),
     index("oauth_authorizations_account_idx").on(t.accountId),
     // At most one live API key per account.
-    uniqueIndex("oauth_authorizations_default_key")
-      .on(t.accountId)
-      .where(sql`${t.isDefault} and ${t.revokedAt} is null`),
+    uniqueIndex("oauth_authorizations_default_key").on(t.accountId).where(sql`${t.isDefault} and ${t.revokedAt} is null`),
   ],
 );
 

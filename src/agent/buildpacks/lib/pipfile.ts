@@ -49,11 +49,15 @@ function versionSpec(name: string, version: string): string {
 export function entryToRequirement(name: string, entry: TomlValue, where: string): string {
   if (!NAME.test(name)) throw new PipfileError(`${where}: "${name}" is not a valid package name`);
   if (typeof entry === "string") return safeNormalize(`${name}${versionSpec(name, entry)}`, name, where);
-  if (typeof entry !== "object" || entry === null || Array.isArray(entry) || entry instanceof Date) throw new PipfileError(`${where}: ${name} must be a version string or a table`);
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry) || entry instanceof Date)
+    throw new PipfileError(`${where}: ${name} must be a version string or a table`);
   const t = entry as TomlTable;
   if (t.editable === true) throw new PipfileError(`${where}: ${name} is editable; a slug must hold installed packages, so list it by version`);
   for (const k of ["git", "hg", "svn", "bzr", "file"]) {
-    if (t[k] !== undefined) throw new PipfileError(`${where}: ${name} comes from ${k} (${String(t[k])}), which needs the network; this host installs packages it already has, by version`);
+    if (t[k] !== undefined)
+      throw new PipfileError(
+        `${where}: ${name} comes from ${k} (${String(t[k])}), which needs the network; this host installs packages it already has, by version`,
+      );
   }
   const local = str(t.path, `${name}.path`);
   if (local !== undefined) {
@@ -61,7 +65,8 @@ export function entryToRequirement(name: string, entry: TomlValue, where: string
     return local.startsWith(".") ? local : `./${local}`;
   }
   const extrasValue = t.extras ?? [];
-  if (!Array.isArray(extrasValue) || extrasValue.some((e) => typeof e !== "string")) throw new PipfileError(`${where}: ${name}.extras must be a list of strings`);
+  if (!Array.isArray(extrasValue) || extrasValue.some((e) => typeof e !== "string"))
+    throw new PipfileError(`${where}: ${name}.extras must be a list of strings`);
   const extras = extrasValue as string[];
   const markers: string[] = [];
   const m = str(t.markers, `${name}.markers`);

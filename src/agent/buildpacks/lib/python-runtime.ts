@@ -66,7 +66,9 @@ function nearest(candidates: Interpreter[], key: (i: Interpreter) => number, tar
  */
 export function chooseInterpreter(requested: RequestedPython | null, installed: Interpreter[]): PythonChoice {
   if (requested && requested.major !== 3) {
-    throw new PythonVersionError(`${label(requested)} (from ${requested.source}) is not supported: this host builds Python 3 apps only; ask for python-3.x in ${requested.source}`);
+    throw new PythonVersionError(
+      `${label(requested)} (from ${requested.source}) is not supported: this host builds Python 3 apps only; ask for python-3.x in ${requested.source}`,
+    );
   }
   const threes = installed.filter((i) => parts(i.version)[0] === 3);
   if (threes.length === 0) throw new PythonVersionError("no Python 3 interpreter is installed on this host");
@@ -85,5 +87,8 @@ export function chooseInterpreter(requested: RequestedPython | null, installed: 
   }
   const near = nearest(threes, (i) => parts(i.version)[1], requested.minor);
   const installedList = [...new Set(threes.map((i) => i.version))].join(", ");
-  return { interpreter: near, warning: `${label(requested)} is not installed on this host (it has ${installedList}); using the nearest, python-${near.version}` };
+  return {
+    interpreter: near,
+    warning: `${label(requested)} is not installed on this host (it has ${installedList}); using the nearest, python-${near.version}`,
+  };
 }

@@ -20,8 +20,32 @@ export interface ParsedRequirements {
 export const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 const SPEC = /^(?:===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+$/;
 /** Index and install options that have no meaning when the host's packages are the index. */
-const IGNORED = new Set(["-i", "--index-url", "--extra-index-url", "--no-index", "-f", "--find-links", "--trusted-host", "--pre", "--prefer-binary", "--only-binary", "--no-binary", "--require-hashes", "--use-feature"]);
-const TAKES_VALUE = new Set(["-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host", "--only-binary", "--no-binary", "--use-feature"]);
+const IGNORED = new Set([
+  "-i",
+  "--index-url",
+  "--extra-index-url",
+  "--no-index",
+  "-f",
+  "--find-links",
+  "--trusted-host",
+  "--pre",
+  "--prefer-binary",
+  "--only-binary",
+  "--no-binary",
+  "--require-hashes",
+  "--use-feature",
+]);
+const TAKES_VALUE = new Set([
+  "-i",
+  "--index-url",
+  "--extra-index-url",
+  "-f",
+  "--find-links",
+  "--trusted-host",
+  "--only-binary",
+  "--no-binary",
+  "--use-feature",
+]);
 const MAX_INCLUDE_DEPTH = 10;
 
 /**
@@ -37,7 +61,8 @@ export function normalizeRequirement(text: string): string {
   if (!m) throw new Error(`not a requirement: "${text}"`);
   const [, name = "", extrasText, rest = ""] = m;
   if (!NAME.test(name)) throw new Error(`"${name}" is not a valid package name`);
-  if (rest.trim().startsWith("@")) throw new Error(`${name} is given as a URL (${rest.trim().slice(1).trim()}); this host installs packages it already has, by name`);
+  if (rest.trim().startsWith("@"))
+    throw new Error(`${name} is given as a URL (${rest.trim().slice(1).trim()}); this host installs packages it already has, by name`);
   const extras = extrasText === undefined ? [] : extrasText.split(",").map((e) => e.trim());
   if (extras.some((e) => !NAME.test(e))) throw new Error(`bad extras in "${text}"`);
   let specText = rest.trim();
@@ -76,16 +101,19 @@ export function requirementName(requirement: string): string | null {
 function logicalLines(text: string): { n: number; text: string }[] {
   const out: { n: number; text: string }[] = [];
   let pending: { n: number; text: string } | null = null;
-  text.replace(/^\uFEFF/, "").split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.replace(/(^|\s)#.*$/, "");
-    const cont = /\\\s*$/.test(line);
-    const part = cont ? line.replace(/\\\s*$/, "") : line;
-    pending = pending ? { n: pending.n, text: `${pending.text} ${part}` } : { n: i + 1, text: part };
-    if (!cont) {
-      if (pending.text.trim()) out.push({ n: pending.n, text: pending.text.trim() });
-      pending = null;
-    }
-  });
+  text
+    .replace(/^\uFEFF/, "")
+    .split(/\r?\n/)
+    .forEach((raw, i) => {
+      const line = raw.replace(/(^|\s)#.*$/, "");
+      const cont = /\\\s*$/.test(line);
+      const part = cont ? line.replace(/\\\s*$/, "") : line;
+      pending = pending ? { n: pending.n, text: `${pending.text} ${part}` } : { n: i + 1, text: part };
+      if (!cont) {
+        if (pending.text.trim()) out.push({ n: pending.n, text: pending.text.trim() });
+        pending = null;
+      }
+    });
   if (pending && (pending as { text: string }).text.trim()) out.push(pending);
   return out;
 }

@@ -64,7 +64,9 @@ async function installRequirements(python: string, requirements: string[], sourc
   if (result.status === 0) return;
   const missing = unsatisfied(result.lines);
   if (missing.length) {
-    throw new CompileError(`Requirement${missing.length > 1 ? "s" : ""} ${missing.join(", ")} cannot be satisfied by this host's Python packages (builds install without a package index)`);
+    throw new CompileError(
+      `Requirement${missing.length > 1 ? "s" : ""} ${missing.join(", ")} cannot be satisfied by this host's Python packages (builds install without a package index)`,
+    );
   }
   throw new CompileError(`pip could not install the requirements from ${source} (exit status ${result.status})`);
 }
@@ -83,7 +85,11 @@ main(async () => {
   try {
     await createVenv(interpreter.path, venvDir, pipEnv());
   } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split("\n").slice(-3).join(" ");
+    const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message)
+      .trim()
+      .split("\n")
+      .slice(-3)
+      .join(" ");
     throw new CompileError(`could not create a virtualenv with ${interpreter.path}: ${stderr} (is python3-venv installed on this host?)`);
   }
   const venvPython = path.join(venvDir, "bin", "python");

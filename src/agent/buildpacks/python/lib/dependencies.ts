@@ -49,7 +49,12 @@ export function readDependencies(buildDir: string): Dependencies {
     if (lock !== null) {
       const parsed = lockToRequirements(lock);
       const fromPipfile = pipfile !== null ? parsePipfile(pipfile).pythonVersion : null;
-      return { source: "Pipfile.lock", requirements: parsed.requirements, notes: [], python: requestedFrom(parsed.pythonVersion ?? fromPipfile, "Pipfile.lock") };
+      return {
+        source: "Pipfile.lock",
+        requirements: parsed.requirements,
+        notes: [],
+        python: requestedFrom(parsed.pythonVersion ?? fromPipfile, "Pipfile.lock"),
+      };
     }
     if (pipfile !== null) {
       const parsed = parsePipfile(pipfile);
@@ -72,7 +77,10 @@ export function requestedPython(buildDir: string, deps: Dependencies): Requested
     if (runtime !== null && runtime.trim() !== "") return parseRuntimeTxt(runtime);
     const pinned = read(buildDir, ".python-version");
     if (pinned !== null) {
-      const line = pinned.split(/\r?\n/).map((l) => l.trim()).find((l) => l && !l.startsWith("#"));
+      const line = pinned
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .find((l) => l && !l.startsWith("#"));
       if (line) return requestedFrom(line, ".python-version");
     }
     return deps.python;

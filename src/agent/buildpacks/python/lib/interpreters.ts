@@ -28,7 +28,10 @@ async function searchDirs(env: NodeJS.ProcessEnv): Promise<string[]> {
 /** Asks the binary itself: a file that merely looks like python3.X may not run for this user. */
 async function probe(bin: string): Promise<string | null> {
   try {
-    const { stdout } = await exec(bin, ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], { timeout: 10_000, env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" } });
+    const { stdout } = await exec(bin, ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], {
+      timeout: 10_000,
+      env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
+    });
     return /^\d+\.\d+\.\d+$/.test(stdout.trim()) ? stdout.trim() : null;
   } catch {
     return null;

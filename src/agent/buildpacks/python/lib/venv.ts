@@ -70,7 +70,10 @@ export async function createVenv(python: string, venvDir: string, env: NodeJS.Pr
   await exec(python, ["-m", "venv", "--copies", "--system-site-packages", "--without-pip", venvDir], { env });
   await linkAliases(path.join(venvDir, "bin"));
   const venvPython = path.join(venvDir, "bin", "python");
-  const hasPip = await exec(venvPython, ["-m", "pip", "--version"], { env }).then(() => true, () => false);
+  const hasPip = await exec(venvPython, ["-m", "pip", "--version"], { env }).then(
+    () => true,
+    () => false,
+  );
   if (!hasPip) await exec(venvPython, ["-m", "ensurepip", "--default-pip"], { env });
 }
 
@@ -101,7 +104,13 @@ export async function addConsoleScripts(venvDir: string, names: string[], env: N
   for (const [script, value] of Object.entries(entries)) {
     if (!/^[\w.-]+$/.test(script)) continue;
     const target = path.join(venvDir, "bin", script);
-    if (await fs.lstat(target).then(() => true, () => false)) continue;
+    if (
+      await fs.lstat(target).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
     const body = consoleScript(value);
     if (!body) continue;
     await fs.writeFile(target, body, { mode: 0o755 });
