@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { describeProcessTypes, mergeProcessTypes, parseProcfile, ProcfileError, type ProcessTypes } from "../../src/agent/build/procfile.ts";
-import { parseReleaseYaml, ReleaseYamlError } from "../../src/agent/build/release-yaml.ts";
+import { describeProcessTypes, mergeProcessTypes, parseProcfile, ProcfileError, type ProcessTypes } from "../../src/agent/builder/procfile.ts";
+import { parseReleaseYaml, ReleaseYamlError } from "../../src/agent/builder/release-yaml.ts";
 
 describe("parseProcfile", () => {
   it.each<[string, string, ProcessTypes]>([
