@@ -2,9 +2,14 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startPlatform } from "../local/platform.ts";
-import { parseArgs } from "../cli/args.ts";
 import { formatResults, load, type LoadResult } from "./load.ts";
 import { benchToken } from "./account.ts";
+
+/** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
+export interface ApiBenchOptions {
+  seconds: number;
+  connections: number;
+}
 
 /**
  * Platform API throughput and latency on the local platform at 32 connections:
@@ -12,10 +17,8 @@ import { benchToken } from "./account.ts";
  * rate limit, owner-scoped app lookup) and `PATCH /apps/{app}/config-vars` (a
  * transaction that also cuts a release). Goal: p99 < 25 ms, GET/trivial >= 0.3.
  */
-export async function run(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args);
-  const seconds = Number(flags.seconds ?? 10);
-  const connections = Number(flags.connections ?? 32);
+export async function run(options: ApiBenchOptions): Promise<number> {
+  const { seconds, connections } = options;
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
   // The budget is raised so the benchmark measures the rate limiter's cost, not its refusals.

@@ -5,7 +5,6 @@ import os from "node:os";
 import path from "node:path";
 import { and, eq } from "drizzle-orm";
 import { Agent, fetch, request } from "undici";
-import { parseArgs } from "../cli/args.ts";
 import { openDb } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
@@ -57,6 +56,12 @@ interface FloorTiming {
   boot: number;
 }
 
+/** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
+export interface DeployBenchOptions {
+  rounds: number;
+  verbose: boolean;
+}
+
 /**
  * Deploy latency on the local platform: seconds from starting `git push` to the new
  * release answering through the router, for a Procfile-only Node app (no dependencies).
@@ -70,10 +75,8 @@ interface FloorTiming {
  * and starts the same `node server.js` by hand until it answers. Goal: first push < 3 s,
  * second < 2 s.
  */
-export async function run(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args, ["verbose"]);
-  const rounds = Number(flags.rounds ?? 3);
-  const verbose = flags.verbose === true;
+export async function run(options: DeployBenchOptions): Promise<number> {
+  const { rounds, verbose } = options;
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
   let stop: (() => Promise<void>) | undefined;

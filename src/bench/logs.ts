@@ -5,12 +5,18 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Agent, fetch, type Dispatcher } from "undici";
-import { parseArgs } from "../cli/args.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
 import { freePort, waitForPort } from "../node/ports.ts";
 import { startPlatform } from "../local/platform.ts";
 import { deployLogApp, LOG_APP_JS } from "./log-app.ts";
 import { benchToken } from "./account.ts";
+
+/** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
+export interface LogsBenchOptions {
+  lines: number;
+  rate: number;
+  seconds: number;
+}
 
 /**
  * Log delivery on the local platform: a dyno writes lines stamped with the time of the
@@ -20,11 +26,8 @@ import { benchToken } from "./account.ts";
  * runs the same program outside the platform, its stdout relayed to the client over a
  * plain local HTTP event stream. Goal: p99 < 300 ms, >= 5,000 lines/s.
  */
-export async function run(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args);
-  const lines = Number(flags.lines ?? 1000);
-  const rate = Number(flags.rate ?? 200);
-  const seconds = Number(flags.seconds ?? 10);
+export async function run(options: LogsBenchOptions): Promise<number> {
+  const { lines, rate, seconds } = options;
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
   const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });

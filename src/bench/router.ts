@@ -2,11 +2,17 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Agent, request, type Dispatcher } from "undici";
-import { parseArgs } from "../cli/args.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
 import { startPlatform } from "../local/platform.ts";
 import { formatResults, load, type LoadResult } from "./load.ts";
 import { deploySampleApp, dynoAddress, webDynoPort } from "./sample-app.ts";
+
+/** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
+export interface RouterBenchOptions {
+  seconds: number;
+  connections: number;
+  sequential: number;
+}
 
 /**
  * The app-host router on the local platform: a web dyno that answers `ok` is driven at
@@ -17,11 +23,8 @@ import { deploySampleApp, dynoAddress, webDynoPort } from "./sample-app.ts";
  * sequential requests gives the latency the router adds without queueing.
  * Goal: routed/direct throughput >= 0.5, p50 added < 2 ms.
  */
-export async function run(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args);
-  const seconds = Number(flags.seconds ?? 10);
-  const connections = Number(flags.connections ?? 32);
-  const sequential = Number(flags.sequential ?? 1000);
+export async function run(options: RouterBenchOptions): Promise<number> {
+  const { seconds, connections, sequential } = options;
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
   const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });

@@ -6,7 +6,6 @@ import os from "node:os";
 import path from "node:path";
 import { eq } from "drizzle-orm";
 import { fetch, request } from "undici";
-import { parseArgs } from "../cli/args.ts";
 import { openDb } from "../db/client.ts";
 import { apps } from "../db/schema/index.ts";
 import { freePort } from "../node/ports.ts";
@@ -14,6 +13,11 @@ import { startPlatform, type Platform } from "../local/platform.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
 import { IDLE_AFTER_MS } from "../services/sleep.ts";
 import { deploySampleApp, dynoAddress, dynoStates, localDispatcher, SAMPLE_APP_JS, webDynoPort, type SampleApp } from "./sample-app.ts";
+
+/** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
+export interface WakeBenchOptions {
+  rounds: number;
+}
 
 /**
  * Waking a sleeping eco app on the local platform: the app is put to sleep as the
@@ -24,9 +28,8 @@ import { deploySampleApp, dynoAddress, dynoStates, localDispatcher, SAMPLE_APP_J
  * source started by hand (`node server.js` with a PORT), timed from spawn to its first
  * HTTP answer. Goal: wake within 1.3x the bare boot + 300 ms.
  */
-export async function run(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args);
-  const rounds = Number(flags.rounds ?? 5);
+export async function run(options: WakeBenchOptions): Promise<number> {
+  const { rounds } = options;
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
   const platform = await startPlatform({

@@ -2,7 +2,7 @@ import path from "node:path";
 import { openDb } from "../db/client.ts";
 import { createAccount } from "../services/accounts.ts";
 import { createAuthorization } from "../services/authorizations.ts";
-import { parseArgs } from "./args.ts";
+import { parseFlags } from "./args.ts";
 import { localDatabaseUrl } from "./local-database.ts";
 
 /**
@@ -10,8 +10,8 @@ import { localDatabaseUrl } from "./local-database.ts";
  * --password a random one is generated. Prints the password and a new API key.
  */
 export async function run(args: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(args);
-  const email = positional[0];
+  const { values: flags, positionals } = parseFlags(args, { password: { type: "string" }, name: { type: "string" } }, 1);
+  const email = positionals[0];
   if (!email) {
     console.error("usage: dynoplane accounts:create EMAIL [--password P] [--name N]");
     return 2;

@@ -1,18 +1,69 @@
-/** `dynoplane bench <name>` (`npm run bench:<name>`): one module per benchmark under src/bench/. */
-const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
-  api: () => import("../bench/api.ts"),
-  deploy: () => import("../bench/deploy.ts"),
-  logs: () => import("../bench/logs.ts"),
-  router: () => import("../bench/router.ts"),
-  wake: () => import("../bench/wake.ts"),
+import { integerFlag, parseFlags, UsageError } from "./args.ts";
+
+const number = { type: "string" } as const;
+
+/** `dynoplane bench <name> [flags]` (`npm run bench:<name>`): one module per benchmark under src/bench/. */
+const BENCHES: Record<string, { usage: string; run(args: string[]): Promise<number> }> = {
+  api: {
+    usage: "bench api [--seconds N] [--connections N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { seconds: number, connections: number });
+      const options = { seconds: integerFlag(v.seconds, "seconds", 10, 1), connections: integerFlag(v.connections, "connections", 32, 1) };
+      return (await import("../bench/api.ts")).run(options);
+    },
+  },
+  deploy: {
+    usage: "bench deploy [--rounds N] [--verbose]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { rounds: number, verbose: { type: "boolean" } });
+      return (await import("../bench/deploy.ts")).run({ rounds: integerFlag(v.rounds, "rounds", 3, 1), verbose: v.verbose === true });
+    },
+  },
+  logs: {
+    usage: "bench logs [--lines N] [--rate N] [--seconds N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { lines: number, rate: number, seconds: number });
+      const options = {
+        lines: integerFlag(v.lines, "lines", 1000, 1),
+        rate: integerFlag(v.rate, "rate", 200, 1),
+        seconds: integerFlag(v.seconds, "seconds", 10, 1),
+      };
+      return (await import("../bench/logs.ts")).run(options);
+    },
+  },
+  router: {
+    usage: "bench router [--seconds N] [--connections N] [--sequential N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { seconds: number, connections: number, sequential: number });
+      const options = {
+        seconds: integerFlag(v.seconds, "seconds", 10, 1),
+        connections: integerFlag(v.connections, "connections", 32, 1),
+        sequential: integerFlag(v.sequential, "sequential", 1000, 1),
+      };
+      return (await import("../bench/router.ts")).run(options);
+    },
+  },
+  wake: {
+    usage: "bench wake [--rounds N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { rounds: number });
+      return (await import("../bench/wake.ts")).run({ rounds: integerFlag(v.rounds, "rounds", 5, 1) });
+    },
+  },
 };
 
 export async function run(args: string[]): Promise<number> {
   const [name, ...rest] = args;
-  const load = name ? BENCHES[name] : undefined;
-  if (!load) {
-    console.error(`usage: dynoplane bench <${Object.keys(BENCHES).join("|")}>`);
+  const bench = name ? BENCHES[name] : undefined;
+  if (!bench) {
+    console.error(`usage: dynoplane bench <${Object.keys(BENCHES).join("|")}> [flags]`);
     return 2;
   }
-  return (await load()).run(rest);
+  try {
+    return await bench.run(rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`dynoplane bench ${name}: ${err.message}\nusage: dynoplane ${bench.usage}`);
+    return 2;
+  }
 }

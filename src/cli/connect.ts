@@ -3,7 +3,7 @@ import path from "node:path";
 import { startForwarder } from "../local/forwarder.ts";
 import { APPS_DOMAIN, cliEnvironment, exportLines } from "../local/cli-env.ts";
 import { ensureLocalTls } from "../local/tls.ts";
-import { parseArgs } from "./args.ts";
+import { integerFlag, parseFlags } from "./args.ts";
 
 /**
  * A fixed default port, not a random one: the CLI keys its netrc entry and git's credential
@@ -29,16 +29,14 @@ function parseRemote(value: string): URL {
  * localhost or heroku.com and git needs a trusted certificate for the remote's host.
  */
 export async function run(args: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(args);
-  if (positional.length !== 1) {
+  const { values: flags, positionals } = parseFlags(args, { port: { type: "string" }, ca: { type: "string" } }, 1);
+  if (positionals.length !== 1) {
     console.error(USAGE);
     return 2;
   }
-  const remote = parseRemote(positional[0]!);
-  const port = Number(flags.port ?? DEFAULT_CONNECT_PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number (got ${String(flags.port)})`);
-  if (flags.ca === true) throw new Error("--ca needs a file: the PEM certificate of the CA that signed the remote's certificate");
-  const caFile = typeof flags.ca === "string" ? flags.ca : process.env.DYNOPLANE_REMOTE_CA;
+  const remote = parseRemote(positionals[0]!);
+  const port = integerFlag(flags.port, "port", DEFAULT_CONNECT_PORT, 0, 65535);
+  const caFile = flags.ca ?? process.env.DYNOPLANE_REMOTE_CA;
   const remoteCa = caFile ? readFileSync(caFile, "utf8") : undefined;
 
   // The same local CA and names as `dynoplane start`, so one trusted CA serves both and

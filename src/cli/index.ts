@@ -1,16 +1,29 @@
 import { applyOfflineEnv } from "../local/offline.ts";
+import { UsageError } from "./args.ts";
 
 /** `dynoplane <command>`: one module per command, loaded on demand. */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number | undefined> }> }> = {
-  start: { summary: "run the whole platform on this machine", load: () => import("./start.ts") },
-  migrate: { summary: "apply database migrations (DATABASE_URL)", load: () => import("./migrate.ts") },
-  "accounts:create": { summary: "create an account: accounts:create EMAIL [--password P]", load: () => import("./accounts-create.ts") },
-  host: { summary: "run this machine's host agent: host --control-plane URL --secret S", load: () => import("./host.ts") },
-  "hosts:create": { summary: "register a host that runs dynos: hosts:create NAME", load: () => import("./hosts-create.ts") },
-  connect: { summary: "forward localhost to a remote dynoplane: connect https://api.example.com", load: () => import("./connect.ts") },
-  test: { summary: "run the test suite", load: () => import("./test.ts") },
-  build: { summary: "bundle the Worker offline (wrangler deploy --dry-run)", load: () => import("./build.ts") },
-  bench: { summary: "run a benchmark: bench api", load: () => import("./bench.ts") },
+const COMMANDS: Record<string, { summary: string; usage: string; load: () => Promise<{ run(args: string[]): Promise<number | undefined> }> }> = {
+  start: { summary: "run the whole platform on this machine", usage: "start [--port N] [--verbose] [--unsafe-no-sandbox]", load: () => import("./start.ts") },
+  migrate: { summary: "apply database migrations (DATABASE_URL)", usage: "migrate", load: () => import("./migrate.ts") },
+  "accounts:create": {
+    summary: "create an account: accounts:create EMAIL [--password P]",
+    usage: "accounts:create EMAIL [--password P] [--name N]",
+    load: () => import("./accounts-create.ts"),
+  },
+  host: {
+    summary: "run this machine's host agent: host --control-plane URL --secret S",
+    usage: "host --control-plane URL --secret S [flags]",
+    load: () => import("./host.ts"),
+  },
+  "hosts:create": { summary: "register a host that runs dynos: hosts:create NAME", usage: "hosts:create NAME", load: () => import("./hosts-create.ts") },
+  connect: {
+    summary: "forward localhost to a remote dynoplane: connect https://api.example.com",
+    usage: "connect REMOTE [--port N] [--ca FILE]",
+    load: () => import("./connect.ts"),
+  },
+  test: { summary: "run the test suite", usage: "test [vitest arguments]", load: () => import("./test.ts") },
+  build: { summary: "bundle the Worker offline (wrangler deploy --dry-run)", usage: "build", load: () => import("./build.ts") },
+  bench: { summary: "run a benchmark: bench api", usage: "bench <api|deploy|logs|router|wake> [flags]", load: () => import("./bench.ts") },
 };
 
 function usage(): string {
@@ -30,5 +43,8 @@ try {
   if (typeof code === "number") process.exitCode = code;
 } catch (err) {
   console.error(`dynoplane ${name}: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  // A command line the command does not take: say how it is used.
+  if (err instanceof UsageError) console.error(`usage: dynoplane ${command.usage}`);
+  // Exit now: exit hooks a command registered (async-exit-hook's) would end with 0.
+  process.exit(err instanceof UsageError ? 2 : 1);
 }

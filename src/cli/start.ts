@@ -2,7 +2,7 @@ import path from "node:path";
 import exitHook from "async-exit-hook";
 import { exportLines } from "../local/cli-env.ts";
 import { DEFAULT_PORT, startPlatform, writeEnvFile } from "../local/platform.ts";
-import { parseArgs } from "./args.ts";
+import { integerFlag, parseFlags } from "./args.ts";
 import { forgetLocalDatabase, rememberLocalDatabase } from "./local-database.ts";
 
 /**
@@ -10,9 +10,9 @@ import { forgetLocalDatabase, rememberLocalDatabase } from "./local-database.ts"
  * platform on this machine until Ctrl-C. Data stays in `.dynoplane/` between runs.
  */
 export async function run(args: string[]): Promise<number> {
-  const { flags } = parseArgs(args, ["verbose", "unsafe-no-sandbox"]);
+  const { values: flags } = parseFlags(args, { port: { type: "string" }, verbose: { type: "boolean" }, "unsafe-no-sandbox": { type: "boolean" } });
   const home = path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane");
-  const port = Number(flags.port ?? process.env.PORT ?? DEFAULT_PORT);
+  const port = integerFlag(flags.port ?? process.env.PORT, "port", DEFAULT_PORT, 0, 65535);
   console.log(`Starting dynoplane in ${home} ...`);
   const platform = await startPlatform({
     home,
