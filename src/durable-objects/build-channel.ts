@@ -1,7 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { openDb } from "../db/client.ts";
 import type { Bindings } from "../env.ts";
-import { failPendingBuild, saveBuildOutput } from "../services/build-records.ts";
+import { type BuildOutcome, getBuildById } from "../services/build-records.ts";
+import { failBuild } from "../services/builds.ts";
 
 /** Lines one build keeps; past this (or MAX_OUTPUT_CHARS) further output is dropped with one notice. */
 export const MAX_OUTPUT_LINES = 5_000;
@@ -15,12 +16,6 @@ const KEEP_AFTER_END_MS = 24 * 3600 * 1000;
 const timeoutGraceMs = (timeoutS: number) => Math.min(60_000, timeoutS * 1000);
 /** The line that marks where kept output stops. */
 export const TRUNCATED_NOTICE = " !     Build output truncated: later lines were not kept.";
-
-/** How a build ended. */
-export interface BuildOutcome {
-  status: "succeeded" | "failed";
-  error: string | null;
-}
 
 /** One read: lines from index `after` on, the index to continue from, and the outcome once the build has ended. */
 export interface OutputChunk {
@@ -151,10 +146,9 @@ export class BuildChannel extends DurableObject<Bindings> {
     if (!buildId) return;
     const handle = await openDb(this.env.DATABASE_URL, { neonWsProxy: this.env.NEON_WS_PROXY });
     try {
-      const outcome = await failPendingBuild(handle.db, buildId, "The build did not finish in time.");
-      if (outcome.status === "failed") await this.append(["", ` !     ${outcome.error ?? "Build failed."}`], true);
-      const { lines } = await this.finish(outcome);
-      await saveBuildOutput(handle.db, buildId, lines);
+      const build = await getBuildById(handle.db, buildId);
+      // The same verb as a build its host reported failed: this channel is the build's own.
+      if (build) await failBuild(handle.db, this.env, build, "The build did not finish in time.", this);
     } finally {
       await handle.close();
     }

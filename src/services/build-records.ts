@@ -6,6 +6,12 @@ import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
 
+/** How a build ended. */
+export interface BuildOutcome {
+  status: "succeeded" | "failed";
+  error: string | null;
+}
+
 /** What a new build is made of. */
 export interface NewBuild {
   kind: BuildSourceKind;

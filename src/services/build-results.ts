@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, slugs, type AppRow, type BuildRow, type SlugRow } from "../db/schema/index.ts";
-import type { BuildOutcome } from "../durable-objects/build-channel.ts";
+import type { BuildOutcome } from "./build-records.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { commandConfig } from "../lib/push.ts";

@@ -1,10 +1,9 @@
 import { inArray } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { hosts, type AppRow, type BuildRow } from "../db/schema/index.ts";
-import type { BuildOutcome } from "../durable-objects/build-channel.ts";
 import type { Actor, Bindings } from "../env.ts";
 import type { BuildSpec } from "../protocol/build.ts";
-import { assignBuildHost, failPendingBuild, getBuildById, insertBuild, saveBuildOutput, type NewBuild } from "./build-records.ts";
+import { assignBuildHost, type BuildOutcome, failPendingBuild, getBuildById, insertBuild, type NewBuild, saveBuildOutput } from "./build-records.ts";
 import { normalizeBuildpacks } from "./buildpacks.ts";
 import { getConfigVars } from "./config-vars.ts";
 import { discardPacks } from "./git-packs.ts";
@@ -49,14 +48,27 @@ async function chooseBuildHost(db: Database): Promise<{ id: string; url: string 
   return ranked[0] ?? null;
 }
 
+/** What failing a build writes its output to: the build's BuildChannel (its stub, or itself). */
+export interface BuildOutputChannel {
+  tail(n: number): Promise<string[]>;
+  append(lines: string[], platform?: boolean): Promise<void>;
+  finish(outcome: BuildOutcome): Promise<{ outcome: BuildOutcome; lines: string[] }>;
+}
+
 /**
- * Ends a build as failed (if it still runs): nothing is released and its pack is dropped.
- * Its output gets the reason (unless the host just wrote it) and a push ends with
- * Heroku's `Push failed`.
+ * Ends a build as failed (if it still runs), whoever notices: its host's report, a host
+ * that cannot take it, or the build channel's time limit. Nothing is released and its pack
+ * is dropped; its output gets the reason (unless the host just wrote it), a push ends with
+ * Heroku's `Push failed`, the output is kept, and the app's log says `Build failed`.
  */
-export async function failBuild(db: Database, env: Bindings, build: BuildRow, error: string): Promise<BuildOutcome> {
+export async function failBuild(
+  db: Database,
+  env: Bindings,
+  build: BuildRow,
+  error: string,
+  channel: BuildOutputChannel = buildChannel(env, build.id),
+): Promise<BuildOutcome> {
   const outcome = await failPendingBuild(db, build.id, error);
-  const channel = buildChannel(env, build.id);
   if (outcome.status === "failed") {
     const said = (await channel.tail(10)).includes(` !     ${error}`);
     await channel.append([...(said ? [] : ["", ` !     ${error}`]), ...(build.sourceKind === "git" ? ["", " !     Push failed"] : [])], true);

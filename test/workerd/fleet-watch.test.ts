@@ -2,16 +2,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eq, sql } from "drizzle-orm";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDb, type DbHandle } from "../../src/db/client.ts";
-import { runMigrations } from "../../src/node/migrate.ts";
+import type { DbHandle } from "../../src/db/client.ts";
 import { hosts } from "../../src/db/schema/index.ts";
 // How often the FleetWatch looks (FLEET_CHECK_MS in src/durable-objects/fleet-watch.ts, which imports workerd-only modules).
 const FLEET_CHECK_MS = 10_000;
 import { ensureSigningKey } from "../../src/local/keys.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import { platform } from "../support/api.ts";
+import { createOwnDatabase, type OwnDatabase } from "../support/own-database.ts";
 import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";
 import { waitFor } from "../support/slugs.ts";
 
@@ -22,37 +21,23 @@ import { waitFor } from "../support/slugs.ts";
 const adminUrl = platform().adminDatabaseUrl;
 
 describe.skipIf(!adminUrl)("FleetWatch", () => {
-  const name = `fleet_${Date.now().toString(36)}`;
   let worker: SecondWorker;
+  let own: OwnDatabase;
   let handle: DbHandle;
-  let url: string;
 
   beforeAll(async () => {
-    const control = new URL(platform().databaseUrl);
-    const admin = new pg.Client({ connectionString: adminUrl! });
-    await admin.connect();
-    try {
-      await admin.query(`create database ${name} owner ${control.username}`);
-    } finally {
-      await admin.end();
-    }
-    control.pathname = `/${name}`;
-    url = control.toString();
-    await runMigrations(url);
-    handle = await openDb(url);
+    own = await createOwnDatabase("fleet");
+    handle = own.handle;
     // A key of its own: its heartbeat answers carry the command key.
     const keyDir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-fleet-key-"));
     const key = await ensureSigningKey(path.join(keyDir, "signing-key.jwk"));
     rmSync(keyDir, { recursive: true, force: true });
-    worker = await startSecondWorker({ DATABASE_URL: url, COMMAND_SIGNING_KEY: key });
+    worker = await startSecondWorker({ DATABASE_URL: own.url, COMMAND_SIGNING_KEY: key });
   }, 120_000);
 
   afterAll(async () => {
     await worker?.stop();
-    await handle?.close();
-    const admin = new pg.Client({ connectionString: adminUrl! });
-    await admin.connect();
-    await admin.query(`drop database if exists ${name} with (force)`).finally(() => admin.end());
+    await own?.drop();
   });
 
   it("marks the last host down on its own schedule once it stops heart-beating", async () => {
