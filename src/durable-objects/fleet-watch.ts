@@ -12,15 +12,22 @@ import { placeDynos } from "../services/placement.ts";
 export const FLEET_CHECK_MS = 10_000;
 
 /**
- * One for the platform: notices hosts that stopped heart-beating on a schedule of its own
- * (an alarm), so a dead host's dynos move even when no other host heartbeats; it places
- * them on the live hosts and asks those to sync at once. Every heartbeat arms it; it
- * stays armed while any host is up.
+ * One for the platform, and the fleet's one writer: on a schedule of its own (an alarm) it
+ * retires hosts that stopped heart-beating, so a dead host's dynos move even when no other
+ * host heartbeats, places unplaced dynos on the live hosts and asks those to sync at once.
+ * Every heartbeat arms it; a new or returning host wakes it at once. It stays armed while
+ * any host is up. (Releases and scaling place their own new dynos; placement takes a lock
+ * in Postgres, so no two placements ever count the same free memory.)
  */
 export class FleetWatch extends DurableObject<Bindings> {
   /** Makes sure a check is scheduled; cheap when one already is. */
   async arm(): Promise<void> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + FLEET_CHECK_MS);
+  }
+
+  /** Runs a check now (a host came up: dynos may be waiting for room). */
+  async converge(): Promise<void> {
+    await this.ctx.storage.setAlarm(Date.now());
   }
 
   /** Retires silent hosts and places their dynos; runs again while there are hosts to watch. */

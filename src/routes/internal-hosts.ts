@@ -9,9 +9,8 @@ import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
 import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
-import { authenticateHost, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, retireSilentHosts, touchHost } from "../services/hosts.ts";
+import { authenticateHost, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
-import { placeDynos } from "../services/placement.ts";
 import { getSlugById } from "../services/slugs.ts";
 
 /** The environment of routes a host agent calls: the authenticated host is `c.var.host`. */
@@ -33,15 +32,12 @@ export const internalHostsRoutes = new Hono<HostEnv>()
     const host = c.var.host;
     await touchHost(c.var.db, host, { url: body.url, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
     await recordObservedDynos(c.var.db, host.id, body.dynos);
-    // Every heartbeat also converges the fleet: silent hosts lose their dynos, unplaced dynos find a host.
-    await c.var.db.transaction(async (tx) => {
-      await retireSilentHosts(tx);
-      await placeDynos(tx);
-    });
-    // And keeps the fleet watched when this is the last host that heartbeats and then dies.
-    // (Through the binding only: the Durable Object's module is workerd's, and routes load in Node too.)
+    // The fleet (silent hosts, unplaced dynos) is the FleetWatch's alone, one writer on its
+    // own schedule; a heartbeat only keeps it armed, and wakes it at once when this host
+    // is new or back, since dynos may be waiting for room. (Through the binding only: the
+    // Durable Object's module is workerd's, and routes load in Node too.)
     const watch = c.env.FLEET_WATCH.get(c.env.FLEET_WATCH.idFromName(FLEET_WATCH_NAME));
-    c.executionCtx.waitUntil(watch.arm().catch(() => {}));
+    c.executionCtx.waitUntil((host.state === "up" ? watch.arm() : watch.converge()).catch(() => {}));
     const response: HeartbeatResponse = {
       host_id: host.id,
       command_key: (await signingKeys(c.env.COMMAND_SIGNING_KEY)).publicJwk as JsonWebKey,

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, ne } from "drizzle-orm";
+import { and, eq, inArray, isNull, ne, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import { DYNO_SIZES } from "../protocol/host.ts";
@@ -31,11 +31,17 @@ export async function freeMemory(db: Database): Promise<Map<string, number>> {
   return free;
 }
 
+/** The advisory lock key that serializes placement (any fixed number: "dyno" in ASCII). */
+const PLACEMENT_LOCK = sql.raw(String(0x64796e6f));
+
 /**
  * Places dynos that have no host (new, or moved off a silent host) by free capacity,
- * in a bounded batch. Returns the host ids that received dynos.
+ * in a bounded batch. Call it inside a transaction. Returns the host ids that received dynos.
  */
 export async function placeDynos(db: Database, limit = 200): Promise<Set<string>> {
+  // One placement at a time, platform-wide, until this transaction ends: another would count
+  // the same free memory and over-commit a host.
+  await db.execute(sql`select pg_advisory_xact_lock(${PLACEMENT_LOCK})`);
   const unplaced = await db
     .select({ id: dynos.id, size: dynos.size })
     .from(dynos)

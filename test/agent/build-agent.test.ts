@@ -81,8 +81,9 @@ async function controlPlane(req: http.IncomingMessage, res: http.ServerResponse)
 
 async function sendBuild(spec: BuildSpec): Promise<number> {
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({})
+  const token = await new SignJWT({ purpose: "command" })
     .setProtectedHeader({ alg: "EdDSA" })
+    .setIssuer("dynoplane")
     .setAudience(hostId)
     .setIssuedAt(now)
     .setExpirationTime(now + 60)

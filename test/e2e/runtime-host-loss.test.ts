@@ -38,10 +38,17 @@ describe("a host that stops heart-beating", () => {
       expect(desired.desired.map((d) => d.id)).toEqual([before!.id]);
       await (await db()).update(hosts).set({ lastHeartbeatAt: sql`now() - interval '5 minutes'` }).where(eq(hosts.id, lost.host.id));
 
-      // Any other host's heartbeat converges the fleet: the silent host is retired.
+      // A new host's heartbeat wakes the fleet watch at once: the silent host is retired.
       await heartbeat(witness.secret, "http://127.0.0.1:9", 0);
-      const [lostRow] = await (await db()).select().from(hosts).where(eq(hosts.id, lost.host.id));
-      expect(lostRow!.state).toBe("down");
+      await waitFor(
+        "the silent host marked down",
+        async () => {
+          const [lostRow] = await (await db()).select().from(hosts).where(eq(hosts.id, lost.host.id));
+          return lostRow!.state === "down";
+        },
+        15_000,
+        100,
+      );
       const [after] = await (await db()).select().from(dynos).where(eq(dynos.appId, app.id));
       expect(after!.id).toBe(before!.id);
       expect(after!.hostId).not.toBe(lost.host.id);

@@ -51,7 +51,17 @@ export async function mountInstance(parent: string, prefix: string, lowerDir: st
 export async function unmountInstance(dir: string): Promise<void> {
   const mounts = await mountsBelow(dir);
   // Deepest first: the overlay sits on the tmpfs.
-  for (const m of mounts.sort((a, b) => b.length - a.length)) await run("umount", [m]).catch(() => run("umount", ["-l", m]));
+  for (const m of mounts.sort((a, b) => b.length - a.length)) {
+    try {
+      await run("umount", [m]);
+    } catch (err) {
+      // Someone else (the sandbox's own disposal, a sweep) may have unmounted it meanwhile.
+      if (!(await mountsBelow(m)).includes(m)) continue;
+      await run("umount", ["-l", m]).catch(async (lazyErr: unknown) => {
+        if ((await mountsBelow(m)).includes(m)) throw lazyErr ?? err;
+      });
+    }
+  }
   await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 

@@ -1,0 +1,47 @@
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { accounts, apps, dynos, hosts, releases } from "../../src/db/schema/index.ts";
+import { createHost } from "../../src/services/hosts.ts";
+import { placeDynos } from "../../src/services/placement.ts";
+import { platform } from "../support/api.ts";
+import { createOwnDatabase, type OwnDatabase } from "../support/own-database.ts";
+
+// Placements run from many places at once (a release, a scale, the fleet watch). Two at
+// the same time must never count the same free memory: a host with room for two dynos
+// gets two, however many placements race. A database of its own, so that only this
+// test's host is there to place on.
+
+describe.skipIf(!platform().adminDatabaseUrl)("placing dynos concurrently", () => {
+  let own: OwnDatabase;
+
+  beforeAll(async () => {
+    own = await createOwnDatabase("placement");
+  }, 60_000);
+  afterAll(() => own?.drop());
+
+  it("never over-commits a host", async () => {
+    const db = own.handle.db;
+    const [account] = await db
+      .insert(accounts)
+      .values({ email: `placer-${Date.now()}@example.com`, passwordHash: "x" })
+      .returning();
+    const [app] = await db
+      .insert(apps)
+      .values({ name: `placer-${Date.now().toString(36)}`, ownerId: account!.id })
+      .returning();
+    const [release] = await db.insert(releases).values({ appId: app!.id, version: 1, description: "Initial release", userEmail: account!.email }).returning();
+    const { host } = await createHost(db, "room-for-two");
+    await db.update(hosts).set({ state: "up", capacityMb: 1024, url: "http://127.0.0.1:9", lastHeartbeatAt: sql`now()` }).where(eq(hosts.id, host.id));
+    await db
+      .insert(dynos)
+      .values(
+        Array.from({ length: 8 }, (_, i) => ({ appId: app!.id, releaseId: release!.id, name: `web.${i + 1}`, type: "web", command: "x", size: "Standard-1X" })),
+      );
+
+    // Eight placements at once, each in a transaction of its own.
+    await Promise.all(Array.from({ length: 8 }, () => db.transaction((tx) => placeDynos(tx))));
+
+    const placed = await db.select({ id: dynos.id }).from(dynos).where(eq(dynos.hostId, host.id));
+    expect(placed).toHaveLength(2);
+  }, 60_000);
+});
