@@ -4,7 +4,7 @@ import { purgeLoginRecords } from "./cron/purge-login-records.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
 import { openDb } from "./db/client.ts";
 import type { Bindings } from "./env.ts";
-import { commandConfig } from "./lib/push.ts";
+import { commandConfig } from "./services/context.ts";
 
 export { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 export { BuildChannel } from "./durable-objects/build-channel.ts";

@@ -3,7 +3,7 @@ import { and, eq } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { dynos } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { commandConfig } from "../lib/push.ts";
+import { commandConfig } from "../services/context.ts";
 import { pushDynoChanges } from "../services/host-commands.ts";
 import { wakeApp } from "../services/sleep.ts";
 

@@ -3,7 +3,7 @@ import { eq, inArray } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { commandConfig } from "../lib/push.ts";
+import { commandConfig } from "../services/context.ts";
 import { sendCommand } from "../services/host-commands.ts";
 import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/hosts.ts";
 import { placeDynos } from "../services/placement.ts";

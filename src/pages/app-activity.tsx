@@ -3,10 +3,10 @@ import type { FC } from "hono/jsx";
 import type { AppRow, ReleaseRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { parseRange } from "../lib/range.ts";
-import { logApiEvents, releaseEvents } from "../services/logs.ts";
+import { requestContext } from "../services/context.ts";
 import { currentVersion, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/releases.ts";
 import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
-import { appOrLogin, pushChanges, ReleasesTable } from "./app-support.tsx";
+import { appOrLogin, ReleasesTable } from "./app-support.tsx";
 import { AppFrame, PostForm, frameOf, type Frame } from "./layout.tsx";
 
 /** Releases shown on the activity page; older ones are in `heroku releases`. */
@@ -63,9 +63,7 @@ export const activityPages = new Hono<DashboardEnv>()
     const { app, session } = found;
     const back = appHref(app.name, "activity");
     try {
-      const { release, changes } = await rollback(c.var.db, session.actor, app, await field(c, "version"), c.var.requestId);
-      pushChanges(c, changes);
-      logApiEvents(c, app.id, releaseEvents(release, session.actor.email));
+      const release = await rollback(requestContext(c, session.actor), app, await field(c, "version"));
       return redirectWith(c, back, { kind: "notice", text: `${release.description}: released v${release.version}.` });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;

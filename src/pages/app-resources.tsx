@@ -4,11 +4,11 @@ import type { AppRow, FormationRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { DYNO_SIZES } from "../protocol/host.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
-import { listDynos, restartDynos, selectDynos } from "../services/dynos.ts";
+import { requestContext } from "../services/context.ts";
+import { listDynos, restartDynos } from "../services/dynos.ts";
 import { listFormation, MAX_QUANTITY, updateFormation } from "../services/formation.ts";
-import { logApiEvents } from "../services/logs.ts";
 import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
-import { appOrLogin, pushChanges, StateBadge } from "./app-support.tsx";
+import { appOrLogin, StateBadge } from "./app-support.tsx";
 import { AppFrame, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
 type DynoView = { name: string; type: string; state: string; size: string; updatedAt: Date; release: number };
@@ -125,9 +125,7 @@ export const resourcesPages = new Hono<DashboardEnv>()
     const [quantity, size] = [await field(c, "quantity"), await field(c, "size")];
     try {
       const update = { type: c.req.param("type"), ...(quantity && { quantity }), ...(size && { size }) };
-      const { changes, summary } = await updateFormation(c.var.db, session.actor, app, [update], c.var.requestId);
-      pushChanges(c, changes);
-      logApiEvents(c, app.id, [`Scaled to ${summary} by user ${session.actor.email}`]);
+      const { summary } = await updateFormation(requestContext(c, session.actor), app, [update]);
       return redirectWith(c, back, { kind: "notice", text: `Scaled to ${summary}.` });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
@@ -141,9 +139,7 @@ export const resourcesPages = new Hono<DashboardEnv>()
     const type = (await field(c, "type")) || undefined;
     const back = appHref(app.name, "resources");
     try {
-      const changes = await c.var.db.transaction(async (tx) => restartDynos(tx, await selectDynos(tx, app.id, type)));
-      pushChanges(c, changes);
-      logApiEvents(c, app.id, [`Restart${type ? ` ${type}` : ""} by user ${session.actor.email}`]);
+      await restartDynos(requestContext(c, session.actor), app, type);
       return redirectWith(c, back, { kind: "notice", text: type ? `Restarting the ${type} dynos.` : "Restarting all dynos." });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;

@@ -5,9 +5,9 @@ import { ApiError } from "../errors.ts";
 import { gitUrl, publicUrls } from "../lib/urls.ts";
 import { deleteApp } from "../services/apps.ts";
 import { getConfigVars, setConfigVars } from "../services/config-vars.ts";
-import { logApiEvents, releaseEvents } from "../services/logs.ts";
+import { requestContext } from "../services/context.ts";
 import { appHref, field, href, rawField, redirectWith, type DashboardContext, type DashboardEnv } from "./context.ts";
-import { appOrLogin, pushChanges } from "./app-support.tsx";
+import { appOrLogin } from "./app-support.tsx";
 import { AppFrame, Fact, PostForm, frameOf, type Frame } from "./layout.tsx";
 
 const HIDDEN = "••••••••";
@@ -132,9 +132,7 @@ async function patchConfig(c: DashboardContext, patch: Record<string, string | n
   const { app, session } = found;
   const back = `${appHref(app.name, "settings")}?reveal=1#config-vars`;
   try {
-    const { release, changes } = await setConfigVars(c.var.db, session.actor, app, patch, c.var.requestId);
-    pushChanges(c, changes);
-    if (release) logApiEvents(c, app.id, releaseEvents(release, session.actor.email));
+    const { release } = await setConfigVars(requestContext(c, session.actor), app, patch);
     return redirectWith(c, back, { kind: "notice", text: release ? `${done} Released v${release.version}.` : "Nothing changed." });
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;

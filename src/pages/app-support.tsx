@@ -1,10 +1,6 @@
-import type { Context } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow, ReleaseRow } from "../db/schema/index.ts";
-import type { AppEnv } from "../env.ts";
-import { pushAfterResponse } from "../lib/push.ts";
 import { findAppForActor } from "../services/apps.ts";
-import type { DynoChanges } from "../services/dynos.ts";
 import type { BrowserSession } from "../services/browser-sessions.ts";
 import { sessionOrLogin, type DashboardContext } from "./context.ts";
 import { Time } from "./layout.tsx";
@@ -19,12 +15,6 @@ export async function appOrLogin(c: DashboardContext): Promise<{ session: Browse
   if ("redirect" in auth) return auth;
   const app = await findAppForActor(c.var.db, auth.session.actor, c.req.param("name") ?? "");
   return { session: auth.session, app };
-}
-
-/** Sends committed dyno changes to their hosts after the response, as the API routes do. */
-export function pushChanges(c: DashboardContext, changes: DynoChanges): void {
-  // The dashboard's context carries the API's bindings and variables and more.
-  pushAfterResponse(c as unknown as Context<AppEnv>, changes);
 }
 
 /** A dyno state as a labelled badge (colour is never the only signal: the word is shown). */

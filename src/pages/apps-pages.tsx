@@ -5,6 +5,7 @@ import { ApiError } from "../errors.ts";
 import { DEFAULT_PAGE_SIZE, parseRange } from "../lib/range.ts";
 import { publicUrls, webUrl, type PublicUrls } from "../lib/urls.ts";
 import { APP_SORT_FIELDS, createApp, listApps } from "../services/apps.ts";
+import { requestContext } from "../services/context.ts";
 import { appHref, field, href, redirectWith, sessionOrLogin, type DashboardContext, type DashboardEnv } from "./context.ts";
 import { Layout, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
@@ -101,7 +102,7 @@ export const appsPages = new Hono<DashboardEnv>()
     if ("redirect" in auth) return auth.redirect;
     const name = (await field(c, "name")).toLowerCase();
     try {
-      const app = await createApp(c.var.db, auth.session.actor, { name: name || null }, c.var.requestId);
+      const app = await createApp(requestContext(c, auth.session.actor), { name: name || null });
       return redirectWith(c, appHref(app.name), { kind: "notice", text: `Created ${app.name}.` });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;

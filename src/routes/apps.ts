@@ -8,7 +8,7 @@ import { publicUrls } from "../lib/urls.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toAppJson, toOwnerCollaboratorJson } from "../serializers/app.ts";
 import { APP_SORT_FIELDS, createApp, deleteApp, findAppForActor, listApps, updateApp } from "../services/apps.ts";
-import { logApiEvents, releaseEvents } from "../services/logs.ts";
+import { requestContext } from "../services/context.ts";
 
 /** Apps are reached only through their owner, so the owner is the caller. */
 const ownerOf = (actor: Actor) => ({ id: actor.accountId, email: actor.email });
@@ -38,8 +38,7 @@ const updateBody = z
 /** `/apps`, `/users/~/apps`, `/apps/{app}` and the small per-app lists the CLI reads with them. */
 export const appsRoutes = new Hono<AppEnv>()
   .post("/apps", jsonBody(createBody), async (c) => {
-    const app = await createApp(c.var.db, c.var.actor, c.req.valid("json"), c.var.requestId);
-    logApiEvents(c, app.id, releaseEvents({ version: 1, description: "Initial release" }, c.var.actor.email));
+    const app = await createApp(requestContext(c, c.var.actor), c.req.valid("json"));
     return c.json(appJson(c, app), 201);
   })
   .get("/apps", async (c) => {

@@ -1,11 +1,10 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
-import { pushAfterResponse } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { findAppForActor } from "../services/apps.ts";
 import { getConfigVars, setConfigVars } from "../services/config-vars.ts";
-import { logApiEvents, releaseEvents } from "../services/logs.ts";
+import { requestContext } from "../services/context.ts";
 
 const patchBody = z.record(z.string(), z.string().nullable());
 
@@ -17,8 +16,6 @@ export const configVarsRoutes = new Hono<AppEnv>()
   })
   .patch("/apps/:app/config-vars", jsonBody(patchBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const { config, release, changes } = await setConfigVars(c.var.db, c.var.actor, app, c.req.valid("json"), c.var.requestId);
-    pushAfterResponse(c, changes);
-    if (release) logApiEvents(c, app.id, releaseEvents(release, c.var.actor.email));
+    const { config } = await setConfigVars(requestContext(c, c.var.actor), app, c.req.valid("json"));
     return c.json(config);
   });

@@ -1,26 +1,21 @@
 import { Hono, type Context } from "hono";
 import type { AppRow } from "../db/schema/apps.ts";
 import type { AppEnv } from "../env.ts";
-import { pushAfterResponse } from "../lib/push.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
 import { findAppForActor } from "../services/apps.ts";
-import { getDyno, listDynos, restartDynos, selectDynos, stopDynos } from "../services/dynos.ts";
+import { requestContext } from "../services/context.ts";
+import { getDyno, listDynos, restartDynos, stopDynos } from "../services/dynos.ts";
 import { getFormation } from "../services/formation.ts";
-import { logApiEvents } from "../services/logs.ts";
 
 const appOf = (c: Context<AppEnv>) => findAppForActor(c.var.db, c.var.actor, c.req.param("app")!);
 
 async function restart(c: Context<AppEnv>, app: AppRow, selector?: string) {
-  const changes = await c.var.db.transaction(async (tx) => restartDynos(tx, await selectDynos(tx, app.id, selector)));
-  pushAfterResponse(c, changes);
-  logApiEvents(c, app.id, [`Restart${selector ? ` ${selector}` : ""} by user ${c.var.actor.email}`]);
+  await restartDynos(requestContext(c, c.var.actor), app, selector);
   return c.json({}, 202);
 }
 
 async function stop(c: Context<AppEnv>, app: AppRow, selector: string) {
-  const changes = await c.var.db.transaction(async (tx) => stopDynos(tx, await selectDynos(tx, app.id, selector)));
-  pushAfterResponse(c, changes);
-  logApiEvents(c, app.id, [`Stop ${selector} by user ${c.var.actor.email}`]);
+  await stopDynos(requestContext(c, c.var.actor), app, selector);
   return c.json({}, 202);
 }
 

@@ -1,12 +1,11 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
-import { pushAfterResponse } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toFormationJson } from "../serializers/formation.ts";
 import { findAppForActor } from "../services/apps.ts";
+import { requestContext } from "../services/context.ts";
 import { getFormation, listFormation, updateFormation } from "../services/formation.ts";
-import { logApiEvents } from "../services/logs.ts";
 
 const quantity = z.union([z.string().max(8), z.number().int()]);
 const update = z.object({ type: z.string().min(1).max(30), quantity: quantity.optional(), size: z.string().max(30).optional() }).strict();
@@ -21,9 +20,7 @@ export const formationRoutes = new Hono<AppEnv>()
   })
   .patch("/apps/:app/formation", jsonBody(batchBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const { formation, changes, summary } = await updateFormation(c.var.db, c.var.actor, app, c.req.valid("json").updates, c.var.requestId);
-    pushAfterResponse(c, changes);
-    logApiEvents(c, app.id, [`Scaled to ${summary} by user ${c.var.actor.email}`]);
+    const { formation } = await updateFormation(requestContext(c, c.var.actor), app, c.req.valid("json").updates);
     return c.json(formation.map((f) => toFormationJson(f, app)));
   })
   .get("/apps/:app/formation/:type", async (c) => {
@@ -33,8 +30,6 @@ export const formationRoutes = new Hono<AppEnv>()
   .patch("/apps/:app/formation/:type", jsonBody(oneBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
     const body = c.req.valid("json");
-    const { formation, changes, summary } = await updateFormation(c.var.db, c.var.actor, app, [{ type: c.req.param("type"), ...body }], c.var.requestId);
-    pushAfterResponse(c, changes);
-    logApiEvents(c, app.id, [`Scaled to ${summary} by user ${c.var.actor.email}`]);
+    const { formation } = await updateFormation(requestContext(c, c.var.actor), app, [{ type: c.req.param("type"), ...body }]);
     return c.json(toFormationJson(formation[0]!, app));
   });

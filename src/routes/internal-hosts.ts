@@ -4,7 +4,7 @@ import { signingKeys } from "../auth/signing.ts";
 import type { HostRow } from "../db/schema/hosts.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { commandConfig } from "../lib/push.ts";
+import { commandConfig } from "../services/context.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
 import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";

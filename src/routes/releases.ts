@@ -2,11 +2,10 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { rangeOf, sendPage } from "../lib/respond.ts";
-import { pushAfterResponse } from "../lib/push.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toReleaseJson } from "../serializers/release.ts";
 import { findAppForActor } from "../services/apps.ts";
-import { logApiEvents, releaseEvents } from "../services/logs.ts";
+import { requestContext } from "../services/context.ts";
 import { releaseSlug } from "../services/slugs.ts";
 import { currentVersion, getRelease, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/releases.ts";
 
@@ -39,10 +38,7 @@ export const releasesRoutes = new Hono<AppEnv>()
   .post("/apps/:app/releases", jsonBody(createBody), async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
     const body = c.req.valid("json");
-    const { release, changes } = body.slug
-      ? await releaseSlug(c.var.db, c.var.actor, app, body.slug, body.description, c.var.requestId)
-      : await rollback(c.var.db, c.var.actor, app, body.release!, c.var.requestId);
-    pushAfterResponse(c, changes);
-    logApiEvents(c, app.id, releaseEvents(release, c.var.actor.email));
+    const ctx = requestContext(c, c.var.actor);
+    const release = body.slug ? await releaseSlug(ctx, app, body.slug, body.description) : await rollback(ctx, app, body.release!);
     return c.json(toReleaseJson(release, app, release.version), 201);
   });

@@ -7,6 +7,7 @@ import { ApiError, invalidParams } from "../errors.ts";
 import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
 import type { PageRange } from "../lib/range.ts";
 import { recordAudit } from "./audit.ts";
+import { actingUser, logAppEvents, releaseEvents, type ServiceContext } from "./context.ts";
 import { cutRelease } from "./releases.ts";
 
 export const REGIONS = ["us", "eu"] as const;
@@ -36,13 +37,13 @@ function checkName(name: string) {
   }
 }
 
-/** Creates an app (a random name when none is given) with its v1 "Initial release". */
-export async function createApp(
-  db: Database,
-  actor: Actor,
-  input: { name?: string | null; region?: string | null; stack?: string | null },
-  requestId?: string,
-): Promise<AppRow> {
+/**
+ * Creates an app (a random name when none is given) with its v1 "Initial release", whose
+ * lines the app's log gets, and the audit row.
+ */
+export async function createApp(ctx: ServiceContext, input: { name?: string | null; region?: string | null; stack?: string | null }): Promise<AppRow> {
+  const { db, requestId } = ctx;
+  const actor = actingUser(ctx);
   if (input.name != null) checkName(input.name);
   const region = input.region ?? "us";
   if (!(REGIONS as readonly string[]).includes(region)) throw invalidParams(`Region ${region} is not available (use ${REGIONS.join(", ")}).`);
@@ -63,7 +64,10 @@ export async function createApp(
       const [fresh] = await tx.select().from(apps).where(eq(apps.id, row.id));
       return fresh!;
     });
-    if (created) return created;
+    if (created) {
+      logAppEvents(ctx, created.id, releaseEvents(ctx, { version: 1, description: "Initial release" }));
+      return created;
+    }
     if (input.name != null) throw invalidParams("Name is already taken");
   }
   throw new ApiError("conflict", "Could not find a free app name; please choose one.");

@@ -7,7 +7,7 @@ export interface AuditEntry {
   action: string;
   app?: { id: string; name: string };
   details?: Record<string, unknown>;
-  requestId?: string;
+  requestId?: string | null;
 }
 
 /** Records who did what; called inside the transaction of the change it describes. */

@@ -4,7 +4,6 @@ import { apps, slugs, type AppRow, type BuildRow, type SlugRow } from "../db/sch
 import type { BuildOutcome } from "./build-records.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { commandConfig } from "../lib/push.ts";
 import { putCheckedSlug } from "./slug-archive.ts";
 import { publicUrls, webUrl } from "../lib/urls.ts";
 import type { BuildResult } from "../protocol/build.ts";
@@ -12,8 +11,8 @@ import { endBuild, saveBuildOutput, setBuildRelease, setBuildSlug } from "./buil
 import { buildChannel, failBuild, logBuildEvents } from "./builds.ts";
 import { acceptPack } from "./git-packs.ts";
 import { pushDynoChanges } from "./host-commands.ts";
-import { releaseEvents } from "./logs.ts";
-import { createSlug, markSlugUploaded, releaseSlug, validateProcessTypes } from "./slugs.ts";
+import { commandConfig, releaseEvents } from "./context.ts";
+import { createSlug, markSlugUploaded, releaseSlugIn, validateProcessTypes } from "./slugs.ts";
 
 async function appOf(db: Database, build: BuildRow): Promise<AppRow> {
   const [app] = await db.select().from(apps).where(eq(apps.id, build.appId));
@@ -62,7 +61,7 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   const slugId = build.slugId;
   const app = await appOf(db, build);
   const actor: Actor = { accountId: build.createdBy ?? app.ownerId, email: build.userEmail, authorizationId: "", isDefaultKey: false };
-  let released: Awaited<ReturnType<typeof releaseSlug>> | null;
+  let released: Awaited<ReturnType<typeof releaseSlugIn>> | null;
   try {
     released = await db.transaction(async (tx) => {
       // The build row's lock makes a repeated report wait here and then find it ended.
@@ -77,7 +76,7 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
           })
           .where(eq(slugs.id, slugId));
       }
-      const out = await releaseSlug(tx, actor, app, slugId, undefined);
+      const out = await releaseSlugIn(tx, actor, app, slugId, undefined);
       await setBuildRelease(tx, build.id, out.release.id);
       if (build.packId) await acceptPack(tx, app.id, build.packId);
       return out;
@@ -92,6 +91,6 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   const { lines } = await channel.finish({ status: "succeeded", error: null });
   await saveBuildOutput(db, build.id, lines);
   await pushDynoChanges(db, commandConfig(env), released.changes);
-  await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents(released.release, build.userEmail)]);
+  await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, released.release)]);
   return { status: "succeeded", error: null };
 }

@@ -1,10 +1,10 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, configVars, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
-import type { Actor } from "../env.ts";
 import { invalidParams } from "../errors.ts";
 import { recordAudit } from "./audit.ts";
-import { noChanges, syncDynos, type DynoChanges } from "./dynos.ts";
+import { actingUser, logAppEvents, pushChanges, releaseEvents, type ServiceContext } from "./context.ts";
+import { noChanges, syncDynos } from "./dynos.ts";
 import { cutRelease } from "./releases.ts";
 
 /** Heroku's limit on the total size of an app's config (keys plus values). */
@@ -63,17 +63,18 @@ export function describeConfigChange(set: string[], removed: string[]): string {
 }
 
 /**
- * Applies a config patch (null removes a key) and cuts a release in the same
- * transaction; the app's dynos are then due to restart on it. The app row is locked first so concurrent patches serialize.
+ * Applies a config patch (null removes a key) and cuts a release in the same transaction;
+ * the app's dynos then restart on it (the hosts are told), and the app's log gets the
+ * release's lines. The app row is locked first so concurrent patches serialize.
  */
 export async function setConfigVars(
-  db: Database,
-  actor: Actor,
+  ctx: ServiceContext,
   app: AppRow,
   patch: ConfigPatch,
-  requestId?: string,
-): Promise<{ config: Record<string, string>; release: ReleaseRow | null; changes: DynoChanges }> {
-  return db.transaction(async (tx) => {
+): Promise<{ config: Record<string, string>; release: ReleaseRow | null }> {
+  const actor = actingUser(ctx);
+  const { requestId } = ctx;
+  const { config, release, changes } = await ctx.db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const { next, set, removed } = applyConfigPatch(await getConfigVars(tx, app.id), patch);
     if (!set.length && !removed.length) return { config: next, release: null, changes: noChanges() };
@@ -90,4 +91,7 @@ export async function setConfigVars(
     const changes = await syncDynos(tx, app);
     return { config: next, release, changes };
   });
+  pushChanges(ctx, changes);
+  if (release) logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+  return { config, release };
 }

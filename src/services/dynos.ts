@@ -3,6 +3,7 @@ import type { Database } from "../db/client.ts";
 import { apps, dynos, formations, releases, type AppRow, type DynoRow, type ReleaseRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import type { DesiredDyno } from "../protocol/host.ts";
+import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { memoryOf } from "./placement.ts";
 
 /** What changed for host agents: dynos to (re)start and dynos to stop, by host. */
@@ -116,24 +117,39 @@ export async function selectDynos(db: Database, appId: string, selector?: string
   return picked;
 }
 
-/** Restarts dynos: each gets a new instance, replacing its process. */
-export async function restartDynos(db: Database, targets: DynoRow[]): Promise<DynoChanges> {
-  const changes = noChanges();
-  for (const d of targets) {
-    await db.update(dynos).set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
-    changes.start.push(d.id);
-  }
-  return changes;
+/**
+ * Restarts an app's dynos (`heroku ps:restart [web|web.1]`): all of them, one, or a
+ * process type; each gets a new instance, replacing its process. The hosts are told and
+ * the app's log says `Restart web by user ...`.
+ */
+export async function restartDynos(ctx: ServiceContext, app: AppRow, selector?: string): Promise<void> {
+  const changes = await ctx.db.transaction(async (tx) => {
+    const changes = noChanges();
+    for (const d of await selectDynos(tx, app.id, selector)) {
+      await tx.update(dynos).set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
+      changes.start.push(d.id);
+    }
+    return changes;
+  });
+  pushChanges(ctx, changes);
+  logAppEvents(ctx, app.id, [`Restart${selector ? ` ${selector}` : ""} by ${byWhom(ctx)}`]);
 }
 
-/** Stops dynos until the next restart, scale or release. */
-export async function stopDynos(db: Database, targets: DynoRow[]): Promise<DynoChanges> {
-  const changes = noChanges();
-  for (const d of targets) {
-    await db.update(dynos).set({ desired: "stopped", state: "down", port: null, updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
-    changes.stop.push({ dynoId: d.id, hostId: d.hostId });
-  }
-  return changes;
+/**
+ * Stops an app's dynos (`heroku ps:stop web.1`) until the next restart, scale or release.
+ * The hosts are told and the app's log says `Stop web.1 by user ...`.
+ */
+export async function stopDynos(ctx: ServiceContext, app: AppRow, selector: string): Promise<void> {
+  const changes = await ctx.db.transaction(async (tx) => {
+    const changes = noChanges();
+    for (const d of await selectDynos(tx, app.id, selector)) {
+      await tx.update(dynos).set({ desired: "stopped", state: "down", port: null, updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
+      changes.stop.push({ dynoId: d.id, hostId: d.hostId });
+    }
+    return changes;
+  });
+  pushChanges(ctx, changes);
+  logAppEvents(ctx, app.id, [`Stop ${selector} by ${byWhom(ctx)}`]);
 }
 
 /** What one host should run: its placed dynos that should be up, with their release's config. */

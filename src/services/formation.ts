@@ -1,10 +1,10 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, formations, type AppRow, type FormationRow } from "../db/schema/index.ts";
-import type { Actor } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { DYNO_SIZES } from "../protocol/host.ts";
 import { recordAudit } from "./audit.ts";
+import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
 import { placeDynos } from "./placement.ts";
 
@@ -53,11 +53,13 @@ export interface FormationUpdate {
 }
 
 /**
- * Scales and resizes process types in one transaction, then brings the dynos in line.
- * An unknown type fails the whole batch, as on Heroku.
+ * Scales and resizes process types in one transaction, then brings the dynos in line: the
+ * hosts are told, the app's log says `Scaled to web@2:Basic by user ...`, the audit row is
+ * written. An unknown type fails the whole batch, as on Heroku.
  */
-export async function updateFormation(db: Database, actor: Actor, app: AppRow, updates: FormationUpdate[], requestId?: string) {
-  return db.transaction(async (tx) => {
+export async function updateFormation(ctx: ServiceContext, app: AppRow, updates: FormationUpdate[]): Promise<{ formation: FormationRow[]; summary: string }> {
+  const { actor, requestId } = ctx;
+  const { formation, changes, summary } = await ctx.db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const rows: FormationRow[] = [];
     for (const u of updates) {
@@ -74,6 +76,9 @@ export async function updateFormation(db: Database, actor: Actor, app: AppRow, u
     await recordAudit(tx, { actor, action: "formation.update", app, details: { scaled: summary }, requestId });
     return { formation: rows, changes, summary };
   });
+  pushChanges(ctx, changes);
+  logAppEvents(ctx, app.id, [`Scaled to ${summary} by ${byWhom(ctx)}`]);
+  return { formation, summary };
 }
 
 /** `eco` when every process type runs on Eco dynos (the CLI then shows the eco-hours quota). */

@@ -1,5 +1,4 @@
-import type { Context } from "hono";
-import type { AppEnv, Bindings } from "../env.ts";
+import type { Bindings } from "../env.ts";
 import { rfc3339Micros } from "../lib/logplex.ts";
 import type { LineInput } from "../durable-objects/log-channel.ts";
 import type { LogLine } from "../protocol/host.ts";
@@ -43,27 +42,4 @@ export async function appendLogLines(env: Pick<Bindings, "LOG_CHANNEL">, lines: 
 /** Records a platform event in an app's log, e.g. `app[api]: Release v7 created by ...`. */
 export async function logEvent(env: Pick<Bindings, "LOG_CHANNEL">, appId: string, source: "app" | "heroku", dyno: string, text: string): Promise<void> {
   await logChannel(env, appId).append([{ ts: Date.now() * 1000, source, dyno, text: capLine(text) }]);
-}
-
-/** The `app[api]` lines of a release, in Heroku's wording: what changed, then `Release v7 created by user ...`. */
-export function releaseEvents(release: { version: number; description: string }, email: string): string[] {
-  return [`${release.description} by user ${email}`, `Release v${release.version} created by user ${email}`];
-}
-
-/**
- * Records `app[api]` events (e.g. `Scaled to web@2:Eco by user a@b.c`) after the response:
- * callers pass events of changes that are already committed, and a log outage never fails
- * the change itself.
- */
-export function logApiEvents(c: Pick<Context<AppEnv>, "env" | "executionCtx">, appId: string, texts: string[]): void {
-  if (!texts.length) return;
-  const now = Date.now() * 1000;
-  // Distinct microseconds keep the events in order for readers that sort by time.
-  const lines = texts.map((text, i) => ({ ts: now + i, source: "app" as const, dyno: "api", text: capLine(text) }));
-  c.executionCtx.waitUntil(
-    logChannel(c.env, appId)
-      .append(lines)
-      .then(() => undefined)
-      .catch((err) => console.error(JSON.stringify({ log_event_failed: String(err), app_id: appId }))),
-  );
 }

@@ -6,7 +6,8 @@ import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
 import { recordAudit } from "./audit.ts";
-import { syncDynos, type DynoChanges } from "./dynos.ts";
+import { actingUser, logAppEvents, pushChanges, releaseEvents, type ServiceContext } from "./context.ts";
+import { syncDynos } from "./dynos.ts";
 
 export interface NewRelease {
   description: string;
@@ -94,15 +95,14 @@ export async function getRelease(db: Database, app: AppRow, versionOrId: string)
   return row;
 }
 
-/** A new release with an older one's slug and config; the app's config vars follow it. */
-export async function rollback(
-  db: Database,
-  actor: Actor,
-  app: AppRow,
-  target: string,
-  requestId?: string,
-): Promise<{ release: ReleaseRow; changes: DynoChanges }> {
-  return db.transaction(async (tx) => {
+/**
+ * A new release with an older one's slug and config; the app's config vars follow it, its
+ * dynos restart on it (the hosts are told) and the app's log gets the release's lines.
+ */
+export async function rollback(ctx: ServiceContext, app: AppRow, target: string): Promise<ReleaseRow> {
+  const actor = actingUser(ctx);
+  const { requestId } = ctx;
+  const { release, changes } = await ctx.db.transaction(async (tx) => {
     const old = await getRelease(tx, app, target);
     if (old.status !== "succeeded") throw new ApiError("invalid_params", `Release v${old.version} is ${old.status} and cannot be rolled back to.`);
     // A release from before the first deploy has no code to run: the API would name a
@@ -116,4 +116,7 @@ export async function rollback(
     const changes = await syncDynos(tx, app);
     return { release, changes };
   });
+  pushChanges(ctx, changes);
+  logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+  return release;
 }

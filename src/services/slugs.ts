@@ -9,6 +9,7 @@ import { getConfigVars } from "./config-vars.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
 import { isProcessType } from "../protocol/process-types.ts";
 import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
+import { actingUser, logAppEvents, pushChanges, releaseEvents, type ServiceContext } from "./context.ts";
 import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
 import type { ReleaseRow } from "../db/schema/index.ts";
@@ -81,16 +82,28 @@ export async function markSlugUploaded(db: Database, id: string, size: number, c
 }
 
 /**
- * Makes a slug live: a new release with the app's current config, the formation follows
- * the slug's process types, and every dyno restarts on it.
+ * Makes a slug live (`POST /apps/{app}/releases` with a slug): see releaseSlugIn; then the
+ * hosts are told and the app's log gets the release's lines.
  */
-export async function releaseSlug(
+export async function releaseSlug(ctx: ServiceContext, app: AppRow, slugId: string, description?: string): Promise<ReleaseRow> {
+  const { release, changes } = await ctx.db.transaction((tx) => releaseSlugIn(tx, actingUser(ctx), app, slugId, description, ctx.requestId));
+  pushChanges(ctx, changes);
+  logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+  return release;
+}
+
+/**
+ * Makes a slug live inside `db`'s transaction (a build's success runs it with its own
+ * bookkeeping): a new release with the app's current config, the formation follows the
+ * slug's process types, and every dyno restarts on it. The caller tells the hosts.
+ */
+export async function releaseSlugIn(
   db: Database,
   actor: Actor,
   app: AppRow,
   slugId: string,
   description: string | undefined,
-  requestId?: string,
+  requestId?: string | null,
 ): Promise<{ release: ReleaseRow; changes: DynoChanges }> {
   return db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
