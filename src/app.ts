@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env.ts";
 import { ApiError } from "./errors.ts";
@@ -8,7 +7,7 @@ import { authenticate } from "./middleware/authenticate.ts";
 import { database } from "./middleware/database.ts";
 import { rateLimit } from "./middleware/rate-limit.ts";
 import { requestId } from "./middleware/request-id.ts";
-import { discardUnreadBody } from "./middleware/unread-body.ts";
+import { discardUnreadBody, limitBody } from "./middleware/body.ts";
 import { dashboardRoutes } from "./pages/dashboard.tsx";
 import { appHostRouter } from "./router/index.ts";
 import { accountRoutes } from "./routes/account.ts";
@@ -59,14 +58,8 @@ export function createApp() {
 
   // The Platform API.
   app.use(acceptVersion3);
-  app.use(
-    bodyLimit({
-      maxSize: API_BODY_LIMIT,
-      onError: () => {
-        throw new ApiError("payload_too_large", `Request bodies may be at most ${API_BODY_LIMIT / 1024} kB.`);
-      },
-    }),
-  );
+  app.use(limitBody(API_BODY_LIMIT, `Request bodies may be at most ${API_BODY_LIMIT / 1024} kB.`));
+
   app.use(database);
   app.route("/", oauthLoginRoutes);
   app.route("/", internalHostsRoutes);

@@ -1,9 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
-import { openDb } from "../db/client.ts";
+import { commandConfig, withDb } from "../services/context.ts";
 import { dynos } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { commandConfig } from "../services/context.ts";
 import { pushDynoChanges } from "../services/host-commands.ts";
 import { wakeApp } from "../services/sleep.ts";
 
@@ -23,14 +22,13 @@ export class AppCoordinator extends DurableObject<Bindings> {
     return this.waking;
   }
 
-  private async doWake(appId: string): Promise<boolean> {
-    const handle = await openDb(this.env.DATABASE_URL, { neonWsProxy: this.env.NEON_WS_PROXY });
-    try {
-      const changes = await wakeApp(handle.db, appId);
-      await pushDynoChanges(handle.db, commandConfig(this.env), changes);
+  private doWake(appId: string): Promise<boolean> {
+    return withDb(this.env, async (db) => {
+      const changes = await wakeApp(db, appId);
+      await pushDynoChanges(db, commandConfig(this.env), changes);
       const deadline = Date.now() + WAKE_TIMEOUT_MS;
       while (Date.now() < deadline) {
-        const [up] = await handle.db
+        const [up] = await db
           .select({ id: dynos.id })
           .from(dynos)
           .where(and(eq(dynos.appId, appId), eq(dynos.type, "web"), eq(dynos.desired, "up"), eq(dynos.state, "up")))
@@ -39,8 +37,6 @@ export class AppCoordinator extends DurableObject<Bindings> {
         await new Promise((r) => setTimeout(r, 200));
       }
       return false;
-    } finally {
-      await handle.close();
-    }
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { openDb } from "../db/client.ts";
+import { withDb } from "../services/context.ts";
 import type { Bindings } from "../env.ts";
 import { type BuildOutcome, getBuildById } from "../services/build-records.ts";
 import { failBuild } from "../services/builds.ts";
@@ -144,13 +144,10 @@ export class BuildChannel extends DurableObject<Bindings> {
     }
     const buildId = this.meta("build_id");
     if (!buildId) return;
-    const handle = await openDb(this.env.DATABASE_URL, { neonWsProxy: this.env.NEON_WS_PROXY });
-    try {
-      const build = await getBuildById(handle.db, buildId);
+    await withDb(this.env, async (db) => {
+      const build = await getBuildById(db, buildId);
       // The same verb as a build its host reported failed: this channel is the build's own.
-      if (build) await failBuild(handle.db, this.env, build, "The build did not finish in time.", this);
-    } finally {
-      await handle.close();
-    }
+      if (build) await failBuild(db, this.env, build, "The build did not finish in time.", this);
+    });
   }
 }

@@ -1,9 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { eq, inArray } from "drizzle-orm";
-import { openDb } from "../db/client.ts";
+import { commandConfig, withDb } from "../services/context.ts";
 import { hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { commandConfig } from "../services/context.ts";
 import { sendCommand } from "../services/host-commands.ts";
 import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/hosts.ts";
 import { placeDynos } from "../services/placement.ts";
@@ -32,23 +31,20 @@ export class FleetWatch extends DurableObject<Bindings> {
 
   /** Retires silent hosts and places their dynos; runs again while there are hosts to watch. */
   override async alarm(): Promise<void> {
-    const handle = await openDb(this.env.DATABASE_URL, { neonWsProxy: this.env.NEON_WS_PROXY });
-    try {
-      const { retired, placed } = await handle.db.transaction(async (tx) => ({ retired: await retireSilentHosts(tx), placed: await placeDynos(tx) }));
+    await withDb(this.env, async (db) => {
+      const { retired, placed } = await db.transaction(async (tx) => ({ retired: await retireSilentHosts(tx), placed: await placeDynos(tx) }));
       if (retired) console.log(JSON.stringify({ fleet: "retired silent hosts", hosts: retired, timeout_ms: HOST_TIMEOUT_MS }));
       if (placed.size) {
         // Hosts that received dynos start them now, not at their next heartbeat.
-        const targets = await handle.db
+        const targets = await db
           .select({ id: hosts.id, url: hosts.url })
           .from(hosts)
           .where(inArray(hosts.id, [...placed]));
         const { signingKey } = commandConfig(this.env);
         await Promise.allSettled(targets.map((h) => h.url && sendCommand(signingKey, h.id, h.url, { op: "sync" })));
       }
-      const [up] = await handle.db.select({ id: hosts.id }).from(hosts).where(eq(hosts.state, "up")).limit(1);
+      const [up] = await db.select({ id: hosts.id }).from(hosts).where(eq(hosts.state, "up")).limit(1);
       if (up) await this.ctx.storage.setAlarm(Date.now() + FLEET_CHECK_MS);
-    } finally {
-      await handle.close();
-    }
+    });
   }
 }

@@ -2,6 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { openDb, type Database } from "../db/client.ts";
+import { withDb } from "../services/context.ts";
 import { apps } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
 import { logEvent } from "../services/logs.ts";
@@ -74,12 +75,7 @@ async function touch(db: Database, appId: string) {
 /** `touch` from the fast path, on a connection of its own, only when one is due. */
 async function touchSoon(c: Context<AppEnv>, appId: string) {
   if (Date.now() - (lastTouched.get(appId) ?? 0) < 60_000) return;
-  const handle = await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
-  try {
-    await touch(handle.db, appId);
-  } finally {
-    await handle.close();
-  }
+  await withDb(c.env, (db) => touch(db, appId));
 }
 
 const routable = (d: WebDyno) => d.desired === "up" && d.state === "up" && !!d.hostUrl;

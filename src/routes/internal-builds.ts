@@ -1,9 +1,9 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import type { BuildRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
+import { limitBody } from "../middleware/body.ts";
 import { database } from "../middleware/database.ts";
 import { BUILD_OUTPUT, BUILD_RESULT, type GitSource } from "../protocol/build.ts";
 import { getBuildById } from "../services/build-records.ts";
@@ -31,12 +31,7 @@ const pending = (build: BuildRow) => {
   if (build.status !== "pending") throw new ApiError("conflict", "This build has already ended.");
 };
 
-const limitJson = bodyLimit({
-  maxSize: JSON_BODY_LIMIT,
-  onError: () => {
-    throw new ApiError("payload_too_large", "Request body too large.");
-  },
-});
+const limitJson = limitBody(JSON_BODY_LIMIT, "Request body too large.");
 
 /**
  * The control plane's side of builds (src/protocol/build.ts): the assigned host fetches

@@ -1,7 +1,8 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { KEEPALIVE_MS, verifyPollToken } from "../auth/login-handoff.ts";
-import { openDb } from "../db/client.ts";
+import type { Database } from "../db/client.ts";
+import { withDb } from "../services/context.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
@@ -51,15 +52,14 @@ function waitForDecision(c: Context<AppEnv>, attemptId: string, expiresAt: Date)
   const encoder = new TextEncoder();
   let gone = false;
   writer.closed.catch(() => (gone = true));
-  const work = (async () => {
-    const handle = await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
-    try {
+  const poll = (db: Database) =>
+    (async () => {
       await writer.write(encoder.encode(" "));
       let lastWrite = Date.now();
       for (;;) {
         // A CLI that hung up gets nothing issued on its behalf.
         if (gone) return;
-        const outcome = await collectAttempt(handle.db, attemptId, c.var.requestId);
+        const outcome = await collectAttempt(db, attemptId, c.var.requestId);
         if (outcome.kind !== "waiting" || Date.now() >= expiresAt.getTime()) {
           const answer = outcome.kind === "waiting" ? answerFor({ kind: "expired" }) : answerFor(outcome);
           await writer.write(encoder.encode(JSON.stringify(answer)));
@@ -71,13 +71,12 @@ function waitForDecision(c: Context<AppEnv>, attemptId: string, expiresAt: Date)
           lastWrite = Date.now();
         }
       }
-    } catch (err) {
+    })();
+  const work = withDb(c.env, poll)
+    .catch((err) => {
       if (!gone) console.error(JSON.stringify({ request_id: c.var.requestId, login_poll_failed: String(err) }));
-    } finally {
-      await handle.close();
-      await writer.close().catch(() => {});
-    }
-  })();
+    })
+    .finally(() => writer.close().catch(() => {}));
   keepRunning(c, work);
   return new Response(readable, {
     status: 200,
