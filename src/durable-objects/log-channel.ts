@@ -1,42 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
-import { sseEvent, sseRetry } from "../lib/sse.ts";
-import { formatLogLine, LOG_HISTORY } from "../services/logs.ts";
-import { LogDrainSender, type DrainStatus, type DrainTarget } from "./log-drain-sender.ts";
-import { LogSubscriber, type LineFilter } from "./log-subscriber.ts";
+import { sseEvent, sseRetry } from "../logs/sse.ts";
+import { formatLogLine, type LineFilter, type LineInput, LOG_HISTORY, type RecentQuery, type StoredLine, type SubscribeQuery } from "../logs/lines.ts";
+import { LogDrainSender, type DrainStatus, type DrainTarget } from "../logs/drain-sender.ts";
+import { LogSubscriber } from "../logs/subscriber.ts";
 
 /** Live tails one app may have open at once; with their bounded queues, a few dozen MB at most. */
 export const MAX_SUBSCRIBERS = 50;
 /** How often an idle tail gets a comment, so nothing on the way times it out. */
 export const KEEP_ALIVE_MS = 15_000;
-
-export interface StoredLine {
-  id: number;
-  /** Microseconds since the epoch, so ordering survives equal milliseconds. */
-  ts: number;
-  source: "app" | "heroku";
-  dyno: string;
-  text: string;
-}
-
-export interface LineInput {
-  ts: number;
-  source: "app" | "heroku";
-  dyno: string;
-  text: string;
-}
-
-export interface RecentQuery extends LineFilter {
-  limit: number;
-  afterId?: number;
-}
-
-/** A live tail: history first (or everything after `afterId` when resuming), then new lines until `deadline`. */
-export interface SubscribeQuery extends LineFilter {
-  lines: number;
-  afterId?: number;
-  /** Milliseconds since the epoch at which the server ends the stream. */
-  deadline: number;
-}
 
 /**
  * One app's log: the last 1,500 lines in order, in SQLite storage so they survive

@@ -6,7 +6,7 @@ import { jsonBody } from "../lib/validate.ts";
 import { toLogSessionJson } from "../serializers/log-session.ts";
 import { findAppForActor } from "../services/apps.ts";
 import { createLogSession, openLogStream } from "../services/log-sessions.ts";
-import { LOG_HISTORY } from "../services/logs.ts";
+import { LOG_HISTORY } from "../logs/lines.ts";
 
 /** `web`, `web.1`, `run.1234`, `router`: a process type, optionally with a dyno number. */
 const dynoSelector = z.string().regex(/^[A-Za-z0-9_-]{1,30}(\.[A-Za-z0-9_-]{1,30})?$/, "expected a dyno name (web.1) or a process type (web)");

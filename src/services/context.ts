@@ -3,7 +3,8 @@ import { type Database, openDb } from "../db/client.ts";
 import type { Actor, Bindings } from "../env.ts";
 import type { DynoChanges } from "./dynos.ts";
 import { type CommandConfig, pushDynoChanges } from "./host-commands.ts";
-import { capLine, logChannel } from "./logs.ts";
+import { capLine } from "../logs/lines.ts";
+import { logChannel } from "./logs.ts";
 
 /**
  * What a service verb runs with, built once per request, scheduled run or Durable Object

@@ -4,7 +4,7 @@ import { isUuid } from "../db/paging.ts";
 import { logDrains, type AppRow, type LogDrainRow } from "../db/schema/index.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
-import { drainUrlProblem } from "../lib/drain-url.ts";
+import { drainUrlProblem } from "../logs/drain-url.ts";
 import { recordAudit } from "./audit.ts";
 import { logChannel } from "./logs.ts";
 

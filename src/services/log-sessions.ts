@@ -1,9 +1,9 @@
 import { signToken, verifyToken } from "../auth/signing.ts";
-import type { StoredLine } from "../durable-objects/log-channel.ts";
+import { formatLogLine, type StoredLine } from "../logs/lines.ts";
 import type { Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { parseLastEventId, SSE_HEADERS, sseEvent } from "../lib/sse.ts";
-import { formatLogLine, logChannel } from "./logs.ts";
+import { parseLastEventId, SSE_HEADERS, sseEvent } from "../logs/sse.ts";
+import { logChannel } from "./logs.ts";
 
 /** A tail session's URL works this long; then the CLI's next reconnect gets 403 and ends. */
 export const TAIL_SESSION_TTL_S = 15 * 60;

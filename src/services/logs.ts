@@ -1,27 +1,6 @@
 import type { Bindings } from "../env.ts";
-import { rfc3339Micros } from "../lib/logplex.ts";
-import type { LineInput } from "../durable-objects/log-channel.ts";
+import { capLine, type LineInput } from "../logs/lines.ts";
 import type { LogLine } from "../protocol/host.ts";
-
-/** Heroku keeps the most recent 1,500 lines of an app's log. */
-export const LOG_HISTORY = 1500;
-
-/** Longest line kept; longer ones are cut with a marker. */
-export const MAX_LINE_BYTES = 10 * 1024;
-const CUT_MARKER = " [truncated]";
-
-/** Cuts a line to MAX_LINE_BYTES (UTF-8), marking the cut. Pure. */
-export function capLine(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.length <= MAX_LINE_BYTES) return text;
-  const kept = new TextDecoder().decode(bytes.slice(0, MAX_LINE_BYTES - CUT_MARKER.length)).replace(/\uFFFD$/, "");
-  return kept + CUT_MARKER;
-}
-
-/** Heroku's line format: `2026-11-26T12:00:00.000000+00:00 app[web.1]: text`. Pure. */
-export function formatLogLine(line: { ts: number; source: string; dyno: string; text: string }): string {
-  return `${rfc3339Micros(line.ts)} ${line.source}[${line.dyno}]: ${line.text}`;
-}
 
 /** The LogChannel object of one app. */
 export function logChannel(env: Pick<Bindings, "LOG_CHANNEL">, appId: string) {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseLogplexBody } from "../../src/lib/logplex.ts";
+import { parseLogplexBody } from "../../src/logs/logplex.ts";
 import { agentWorkDir } from "../../src/local/host.ts";
 import { api, platform } from "../support/api.ts";
 import { closeDb, makeAccount, type TestAccount } from "../support/factories.ts";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DROP_NOTICE_MS, LogBuffer } from "../../src/agent/log-buffer.ts";
-import { drainUrlProblem } from "../../src/lib/drain-url.ts";
-import { logplexFrame, logplexRequest, parseLogplexBody } from "../../src/lib/logplex.ts";
-import { parseLastEventId, sseEvent } from "../../src/lib/sse.ts";
+import { drainUrlProblem } from "../../src/logs/drain-url.ts";
+import { logplexFrame, logplexRequest, parseLogplexBody } from "../../src/logs/logplex.ts";
+import { parseLastEventId, sseEvent } from "../../src/logs/sse.ts";
 import type { LogLine } from "../../src/protocol/host.ts";
 
 // The framings dynoplane speaks (SSE for the CLI, logplex for drains), the rule for drain

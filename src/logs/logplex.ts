@@ -5,7 +5,7 @@
  * Like Heroku, the structured-data field is left out and the hostname is `host`.
  */
 
-import { bytesToHex } from "./bytes.ts";
+import { bytesToHex } from "../lib/bytes.ts";
 
 /** The fields of one log line a frame needs. */
 export interface FrameLine {

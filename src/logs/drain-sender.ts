@@ -1,4 +1,4 @@
-import { logplexRequest, rfc3339Micros, type FrameLine } from "../lib/logplex.ts";
+import { logplexRequest, rfc3339Micros, type FrameLine } from "./logplex.ts";
 
 /** A drain as LogChannel is told about it by the control plane. */
 export interface DrainTarget {

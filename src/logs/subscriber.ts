@@ -1,28 +1,6 @@
-import { rfc3339Micros } from "../lib/logplex.ts";
-import { sseComment, sseEvent } from "../lib/sse.ts";
-import { formatLogLine } from "../services/logs.ts";
-
-/** What a log reader asks for: a dyno name (`web.1`) or a process type (`web`), and a source. */
-export interface LineFilter {
-  dyno?: string;
-  source?: string;
-}
-
-/** The fields of a stored line a filter and a subscriber look at. */
-export interface FilterableLine {
-  id: number;
-  ts: number;
-  source: string;
-  dyno: string;
-  text: string;
-}
-
-/** The JavaScript twin of LogChannel's SQL filter: a name matches exactly, a type matches its dynos. */
-export function lineMatches(line: Pick<FilterableLine, "dyno" | "source">, f: LineFilter): boolean {
-  if (f.source && line.source !== f.source) return false;
-  if (!f.dyno) return true;
-  return f.dyno.includes(".") ? line.dyno === f.dyno : line.dyno === f.dyno || line.dyno.startsWith(`${f.dyno}.`);
-}
+import { rfc3339Micros } from "./logplex.ts";
+import { sseComment, sseEvent } from "./sse.ts";
+import { type FilterableLine, formatLogLine, type LineFilter, lineMatches } from "./lines.ts";
 
 /**
  * Bytes a subscriber may have queued and unread (one append may pass it once). Past this
