@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
-import http from "node:http";
-import https from "node:https";
 import tls from "node:tls";
-import { CONTROL_PLANE_PATHS, slugPath, type HeartbeatRequest, type HeartbeatResponse, type LogLine } from "../protocol/host.ts";
-import type { SlugRequest } from "./slug.ts";
+import { Agent, type Dispatcher, request } from "undici";
+import { CONTROL_PLANE_PATHS, HEARTBEAT_RESPONSE, type HeartbeatRequest, type HeartbeatResponse, type LogLine, slugPath } from "../protocol/host.ts";
 
 /** Requests to the control plane give up after this long; the next round tries again. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -16,21 +14,32 @@ export interface ControlPlaneOptions {
   caFile?: string;
 }
 
-/** The agent's side of the host protocol: heartbeat, log batches and slug downloads. */
+/** A request to the control plane: its URL, the host secret, and the agent's one HTTP client. */
+export interface HostRequest {
+  url: string;
+  headers: Record<string, string>;
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * The agent's side of the host protocol: heartbeat, log batches, slug downloads and the
+ * build calls, all through one undici client that trusts the control plane's CA.
+ */
 export class ControlPlaneClient {
   private readonly base: URL;
-  private readonly agent: http.Agent;
+  private readonly dispatcher: Agent;
 
   constructor(private readonly o: ControlPlaneOptions) {
     this.base = new URL(o.url);
     const ca = o.caFile ? [...tls.rootCertificates, readFileSync(o.caFile, "utf8")] : undefined;
-    this.agent = this.base.protocol === "https:" ? new https.Agent({ keepAlive: true, ca }) : new http.Agent({ keepAlive: true });
+    this.dispatcher = new Agent({ connect: ca ? { ca } : {} });
   }
 
   /** Reports observed dynos; the answer is the desired set and the command key. */
-  async heartbeat(body: HeartbeatRequest): Promise<HeartbeatResponse> {
-    const text = await this.post(CONTROL_PLANE_PATHS.heartbeat, body);
-    return JSON.parse(text) as HeartbeatResponse;
+  async heartbeat(body: HeartbeatRequest): Promise<Omit<HeartbeatResponse, "desired"> & { desired: unknown[] }> {
+    const answer = HEARTBEAT_RESPONSE.safeParse(JSON.parse(await this.post(CONTROL_PLANE_PATHS.heartbeat, body)));
+    if (!answer.success) throw new Error(`the heartbeat answer is malformed: ${answer.error.message}`);
+    return { ...answer.data, command_key: answer.data.command_key as JsonWebKey };
   }
 
   /** Ships one batch of log lines (at most 5,000, the contract's limit). */
@@ -39,55 +48,31 @@ export class ControlPlaneClient {
   }
 
   /** The request that downloads a slug placed on this host. */
-  slugRequest(slugId: string): SlugRequest {
-    return {
-      url: new URL(slugPath(slugId), this.base).toString(),
-      headers: { authorization: `Bearer ${this.o.hostSecret}` },
-      agent: this.agent instanceof https.Agent ? this.agent : undefined,
-    };
+  slugRequest(slugId: string): HostRequest {
+    return this.hostRequest(slugPath(slugId));
   }
 
   /** A request to any agent endpoint of the control plane (builds use it), with the host secret. */
-  hostRequest(path: string): SlugRequest {
-    return {
-      url: new URL(path, this.base).toString(),
-      headers: { authorization: `Bearer ${this.o.hostSecret}` },
-      agent: this.agent instanceof https.Agent ? this.agent : undefined,
-    };
+  hostRequest(path: string): HostRequest {
+    return { url: new URL(path, this.base).toString(), headers: { authorization: `Bearer ${this.o.hostSecret}` }, dispatcher: this.dispatcher };
   }
 
   /** Closes kept-alive connections. */
   close(): void {
-    this.agent.destroy();
+    void this.dispatcher.destroy().catch(() => {});
   }
 
-  private post(path: string, body: unknown): Promise<string> {
-    const url = new URL(path, this.base);
-    const payload = Buffer.from(JSON.stringify(body));
-    const client = url.protocol === "https:" ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = client.request(url, {
-        method: "POST",
-        agent: this.agent,
-        headers: {
-          authorization: `Bearer ${this.o.hostSecret}`,
-          "content-type": "application/json",
-          "content-length": payload.length,
-        },
-      });
-      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`POST ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-      req.on("error", reject);
-      req.on("response", (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          if (res.statusCode! >= 200 && res.statusCode! < 300) resolve(text);
-          else reject(new Error(`POST ${path} answered ${res.statusCode}: ${text.slice(0, 300)}`));
-        });
-      });
-      req.end(payload);
+  private async post(path: string, body: unknown): Promise<string> {
+    const res = await request(new URL(path, this.base), {
+      method: "POST",
+      dispatcher: this.dispatcher,
+      headers: { authorization: `Bearer ${this.o.hostSecret}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
     });
+    const text = await res.body.text();
+    if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`POST ${path} answered ${res.statusCode}: ${text.slice(0, 300)}`);
+    return text;
   }
 }

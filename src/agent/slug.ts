@@ -1,19 +1,11 @@
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
+import { request } from "undici";
+import type { HostRequest } from "./control-plane.ts";
 import type { DynoUser } from "./dyno-user.ts";
-
-/** How a slug is fetched: its URL and the request headers (the host secret). */
-export interface SlugRequest {
-  url: string;
-  headers: Record<string, string>;
-  /** An https.Agent that trusts the control plane's CA, when it is not publicly trusted. */
-  agent?: https.Agent;
-}
 
 /** Where the agent keeps a downloaded slug; dynos never read this directory. */
 export function slugCachePath(workDir: string, slugId: string): string {
@@ -24,22 +16,17 @@ export function slugCachePath(workDir: string, slugId: string): string {
  * Streams the body of a GET to `dest`. It lands under a temporary name and is renamed
  * when complete, so a crash mid-download never leaves a truncated slug under the real name.
  */
-export async function downloadSlug(request: SlugRequest, dest: string): Promise<void> {
+export async function downloadSlug(from: HostRequest, dest: string): Promise<void> {
   await fs.mkdir(path.dirname(dest), { recursive: true, mode: 0o700 });
-  const url = new URL(request.url);
-  const client = url.protocol === "https:" ? https : http;
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = client.get(url, { headers: request.headers, agent: request.agent }, resolve);
-    req.on("error", reject);
-    req.setTimeout(60_000, () => req.destroy(new Error(`no response from ${url.origin} within 60 s`)));
-  });
+  const url = new URL(from.url);
+  const res = await request(url, { headers: from.headers, dispatcher: from.dispatcher, headersTimeout: 60_000 });
   if (res.statusCode !== 200) {
-    res.resume();
+    await res.body.dump();
     throw new Error(`GET ${url.pathname} answered ${res.statusCode}`);
   }
   const partial = `${dest}.${process.pid}.${Date.now()}.partial`;
   try {
-    await pipeline(res, createWriteStream(partial, { mode: 0o600 }));
+    await pipeline(res.body, createWriteStream(partial, { mode: 0o600 }));
     await fs.rename(partial, dest);
   } catch (err) {
     await fs.rm(partial, { force: true });

@@ -118,6 +118,7 @@ export const HEARTBEAT_REQUEST = z.object({
 });
 export type HeartbeatRequest = z.infer<typeof HEARTBEAT_REQUEST>;
 
+/** What the control plane answers a heartbeat with. */
 export interface HeartbeatResponse {
   host_id: string;
   /** Public JWK that signs commands and routed requests for this host. */
@@ -125,6 +126,17 @@ export interface HeartbeatResponse {
   desired: DesiredDyno[];
   heartbeat_interval_ms: number;
 }
+
+/**
+ * The agent's check of a heartbeat answer. `desired` entries are checked one by one with
+ * DESIRED_DYNO, so that one malformed dyno cannot keep the others from converging.
+ */
+export const HEARTBEAT_RESPONSE = z.object({
+  host_id: z.string().uuid(),
+  command_key: z.looseObject({ kty: z.string(), crv: z.string().optional(), x: z.string().optional() }),
+  desired: z.array(z.unknown()).max(10_000),
+  heartbeat_interval_ms: z.number().int().nonnegative(),
+});
 
 export const LOG_LINE = z.object({
   app_id: z.string().uuid(),

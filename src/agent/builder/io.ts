@@ -1,13 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
 import path from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { BuildResult, GitSource } from "../../protocol/build.ts";
-import type { SlugRequest } from "../slug.ts";
+import { type Dispatcher, request } from "undici";
+import type { HostRequest } from "../control-plane.ts";
 import type { ProcessTypes } from "./procfile.ts";
 import { buildPath } from "../../protocol/host.ts";
 
@@ -28,48 +27,38 @@ export interface BuildIO {
   result(result: BuildResult): Promise<void>;
 }
 
-/** Sends one request and resolves with the response once its status is known to be 2xx. */
-function send(
-  req: SlugRequest,
-  method: string,
+/** Sends one request and resolves with its body once the status is known to be 2xx. */
+async function send(
+  req: HostRequest,
+  method: "GET" | "POST" | "PUT",
   o: { body?: Buffer | Readable; size?: number; type?: string; signal?: AbortSignal } = {},
-): Promise<http.IncomingMessage> {
+): Promise<Dispatcher.ResponseData["body"]> {
   const url = new URL(req.url);
-  const client = url.protocol === "https:" ? https : http;
-  const headers: Record<string, string | number> = { ...req.headers };
+  const headers: Record<string, string> = { ...req.headers };
   if (o.type) headers["content-type"] = o.type;
-  if (o.size !== undefined) headers["content-length"] = o.size;
-  return new Promise((resolve, reject) => {
-    const r = client.request(url, { method, headers, agent: req.agent, signal: o.signal }, (res) => {
-      if (res.statusCode! >= 200 && res.statusCode! < 300) return resolve(res);
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text = (text + c).slice(0, 300)));
-      res.on("end", () => reject(new Error(`${method} ${url.pathname} answered ${res.statusCode}: ${text}`)));
-      res.on("error", reject);
-    });
-    // Only until the answer starts: a slug upload or a pack download may take long.
-    r.setTimeout(REQUEST_TIMEOUT_MS, () => r.destroy(new Error(`${method} ${url.pathname}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-    r.on("response", () => r.setTimeout(0));
-    r.on("error", reject);
-    if (o.body instanceof Readable) pipeline(o.body, r).catch((err: Error) => r.destroy(err));
-    else r.end(o.body);
+  if (o.size !== undefined) headers["content-length"] = String(o.size);
+  // Only the answer's start is timed: a slug upload or a pack download may take long.
+  const res = await request(url, {
+    method,
+    headers,
+    body: o.body,
+    dispatcher: req.dispatcher,
+    signal: o.signal,
+    headersTimeout: REQUEST_TIMEOUT_MS,
+    bodyTimeout: 0,
   });
-}
-
-async function text(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  if (res.statusCode >= 200 && res.statusCode < 300) return res.body;
+  const text = (await res.body.text()).slice(0, 300);
+  throw new Error(`${method} ${url.pathname} answered ${res.statusCode}: ${text}`);
 }
 
 /** The build endpoints of the control plane, authenticated with the host secret. */
-export function controlPlaneBuildIO(request: (path: string) => SlugRequest, buildId: string): BuildIO {
-  const at = (suffix: string) => request(buildPath(buildId, suffix));
+export function controlPlaneBuildIO(hostRequest: (path: string) => HostRequest, buildId: string): BuildIO {
+  const at = (suffix: string) => hostRequest(buildPath(buildId, suffix));
   const json = (body: unknown) => Buffer.from(JSON.stringify(body));
   return {
     async gitSource(signal) {
-      const source = JSON.parse(await text(await send(at("/source"), "GET", { signal }))) as GitSource;
+      const source = (await (await send(at("/source"), "GET", { signal })).json()) as GitSource;
       if (!Array.isArray(source.packs)) throw new Error("the control plane sent no pack list for this git build");
       return source;
     },
@@ -79,18 +68,18 @@ export function controlPlaneBuildIO(request: (path: string) => SlugRequest, buil
     },
     async output(lines) {
       const body = json({ lines });
-      (await send(at("/output"), "POST", { body, size: body.length, type: "application/json" })).resume();
+      await (await send(at("/output"), "POST", { body, size: body.length, type: "application/json" })).dump();
     },
     async uploadSlug(file, size, processTypes, signal) {
       const query = `?process_types=${encodeURIComponent(JSON.stringify(processTypes))}`;
       const res = await send(at(`/slug${query}`), "PUT", { body: createReadStream(file), size, type: "application/gzip", signal });
-      const answer = JSON.parse(await text(res)) as { slug_id?: unknown };
+      const answer = (await res.json()) as { slug_id?: unknown };
       if (typeof answer.slug_id !== "string") throw new Error("the control plane answered the slug upload without a slug_id");
       return answer.slug_id;
     },
     async result(result) {
       const body = json(result);
-      (await send(at("/result"), "POST", { body, size: body.length, type: "application/json" })).resume();
+      await (await send(at("/result"), "POST", { body, size: body.length, type: "application/json" })).dump();
     },
   };
 }
