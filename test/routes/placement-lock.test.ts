@@ -1,11 +1,11 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client.ts";
-import { accounts, apps, dynos, hosts, releases } from "../../src/db/schema/index.ts";
+import { dynos, hosts, releases } from "../../src/db/schema/index.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import { placeDynos } from "../../src/services/placement.ts";
 import { platform } from "../support/api.ts";
-import { createOwnDatabase, type OwnDatabase } from "../support/own-database.ts";
+import { createOwnDatabase, type OwnDatabase, seedApp } from "../support/own-database.ts";
 
 // Placements run from many places at once (a release, a scale, the fleet watch). Two at
 // the same time must never count the same free memory: a host with room for two dynos
@@ -22,14 +22,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("placing dynos concurrently", () =
 
   it("never over-commits a host", async () => {
     const db = own.handle.db;
-    const [account] = await db
-      .insert(accounts)
-      .values({ email: `placer-${Date.now()}@example.com`, passwordHash: "x" })
-      .returning();
-    const [app] = await db
-      .insert(apps)
-      .values({ name: `placer-${Date.now().toString(36)}`, ownerId: account!.id })
-      .returning();
+    const { account, app } = await seedApp(db, "placer");
     const [release] = await db.insert(releases).values({ appId: app!.id, version: 1, description: "Initial release", userEmail: account!.email }).returning();
     const { host } = await createHost(db, "room-for-two");
     await db.update(hosts).set({ state: "up", capacityMb: 1024, url: "http://127.0.0.1:9", lastHeartbeatAt: sql`now()` }).where(eq(hosts.id, host.id));

@@ -1,18 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import os from "node:os";
-import path from "node:path";
 import { eq } from "drizzle-orm";
 import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builds } from "../../src/db/schema/index.ts";
-import { ensureSigningKey } from "../../src/local/keys.ts";
 import { createAccount } from "../../src/services/accounts.ts";
 import { createAuthorization } from "../../src/services/authorizations.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import { platform, tlsAgent } from "../support/api.ts";
-import { createOwnDatabase, type OwnDatabase } from "../support/own-database.ts";
+import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "../support/own-database.ts";
 import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";
 import { waitFor } from "../support/slugs.ts";
 import { tarball } from "../support/sources.ts";
@@ -38,10 +34,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("a build that outlives its time li
     });
     await new Promise<void>((resolve) => silentHost.listen(0, "127.0.0.1", resolve));
     own = await createOwnDatabase("buildtimeout");
-    const keyDir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-timeout-key-"));
-    const key = await ensureSigningKey(path.join(keyDir, "signing-key.jwk"));
-    rmSync(keyDir, { recursive: true, force: true });
-    worker = await startSecondWorker({ DATABASE_URL: own.url, COMMAND_SIGNING_KEY: key, BUILD_TIMEOUT_S: "1" });
+    worker = await startSecondWorker({ DATABASE_URL: own.url, COMMAND_SIGNING_KEY: await throwawaySigningKey(), BUILD_TIMEOUT_S: "1" });
   }, 120_000);
 
   afterAll(async () => {

@@ -1,16 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DbHandle } from "../../src/db/client.ts";
 import { hosts } from "../../src/db/schema/index.ts";
 // How often the FleetWatch looks (FLEET_CHECK_MS in src/durable-objects/fleet-watch.ts, which imports workerd-only modules).
 const FLEET_CHECK_MS = 10_000;
-import { ensureSigningKey } from "../../src/local/keys.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import { platform } from "../support/api.ts";
-import { createOwnDatabase, type OwnDatabase } from "../support/own-database.ts";
+import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "../support/own-database.ts";
 import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";
 import { waitFor } from "../support/slugs.ts";
 
@@ -29,10 +25,7 @@ describe.skipIf(!adminUrl)("FleetWatch", () => {
     own = await createOwnDatabase("fleet");
     handle = own.handle;
     // A key of its own: its heartbeat answers carry the command key.
-    const keyDir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-fleet-key-"));
-    const key = await ensureSigningKey(path.join(keyDir, "signing-key.jwk"));
-    rmSync(keyDir, { recursive: true, force: true });
-    worker = await startSecondWorker({ DATABASE_URL: own.url, COMMAND_SIGNING_KEY: key });
+    worker = await startSecondWorker({ DATABASE_URL: own.url, COMMAND_SIGNING_KEY: await throwawaySigningKey() });
   }, 120_000);
 
   afterAll(async () => {

@@ -1,21 +1,18 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { decodeJwt } from "jose";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accounts, apps, formations, hosts, releases, slugs } from "../../src/db/schema/index.ts";
+import { formations, hosts, releases, slugs } from "../../src/db/schema/index.ts";
 import type { Bindings } from "../../src/env.ts";
-import { ensureSigningKey } from "../../src/local/keys.ts";
 import type { Command } from "../../src/protocol/host.ts";
 import { platformContext } from "../../src/services/context.ts";
 import { updateFormation } from "../../src/services/formation.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import { platform } from "../support/api.ts";
-import { createOwnDatabase, type OwnDatabase } from "../support/own-database.ts";
+import { createOwnDatabase, type OwnDatabase, seedApp, throwawaySigningKey } from "../support/own-database.ts";
 import { waitFor } from "../support/slugs.ts";
 
 // A verb called outside any handler, as a scheduled job calls it: with a platform context
@@ -41,9 +38,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("a verb called by a scheduled job"
     });
     await new Promise<void>((resolve) => host.listen(0, "127.0.0.1", resolve));
     own = await createOwnDatabase("verbs");
-    const keyDir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-verbs-key-"));
-    key = await ensureSigningKey(path.join(keyDir, "signing-key.jwk"));
-    rmSync(keyDir, { recursive: true, force: true });
+    key = await throwawaySigningKey();
     mf = new Miniflare({
       modules: true,
       scriptPath: path.join(platform().home, "worker", "bundle", "index.js"),
@@ -64,14 +59,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("a verb called by a scheduled job"
 
   it("scales: the host is sent the new dynos and the app's log says who scaled it", async () => {
     const db = own.handle.db;
-    const [account] = await db
-      .insert(accounts)
-      .values({ email: `job-${Date.now()}@example.com`, passwordHash: "x" })
-      .returning();
-    const [app] = await db
-      .insert(apps)
-      .values({ name: `job-${Date.now().toString(36)}`, ownerId: account!.id })
-      .returning();
+    const { account, app } = await seedApp(db, "job");
     const [slug] = await db
       .insert(slugs)
       .values({ appId: app!.id, blobKey: "slugs/none.tar.gz", size: 1, processTypes: { web: "node server.js" } })
