@@ -1,9 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
-import { commandConfig, withDb } from "../services/context.ts";
+import { platformContext, pushChanges, withDb } from "../services/context.ts";
 import { dynos } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { pushDynoChanges } from "../services/host-commands.ts";
 import { wakeApp } from "../services/sleep.ts";
 
 /** How long a wake may take before requests give up (Heroku's router waits 75 s: H20). */
@@ -24,8 +23,10 @@ export class AppCoordinator extends DurableObject<Bindings> {
 
   private doWake(appId: string): Promise<boolean> {
     return withDb(this.env, async (db) => {
-      const changes = await wakeApp(db, appId);
-      await pushDynoChanges(db, commandConfig(this.env), changes);
+      // The platform acts (a visitor's request woke the app): no account, no request of its own.
+      const run = platformContext(db, this.env);
+      pushChanges(run, await wakeApp(db, appId));
+      await run.settle();
       const deadline = Date.now() + WAKE_TIMEOUT_MS;
       while (Date.now() < deadline) {
         const [up] = await db
