@@ -3,6 +3,7 @@ import type { Database } from "../db/client.ts";
 import { apps, dynos, formations, releases, type AppRow, type DynoRow, type ReleaseRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import type { DesiredDyno } from "../protocol/host.ts";
+import { recordAudit } from "./audit.ts";
 import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { memoryOf } from "./placement.ts";
 
@@ -129,6 +130,7 @@ export async function restartDynos(ctx: ServiceContext, app: AppRow, selector?: 
       await tx.update(dynos).set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
       changes.start.push(d.id);
     }
+    await recordAudit(tx, { actor: ctx.actor, action: "dynos.restart", app, details: { selector: selector ?? "all" }, requestId: ctx.requestId });
     return changes;
   });
   pushChanges(ctx, changes);
@@ -146,6 +148,7 @@ export async function stopDynos(ctx: ServiceContext, app: AppRow, selector: stri
       await tx.update(dynos).set({ desired: "stopped", state: "down", port: null, updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
       changes.stop.push({ dynoId: d.id, hostId: d.hostId });
     }
+    await recordAudit(tx, { actor: ctx.actor, action: "dynos.stop", app, details: { selector }, requestId: ctx.requestId });
     return changes;
   });
   pushChanges(ctx, changes);
