@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Agent, fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { platform } from "../support/api.ts";
+import { appName, closeDb, makeAccount } from "../support/factories.ts";
 
 // An answer given before the body was read (bad signature, no credentials, too large) must
 // not leave the rest of that body to the next request on the connection or in the runtime.
@@ -12,7 +13,7 @@ const newAgent = () => {
   agents.push(agent);
   return agent;
 };
-afterAll(() => Promise.all(agents.map((a) => a.close())));
+afterAll(() => Promise.all([...agents.map((a) => a.close()), closeDb()]));
 
 /** 2 MB in 16 kB chunks, sent with `Transfer-Encoding: chunked` (no length to refuse it by). */
 const chunkedBody = () =>
@@ -50,4 +51,28 @@ describe("a request whose body is never read", () => {
     },
     60_000,
   );
+});
+
+describe("a small chunked body", () => {
+  it("is read whole under the API's limit: a chunked JSON body creates an app", async () => {
+    const owner = await makeAccount();
+    const json = new TextEncoder().encode(JSON.stringify({ name: appName("chunked") }));
+    const body = new ReadableStream<Uint8Array>({
+      start(ctl) {
+        // Split mid-token, as a proxy may.
+        ctl.enqueue(json.subarray(0, 5));
+        ctl.enqueue(json.subarray(5));
+        ctl.close();
+      },
+    });
+    const res = await fetch(`${platform().apiUrl}/apps`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${owner.token}`, Accept: "application/vnd.heroku+json; version=3", "Content-Type": "application/json" },
+      body,
+      duplex: "half",
+      dispatcher: newAgent(),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(((await res.json()) as { name: string }).name).toMatch(/^chunked-/);
+  });
 });
