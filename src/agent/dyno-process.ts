@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Writable } from "node:stream";
-import type { DesiredDyno, ObservedDyno } from "../protocol/host.ts";
+import { type DesiredDyno, isOneOffType, type ObservedDyno } from "../protocol/host.ts";
 import type { DynoUser } from "./dyno-user.ts";
 import { LineSplitter, type LogSink } from "./log-buffer.ts";
 import { exitStatus, portAccepts, signalGroup, waitGroupGone } from "./process-group.ts";
@@ -45,11 +45,6 @@ const KEEP_SHELL = "trap : TERM\n";
 
 /** How often a dyno's memory is checked against its quota (R14 lines). */
 const MEMORY_CHECK_MS = 5_000;
-
-/** Types that run once and end (`heroku run`, release phase) instead of being kept up. */
-export function isOneOff(type: string): boolean {
-  return type === "run" || type === "release";
-}
 
 /**
  * One run of a dyno's command: `/bin/sh -c` in its own process group, as the dyno user,
@@ -240,7 +235,7 @@ export class DynoProcess {
       this.killAll();
     }
     if (!this.stopping) {
-      if (isOneOff(this.o.dyno.type)) this.setState("down", "complete");
+      if (isOneOffType(this.o.dyno.type)) this.setState("down", "complete");
       else this.setState("crashed");
     }
     this.finished();

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { sizeLimits, type DesiredDyno, type ObservedDyno } from "../protocol/host.ts";
+import { type DesiredDyno, isOneOffType, type ObservedDyno, sizeLimits } from "../protocol/host.ts";
 import { appUser, assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
 import { DynoProcess, type DynoState } from "./dyno-process.ts";
 import type { LogSink } from "./log-buffer.ts";
@@ -42,6 +42,8 @@ interface Instance {
   launching?: Promise<void>;
   /** Settles when the directory is deleted; every path that ends an instance awaits the same one. */
   cleaning?: Promise<void>;
+  /** One-off dynos: ends the instance when its time to live is over. */
+  ttlTimer?: NodeJS.Timeout;
 }
 
 /** Everything the supervisor knows about one dyno id. */
@@ -95,9 +97,15 @@ export class Supervisor {
     this.unpacker = new SlugUnpacker(path.join(o.workDir, "unpacked"));
   }
 
-  /** Applies the diff between `desired` and what runs; stops finish in the background. */
+  /**
+   * Applies the diff between `desired` and what runs; stops finish in the background.
+   * One-off dynos are left out on both sides: they come and go by command only, so a
+   * heartbeat never starts one again (after an agent restart, say) nor stops one early.
+   */
   reconcile(desired: DesiredDyno[]): DynoDiff {
-    const diff = diffDynos(desired, this.summaries());
+    const kept = desired.filter((d) => !isOneOffType(d.type));
+    const running = [...this.slots.values()].filter((s) => !isOneOffType(s.dyno.type)).map((s) => ({ id: s.dyno.id, instance: s.dyno.instance }));
+    const diff = diffDynos(kept, running);
     for (const dyno of diff.start) this.ensure(dyno);
     for (const { dyno } of diff.replace) this.ensure(dyno);
     for (const id of diff.stop) void this.stop(id);
@@ -269,6 +277,15 @@ export class Supervisor {
         this.ports.add(port);
       }
       inst.proc.start();
+      if (dyno.time_to_live_s && isOneOffType(dyno.type)) {
+        const ttl = dyno.time_to_live_s;
+        inst.ttlTimer = setTimeout(() => {
+          if (this.slots.get(dyno.id) !== slot || slot.current !== inst) return;
+          this.platform(dyno, `Stopping process: its time to live (${ttl} s) is over`);
+          void this.stop(dyno.id);
+        }, ttl * 1000);
+        inst.ttlTimer.unref();
+      }
     } catch (err) {
       if (inst.retired) return void (await this.cleanup(inst));
       this.platform(dyno, `Error: ${(err as Error).message}`);
@@ -290,12 +307,30 @@ export class Supervisor {
       void this.retire(slot.previous);
       slot.previous = undefined;
     }
+    if (isOneOffType(slot.dyno.type) && proc.state !== "starting" && proc.state !== "up") {
+      this.finishOneOff(slot, proc.status);
+      return;
+    }
     if (proc.state === "crashed") this.crashed(slot, inst, proc.status);
     else this.setState(slot, proc.state, proc.status);
   }
 
+  /** A one-off dyno that ended: reported once as down with its exit status, then forgotten. */
+  private finishOneOff(slot: Slot, status: number | null): void {
+    if (this.slots.get(slot.dyno.id) !== slot) return;
+    this.slots.delete(slot.dyno.id);
+    clearTimeout(slot.restartTimer);
+    this.stopped.set(slot.dyno.id, { id: slot.dyno.id, instance: slot.dyno.instance, state: "down", port: null, exit_code: status });
+    this.o.onChange?.();
+  }
+
   /** Schedules the next start: at once after a first crash, then on the back-off schedule. */
   private crashed(slot: Slot, inst: Instance, status: number | null): void {
+    if (isOneOffType(slot.dyno.type)) {
+      if (!inst.proc) void this.cleanup(inst);
+      this.finishOneOff(slot, status);
+      return;
+    }
     const schedule = this.o.backoff ?? HEROKU_BACKOFF;
     const ranMs = inst.proc ? Date.now() - inst.proc.startedAt : 0;
     // A dyno that stayed up longer than the longest cool-off has recovered; start counting anew.
@@ -329,6 +364,7 @@ export class Supervisor {
   }
 
   private cleanup(inst: Instance): Promise<void> {
+    clearTimeout(inst.ttlTimer);
     inst.cleaning ??= (async () => {
       if (inst.proc) this.ports.delete(inst.proc.port);
       if (inst.dir) await removeInstanceDir(inst.dir).catch(() => {});

@@ -96,6 +96,8 @@ export const DESIRED_DYNO = z.object({
   env: z.record(z.string(), z.string()),
   /** Web dynos must bind $PORT within this many seconds (R10). */
   boot_timeout_s: z.number().int().positive(),
+  /** One-off dynos: stopped after this many seconds. */
+  time_to_live_s: z.number().int().positive().optional(),
 });
 export type DesiredDyno = z.infer<typeof DESIRED_DYNO>;
 
@@ -159,6 +161,16 @@ export const COMMAND = z.discriminatedUnion("op", [
   z.object({ op: z.literal("build"), build: BUILD_SPEC }),
 ]);
 export type Command = z.infer<typeof COMMAND>;
+
+/** Process types of dynos that run once and end (`heroku run`, the release phase). */
+export const ONE_OFF_TYPES: readonly string[] = ["run", "release"];
+
+/**
+ * Whether a dyno of `type` runs once and ends instead of being kept up. One-off dynos are
+ * started and stopped by command only: a heartbeat's desired set never names them, and an
+ * agent that restarts does not run them again.
+ */
+export const isOneOffType = (type: string) => ONE_OFF_TYPES.includes(type);
 
 /** What a dyno size gets. */
 export interface DynoSize {

@@ -1,10 +1,13 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
+import { z } from "zod";
 import type { AppRow } from "../db/schema/apps.ts";
 import type { AppEnv } from "../env.ts";
+import { jsonBody } from "../lib/validate.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
 import { findAppForActor } from "../services/apps.ts";
 import { requestContext } from "../services/context.ts";
 import { getDyno, listDynos, restartDynos, stopDynos } from "../services/dynos.ts";
+import { runOneOffDyno } from "../services/one-off-dynos.ts";
 import { getFormation } from "../services/formation.ts";
 
 const appOf = (c: Context<AppEnv>) => findAppForActor(c.var.db, c.var.actor, c.req.param("app")!);
@@ -19,8 +22,28 @@ async function stop(c: Context<AppEnv>, app: AppRow, selector: string) {
   return c.json({}, 202);
 }
 
-/** `/apps/{app}/dynos` and the per-type restart/stop actions (`heroku ps`, `ps:restart`, `ps:stop`). */
+const runBody = z
+  .object({
+    command: z.string().max(16 * 1024),
+    attach: z.boolean().optional(),
+    env: z.record(z.string().max(256), z.union([z.string().max(64 * 1024), z.number()])).optional(),
+    size: z.string().max(30).optional(),
+    type: z.string().max(30).optional(),
+    force_no_tty: z.boolean().nullable().optional(),
+    time_to_live: z.number().optional(),
+  })
+  .strict();
+
+/**
+ * `/apps/{app}/dynos` and the per-type restart/stop actions (`heroku ps`, `ps:restart`,
+ * `ps:stop`), and one-off dynos (`heroku run:detached`).
+ */
 export const dynosRoutes = new Hono<AppEnv>()
+  .post("/apps/:app/dynos", jsonBody(runBody), async (c) => {
+    const app = await appOf(c);
+    const dyno = await runOneOffDyno(requestContext(c, c.var.actor), app, c.req.valid("json"));
+    return c.json(toDynoJson(dyno, app), 201);
+  })
   .get("/apps/:app/dynos", async (c) => {
     const app = await appOf(c);
     return c.json((await listDynos(c.var.db, app.id)).map((d) => toDynoJson(d, app)));

@@ -9,7 +9,7 @@ import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
 import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
-import { authenticateHost, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
+import { authenticateHost, endOneOffDynos, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
 import { getSlugById } from "../services/slugs.ts";
 
@@ -32,6 +32,7 @@ export const internalHostsRoutes = new Hono<HostEnv>()
     const host = c.var.host;
     await touchHost(c.var.db, host, { url: body.url, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
     await recordObservedDynos(c.var.db, host.id, body.dynos);
+    await endOneOffDynos(c.var.db, host.id, body.dynos);
     // The fleet (silent hosts, unplaced dynos) is the FleetWatch's alone, one writer on its
     // own schedule; a heartbeat only keeps it armed, and wakes it at once when this host
     // is new or back, since dynos may be waiting for room. (Through the binding only: the

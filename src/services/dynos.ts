@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, inArray, isNotNull, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, notInArray, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, dynos, formations, releases, type AppRow, type DynoRow, type ReleaseRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
-import type { DesiredDyno } from "../protocol/host.ts";
+import { type DesiredDyno, isOneOffType, ONE_OFF_TYPES } from "../protocol/host.ts";
 import { recordAudit } from "./audit.ts";
 import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { memoryOf } from "./placement.ts";
@@ -40,7 +40,7 @@ export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boo
   const existing = await tx
     .select()
     .from(dynos)
-    .where(and(eq(dynos.appId, app.id), sql`${dynos.type} <> 'run'`));
+    .where(and(eq(dynos.appId, app.id), notInArray(dynos.type, [...ONE_OFF_TYPES])));
   const keep = new Set<string>();
   for (const f of wanted) {
     for (let n = 1; n <= f.quantity; n++) {
@@ -127,6 +127,12 @@ export async function restartDynos(ctx: ServiceContext, app: AppRow, selector?: 
   const changes = await ctx.db.transaction(async (tx) => {
     const changes = noChanges();
     for (const d of await selectDynos(tx, app.id, selector)) {
+      // A one-off dyno is not run again: restarting it ends it, as on Heroku.
+      if (isOneOffType(d.type)) {
+        await tx.update(dynos).set({ desired: "stopped", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
+        changes.stop.push({ dynoId: d.id, hostId: d.hostId });
+        continue;
+      }
       await tx.update(dynos).set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
       changes.start.push(d.id);
     }
@@ -162,7 +168,15 @@ export async function desiredForHost(db: Database, hostId: string, bootTimeoutS:
     .from(dynos)
     .innerJoin(releases, eq(releases.id, dynos.releaseId))
     .innerJoin(apps, eq(apps.id, dynos.appId))
-    .where(and(eq(dynos.hostId, hostId), eq(dynos.desired, "up"), isNotNull(releases.slugId), onlyIds ? inArray(dynos.id, onlyIds) : undefined));
+    .where(
+      and(
+        eq(dynos.hostId, hostId),
+        eq(dynos.desired, "up"),
+        isNotNull(releases.slugId),
+        // One-off dynos are started by command only (`onlyIds`), never by a heartbeat.
+        onlyIds ? inArray(dynos.id, onlyIds) : notInArray(dynos.type, [...ONE_OFF_TYPES]),
+      ),
+    );
   return rows.map(({ dyno, appName, version, slugId, config }) => ({
     id: dyno.id,
     instance: dyno.instance,
@@ -177,6 +191,7 @@ export async function desiredForHost(db: Database, hostId: string, bootTimeoutS:
     slug_id: slugId!,
     env: { ...config, ...dyno.extraEnv },
     boot_timeout_s: bootTimeoutS,
+    ...(dyno.timeToLiveS ? { time_to_live_s: dyno.timeToLiveS } : {}),
   }));
 }
 

@@ -1,9 +1,9 @@
-import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { bytesToBase64Url, sha256Hex } from "../lib/bytes.ts";
 import type { Database } from "../db/client.ts";
 import { dynos, hosts, type HostRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
-import type { ObservedDyno } from "../protocol/host.ts";
+import { type ObservedDyno, ONE_OFF_TYPES } from "../protocol/host.ts";
 
 export const HOST_SECRET_PREFIX = "dph_";
 /** A host that has not sent a heartbeat for this long is down, and its dynos move. */
@@ -71,6 +71,33 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
       })
       .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")));
   }
+}
+
+/** How long a one-off dyno placed on a host may go unreported before it counts as gone. */
+const ONE_OFF_GRACE_S = 30;
+
+/**
+ * Forgets the one-off dynos of a host that are over: reported ended (their command exited
+ * or they were stopped), or no longer reported at all (their agent restarted, or the start
+ * never arrived). They are never run again; their lines stay in the app's log.
+ */
+export async function endOneOffDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<number> {
+  const ended = observed.filter((o) => o.state === "down" || o.state === "crashed").map((o) => o.id);
+  const reported = observed.map((o) => o.id);
+  const gone = await db
+    .delete(dynos)
+    .where(
+      and(
+        eq(dynos.hostId, hostId),
+        inArray(dynos.type, [...ONE_OFF_TYPES]),
+        or(
+          ended.length ? inArray(dynos.id, ended) : undefined,
+          and(reported.length ? notInArray(dynos.id, reported) : undefined, lt(dynos.createdAt, sql`now() - make_interval(secs => ${ONE_OFF_GRACE_S})`)),
+        ),
+      ),
+    )
+    .returning({ id: dynos.id });
+  return gone.length;
 }
 
 /** Marks hosts without a recent heartbeat as down and unassigns their dynos, so they are placed again. */

@@ -180,6 +180,36 @@ describe("supervisor", () => {
     expect(sup.activeTarget(v1.id)).toBeUndefined(); // only web dynos receive traffic
   });
 
+  it("runs a one-off dyno once: its exit is reported once, as complete, and a heartbeat never starts it again", async () => {
+    const { sup, lines } = await supervisor();
+    const dyno = desiredDyno({ name: "run.1234", type: "run", command: "echo once from $DYNO; exit 2" });
+    sup.ensure(dyno);
+    await waitFor("the one-off's exit", () => texts(lines, "heroku").includes("Process exited with status 2"));
+    await waitFor("its report", () => sup.observed().some((o) => o.id === dyno.id));
+    expect(sup.observed()).toEqual([{ id: dyno.id, instance: dyno.instance, state: "down", port: null, exit_code: 2 }]);
+    expect(texts(lines, "app")).toEqual(["once from run.1234"]);
+    expect(texts(lines, "heroku")).toContain("State changed from up to complete");
+    sup.acknowledge(sup.observed());
+    expect(sup.observed()).toEqual([]);
+    // A heartbeat naming it (or not) changes nothing: one-off dynos come and go by command.
+    sup.reconcile([dyno]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(texts(lines, "app")).toEqual(["once from run.1234"]);
+    expect(sup.inspect(dyno.id)).toBeUndefined();
+  });
+
+  it("keeps a running one-off dyno through heartbeats that do not name it, and stops it when its time to live is over", async () => {
+    const { sup, lines } = await supervisor();
+    const dyno = desiredDyno({ name: "run.4321", type: "run", command: "sleep 600", time_to_live_s: 2 });
+    sup.ensure(dyno);
+    await waitFor("the one-off up", () => sup.inspect(dyno.id)?.state === "up");
+    sup.reconcile([]);
+    expect(sup.inspect(dyno.id)?.state).toBe("up");
+    await waitFor("its time to live over", () => texts(lines, "heroku").includes("Stopping process: its time to live (2 s) is over"), 15_000);
+    await waitFor("it reported down", () => sup.observed().some((o) => o.id === dyno.id && o.state === "down"), 15_000);
+    expect(sup.inspect(dyno.id)).toBeUndefined();
+  });
+
   it("ends the dynos a previous agent left running in the same work dir", async () => {
     const { sup, workDir } = await supervisor();
     const dyno = desiredDyno();

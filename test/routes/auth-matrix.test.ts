@@ -116,6 +116,7 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/apps/{app}/formation/web" },
   { method: "PATCH", path: "/apps/{app}/formation/web", body: () => ({ quantity: 3 }) },
   { method: "GET", path: "/apps/{app}/dynos" },
+  { method: "POST", path: "/apps/{app}/dynos", body: () => ({ command: "cat /app/*", attach: false }) },
   { method: "GET", path: "/apps/{app}/dynos/web.1" },
   { method: "DELETE", path: "/apps/{app}/dynos" },
   { method: "DELETE", path: "/apps/{app}/dynos/web.1" },

@@ -195,6 +195,7 @@ describe("responses match Heroku's Platform API schema", () => {
     await conforming(`/apps/${app.name}/dynos`, { method: "DELETE", token: owner.token, status: 202 });
     await conforming(`/apps/${app.name}/dynos/${dyno}/actions/stop`, { method: "POST", token: owner.token, status: 202 });
     await conforming(`/apps/${app.name}/formations/web/actions/stop`, { method: "POST", token: owner.token, status: 202 });
+    await conforming(`/apps/${app.name}/dynos`, { method: "POST", token: owner.token, body: { command: "sleep 5", attach: false }, status: 201 });
     const scaledDown = await conforming(`/apps/${app.name}/formation`, {
       method: "PATCH",
       token: owner.token,

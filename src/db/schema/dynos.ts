@@ -36,6 +36,8 @@ export const dynos = pgTable(
     /** Port of the running process on its host (web dynos), as reported. */
     port: integer("port"),
     exitCode: integer("exit_code"),
+    /** One-off dynos: seconds they may run before they are stopped (`time_to_live`). */
+    timeToLiveS: integer("time_to_live_s"),
     stateChangedAt: timestamp("state_changed_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     ...timestamps,
   },

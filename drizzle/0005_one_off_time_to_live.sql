@@ -1,0 +1,1 @@
+ALTER TABLE "dynos" ADD COLUMN "time_to_live_s" integer;

@@ -1,0 +1,76 @@
+import { eq } from "drizzle-orm";
+import { afterAll, describe, expect, it } from "vitest";
+import { dynos } from "../../src/db/schema/index.ts";
+import { api } from "../support/api.ts";
+import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
+import { herokuSchema } from "../support/heroku-schema.ts";
+import { deploySlug, destroyApp } from "../support/slugs.ts";
+
+afterAll(closeDb);
+
+const runDynos = async (appId: string) => (await (await db()).select().from(dynos).where(eq(dynos.appId, appId))).filter((d) => d.type === "run");
+
+describe("POST /apps/{app}/dynos (one-off dynos)", () => {
+  it("starts run.N from the current release with the app's size, in Heroku's shape, listed with the app's dynos", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      await deploySlug(owner.token, app.name);
+      const res = await api(`/apps/${app.name}/dynos`, {
+        method: "POST",
+        token: owner.token,
+        body: { attach: false, command: "sleep 30", env: { TERM: "xterm", COLUMNS: 120 } },
+      });
+      expect(res.status, res.text).toBe(201);
+      expect(herokuSchema().validateResponse("POST", `/apps/${app.name}/dynos`, res.body)).toEqual([]);
+      expect(res.body).toMatchObject({ command: "sleep 30", type: "run", attach_url: null, app: { id: app.id, name: app.name } });
+      expect(res.body.name).toMatch(/^run\.[1-9]\d{3}$/);
+      const listed = await api(`/apps/${app.name}/dynos`, { token: owner.token });
+      expect(listed.body.map((d: { name: string }) => d.name)).toContain(res.body.name);
+      const [row] = await runDynos(app.id);
+      expect(row).toMatchObject({ name: res.body.name, extraEnv: { TERM: "xterm", COLUMNS: "120" }, timeToLiveS: 86_400 });
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ["an empty command", { command: "  " }, /needs a command/],
+    ["an unknown size", { command: "ls", size: "Huge-9X" }, /Size Huge-9X is not available/],
+    ["a time to live of zero", { command: "ls", time_to_live: 0 }, /time_to_live must be a whole number/],
+    ["a time to live past a day", { command: "ls", time_to_live: 86_401 }, /time_to_live must be a whole number/],
+    ["an env name that is not one", { command: "ls", env: { "1BAD": "x" } }, /Invalid env name/],
+    ["an env over 32 kB", { command: "ls", env: { BIG: "x".repeat(33 * 1024) } }, /at most 32 kB/],
+    ["another type", { command: "ls", type: "worker" }, /of type run/],
+    ["an attached run", { command: "bash", attach: true }, /not available on this platform yet.*heroku run:detached/],
+  ])("refuses %s with {id, message} and starts nothing", async (_label, body, message) => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      await deploySlug(owner.token, app.name);
+      const res = await api(`/apps/${app.name}/dynos`, { method: "POST", token: owner.token, body });
+      expect(res.status, res.text).toBe(422);
+      expect(res.body).toMatchObject({ id: "invalid_params", message: expect.stringMatching(message) });
+      expect(await runDynos(app.id)).toEqual([]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it("refuses an app with nothing deployed, and other accounts' apps", async () => {
+    const owner = await makeAccount();
+    const stranger = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      const empty = await api(`/apps/${app.name}/dynos`, { method: "POST", token: owner.token, body: { command: "ls" } });
+      expect(empty.status).toBe(422);
+      expect(empty.body.message).toMatch(/no release to run yet/);
+      await deploySlug(owner.token, app.name);
+      const theirs = await api(`/apps/${app.name}/dynos`, { method: "POST", token: stranger.token, body: { command: "cat /app/*" } });
+      expect([403, 404]).toContain(theirs.status);
+      expect(await runDynos(app.id)).toEqual([]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+});
