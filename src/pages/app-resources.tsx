@@ -2,16 +2,16 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow, FormationRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
-import { DYNO_SIZES } from "../protocol/host.ts";
+import { DYNO_SIZES, isOneOffType } from "../protocol/host.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
 import { requestContext } from "../services/context.ts";
-import { listDynos, restartDynos } from "../services/dynos.ts";
+import { listDynos, restartDynos, stopDynos } from "../services/dynos.ts";
 import { listFormation, MAX_QUANTITY, updateFormation } from "../services/formation.ts";
 import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
 import { appOrLogin, StateBadge } from "./app-support.tsx";
 import { AppFrame, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
-type DynoView = { name: string; type: string; state: string; size: string; updatedAt: Date; release: number };
+type DynoView = { name: string; type: string; command: string; state: string; size: string; updatedAt: Date; release: number };
 
 const ProcessType: FC<{ frame: Frame; app: string; f: FormationRow; dynos: DynoView[] }> = ({ frame, app, f, dynos }) => {
   const id = `scale-${f.type}`;
@@ -83,6 +83,50 @@ const ProcessType: FC<{ frame: Frame; app: string; f: FormationRow; dynos: DynoV
   );
 };
 
+/** The one-off dynos running now (`heroku run:detached`), each with a stop button. */
+const OneOffDynos: FC<{ frame: Frame; app: string; dynos: DynoView[] }> = ({ frame, app, dynos }) => (
+  <section class="process" aria-labelledby="one-off-heading">
+    <h3 id="one-off-heading">One-off dynos</h3>
+    <div class="table-wrap">
+      <table>
+        <caption class="muted">one-off dynos running now</caption>
+        <thead>
+          <tr>
+            <th scope="col">Dyno</th>
+            <th scope="col">Command</th>
+            <th scope="col">State</th>
+            <th scope="col">Since</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {dynos.map((d) => (
+            <tr>
+              <td class="mono">{d.name}</td>
+              <td class="mono">{d.command}</td>
+              <td>
+                <StateBadge state={d.state} />
+              </td>
+              <td>
+                <Time at={d.updatedAt} />
+              </td>
+              <td>
+                <PostForm action={appHref(app, `dynos/${encodeURIComponent(d.name)}/stop`)} csrf={frame.csrf} label={`Stop ${d.name}`}>
+                  <button type="submit" class="secondary">
+                    Stop {d.name}
+                  </button>
+                </PostForm>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  </section>
+);
+
 const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; dynos: DynoView[] }> = ({ frame, app, formation, dynos }) => (
   <AppFrame frame={frame} app={app.name} tab="resources">
     <h2>Dynos</h2>
@@ -91,6 +135,7 @@ const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; 
     ) : (
       <p>No process types yet. Deploy code with a Procfile (git push heroku main) and its process types appear here.</p>
     )}
+    {dynos.some((d) => isOneOffType(d.type)) ? <OneOffDynos frame={frame} app={app.name} dynos={dynos.filter((d) => isOneOffType(d.type))} /> : null}
     {dynos.length ? (
       <PostForm action={appHref(app.name, "restart")} csrf={frame.csrf} class="actions">
         <button type="submit" class="secondary">
@@ -110,6 +155,7 @@ export const resourcesPages = new Hono<DashboardEnv>()
     const dynos = (await listDynos(c.var.db, app.id)).map((d) => ({
       name: d.name,
       type: d.type,
+      command: d.command,
       state: toDynoJson(d, app).state,
       size: d.size,
       updatedAt: d.stateChangedAt,
@@ -127,6 +173,20 @@ export const resourcesPages = new Hono<DashboardEnv>()
       const update = { type: c.req.param("type"), ...(quantity && { quantity }), ...(size && { size }) };
       const { summary } = await updateFormation(requestContext(c, session.actor), app, [update]);
       return redirectWith(c, back, { kind: "notice", text: `Scaled to ${summary}.` });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, back, { kind: "error", text: err.message });
+    }
+  })
+  .post("/apps/:name/dynos/:dyno/stop", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const dyno = c.req.param("dyno");
+    const back = appHref(app.name, "resources");
+    try {
+      await stopDynos(requestContext(c, session.actor), app, dyno);
+      return redirectWith(c, back, { kind: "notice", text: `Stopping ${dyno}.` });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       return redirectWith(c, back, { kind: "error", text: err.message });

@@ -167,7 +167,8 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
     // Generous: the point is that the API keeps answering during the flood, on a shared machine.
     expect(latencies[Math.floor(latencies.length * 0.95)]).toBeLessThan(3_000);
     expect(rssPeak - rssBefore).toBeLessThan(150);
-    const deadline = Date.now() + 30_000;
+    // The notice rides with the shipped batches, which run late on a loaded machine.
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const reader = await readSse(await logSessionUrl(owner.token, app.name, { lines: 50, source: "heroku", dyno: "logplex" }));
       await reader.ended;

@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { dynos } from "../../src/db/schema/index.ts";
 import { api } from "../support/api.ts";
+import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
 import { deploySlug, destroyApp } from "../support/slugs.ts";
@@ -69,6 +70,39 @@ describe("POST /apps/{app}/dynos (one-off dynos)", () => {
       const theirs = await api(`/apps/${app.name}/dynos`, { method: "POST", token: stranger.token, body: { command: "cat /app/*" } });
       expect([403, 404]).toContain(theirs.status);
       expect(await runDynos(app.id)).toEqual([]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+});
+
+describe("one-off dynos on the dashboard", () => {
+  it("are listed on the Resources page while they run, and its stop button ends them (with the page's CSRF token only)", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      await deploySlug(owner.token, app.name);
+      const run = await api(`/apps/${app.name}/dynos`, { method: "POST", token: owner.token, body: { command: "sleep 600", attach: false } });
+      expect(run.status, run.text).toBe(201);
+      const name = run.body.name as string;
+      // A client address of its own, so sign-in counters do not mix with other tests'.
+      const browser = new DashboardClient({ "CF-Connecting-IP": `203.0.113.${Math.floor(Math.random() * 250) + 1}` });
+      expect((await browser.signIn(owner.email, owner.password)).status).toBe(303);
+      const page = await browser.get(`/dashboard/apps/${app.name}/resources`);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain("One-off dynos");
+      expect(page.text).toContain(`Stop ${name}`);
+      expect(page.text).toContain("sleep 600");
+
+      const forged = await browser.post(`/dashboard/apps/${app.name}/dynos/${name}/stop`, {}, { csrf: null });
+      expect(forged.status).toBe(403);
+      expect((await runDynos(app.id))[0]).toMatchObject({ name, desired: "up" });
+
+      const stopped = await browser.post(`/dashboard/apps/${app.name}/dynos/${name}/stop`, {});
+      expect(stopped.status).toBe(303);
+      expect(stopped.location).toBe(`/dashboard/apps/${app.name}/resources`);
+      const rows = await runDynos(app.id);
+      expect(rows.every((d) => d.desired === "stopped")).toBe(true);
     } finally {
       await destroyApp(owner.token, app.name);
     }
