@@ -100,7 +100,7 @@ export async function endOneOffDynos(db: Database, hostId: string, observed: Obs
   return gone.length;
 }
 
-/** Marks hosts without a recent heartbeat as down and unassigns their dynos, so they are placed again. */
+/** Marks hosts without a recent heartbeat as down: their one-off dynos end, the others are unassigned and placed again. */
 export async function retireSilentHosts(db: Database): Promise<number> {
   const dead = await db
     .update(hosts)
@@ -110,6 +110,8 @@ export async function retireSilentHosts(db: Database): Promise<number> {
     )
     .returning({ id: hosts.id });
   for (const h of dead) {
+    // A one-off dyno died with its host and is never run again; the others move.
+    await db.delete(dynos).where(and(eq(dynos.hostId, h.id), inArray(dynos.type, [...ONE_OFF_TYPES])));
     await db
       .update(dynos)
       .set({ hostId: null, state: "starting", port: null, instance: sql`gen_random_uuid()`, updatedAt: sql`now()` })

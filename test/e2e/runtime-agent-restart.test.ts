@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readlinkSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, readlinkSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eq, inArray } from "drizzle-orm";
@@ -84,8 +85,23 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
   let agent: RunningAgent | undefined;
   const workDir = path.join(os.tmpdir(), `dynoplane-agent-restart-${unique()}`);
 
-  /** The app's live server.js processes, each with the directory it runs in (in its sandbox). */
-  const running = () => appProcesses(app.name).map((pid) => ({ pid, cwd: readlinkSync(`/proc/${pid}/cwd`) }));
+  /** This agent's sandboxes live in a cgroup group named after its work dir (see src/agent/sandbox). */
+  const group = `/dynoplane-${createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8)}/`;
+  /**
+   * The app's live server.js processes under this test's agent, each with the directory it
+   * runs in (in its sandbox). The platform's own agent may briefly run the same dynos: they
+   * are placed there first and moved here on purpose.
+   */
+  const running = () =>
+    appProcesses(app.name)
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(group);
+        } catch {
+          return false; // exited meanwhile
+        }
+      })
+      .map((pid) => ({ pid, cwd: readlinkSync(`/proc/${pid}/cwd`) }));
   /** Waits until exactly the two web dynos run on this host, as fresh processes, and both answer. */
   const converged = async (old: number[]) => {
     const fresh = await waitFor(
