@@ -12,7 +12,8 @@ export type ErrorId =
   | "payload_too_large"
   | "rate_limit"
   | "unsupported_media_type"
-  | "internal_server_error";
+  | "internal_server_error"
+  | "unavailable";
 
 const STATUS: Record<ErrorId, ContentfulStatusCode> = {
   bad_request: 400,
@@ -26,6 +27,7 @@ const STATUS: Record<ErrorId, ContentfulStatusCode> = {
   rate_limit: 429,
   unsupported_media_type: 415,
   internal_server_error: 500,
+  unavailable: 503,
 };
 
 /** The one error type the API raises; `onError` renders it as `{ id, message[, resource] }`. */

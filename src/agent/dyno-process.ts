@@ -1,5 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import type { Writable } from "node:stream";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { closeSync } from "node:fs";
+import { type Duplex, Transform, type Writable } from "node:stream";
+import tty from "node:tty";
 import { type DesiredDyno, isOneOffType, type ObservedDyno } from "../protocol/host.ts";
 import type { DynoUser } from "./dyno-user.ts";
 import { LineSplitter, type LogSink } from "./log-buffer.ts";
@@ -8,6 +10,7 @@ import { HARD_LIMIT_FACTOR } from "./sandbox/cgroups.ts";
 import type { Sandbox } from "./sandbox/index.ts";
 import { envScript } from "./sandbox/launch.ts";
 import { ROOT_ENV } from "./sandbox/run.ts";
+import { openTerminal } from "./terminal.ts";
 
 /** Heroku's dyno states, as the heartbeat reports them. */
 export type DynoState = ObservedDyno["state"];
@@ -42,6 +45,32 @@ const PROFILE =
  * for the programs the shell starts: they get SIGTERM as usual.
  */
 const KEEP_SHELL = "trap : TERM\n";
+
+/**
+ * Under a terminal, Ctrl-C reaches the foreground process group, the dyno's shell included:
+ * the shell must outlive it (a REPL's KeyboardInterrupt is no reason to end the dyno).
+ */
+const KEEP_SHELL_TTY = "trap : TERM INT QUIT\n";
+
+/** The byte the CLI sends at the end of a piped stdin (it does not half-close). */
+const END_OF_INPUT = 0x04;
+
+/**
+ * What `heroku run -x` appends to the command (`; echo "\uFFFF heroku-command-exit-status: $?"`)
+ * and then looks for in the output. A command that ends the shell itself (`exit 3`) never
+ * reaches that echo, so the agent, which knows the status, writes the line in its place.
+ */
+const EXIT_MARKER = "\uFFFF heroku-command-exit-status:";
+
+/** How long output may still drain once an attached command exited, before the connection ends. */
+const DRAIN_MS = 2_000;
+
+/** The client of an attached one-off dyno (`heroku run`): the connection its terminal or pipes are carried on. */
+export interface AttachedSession {
+  socket: Duplex;
+  /** The terminal's size; null runs the command on plain pipes. */
+  tty: { cols: number; rows: number } | null;
+}
 
 /** How often a dyno's memory is checked against its quota (R14 lines). */
 const MEMORY_CHECK_MS = 5_000;
@@ -79,38 +108,57 @@ export class DynoProcess {
     return this.o.sandbox?.address ?? "127.0.0.1";
   }
 
-  /** Spawns the command; web dynos are `up` once their port accepts, others at once. */
-  start(): void {
+  /**
+   * Spawns the command; web dynos are `up` once their port accepts, others at once. With a
+   * `session` (an attached one-off dyno) its terminal or pipes are the client's connection
+   * instead of the app's log, and the connection ends once the command and its output have.
+   */
+  start(session?: AttachedSession): void {
     const { dyno, appDir, port, user, sandbox } = this.o;
     this.platform(`Starting process with command \`${dyno.command}\``);
     const env = { ...BASE_ENV, ...dyno.env, PORT: String(port), DYNO: dyno.name, PS: dyno.name, HOME: appDir };
-    const script = KEEP_SHELL + PROFILE + dyno.command;
+    const term = session?.tty ? openTerminal(session.tty.cols, session.tty.rows) : null;
+    const script = (term ? KEEP_SHELL_TTY : KEEP_SHELL) + PROFILE + dyno.command;
+    const stdio: StdioOptions = term ? [term.slave, term.slave, term.slave] : [session ? "pipe" : "ignore", "pipe", "pipe"];
     // In a sandbox every process up to the tenant's shell is root with ROOT_ENV; the tenant's
     // environment is handed over on fd 3 and applied by that shell (see sandbox/launch.ts).
-    const child = sandbox
-      ? spawn("/bin/sh", sandbox.argv(script, { hostname: dyno.name, name: dyno.name }).slice(1), {
-          cwd: "/",
-          env: ROOT_ENV,
-          stdio: ["ignore", "pipe", "pipe", "pipe"],
-        })
-      : spawn("/bin/sh", ["-c", script], {
-          cwd: appDir,
-          env,
-          detached: true, // setsid: its own process group, so stop and kill reach its children too
-          stdio: ["ignore", "pipe", "pipe"],
-          ...(user ? { uid: user.uid, gid: user.gid } : {}),
-        });
+    // Under a terminal the tenant's shell leads a session of its own with the terminal as its
+    // controlling one (setsid --ctty), so Ctrl-C and job control work as on a laptop.
+    let child: ChildProcess;
+    try {
+      child = sandbox
+        ? spawn("/bin/sh", sandbox.argv(script, { hostname: dyno.name, name: dyno.name, terminal: !!term }).slice(1), {
+            cwd: "/",
+            env: ROOT_ENV,
+            stdio: [...stdio, "pipe"],
+          })
+        : spawn(term ? "/usr/bin/setsid" : "/bin/sh", term ? ["--ctty", "/bin/sh", "-c", script] : ["-c", script], {
+            cwd: appDir,
+            env,
+            // setsid: its own process group, so stop and kill reach its children too
+            // (under a terminal `setsid --ctty` makes it, and the child is no group leader)
+            detached: !term,
+            stdio,
+            ...(user ? { uid: user.uid, gid: user.gid } : {}),
+          });
+    } finally {
+      // The dyno holds the terminal's slave now; the agent keeps only the master.
+      if (term) closeSync(term.slave);
+    }
     this.child = child;
     if (sandbox) {
       const envPipe = child.stdio[3] as Writable;
       envPipe.on("error", () => {}); // a sandbox that failed to start closes it early; 'exit' says why
       envPipe.end(envScript(env));
     }
-    for (const stream of [child.stdout!, child.stderr!]) {
-      const lines = new LineSplitter((text) => this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "app", text, ts: Date.now() }));
-      stream.on("data", (chunk: Buffer) => lines.push(chunk));
-      stream.on("end", () => lines.end());
-      stream.on("error", () => lines.end());
+    if (session) this.connect(session, child, term && new tty.ReadStream(term.master));
+    else {
+      for (const stream of [child.stdout!, child.stderr!]) {
+        const lines = new LineSplitter((text) => this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "app", text, ts: Date.now() }));
+        stream.on("data", (chunk: Buffer) => lines.push(chunk));
+        stream.on("end", () => lines.end());
+        stream.on("error", () => lines.end());
+      }
     }
     child.on("error", (err) => {
       if (child.pid !== undefined) return; // a late error of a running child; 'exit' follows
@@ -124,6 +172,58 @@ export class DynoProcess {
     else this.setState("up");
   }
 
+  /**
+   * Carries an attached dyno's terminal (or stdin and merged stdout/stderr) over the client's
+   * connection, with back-pressure both ways. The connection ends once the command exited and
+   * its output is drained (a terminal reports EIO when the last process holding it is gone).
+   */
+  private connect(session: AttachedSession, child: ChildProcess, master: tty.ReadStream | null): void {
+    const { socket } = session;
+    const outputs: NodeJS.ReadableStream[] = master ? [master] : [child.stdout!, child.stderr!];
+    let open = outputs.length;
+    let drained!: () => void;
+    const outputDone = new Promise<void>((resolve) => (drained = resolve));
+    for (const out of outputs) {
+      const ended = () => {
+        if (--open === 0) drained();
+      };
+      out.once("end", ended);
+      out.once("error", ended); // EIO: the terminal's last holder is gone; EPIPE and the like: the same
+      out.pipe(socket, { end: false });
+    }
+    if (master) {
+      socket.pipe(master, { end: false });
+    } else {
+      const stdin = child.stdin!;
+      stdin.on("error", () => {}); // a command that does not read its input closes it early
+      // The CLI ends a piped stdin with \u0004 (it never half-closes): what follows is not input.
+      let ended = false;
+      const input = new Transform({
+        transform(chunk: Buffer, _enc, next) {
+          if (ended) return next();
+          const eot = chunk.indexOf(END_OF_INPUT);
+          if (eot < 0) return next(null, chunk);
+          ended = true;
+          this.push(chunk.subarray(0, eot));
+          this.push(null);
+          next();
+        },
+      });
+      socket.pipe(input).pipe(stdin);
+    }
+    socket.on("error", () => {}); // a dropped client shows as 'close'; the owner stops the dyno then
+    const marker = this.o.dyno.command.includes(EXIT_MARKER) ? watchFor(outputs, Buffer.from(EXIT_MARKER)) : null;
+    void this.exited.then(async () => {
+      await Promise.race([outputDone, new Promise((r) => setTimeout(r, DRAIN_MS).unref())]);
+      if (marker && !marker.seen() && this.status !== null) socket.write(`${EXIT_MARKER} ${this.status}\r\n`);
+      socket.end();
+      if (master) {
+        socket.unpipe(master);
+        master.destroy();
+      }
+    });
+  }
+
   /** SIGTERM to the group; SIGKILL to whatever is left after `graceMs`. Ends `down`. */
   stop(graceMs: number): Promise<void> {
     this.stopping ??= this.terminate(graceMs);
@@ -132,6 +232,8 @@ export class DynoProcess {
 
   private async terminate(graceMs: number): Promise<void> {
     this.clearTimers();
+    // An attached dyno whose client never came: nothing was started, nothing is left to stop.
+    if (!this.child) return this.finished();
     const pid = this.child?.pid;
     if (pid !== undefined && this.status === null) {
       this.platform("Stopping all processes with SIGTERM");
@@ -260,4 +362,19 @@ export class DynoProcess {
 
 function seconds(ms: number): string {
   return String(Math.round(ms / 100) / 10);
+}
+
+/** Whether `needle` appeared in any of `streams` (also across chunk boundaries). */
+function watchFor(streams: NodeJS.ReadableStream[], needle: Buffer): { seen: () => boolean } {
+  let seen = false;
+  for (const stream of streams) {
+    let carry = Buffer.alloc(0);
+    stream.on("data", (chunk: Buffer | string) => {
+      if (seen) return;
+      const joined = Buffer.concat([carry, Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)]);
+      if (joined.includes(needle)) seen = true;
+      carry = joined.subarray(Math.max(0, joined.length - needle.length + 1));
+    });
+  }
+  return { seen: () => seen };
 }

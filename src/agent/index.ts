@@ -12,6 +12,7 @@ import type { DynoUser } from "./dyno-user.ts";
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { BackoffSchedule } from "./reconcile.ts";
+import { createRendezvousServer } from "./rendezvous.ts";
 import { createAgentServer } from "./server.ts";
 import { downloadSlug, slugCachePath } from "./slug.ts";
 import { SandboxHost } from "./sandbox/index.ts";
@@ -32,6 +33,18 @@ export interface AgentConfig {
   /** PEM certificate and key files: serve HTTPS. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /**
+   * The rendezvous server of attached one-off dynos (`heroku run`): its port (0 picks a free
+   * one), the host name the CLI connects to (by default the public URL's), and the PEM
+   * certificate and key it serves (by default the HTTPS ones). Without a certificate there
+   * is no rendezvous server and `heroku run` is refused for dynos on this host.
+   */
+  rendezvousPort?: number;
+  rendezvousHost?: string;
+  rendezvousCertFile?: string;
+  rendezvousKeyFile?: string;
+  /** How long an attached one-off dyno waits for its client (60 s). */
+  attachTimeoutMs?: number;
   /** Slug cache and instance directories. */
   workDir: string;
   /** Memory offered to dynos, in MB; by default the machine's total. */
@@ -63,6 +76,8 @@ export interface AgentConfig {
 export interface Agent {
   url: string;
   port: number;
+  /** `host:port` of the rendezvous server, or null when it has none. */
+  rendezvous: string | null;
   supervisor: Supervisor;
   /** Runs `build` commands; null without a control plane to fetch sources from and report to. */
   builder: Builder | null;
@@ -154,6 +169,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     bootTimeoutMs: config.bootTimeoutMs,
     stopGraceMs: config.stopGraceMs,
     backoff: config.backoff,
+    attachTimeoutMs: config.attachTimeoutMs,
     onChange: () => reportSoon(),
   });
   const auth = new CommandAuth();
@@ -165,13 +181,20 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   let again = false;
   let stopped = false;
   let url = config.publicUrl ?? "";
+  let rendezvous: string | null = null;
 
   const beatOnce = async (): Promise<void> => {
     if (!client) return;
     const dynos = supervisor.observed();
     const dropped = logs.takeDropped();
     try {
-      const res = await client.heartbeat({ url, capacity_mb: config.capacityMb ?? Math.floor(os.totalmem() / 1024 / 1024), dynos, dropped_log_lines: dropped });
+      const res = await client.heartbeat({
+        url,
+        capacity_mb: config.capacityMb ?? Math.floor(os.totalmem() / 1024 / 1024),
+        dynos,
+        dropped_log_lines: dropped,
+        ...(rendezvous ? { rendezvous } : {}),
+      });
       supervisor.acknowledge(dynos);
       await auth.setKey(res.command_key, res.host_id);
       if (res.heartbeat_interval_ms > 0) heartbeatMs = res.heartbeat_interval_ms;
@@ -240,6 +263,31 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   const port = (server.address() as AddressInfo).port;
   url ||= `${tls ? "https" : "http"}://${config.listenHost && config.listenHost !== "0.0.0.0" ? config.listenHost : os.hostname()}:${port}`;
 
+  const certFile = config.rendezvousCertFile ?? config.tlsCertFile;
+  const keyFile = config.rendezvousKeyFile ?? config.tlsKeyFile;
+  const rendezvousServer =
+    certFile && keyFile
+      ? createRendezvousServer({
+          auth,
+          cert: readFileSync(certFile, "utf8"),
+          key: readFileSync(keyFile, "utf8"),
+          attach: (dynoId, socket) => supervisor.attach(dynoId, socket),
+          log,
+        })
+      : null;
+  if (rendezvousServer) {
+    await new Promise<void>((resolve, reject) => {
+      rendezvousServer.once("error", reject);
+      rendezvousServer.listen(config.rendezvousPort ?? 0, config.listenHost ?? "0.0.0.0", () => resolve());
+    });
+    const host = config.rendezvousHost ?? new URL(url).hostname;
+    rendezvous = `${host}:${(rendezvousServer.address() as AddressInfo).port}`;
+  } else {
+    log(
+      "no TLS certificate for the rendezvous server (--rendezvous-cert/--rendezvous-key or --tls-cert/--tls-key): attached one-off dynos (heroku run) cannot run on this host",
+    );
+  }
+
   const shipper = client
     ? new LogShipper({ buffer: logs, send: (lines) => client.shipLogs(lines), onError: (err) => log(`shipping logs failed: ${(err as Error).message}`) })
     : null;
@@ -249,6 +297,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   return {
     url,
     port,
+    rendezvous,
     supervisor,
     builder,
     logs,
@@ -261,6 +310,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      // Attached clients keep their connections until their dynos end, just below.
+      rendezvousServer?.close();
       // Every step runs even when one before it failed: nothing may outlive the agent.
       const ended = await Promise.allSettled([supervisor.stopAll(), builder?.stop()]);
       await sandboxes?.close();

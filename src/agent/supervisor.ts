@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { type DesiredDyno, isOneOffType, type ObservedDyno, sizeLimits } from "../protocol/host.ts";
+import type { Duplex } from "node:stream";
+import { type DesiredDyno, isOneOffType, type ObservedDyno, RENDEZVOUS_GREETING, sizeLimits } from "../protocol/host.ts";
 import { appUser, assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
-import { DynoProcess, type DynoState } from "./dyno-process.ts";
+import { type AttachedSession, DynoProcess, type DynoState } from "./dyno-process.ts";
 import type { LogSink } from "./log-buffer.ts";
 import { killProcessesUnder, pickFreePort } from "./process-group.ts";
 import { diffDynos, HEROKU_BACKOFF, restartDelayMs, type BackoffSchedule, type DynoDiff, type RunningDynoSummary } from "./reconcile.ts";
@@ -28,7 +29,12 @@ export interface SupervisorOptions {
   backoff?: BackoffSchedule;
   /** Called after any dyno's state changes, so the control plane can hear of it at once. */
   onChange?: () => void;
+  /** How long an attached one-off dyno waits for its client before it ends (the token's 60 s). */
+  attachTimeoutMs?: number;
 }
+
+/** What a dyno waits for its client for, by default: as long as its rendezvous token lives. */
+export const ATTACH_TIMEOUT_MS = 60_000;
 
 /** One run of a dyno: its unpack directory and process. */
 interface Instance {
@@ -57,6 +63,9 @@ interface Slot {
   exitCode: number | null;
   crashes: number;
   restartTimer?: NodeJS.Timeout;
+  /** Attached one-off dynos: whether a client came (only one ever does), and the wait for it. */
+  attached?: boolean;
+  attachTimer?: NodeJS.Timeout;
 }
 
 /** What `inspect` reveals about a dyno, for operators and tests. */
@@ -87,6 +96,8 @@ export class Supervisor {
   private readonly ports = new Set<number>();
   /** Every instance not yet cleaned up, including retiring ones no slot points at any more. */
   private readonly live = new Set<Instance>();
+  /** Clients that came for a dyno whose start command is still on its way, by dyno id. */
+  private readonly arrivals = new Map<string, Set<() => void>>();
   private readonly unpacker: SlugUnpacker;
 
   constructor(
@@ -119,7 +130,9 @@ export class Supervisor {
       this.stopped.delete(dyno.id);
       const created: Slot = { dyno, state: "starting", exitCode: null, crashes: 0 };
       this.slots.set(dyno.id, created);
+      if (dyno.attach && isOneOffType(dyno.type)) this.awaitClient(created);
       void this.launch(created);
+      for (const arrived of this.arrivals.get(dyno.id) ?? []) arrived();
     } else if (slot.dyno.instance !== dyno.instance) {
       this.replace(slot, dyno);
     }
@@ -131,6 +144,7 @@ export class Supervisor {
     if (!slot) return;
     this.slots.delete(dynoId);
     clearTimeout(slot.restartTimer);
+    clearTimeout(slot.attachTimer);
     if (slot.state === "crashed") this.platform(slot.dyno, "State changed from crashed to down");
     await Promise.all([slot.previous, slot.current].map((i) => i && this.retire(i)));
     if (this.slots.has(dynoId)) return; // desired again meanwhile: its new run is what gets reported
@@ -142,6 +156,40 @@ export class Supervisor {
     await Promise.all([...this.slots.keys()].map((id) => this.stop(id)));
     // Replaced instances retire in the background; each may still be opening its sandbox.
     while (this.live.size) await Promise.all([...this.live].map((i) => this.retire(i)));
+  }
+
+  /**
+   * Connects a client to an attached one-off dyno (its rendezvous token already checked):
+   * once the dyno's sandbox is ready, greets the client and runs the command on its
+   * connection. A dyno takes one client, ever; when that client leaves first, the dyno is
+   * stopped. Waits up to `waitMs` for a dyno whose start command has not arrived yet.
+   * Resolves false, touching nothing, when there is no such dyno waiting for a client.
+   */
+  async attach(dynoId: string, socket: Duplex, waitMs = 10_000): Promise<boolean> {
+    const slot = this.slots.get(dynoId) ?? (await this.arrival(dynoId, waitMs));
+    if (!slot?.dyno.attach || !isOneOffType(slot.dyno.type) || slot.attached) return false;
+    slot.attached = true;
+    clearTimeout(slot.attachTimer);
+    const inst = slot.current;
+    await inst?.launching;
+    const current = () => this.slots.get(dynoId) === slot && slot.current === inst && !!inst?.proc && !inst.retired && inst.proc.state === "starting";
+    if (!current()) return false;
+    // A write of its own, finished before any output: the client discards its first chunk.
+    const greeted = await new Promise<boolean>((resolve) => socket.write(RENDEZVOUS_GREETING, (err) => resolve(!err)));
+    if (!greeted || !current() || socket.destroyed) {
+      void this.stop(dynoId);
+      return false;
+    }
+    const { dyno } = slot;
+    socket.once("close", () => {
+      if (this.slots.get(dynoId) !== slot || inst!.proc!.status !== null) return;
+      this.platform(dyno, "The client disconnected; stopping the dyno");
+      void this.stop(dynoId);
+    });
+    const session: AttachedSession = { socket, tty: dyno.attach === "tty" ? terminalSize(dyno.env) : null };
+    inst!.proc!.start(session);
+    this.armTimeToLive(slot, inst!);
+    return true;
   }
 
   /** Where a web dyno's traffic goes: the up instance, old or new. */
@@ -276,22 +324,56 @@ export class Supervisor {
         inst.proc = new DynoProcess({ ...common, appDir, port, sandbox: null });
         this.ports.add(port);
       }
+      // An attached dyno's command starts when its client comes (see `attach`).
+      if (dyno.attach && isOneOffType(dyno.type)) return;
       inst.proc.start();
-      if (dyno.time_to_live_s && isOneOffType(dyno.type)) {
-        const ttl = dyno.time_to_live_s;
-        inst.ttlTimer = setTimeout(() => {
-          if (this.slots.get(dyno.id) !== slot || slot.current !== inst) return;
-          this.platform(dyno, `Stopping process: its time to live (${ttl} s) is over`);
-          void this.stop(dyno.id);
-        }, ttl * 1000);
-        inst.ttlTimer.unref();
-      }
+      this.armTimeToLive(slot, inst);
     } catch (err) {
       if (inst.retired) return void (await this.cleanup(inst));
       this.platform(dyno, `Error: ${(err as Error).message}`);
       await this.cleanup(inst);
       this.crashed(slot, inst, null);
     }
+  }
+
+  /** One-off dynos: stopped once their time to live is over. */
+  private armTimeToLive(slot: Slot, inst: Instance): void {
+    const { dyno } = slot;
+    if (!dyno.time_to_live_s || !isOneOffType(dyno.type)) return;
+    const ttl = dyno.time_to_live_s;
+    inst.ttlTimer = setTimeout(() => {
+      if (this.slots.get(dyno.id) !== slot || slot.current !== inst) return;
+      this.platform(dyno, `Stopping process: its time to live (${ttl} s) is over`);
+      void this.stop(dyno.id);
+    }, ttl * 1000);
+    inst.ttlTimer.unref();
+  }
+
+  /** An attached one-off dyno whose client does not come in time ends unstarted. */
+  private awaitClient(slot: Slot): void {
+    const waitMs = this.o.attachTimeoutMs ?? ATTACH_TIMEOUT_MS;
+    slot.attachTimer = setTimeout(() => {
+      if (this.slots.get(slot.dyno.id) !== slot || slot.attached) return;
+      this.platform(slot.dyno, `Error: no client attached within ${Math.round(waitMs / 1000)} seconds; stopping the dyno`);
+      void this.stop(slot.dyno.id);
+    }, waitMs);
+    slot.attachTimer.unref();
+  }
+
+  /** Resolves with the dyno's slot once its start command arrives, or undefined after `waitMs`. */
+  private arrival(dynoId: string, waitMs: number): Promise<Slot | undefined> {
+    return new Promise((resolve) => {
+      const waiters = this.arrivals.get(dynoId) ?? new Set<() => void>();
+      this.arrivals.set(dynoId, waiters);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (!waiters.size) this.arrivals.delete(dynoId);
+        resolve(this.slots.get(dynoId));
+      };
+      const timer = setTimeout(done, waitMs);
+      waiters.add(done);
+    });
   }
 
   private onProcessState(slot: Slot, inst: Instance): void {
@@ -320,6 +402,7 @@ export class Supervisor {
     if (this.slots.get(slot.dyno.id) !== slot) return;
     this.slots.delete(slot.dyno.id);
     clearTimeout(slot.restartTimer);
+    clearTimeout(slot.attachTimer);
     this.stopped.set(slot.dyno.id, { id: slot.dyno.id, instance: slot.dyno.instance, state: "down", port: null, exit_code: status });
     this.o.onChange?.();
   }
@@ -389,4 +472,9 @@ export class Supervisor {
   private platform(dyno: DesiredDyno, text: string): void {
     this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "heroku", text, ts: Date.now() });
   }
+}
+
+/** The client's terminal size, from the COLUMNS and LINES the CLI sends with `heroku run`. */
+function terminalSize(env: Record<string, string>): { cols: number; rows: number } {
+  return { cols: Number(env.COLUMNS) || 80, rows: Number(env.LINES) || 24 };
 }

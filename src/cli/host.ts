@@ -5,9 +5,11 @@ import { integerFlag, parseFlags } from "./args.ts";
 
 /** The agent's default port; the control plane reaches it at the --public-url. */
 export const DEFAULT_HOST_PORT = 5100;
+/** The rendezvous server's default port (`heroku run`), Heroku's own. */
+export const DEFAULT_RENDEZVOUS_PORT = 5000;
 
 const USAGE =
-  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--dyno-network CIDR] [--unsafe-no-sandbox]";
+  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--rendezvous-port N] [--rendezvous-host NAME] [--rendezvous-cert FILE --rendezvous-key FILE] [--dyno-network CIDR] [--unsafe-no-sandbox]";
 
 /**
  * `dynoplane host --control-plane URL --secret S ...`: runs this machine's host agent until
@@ -26,6 +28,10 @@ export async function run(args: string[]): Promise<number> {
     ca: str,
     "tls-cert": str,
     "tls-key": str,
+    "rendezvous-port": str,
+    "rendezvous-host": str,
+    "rendezvous-cert": str,
+    "rendezvous-key": str,
     "dyno-network": str,
     "unsafe-no-sandbox": { type: "boolean" },
   });
@@ -46,12 +52,17 @@ export async function run(args: string[]): Promise<number> {
     publicUrl: flags["public-url"],
     tlsCertFile: flags["tls-cert"],
     tlsKeyFile: flags["tls-key"],
+    rendezvousPort: integerFlag(flags["rendezvous-port"], "rendezvous-port", DEFAULT_RENDEZVOUS_PORT, 0, 65535),
+    rendezvousHost: flags["rendezvous-host"],
+    rendezvousCertFile: flags["rendezvous-cert"],
+    rendezvousKeyFile: flags["rendezvous-key"],
     workDir: path.resolve(flags["work-dir"] ?? defaultWorkDir),
     capacityMb: integerFlag(flags["capacity-mb"], "capacity-mb", Math.floor(os.totalmem() / 1024 / 1024)),
     dynoSupernet: flags["dyno-network"],
     unsafeNoSandbox: flags["unsafe-no-sandbox"] === true,
   });
   console.log(`dynoplane host agent listening on ${agent.url}, reporting to ${controlPlaneUrl}`);
+  if (agent.rendezvous) console.log(`heroku run connects to rendezvous://${agent.rendezvous}`);
 
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {

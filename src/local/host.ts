@@ -7,6 +7,7 @@ import { hosts } from "../db/schema/index.ts";
 import { sha256Hex } from "../lib/bytes.ts";
 import { createHost, generateHostSecret } from "../services/hosts.ts";
 import { freePort } from "../node/ports.ts";
+import type { LocalTls } from "./tls.ts";
 import { ROOT } from "./worker.ts";
 
 /**
@@ -38,7 +39,9 @@ export async function startLocalHost(opts: {
   home: string;
   databaseUrl: string;
   apiUrl: string;
-  caPath: string;
+  /** The local CA (the agent trusts the control plane by it) and the certificate it signed
+   * for 127.0.0.1, which the rendezvous server of `heroku run` serves. */
+  tls: Pick<LocalTls, "caPath" | "certPath" | "keyPath">;
   quiet?: boolean;
   unsafeNoSandbox?: boolean;
 }): Promise<LocalHost> {
@@ -62,6 +65,7 @@ export async function startLocalHost(opts: {
   }
 
   const port = await freePort();
+  const rendezvousPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [
     path.join(ROOT, "bin", "dynoplane.js"),
@@ -77,7 +81,13 @@ export async function startLocalHost(opts: {
     "--work-dir",
     agentWorkDir(opts.home),
     "--ca",
-    opts.caPath,
+    opts.tls.caPath,
+    "--rendezvous-port",
+    String(rendezvousPort),
+    "--rendezvous-cert",
+    opts.tls.certPath,
+    "--rendezvous-key",
+    opts.tls.keyPath,
     ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
   // Kept alive: an agent that dies (its dynos die with it) is started again on the same

@@ -123,7 +123,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         home,
         databaseUrl,
         apiUrl: `https://${hostPort}`,
-        caPath: tls.caPath,
+        tls,
         quiet: opts.quiet,
         unsafeNoSandbox: opts.unsafeNoSandbox,
       });

@@ -16,7 +16,16 @@ import { BUILD_SPEC } from "./build.ts";
  *                                    heartbeat converges anything a lost command missed)
  *   ANY  /proxy/:dynoId/<path>       a routed app request, with the JWT in
  *                                    `X-Dynoplane-Route` (subject = dyno id)
+ *
+ * CLI → agent (attached one-off dynos, `heroku run`): TLS to the agent's rendezvous port.
+ *   The client sends `<token>\r\n` first, the token being a JWT of purpose `rendezvous`
+ *   (subject = the dyno id, audience = the host id, 60 s expiry, single-use); the agent
+ *   answers `rendezvous\r\n` as a write of its own, then the stream carries the command's
+ *   terminal (or stdin and merged stdout/stderr) raw, both ways, until the command ends.
  */
+
+/** What the agent sends first on an accepted rendezvous connection (the CLI discards it). */
+export const RENDEZVOUS_GREETING = "rendezvous\r\n";
 
 /** Control-plane paths agents call, with `Authorization: Bearer <host secret>`. */
 export const CONTROL_PLANE_PATHS = {
@@ -98,6 +107,11 @@ export const DESIRED_DYNO = z.object({
   boot_timeout_s: z.number().int().positive(),
   /** One-off dynos: stopped after this many seconds. */
   time_to_live_s: z.number().int().positive().optional(),
+  /**
+   * Attached one-off dynos (`heroku run`): the command waits for its client on the agent's
+   * rendezvous port and runs under a pseudo-terminal (`tty`) or on plain pipes.
+   */
+  attach: z.enum(["tty", "pipes"]).optional(),
 });
 export type DesiredDyno = z.infer<typeof DESIRED_DYNO>;
 
@@ -117,6 +131,12 @@ export const HEARTBEAT_REQUEST = z.object({
   dynos: z.array(OBSERVED_DYNO).max(10_000),
   /** Log lines dropped since the previous heartbeat (flood protection). */
   dropped_log_lines: z.number().int().nonnegative().default(0),
+  /** `host:port` of the agent's rendezvous server (attached one-off dynos), when it runs one. */
+  rendezvous: z
+    .string()
+    .max(300)
+    .regex(/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/)
+    .optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HEARTBEAT_REQUEST>;
 

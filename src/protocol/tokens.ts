@@ -5,5 +5,15 @@
  */
 export const TOKEN_ISSUER = "dynoplane";
 
-export const TOKEN_PURPOSES = ["command", "route", "slug-upload", "log-session", "cli-login", "source-upload", "source-download", "build-output"] as const;
+export const TOKEN_PURPOSES = [
+  "command",
+  "route",
+  "slug-upload",
+  "log-session",
+  "cli-login",
+  "source-upload",
+  "source-download",
+  "build-output",
+  "rendezvous",
+] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];

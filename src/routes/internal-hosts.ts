@@ -30,7 +30,7 @@ export const internalHostsRoutes = new Hono<HostEnv>()
   .post(CONTROL_PLANE_PATHS.heartbeat, jsonBody(HEARTBEAT_REQUEST), async (c) => {
     const body = c.req.valid("json");
     const host = c.var.host;
-    await touchHost(c.var.db, host, { url: body.url, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
+    await touchHost(c.var.db, host, { url: body.url, rendezvous: body.rendezvous, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
     await recordObservedDynos(c.var.db, host.id, body.dynos);
     await endOneOffDynos(c.var.db, host.id, body.dynos);
     // The fleet (silent hosts, unplaced dynos) is the FleetWatch's alone, one writer on its

@@ -192,6 +192,7 @@ export async function desiredForHost(db: Database, hostId: string, bootTimeoutS:
     env: { ...config, ...dyno.extraEnv },
     boot_timeout_s: bootTimeoutS,
     ...(dyno.timeToLiveS ? { time_to_live_s: dyno.timeToLiveS } : {}),
+    ...(dyno.attach ? { attach: dyno.attach } : {}),
   }));
 }
 

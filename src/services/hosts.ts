@@ -39,12 +39,13 @@ export async function authenticateHost(db: Database, secret: string): Promise<Ho
   return host;
 }
 
-/** Records a heartbeat: the host is up, at `url`, with this capacity. */
-export async function touchHost(db: Database, host: HostRow, input: { url: string; capacityMb: number; droppedLogLines: number }) {
+/** Records a heartbeat: the host is up, at `url` (and `rendezvous`), with this capacity. */
+export async function touchHost(db: Database, host: HostRow, input: { url: string; rendezvous?: string; capacityMb: number; droppedLogLines: number }) {
   await db
     .update(hosts)
     .set({
       url: input.url,
+      rendezvous: input.rendezvous ?? null,
       capacityMb: input.capacityMb,
       state: "up",
       lastHeartbeatAt: sql`now()`,

@@ -1,6 +1,8 @@
 import { and, eq } from "drizzle-orm";
-import { type AppRow, dynos, formations } from "../db/schema/index.ts";
-import { invalidParams } from "../errors.ts";
+import { signToken } from "../auth/signing.ts";
+import type { Database } from "../db/client.ts";
+import { type AppRow, dynos, formations, hosts } from "../db/schema/index.ts";
+import { ApiError, invalidParams } from "../errors.ts";
 import { recordAudit } from "./audit.ts";
 import { CONFIG_KEY_RE, CONFIG_LIMIT_BYTES } from "./config-vars.ts";
 import { actingUser, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
@@ -21,6 +23,8 @@ export interface OneOffInput {
 
 /** Longest a one-off dyno may run (and its default): Heroku's 24 hours. */
 export const MAX_TIME_TO_LIVE_S = 24 * 3600;
+/** How long the client of an attached dyno has to connect (the agent's wait is the same). */
+const RENDEZVOUS_TOKEN_TTL_S = 60;
 const MAX_COMMAND_BYTES = 16 * 1024;
 
 /** The environment additions of a one-off dyno, checked as config vars are. */
@@ -38,10 +42,14 @@ function oneOffEnv(env: Record<string, string | number>): Record<string, string>
 }
 
 /**
- * Starts a one-off dyno (`heroku run:detached`): `run.N` (N random, four digits, as on
- * Heroku) from the current release's slug with the app's config plus `env`, placed on a
- * host like any dyno and counted against its memory. Its output and state lines go to the
- * app's log as `app[run.N]` and `heroku[run.N]`; it ends when its command does, on
+ * Starts a one-off dyno: `run.N` (N random, four digits, as on Heroku) from the current
+ * release's slug with the app's config plus `env`, placed on a host like any dyno and
+ * counted against its memory. Detached (`heroku run:detached`), its output goes to the app's
+ * log as `app[run.N]`. Attached (`heroku run`), it waits for its client at the host's
+ * rendezvous server: `attach_url` carries a token only that dyno takes, once, within a
+ * minute; under a pseudo-terminal when the client has one (it sends its size) and did not
+ * ask for `force_no_tty`, on plain pipes otherwise. Either way `heroku[run.N]` state lines
+ * go to the log, and it ends when its command does, when its client leaves, on
  * `heroku ps:stop run.N`, or after `time_to_live` seconds. A stopped (scaled to zero) app
  * still runs one-off dynos.
  */
@@ -50,18 +58,14 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
   const command = input.command.trim();
   if (!command) throw invalidParams("A one-off dyno needs a command.");
   if (new TextEncoder().encode(command).length > MAX_COMMAND_BYTES || command.includes("\u0000")) throw invalidParams("That command is too long or not text.");
-  if (input.attach) {
-    throw invalidParams(
-      "Attached one-off dynos (`heroku run`) are not available on this platform yet; `heroku run:detached` runs the command with its output in the app's logs.",
-    );
-  }
   if ((input.type ?? "run") !== "run") throw invalidParams(`One-off dynos are of type run (got ${JSON.stringify(input.type)}).`);
   const ttl = input.time_to_live ?? MAX_TIME_TO_LIVE_S;
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TIME_TO_LIVE_S)
     throw invalidParams(`time_to_live must be a whole number of seconds from 1 to ${MAX_TIME_TO_LIVE_S}.`);
   const env = oneOffEnv(input.env ?? {});
+  const attach = input.attach ? (!input.force_no_tty && ("COLUMNS" in env || "LINES" in env) ? "tty" : "pipes") : null;
 
-  const { row, changes } = await ctx.db.transaction(async (tx) => {
+  const { row, changes, rendezvous } = await ctx.db.transaction(async (tx) => {
     const release = await runningRelease(tx, app.id);
     if (!release?.slugId) throw invalidParams("This app has no release to run yet: deploy it first (git push heroku main).");
     // The size of the app's web dynos unless another is asked for, as on Heroku.
@@ -76,15 +80,44 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
     if (taken.has(name)) throw invalidParams("Too many one-off dynos are running for this app.");
     const [row] = await tx
       .insert(dynos)
-      .values({ appId: app.id, releaseId: release.id, name, type: "run", command, size, extraEnv: env, timeToLiveS: ttl })
+      .values({ appId: app.id, releaseId: release.id, name, type: "run", command, size, extraEnv: env, timeToLiveS: ttl, attach })
       .returning();
     await placeDynos(tx);
+    const rendezvous = attach ? await rendezvousOf(tx, row!.id) : null;
     await recordAudit(tx, { actor, action: "dynos.run", app, details: { name, command }, requestId: ctx.requestId });
     const changes = noChanges();
     changes.start.push(row!.id);
-    return { row: { ...row!, releaseVersion: release.version }, changes };
+    return { row: { ...row!, releaseVersion: release.version }, changes, rendezvous };
   });
+  const attachUrl = rendezvous
+    ? `rendezvous://${rendezvous.address}/${await signToken(ctx.env.COMMAND_SIGNING_KEY, {
+        purpose: "rendezvous",
+        audience: rendezvous.hostId,
+        subject: row.id,
+        ttlSeconds: RENDEZVOUS_TOKEN_TTL_S,
+      })}`
+    : null;
   pushChanges(ctx, changes);
   logAppEvents(ctx, app.id, [`Starting process with command \`${command}\` by user ${actor.email}`]);
-  return row;
+  return { ...row, attachUrl };
+}
+
+/**
+ * Where the client of an attached dyno connects: its host's rendezvous server. Refused
+ * (rolling the dyno back) when no host has room for it now, or its host runs no such server.
+ */
+async function rendezvousOf(tx: Database, dynoId: string) {
+  const [placed] = await tx
+    .select({ hostId: hosts.id, address: hosts.rendezvous })
+    .from(dynos)
+    .innerJoin(hosts, eq(hosts.id, dynos.hostId))
+    .where(eq(dynos.id, dynoId));
+  if (!placed) throw new ApiError("unavailable", "No host has room for this dyno right now; try again shortly, or `heroku run:detached`.");
+  if (!placed.address) {
+    throw new ApiError(
+      "unavailable",
+      "The host this dyno was placed on takes no attached sessions (it has no rendezvous certificate); `heroku run:detached` runs the command with its output in the app's logs.",
+    );
+  }
+  return { hostId: placed.hostId, address: placed.address };
 }

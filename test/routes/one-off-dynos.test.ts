@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
-import { dynos } from "../../src/db/schema/index.ts";
+import { decodeJwt } from "jose";
+import { dynos, hosts } from "../../src/db/schema/index.ts";
 import { api } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
@@ -43,7 +44,7 @@ describe("POST /apps/{app}/dynos (one-off dynos)", () => {
     ["an env name that is not one", { command: "ls", env: { "1BAD": "x" } }, /Invalid env name/],
     ["an env over 32 kB", { command: "ls", env: { BIG: "x".repeat(33 * 1024) } }, /at most 32 kB/],
     ["another type", { command: "ls", type: "worker" }, /of type run/],
-    ["an attached run", { command: "bash", attach: true }, /not available on this platform yet.*heroku run:detached/],
+    ["an attach that is not a boolean", { command: "bash", attach: "yes" }, /attach/],
   ])("refuses %s with {id, message} and starts nothing", async (_label, body, message) => {
     const owner = await makeAccount();
     const app = await makeApp(owner);
@@ -53,6 +54,36 @@ describe("POST /apps/{app}/dynos (one-off dynos)", () => {
       expect(res.status, res.text).toBe(422);
       expect(res.body).toMatchObject({ id: "invalid_params", message: expect.stringMatching(message) });
       expect(await runDynos(app.id)).toEqual([]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it("answers an attached run with a rendezvous URL whose token only that dyno's host takes, for a minute", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      await deploySlug(owner.token, app.name);
+      const cases = [
+        { body: { attach: true, command: "bash", env: { TERM: "xterm", COLUMNS: 120, LINES: 40 } }, attach: "tty" },
+        { body: { attach: true, command: "bash", env: { TERM: "xterm", COLUMNS: 120, LINES: 40 }, force_no_tty: true }, attach: "pipes" },
+        { body: { attach: true, command: "cat" }, attach: "pipes" }, // the client has no terminal: it sends no size
+      ];
+      for (const { body, attach } of cases) {
+        const res = await api(`/apps/${app.name}/dynos`, { method: "POST", token: owner.token, body });
+        expect(res.status, res.text).toBe(201);
+        expect(herokuSchema().validateResponse("POST", `/apps/${app.name}/dynos`, res.body)).toEqual([]);
+        const url = new URL(res.body.attach_url as string);
+        expect(url.protocol).toBe("rendezvous:");
+        expect(url.port).toMatch(/^\d+$/); // the CLI cannot connect without one
+        const [row] = (await runDynos(app.id)).filter((d) => d.name === res.body.name);
+        expect(row).toMatchObject({ attach });
+        const [host] = await (await db()).select().from(hosts).where(eq(hosts.id, row!.hostId!));
+        expect(`${url.hostname}:${url.port}`).toBe(host!.rendezvous);
+        const claims = decodeJwt(url.pathname.slice(1));
+        expect(claims).toMatchObject({ iss: "dynoplane", purpose: "rendezvous", sub: row!.id, aud: host!.id });
+        expect(claims.exp! - claims.iat!).toBe(60);
+      }
     } finally {
       await destroyApp(owner.token, app.name);
     }

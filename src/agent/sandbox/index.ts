@@ -13,6 +13,7 @@ const TOOLS: [string, string][] = [
   ["/usr/bin/bwrap", "bubblewrap"],
   ["/usr/bin/nsenter", "util-linux"],
   ["/usr/bin/setpriv", "util-linux"],
+  ["/usr/bin/setsid", "util-linux"],
   ["/usr/sbin/nft", "nftables"],
 ];
 
@@ -84,7 +85,7 @@ export class Sandbox {
   }
 
   /** The argv that runs `script` inside; the environment is written to its fd 3 (see `envScript`). */
-  argv(script: string, o: Partial<Pick<LaunchSpec, "readOnly" | "readWrite" | "chdir" | "hostname" | "name" | "args">> = {}): string[] {
+  argv(script: string, o: Partial<Pick<LaunchSpec, "readOnly" | "readWrite" | "chdir" | "hostname" | "name" | "args" | "terminal">> = {}): string[] {
     return sandboxArgv(
       {
         cgroupProcs: this.cgroup.procsFiles,
@@ -99,6 +100,7 @@ export class Sandbox {
         script,
         name: o.name,
         args: o.args,
+        terminal: o.terminal,
       },
       this.host.system,
     );

@@ -23,6 +23,13 @@ export interface LaunchSpec {
   name?: string;
   /** $1 … of that shell. */
   args?: string[];
+  /**
+   * stdin is a pseudo-terminal of the dyno's own (`heroku run`): the tenant's shell leads a
+   * new session with it as the controlling terminal (`setsid --ctty`), instead of bwrap's
+   * terminal-less `--new-session` (whose point, keeping a sandbox off its caller's
+   * terminal, holds anyway: this terminal is the sandbox's alone).
+   */
+  terminal?: boolean;
 }
 
 /** The system directories every sandbox sees read-only: the host's userland, not its data. */
@@ -98,7 +105,7 @@ export function sandboxArgv(spec: LaunchSpec, system = systemMounts()): string[]
     "--unshare-uts",
     "--unshare-cgroup-try",
     "--die-with-parent",
-    "--new-session",
+    ...(spec.terminal ? [] : ["--new-session"]),
     "--hostname",
     spec.hostname,
     ...system,
@@ -132,7 +139,14 @@ export function sandboxArgv(spec: LaunchSpec, system = systemMounts()): string[]
     "--bounding-set=-all",
     "--",
   ];
-  const shell = ["/bin/sh", "-c", APPLY_ENV + spec.script, spec.name ?? "sandbox", ...(spec.args ?? [])];
+  const shell = [
+    ...(spec.terminal ? ["/usr/bin/setsid", "--ctty"] : []),
+    "/bin/sh",
+    "-c",
+    APPLY_ENV + spec.script,
+    spec.name ?? "sandbox",
+    ...(spec.args ?? []),
+  ];
   const enter = ["/usr/bin/nsenter", `--net=${spec.netns}`, "--"];
   return ["/bin/sh", "-c", JOIN, "join", String(spec.cgroupProcs.length), ...spec.cgroupProcs, ...enter, ...bwrap, ...drop, ...shell];
 }

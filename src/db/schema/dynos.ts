@@ -38,6 +38,8 @@ export const dynos = pgTable(
     exitCode: integer("exit_code"),
     /** One-off dynos: seconds they may run before they are stopped (`time_to_live`). */
     timeToLiveS: integer("time_to_live_s"),
+    /** Attached one-off dynos (`heroku run`): their client's terminal (`tty`) or plain pipes. */
+    attach: text("attach").$type<"tty" | "pipes">(),
     stateChangedAt: timestamp("state_changed_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     ...timestamps,
   },

@@ -14,6 +14,8 @@ export const hosts = pgTable(
     name: text("name").notNull(),
     secretHash: text("secret_hash").notNull(),
     url: text("url"),
+    /** `host:port` of the agent's rendezvous server (`heroku run`), as its heartbeat reports. */
+    rendezvous: text("rendezvous"),
     capacityMb: integer("capacity_mb").notNull().default(0),
     state: text("state").$type<HostState>().notNull().default("down"),
     lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
