@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appName, closeDb, makeAccount, type TestAccount } from "../support/factories.ts";
 import { commitFiles, runGit } from "../support/git.ts";
-import { ensureHerokuCli, gitPushEnv, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { ensureHerokuCli, gitPushEnv, heroku, herokuPty, makeCliHome } from "../support/heroku-cli.ts";
 import { destroyApp, visit, waitFor } from "../support/slugs.ts";
 
 // `git push heroku main` of apps in each built-in language, as the seed walkthrough does:
@@ -110,5 +110,27 @@ describe.each([
       120_000,
     );
     expect(answer.greeting).toBe("merhaba");
+  });
+
+  // The seed's walk: `heroku run python` in the app's repo, `import app`, and the app's code is there.
+  it.runIf(framework === "flask")("heroku run python opens a prompt in the app's virtualenv, where `import app` reaches the app's code", async () => {
+    const session = await herokuPty(["run", "python"], { home, cwd: repo, env: { HEROKU_API_KEY: user.token } });
+    await session.expect(/up, run\.\d{4}/, 60_000);
+    await session.expect(/>>> $/, 30_000);
+    session.write("import app\r");
+    await session.expect(/>>> $/, 30_000);
+    session.write("print(app.app.name, app.os.environ['GREETING'])\r");
+    await session.expect(/\napp merhaba\r?\n>>> $/, 30_000);
+    session.write("exit()\r");
+    expect((await session.exited(30_000)).code).toBe(0);
+    // And piped, without a terminal: the program reads its input to the end.
+    const piped = await heroku(["run", "--no-tty", "python"], {
+      home,
+      cwd: repo,
+      env: { HEROKU_API_KEY: user.token },
+      input: 'import os; print(os.environ["GREETING"])\n',
+    });
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout.trim()).toBe("merhaba");
   });
 });
