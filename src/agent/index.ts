@@ -182,10 +182,13 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   let stopped = false;
   let url = config.publicUrl ?? "";
   let rendezvous: string | null = null;
+  let shipper: LogShipper | null = null;
 
   const beatOnce = async (): Promise<void> => {
     if (!client) return;
     const dynos = supervisor.observed();
+    // A dyno's last output arrives before its end: the release phase's output ends its build's stream.
+    if (dynos.some((d) => d.state === "down")) await shipper?.flush();
     const dropped = logs.takeDropped();
     try {
       const res = await client.heartbeat({
@@ -288,7 +291,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     );
   }
 
-  const shipper = client
+  shipper = client
     ? new LogShipper({ buffer: logs, send: (lines) => client.shipLogs(lines), onError: (err) => log(`shipping logs failed: ${(err as Error).message}`) })
     : null;
   shipper?.start();

@@ -30,7 +30,7 @@ export class LogShipper {
   private retry: LogLine[] | null = null;
   private timer?: NodeJS.Timeout;
   private soon?: NodeJS.Timeout;
-  private running = false;
+  private inFlight: Promise<void> | null = null;
   private stopped = false;
   private failures = 0;
 
@@ -51,10 +51,17 @@ export class LogShipper {
     }, this.o.lingerMs ?? 10);
   }
 
-  /** Ships what is buffered now; resolves when the buffer is empty or a send failed. */
+  /**
+   * Ships what is buffered now; resolves when the buffer is empty or a send failed. A flush
+   * asked for while one runs follows it, so its caller knows every line before it has gone.
+   */
   async flush(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+    while (this.inFlight) await this.inFlight;
+    this.inFlight = this.ship().finally(() => (this.inFlight = null));
+    return this.inFlight;
+  }
+
+  private async ship(): Promise<void> {
     try {
       for (;;) {
         const batch = this.retry ?? this.nextBatch();
@@ -67,8 +74,6 @@ export class LogShipper {
     } catch (err) {
       this.failures++;
       this.o.onError?.(err);
-    } finally {
-      this.running = false;
     }
   }
 

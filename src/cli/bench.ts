@@ -43,6 +43,13 @@ const BENCHES: Record<string, { usage: string; run(args: string[]): Promise<numb
       return (await import("../bench/router.ts")).run(options);
     },
   },
+  run: {
+    usage: "bench run [--rounds N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { rounds: number });
+      return (await import("../bench/run.ts")).run({ rounds: integerFlag(v.rounds, "rounds", 10, 1) });
+    },
+  },
   wake: {
     usage: "bench wake [--rounds N]",
     async run(args) {

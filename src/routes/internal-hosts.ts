@@ -11,6 +11,7 @@ import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatRespon
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
 import { authenticateHost, endOneOffDynos, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
+import { finishReleasePhases, forwardReleaseOutput } from "../services/release-phase.ts";
 import { getSlugById } from "../services/slugs.ts";
 
 /** The environment of routes a host agent calls: the authenticated host is `c.var.host`. */
@@ -32,6 +33,8 @@ export const internalHostsRoutes = new Hono<HostEnv>()
     const host = c.var.host;
     await touchHost(c.var.db, host, { url: body.url, rendezvous: body.rendezvous, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
     await recordObservedDynos(c.var.db, host.id, body.dynos);
+    // A release phase's end decides its release, before the ended one-off dynos are forgotten.
+    await finishReleasePhases(c.var.db, c.env, host.id, body.dynos);
     await endOneOffDynos(c.var.db, host.id, body.dynos);
     // The fleet (silent hosts, unplaced dynos) is the FleetWatch's alone, one writer on its
     // own schedule; a heartbeat only keeps it armed, and wakes it at once when this host
@@ -48,7 +51,9 @@ export const internalHostsRoutes = new Hono<HostEnv>()
     return c.json(response);
   })
   .post(CONTROL_PLANE_PATHS.logs, jsonBody(LOG_BATCH), async (c) => {
-    await appendLogLines(c.env, c.req.valid("json").lines);
+    const { lines } = c.req.valid("json");
+    await appendLogLines(c.env, lines);
+    await forwardReleaseOutput(c.var.db, c.env, lines);
     return c.body(null, 204);
   })
   .get(CONTROL_PLANE_PATHS.slug, async (c) => {

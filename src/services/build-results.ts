@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { apps, slugs, type AppRow, type BuildRow, type SlugRow } from "../db/schema/index.ts";
+import { apps, builds, slugs, type AppRow, type BuildRow, type SlugRow } from "../db/schema/index.ts";
 import type { BuildOutcome } from "./build-records.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
@@ -8,7 +8,8 @@ import { putCheckedSlug } from "./slug-archive.ts";
 import { publicUrls, webUrl } from "../lib/urls.ts";
 import type { BuildResult } from "../protocol/build.ts";
 import { endBuild, saveBuildOutput, setBuildRelease, setBuildSlug } from "./build-records.ts";
-import { buildChannel, failBuild, logBuildEvents } from "./builds.ts";
+import { buildChannel, buildTimeoutS, failBuild, logBuildEvents } from "./builds.ts";
+import { announceReleasePhase, launchLines, startReleasePhase } from "./release-phase.ts";
 import { acceptPack } from "./git-packs.ts";
 import { pushDynoChanges } from "./host-commands.ts";
 import { commandConfig, releaseEvents } from "./context.ts";
@@ -40,19 +41,15 @@ export async function storeBuildSlug(
   return slug;
 }
 
-/** What the pusher sees once the release is live, in Heroku's words. */
-function launchLines(build: BuildRow, version: number, url: string): string[] {
-  const lines = ["-----> Launching...", `       Released v${version}`, `       ${url} deployed to Heroku`, ""];
-  return build.sourceKind === "git" ? [...lines, "Verifying deploy... done."] : lines;
-}
-
 /**
  * Applies a host's report on a build. Success releases the slug (dynos restart on it),
  * accepts the pushed pack and moves the deployed ref, all in one transaction; failure,
  * or a success that cannot be released, changes nothing and the old release keeps
- * serving. A repeated report finds the build ended and changes nothing either.
+ * serving. A slug whose process types declare `release` goes through its release phase
+ * first (see release-phase.ts): the build stays pending until that has decided. A
+ * repeated report finds the build ended (or its release phase started) and changes nothing.
  */
-export async function completeBuild(db: Database, env: Bindings, build: BuildRow, result: BuildResult): Promise<BuildOutcome> {
+export async function completeBuild(db: Database, env: Bindings, build: BuildRow, result: BuildResult): Promise<BuildOutcome | PhaseStarted> {
   if (build.status !== "pending") return { status: build.status, error: build.error };
   if (result.status === "failed") return failBuild(db, env, build, result.error ?? "The build failed.");
   if (!build.slugId || (result.slug_id && result.slug_id !== build.slugId)) {
@@ -61,6 +58,8 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   const slugId = build.slugId;
   const app = await appOf(db, build);
   const actor: Actor = { accountId: build.createdBy ?? app.ownerId, email: build.userEmail, authorizationId: "", isDefaultKey: false };
+  const releaseCommand = result.process_types.release;
+  if (releaseCommand) return startPhase(db, env, app, actor, build, slugId, result, releaseCommand);
   let released: Awaited<ReturnType<typeof releaseSlugIn>> | null;
   try {
     released = await db.transaction(async (tx) => {
@@ -87,10 +86,51 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   }
   if (!released) return { status: "succeeded", error: null };
   const channel = buildChannel(env, build.id);
-  await channel.append(launchLines(build, released.release.version, webUrl(publicUrls(env), app.name)), true);
+  await channel.append(["-----> Launching...", ...launchLines(build, released.release.version, webUrl(publicUrls(env), app.name))], true);
   const { lines } = await channel.finish({ status: "succeeded", error: null });
   await saveBuildOutput(db, build.id, lines);
   await pushDynoChanges(db, commandConfig(env), released.changes);
   await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, released.release)]);
   return { status: "succeeded", error: null };
+}
+
+/** A build waiting for its release phase. */
+type PhaseStarted = { status: "pending"; error: null };
+
+/** A successful build whose slug declares `release`: its release phase starts, the build waits for it. */
+async function startPhase(
+  db: Database,
+  env: Bindings,
+  app: AppRow,
+  actor: Actor,
+  build: BuildRow,
+  slugId: string,
+  result: BuildResult,
+  command: string,
+): Promise<BuildOutcome | PhaseStarted> {
+  let started: Awaited<ReturnType<typeof startReleasePhase>> | null;
+  try {
+    started = await db.transaction(async (tx) => {
+      // Locked and still pending without a release: a repeated report finds the phase started.
+      const [row] = await tx.select({ releaseId: builds.releaseId, status: builds.status }).from(builds).where(eq(builds.id, build.id)).for("update");
+      if (row?.status !== "pending" || row.releaseId) return null;
+      const [slug] = await tx
+        .update(slugs)
+        .set({
+          processTypes: validateProcessTypes(result.process_types),
+          buildpackProvidedDescription: result.buildpack_provided_description,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(slugs.id, slugId))
+        .returning();
+      return startReleasePhase(tx, app, actor, build, { id: slugId, commit: slug?.commit ?? build.commit, command }, buildTimeoutS(env));
+    });
+  } catch (err) {
+    if (err instanceof ApiError) return failBuild(db, env, build, `The release command could not start: ${err.message}`);
+    throw err;
+  }
+  if (!started) return { status: "pending", error: null };
+  await announceReleasePhase(env, build, command, started.dynoName);
+  await pushDynoChanges(db, commandConfig(env), started.changes);
+  return { status: "pending", error: null };
 }

@@ -11,6 +11,7 @@ import { sendCommand } from "./host-commands.ts";
 import { capLine } from "../logs/lines.ts";
 import { logChannel } from "./logs.ts";
 import { freeMemory } from "./placement.ts";
+import { failPendingReleaseOf } from "./releases.ts";
 import { MAX_SLUG_BYTES } from "./slugs.ts";
 import { sourceForBuild } from "./sources.ts";
 
@@ -71,6 +72,8 @@ export async function failBuild(
 ): Promise<BuildOutcome> {
   const outcome = await failPendingBuild(db, build.id, error);
   if (outcome.status === "failed") {
+    // A release its release phase had left pending is not to be: the previous one keeps serving.
+    await failPendingReleaseOf(db, build.id);
     const said = (await channel.tail(10)).includes(` !     ${error}`);
     await channel.append([...(said ? [] : ["", ` !     ${error}`]), ...(build.sourceKind === "git" ? ["", " !     Push failed"] : [])], true);
   }

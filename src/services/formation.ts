@@ -2,7 +2,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, formations, type AppRow, type FormationRow } from "../db/schema/index.ts";
 import { ApiError, invalidParams } from "../errors.ts";
-import { DYNO_SIZES } from "../protocol/host.ts";
+import { DYNO_SIZES, isOneOffType } from "../protocol/host.ts";
 import { recordAudit } from "./audit.ts";
 import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
@@ -95,11 +95,13 @@ export async function refreshProcessTier(tx: Database, appId: string) {
 export async function applyProcessTypes(tx: Database, appId: string, processTypes: Record<string, string>): Promise<void> {
   const existing = await listFormation(tx, appId);
   for (const [type, command] of Object.entries(processTypes)) {
+    // The release phase runs once per release (release-phase.ts); it is never scaled.
+    if (isOneOffType(type)) continue;
     const row = existing.find((f) => f.type === type);
     if (row) await tx.update(formations).set({ command, updatedAt: sql`now()` }).where(eq(formations.id, row.id));
     else await tx.insert(formations).values({ appId, type, command, quantity: type === "web" ? 1 : 0, size: "Eco" });
   }
-  for (const row of existing) if (!(row.type in processTypes)) await tx.delete(formations).where(eq(formations.id, row.id));
+  for (const row of existing) if (!(row.type in processTypes) || isOneOffType(row.type)) await tx.delete(formations).where(eq(formations.id, row.id));
 }
 
 export type { DynoChanges };

@@ -1,7 +1,7 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
-import { apps, configVars, releases, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
+import { apps, builds, configVars, releases, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
 import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
@@ -14,6 +14,8 @@ export interface NewRelease {
   config: Record<string, string>;
   /** Omitted: the slug of the current release, since a config change keeps the code. */
   slugId?: string | null;
+  /** `pending` while a release phase decides it (see release-phase.ts); else `succeeded`. */
+  status?: "pending" | "succeeded";
 }
 
 /**
@@ -34,7 +36,7 @@ export async function cutRelease(tx: Database, app: AppRow, actor: Pick<Actor, "
       appId: app.id,
       version: seq!.version,
       description: input.description,
-      status: "succeeded",
+      status: input.status ?? "succeeded",
       accountId: actor.accountId,
       userEmail: actor.email,
       slugId,
@@ -52,6 +54,14 @@ async function currentSlugId(db: Database, appId: string): Promise<string | null
     .orderBy(desc(releases.version))
     .limit(1);
   return row?.slugId ?? null;
+}
+
+/** Marks a failed build's release as failed, when its release phase had left it pending. */
+export async function failPendingReleaseOf(db: Database, buildId: string): Promise<void> {
+  await db
+    .update(releases)
+    .set({ status: "failed", updatedAt: sql`now()` })
+    .where(and(eq(releases.status, "pending"), sql`${releases.id} = (select ${builds.releaseId} from ${builds} where ${builds.id} = ${buildId})`));
 }
 
 /** The version of the release the app runs now: its newest successful one. */

@@ -9,7 +9,7 @@ import { abortReason, BuildError } from "./exec.ts";
 import type { BuildIO } from "./io.ts";
 import { BuildOutput } from "./output.ts";
 import { describeProcessTypes, mergeProcessTypes, parseProcfile, ProcfileError, type ProcessTypes } from "./procfile.ts";
-import { formatSize, makeSlug, runReleasePhase } from "./slug-steps.ts";
+import { formatSize, makeSlug } from "./slug-steps.ts";
 import { fetchSource, type LocalSource } from "./source.ts";
 import { createWorkspace, removeWorkspace, workspaceStep, type Workspace } from "./workspace.ts";
 
@@ -18,7 +18,7 @@ export interface RunBuildOptions {
   spec: BuildSpec;
   /** The agent's work dir; builds happen in `builds/<id>` below it. */
   workDir: string;
-  /** Who buildpacks and the release phase run as (the app's own uid); null: the agent's own user. */
+  /** Who buildpacks run as (the app's own uid); null: the agent's own user. */
   user: DynoUser | null;
   /** The sandboxes builds run in; null only where the operator turned them off. */
   sandboxes: SandboxHost | null;
@@ -89,7 +89,7 @@ async function readProcfile(ctx: StepContext): Promise<ProcessTypes | null> {
   }
 }
 
-/** The steps from source to uploaded slug and release phase; fills in `result` as it goes. */
+/** The steps from source to uploaded slug; fills in `result` as it goes. */
 async function build(ctx: StepContext, o: RunBuildOptions, result: BuildResult): Promise<void> {
   const { ws, spec, out, signal } = ctx;
   try {
@@ -123,16 +123,6 @@ async function build(ctx: StepContext, o: RunBuildOptions, result: BuildResult):
     if (signal.aborted) throw err;
     throw new BuildError(`Could not upload the slug: ${(err as Error).message}`);
   }
-
-  if (processTypes.release) {
-    out.topic(`Running release command: ${processTypes.release}`);
-    const status = await runReleasePhase(ctx, { slugFile, slugId: result.slug_id, command: processTypes.release });
-    if (status !== 0) {
-      out.warn(`The release command exited with status ${status}`);
-      throw new BuildError("Release command failed");
-    }
-    out.detail("Release command succeeded");
-  }
 }
 
 /** Posts the result, retrying: without it the control plane would wait until its own timeout. */
@@ -150,7 +140,7 @@ async function report(io: BuildIO, result: BuildResult, log: (m: string) => void
 /**
  * Runs one build from source to result, as Heroku's classic builds go: fetch the source,
  * detect and run the buildpacks (output streamed live), read the Procfile, compress and
- * upload the slug, run the release phase, report. Every failure becomes a failed result
+ * upload the slug, report (the control plane runs the release phase, if any, as a one-off dyno). Every failure becomes a failed result
  * with a one-line reason; the build's directories are gone afterwards, the cache stays.
  */
 export async function runBuild(o: RunBuildOptions): Promise<BuildResult> {

@@ -1,17 +1,11 @@
-import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { SlugArchiveError, TarCheck } from "../../lib/tar-check.ts";
-import { sizeLimits, type DesiredDyno } from "../../protocol/host.ts";
-import { DynoProcess } from "../dyno-process.ts";
-import { pickFreePort } from "../process-group.ts";
-import type { Sandbox } from "../sandbox/index.ts";
-import { removeInstanceDir, unpackSlug } from "../slug.ts";
 import type { StepContext } from "./buildpacks.ts";
-import { abortReason, BuildError } from "./exec.ts";
+import { BuildError } from "./exec.ts";
 import { workspaceStep } from "./workspace.ts";
 
 // The steps after the buildpacks: compressing the slug, and the release phase run on it.
@@ -93,75 +87,4 @@ export async function makeSlug(ctx: StepContext, dest: string, maxBytes: number,
     throw refused!;
   }
   return size;
-}
-
-/** What the release phase needs besides the build's context. */
-export interface ReleasePhase {
-  slugFile: string;
-  slugId: string;
-  command: string;
-}
-
-/**
- * Runs the `release` process type once, like a one-off dyno: a fresh unpack of the slug,
- * the app's config plus PORT, DYNO=release.1 and HOME, as the app's uid, in a sandbox of
- * its own (where the build has one), its output in the build's. Resolves to its exit status.
- */
-export async function runReleasePhase(ctx: StepContext, phase: ReleasePhase): Promise<number> {
-  const { ws, spec } = ctx;
-  const { dir, appDir } = await unpackSlug(phase.slugFile, ws.root, "release", ws.user);
-  const dyno: DesiredDyno = {
-    id: randomUUID(),
-    instance: randomUUID(),
-    app_id: spec.app_id,
-    app_name: spec.app_name,
-    name: "release.1",
-    type: "release",
-    command: phase.command,
-    size: "Basic",
-    memory_mb: 512,
-    release_version: 0,
-    slug_id: phase.slugId,
-    env: spec.env,
-    boot_timeout_s: 60,
-  };
-  const size = sizeLimits(dyno.size, dyno.memory_mb);
-  let sandbox: Sandbox | null = null;
-  try {
-    if (ws.sandboxes && ws.user) {
-      sandbox = await ws.sandboxes.openSandbox({
-        name: `release-${spec.id.slice(0, 8)}`,
-        user: ws.user,
-        lowerDir: appDir,
-        diskMb: size.diskMb,
-        limits: { memoryMb: dyno.memory_mb, pids: size.pids, cpuWeight: size.cpuWeight },
-      });
-    }
-    const proc = new DynoProcess({
-      dyno,
-      appDir: sandbox ? "/app" : appDir,
-      port: sandbox ? 5000 : await pickFreePort(),
-      user: ws.user,
-      sandbox,
-      bootTimeoutMs: 60_000,
-      // The command's own lines, and platform errors; state changes would only be noise here.
-      sink: (line) => {
-        if (line.source === "app" || line.text.startsWith("Error")) ctx.out.detail(line.text);
-      },
-      onState: () => {},
-    });
-    const onAbort = () => void proc.stop(1_000);
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      proc.start();
-      await proc.exited;
-    } finally {
-      ctx.signal.removeEventListener("abort", onAbort);
-    }
-    if (ctx.signal.aborted) throw abortReason(ctx.signal);
-    return proc.status ?? 1;
-  } finally {
-    await sandbox?.dispose();
-    await removeInstanceDir(dir);
-  }
 }

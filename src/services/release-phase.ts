@@ -1,0 +1,195 @@
+import { and, desc, eq, gt, inArray, like, sql } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { apps, builds, dynos, formations, releases, slugs, type AppRow, type BuildRow, type ReleaseRow } from "../db/schema/index.ts";
+import type { Actor, Bindings } from "../env.ts";
+import { ApiError } from "../errors.ts";
+import { publicUrls, webUrl } from "../lib/urls.ts";
+import type { LogLine, ObservedDyno } from "../protocol/host.ts";
+import { recordAudit } from "./audit.ts";
+import { getConfigVars } from "./config-vars.ts";
+import { endBuild, getBuildById, saveBuildOutput } from "./build-records.ts";
+import { buildChannel, failBuild, logBuildEvents } from "./builds.ts";
+import { commandConfig, releaseEvents } from "./context.ts";
+import { noChanges, syncDynos, type DynoChanges } from "./dynos.ts";
+import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
+import { acceptPack } from "./git-packs.ts";
+import { pushDynoChanges } from "./host-commands.ts";
+import { placeDynos } from "./placement.ts";
+import { cutRelease } from "./releases.ts";
+
+/**
+ * The release phase, as Heroku runs it: a build whose process types declare `release`
+ * cuts its release as `pending` and runs that command once in a `release.N` one-off dyno,
+ * from the new slug with the new release's config, placed like any dyno. Its output goes
+ * to the app's log and to the build's stream (so `git push` shows it). Exit status 0 makes
+ * the release current (dynos restart on it, the pushed ref moves); anything else marks it
+ * `failed`, fails the build, and leaves the previous release serving.
+ */
+
+/** What a push shows when the release phase starts, in Heroku's words. */
+function startLines(command: string, dyno: string): string[] {
+  return [
+    "-----> Launching...",
+    " !     Release command declared: this new release will not be available until the command succeeds.",
+    `       Running release command on ${dyno}: ${command}`,
+    "",
+  ];
+}
+
+/** What a push shows once the release is live. */
+export function launchLines(build: BuildRow, version: number, url: string): string[] {
+  const lines = [`       Released v${version}`, `       ${url} deployed to Heroku`, ""];
+  return build.sourceKind === "git" ? [...lines, "Verifying deploy... done."] : lines;
+}
+
+/**
+ * Starts a build's release phase inside the transaction that records the build's success:
+ * the pending release, and its `release.N` dyno placed on a host. Refused (the caller fails
+ * the build) when no host has room for it now.
+ */
+export async function startReleasePhase(
+  tx: Database,
+  app: AppRow,
+  actor: Pick<Actor, "accountId" | "email">,
+  build: BuildRow,
+  slug: { id: string; commit: string | null; command: string },
+  timeToLiveS: number,
+): Promise<{ release: ReleaseRow; dynoName: string; changes: DynoChanges }> {
+  const release = await cutRelease(tx, app, actor, {
+    description: slug.commit ? `Deploy ${slug.commit.slice(0, 8)}` : "Deploy",
+    config: await getConfigVars(tx, app.id),
+    slugId: slug.id,
+    status: "pending",
+  });
+  await tx.update(builds).set({ releaseId: release.id, updatedAt: sql`now()` }).where(eq(builds.id, build.id));
+  const [web] = await tx
+    .select({ size: formations.size })
+    .from(formations)
+    .where(and(eq(formations.appId, app.id), eq(formations.type, "web")));
+  const taken = new Set((await tx.select({ name: dynos.name }).from(dynos).where(eq(dynos.appId, app.id))).map((d) => d.name));
+  let name = "";
+  for (let i = 0; i < 50 && (!name || taken.has(name)); i++) name = `release.${1000 + Math.floor(Math.random() * 9000)}`;
+  const [row] = await tx
+    .insert(dynos)
+    .values({ appId: app.id, releaseId: release.id, name, type: "release", command: slug.command, size: web?.size ?? "Basic", timeToLiveS })
+    .returning();
+  await placeDynos(tx);
+  const [placed] = await tx.select({ hostId: dynos.hostId }).from(dynos).where(eq(dynos.id, row!.id));
+  if (!placed?.hostId) throw new ApiError("unavailable", "no host has room for the release command right now; push again shortly");
+  const changes = noChanges();
+  changes.start.push(row!.id);
+  return { release, dynoName: name, changes };
+}
+
+/** Tells the build's stream (and so the push) that the release phase has started. */
+export async function announceReleasePhase(env: Bindings, build: BuildRow, command: string, dynoName: string): Promise<void> {
+  await buildChannel(env, build.id).append(startLines(command, dynoName), true);
+}
+
+/**
+ * Copies the output of release dynos into their builds' streams, so a push shows it as it
+ * comes. Lines of other dynos are left alone (they are in the app's log already).
+ */
+export async function forwardReleaseOutput(db: Database, env: Bindings, lines: LogLine[]): Promise<void> {
+  const ours = lines.filter((l) => l.source === "app" && l.dyno.startsWith("release."));
+  if (!ours.length) return;
+  const targets = await db
+    .select({ appId: dynos.appId, name: dynos.name, buildId: builds.id })
+    .from(dynos)
+    .innerJoin(builds, eq(builds.releaseId, dynos.releaseId))
+    .where(
+      and(
+        eq(dynos.type, "release"),
+        like(dynos.name, "release.%"),
+        inArray(dynos.appId, [...new Set(ours.map((l) => l.app_id))]),
+        eq(builds.status, "pending"),
+      ),
+    );
+  const byBuild = new Map<string, string[]>();
+  for (const line of ours) {
+    const target = targets.find((t) => t.appId === line.app_id && t.name === line.dyno);
+    if (target) byBuild.set(target.buildId, [...(byBuild.get(target.buildId) ?? []), line.text]);
+  }
+  await Promise.all([...byBuild].map(([buildId, texts]) => buildChannel(env, buildId).append(texts)));
+}
+
+/**
+ * Ends the release phases whose dynos a host reported ended (call it before those rows are
+ * forgotten). A repeated report finds the release no longer pending and changes nothing.
+ */
+export async function finishReleasePhases(db: Database, env: Bindings, hostId: string, observed: ObservedDyno[]): Promise<void> {
+  const ended = observed.filter((o) => o.state === "down" || o.state === "crashed");
+  if (!ended.length) return;
+  const rows = await db
+    .select({ dyno: dynos, buildId: builds.id })
+    .from(dynos)
+    .innerJoin(builds, eq(builds.releaseId, dynos.releaseId))
+    .where(
+      and(
+        eq(dynos.hostId, hostId),
+        eq(dynos.type, "release"),
+        inArray(
+          dynos.id,
+          ended.map((o) => o.id),
+        ),
+      ),
+    );
+  for (const { dyno, buildId } of rows) {
+    const report = ended.find((o) => o.id === dyno.id && o.instance === dyno.instance);
+    if (!report) continue;
+    const build = await getBuildById(db, buildId);
+    if (build?.status !== "pending") continue;
+    if (report.exit_code === 0) await succeed(db, env, build, dyno.releaseId);
+    else await fail(db, env, build, report.exit_code);
+  }
+}
+
+/** The release phase passed: the release becomes current, as a release without one would at once. */
+async function succeed(db: Database, env: Bindings, build: BuildRow, releaseId: string): Promise<void> {
+  const [app] = await db.select().from(apps).where(eq(apps.id, build.appId));
+  if (!app) return;
+  const actor: Actor = { accountId: build.createdBy ?? app.ownerId, email: build.userEmail, authorizationId: "", isDefaultKey: false };
+  const done = await db.transaction(async (tx) => {
+    await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
+    const [pending] = await tx
+      .update(releases)
+      .set({ status: "succeeded", updatedAt: sql`now()` })
+      .where(and(eq(releases.id, releaseId), eq(releases.status, "pending")))
+      .returning();
+    if (!pending || !(await endBuild(tx, build.id, { status: "succeeded" }))) return null;
+    // A config change while the phase ran made a newer release of the old code: the new
+    // code gets a release after it, with the config as it is now.
+    const [newer] = await tx
+      .select({ id: releases.id })
+      .from(releases)
+      .where(and(eq(releases.appId, app.id), eq(releases.status, "succeeded"), gt(releases.version, pending.version)))
+      .orderBy(desc(releases.version))
+      .limit(1);
+    const release = newer
+      ? await cutRelease(tx, app, actor, { description: pending.description, config: await getConfigVars(tx, app.id), slugId: pending.slugId })
+      : pending;
+    const [slug] = await tx.select().from(slugs).where(eq(slugs.id, pending.slugId!));
+    if (slug) {
+      await tx.update(apps).set({ slugSize: slug.size }).where(eq(apps.id, app.id));
+      await applyProcessTypes(tx, app.id, slug.processTypes);
+    }
+    await refreshProcessTier(tx, app.id);
+    const changes = await syncDynos(tx, app, { restart: true });
+    await placeDynos(tx);
+    if (build.packId) await acceptPack(tx, app.id, build.packId);
+    await recordAudit(tx, { actor, action: "release.slug", app, details: { version: release.version, slug_id: pending.slugId } });
+    return { release, changes };
+  });
+  if (!done) return;
+  const channel = buildChannel(env, build.id);
+  await channel.append(["", "       Release command succeeded", ...launchLines(build, done.release.version, webUrl(publicUrls(env), app.name))], true);
+  const { lines } = await channel.finish({ status: "succeeded", error: null });
+  await saveBuildOutput(db, build.id, lines);
+  await pushDynoChanges(db, commandConfig(env), done.changes);
+  await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, done.release)]);
+}
+
+/** The release phase failed: the build fails (which marks its release failed), nothing else changes. */
+async function fail(db: Database, env: Bindings, build: BuildRow, status: number | null): Promise<void> {
+  await failBuild(db, env, build, status === null ? "Release command failed" : `Release command failed (exit status ${status})`);
+}
