@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
@@ -183,6 +184,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   let url = config.publicUrl ?? "";
   let rendezvous: string | null = null;
   let shipper: LogShipper | null = null;
+  // Dynos never outlive their agent: a new one tells the control plane, by a new session id.
+  const session = randomUUID();
 
   const beatOnce = async (): Promise<void> => {
     if (!client) return;
@@ -196,6 +199,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         capacity_mb: config.capacityMb ?? Math.floor(os.totalmem() / 1024 / 1024),
         dynos,
         dropped_log_lines: dropped,
+        session,
         ...(rendezvous ? { rendezvous } : {}),
       });
       supervisor.acknowledge(dynos);

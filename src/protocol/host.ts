@@ -131,6 +131,8 @@ export const HEARTBEAT_REQUEST = z.object({
   dynos: z.array(OBSERVED_DYNO).max(10_000),
   /** Log lines dropped since the previous heartbeat (flood protection). */
   dropped_log_lines: z.number().int().nonnegative().default(0),
+  /** A fresh id per agent process: a new one tells the control plane its one-off dynos are gone. */
+  session: z.string().uuid().optional(),
   /** `host:port` of the agent's rendezvous server (attached one-off dynos), when it runs one. */
   rendezvous: z
     .string()

@@ -11,7 +11,7 @@ import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatRespon
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
 import { authenticateHost, endOneOffDynos, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
-import { finishReleasePhases, forwardReleaseOutput } from "../services/release-phase.ts";
+import { endVanishedOneOffs, finishReleasePhases, forwardReleaseOutput } from "../services/release-phase.ts";
 import { getSlugById } from "../services/slugs.ts";
 
 /** The environment of routes a host agent calls: the authenticated host is `c.var.host`. */
@@ -31,11 +31,19 @@ export const internalHostsRoutes = new Hono<HostEnv>()
   .post(CONTROL_PLANE_PATHS.heartbeat, jsonBody(HEARTBEAT_REQUEST), async (c) => {
     const body = c.req.valid("json");
     const host = c.var.host;
-    await touchHost(c.var.db, host, { url: body.url, rendezvous: body.rendezvous, capacityMb: body.capacity_mb, droppedLogLines: body.dropped_log_lines });
+    await touchHost(c.var.db, host, {
+      url: body.url,
+      rendezvous: body.rendezvous,
+      session: body.session,
+      capacityMb: body.capacity_mb,
+      droppedLogLines: body.dropped_log_lines,
+    });
     await recordObservedDynos(c.var.db, host.id, body.dynos);
     // A release phase's end decides its release, before the ended one-off dynos are forgotten.
     await finishReleasePhases(c.var.db, c.env, host.id, body.dynos);
-    await endOneOffDynos(c.var.db, host.id, body.dynos);
+    const restarted = !!body.session && !!host.agentSession && body.session !== host.agentSession;
+    const vanished = await endOneOffDynos(c.var.db, host.id, body.dynos, restarted);
+    if (vanished.length) await endVanishedOneOffs(c.var.db, c.env, vanished, restarted);
     // The fleet (silent hosts, unplaced dynos) is the FleetWatch's alone, one writer on its
     // own schedule; a heartbeat only keeps it armed, and wakes it at once when this host
     // is new or back, since dynos may be waiting for room. (Through the binding only: the

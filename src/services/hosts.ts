@@ -40,11 +40,16 @@ export async function authenticateHost(db: Database, secret: string): Promise<Ho
 }
 
 /** Records a heartbeat: the host is up, at `url` (and `rendezvous`), with this capacity. */
-export async function touchHost(db: Database, host: HostRow, input: { url: string; rendezvous?: string; capacityMb: number; droppedLogLines: number }) {
+export async function touchHost(
+  db: Database,
+  host: HostRow,
+  input: { url: string; rendezvous?: string; session?: string; capacityMb: number; droppedLogLines: number },
+) {
   await db
     .update(hosts)
     .set({
       url: input.url,
+      ...(input.session ? { agentSession: input.session } : {}),
       rendezvous: input.rendezvous ?? null,
       capacityMb: input.capacityMb,
       state: "up",
@@ -77,14 +82,26 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
 /** How long a one-off dyno placed on a host may go unreported before it counts as gone. */
 const ONE_OFF_GRACE_S = 30;
 
+/** A one-off dyno that was forgotten without its host reporting its end. */
+export interface VanishedOneOff {
+  id: string;
+  appId: string;
+  name: string;
+  type: string;
+  releaseId: string;
+}
+
 /**
  * Forgets the one-off dynos of a host that are over: reported ended (their command exited
- * or they were stopped), or no longer reported at all (their agent restarted, or the start
- * never arrived). They are never run again; their lines stay in the app's log.
+ * or they were stopped), or no longer reported at all: at once when the host's agent
+ * restarted (`restarted`: a new agent kills whatever the old one ran), else after a grace
+ * period (a start command that never arrived). They are never run again; their lines stay
+ * in the app's log. Returns those that vanished unreported, for the caller to say so.
  */
-export async function endOneOffDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<number> {
+export async function endOneOffDynos(db: Database, hostId: string, observed: ObservedDyno[], restarted = false): Promise<VanishedOneOff[]> {
   const ended = observed.filter((o) => o.state === "down" || o.state === "crashed").map((o) => o.id);
   const reported = observed.map((o) => o.id);
+  const unreported = reported.length ? notInArray(dynos.id, reported) : undefined;
   const gone = await db
     .delete(dynos)
     .where(
@@ -93,12 +110,12 @@ export async function endOneOffDynos(db: Database, hostId: string, observed: Obs
         inArray(dynos.type, [...ONE_OFF_TYPES]),
         or(
           ended.length ? inArray(dynos.id, ended) : undefined,
-          and(reported.length ? notInArray(dynos.id, reported) : undefined, lt(dynos.createdAt, sql`now() - make_interval(secs => ${ONE_OFF_GRACE_S})`)),
+          restarted ? (unreported ?? sql`true`) : and(unreported, lt(dynos.createdAt, sql`now() - make_interval(secs => ${ONE_OFF_GRACE_S})`)),
         ),
       ),
     )
-    .returning({ id: dynos.id });
-  return gone.length;
+    .returning({ id: dynos.id, appId: dynos.appId, name: dynos.name, type: dynos.type, releaseId: dynos.releaseId });
+  return gone.filter((d) => !ended.includes(d.id));
 }
 
 /** Marks hosts without a recent heartbeat as down: their one-off dynos end, the others are unassigned and placed again. */

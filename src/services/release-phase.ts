@@ -14,6 +14,8 @@ import { noChanges, syncDynos, type DynoChanges } from "./dynos.ts";
 import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
 import { acceptPack } from "./git-packs.ts";
 import { pushDynoChanges } from "./host-commands.ts";
+import type { VanishedOneOff } from "./hosts.ts";
+import { logEvent } from "./logs.ts";
 import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
 
@@ -141,6 +143,24 @@ export async function finishReleasePhases(db: Database, env: Bindings, hostId: s
     if (build?.status !== "pending") continue;
     if (report.exit_code === 0) await succeed(db, env, build, dyno.releaseId);
     else await fail(db, env, build, report.exit_code);
+  }
+}
+
+/**
+ * One-off dynos that vanished without their host reporting an end (its agent restarted, or
+ * their start never arrived): the app's log says so, and a release phase among them fails
+ * its build, so the previous release keeps serving instead of waiting out the build's limit.
+ */
+export async function endVanishedOneOffs(db: Database, env: Bindings, vanished: VanishedOneOff[], restarted: boolean): Promise<void> {
+  const why = restarted ? "its host agent restarted" : "its host never reported it";
+  for (const d of vanished) {
+    await logEvent(env, d.appId, "heroku", d.name, `State changed from up to crashed (${why})`).catch(() => {});
+    if (d.type !== "release") continue;
+    const [build] = await db
+      .select()
+      .from(builds)
+      .where(and(eq(builds.releaseId, d.releaseId), eq(builds.status, "pending")));
+    if (build) await failBuild(db, env, build, `Release command failed: ${why}`);
   }
 }
 

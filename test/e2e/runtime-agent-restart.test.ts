@@ -155,13 +155,16 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
   it("after a SIGKILL of the agent, its dynos end with it and a new agent starts each desired dyno once", async () => {
     const before = running().map((p) => p.pid);
     expect(before).toHaveLength(2);
+    const { agentSession } = await hostRow(hostId);
+    expect(agentSession).toMatch(/^[0-9a-f-]{36}$/);
     agent!.child.kill("SIGKILL");
     await agent!.exited;
     // The dynos end with their agent (their sandboxes die with it): nothing runs on unsupervised.
     await waitFor("the dynos gone with their agent", () => !before.some(processAlive), 10_000);
 
     agent = await startAgentProcess(secret, workDir);
-    await waitForHeartbeat(hostId, agent);
+    // A new session: the control plane forgets the old agent's one-off dynos at once.
+    expect((await waitForHeartbeat(hostId, agent)).agentSession).not.toBe(agentSession);
     const after = await converged(before);
     expect(before.some(processAlive)).toBe(false);
 

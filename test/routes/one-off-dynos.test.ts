@@ -1,11 +1,15 @@
+import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
+import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeJwt } from "jose";
 import { dynos, hosts } from "../../src/db/schema/index.ts";
-import { api } from "../support/api.ts";
+import { createHost } from "../../src/services/hosts.ts";
+import { api, tlsAgent } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
+import { logSessionUrl } from "../support/log-app.ts";
 import { deploySlug, destroyApp } from "../support/slugs.ts";
 
 afterAll(closeDb);
@@ -136,6 +140,54 @@ describe("one-off dynos on the dashboard", () => {
       expect(rows.every((d) => d.desired === "stopped")).toBe(true);
     } finally {
       await destroyApp(owner.token, app.name);
+    }
+  });
+});
+
+describe("one-off dynos of a host agent that restarts", () => {
+  /** Reports as a host agent would: the control plane's side of the protocol is what is under test. */
+  const heartbeat = async (secret: string, session: string, reported: Array<{ id: string; instance: string }>) => {
+    const res = await api("/internal/hosts/heartbeat", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${secret}` },
+      // No capacity: the platform places nothing else on this host.
+      body: {
+        url: "http://127.0.0.1:9",
+        capacity_mb: 0,
+        session,
+        dynos: reported.map((d) => ({ ...d, state: "up", port: null, exit_code: null })),
+        dropped_log_lines: 0,
+      },
+    });
+    expect(res.status, res.text).toBe(200);
+  };
+
+  it("are forgotten at the new agent's first heartbeat, with a line in the app's log, never left as phantoms", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    const { host, secret } = await createHost(await db(), `restarting-${Date.now().toString(36)}`);
+    try {
+      const { release } = await deploySlug(owner.token, app.name);
+      const [run] = await (await db())
+        .insert(dynos)
+        .values({ appId: app.id, releaseId: release.id, name: "run.4242", type: "run", command: "sleep 600", size: "Basic", hostId: host.id, state: "up" })
+        .returning();
+      const first = randomUUID();
+      await heartbeat(secret, first, [run!]);
+      // The same agent, not reporting it for a moment (a start still on its way): kept, for now.
+      await heartbeat(secret, first, []);
+      expect((await runDynos(app.id)).map((d) => d.name)).toEqual(["run.4242"]);
+      // A new agent on the host: the old one's dynos died with it.
+      await heartbeat(secret, randomUUID(), []);
+      expect(await runDynos(app.id)).toEqual([]);
+      const listed = await api(`/apps/${app.name}/dynos`, { token: owner.token });
+      expect(listed.body.map((d: { name: string }) => d.name)).not.toContain("run.4242");
+      const url = await logSessionUrl(owner.token, app.name, { dyno: "run.4242", lines: 10 });
+      const log = await (await fetch(url, { dispatcher: tlsAgent() })).text();
+      expect(log).toContain("heroku[run.4242]: State changed from up to crashed (its host agent restarted)");
+    } finally {
+      await destroyApp(owner.token, app.name);
+      await (await db()).delete(hosts).where(eq(hosts.id, host.id));
     }
   });
 });

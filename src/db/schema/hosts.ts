@@ -16,6 +16,8 @@ export const hosts = pgTable(
     url: text("url"),
     /** `host:port` of the agent's rendezvous server (`heroku run`), as its heartbeat reports. */
     rendezvous: text("rendezvous"),
+    /** The agent process's id for itself (new on every start): a change means it restarted. */
+    agentSession: text("agent_session"),
     capacityMb: integer("capacity_mb").notNull().default(0),
     state: text("state").$type<HostState>().notNull().default("down"),
     lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
