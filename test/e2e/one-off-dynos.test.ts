@@ -1,6 +1,6 @@
 import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, tlsAgent } from "../support/api.ts";
+import { api, platform, tlsAgent } from "../support/api.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, herokuPty, makeCliHome } from "../support/heroku-cli.ts";
 import { logSessionUrl } from "../support/log-app.ts";
@@ -76,17 +76,35 @@ describe("one-off dynos", { timeout: 120_000 }, () => {
     expect((await session.exited(30_000)).code).toBe(0);
   });
 
-  it("heroku ps lists an attached run while it runs; heroku ps:stop ends it and the CLI returns", async () => {
+  it("heroku ps lists an attached run while it runs; heroku ps:kill ends it and the CLI returns", async () => {
     const session = await pty(["run", "sleep 60"]);
     const dyno = await upRun("sleep 60");
     const ps = await cli(["ps"]);
     expect(ps.code, ps.stderr).toBe(0);
     expect(ps.stdout).toContain(dyno.name);
     expect(ps.stdout).toContain("sleep 60");
-    const stop = await cli(["ps:stop", dyno.name]);
+    const stop = await cli(["ps:kill", dyno.name]);
     expect(stop.code, stop.stderr).toBe(0);
     await session.exited(30_000);
     await waitFor(`${dyno.name} gone`, async () => !(await listDynos(user.token, app.name)).some((d) => d.name === dyno.name), 30_000, 250);
+  });
+
+  it("runs as a hostile tenant finds it: the app's own unprivileged uid, its own processes, none of the host's files", async () => {
+    const probe = [
+      "echo uid=$(id -u)",
+      "echo procs=$(ls /proc | grep -c '^[0-9]')",
+      "echo app=$(ls /app | tr '\\n' ' ')",
+      `ls ${platform().home} >/dev/null 2>&1 && echo home=visible || echo home=hidden`,
+      "cat /etc/shadow >/dev/null 2>&1 && echo shadow=read || echo shadow=refused",
+    ].join("; ");
+    const res = await cli(["run", probe]);
+    expect(res.code, res.stderr).toBe(0);
+    const uid = Number(/uid=(\d+)/.exec(res.stdout)?.[1]);
+    expect(uid).toBeGreaterThan(0);
+    expect(Number(/procs=(\d+)/.exec(res.stdout)?.[1])).toBeLessThan(10); // the dyno's own few, not the host's
+    expect(res.stdout).toMatch(/app=.*server\.js/);
+    expect(res.stdout).toContain("home=hidden"); // the platform's home: every other app's slugs and dynos
+    expect(res.stdout).toContain("shadow=refused");
   });
 
   it("ends the dyno within seconds when the client's connection drops", async () => {
