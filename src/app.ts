@@ -11,6 +11,8 @@ import { discardUnreadBody, limitBody } from "./middleware/body.ts";
 import { dashboardRoutes } from "./pages/dashboard.tsx";
 import { appHostRouter } from "./router/index.ts";
 import { accountRoutes } from "./routes/account.ts";
+import { addonsRoutes } from "./routes/addons.ts";
+import { dataRoutes } from "./routes/data.ts";
 import { appsRoutes } from "./routes/apps.ts";
 import { blobsRoutes } from "./routes/blobs.ts";
 import { buildOutputRoutes } from "./routes/build-output.ts";
@@ -77,6 +79,8 @@ export function createApp() {
   app.route("/", formationRoutes);
   app.route("/", dynosRoutes);
   app.route("/", buildsRoutes);
+  app.route("/", addonsRoutes);
+  app.route("/", dataRoutes);
   app.route("/", sourcesRoutes);
   app.route("/", buildpackInstallationsRoutes);
   app.route("/", logSessionsRoutes);

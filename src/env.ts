@@ -39,6 +39,13 @@ export interface Bindings {
   BUILD_TIMEOUT_S?: string;
   /** Only for local development and tests: a WebSocket-to-TCP proxy for the Neon driver. */
   NEON_WS_PROXY?: string;
+  /**
+   * heroku-postgresql: the superuser URL of the PostgreSQL server add-on databases are made
+   * on (its own server, never the control plane's). Secret. Unset: no Postgres add-ons.
+   */
+  ADDON_POSTGRES_ADMIN_URL?: string;
+  /** The `host:port` dynos reach that server at, in the URLs apps get (default: the admin URL's). */
+  ADDON_POSTGRES_PUBLIC_ADDRESS?: string;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   LOG_CHANNEL: DurableObjectNamespace<LogChannel>;
   APP_COORDINATOR: DurableObjectNamespace<AppCoordinator>;

@@ -52,6 +52,8 @@ export interface Platform {
   databaseUrl: string;
   /** Superuser URL when the embedded Postgres runs. */
   adminDatabaseUrl?: string;
+  /** Superuser URL of the add-on cluster (heroku-postgresql databases). */
+  addonDatabaseUrl: string;
   tls: LocalTls;
   /** Set when this start created the first account. */
   firstAccount?: FirstAccount;
@@ -77,6 +79,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const tls = await ensureLocalTls(path.join(home, "tls"), ["localhost", `*.${APPS_DOMAIN}`, "127.0.0.1"]);
 
   let pg: LocalPostgres | undefined;
+  let addonPg: LocalPostgres | undefined;
   let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
   let host: LocalHost | undefined;
@@ -87,6 +90,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       await worker?.stop().catch(() => {});
       await pooler?.stop().catch(() => {});
       await pg?.stop().catch(() => {});
+      await addonPg?.stop().catch(() => {});
     })());
   // Ctrl-C and other exits: the Worker runs in a process group of its own, so it is stopped explicitly.
   // Stopping waits for dynos to end (SIGTERM, then SIGKILL after 30 s), so allow for it.
@@ -95,6 +99,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   try {
     if (!opts.databaseUrl) pg = await startEmbeddedPostgres(path.join(home, "postgres"), { quiet: opts.quiet, ephemeral: opts.ephemeral });
     const databaseUrl = opts.databaseUrl ?? pg!.url;
+    // Add-on databases live on a cluster of their own: tenants never share a server with the control plane.
+    addonPg = await startAddonPostgres(home, tls, opts);
     await runMigrations(databaseUrl);
     const firstAccount = await ensureFirstAccount(databaseUrl);
     const pgbouncer = findPgBouncer();
@@ -115,6 +121,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         APPS_DOMAIN,
         PUBLIC_PORT_SUFFIX: `:${port}`,
         CLIENT_ADDRESS_HEADER: "",
+        ADDON_POSTGRES_ADMIN_URL: addonPg.adminUrl,
         ...opts.workerVars,
       },
     });
@@ -135,6 +142,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       apiUrl: `https://${hostPort}`,
       databaseUrl,
       adminDatabaseUrl: pg?.adminUrl,
+      addonDatabaseUrl: addonPg.adminUrl,
       tls,
       firstAccount,
       cliEnv: cliEnvironment(hostPort, tls),
@@ -144,6 +152,31 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await stop();
     throw err;
   }
+}
+
+/**
+ * The PostgreSQL cluster `heroku addons:create heroku-postgresql` makes databases on, in
+ * `home/addon-postgres`, serving TLS with the local CA's certificate (clients such as `psql`
+ * ask for it). Its copy of the key belongs to the server's user, as Postgres insists.
+ */
+async function startAddonPostgres(home: string, tls: LocalTls, opts: Pick<PlatformOptions, "quiet" | "ephemeral">): Promise<LocalPostgres> {
+  const dir = path.join(home, "addon-postgres");
+  const tlsDir = `${dir}.tls`;
+  await fs.mkdir(tlsDir, { recursive: true, mode: 0o700 });
+  const certPath = path.join(tlsDir, "server.pem");
+  const keyPath = path.join(tlsDir, "server.key");
+  await fs.copyFile(tls.certPath, certPath);
+  await fs.copyFile(tls.keyPath, keyPath);
+  await fs.chmod(keyPath, 0o600);
+  const owner = process.getuid?.() === 0 ? userIds("postgres") : undefined;
+  if (owner) for (const p of [tlsDir, certPath, keyPath]) await fs.chown(p, owner.uid, owner.gid);
+  return startEmbeddedPostgres(dir, {
+    quiet: opts.quiet,
+    ephemeral: opts.ephemeral,
+    label: "addon-postgres",
+    controlDatabase: false,
+    ssl: { certPath, keyPath },
+  });
 }
 
 async function ensureFirstAccount(databaseUrl: string): Promise<FirstAccount | undefined> {

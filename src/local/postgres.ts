@@ -20,13 +20,29 @@ export interface LocalPostgres {
 const CONTROL_DB = "dynoplane";
 const CONTROL_ROLE = "dynoplane";
 
+/** How one embedded cluster is run. */
+export interface EmbeddedPostgresOptions {
+  port?: number;
+  quiet?: boolean;
+  ephemeral?: boolean;
+  /** The label of its console lines (`postgres`). */
+  label?: string;
+  /** Make the control plane's role and database in it (default true). */
+  controlDatabase?: boolean;
+  /** Serve TLS with this certificate and key (clients such as `psql` ask for it). */
+  ssl?: { certPath: string; keyPath: string };
+  /** listen_addresses (default 127.0.0.1). */
+  listen?: string;
+}
+
 /**
  * Starts (initialising on first use) an embedded PostgreSQL whose data lives in `dir`.
- * The superuser password is generated once and kept in `dir/../postgres.password`.
+ * The superuser password is generated once and kept in `<dir>.password`.
  */
-export async function startEmbeddedPostgres(dir: string, opts: { port?: number; quiet?: boolean; ephemeral?: boolean } = {}): Promise<LocalPostgres> {
+export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresOptions = {}): Promise<LocalPostgres> {
   await fs.mkdir(path.dirname(dir), { recursive: true });
-  const password = await secretFile(path.join(path.dirname(dir), "postgres.password"));
+  const password = await secretFile(`${dir}.password`);
+  const label = opts.label ?? "postgres";
   const port = opts.port ?? (await freePort());
   const server = new EmbeddedPostgres({
     databaseDir: dir,
@@ -38,14 +54,32 @@ export async function startEmbeddedPostgres(dir: string, opts: { port?: number; 
     createPostgresUser: process.getuid?.() === 0,
     // Byte-order collation: app names sort and page the same way everywhere.
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(opts.ephemeral ? ["-c", "fsync=off"] : [])],
-    onLog: opts.quiet ? () => {} : (m) => process.stderr.write(`[postgres] ${m}`),
-    onError: (e) => process.stderr.write(`[postgres] ${String(e)}\n`),
+    postgresFlags: [
+      "-c",
+      `listen_addresses=${opts.listen ?? "127.0.0.1"}`,
+      "-c",
+      "max_connections=300",
+      ...(opts.ssl ? ["-c", "ssl=on", "-c", `ssl_cert_file=${opts.ssl.certPath}`, "-c", `ssl_key_file=${opts.ssl.keyPath}`] : []),
+      ...(opts.ephemeral ? ["-c", "fsync=off"] : []),
+    ],
+    onLog: opts.quiet ? () => {} : (m) => process.stderr.write(`[${label}] ${m}`),
+    onError: (e) => process.stderr.write(`[${label}] ${String(e)}\n`),
   });
   if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();
   await server.start();
-  const watch = keepPostgresAlive(server);
+  const watch = keepPostgresAlive(server, label);
   const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  if (opts.controlDatabase === false) {
+    return {
+      adminUrl,
+      url: adminUrl,
+      pid: () => postmaster(server)?.pid,
+      stop: async () => {
+        watch.stopping = true;
+        await server.stop();
+      },
+    };
+  }
   const controlPassword = await secretFile(path.join(path.dirname(dir), "control.password"));
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -81,22 +115,23 @@ function postmaster(server: EmbeddedPostgres): ChildProcess | undefined {
  * Starts Postgres again when its postmaster dies, trying each second (the old backends must
  * notice their postmaster's death and let go of shared memory first); says so on the console.
  */
-function keepPostgresAlive(server: EmbeddedPostgres): { stopping: boolean } {
+function keepPostgresAlive(server: EmbeddedPostgres, label: string): { stopping: boolean } {
   const state = { stopping: false };
+  const name = label === "postgres" ? "Postgres" : `Postgres (${label})`;
   const watch = () =>
     postmaster(server)?.once("exit", (code, signal) => {
       if (state.stopping) return;
-      console.error(`dynoplane: Postgres died (${signal ?? `exit code ${code}`}); starting it again`);
+      console.error(`dynoplane: ${name} died (${signal ?? `exit code ${code}`}); starting it again`);
       void (async () => {
         for (let attempt = 1; !state.stopping; attempt++) {
           await new Promise((r) => setTimeout(r, attempt < 30 ? 1_000 : restartDelayMs(attempt - 28)));
           if (state.stopping) return;
           try {
             await server.start();
-            console.error(`dynoplane: Postgres started again (pid ${postmaster(server)?.pid})`);
+            console.error(`dynoplane: ${name} started again (pid ${postmaster(server)?.pid})`);
             return watch();
           } catch {
-            if (attempt % 10 === 1) console.error("dynoplane: Postgres did not start yet (its old processes are still letting go); trying again");
+            if (attempt % 10 === 1) console.error(`dynoplane: ${name} did not start yet (its old processes are still letting go); trying again`);
           }
         }
       })();

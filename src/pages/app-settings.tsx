@@ -176,6 +176,6 @@ export const settingsPages = new Hono<DashboardEnv>()
         text: `The name you typed does not match ${app.name}; nothing was deleted.`,
       });
     }
-    await deleteApp(c.var.db, session.actor, app, c.var.requestId);
+    await deleteApp(requestContext(c, session.actor), app);
     return redirectWith(c, href("/apps"), { kind: "notice", text: `Deleted ${app.name}.` });
   });

@@ -64,17 +64,12 @@ export const appsRoutes = new Hono<AppEnv>()
   })
   .delete("/apps/:app", async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const deleted = await deleteApp(c.var.db, c.var.actor, app, c.var.requestId);
+    const deleted = await deleteApp(requestContext(c, c.var.actor), app);
     return c.json(appJson(c, deleted));
   })
   .get("/apps/:app/collaborators", async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
     return c.json([toOwnerCollaboratorJson(app, ownerOf(c.var.actor))]);
-  })
-  .get("/apps/:app/addons", async (c) => {
-    // No add-on can be attached to an app yet, so every app's list is empty.
-    await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    return c.json([]);
   })
   .get("/apps/:app/pipeline-couplings", async (c) => {
     await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));

@@ -1,12 +1,13 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
-import { apps, type AppRow } from "../db/schema/index.ts";
+import { addons, apps, type AppRow } from "../db/schema/index.ts";
 import type { Actor } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
 import type { PageRange } from "../lib/range.ts";
 import { recordAudit } from "./audit.ts";
+import { destroyAddon } from "./addons.ts";
 import { actingUser, logAppEvents, releaseEvents, type ServiceContext } from "./context.ts";
 import { cutRelease } from "./releases.ts";
 
@@ -123,11 +124,17 @@ export async function updateApp(
   });
 }
 
-/** Deletes an app and everything it owns (config, releases). */
-export async function deleteApp(db: Database, actor: Actor, app: AppRow, requestId?: string): Promise<AppRow> {
-  return db.transaction(async (tx) => {
+/**
+ * Deletes an app and everything it owns (config, releases, dynos). Its add-ons are destroyed
+ * first, as `addons:destroy` would (their databases must not outlive it, and apps they are
+ * attached to lose their config vars, with a release).
+ */
+export async function deleteApp(ctx: ServiceContext, app: AppRow): Promise<AppRow> {
+  const actor = actingUser(ctx);
+  for (const addon of await ctx.db.select({ id: addons.id }).from(addons).where(eq(addons.appId, app.id))) await destroyAddon(ctx, app, addon.id);
+  return ctx.db.transaction(async (tx) => {
     await tx.delete(apps).where(eq(apps.id, app.id));
-    await recordAudit(tx, { actor, action: "app.delete", app, requestId });
+    await recordAudit(tx, { actor, action: "app.delete", app, requestId: ctx.requestId });
     return app;
   });
 }

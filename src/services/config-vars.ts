@@ -4,7 +4,8 @@ import { apps, configVars, type AppRow, type ReleaseRow } from "../db/schema/ind
 import { invalidParams } from "../errors.ts";
 import { recordAudit } from "./audit.ts";
 import { actingUser, logAppEvents, pushChanges, releaseEvents, type ServiceContext } from "./context.ts";
-import { noChanges, syncDynos } from "./dynos.ts";
+import { type DynoChanges, noChanges, syncDynos } from "./dynos.ts";
+import type { Actor } from "../env.ts";
 import { cutRelease } from "./releases.ts";
 
 /** Heroku's limit on the total size of an app's config (keys plus values). */
@@ -73,25 +74,37 @@ export async function setConfigVars(
   patch: ConfigPatch,
 ): Promise<{ config: Record<string, string>; release: ReleaseRow | null }> {
   const actor = actingUser(ctx);
-  const { requestId } = ctx;
-  const { config, release, changes } = await ctx.db.transaction(async (tx) => {
-    await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
-    const { next, set, removed } = applyConfigPatch(await getConfigVars(tx, app.id), patch);
-    if (!set.length && !removed.length) return { config: next, release: null, changes: noChanges() };
-    if (removed.length) await tx.delete(configVars).where(and(eq(configVars.appId, app.id), inArray(configVars.key, removed)));
-    for (const key of set) {
-      await tx
-        .insert(configVars)
-        .values({ appId: app.id, key, value: next[key]! })
-        .onConflictDoUpdate({ target: [configVars.appId, configVars.key], set: { value: next[key]! } });
-    }
-    const release = await cutRelease(tx, app, actor, { description: describeConfigChange(set, removed), config: next });
-    await recordAudit(tx, { actor, action: "config.update", app, details: { set, removed, version: release.version }, requestId });
-    // Dynos restart on the new config, as on Heroku.
-    const changes = await syncDynos(tx, app);
-    return { config: next, release, changes };
-  });
+  const { config, release, changes } = await ctx.db.transaction((tx) => changeConfigIn(tx, app, actor, patch, { requestId: ctx.requestId }));
   pushChanges(ctx, changes);
   if (release) logAppEvents(ctx, app.id, releaseEvents(ctx, release));
   return { config, release };
+}
+
+/**
+ * Applies a config patch inside the caller's transaction: the app's config vars change, a
+ * release records them (with `description`, else Heroku's "Set X config vars"), and the
+ * app's dynos get new instances. A patch that changes nothing cuts no release.
+ */
+export async function changeConfigIn(
+  tx: Database,
+  app: AppRow,
+  actor: Pick<Actor, "accountId" | "email">,
+  patch: ConfigPatch,
+  o: { description?: string; requestId?: string | null } = {},
+): Promise<{ config: Record<string, string>; release: ReleaseRow | null; changes: DynoChanges }> {
+  await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
+  const { next, set, removed } = applyConfigPatch(await getConfigVars(tx, app.id), patch);
+  if (!set.length && !removed.length) return { config: next, release: null, changes: noChanges() };
+  if (removed.length) await tx.delete(configVars).where(and(eq(configVars.appId, app.id), inArray(configVars.key, removed)));
+  for (const key of set) {
+    await tx
+      .insert(configVars)
+      .values({ appId: app.id, key, value: next[key]! })
+      .onConflictDoUpdate({ target: [configVars.appId, configVars.key], set: { value: next[key]! } });
+  }
+  const release = await cutRelease(tx, app, actor, { description: o.description ?? describeConfigChange(set, removed), config: next });
+  await recordAudit(tx, { actor, action: "config.update", app, details: { set, removed, version: release.version }, requestId: o.requestId ?? null });
+  // Dynos restart on the new config, as on Heroku.
+  const changes = await syncDynos(tx, app);
+  return { config: next, release, changes };
 }

@@ -1,7 +1,7 @@
 import { asc, eq, inArray, or, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { looksLikeToken } from "../../src/auth/tokens.ts";
-import { accounts, apps, configVars, dynos, formations, logDrains, oauthAuthorizations, releases, slugs } from "../../src/db/schema/index.ts";
+import { accounts, addons, apps, configVars, dynos, formations, logDrains, oauthAuthorizations, releases, slugs } from "../../src/db/schema/index.ts";
 import { api } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
@@ -70,6 +70,11 @@ async function snapshot(w: World) {
     formations: await d.select().from(formations).where(eq(formations.appId, w.app.id)).orderBy(asc(formations.type)),
     dynos: await d.select().from(dynos).where(eq(dynos.appId, w.app.id)).orderBy(asc(dynos.name)),
     logDrains: await d.select().from(logDrains).where(eq(logDrains.appId, w.app.id)).orderBy(asc(logDrains.id)),
+    addons: await d
+      .select()
+      .from(addons)
+      .where(inArray(addons.appId, [w.app.id]))
+      .orderBy(asc(addons.id)),
     authorizations: await d.select().from(oauthAuthorizations).where(inArray(oauthAuthorizations.accountId, ids)).orderBy(asc(oauthAuthorizations.id)),
   };
 }
@@ -133,6 +138,26 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/apps/{app}/builds/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
   { method: "POST", path: "/sources" },
   { method: "GET", path: "/apps/{app}/buildpack-installations" },
+  { method: "GET", path: "/addon-services" },
+  { method: "GET", path: "/addon-services/heroku-postgresql" },
+  { method: "GET", path: "/addon-services/heroku-postgresql/plans" },
+  { method: "GET", path: "/addon-services/heroku-postgresql/plans/essential-0" },
+  { method: "GET", path: "/plans/4b1c9b6e-2f27-4a8c-8c0e-1f0c5b7a0e01" },
+  { method: "POST", path: "/apps/{app}/addons", body: () => ({ plan: { name: "heroku-postgresql:essential-0" } }) },
+  { method: "GET", path: "/apps/{app}/addons/postgresql-shiny-12345" },
+  { method: "PATCH", path: "/apps/{app}/addons/postgresql-shiny-12345", body: () => ({ plan: { name: "heroku-postgresql:essential-2" } }) },
+  { method: "DELETE", path: "/apps/{app}/addons/postgresql-shiny-12345" },
+  { method: "GET", path: "/addons" },
+  { method: "GET", path: "/addons/postgresql-shiny-12345" },
+  { method: "GET", path: "/addons/postgresql-shiny-12345/addon-attachments" },
+  { method: "POST", path: "/actions/addons/resolve", body: () => ({ addon: "postgresql-shiny-12345" }) },
+  { method: "GET", path: "/addon-attachments" },
+  { method: "GET", path: "/addon-attachments/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
+  { method: "POST", path: "/addon-attachments", body: (w) => ({ addon: "postgresql-shiny-12345", app: w.app.name }) },
+  { method: "DELETE", path: "/addon-attachments/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
+  { method: "GET", path: "/apps/{app}/addon-attachments" },
+  { method: "GET", path: "/apps/{app}/addon-attachments/DATABASE" },
+  { method: "POST", path: "/actions/addon-attachments/resolve", body: () => ({ addon_attachment: "DATABASE_URL" }) },
   { method: "PUT", path: "/apps/{app}/buildpack-installations", body: () => ({ updates: [{ buildpack: "/opt/intruder" }] }) },
 ];
 

@@ -248,6 +248,63 @@ describe("responses match Heroku's Platform API schema", () => {
     await conforming(`/apps/${app.name}/builds/${build.body.id}`, { token: owner.token, status: 200 });
   });
 
+  it("the add-on catalog, add-ons and their attachments", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    const other = await makeApp(owner);
+    try {
+      const services = await conforming("/addon-services", { token: owner.token, status: 200 });
+      const service = services.body[0];
+      await conforming(`/addon-services/${service.name}`, { token: owner.token, status: 200 });
+      const plans = await conforming(`/addon-services/${service.id}/plans`, { token: owner.token, status: 200 });
+      await conforming(`/addon-services/${service.name}/plans/essential-1`, { token: owner.token, status: 200 });
+      await conforming(`/plans/${plans.body[0].id}`, { token: owner.token, status: 200 });
+      const created = await conforming(`/apps/${app.name}/addons`, {
+        method: "POST",
+        token: owner.token,
+        body: { plan: { name: "heroku-postgresql:essential-0" }, attachment: {}, config: {} },
+        status: 201,
+      });
+      const name = created.body.name as string;
+      const deadline = Date.now() + 20_000;
+      while ((await api(`/addons/${name}`, { token: owner.token })).body.state !== "provisioned" && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      await conforming(`/apps/${app.name}/addons`, { token: owner.token, status: 200 });
+      await conforming(`/apps/${app.name}/addons/${name}`, { token: owner.token, status: 200 });
+      await conforming("/addons", { token: owner.token, status: 200 });
+      await conforming(`/addons/${created.body.id}`, { token: owner.token, status: 200 });
+      await conforming(`/apps/${app.name}/addons/${name}`, {
+        method: "PATCH",
+        token: owner.token,
+        body: { plan: { name: "heroku-postgresql:essential-1" } },
+        status: 200,
+      });
+      await conforming("/actions/addons/resolve", { method: "POST", token: owner.token, body: { addon: name, app: app.name }, status: 200 });
+      const attached = await conforming("/addon-attachments", {
+        method: "POST",
+        token: owner.token,
+        body: { addon: name, app: other.name, name: "SHARED" },
+        status: 201,
+      });
+      await conforming("/addon-attachments", { token: owner.token, status: 200 });
+      await conforming(`/addon-attachments/${attached.body.id}`, { token: owner.token, status: 200 });
+      await conforming(`/apps/${other.name}/addon-attachments`, { token: owner.token, status: 200 });
+      await conforming(`/apps/${other.name}/addon-attachments/SHARED`, { token: owner.token, status: 200 });
+      await conforming(`/addons/${name}/addon-attachments`, { token: owner.token, status: 200 });
+      await conforming("/actions/addon-attachments/resolve", {
+        method: "POST",
+        token: owner.token,
+        body: { addon_attachment: "DATABASE_URL", app: app.name },
+        status: 200,
+      });
+      await conforming(`/addon-attachments/${attached.body.id}`, { method: "DELETE", token: owner.token, status: 200 });
+      await conforming(`/apps/${app.id}/addons/${created.body.id}`, { method: "DELETE", token: owner.token, status: 200 });
+    } finally {
+      await api(`/apps/${app.name}`, { method: "DELETE", token: owner.token });
+      await api(`/apps/${other.name}`, { method: "DELETE", token: owner.token });
+    }
+  });
+
   it("every mounted route has a link in the schema, and every route that can answer 2xx was validated", () => {
     const routes = mountedRoutes();
     const toPath = (route: string) => route.split(" ")[1]!.replace(/:\w+/g, "x");

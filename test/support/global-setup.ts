@@ -11,6 +11,8 @@ export interface PlatformInfo {
   port: number;
   databaseUrl: string;
   adminDatabaseUrl: string | null;
+  /** Superuser URL of the add-on cluster (heroku-postgresql databases). */
+  addonDatabaseUrl: string;
   caPath: string;
   bundlePath: string;
   home: string;
@@ -46,6 +48,7 @@ export default async function setup(project: TestProject) {
     port: platform.port,
     databaseUrl: platform.databaseUrl,
     adminDatabaseUrl: platform.adminDatabaseUrl ?? null,
+    addonDatabaseUrl: platform.addonDatabaseUrl,
     caPath: platform.tls.caPath,
     bundlePath: platform.tls.bundlePath,
     home,

@@ -4,7 +4,9 @@ import { createApp } from "../../src/app.ts";
  * Mounts that are not the Platform API: the health check, the host agents' protocol
  * (authenticated by host secrets), signed upload URLs and log stream URLs (authenticated by
  * their signature), and the browser side: `heroku login`'s handoff (a poll token) and the
- * dashboard (a session cookie); git's smart HTTP (`/<app>.git/...`) and build output URLs.
+ * dashboard (a session cookie); git's smart HTTP (`/<app>.git/...`) and build output URLs;
+ * and the data API of the `pg:*` commands (Heroku serves it on another host, without a
+ * schema; its own tests cover it, credentials included).
  */
 const NOT_PLATFORM_API = [
   /^\/health$/,
@@ -16,6 +18,8 @@ const NOT_PLATFORM_API = [
   /^\/log-sessions\//,
   /^\/:repo\{/,
   /^\/build-output\//,
+  /^\/client\/v11\//,
+  /^\/postgres\/v0\//,
 ];
 
 /** The Platform API routes the control plane mounts, as `METHOD /path/:param` (middleware left out). */

@@ -15,3 +15,4 @@ export { logDrains, type LogDrainRow } from "./log-drains.ts";
 export { sources, type SourceRow } from "./sources.ts";
 export { gitPacks, type GitPackRow } from "./git-packs.ts";
 export { builds, type BuildRow, type BuildStatus, type BuildSourceKind, type BuildpackRef } from "./builds.ts";
+export { addons, addonAttachments, type AddonRow, type AddonAttachmentRow, type AddonState } from "./addons.ts";

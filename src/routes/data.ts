@@ -1,0 +1,85 @@
+import { type Context, Hono } from "hono";
+import type { AppEnv } from "../env.ts";
+import { ApiError } from "../errors.ts";
+import { PLANS, POSTGRES } from "../services/addon-catalog.ts";
+import { databaseUrl, postgresProvider } from "../services/addon-providers/postgres.ts";
+import { type AddonView, addonCredentials, findAddon, rotateCredentials } from "../services/addons.ts";
+import { requestContext } from "../services/context.ts";
+
+/** A Postgres add-on the caller's apps own, by id or name; others are not found. */
+async function databaseOf(c: Context<AppEnv>): Promise<AddonView> {
+  const view = await findAddon(c.var.db, c.var.actor, c.req.param("addon")!);
+  if (view.addon.service !== POSTGRES.name || view.app.ownerId !== c.var.actor.accountId) {
+    throw new ApiError("not_found", "Couldn't find that database.", "addon");
+  }
+  if (view.addon.state !== "provisioned") throw new ApiError("not_found", `${view.addon.name} is not yet provisioned.`, "addon");
+  return view;
+}
+
+const humanSize = (bytes: number) =>
+  bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GB` : bytes >= 1024 ** 2 ? `${(bytes / 1024 ** 2).toFixed(1)} MB` : `${Math.round(bytes / 1024)} kB`;
+
+/** The default credential as the data API describes it (`pg:credentials`, `pg:credentials:url`). */
+function credentialJson(creds: Awaited<ReturnType<typeof addonCredentials>>, connections: number, withPassword: boolean) {
+  return {
+    uuid: null,
+    name: "default",
+    state: "active",
+    database: creds.database,
+    host: creds.host,
+    port: creds.port,
+    credentials: [{ user: creds.user, ...(withPassword ? { password: creds.password } : {}), state: "active", connections }],
+  };
+}
+
+/**
+ * The data API the CLI's `pg:*` commands call on `HEROKU_DATA_HOST` (the API's own host and
+ * port here): `pg:info`, `pg:credentials`, `pg:credentials:url` and `pg:credentials:rotate`.
+ */
+export const dataRoutes = new Hono<AppEnv>()
+  .get("/client/v11/databases/:addon", async (c) => {
+    const view = await databaseOf(c);
+    const provider = postgresProvider(c.env);
+    if (!provider) throw new ApiError("unavailable", "This platform offers no heroku-postgresql add-ons.");
+    const plan = PLANS.find((p) => p.name === view.addon.plan)!;
+    const stats = await provider.stats(view.addon.providerId!);
+    const creds = await addonCredentials(c.var.db, view);
+    const limitBytes = plan.storageMb * 1024 * 1024;
+    return c.json({
+      addon_id: view.addon.id,
+      name: view.addon.name,
+      plan: plan.name,
+      resource_url: databaseUrl(creds),
+      info: [
+        { name: "Plan", values: [plan.humanName] },
+        { name: "Status", values: ["Available"] },
+        { name: "Connections", values: [`${stats.connections}/${plan.connectionLimit}`] },
+        { name: "PG Version", values: [stats.version] },
+        { name: "Created", values: [view.addon.createdAt.toISOString().replace("T", " ").slice(0, 16)] },
+        { name: "Data Size", values: [`${humanSize(stats.sizeBytes)} / ${humanSize(limitBytes)} (${((stats.sizeBytes / limitBytes) * 100).toFixed(2)}%)`] },
+        { name: "Tables", values: [String(stats.tables)] },
+        { name: "Fork/Follow", values: ["Unsupported"] },
+        { name: "Rollback", values: ["Unsupported"] },
+      ],
+    });
+  })
+  .get("/postgres/v0/databases/:addon/credentials", async (c) => {
+    const view = await databaseOf(c);
+    return c.json([credentialJson(await addonCredentials(c.var.db, view), 0, false)]);
+  })
+  .get("/postgres/v0/databases/:addon/credentials/:credential", async (c) => {
+    const view = await databaseOf(c);
+    if (c.req.param("credential") !== "default") throw new ApiError("not_found", "This database has only the default credential.", "credential");
+    return c.json(credentialJson(await addonCredentials(c.var.db, view), 0, true));
+  })
+  .post("/postgres/v0/databases/:addon/credentials/:credential/credentials_rotation", async (c) => {
+    const view = await databaseOf(c);
+    if (c.req.param("credential") !== "default") throw new ApiError("not_found", "This database has only the default credential.", "credential");
+    await rotateCredentials(requestContext(c, c.var.actor), view);
+    return c.json({ message: `Rotated the default credential of ${view.addon.name}.` });
+  })
+  .post("/postgres/v0/databases/:addon/credentials_rotation", async (c) => {
+    const view = await databaseOf(c);
+    await rotateCredentials(requestContext(c, c.var.actor), view);
+    return c.json({ message: `Rotated every credential of ${view.addon.name}.` });
+  });

@@ -1,0 +1,167 @@
+import pg from "pg";
+import { bytesToBase64Url } from "../../lib/bytes.ts";
+import type { AddonPlan } from "../addon-catalog.ts";
+
+/** What an app gets to reach its database. */
+export interface DatabaseCredentials {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}
+
+/** What `pg:info` shows of a database. */
+export interface DatabaseStats {
+  version: string;
+  sizeBytes: number;
+  tables: number;
+  connections: number;
+}
+
+/** Makes, re-keys and removes isolated Postgres databases. */
+export interface PostgresProvider {
+  /** A new role and a database it owns, named `resource`, limited by the plan. */
+  provision(resource: string, plan: AddonPlan): Promise<DatabaseCredentials>;
+  /** A new password for the role; its open sessions end, so the old URL stops working at once. */
+  rotate(resource: string): Promise<DatabaseCredentials>;
+  /** A plan change: the role's connection limit follows the plan. */
+  changePlan(resource: string, plan: AddonPlan): Promise<void>;
+  /** Ends the role's sessions and drops the database and the role (also when they are gone already). */
+  destroy(resource: string): Promise<void>;
+  stats(resource: string): Promise<DatabaseStats>;
+}
+
+/** A password of 192 random bits, URL-safe (it goes into `postgres://` URLs unescaped). */
+export function newPassword(): string {
+  return bytesToBase64Url(crypto.getRandomValues(new Uint8Array(24)));
+}
+
+/** A resource name the provider accepts: lower-case letters, digits and underscores, as it makes them. */
+const RESOURCE_RE = /^[a-z][a-z0-9_]{2,62}$/;
+
+function ident(resource: string): string {
+  if (!RESOURCE_RE.test(resource)) throw new Error(`not a resource name: ${resource}`);
+  return `"${resource}"`;
+}
+
+/**
+ * The provider for a PostgreSQL server the platform administers through a superuser URL
+ * (`ADDON_POSTGRES_ADMIN_URL`): a dedicated server, never the control plane's. Each add-on is
+ * a role with a strong random password, no CREATEDB, CREATEROLE or replication, a connection
+ * limit from its plan, and a database it owns that PUBLIC cannot connect to; the server's own
+ * databases are closed to PUBLIC too, so a tenant's role reaches its own database only.
+ */
+export class AdminUrlProvider implements PostgresProvider {
+  private readonly publicHost: string;
+  private readonly publicPort: number;
+
+  constructor(
+    private readonly adminUrl: string,
+    publicAddress?: string,
+  ) {
+    const url = new URL(adminUrl);
+    const [host, port] = publicAddress ? splitAddress(publicAddress) : [url.hostname, Number(url.port || 5432)];
+    this.publicHost = host;
+    this.publicPort = port;
+  }
+
+  async provision(resource: string, plan: AddonPlan): Promise<DatabaseCredentials> {
+    const name = ident(resource);
+    const password = newPassword();
+    await this.admin(async (c) => {
+      // Databases other than a tenant's own are closed to tenants (idempotent, cheap).
+      await c.query("revoke connect, temporary on database postgres from public");
+      await c.query("revoke connect, temporary on database template1 from public");
+      await c.query(
+        `create role ${name} login password ${c.escapeLiteral(password)} connection limit ${plan.connectionLimit} nosuperuser nocreatedb nocreaterole noreplication nobypassrls`,
+      );
+      try {
+        await c.query(`create database ${name} owner ${name}`);
+        await c.query(`revoke all on database ${name} from public`);
+        await c.query(`grant connect, temporary on database ${name} to ${name}`);
+      } catch (err) {
+        await c.query(`drop database if exists ${name} with (force)`).catch(() => {});
+        await c.query(`drop role if exists ${name}`).catch(() => {});
+        throw err;
+      }
+    });
+    return this.credentials(resource, password);
+  }
+
+  async rotate(resource: string): Promise<DatabaseCredentials> {
+    const name = ident(resource);
+    const password = newPassword();
+    await this.admin(async (c) => {
+      await c.query(`alter role ${name} password ${c.escapeLiteral(password)}`);
+      await c.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()", [resource]);
+    });
+    return this.credentials(resource, password);
+  }
+
+  async changePlan(resource: string, plan: AddonPlan): Promise<void> {
+    const name = ident(resource);
+    await this.admin((c) => c.query(`alter role ${name} connection limit ${plan.connectionLimit}`));
+  }
+
+  async destroy(resource: string): Promise<void> {
+    const name = ident(resource);
+    await this.admin(async (c) => {
+      await c.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()", [resource]);
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.query(`drop role if exists ${name}`);
+    });
+  }
+
+  async stats(resource: string): Promise<DatabaseStats> {
+    ident(resource);
+    const server = await this.admin(async (c) => {
+      const { rows } = await c.query<{ version: string; size: string; connections: string }>(
+        "select current_setting('server_version') as version, pg_database_size($1) as size, (select count(*) from pg_stat_activity where datname = $1) as connections",
+        [resource],
+      );
+      return rows[0]!;
+    });
+    const tables = await this.admin(async (c) => {
+      const { rows } = await c.query<{ n: string }>("select count(*) as n from pg_tables where schemaname not in ('pg_catalog', 'information_schema')");
+      return Number(rows[0]!.n);
+    }, resource);
+    return { version: server.version, sizeBytes: Number(server.size), tables, connections: Number(server.connections) };
+  }
+
+  private credentials(resource: string, password: string): DatabaseCredentials {
+    return { host: this.publicHost, port: this.publicPort, database: resource, user: resource, password };
+  }
+
+  /** One superuser connection for `fn` (to `database`, else the admin URL's). */
+  private async admin<T>(fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+    const url = new URL(this.adminUrl);
+    if (database) url.pathname = `/${database}`;
+    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 10_000 });
+    client.on("error", () => {});
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+}
+
+/** `host:port` (or `[v6]:port`) as a pair. */
+function splitAddress(address: string): [string, number] {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) return [address, 5432];
+  return [m[1]!.replace(/^\[(.*)\]$/, "$1"), Number(m[2])];
+}
+
+/** The `postgres://` URL apps get in `DATABASE_URL`. */
+export function databaseUrl(c: DatabaseCredentials): string {
+  const host = c.host.includes(":") ? `[${c.host}]` : c.host;
+  return `postgres://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@${host}:${c.port}/${encodeURIComponent(c.database)}`;
+}
+
+/** The provider the Worker is configured with, or null when Postgres add-ons are not offered. */
+export function postgresProvider(env: { ADDON_POSTGRES_ADMIN_URL?: string; ADDON_POSTGRES_PUBLIC_ADDRESS?: string }): PostgresProvider | null {
+  return env.ADDON_POSTGRES_ADMIN_URL ? new AdminUrlProvider(env.ADDON_POSTGRES_ADMIN_URL, env.ADDON_POSTGRES_PUBLIC_ADDRESS) : null;
+}

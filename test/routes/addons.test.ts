@@ -1,0 +1,280 @@
+import { eq } from "drizzle-orm";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { addons } from "../../src/db/schema/index.ts";
+import { api, platform } from "../support/api.ts";
+import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { herokuSchema } from "../support/heroku-schema.ts";
+import { destroyApp, waitFor } from "../support/slugs.ts";
+
+afterAll(closeDb);
+
+/** Runs one query as the holder of `url` would; rejects with the server's error. */
+async function query(url: string, sql: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    return await client.query(sql);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const config = async (token: string, app: string) => (await api(`/apps/${app}/config-vars`, { token })).body as Record<string, string>;
+
+/** Creates a Postgres add-on and waits until it is provisioned; returns its JSON as then listed. */
+async function provision(owner: TestAccount, app: string, body: Record<string, unknown> = {}) {
+  const res = await api(`/apps/${app}/addons`, { method: "POST", token: owner.token, body: { plan: { name: "heroku-postgresql:essential-0" }, ...body } });
+  expect(res.status, res.text).toBe(201);
+  expect(res.body.state).toBe("provisioning");
+  return waitFor(
+    `${res.body.name} provisioned`,
+    async () => {
+      const info = await api(`/apps/${app}/addons/${res.body.name}`, { token: owner.token });
+      return info.body.state === "provisioned" ? info.body : undefined;
+    },
+    20_000,
+    100,
+  );
+}
+
+describe("the add-on catalog", () => {
+  it("lists heroku-postgresql and its plans in Heroku's shapes, the free tier first and default", async () => {
+    const owner = await makeAccount();
+    const services = await api("/addon-services", { token: owner.token });
+    expect(services.status).toBe(200);
+    expect(herokuSchema().validateResponse("GET", "/addon-services", services.body)).toEqual([]);
+    expect(services.body.map((s: { name: string }) => s.name)).toEqual(["heroku-postgresql"]);
+    const byName = await api("/addon-services/heroku-postgresql", { token: owner.token });
+    expect(byName.body.id).toBe(services.body[0].id);
+    const plans = await api(`/addon-services/${byName.body.id}/plans`, { token: owner.token });
+    expect(herokuSchema().validateResponse("GET", "/addon-services/x/plans", plans.body)).toEqual([]);
+    expect(plans.body.map((p: { name: string; default: boolean }) => [p.name, p.default])).toEqual([
+      ["heroku-postgresql:essential-0", true],
+      ["heroku-postgresql:essential-1", false],
+      ["heroku-postgresql:essential-2", false],
+    ]);
+    expect(plans.body.map((p: { connection_limit: number }) => p.connection_limit)).toEqual([20, 20, 40]);
+    const alias = await api("/addon-services/heroku-postgresql/plans/hobby-dev", { token: owner.token });
+    expect(alias.body.name).toBe("heroku-postgresql:essential-0");
+    const plan = await api(`/plans/${plans.body[2].id}`, { token: owner.token });
+    expect(plan.body.name).toBe("heroku-postgresql:essential-2");
+    expect((await api("/addon-services/heroku-redis", { token: owner.token })).status).toBe(404);
+  });
+});
+
+describe("heroku-postgresql add-ons", () => {
+  it("provisions a real, isolated database: DATABASE_URL and the colour name are set, with a release", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    const other = await makeApp(owner);
+    try {
+      const addon = await provision(owner, app.name);
+      expect(herokuSchema().validateResponse("GET", `/apps/${app.name}/addons/x`, addon)).toEqual([]);
+      expect(addon.name).toMatch(/^postgresql-[a-z]+-\d{5}$/);
+      expect(addon.config_vars).toEqual(["DATABASE_URL", "HEROKU_POSTGRESQL_RED_URL"]);
+      const vars = await config(owner.token, app.name);
+      const url = vars.DATABASE_URL!;
+      expect(url).toMatch(/^postgres:\/\/addon_[a-z0-9]+:[A-Za-z0-9_-]{32}@127\.0\.0\.1:\d+\/addon_[a-z0-9]+$/);
+      expect(vars.HEROKU_POSTGRESQL_RED_URL).toBe(url);
+      const releases = await api(`/apps/${app.name}/releases`, { token: owner.token });
+      expect(releases.body.at(-1).description).toBe(`Attach DATABASE (@ref:${addon.name})`);
+
+      // The app's role owns its database and nothing more.
+      await query(url, "create table users (id serial primary key, name text)");
+      await query(url, "insert into users (name) values ('ada')");
+      expect((await query(url, "select name from users")).rows).toEqual([{ name: "ada" }]);
+      await expect(query(url, "create role intruder")).rejects.toThrow(/permission denied/);
+      await expect(query(url, "create database another")).rejects.toThrow(/permission denied/);
+      const postgresDb = url.replace(/\/[^/]+$/, "/postgres");
+      await expect(query(postgresDb, "select 1")).rejects.toThrow(/permission denied|not have CONNECT/);
+
+      // Another app's database: its own role, and neither can reach the other's.
+      const second = await provision(owner, other.name);
+      const otherUrl = (await config(owner.token, other.name)).DATABASE_URL!;
+      expect(second.config_vars).toEqual(["DATABASE_URL", "HEROKU_POSTGRESQL_RED_URL"]);
+      const crossed = url.replace(/\/[^/]+$/, `/${new URL(otherUrl).pathname.slice(1)}`);
+      await expect(query(crossed, "select 1")).rejects.toThrow(/permission denied|not have CONNECT/);
+      // The control plane's database is on another server altogether.
+      const control = new URL(platform().databaseUrl);
+      const aimed = new URL(url);
+      aimed.port = control.port;
+      aimed.pathname = control.pathname;
+      await expect(query(aimed.toString(), "select 1")).rejects.toThrow(/password authentication failed|no pg_hba|does not exist/);
+    } finally {
+      await destroyApp(owner.token, app.name);
+      await destroyApp(owner.token, other.name);
+    }
+  });
+
+  it("attaches a second database under another name, which sets only its own config var", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      await provision(owner, app.name);
+      const extra = await provision(owner, app.name, { attachment: { name: "EXTRA" }, plan: { name: "heroku-postgresql:hobby-dev" } });
+      expect(extra.plan.name).toBe("heroku-postgresql:essential-0");
+      expect(extra.config_vars).toEqual(["EXTRA_URL"]);
+      const vars = await config(owner.token, app.name);
+      expect(Object.keys(vars).sort()).toEqual(["DATABASE_URL", "EXTRA_URL", "HEROKU_POSTGRESQL_RED_URL"]);
+      expect(vars.EXTRA_URL).not.toBe(vars.DATABASE_URL);
+      const listed = await api(`/apps/${app.name}/addons`, { token: owner.token });
+      expect(listed.body).toHaveLength(2);
+      const attachments = await api(`/apps/${app.name}/addon-attachments`, { token: owner.token });
+      expect(attachments.body.map((a: { name: string }) => a.name).sort()).toEqual(["DATABASE", "EXTRA"]);
+      const resolved = await api("/actions/addon-attachments/resolve", {
+        method: "POST",
+        token: owner.token,
+        headers: { "Accept-Inclusion": "addon:plan,config_vars" },
+        body: { addon_attachment: "DATABASE_URL", app: app.name },
+      });
+      expect(resolved.status, resolved.text).toBe(200);
+      expect(resolved.body).toMatchObject([
+        { name: "DATABASE", addon: { plan: { name: "heroku-postgresql:essential-0" } }, config_vars: ["DATABASE_URL", "HEROKU_POSTGRESQL_RED_URL"] },
+      ]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it("rotates the credentials: the old URL stops working at once, every attachment gets the new one, with a release", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      const addon = await provision(owner, app.name);
+      const before = (await config(owner.token, app.name)).DATABASE_URL!;
+      await query(before, "create table kept (v int); insert into kept values (42)");
+      const holder = new pg.Client({ connectionString: before });
+      holder.on("error", () => {});
+      await holder.connect();
+      const basic = `Basic ${Buffer.from(`:${owner.token}`).toString("base64")}`;
+      const res = await api(`/postgres/v0/databases/${addon.name}/credentials/default/credentials_rotation`, {
+        method: "POST",
+        headers: { Authorization: basic },
+        body: {},
+      });
+      expect(res.status, res.text).toBe(200);
+      const after = await config(owner.token, app.name);
+      expect(after.DATABASE_URL).not.toBe(before);
+      expect(after.HEROKU_POSTGRESQL_RED_URL).toBe(after.DATABASE_URL);
+      await expect(query(before, "select 1")).rejects.toThrow(/password authentication failed/);
+      await expect(holder.query("select 1")).rejects.toThrow();
+      await holder.end().catch(() => {});
+      expect((await query(after.DATABASE_URL!, "select v from kept")).rows).toEqual([{ v: 42 }]);
+      const releases = await api(`/apps/${app.name}/releases`, { token: owner.token });
+      expect(releases.body.at(-1).description).toBe("Update DATABASE by heroku-postgresql");
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it("destroys the database and its role, even with live connections, and takes its config vars away", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      const addon = await provision(owner, app.name);
+      const url = (await config(owner.token, app.name)).DATABASE_URL!;
+      const live = new pg.Client({ connectionString: url });
+      live.on("error", () => {});
+      await live.connect();
+      const res = await api(`/apps/${app.id}/addons/${addon.id}`, { method: "DELETE", token: owner.token, body: { force: false } });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.state).toBe("deprovisioned");
+      expect(await config(owner.token, app.name)).toEqual({});
+      await expect(query(url, "select 1")).rejects.toThrow(/password authentication failed|does not exist/);
+      const admin = platform().addonDatabaseUrl;
+      const role = new URL(url).username;
+      expect((await query(admin, `select 1 from pg_roles where rolname = '${role}'`)).rowCount).toBe(0);
+      expect((await query(admin, `select 1 from pg_database where datname = '${role}'`)).rowCount).toBe(0);
+      expect(await (await db()).select().from(addons).where(eq(addons.id, addon.id))).toEqual([]);
+      await live.end().catch(() => {});
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it.each<[string, Record<string, unknown>, number, RegExp]>([
+    ["an unknown service", { plan: { name: "heroku-redis:mini" } }, 404, /add-on service/],
+    ["an unknown plan", { plan: { name: "heroku-postgresql:essential-9" } }, 404, /plan essential-9/],
+    ["a plan without its service", { plan: { name: "essential-0" } }, 404, /service:plan/],
+    ["an attachment name that is no config var prefix", { plan: "heroku-postgresql", attachment: { name: "9-LIVES" } }, 422, /Attachment name/],
+    ["a provisioning option postgres does not take", { plan: "heroku-postgresql", config: { version: "9" } }, 422, /no provisioning option/],
+  ])("refuses %s with {id, message} and provisions nothing", async (_label, body, status, message) => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      const res = await api(`/apps/${app.name}/addons`, { method: "POST", token: owner.token, body });
+      expect(res.status, res.text).toBe(status);
+      expect(res.body).toMatchObject({ id: expect.any(String), message: expect.stringMatching(message) });
+      expect(await (await db()).select().from(addons).where(eq(addons.appId, app.id))).toEqual([]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it("refuses a second attachment of the same name, and another account's destroy, attach and rotation", async () => {
+    const owner = await makeAccount();
+    const stranger = await makeAccount();
+    const app = await makeApp(owner);
+    const theirs = await makeApp(stranger);
+    try {
+      const addon = await provision(owner, app.name);
+      const twice = await api(`/apps/${app.name}/addons`, {
+        method: "POST",
+        token: owner.token,
+        body: { plan: "heroku-postgresql", attachment: { name: "DATABASE" } },
+      });
+      expect(twice.status).toBe(422);
+      expect(twice.body.message).toMatch(/already has an attachment named DATABASE/);
+      const destroy = await api(`/apps/${app.name}/addons/${addon.name}`, { method: "DELETE", token: stranger.token });
+      expect([403, 404]).toContain(destroy.status);
+      const attach = await api("/addon-attachments", { method: "POST", token: stranger.token, body: { addon: addon.name, app: theirs.name } });
+      expect(attach.status).toBe(404);
+      const basic = `Basic ${Buffer.from(`:${stranger.token}`).toString("base64")}`;
+      const rotate = await api(`/postgres/v0/databases/${addon.name}/credentials_rotation`, { method: "POST", headers: { Authorization: basic }, body: {} });
+      expect(rotate.status).toBe(404);
+      expect((await api(`/apps/${app.name}/addons`, { token: owner.token })).body).toHaveLength(1);
+      expect(await config(stranger.token, theirs.name)).toEqual({});
+    } finally {
+      await destroyApp(owner.token, app.name);
+      await destroyApp(stranger.token, theirs.name);
+    }
+  });
+
+  it("answers the data API only to the database's owner: no credentials 401, another account's 404", async () => {
+    const owner = await makeAccount();
+    const stranger = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      const addon = await provision(owner, app.name);
+      const paths: Array<[string, string]> = [
+        ["GET", `/client/v11/databases/${addon.id}`],
+        ["GET", `/postgres/v0/databases/${addon.id}/credentials`],
+        ["GET", `/postgres/v0/databases/${addon.name}/credentials/default`],
+        ["POST", `/postgres/v0/databases/${addon.name}/credentials/default/credentials_rotation`],
+        ["POST", `/postgres/v0/databases/${addon.name}/credentials_rotation`],
+      ];
+      const before = (await config(owner.token, app.name)).DATABASE_URL;
+      for (const [method, path] of paths) {
+        const anonymous = await api(path, { method, body: method === "POST" ? {} : undefined });
+        expect(anonymous.status, `${method} ${path}`).toBe(401);
+        const foreign = await api(path, { method, token: stranger.token, body: method === "POST" ? {} : undefined });
+        expect(foreign.status, `${method} ${path}`).toBe(404);
+        expect(foreign.body).toMatchObject({ id: "not_found", message: expect.any(String) });
+      }
+      expect((await config(owner.token, app.name)).DATABASE_URL).toBe(before);
+      const info = await api(`/client/v11/databases/${addon.id}`, { token: owner.token });
+      expect(info.status, info.text).toBe(200);
+      expect(info.body.resource_url).toBe(before);
+      const named = Object.fromEntries(info.body.info.map((i: { name: string; values: string[] }) => [i.name, i.values[0]]));
+      expect(named).toMatchObject({ Plan: "Essential 0", Status: "Available", Connections: "0/20", Tables: "0" });
+      const creds = await api(`/postgres/v0/databases/${addon.name}/credentials/default`, { token: owner.token });
+      const url = new URL(before!);
+      expect(creds.body).toMatchObject({ database: url.pathname.slice(1), host: url.hostname, port: Number(url.port) });
+      expect(creds.body.credentials).toEqual([{ user: url.username, password: url.password, state: "active", connections: 0 }]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+});
