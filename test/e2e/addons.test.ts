@@ -1,0 +1,115 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api } from "../support/api.ts";
+import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { destroyApp } from "../support/slugs.ts";
+
+// Heroku Postgres with the unmodified heroku CLI 11.10.0: addons:create (with --wait and
+// --as), addons, addons:info, config:get, pg:info, pg:credentials:url, pg:psql (the
+// machine's psql), pg:credentials:rotate and addons:destroy.
+
+afterAll(closeDb);
+
+async function connects(url: string): Promise<true | string> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    await client.query("select 1");
+    return true;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+describe("heroku addons and pg commands", { timeout: 180_000 }, () => {
+  let user: TestAccount;
+  let app: { id: string; name: string };
+  let home: string;
+  const cli = (args: string[], input?: string) => heroku([...args, "--app", app.name], { home, env: { HEROKU_API_KEY: user.token }, timeoutMs: 90_000, input });
+  const configVar = async (name: string) => (await cli(["config:get", name])).stdout.trim();
+
+  beforeAll(async () => {
+    await ensureHerokuCli();
+    user = await makeAccount();
+    home = makeCliHome();
+    app = await makeApp(user);
+  }, 600_000);
+
+  afterAll(() => destroyApp(user.token, app.name));
+
+  it("addons:create --wait provisions a database and sets DATABASE_URL; the seed's hobby-dev works too, --as a second name", async () => {
+    const created = await cli(["addons:create", "heroku-postgresql:essential-0", "--wait"]);
+    expect(created.code, created.stdout + created.stderr).toBe(0);
+    expect(created.stdout + created.stderr).toMatch(/Created postgresql-[a-z]+-\d+ as DATABASE_URL/);
+    const url = await configVar("DATABASE_URL");
+    expect(url).toMatch(/^postgres:\/\//);
+    expect(await connects(url)).toBe(true);
+
+    const extra = await cli(["addons:create", "heroku-postgresql:hobby-dev", "--as", "EXTRA", "--wait"]);
+    expect(extra.code, extra.stdout + extra.stderr).toBe(0);
+    expect(await configVar("EXTRA_URL")).toMatch(/^postgres:\/\//);
+
+    const list = await cli(["addons"]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain("heroku-postgresql (postgresql-");
+    expect(list.stdout).toContain("essential-0");
+    expect(list.stdout).toMatch(/as DATABASE/);
+    expect(list.stdout).toMatch(/as EXTRA/);
+  });
+
+  it("addons:info and pg:info describe the database", async () => {
+    const name = /postgresql-[a-z]+-\d+/.exec((await cli(["addons"])).stdout)![0];
+    const info = await cli(["addons:info", name]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toContain(`=== ${name}`);
+    expect(info.stdout).toMatch(/Plan:\s+heroku-postgresql:essential-0/);
+    expect(info.stdout).toMatch(/State:\s+created/);
+    const pgInfo = await cli(["pg:info", "DATABASE"]);
+    expect(pgInfo.code, pgInfo.stderr).toBe(0);
+    expect(pgInfo.stdout).toMatch(/=== HEROKU_POSTGRESQL_RED_URL, DATABASE_URL/);
+    expect(pgInfo.stdout).toMatch(/Plan:\s+Essential 0/);
+    expect(pgInfo.stdout).toMatch(/Status:\s+Available/);
+    expect(pgInfo.stdout).toMatch(/Connections:\s+\d+\/20/);
+    expect(pgInfo.stdout).toMatch(/Tables:\s+\d+/);
+  });
+
+  it("pg:credentials:url and pg:psql reach the database with its own credentials", async () => {
+    const url = await configVar("DATABASE_URL");
+    const creds = await cli(["pg:credentials:url", "DATABASE"]);
+    expect(creds.code, creds.stderr).toBe(0);
+    expect(creds.stdout).toContain(`user=${new URL(url).username}`);
+    expect(creds.stdout).toContain(url.replace(/^postgres:/, "postgres:"));
+    const psql = await cli(["pg:psql", "DATABASE", "-c", "create table users (name text); insert into users values ('ada'); select name from users"]);
+    expect(psql.code, psql.stdout + psql.stderr).toBe(0);
+    expect(psql.stdout).toContain("ada");
+  });
+
+  it("pg:credentials:rotate gives the app a new URL and the old one stops working", async () => {
+    const before = await configVar("DATABASE_URL");
+    const rotated = await cli(["pg:credentials:rotate", "DATABASE", "--confirm", app.name]);
+    expect(rotated.code, rotated.stdout + rotated.stderr).toBe(0);
+    const after = await configVar("DATABASE_URL");
+    expect(after).not.toBe(before);
+    expect(await connects(before)).toMatch(/password authentication failed/);
+    expect(await connects(after)).toBe(true);
+    const psql = await cli(["pg:psql", "DATABASE", "-c", "select name from users"]);
+    expect(psql.stdout).toContain("ada");
+    const releases = await api(`/apps/${app.name}/releases`, { token: user.token });
+    expect(releases.body.at(-1).description).toBe("Update DATABASE by heroku-postgresql");
+  });
+
+  it("addons:destroy --confirm drops the database and its config vars", async () => {
+    const extraUrl = await configVar("EXTRA_URL");
+    const name = /(postgresql-[a-z]+-\d+).*\n.*as EXTRA/.exec((await cli(["addons"])).stdout)?.[1];
+    expect(name).toBeDefined();
+    const destroyed = await cli(["addons:destroy", name!, "--confirm", app.name]);
+    expect(destroyed.code, destroyed.stdout + destroyed.stderr).toBe(0);
+    expect(await configVar("EXTRA_URL")).toBe("");
+    expect(await connects(extraUrl)).toMatch(/password authentication failed|does not exist/);
+    expect(await configVar("DATABASE_URL")).toMatch(/^postgres:\/\//);
+  });
+});
