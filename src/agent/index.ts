@@ -65,6 +65,8 @@ export interface AgentConfig {
   unsafeNoSandbox?: boolean;
   /** The range dyno subnets are taken from (a /16; each agent on the machine takes a /24). */
   dynoSupernet?: string;
+  /** Services on this host dynos may reach (an add-on database server); nothing else of the host is. */
+  allowServices?: { address: string; port: number }[];
   logBufferLines?: number;
   /** Without a control plane: the public JWK that signs commands, and this host's id. */
   commandKey?: JsonWebKey;
@@ -131,7 +133,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   await prepareWorkDir(config.workDir, !config.unsafeNoSandbox);
   if (config.unsafeNoSandbox)
     log("WARNING: --unsafe-no-sandbox: tenant code runs without namespaces or cgroups; any tenant who can deploy can reach this host and its services");
-  const sandboxes = config.unsafeNoSandbox ? null : await SandboxHost.create(config.workDir, { supernet: config.dynoSupernet });
+  const sandboxes = config.unsafeNoSandbox ? null : await SandboxHost.create(config.workDir, { supernet: config.dynoSupernet, allow: config.allowServices });
   const logs = new LogBuffer(config.logBufferLines);
   const client = config.controlPlaneUrl
     ? new ControlPlaneClient({ url: config.controlPlaneUrl, hostSecret: config.hostSecret ?? "", caFile: config.caFile })

@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { startAgent } from "../agent/index.ts";
-import { integerFlag, parseFlags } from "./args.ts";
+import { integerFlag, parseFlags, UsageError } from "./args.ts";
 
 /** The agent's default port; the control plane reaches it at the --public-url. */
 export const DEFAULT_HOST_PORT = 5100;
@@ -9,7 +9,15 @@ export const DEFAULT_HOST_PORT = 5100;
 export const DEFAULT_RENDEZVOUS_PORT = 5000;
 
 const USAGE =
-  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--rendezvous-port N] [--rendezvous-host NAME] [--rendezvous-cert FILE --rendezvous-key FILE] [--dyno-network CIDR] [--unsafe-no-sandbox]";
+  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--rendezvous-port N] [--rendezvous-host NAME] [--rendezvous-cert FILE --rendezvous-key FILE] [--dyno-network CIDR] [--allow-service ADDR:PORT ...] [--unsafe-no-sandbox]";
+
+/** `--allow-service 10.213.255.254:5432`: an IPv4 address and a port on this host that dynos may reach. */
+function serviceFlag(value: string): { address: string; port: number } {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw new UsageError(`--allow-service takes ADDRESS:PORT, e.g. 10.213.255.254:5432 (got ${value})`);
+  return { address: m[1]!, port };
+}
 
 /**
  * `dynoplane host --control-plane URL --secret S ...`: runs this machine's host agent until
@@ -33,6 +41,7 @@ export async function run(args: string[]): Promise<number> {
     "rendezvous-cert": str,
     "rendezvous-key": str,
     "dyno-network": str,
+    "allow-service": { type: "string", multiple: true },
     "unsafe-no-sandbox": { type: "boolean" },
   });
   const controlPlaneUrl = flags["control-plane"];
@@ -59,6 +68,7 @@ export async function run(args: string[]): Promise<number> {
     workDir: path.resolve(flags["work-dir"] ?? defaultWorkDir),
     capacityMb: integerFlag(flags["capacity-mb"], "capacity-mb", Math.floor(os.totalmem() / 1024 / 1024)),
     dynoSupernet: flags["dyno-network"],
+    allowServices: (flags["allow-service"] ?? []).map(serviceFlag),
     unsafeNoSandbox: flags["unsafe-no-sandbox"] === true,
   });
   console.log(`dynoplane host agent listening on ${agent.url}, reporting to ${controlPlaneUrl}`);

@@ -44,6 +44,8 @@ export async function startLocalHost(opts: {
   tls: Pick<LocalTls, "caPath" | "certPath" | "keyPath">;
   quiet?: boolean;
   unsafeNoSandbox?: boolean;
+  /** `address:port` of services on this machine its dynos may reach (the add-on database server). */
+  allowServices?: string[];
 }): Promise<LocalHost> {
   const handle = await openDb(opts.databaseUrl);
   let hostId: string;
@@ -88,6 +90,7 @@ export async function startLocalHost(opts: {
     opts.tls.certPath,
     "--rendezvous-key",
     opts.tls.keyPath,
+    ...(opts.allowServices ?? []).flatMap((s) => ["--allow-service", s]),
     ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
   // Kept alive: an agent that dies (its dynos die with it) is started again on the same

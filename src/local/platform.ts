@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { openDb } from "../db/client.ts";
@@ -13,10 +15,12 @@ import { startLocalHost, type LocalHost } from "./host.ts";
 import { ensureSigningKey } from "./keys.ts";
 import { freePort } from "../node/ports.ts";
 import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
+import { DEFAULT_DYNO_SUPERNET, servicesAddress } from "../agent/sandbox/network.ts";
 import { ensureLocalTls, type LocalTls } from "./tls.ts";
 import { startWorker, type LocalWorker } from "./worker.ts";
 
 export const DEFAULT_PORT = 5443;
+const execFileAsync = promisify(execFile);
 export const FIRST_ACCOUNT_EMAIL = "admin@dynoplane.localhost";
 
 export interface PlatformOptions {
@@ -79,7 +83,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const tls = await ensureLocalTls(path.join(home, "tls"), ["localhost", `*.${APPS_DOMAIN}`, "127.0.0.1"]);
 
   let pg: LocalPostgres | undefined;
-  let addonPg: LocalPostgres | undefined;
+  let addonPg: Awaited<ReturnType<typeof startAddonPostgres>> | undefined;
   let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
   let host: LocalHost | undefined;
@@ -122,6 +126,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         PUBLIC_PORT_SUFFIX: `:${port}`,
         CLIENT_ADDRESS_HEADER: "",
         ADDON_POSTGRES_ADMIN_URL: addonPg.adminUrl,
+        ADDON_POSTGRES_PUBLIC_ADDRESS: addonPg.publicAddress,
         ...opts.workerVars,
       },
     });
@@ -133,6 +138,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         tls,
         quiet: opts.quiet,
         unsafeNoSandbox: opts.unsafeNoSandbox,
+        allowServices: addonPg.dynoReachable ? [addonPg.publicAddress] : [],
       });
     }
     return {
@@ -157,9 +163,19 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 /**
  * The PostgreSQL cluster `heroku addons:create heroku-postgresql` makes databases on, in
  * `home/addon-postgres`, serving TLS with the local CA's certificate (clients such as `psql`
- * ask for it). Its copy of the key belongs to the server's user, as Postgres insists.
+ * ask for it). Its copy of the key belongs to the server's user, as Postgres insists. Dynos
+ * reach it at the platform's services address (on the host's loopback interface, see
+ * servicesAddress), where the agent lets them in on its port alone; without root (no
+ * sandboxes) dynos are host processes and use 127.0.0.1.
  */
-async function startAddonPostgres(home: string, tls: LocalTls, opts: Pick<PlatformOptions, "quiet" | "ephemeral">): Promise<LocalPostgres> {
+async function startAddonPostgres(
+  home: string,
+  tls: LocalTls,
+  opts: Pick<PlatformOptions, "quiet" | "ephemeral">,
+): Promise<LocalPostgres & { publicAddress: string; dynoReachable: boolean }> {
+  const root = process.getuid?.() === 0;
+  const address = servicesAddress();
+  if (root) await execFileAsync("ip", ["addr", "replace", `${address}/32`, "dev", "lo"]);
   const dir = path.join(home, "addon-postgres");
   const tlsDir = `${dir}.tls`;
   await fs.mkdir(tlsDir, { recursive: true, mode: 0o700 });
@@ -170,13 +186,19 @@ async function startAddonPostgres(home: string, tls: LocalTls, opts: Pick<Platfo
   await fs.chmod(keyPath, 0o600);
   const owner = process.getuid?.() === 0 ? userIds("postgres") : undefined;
   if (owner) for (const p of [tlsDir, certPath, keyPath]) await fs.chown(p, owner.uid, owner.gid);
-  return startEmbeddedPostgres(dir, {
+  const port = await freePort();
+  const server = await startEmbeddedPostgres(dir, {
+    port,
     quiet: opts.quiet,
     ephemeral: opts.ephemeral,
     label: "addon-postgres",
     controlDatabase: false,
     ssl: { certPath, keyPath },
+    listen: root ? `127.0.0.1,${address}` : "127.0.0.1",
+    // Tenants connect from their dynos' addresses, or from the host to the services address.
+    hba: root ? [`host all all ${DEFAULT_DYNO_SUPERNET} scram-sha-256`, `host all all ${address}/32 scram-sha-256`] : [],
   });
+  return { ...server, publicAddress: `${root ? address : "127.0.0.1"}:${port}`, dynoReachable: root };
 }
 
 async function ensureFirstAccount(databaseUrl: string): Promise<FirstAccount | undefined> {

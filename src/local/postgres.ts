@@ -33,6 +33,8 @@ export interface EmbeddedPostgresOptions {
   ssl?: { certPath: string; keyPath: string };
   /** listen_addresses (default 127.0.0.1). */
   listen?: string;
+  /** pg_hba.conf lines it must have besides initdb's (which admit 127.0.0.1 only). */
+  hba?: string[];
 }
 
 /**
@@ -66,6 +68,12 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
     onError: (e) => process.stderr.write(`[${label}] ${String(e)}\n`),
   });
   if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();
+  if (opts.hba?.length) {
+    const file = path.join(dir, "pg_hba.conf");
+    const current = await fs.readFile(file, "utf8");
+    const missing = opts.hba.filter((line) => !current.split("\n").includes(line));
+    if (missing.length) await fs.appendFile(file, `${missing.join("\n")}\n`);
+  }
   await server.start();
   const watch = keepPostgresAlive(server, label);
   const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;

@@ -1,9 +1,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api } from "../support/api.ts";
+import { api, platform } from "../support/api.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
-import { destroyApp } from "../support/slugs.ts";
+import { deploySlug, destroyApp } from "../support/slugs.ts";
 
 // Heroku Postgres with the unmodified heroku CLI 11.10.0: addons:create (with --wait and
 // --as), addons, addons:info, config:get, pg:info, pg:credentials:url, pg:psql (the
@@ -37,6 +37,7 @@ describe("heroku addons and pg commands", { timeout: 180_000 }, () => {
     user = await makeAccount();
     home = makeCliHome();
     app = await makeApp(user);
+    await deploySlug(user.token, app.name);
   }, 600_000);
 
   afterAll(() => destroyApp(user.token, app.name));
@@ -86,6 +87,19 @@ describe("heroku addons and pg commands", { timeout: 180_000 }, () => {
     const psql = await cli(["pg:psql", "DATABASE", "-c", "create table users (name text); insert into users values ('ada'); select name from users"]);
     expect(psql.code, psql.stdout + psql.stderr).toBe(0);
     expect(psql.stdout).toContain("ada");
+  });
+
+  it("a dyno reaches its database with DATABASE_URL, and nothing else of the database server's host", async () => {
+    const read = await cli(["run", "--no-tty", 'psql "$DATABASE_URL" -tAc "select name from users"']);
+    expect(read.code, read.stdout + read.stderr).toBe(0);
+    expect(read.stdout.trim()).toBe("ada");
+    // The same address on any other port (the control plane's Postgres listens on the host too): closed.
+    const url = new URL(await configVar("DATABASE_URL"));
+    const control = new URL(platform().databaseUrl);
+    const probe = `timeout 5 psql "postgres://x:y@${url.hostname}:${control.port}/postgres?connect_timeout=3" -c "select 1" 2>&1; echo "exit=$?"`;
+    const scan = await cli(["run", "--no-tty", probe]);
+    expect(scan.stdout).toMatch(/exit=[1-9]/);
+    expect(scan.stdout).not.toMatch(/password authentication failed/); // never reached a server
   });
 
   it("pg:credentials:rotate gives the app a new URL and the old one stops working", async () => {

@@ -76,7 +76,8 @@ describe("heroku-postgresql add-ons", () => {
       expect(addon.config_vars).toEqual(["DATABASE_URL", "HEROKU_POSTGRESQL_RED_URL"]);
       const vars = await config(owner.token, app.name);
       const url = vars.DATABASE_URL!;
-      expect(url).toMatch(/^postgres:\/\/addon_[a-z0-9]+:[A-Za-z0-9_-]{32}@127\.0\.0\.1:\d+\/addon_[a-z0-9]+$/);
+      // At the platform's services address, which dynos reach through their agent.
+      expect(url).toMatch(/^postgres:\/\/addon_[a-z0-9]+:[A-Za-z0-9_-]{32}@10\.213\.255\.254:\d+\/addon_[a-z0-9]+$/);
       expect(vars.HEROKU_POSTGRESQL_RED_URL).toBe(url);
       const releases = await api(`/apps/${app.name}/releases`, { token: owner.token });
       expect(releases.body.at(-1).description).toBe(`Attach DATABASE (@ref:${addon.name})`);
@@ -99,6 +100,7 @@ describe("heroku-postgresql add-ons", () => {
       // The control plane's database is on another server altogether.
       const control = new URL(platform().databaseUrl);
       const aimed = new URL(url);
+      aimed.hostname = control.hostname;
       aimed.port = control.port;
       aimed.pathname = control.pathname;
       await expect(query(aimed.toString(), "select 1")).rejects.toThrow(/password authentication failed|no pg_hba|does not exist/);

@@ -174,7 +174,7 @@ export class SandboxHost {
   ) {}
 
   /** Checks the host, removes an earlier run's leftovers and sets up the network. */
-  static async create(workDir: string, o: { supernet?: string } = {}): Promise<SandboxHost> {
+  static async create(workDir: string, o: { supernet?: string; allow?: { address: string; port: number }[] } = {}): Promise<SandboxHost> {
     const problems = sandboxProblems();
     if (problems.length) throw new Error(`this host cannot sandbox dynos: ${problems.join("; ")}`);
     const layout = detectCgroups()!;

@@ -28,6 +28,16 @@ export const BLOCKED_DESTINATIONS = [
   "224.0.0.0/3",
 ];
 
+/**
+ * The address of the platform's own services dynos may reach (an add-on database server),
+ * on the host's loopback interface: in the supernet (subnet 255, which no agent takes), so a
+ * dyno routes to it through its agent's bridge, where only the allowed ports let it in.
+ */
+export function servicesAddress(supernet = DEFAULT_DYNO_SUPERNET): string {
+  const [a, b] = supernet.split(".");
+  return `${a}.${b}.255.254`;
+}
+
 /** One agent's share of the machine's network: a bridge, a /24 and an nftables table. */
 export interface NetworkPlan {
   tag: string;
