@@ -4,6 +4,13 @@ const number = { type: "string" } as const;
 
 /** `dynoplane bench <name> [flags]` (`npm run bench:<name>`): one module per benchmark under src/bench/. */
 const BENCHES: Record<string, { usage: string; run(args: string[]): Promise<number> }> = {
+  addon: {
+    usage: "bench addon [--rounds N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { rounds: number });
+      return (await import("../bench/addon.ts")).run({ rounds: integerFlag(v.rounds, "rounds", 10, 1) });
+    },
+  },
   api: {
     usage: "bench api [--seconds N] [--connections N]",
     async run(args) {
