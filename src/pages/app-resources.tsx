@@ -4,7 +4,9 @@ import type { AppRow, FormationRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { DYNO_SIZES, isOneOffType } from "../protocol/host.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
+import { type AddonView, listAddonsForApp } from "../services/addons.ts";
 import { requestContext } from "../services/context.ts";
+import { AddonsSection } from "./app-addons.tsx";
 import { listDynos, restartDynos, stopDynos } from "../services/dynos.ts";
 import { listFormation, MAX_QUANTITY, updateFormation } from "../services/formation.ts";
 import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
@@ -127,7 +129,13 @@ const OneOffDynos: FC<{ frame: Frame; app: string; dynos: DynoView[] }> = ({ fra
   </section>
 );
 
-const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; dynos: DynoView[] }> = ({ frame, app, formation, dynos }) => (
+const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; dynos: DynoView[]; addons: AddonView[] }> = ({
+  frame,
+  app,
+  formation,
+  dynos,
+  addons,
+}) => (
   <AppFrame frame={frame} app={app.name} tab="resources">
     <h2>Dynos</h2>
     {formation.length ? (
@@ -143,6 +151,7 @@ const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; 
         </button>
       </PostForm>
     ) : null}
+    <AddonsSection frame={frame} app={app} views={addons} />
   </AppFrame>
 );
 
@@ -161,7 +170,15 @@ export const resourcesPages = new Hono<DashboardEnv>()
       updatedAt: d.stateChangedAt,
       release: d.releaseVersion,
     }));
-    return c.html(<ResourcesView frame={frameOf(c, `${app.name} · Resources`)} app={app} formation={await listFormation(c.var.db, app.id)} dynos={dynos} />);
+    return c.html(
+      <ResourcesView
+        frame={frameOf(c, `${app.name} · Resources`)}
+        app={app}
+        formation={await listFormation(c.var.db, app.id)}
+        dynos={dynos}
+        addons={await listAddonsForApp(c.var.db, app)}
+      />,
+    );
   })
   .post("/apps/:name/formation/:type", async (c) => {
     const found = await appOrLogin(c);

@@ -18,6 +18,7 @@ import { activityPages } from "./app-activity.tsx";
 import { logsPages } from "./app-logs.tsx";
 import { overviewPages } from "./app-overview.tsx";
 import { resourcesPages } from "./app-resources.tsx";
+import { addonsPages } from "./app-addons.tsx";
 import { settingsPages } from "./app-settings.tsx";
 import { appsPages } from "./apps-pages.tsx";
 import { authPages } from "./auth-pages.tsx";
@@ -111,6 +112,7 @@ export const dashboardRoutes = new Hono<DashboardEnv>()
   .route("/", appsPages)
   .route("/", overviewPages)
   .route("/", resourcesPages)
+  .route("/", addonsPages)
   .route("/", settingsPages)
   .route("/", activityPages)
   .route("/", logsPages)

@@ -94,6 +94,11 @@ dl { margin: 0; display: grid; grid-template-columns: repeat(auto-fit, minmax(14
 .process h3 { margin: 0 0 .25rem; font-size: 1.05rem; }
 .secret { font-family: var(--mono); background: #f1f2f6; border: 1px dashed #8a90a0; padding: .75rem; border-radius: 6px; word-break: break-all; }
 .danger-zone { border: 1px solid #e0a3a0; border-radius: var(--radius); padding: 1rem; margin-top: 2rem; }
+.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+.facts dt { font-weight: 600; }
+.facts dd { margin: 0; overflow-wrap: anywhere; }
+details.credentials { border: 1px solid var(--line); border-radius: var(--radius); padding: .5rem 1rem; margin: 1rem 0; }
+details.credentials summary { cursor: pointer; font-weight: 600; }
 .danger-zone h2 { color: var(--danger); margin-top: 0; }
 
 .log-filters { display: flex; flex-wrap: wrap; gap: .75rem; align-items: flex-end; margin-bottom: 1rem; }

@@ -3,6 +3,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { addons } from "../../src/db/schema/index.ts";
 import { api, platform } from "../support/api.ts";
+import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
 import { destroyApp, waitFor } from "../support/slugs.ts";
@@ -275,6 +276,59 @@ describe("heroku-postgresql add-ons", () => {
       const url = new URL(before!);
       expect(creds.body).toMatchObject({ database: url.pathname.slice(1), host: url.hostname, port: Number(url.port) });
       expect(creds.body.credentials).toEqual([{ user: url.username, password: url.password, state: "active", connections: 0 }]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+});
+
+describe("Heroku Postgres on the dashboard", () => {
+  it("provisions from Resources, shows the database's page with its credentials on request, rotates and removes (CSRF-checked, owner only)", async () => {
+    const owner = await makeAccount();
+    const stranger = await makeAccount();
+    const app = await makeApp(owner);
+    const address = () => `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    try {
+      const browser = new DashboardClient({ "CF-Connecting-IP": address() });
+      expect((await browser.signIn(owner.email, owner.password)).status).toBe(303);
+      const resources = await browser.get(`/dashboard/apps/${app.name}/resources`);
+      expect(resources.text).toContain("Provision add-on");
+      expect((await browser.post(`/dashboard/apps/${app.name}/addons`, { plan: "heroku-postgresql:essential-0" }, { csrf: null })).status).toBe(403);
+      expect(await (await db()).select().from(addons).where(eq(addons.appId, app.id))).toEqual([]);
+      const provisioned = await browser.post(`/dashboard/apps/${app.name}/addons`, { plan: "heroku-postgresql:essential-0" });
+      expect(provisioned.status).toBe(303);
+      const [row] = await (await db()).select().from(addons).where(eq(addons.appId, app.id));
+      await waitFor("provisioned", async () => (await api(`/addons/${row!.name}`, { token: owner.token })).body.state === "provisioned", 20_000, 100);
+      const listed = await browser.get(`/dashboard/apps/${app.name}/resources`);
+      expect(listed.text).toContain(row!.name);
+      expect(listed.text).toContain("Essential 0");
+
+      const url = (await config(owner.token, app.name)).DATABASE_URL!;
+      const dataPage = await browser.get(`/dashboard/apps/${app.name}/addons/${row!.name}`);
+      expect(dataPage.status).toBe(200);
+      expect(dataPage.text).toContain("<summary>View credentials</summary>");
+      expect(dataPage.text).toContain(new URL(url).password);
+      expect(dataPage.text).toMatch(/Tables<\/dt><dd>0<\/dd>/);
+
+      const outsider = new DashboardClient({ "CF-Connecting-IP": address() });
+      expect((await outsider.signIn(stranger.email, stranger.password)).status).toBe(303);
+      const theirs = await outsider.get(`/dashboard/apps/${app.name}/addons/${row!.name}`);
+      expect(theirs.status).toBe(403);
+      expect(theirs.text).not.toContain(new URL(url).password);
+
+      const wrong = await browser.post(`/dashboard/apps/${app.name}/addons/${row!.name}/rotate`, { confirm: "not-the-app" });
+      expect(wrong.status).toBe(303);
+      expect((await config(owner.token, app.name)).DATABASE_URL).toBe(url);
+      const rotated = await browser.post(`/dashboard/apps/${app.name}/addons/${row!.name}/rotate`, { confirm: app.name });
+      expect(rotated.status).toBe(303);
+      const newUrl = (await config(owner.token, app.name)).DATABASE_URL!;
+      expect(newUrl).not.toBe(url);
+      await expect(query(url, "select 1")).rejects.toThrow(/password authentication failed/);
+
+      const removed = await browser.post(`/dashboard/apps/${app.name}/addons/${row!.name}/destroy`, { confirm: app.name });
+      expect(removed.status).toBe(303);
+      expect(await config(owner.token, app.name)).toEqual({});
+      await expect(query(newUrl, "select 1")).rejects.toThrow(/password authentication failed|does not exist/);
     } finally {
       await destroyApp(owner.token, app.name);
     }

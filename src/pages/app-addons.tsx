@@ -1,0 +1,225 @@
+import { Hono } from "hono";
+import type { FC } from "hono/jsx";
+import type { AppRow } from "../db/schema/index.ts";
+import { ApiError } from "../errors.ts";
+import { apiState } from "../serializers/addon.ts";
+import { PLANS, POSTGRES } from "../services/addon-catalog.ts";
+import { databaseUrl, postgresProvider } from "../services/addon-providers/postgres.ts";
+import { type AddonView, addonCredentials, createAddon, destroyAddon, findAddon, rotateCredentials } from "../services/addons.ts";
+import { requestContext } from "../services/context.ts";
+import { appOrLogin, StateBadge } from "./app-support.tsx";
+import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
+import { AppFrame, frameOf, PostForm, Time, type Frame } from "./layout.tsx";
+
+const planLabel = (name: string) => PLANS.find((p) => p.name === name)?.humanName ?? name;
+const STATE_WORDS: Record<string, string> = { provisioning: "creating", provisioned: "created", deprovisioned: "failed" };
+
+/** The add-ons section of an app's Resources page: each add-on, and "Provision add-on". */
+export const AddonsSection: FC<{ frame: Frame; app: AppRow; views: AddonView[] }> = ({ frame, app, views }) => (
+  <section aria-labelledby="addons-heading">
+    <h2 id="addons-heading">Add-ons</h2>
+    {views.length ? (
+      <div class="table-wrap">
+        <table>
+          <caption class="muted">add-ons of {app.name}</caption>
+          <thead>
+            <tr>
+              <th scope="col">Add-on</th>
+              <th scope="col">Plan</th>
+              <th scope="col">Attached as</th>
+              <th scope="col">State</th>
+            </tr>
+          </thead>
+          <tbody>
+            {views.map((v) => (
+              <tr>
+                <td class="mono">
+                  {v.addon.state === "provisioned" && v.addon.appId === app.id ? (
+                    <a href={appHref(app.name, `addons/${encodeURIComponent(v.addon.name)}`)}>{v.addon.name}</a>
+                  ) : (
+                    v.addon.name
+                  )}
+                </td>
+                <td>{planLabel(v.addon.plan)}</td>
+                <td class="mono">
+                  {v.attachments
+                    .filter((a) => a.app.id === app.id)
+                    .map((a) => a.attachment.name)
+                    .join(", ") || "—"}
+                </td>
+                <td>
+                  <StateBadge state={STATE_WORDS[apiState(v.addon)] ?? v.addon.state} />
+                  {v.addon.state === "failed" && v.addon.error ? <p class="muted">{v.addon.error}</p> : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    ) : (
+      <p class="muted">No add-ons yet.</p>
+    )}
+    <PostForm action={appHref(app.name, "addons")} csrf={frame.csrf} label="Provision add-on">
+      <div class="field-row">
+        <div>
+          <label for="addon-plan">Heroku Postgres plan</label>
+          <select id="addon-plan" name="plan">
+            {PLANS.filter((p) => p.serviceId === POSTGRES.id).map((p) => (
+              <option value={p.name} selected={p.default}>
+                {p.humanName} ({p.connectionLimit} connections, {p.storageMb >= 1024 ? `${p.storageMb / 1024} GB` : `${p.storageMb} MB`})
+              </option>
+            ))}
+          </select>
+        </div>
+        <button type="submit">Provision add-on</button>
+      </div>
+    </PostForm>
+  </section>
+);
+
+/** A database's page: plan and use, its credentials on request, rotation and removal. */
+const DatabaseView: FC<{
+  frame: Frame;
+  app: AppRow;
+  view: AddonView;
+  stats: { version: string; sizeBytes: number; tables: number; connections: number } | null;
+  creds: Awaited<ReturnType<typeof addonCredentials>>;
+}> = ({ frame, app, view, stats, creds }) => {
+  const plan = PLANS.find((p) => p.name === view.addon.plan)!;
+  return (
+    <AppFrame frame={frame} app={app.name} tab="resources">
+      <h2>{view.addon.name}</h2>
+      <dl class="facts">
+        <dt>Plan</dt>
+        <dd>{plan.humanName}</dd>
+        <dt>Attached as</dt>
+        <dd class="mono">{view.attachments.map((a) => `${a.attachment.name} on ${a.app.name}`).join(", ")}</dd>
+        <dt>Created</dt>
+        <dd>
+          <Time at={view.addon.createdAt} />
+        </dd>
+        {stats ? (
+          <>
+            <dt>PostgreSQL</dt>
+            <dd>{stats.version}</dd>
+            <dt>Data size</dt>
+            <dd>
+              {(stats.sizeBytes / 1024 / 1024).toFixed(1)} MB of {plan.storageMb >= 1024 ? `${plan.storageMb / 1024} GB` : `${plan.storageMb} MB`}
+            </dd>
+            <dt>Tables</dt>
+            <dd>{stats.tables}</dd>
+            <dt>Connections</dt>
+            <dd>
+              {stats.connections} of {plan.connectionLimit}
+            </dd>
+          </>
+        ) : (
+          <>
+            <dt>Use</dt>
+            <dd class="muted">The database server did not answer just now.</dd>
+          </>
+        )}
+      </dl>
+      <details class="credentials">
+        <summary>View credentials</summary>
+        <p class="muted">Apps read these from the DATABASE_URL config var: they change when the credentials are rotated.</p>
+        <dl class="facts mono">
+          <dt>Host</dt>
+          <dd>{creds.host}</dd>
+          <dt>Port</dt>
+          <dd>{creds.port}</dd>
+          <dt>Database</dt>
+          <dd>{creds.database}</dd>
+          <dt>User</dt>
+          <dd>{creds.user}</dd>
+          <dt>Password</dt>
+          <dd>{creds.password}</dd>
+          <dt>URI</dt>
+          <dd>{databaseUrl(creds)}</dd>
+        </dl>
+      </details>
+      <h3>Rotate credentials</h3>
+      <p>A new password: the old one stops working at once, the apps it is attached to get the new URL and restart.</p>
+      <PostForm action={appHref(app.name, `addons/${encodeURIComponent(view.addon.name)}/rotate`)} csrf={frame.csrf} label="Rotate credentials">
+        <label for="rotate-confirm">Type {app.name} to confirm</label>
+        <input id="rotate-confirm" name="confirm" autocomplete="off" required />
+        <button type="submit">Rotate credentials</button>
+      </PostForm>
+      <h3>Remove add-on</h3>
+      <p>The database and all its data are deleted, and its config vars removed.</p>
+      <PostForm action={appHref(app.name, `addons/${encodeURIComponent(view.addon.name)}/destroy`)} csrf={frame.csrf} label="Remove add-on">
+        <label for="destroy-confirm">Type {app.name} to confirm</label>
+        <input id="destroy-confirm" name="confirm" autocomplete="off" required />
+        <button type="submit" class="danger">
+          Remove {view.addon.name}
+        </button>
+      </PostForm>
+    </AppFrame>
+  );
+};
+
+/** Add-ons on the dashboard: provision, a database's page (credentials, rotation), removal. */
+export const addonsPages = new Hono<DashboardEnv>()
+  .post("/apps/:name/addons", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const back = appHref(app.name, "resources");
+    try {
+      const { view } = await createAddon(requestContext(c, session.actor), app, { plan: (await field(c, "plan")) || POSTGRES.name });
+      return redirectWith(c, back, { kind: "notice", text: `Provisioning ${view.addon.name}; the app restarts with DATABASE_URL once it is available.` });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, back, { kind: "error", text: err.message });
+    }
+  })
+  .get("/apps/:name/addons/:addon", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const view = await findAddon(c.var.db, session.actor, c.req.param("addon"), app);
+    if (view.addon.appId !== app.id || view.addon.state !== "provisioned") throw new ApiError("not_found", "Couldn't find that database.", "addon");
+    const stats = await postgresProvider(c.env)
+      ?.stats(view.addon.providerId!)
+      .catch(() => null);
+    const creds = await addonCredentials(c.var.db, view);
+    return c.html(<DatabaseView frame={frameOf(c, `${view.addon.name} · ${app.name}`)} app={app} view={view} stats={stats ?? null} creds={creds} />);
+  })
+  .post("/apps/:name/addons/:addon/rotate", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const name = c.req.param("addon");
+    const back = appHref(app.name, `addons/${encodeURIComponent(name)}`);
+    if ((await field(c, "confirm")) !== app.name) {
+      return redirectWith(c, back, { kind: "error", text: `The name you typed does not match ${app.name}; the credentials were not rotated.` });
+    }
+    try {
+      const view = await findAddon(c.var.db, session.actor, name, app);
+      if (view.addon.appId !== app.id) throw new ApiError("forbidden", `${view.addon.name} belongs to ${view.app.name}.`);
+      await rotateCredentials(requestContext(c, session.actor), view);
+      return redirectWith(c, back, { kind: "notice", text: `Rotated the credentials of ${view.addon.name}; the app restarts with the new DATABASE_URL.` });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, back, { kind: "error", text: err.message });
+    }
+  })
+  .post("/apps/:name/addons/:addon/destroy", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const name = c.req.param("addon");
+    if ((await field(c, "confirm")) !== app.name) {
+      return redirectWith(c, appHref(app.name, `addons/${encodeURIComponent(name)}`), {
+        kind: "error",
+        text: `The name you typed does not match ${app.name}; nothing was removed.`,
+      });
+    }
+    try {
+      const view = await destroyAddon(requestContext(c, session.actor), app, name);
+      return redirectWith(c, appHref(app.name, "resources"), { kind: "notice", text: `Removed ${view.addon.name}.` });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, appHref(app.name, "resources"), { kind: "error", text: err.message });
+    }
+  });
