@@ -46,6 +46,12 @@ export interface Bindings {
   ADDON_POSTGRES_ADMIN_URL?: string;
   /** The `host:port` dynos reach that server at, in the URLs apps get (default: the admin URL's). */
   ADDON_POSTGRES_PUBLIC_ADDRESS?: string;
+  /** heroku-postgresql on Neon instead: an API key (secret), and the project and branch add-on roles and databases are made on. */
+  NEON_API_KEY?: string;
+  NEON_PROJECT_ID?: string;
+  NEON_BRANCH_ID?: string;
+  /** Neon's API (default https://console.neon.tech/api/v2). */
+  NEON_API_URL?: string;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   LOG_CHANNEL: DurableObjectNamespace<LogChannel>;
   APP_COORDINATOR: DurableObjectNamespace<AppCoordinator>;

@@ -179,10 +179,10 @@ export const addonsPages = new Hono<DashboardEnv>()
     const { app, session } = found;
     const view = await findAddon(c.var.db, session.actor, c.req.param("addon"), app);
     if (view.addon.appId !== app.id || view.addon.state !== "provisioned") throw new ApiError("not_found", "Couldn't find that database.", "addon");
-    const stats = await postgresProvider(c.env)
-      ?.stats(view.addon.providerId!)
-      .catch(() => null);
     const creds = await addonCredentials(c.var.db, view);
+    const stats = await postgresProvider(c.env)
+      ?.stats(view.addon.providerId!, creds)
+      .catch(() => null);
     return c.html(<DatabaseView frame={frameOf(c, `${view.addon.name} · ${app.name}`)} app={app} view={view} stats={stats ?? null} creds={creds} />);
   })
   .post("/apps/:name/addons/:addon/rotate", async (c) => {

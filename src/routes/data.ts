@@ -42,8 +42,8 @@ export const dataRoutes = new Hono<AppEnv>()
     const provider = postgresProvider(c.env);
     if (!provider) throw new ApiError("unavailable", "This platform offers no heroku-postgresql add-ons.");
     const plan = PLANS.find((p) => p.name === view.addon.plan)!;
-    const stats = await provider.stats(view.addon.providerId!);
     const creds = await addonCredentials(c.var.db, view);
+    const stats = await provider.stats(view.addon.providerId!, creds);
     const limitBytes = plan.storageMb * 1024 * 1024;
     return c.json({
       addon_id: view.addon.id,

@@ -29,7 +29,8 @@ export interface PostgresProvider {
   changePlan(resource: string, plan: AddonPlan): Promise<void>;
   /** Ends the role's sessions and drops the database and the role (also when they are gone already). */
   destroy(resource: string): Promise<void>;
-  stats(resource: string): Promise<DatabaseStats>;
+  /** What `pg:info` shows; `creds` are the app's own (a provider without a superuser connects with them). */
+  stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats>;
 }
 
 /** A password of 192 random bits, URL-safe (it goes into `postgres://` URLs unescaped). */
@@ -113,7 +114,7 @@ export class AdminUrlProvider implements PostgresProvider {
     });
   }
 
-  async stats(resource: string): Promise<DatabaseStats> {
+  async stats(resource: string, _creds?: DatabaseCredentials): Promise<DatabaseStats> {
     ident(resource);
     const server = await this.admin(async (c) => {
       const { rows } = await c.query<{ version: string; size: string; connections: string }>(
@@ -161,7 +162,132 @@ export function databaseUrl(c: DatabaseCredentials): string {
   return `postgres://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@${host}:${c.port}/${encodeURIComponent(c.database)}`;
 }
 
-/** The provider the Worker is configured with, or null when Postgres add-ons are not offered. */
-export function postgresProvider(env: { ADDON_POSTGRES_ADMIN_URL?: string; ADDON_POSTGRES_PUBLIC_ADDRESS?: string }): PostgresProvider | null {
+/** What selects and configures a provider (Worker variables; see the README). */
+export interface ProviderEnv {
+  ADDON_POSTGRES_ADMIN_URL?: string;
+  ADDON_POSTGRES_PUBLIC_ADDRESS?: string;
+  NEON_API_KEY?: string;
+  NEON_API_URL?: string;
+  NEON_PROJECT_ID?: string;
+  NEON_BRANCH_ID?: string;
+}
+
+/**
+ * The provider the Worker is configured with: Neon's API when a Neon API key, project and
+ * branch are set, else a server of its own through ADDON_POSTGRES_ADMIN_URL; null when
+ * Postgres add-ons are not offered.
+ */
+export function postgresProvider(env: ProviderEnv): PostgresProvider | null {
+  if (env.NEON_API_KEY && env.NEON_PROJECT_ID && env.NEON_BRANCH_ID) {
+    return new NeonProvider({
+      apiUrl: env.NEON_API_URL || "https://console.neon.tech/api/v2",
+      apiKey: env.NEON_API_KEY,
+      projectId: env.NEON_PROJECT_ID,
+      branchId: env.NEON_BRANCH_ID,
+      publicAddress: env.ADDON_POSTGRES_PUBLIC_ADDRESS,
+    });
+  }
   return env.ADDON_POSTGRES_ADMIN_URL ? new AdminUrlProvider(env.ADDON_POSTGRES_ADMIN_URL, env.ADDON_POSTGRES_PUBLIC_ADDRESS) : null;
+}
+
+/** Neon's error body. */
+interface NeonError {
+  code?: string;
+  message?: string;
+}
+
+/**
+ * The provider for Neon (https://api-docs.neon.tech): each add-on is a role and a database it
+ * owns on the configured project and branch, made, re-keyed (`reset_password`) and removed
+ * through Neon's API; the host is the branch's read-write endpoint. Roles Neon makes through
+ * its API belong to `neon_superuser`, so tenants there are kept apart by their own database
+ * and password, not by the rights the admin-URL provider takes away; a project per tenant
+ * is the stricter choice an operator can make with the same code.
+ */
+export class NeonProvider implements PostgresProvider {
+  constructor(private readonly o: { apiUrl: string; apiKey: string; projectId: string; branchId: string; publicAddress?: string }) {}
+
+  async provision(resource: string, _plan: AddonPlan): Promise<DatabaseCredentials> {
+    ident(resource);
+    const made = await this.call<{ role: { name: string; password: string } }>("POST", "/roles", { role: { name: resource } });
+    try {
+      await this.call("POST", "/databases", { database: { name: resource, owner_name: resource } });
+    } catch (err) {
+      await this.call("DELETE", `/roles/${resource}`).catch(() => {});
+      throw err;
+    }
+    return this.credentials(resource, made.role.password);
+  }
+
+  async rotate(resource: string): Promise<DatabaseCredentials> {
+    ident(resource);
+    const reset = await this.call<{ role: { password: string } }>("POST", `/roles/${resource}/reset_password`);
+    return this.credentials(resource, reset.role.password);
+  }
+
+  async changePlan(): Promise<void> {
+    // Neon sizes computes per endpoint, not per role: a plan's limits stay as stated.
+  }
+
+  async destroy(resource: string): Promise<void> {
+    ident(resource);
+    await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
+    await this.call("DELETE", `/roles/${resource}`, undefined, [404]);
+  }
+
+  async stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats> {
+    ident(resource);
+    const client = new pg.Client({ connectionString: databaseUrl(creds), connectionTimeoutMillis: 10_000 });
+    client.on("error", () => {});
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ version: string; size: string; connections: string; tables: string }>(
+        "select current_setting('server_version') as version, pg_database_size(current_database()) as size, (select count(*) from pg_stat_activity where datname = current_database()) as connections, (select count(*) from pg_tables where schemaname not in ('pg_catalog', 'information_schema')) as tables",
+      );
+      const r = rows[0]!;
+      return { version: r.version, sizeBytes: Number(r.size), tables: Number(r.tables), connections: Number(r.connections) };
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  private async credentials(resource: string, password: string): Promise<DatabaseCredentials> {
+    const [host, port] = this.o.publicAddress ? splitAddress(this.o.publicAddress) : [await this.endpointHost(), 5432];
+    return { host, port, database: resource, user: resource, password };
+  }
+
+  /** The branch's read-write endpoint, which apps connect to. */
+  private async endpointHost(): Promise<string> {
+    const { endpoints } = await this.call<{ endpoints: Array<{ host: string; branch_id: string; type: string }> }>("GET", "/endpoints", undefined, [], true);
+    const endpoint = endpoints.find((e) => e.branch_id === this.o.branchId && e.type === "read_write");
+    if (!endpoint) throw new Error(`Neon project ${this.o.projectId} has no read-write endpoint on branch ${this.o.branchId}`);
+    return endpoint.host;
+  }
+
+  /**
+   * One call on the branch (or, with `project`, the project); a 423 (another operation still
+   * running on the branch) is retried, as Neon asks.
+   */
+  private async call<T = unknown>(method: string, path: string, body?: unknown, tolerated: number[] = [], project = false): Promise<T> {
+    const base = `${this.o.apiUrl}/projects/${encodeURIComponent(this.o.projectId)}${project ? "" : `/branches/${encodeURIComponent(this.o.branchId)}`}`;
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(base + path, {
+        method,
+        headers: { Authorization: `Bearer ${this.o.apiKey}`, Accept: "application/json", ...(body ? { "Content-Type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      if (res.status === 423 && attempt < 10) {
+        await res.body?.cancel();
+        await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
+        continue;
+      }
+      if (tolerated.includes(res.status)) {
+        await res.body?.cancel();
+        return undefined as T;
+      }
+      const json = (await res.json().catch(() => ({}))) as T & NeonError;
+      if (!res.ok) throw new Error(`Neon's API answered ${res.status} to ${method} ${path}: ${json.message ?? json.code ?? "no reason given"}`);
+      return json;
+    }
+  }
 }
