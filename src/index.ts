@@ -1,6 +1,7 @@
 import { createApp } from "./app.ts";
 import { purgeExpiredAuthorizations } from "./cron/purge-authorizations.ts";
 import { purgeLoginRecords } from "./cron/purge-login-records.ts";
+import { enforceAddonStorage } from "./cron/enforce-addon-storage.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
 import type { Bindings } from "./env.ts";
 import { platformContext, withDb } from "./services/context.ts";
@@ -26,6 +27,7 @@ export default {
         "purge-authorizations": () => purgeExpiredAuthorizations(db, now),
         "purge-login-records": () => purgeLoginRecords(db, now),
         "sleep-idle-apps": () => sleepIdleAppsJob(run, now),
+        "enforce-addon-storage": () => enforceAddonStorage(db, env),
       };
       for (const [name, job] of Object.entries(jobs)) {
         try {

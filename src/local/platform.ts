@@ -95,6 +95,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       await pooler?.stop().catch(() => {});
       await pg?.stop().catch(() => {});
       await addonPg?.stop().catch(() => {});
+      await addonPg?.release().catch(() => {});
     })());
   // Ctrl-C and other exits: the Worker runs in a process group of its own, so it is stopped explicitly.
   // Stopping waits for dynos to end (SIGTERM, then SIGKILL after 30 s), so allow for it.
@@ -172,7 +173,7 @@ async function startAddonPostgres(
   home: string,
   tls: LocalTls,
   opts: Pick<PlatformOptions, "quiet" | "ephemeral">,
-): Promise<LocalPostgres & { publicAddress: string; dynoReachable: boolean }> {
+): Promise<LocalPostgres & { publicAddress: string; dynoReachable: boolean; release(): Promise<void> }> {
   const root = process.getuid?.() === 0;
   const address = servicesAddress();
   if (root) await execFileAsync("ip", ["addr", "replace", `${address}/32`, "dev", "lo"]);
@@ -198,7 +199,30 @@ async function startAddonPostgres(
     // Tenants connect from their dynos' addresses, or from the host to the services address.
     hba: root ? [`host all all ${DEFAULT_DYNO_SUPERNET} scram-sha-256`, `host all all ${address}/32 scram-sha-256`] : [],
   });
-  return { ...server, publicAddress: `${root ? address : "127.0.0.1"}:${port}`, dynoReachable: root };
+  return {
+    ...server,
+    publicAddress: `${root ? address : "127.0.0.1"}:${port}`,
+    dynoReachable: root,
+    // The services address goes with the last server on it (another platform on this machine may still use it).
+    release: async () => {
+      if (root && !(await listenedOn(address))) await execFileAsync("ip", ["addr", "del", `${address}/32`, "dev", "lo"]).catch(() => {});
+    },
+  };
+}
+
+/** Whether anything on this machine listens on TCP at an IPv4 address (from /proc/net/tcp). */
+async function listenedOn(address: string): Promise<boolean> {
+  const hex = address
+    .split(".")
+    .reverse()
+    .map((n) => Number(n).toString(16).padStart(2, "0"))
+    .join("")
+    .toUpperCase();
+  const table = await fs.readFile("/proc/net/tcp", "utf8").catch(() => "");
+  return table.split("\n").some((line) => {
+    const [, local, , state] = line.trim().split(/\s+/);
+    return state === "0A" && local?.startsWith(`${hex}:`);
+  });
 }
 
 async function ensureFirstAccount(databaseUrl: string): Promise<FirstAccount | undefined> {

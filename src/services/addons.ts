@@ -75,6 +75,19 @@ export function attachmentConfigVars(att: Pick<AddonAttachmentRow, "name">, addo
   return att.name === POSTGRES.defaultAttachment ? [own, `HEROKU_POSTGRESQL_${addon.color}_URL`] : [own];
 }
 
+/** A call on the database server; its failure is the API's `unavailable`, and nothing else changed. */
+async function serverCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError(
+      "unavailable",
+      `The database server did not answer; nothing was changed, try again shortly. (${String((err as Error).message ?? err).slice(0, 200)})`,
+    );
+  }
+}
+
 /** The provider of a service; refused when the platform is not configured to offer it. */
 function providerFor(env: Bindings): PostgresProvider {
   const provider = postgresProvider(env);
@@ -305,7 +318,7 @@ export async function destroyAddon(ctx: ServiceContext, app: AppRow, idOrName: s
   if (view.addon.appId !== app.id) {
     throw new ApiError("forbidden", `${view.addon.name} belongs to the app ${view.app.name}; destroy it there, or detach it from ${app.name}.`);
   }
-  if (view.addon.providerId && view.addon.state !== "failed") await providerFor(ctx.env).destroy(view.addon.providerId);
+  if (view.addon.providerId && view.addon.state !== "failed") await serverCall(() => providerFor(ctx.env).destroy(view.addon.providerId!));
   const released = await ctx.db.transaction(async (tx) => {
     const out: Array<{ appId: string; release: { version: number; description: string } | null; changes: DynoChanges }> = [];
     for (const a of view.attachments) {
@@ -390,7 +403,7 @@ async function currentUrl(db: Database, view: AddonView): Promise<string> {
 export async function rotateCredentials(ctx: ServiceContext, view: AddonView): Promise<DatabaseCredentials> {
   const actor = actingUser(ctx);
   if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
-  const creds = await providerFor(ctx.env).rotate(view.addon.providerId);
+  const creds = await serverCall(() => providerFor(ctx.env).rotate(view.addon.providerId!));
   const url = databaseUrl(creds);
   const byApp = new Map<string, { app: AppRow; vars: string[]; names: string[] }>();
   for (const a of view.attachments) {
@@ -421,7 +434,7 @@ export async function changePlan(ctx: ServiceContext, app: AppRow, idOrName: str
   const { service, plan } = resolvePlan(planInput.includes(":") || isUuid(planInput) ? planInput : `${view.addon.service}:${planInput}`);
   if (service.name !== view.addon.service)
     throw invalidParams(`${view.addon.name} is a ${view.addon.service} add-on; it cannot change to a plan of ${service.name}.`);
-  if (view.addon.providerId && view.addon.state === "provisioned") await providerFor(ctx.env).changePlan(view.addon.providerId, plan);
+  if (view.addon.providerId && view.addon.state === "provisioned") await serverCall(() => providerFor(ctx.env).changePlan(view.addon.providerId!, plan));
   const [addon] = await ctx.db.update(addons).set({ plan: plan.name, updatedAt: new Date() }).where(eq(addons.id, view.addon.id)).returning();
   await recordAudit(ctx.db, { actor, action: "addon.update", app, details: { name: view.addon.name, plan: plan.name }, requestId: ctx.requestId });
   logAppEvents(ctx, app.id, [`Changed ${view.addon.name} to ${plan.name} by user ${actor.email}`]);
@@ -438,11 +451,4 @@ export async function addonCredentials(db: Database, view: AddonView): Promise<D
     user: decodeURIComponent(url.username),
     password: decodeURIComponent(url.password),
   };
-}
-
-/** Destroys every add-on billed to an app that is being deleted (its databases must not outlive it). */
-export async function destroyAppAddons(db: Database, env: Bindings, app: AppRow): Promise<void> {
-  const owned = await db.select().from(addons).where(eq(addons.appId, app.id));
-  const provider = owned.some((a) => a.providerId && a.state !== "failed") ? providerFor(env) : null;
-  for (const addon of owned) if (addon.providerId && addon.state !== "failed") await provider!.destroy(addon.providerId);
 }

@@ -1,7 +1,10 @@
 import { eq } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
+import { enforceAddonStorage } from "../../src/cron/enforce-addon-storage.ts";
+import type { Bindings } from "../../src/env.ts";
 import { addons } from "../../src/db/schema/index.ts";
+import { AdminUrlProvider } from "../../src/services/addon-providers/postgres.ts";
 import { api, platform } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
@@ -329,6 +332,52 @@ describe("Heroku Postgres on the dashboard", () => {
       expect(removed.status).toBe(303);
       expect(await config(owner.token, app.name)).toEqual({});
       await expect(query(newUrl, "select 1")).rejects.toThrow(/password authentication failed|does not exist/);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+});
+
+describe("the storage limit of a Postgres add-on", () => {
+  it("locks writes of a database over its limit (reads, DELETE and TRUNCATE still work) and lifts the lock once it is back under", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      const addon = await provision(owner, app.name);
+      const url = (await config(owner.token, app.name)).DATABASE_URL!;
+      const provider = new AdminUrlProvider(platform().addonDatabaseUrl, new URL(url).host);
+      const said: string[] = [];
+      const run = async () =>
+        enforceAddonStorage(await db(), {} as Bindings, {
+          provider,
+          // A limit a test can cross: an empty database is about 8 MB.
+          limitBytes: (a) => (a.id === addon.id ? 12 * 1024 * 1024 : Number.MAX_SAFE_INTEGER),
+          log: async (appId, text) => void (appId === app.id && said.push(text)),
+        });
+      await query(url, "create table big (v text)");
+      expect((await run()).locked).toBe(0);
+      // About 9 MB of incompressible rows, each under the size that would be compressed.
+      await query(url, "insert into big select string_agg(md5(random()::text), '') from generate_series(1, 288000) g group by g % 9000");
+      const locked = await run();
+      expect(locked.locked).toBe(1);
+      expect(said.at(-1)).toMatch(new RegExp(`^${addon.name} is over its plan's storage \\(\\d+\\.\\d MB of 12\\.0 MB\\): writes are refused`));
+      await expect(query(url, "insert into big values ('more')")).rejects.toThrow(/permission denied/);
+      await expect(query(url, "create table other (v int)")).rejects.toThrow(/permission denied/);
+      await expect(query(url, "set default_transaction_read_only = off; insert into big values ('sneaky')")).rejects.toThrow(/permission denied/);
+      expect(Number((await query(url, "select count(*) as n from big")).rows[0].n)).toBe(9000);
+      expect((await run()).locked).toBe(0); // still over: nothing changes
+      await query(url, "truncate big");
+      const unlocked = await run();
+      expect(unlocked.unlocked).toBe(1);
+      expect(said.at(-1)).toMatch(/is back under its plan's storage .*: writes are allowed again$/);
+      await query(url, "insert into big values ('fits again'); create table other (v int)");
+      // Destroyed while locked or not, nothing of it stays on the server.
+      await query(url, "insert into big select string_agg(md5(random()::text), '') from generate_series(1, 288000) g group by g % 9000");
+      expect((await run()).locked).toBe(1);
+      expect((await api(`/apps/${app.name}/addons/${addon.name}`, { method: "DELETE", token: owner.token })).status).toBe(200);
+      const role = new URL(url).username;
+      const left = await query(platform().addonDatabaseUrl, `select rolname from pg_roles where rolname like '${role}%'`);
+      expect(left.rows).toEqual([]);
     } finally {
       await destroyApp(owner.token, app.name);
     }

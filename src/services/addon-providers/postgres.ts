@@ -19,6 +19,14 @@ export interface DatabaseStats {
   connections: number;
 }
 
+/** A database measured against its plan's storage, and whether writes are locked now. */
+export interface StorageCheck {
+  sizeBytes: number;
+  locked: boolean;
+  /** Locked or unlocked by this check. */
+  changed: boolean;
+}
+
 /** Makes, re-keys and removes isolated Postgres databases. */
 export interface PostgresProvider {
   /** A new role and a database it owns, named `resource`, limited by the plan. */
@@ -31,12 +39,21 @@ export interface PostgresProvider {
   destroy(resource: string): Promise<void>;
   /** What `pg:info` shows; `creds` are the app's own (a provider without a superuser connects with them). */
   stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats>;
+  /**
+   * Holds a database to `limitBytes`: over it, writes are locked (reads, DELETE and TRUNCATE
+   * still work, so it can shrink); back under it, they are allowed again. Absent where the
+   * server enforces its own limits (Neon).
+   */
+  enforceStorage?(resource: string, limitBytes: number): Promise<StorageCheck>;
 }
 
 /** A password of 192 random bits, URL-safe (it goes into `postgres://` URLs unescaped). */
 export function newPassword(): string {
   return bytesToBase64Url(crypto.getRandomValues(new Uint8Array(24)));
 }
+
+/** The role that owns a database while it is over its storage limit. */
+const lockRole = (resource: string) => `${resource}_lock`;
 
 /** A resource name the provider accepts: lower-case letters, digits and underscores, as it makes them. */
 const RESOURCE_RE = /^[a-z][a-z0-9_]{2,62}$/;
@@ -111,7 +128,54 @@ export class AdminUrlProvider implements PostgresProvider {
       await c.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()", [resource]);
       await c.query(`drop database if exists ${name} with (force)`);
       await c.query(`drop role if exists ${name}`);
+      await c.query(`drop role if exists ${ident(lockRole(resource))}`);
     });
+  }
+
+  /**
+   * Over the limit, the database and everything in it pass to a lock role of its own (no
+   * login): the app's role keeps CONNECT, and SELECT, DELETE and TRUNCATE on its tables, and
+   * can neither write nor create, nor give itself rights back (it owns nothing). Back under
+   * the limit, ownership returns and the lock role goes. Sessions end on either change.
+   */
+  async enforceStorage(resource: string, limitBytes: number): Promise<StorageCheck> {
+    const name = ident(resource);
+    const lock = ident(lockRole(resource));
+    const { size, owner } = await this.admin(async (c) => {
+      const { rows } = await c.query<{ size: string; owner: string }>(
+        "select pg_database_size(datname) as size, datdba::regrole::text as owner from pg_database where datname = $1",
+        [resource],
+      );
+      if (!rows[0]) throw new Error(`no database ${resource}`);
+      return { size: Number(rows[0].size), owner: rows[0].owner.replace(/^"|"$/g, "") };
+    });
+    const locked = owner === lockRole(resource);
+    const over = size > limitBytes;
+    if (over === locked) return { sizeBytes: size, locked, changed: false };
+    await this.admin(async (c) => {
+      if (over) {
+        await c.query(
+          `do $$ begin if not exists (select 1 from pg_roles where rolname = '${lockRole(resource)}') then create role ${lock} nologin; end if; end $$`,
+        );
+        await c.query(`reassign owned by ${name} to ${lock}`);
+        await c.query(`grant connect, temporary on database ${name} to ${name}`);
+        const { rows } = await c.query<{ nspname: string }>(
+          "select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema'",
+        );
+        for (const { nspname } of rows) {
+          const schema = c.escapeIdentifier(nspname);
+          await c.query(`grant usage on schema ${schema} to ${name}`);
+          await c.query(`grant select, delete, truncate on all tables in schema ${schema} to ${name}`);
+          await c.query(`grant select, usage on all sequences in schema ${schema} to ${name}`);
+        }
+      } else {
+        await c.query(`reassign owned by ${lock} to ${name}`);
+        await c.query(`drop owned by ${lock}`);
+      }
+      await c.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()", [resource]);
+    }, resource);
+    if (!over) await this.admin((c) => c.query(`drop role if exists ${lock}`));
+    return { sizeBytes: size, locked: over, changed: true };
   }
 
   async stats(resource: string, _creds?: DatabaseCredentials): Promise<DatabaseStats> {
