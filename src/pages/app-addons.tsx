@@ -28,6 +28,9 @@ export const AddonsSection: FC<{ frame: Frame; app: AppRow; views: AddonView[] }
               <th scope="col">Plan</th>
               <th scope="col">Attached as</th>
               <th scope="col">State</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -50,6 +53,21 @@ export const AddonsSection: FC<{ frame: Frame; app: AppRow; views: AddonView[] }
                 <td>
                   <StateBadge state={STATE_WORDS[apiState(v.addon)] ?? v.addon.state} />
                   {v.addon.state === "failed" && v.addon.error ? <p class="muted">{v.addon.error}</p> : null}
+                </td>
+                <td>
+                  {v.addon.appId === app.id ? (
+                    <PostForm
+                      action={appHref(app.name, `addons/${encodeURIComponent(v.addon.name)}/destroy`)}
+                      csrf={frame.csrf}
+                      label={`Remove ${v.addon.name}`}
+                    >
+                      <label for={`remove-${v.addon.id}`}>Type {app.name} to remove it</label>
+                      <input id={`remove-${v.addon.id}`} name="confirm" autocomplete="off" required />
+                      <button type="submit" class="danger">
+                        Remove {v.addon.name}
+                      </button>
+                    </PostForm>
+                  ) : null}
                 </td>
               </tr>
             ))}
@@ -210,7 +228,7 @@ export const addonsPages = new Hono<DashboardEnv>()
     const { app, session } = found;
     const name = c.req.param("addon");
     if ((await field(c, "confirm")) !== app.name) {
-      return redirectWith(c, appHref(app.name, `addons/${encodeURIComponent(name)}`), {
+      return redirectWith(c, appHref(app.name, "resources"), {
         kind: "error",
         text: `The name you typed does not match ${app.name}; nothing was removed.`,
       });

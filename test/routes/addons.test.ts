@@ -328,6 +328,11 @@ describe("Heroku Postgres on the dashboard", () => {
       expect(newUrl).not.toBe(url);
       await expect(query(url, "select 1")).rejects.toThrow(/password authentication failed/);
 
+      const resourcesNow = await browser.get(`/dashboard/apps/${app.name}/resources`);
+      expect(resourcesNow.text).toContain(`Remove ${row!.name}`);
+      const notConfirmed = await browser.post(`/dashboard/apps/${app.name}/addons/${row!.name}/destroy`, { confirm: "nope" });
+      expect(notConfirmed.status).toBe(303);
+      expect((await config(owner.token, app.name)).DATABASE_URL).toBe(newUrl);
       const removed = await browser.post(`/dashboard/apps/${app.name}/addons/${row!.name}/destroy`, { confirm: app.name });
       expect(removed.status).toBe(303);
       expect(await config(owner.token, app.name)).toEqual({});
