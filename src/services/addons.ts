@@ -212,9 +212,8 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
   if (input.name !== undefined && !ADDON_NAME_RE.test(input.name)) {
     throw invalidParams("An add-on name must start with a lowercase letter and hold only lowercase letters, digits and dashes (2 to 63 characters).");
   }
-  for (const key of Object.keys(input.config ?? {})) {
-    throw invalidParams(`heroku-postgresql takes no provisioning option ${JSON.stringify(key)}.`);
-  }
+  const [option] = Object.keys(input.config ?? {});
+  if (option !== undefined) throw invalidParams(`heroku-postgresql takes no provisioning option ${JSON.stringify(option)}.`);
   const { addon, attachmentName } = await ctx.db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const color = await freeColor(tx, app);
