@@ -187,7 +187,11 @@ async function startAddonPostgres(
   await fs.chmod(keyPath, 0o600);
   const owner = process.getuid?.() === 0 ? userIds("postgres") : undefined;
   if (owner) for (const p of [tlsDir, certPath, keyPath]) await fs.chown(p, owner.uid, owner.gid);
-  const port = await freePort();
+  // The same port on every start: apps' DATABASE_URLs name it.
+  const portFile = `${dir}.port`;
+  const kept = existsSync(portFile) ? Number(readFileSync(portFile, "utf8").trim()) : Number.NaN;
+  const port = Number.isInteger(kept) && kept > 0 ? kept : await freePort();
+  await fs.writeFile(portFile, `${port}\n`);
   const server = await startEmbeddedPostgres(dir, {
     port,
     quiet: opts.quiet,
