@@ -130,7 +130,7 @@ export class Supervisor {
       this.stopped.delete(dyno.id);
       const created: Slot = { dyno, state: "starting", exitCode: null, crashes: 0 };
       this.slots.set(dyno.id, created);
-      if (dyno.attach && isOneOffType(dyno.type)) this.awaitClient(created);
+      if (takesClient(dyno)) this.awaitClient(created);
       void this.launch(created);
       for (const arrived of this.arrivals.get(dyno.id) ?? []) arrived();
     } else if (slot.dyno.instance !== dyno.instance) {
@@ -167,7 +167,7 @@ export class Supervisor {
    */
   async attach(dynoId: string, socket: Duplex, waitMs = 10_000): Promise<boolean> {
     const slot = this.slots.get(dynoId) ?? (await this.arrival(dynoId, waitMs));
-    if (!slot?.dyno.attach || !isOneOffType(slot.dyno.type) || slot.attached) return false;
+    if (!slot || !takesClient(slot.dyno) || slot.attached) return false;
     slot.attached = true;
     clearTimeout(slot.attachTimer);
     const inst = slot.current;
@@ -325,7 +325,7 @@ export class Supervisor {
         this.ports.add(port);
       }
       // An attached dyno's command starts when its client comes (see `attach`).
-      if (dyno.attach && isOneOffType(dyno.type)) return;
+      if (takesClient(dyno)) return;
       inst.proc.start();
       this.armTimeToLive(slot, inst);
     } catch (err) {
@@ -473,6 +473,9 @@ export class Supervisor {
     this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "heroku", text, ts: Date.now() });
   }
 }
+
+/** Whether a dyno is an attached one-off (`heroku run`): its command waits for its client. */
+const takesClient = (dyno: DesiredDyno) => !!dyno.attach && isOneOffType(dyno.type);
 
 /** The client's terminal size, from the COLUMNS and LINES the CLI sends with `heroku run`. */
 function terminalSize(env: Record<string, string>): { cols: number; rows: number } {

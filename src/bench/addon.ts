@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { fetch } from "undici";
+import { median, printTimings } from "./timings.ts";
 import { startPlatform } from "../local/platform.ts";
 import { benchToken } from "./account.ts";
 import { localDispatcher } from "./sample-app.ts";
@@ -77,9 +78,7 @@ export async function run(options: AddonBenchOptions): Promise<number> {
       ["rotate (POST .../credentials_rotation -> answer)", rotate],
       ["  the same SQL directly (ALTER ROLE ... PASSWORD, end sessions)", sqlRotate],
     ];
-    const width = Math.max(...rows.map(([label]) => label.length));
-    for (const [label, xs] of rows)
-      console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => t.toFixed(0).padStart(5)).join(" ")} ms; median ${median(xs).toFixed(1)} ms`);
+    printTimings(rows);
     console.log(
       `\nprovision median ${median(provision).toFixed(0)} ms = ${(median(provision) / median(sqlCreate)).toFixed(1)}x its SQL; rotate median ${median(rotate).toFixed(0)} ms = ${(median(rotate) / median(sqlRotate)).toFixed(1)}x its SQL`,
     );
@@ -121,10 +120,4 @@ async function directSql(adminUrl: string, round: number): Promise<{ create: num
     await c.query(`drop role ${name}`);
   });
   return { create, rotate };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

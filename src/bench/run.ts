@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ensureHerokuCli } from "../local/heroku-cli.ts";
+import { median, printTimings } from "./timings.ts";
 import { startPlatform } from "../local/platform.ts";
 import { deploySampleApp } from "./sample-app.ts";
 
@@ -83,9 +84,7 @@ export async function run(options: RunBenchOptions): Promise<number> {
       ["heroku --version (the CLI's start-up alone)", version],
       ["sh -c 'echo ok' (a bare process)", bare],
     ];
-    const width = Math.max(...rows.map(([label]) => label.length));
-    for (const [label, xs] of rows)
-      console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => t.toFixed(0).padStart(5)).join(" ")} ms; median ${median(xs).toFixed(1)} ms`);
+    printTimings(rows);
     const overhead = median(runs) - median(ps);
     console.log(
       `\nheroku run median ${median(runs).toFixed(0)} ms = ${(median(runs) / median(ps)).toFixed(2)}x heroku ps, ${(median(runs) / median(version)).toFixed(2)}x heroku --version, ${(median(runs) / median(bare)).toFixed(0)}x sh -c`,
@@ -114,10 +113,4 @@ function timed(cmd: string, args: string[], env: Record<string, string>): Promis
       resolve({ ms: performance.now() - started, code, stdout, stderr });
     });
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

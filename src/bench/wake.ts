@@ -9,6 +9,7 @@ import { fetch, request } from "undici";
 import { openDb } from "../db/client.ts";
 import { apps } from "../db/schema/index.ts";
 import { freePort } from "../node/ports.ts";
+import { median, printTimings } from "./timings.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
 import { IDLE_AFTER_MS } from "../services/sleep.ts";
@@ -75,9 +76,7 @@ export async function run(options: WakeBenchOptions): Promise<number> {
       ["bare boot (spawn node server.js -> first HTTP answer)", bare],
       ["awake (the same request once the app is up, new connection)", awake],
     ];
-    const width = Math.max(...rows.map(([label]) => label.length));
-    for (const [label, xs] of rows)
-      console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => t.toFixed(0).padStart(5)).join(" ")} ms; median ${median(xs).toFixed(0)} ms`);
+    printTimings(rows, 0);
     console.log(
       `\nwake median ${wake.toFixed(0)} ms vs budget 1.3 x ${boot.toFixed(0)} + 300 = ${budget.toFixed(0)} ms: goal ${wake <= budget ? "met" : "missed"}`,
     );
@@ -198,8 +197,3 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
     await new Promise((r) => setTimeout(r, 50));
   }
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};

@@ -186,6 +186,14 @@ async function freeAttachmentName(db: Database, app: AppRow, name: string): Prom
   return upper;
 }
 
+/** The name an attachment gets unless one is asked for: `DATABASE` on an app without one, else the add-on's colour name. */
+async function defaultAttachmentName(db: Database, app: AppRow, color: string): Promise<string> {
+  const hasDatabase = (await listAddonsForApp(db, app)).some((v) =>
+    v.attachments.some((a) => a.app.id === app.id && a.attachment.name === POSTGRES.defaultAttachment),
+  );
+  return hasDatabase ? `HEROKU_POSTGRESQL_${color}` : POSTGRES.defaultAttachment;
+}
+
 /** The first colour none of the app's Postgres add-ons uses. */
 async function freeColor(db: Database, app: AppRow): Promise<string> {
   const used = new Set((await listAddonsForApp(db, app)).map((v) => v.addon.color));
@@ -217,14 +225,7 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
   const { addon, attachmentName } = await ctx.db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const color = await freeColor(tx, app);
-    const hasDatabase = (await listAddonsForApp(tx, app)).some((v) =>
-      v.attachments.some((a) => a.app.id === app.id && a.attachment.name === service.defaultAttachment),
-    );
-    const attachmentName = await freeAttachmentName(
-      tx,
-      app,
-      input.attachment?.name ?? (hasDatabase ? `HEROKU_POSTGRESQL_${color}` : service.defaultAttachment),
-    );
+    const attachmentName = await freeAttachmentName(tx, app, input.attachment?.name ?? (await defaultAttachmentName(tx, app, color)));
     const name = input.name ?? generatedName();
     const [clash] = await tx.select({ id: addons.id }).from(addons).where(eq(addons.name, name));
     if (clash) throw invalidParams(`The add-on name ${name} is already taken.`);
@@ -348,10 +349,7 @@ export async function attachAddon(ctx: ServiceContext, addonIdOrName: string, ap
   if (view.addon.state !== "provisioned") throw invalidParams(`${view.addon.name} is not provisioned yet.`);
   const url = await currentUrl(ctx.db, view);
   const { att, release, changes } = await ctx.db.transaction(async (tx) => {
-    const hasDatabase = (await listAddonsForApp(tx, app)).some((v) =>
-      v.attachments.some((a) => a.app.id === app.id && a.attachment.name === POSTGRES.defaultAttachment),
-    );
-    const attName = await freeAttachmentName(tx, app, name ?? (hasDatabase ? `HEROKU_POSTGRESQL_${view.addon.color}` : POSTGRES.defaultAttachment));
+    const attName = await freeAttachmentName(tx, app, name ?? (await defaultAttachmentName(tx, app, view.addon.color)));
     const [att] = await tx.insert(addonAttachments).values({ addonId: view.addon.id, appId: app.id, name: attName }).returning();
     const { release, changes } = await changeConfigIn(tx, app, actor, Object.fromEntries(attachmentConfigVars(att!, view.addon).map((v) => [v, url])), {
       description: `Attach ${attName} (@ref:${view.addon.name})`,

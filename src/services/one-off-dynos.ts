@@ -6,7 +6,7 @@ import { ApiError, invalidParams } from "../errors.ts";
 import { recordAudit } from "./audit.ts";
 import { CONFIG_KEY_RE, CONFIG_LIMIT_BYTES } from "./config-vars.ts";
 import { actingUser, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
-import { listDynos, noChanges, runningRelease } from "./dynos.ts";
+import { noChanges, runningRelease } from "./dynos.ts";
 import { normalizeSize } from "./formation.ts";
 import { placeDynos } from "./placement.ts";
 
@@ -68,16 +68,8 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
   const { row, changes, rendezvous } = await ctx.db.transaction(async (tx) => {
     const release = await runningRelease(tx, app.id);
     if (!release?.slugId) throw invalidParams("This app has no release to run yet: deploy it first (git push heroku main).");
-    // The size of the app's web dynos unless another is asked for, as on Heroku.
-    const [web] = await tx
-      .select({ size: formations.size })
-      .from(formations)
-      .where(and(eq(formations.appId, app.id), eq(formations.type, "web")));
-    const size = input.size ? normalizeSize(input.size) : (web?.size ?? "Basic");
-    const taken = new Set((await listDynos(tx, app.id)).map((d) => d.name));
-    let name = "";
-    for (let i = 0; i < 50 && (!name || taken.has(name)); i++) name = `run.${1000 + Math.floor(Math.random() * 9000)}`;
-    if (taken.has(name)) throw invalidParams("Too many one-off dynos are running for this app.");
+    const { name, webSize } = await oneOffSlot(tx, app.id, "run");
+    const size = input.size ? normalizeSize(input.size) : webSize;
     const [row] = await tx
       .insert(dynos)
       .values({ appId: app.id, releaseId: release.id, name, type: "run", command, size, extraEnv: env, timeToLiveS: ttl, attach })
@@ -100,6 +92,22 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
   pushChanges(ctx, changes);
   logAppEvents(ctx, app.id, [`Starting process with command \`${command}\` by user ${actor.email}`]);
   return { ...row, attachUrl };
+}
+
+/**
+ * A free name for a new one-off dyno of `type` (`run.NNNN`, four random digits as on Heroku)
+ * and the size of the app's web dynos, which one-off dynos get unless another is asked for.
+ */
+export async function oneOffSlot(tx: Database, appId: string, type: string): Promise<{ name: string; webSize: string }> {
+  const [web] = await tx
+    .select({ size: formations.size })
+    .from(formations)
+    .where(and(eq(formations.appId, appId), eq(formations.type, "web")));
+  const taken = new Set((await tx.select({ name: dynos.name }).from(dynos).where(eq(dynos.appId, appId))).map((d) => d.name));
+  let name = "";
+  for (let i = 0; i < 50 && (!name || taken.has(name)); i++) name = `${type}.${1000 + Math.floor(Math.random() * 9000)}`;
+  if (taken.has(name)) throw invalidParams("Too many one-off dynos are running for this app.");
+  return { name, webSize: web?.size ?? "Basic" };
 }
 
 /**

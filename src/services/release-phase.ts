@@ -1,6 +1,6 @@
-import { and, desc, eq, gt, inArray, like, sql } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { apps, builds, dynos, formations, releases, slugs, type AppRow, type BuildRow, type ReleaseRow } from "../db/schema/index.ts";
+import { apps, builds, dynos, releases, slugs, type AppRow, type BuildRow, type ReleaseRow } from "../db/schema/index.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { publicUrls, webUrl } from "../lib/urls.ts";
@@ -16,6 +16,7 @@ import { acceptPack } from "./git-packs.ts";
 import { pushDynoChanges } from "./host-commands.ts";
 import type { VanishedOneOff } from "./hosts.ts";
 import { logEvent } from "./logs.ts";
+import { oneOffSlot } from "./one-off-dynos.ts";
 import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
 
@@ -64,16 +65,10 @@ export async function startReleasePhase(
     status: "pending",
   });
   await tx.update(builds).set({ releaseId: release.id, updatedAt: sql`now()` }).where(eq(builds.id, build.id));
-  const [web] = await tx
-    .select({ size: formations.size })
-    .from(formations)
-    .where(and(eq(formations.appId, app.id), eq(formations.type, "web")));
-  const taken = new Set((await tx.select({ name: dynos.name }).from(dynos).where(eq(dynos.appId, app.id))).map((d) => d.name));
-  let name = "";
-  for (let i = 0; i < 50 && (!name || taken.has(name)); i++) name = `release.${1000 + Math.floor(Math.random() * 9000)}`;
+  const { name, webSize } = await oneOffSlot(tx, app.id, "release");
   const [row] = await tx
     .insert(dynos)
-    .values({ appId: app.id, releaseId: release.id, name, type: "release", command: slug.command, size: web?.size ?? "Basic", timeToLiveS })
+    .values({ appId: app.id, releaseId: release.id, name, type: "release", command: slug.command, size: webSize, timeToLiveS })
     .returning();
   await placeDynos(tx);
   const [placed] = await tx.select({ hostId: dynos.hostId }).from(dynos).where(eq(dynos.id, row!.id));
@@ -99,14 +94,7 @@ export async function forwardReleaseOutput(db: Database, env: Bindings, lines: L
     .select({ appId: dynos.appId, name: dynos.name, buildId: builds.id })
     .from(dynos)
     .innerJoin(builds, eq(builds.releaseId, dynos.releaseId))
-    .where(
-      and(
-        eq(dynos.type, "release"),
-        like(dynos.name, "release.%"),
-        inArray(dynos.appId, [...new Set(ours.map((l) => l.app_id))]),
-        eq(builds.status, "pending"),
-      ),
-    );
+    .where(and(eq(dynos.type, "release"), inArray(dynos.appId, [...new Set(ours.map((l) => l.app_id))]), eq(builds.status, "pending")));
   const byBuild = new Map<string, string[]>();
   for (const line of ours) {
     const target = targets.find((t) => t.appId === line.app_id && t.name === line.dyno);
