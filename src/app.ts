@@ -17,9 +17,11 @@ import { appsRoutes } from "./routes/apps.ts";
 import { blobsRoutes } from "./routes/blobs.ts";
 import { buildOutputRoutes } from "./routes/build-output.ts";
 import { buildpackInstallationsRoutes } from "./routes/buildpack-installations.ts";
+import { buildpackRegistryRoutes } from "./routes/buildpack-registry.ts";
 import { buildsRoutes } from "./routes/builds.ts";
 import { configVarsRoutes } from "./routes/config-vars.ts";
 import { dynosRoutes } from "./routes/dynos.ts";
+import { featuresRoutes } from "./routes/features.ts";
 import { formationRoutes } from "./routes/formation.ts";
 import { gitRoutes } from "./routes/git.ts";
 import { internalBuildsRoutes } from "./routes/internal-builds.ts";
@@ -31,6 +33,7 @@ import { oauthLoginRoutes, oauthRoutes } from "./routes/oauth.ts";
 import { releasesRoutes } from "./routes/releases.ts";
 import { slugsRoutes } from "./routes/slugs.ts";
 import { sourceBlobsRoutes, sourcesRoutes } from "./routes/sources.ts";
+import { stacksRegionsRoutes } from "./routes/stacks-regions.ts";
 
 /** Largest JSON body the Platform API reads. */
 const API_BODY_LIMIT = 1024 * 1024;
@@ -68,6 +71,8 @@ export function createApp() {
   // `heroku login` in the browser, and the dashboard: their own credentials (poll token, session cookie).
   app.route("/", loginHandoffRoutes);
   app.route("/dashboard", dashboardRoutes);
+  // The buildpack registry's lookups: a public catalog, as Heroku's registry is.
+  app.route("/", buildpackRegistryRoutes);
   app.get("/", (c, next) => (/text\/html/.test(c.req.header("Accept") ?? "") ? c.redirect("/dashboard/apps") : next()));
   app.use(authenticate, rateLimit);
   app.route("/", accountRoutes);
@@ -80,11 +85,13 @@ export function createApp() {
   app.route("/", dynosRoutes);
   app.route("/", buildsRoutes);
   app.route("/", addonsRoutes);
+  app.route("/", featuresRoutes);
   app.route("/", dataRoutes);
   app.route("/", sourcesRoutes);
   app.route("/", buildpackInstallationsRoutes);
   app.route("/", logSessionsRoutes);
   app.route("/", logDrainsRoutes);
+  app.route("/", stacksRegionsRoutes);
 
   app.notFound((c) =>
     c.json(

@@ -1,4 +1,5 @@
 import type { Database } from "./db/client.ts";
+import type { KeepAliveMessage } from "./services/keep-alive.ts";
 import type { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 import type { BuildChannel } from "./durable-objects/build-channel.ts";
 import type { FleetWatch } from "./durable-objects/fleet-watch.ts";
@@ -37,6 +38,13 @@ export interface Bindings {
   SOURCE_MAX_MB?: string;
   /** Build time limit in seconds (default 900, as Heroku). */
   BUILD_TIMEOUT_S?: string;
+  /** Each account's monthly pool of eco dyno hours (550), and a verified account's (1,000). */
+  ECO_DYNO_HOURS?: string;
+  ECO_DYNO_HOURS_VERIFIED?: string;
+  /** Minutes without a routed request before an eco app sleeps (30). */
+  ECO_IDLE_MINUTES?: string;
+  /** How far a scheduled run's time may be from the Worker's clock, in seconds (300); beyond, the Worker's clock is used. */
+  CRON_CLOCK_MAX_SKEW_S?: string;
   /** Only for local development and tests: a WebSocket-to-TCP proxy for the Neon driver. */
   NEON_WS_PROXY?: string;
   /**
@@ -58,6 +66,8 @@ export interface Bindings {
   FLEET_WATCH: DurableObjectNamespace<FleetWatch>;
   BUILD_CHANNEL: DurableObjectNamespace<BuildChannel>;
   BLOBS: R2Bucket;
+  /** Keep-alive pings beyond one scheduled run's share (producer and consumer: this Worker). */
+  KEEP_ALIVE_QUEUE: Queue<KeepAliveMessage>;
 }
 
 /** The authenticated caller of an API request. */

@@ -5,6 +5,9 @@ import { enforceAddonStorage } from "./cron/enforce-addon-storage.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
 import type { Bindings } from "./env.ts";
 import { platformContext, withDb } from "./services/context.ts";
+import { enforceEcoQuotas } from "./services/eco.ts";
+import { actAt, runClock } from "./cron/clock.ts";
+import { keepAliveJob, type KeepAliveMessage, pingApps, type RouteFn } from "./services/keep-alive.ts";
 
 export { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 export { BuildChannel } from "./durable-objects/build-channel.ts";
@@ -17,26 +20,55 @@ const app = createApp();
 export default {
   fetch: app.fetch,
 
-  /** Every 10 minutes: the scheduled jobs, each bounded and idempotent; one failing does not stop the rest. */
-  async scheduled(_controller, env, ctx) {
+  /**
+   * Every 10 minutes: the scheduled jobs, each bounded and idempotent (a run that repeats
+   * or overlaps another changes nothing twice); one failing does not stop the rest.
+   */
+  async scheduled(controller, env, ctx) {
+    const now = runClock(controller.scheduledTime, env);
+    const route: RouteFn = async (request) => app.fetch(request, env, ctx);
     await withDb(env, async (db) => {
+      await actAt(db, now);
       // The platform acts: no account, no request; effects finish before the connection closes.
       const run = platformContext(db, env, (work) => ctx.waitUntil(work));
-      const now = new Date();
       const jobs: Record<string, () => Promise<object>> = {
         "purge-authorizations": () => purgeExpiredAuthorizations(db, now),
         "purge-login-records": () => purgeLoginRecords(db, now),
+        "enforce-eco-quotas": () => enforceEcoQuotas(run, now),
         "sleep-idle-apps": () => sleepIdleAppsJob(run, now),
+        "keep-alive": () => keepAliveJob({ db, env, route, after: (w) => run.after(w) }, now),
         "enforce-addon-storage": () => enforceAddonStorage(db, env),
       };
       for (const [name, job] of Object.entries(jobs)) {
         try {
-          console.log(JSON.stringify({ cron: name, ...(await job()) }));
+          const t0 = performance.now();
+          const r = await job();
+          console.log(JSON.stringify({ cron: name, ms: performance.now() - t0, at: now.toISOString(), ...r }));
         } catch (err) {
-          console.error(JSON.stringify({ cron: name, error: String(err) }));
+          console.error(JSON.stringify({ cron: name, at: now.toISOString(), error: String(err) }));
         }
       }
       await run.settle();
     });
   },
-} satisfies ExportedHandler<Bindings>;
+
+  /** Keep-alive pings a scheduled run handed to the queue: one share per message. */
+  async queue(batch, env, ctx) {
+    const route: RouteFn = async (request) => app.fetch(request, env, ctx);
+    await withDb(env, async (db) => {
+      const run = platformContext(db, env, (work) => ctx.waitUntil(work));
+      for (const message of batch.messages) {
+        const { slot, at, apps } = message.body;
+        try {
+          const pinged = await pingApps({ db, env, route, after: (w) => run.after(w) }, slot, new Date(at), apps);
+          console.log(JSON.stringify({ keep_alive_message: message.id, slot, apps: apps.length, pinged: pinged.length }));
+          message.ack();
+        } catch (err) {
+          console.error(JSON.stringify({ keep_alive_message: message.id, slot, error: String(err) }));
+          message.retry();
+        }
+      }
+      await run.settle();
+    });
+  },
+} satisfies ExportedHandler<Bindings, KeepAliveMessage>;

@@ -52,6 +52,12 @@ const KEEP_SHELL = "trap : TERM\n";
  */
 const KEEP_SHELL_TTY = "trap : TERM INT QUIT\n";
 
+/**
+ * On pipes (`heroku run --no-tty`, `run:inside`) the client gets one stream, as from Heroku:
+ * stderr joins stdout in the shell, so lines arrive in the order the command wrote them.
+ */
+const MERGE_OUTPUT = "exec 2>&1\n";
+
 /** The byte the CLI sends at the end of a piped stdin (it does not half-close). */
 const END_OF_INPUT = 0x04;
 
@@ -118,7 +124,7 @@ export class DynoProcess {
     this.platform(`Starting process with command \`${dyno.command}\``);
     const env = { ...BASE_ENV, ...dyno.env, PORT: String(port), DYNO: dyno.name, PS: dyno.name, HOME: appDir };
     const term = session?.tty ? openTerminal(session.tty.cols, session.tty.rows) : null;
-    const script = (term ? KEEP_SHELL_TTY : KEEP_SHELL) + PROFILE + dyno.command;
+    const script = (term ? KEEP_SHELL_TTY : session ? KEEP_SHELL + MERGE_OUTPUT : KEEP_SHELL) + PROFILE + dyno.command;
     const stdio: StdioOptions = term ? [term.slave, term.slave, term.slave] : [session ? "pipe" : "ignore", "pipe", "pipe"];
     // In a sandbox every process up to the tenant's shell is root with ROOT_ENV; the tenant's
     // environment is handed over on fd 3 and applied by that shell (see sandbox/launch.ts).

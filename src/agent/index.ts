@@ -7,6 +7,7 @@ import path from "node:path";
 import { DESIRED_DYNO, type Command, type DesiredDyno } from "../protocol/host.ts";
 import { Builder } from "./builder/builder.ts";
 import { controlPlaneBuildIO } from "./builder/io.ts";
+import type { PythonBuildSettings } from "./builder/python.ts";
 import { CommandAuth } from "./command-auth.ts";
 import { ControlPlaneClient } from "./control-plane.ts";
 import type { DynoUser } from "./dyno-user.ts";
@@ -68,6 +69,8 @@ export interface AgentConfig {
   /** Services on this host dynos may reach (an add-on database server); nothing else of the host is. */
   allowServices?: { address: string; port: number }[];
   logBufferLines?: number;
+  /** Where Python builds get packages; by default the public index. */
+  python?: PythonBuildSettings;
   /** Without a control plane: the public JWK that signs commands, and this host's id. */
   commandKey?: JsonWebKey;
   hostId?: string;
@@ -249,6 +252,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
         user: supervisor.user,
         sandboxes,
         ioFor: (spec) => controlPlaneBuildIO((p) => client.hostRequest(p), spec.id),
+        python: config.python,
         log,
       })
     : null;

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -12,6 +12,7 @@ import { freePort } from "../node/ports.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
 import { benchToken } from "./account.ts";
+import { hostWheels, type PackageIndex, startPackageIndex } from "./package-index.ts";
 
 /** How often the app is asked whether the new version answers. */
 const POLL_MS = 50;
@@ -31,6 +32,19 @@ process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeA
 server.listen(Number(process.env.PORT));
 `;
 const PROCFILE = "web: node server.js\n";
+
+/** The Python case: a Flask app served by gunicorn, its packages from a local index. */
+const FLASK_DISTRIBUTIONS = ["flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "gunicorn"];
+const FLASK_REQUIREMENTS = `${[...FLASK_DISTRIBUTIONS, "setuptools"].join("\n")}\n`;
+const appPy = (version: string) => `from flask import Flask
+
+app = Flask(__name__)
+
+@app.route("/")
+def index():
+    return ${JSON.stringify(version)}, 200, {"Content-Type": "text/plain"}
+`;
+const FLASK_PROCFILE = "web: gunicorn app:app\n";
 
 /** What one push took, in ms from the start of `git push`. */
 interface Timing {
@@ -73,15 +87,27 @@ export interface DeployBenchOptions {
  * point). The dyno's log lines and the control plane's record of it show where the time
  * goes. The floor, in the same run, pushes the same commits to a bare repository on disk
  * and starts the same `node server.js` by hand until it answers. Goal: first push < 3 s,
- * second < 2 s.
+ * second < 2 s. Then the Python case (`pythonRounds`).
  */
 export async function run(options: DeployBenchOptions): Promise<number> {
   const { rounds, verbose } = options;
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-"));
   chmodSync(home, 0o755);
   let stop: (() => Promise<void>) | undefined;
+  let index: PackageIndex | undefined;
   try {
-    const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
+    // The Python case's index: this host's own Flask and gunicorn as wheels, plus the
+    // setuptools wheel venv ships (gunicorn imports pkg_resources), in a namespace of its own.
+    const setuptools = readdirSync("/usr/share/python-wheels").filter((f) => f.startsWith("setuptools-"))[0];
+    if (!setuptools) throw new Error("no setuptools wheel in /usr/share/python-wheels (apt-get install python3-venv)");
+    index = await startPackageIndex([...hostWheels(path.join(home, "wheels"), FLASK_DISTRIBUTIONS), path.join("/usr/share/python-wheels", setuptools)]);
+    const platform = await startPlatform({
+      home,
+      quiet: true,
+      ephemeral: true,
+      workerVars: { RATE_LIMIT_PER_HOUR: "100000000" },
+      python: { packages: "index", index: index.url },
+    });
     const dispatcher = new Agent({
       connect: { ca: readFileSync(platform.tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) },
     });
@@ -163,8 +189,7 @@ export async function run(options: DeployBenchOptions): Promise<number> {
       ["  git push to the bare repo", floorSeconds.map((t) => t.push)],
       ["  node server.js -> first answer", floorSeconds.map((t) => t.boot)],
     ];
-    const width = Math.max(...rows.map(([label]) => label.length));
-    for (const [label, xs] of rows) console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => s(t).padStart(6)).join(" ")} s; median ${s(median(xs))} s`);
+    printRows(rows);
     const first = median(firsts.map((t) => t.answered));
     const second = median(seconds.map((t) => t.answered));
     const floorFirst = median(floorFirsts.map((t) => t.total));
@@ -175,11 +200,131 @@ export async function run(options: DeployBenchOptions): Promise<number> {
     console.log(
       `second push median ${s(second)} s (floor ${s(floorSecond)} s, ${(second / floorSecond).toFixed(1)}x): goal < ${SECOND_GOAL_S} s ${second < SECOND_GOAL_S * 1000 ? "met" : "missed"}`,
     );
+
+    await pythonRounds({ rounds, verbose, home, platform, token, api, index, hostId });
     return 0;
   } finally {
     await stop?.();
+    await index?.close();
     rmSync(home, { recursive: true, force: true });
   }
+}
+
+/**
+ * The Python case: a Flask app (gunicorn, `requirements.txt`) pushed twice per round; the
+ * second push, with the same requirements, installs from the build cache. The floor, in the
+ * same run and from the same index: `python3 -m venv` and `pip install -r requirements.txt`
+ * by hand (pip's own cache warm, as the build cache is), then gunicorn until it answers.
+ */
+async function pythonRounds(o: {
+  rounds: number;
+  verbose: boolean;
+  home: string;
+  platform: Platform;
+  token: string;
+  api: Api;
+  index: PackageIndex;
+  hostId: string;
+}): Promise<void> {
+  const { rounds, platform, api } = o;
+  const cold: Timing[] = [];
+  const warm: Timing[] = [];
+  const floors: { venv: number; pip: number; boot: number; total: number }[] = [];
+  const pipCache = path.join(o.home, "pip-cache");
+  for (let round = 0; round <= rounds; round++) {
+    const dir = mkdtempSync(path.join(o.home, `python-${round}-`));
+    try {
+      const repo = path.join(dir, "app");
+      mkdirSync(repo);
+      writeFileSync(path.join(repo, "requirements.txt"), FLASK_REQUIREMENTS);
+      writeFileSync(path.join(repo, "app.py"), appPy("warm-up"));
+      // Round 0 warms pip's cache for the floor, untimed.
+      const floor = await pipFloor(repo, o.index, pipCache, round === 0 ? null : `floor ${round}`);
+      if (round === 0) continue;
+      floors.push(floor);
+
+      const git = gitFor(dir, platform, o.token);
+      const v1 = `flask v1 round ${round} ${crypto.randomUUID()}`;
+      const v2 = `flask v2 round ${round} ${crypto.randomUUID()}`;
+      git.sync(repo, "init", "-q", "-b", "main");
+      commit(git, repo, { Procfile: FLASK_PROCFILE, "requirements.txt": FLASK_REQUIREMENTS, "app.py": appPy(v1) }, "first");
+      const app = await createApp(api);
+      try {
+        const remote = `${platform.apiUrl}/${app.name}.git`;
+        const appUrl = `https://${app.name}.${APPS_DOMAIN}:${platform.port}/`;
+        const milestones = (since: number) => dynoMilestones(api, platform.databaseUrl, app, since);
+        await afterHeartbeat(platform.databaseUrl, o.hostId, round - 1, rounds);
+        cold.push(await timedPush(git, repo, remote, () => answersWith(appUrl, v1, api.dispatcher), milestones, o.verbose));
+        commit(git, repo, { "app.py": appPy(v2) }, "second");
+        await afterHeartbeat(platform.databaseUrl, o.hostId, round - 0.5, rounds);
+        warm.push(await timedPush(git, repo, remote, () => answersWith(appUrl, v2, api.dispatcher), milestones, o.verbose));
+        console.log(
+          `python round ${round}: first push ${s(cold.at(-1)!.answered)} s, second push (warm cache) ${s(warm.at(-1)!.answered)} s; by hand: venv ${s(floor.venv)} s + pip install ${s(floor.pip)} s + gunicorn ${s(floor.boot)} s`,
+        );
+      } finally {
+        await deleteApp(api, app.name).catch((err) => console.error(`could not delete ${app.name}: ${err}`));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  console.log(`\nPython (Flask + gunicorn from a local package index, ${rounds} rounds)\n`);
+  const rows: Array<[string, number[]]> = [
+    ["first push: git push -> new version answers", cold.map((t) => t.answered)],
+    ["  `-----> Launching...` line", cold.map((t) => t.launching)],
+    ["second push (warm build cache) -> answers", warm.map((t) => t.answered)],
+    ["  `-----> Launching...` line", warm.map((t) => t.launching)],
+    ["  web dyno `starting to up` (host log)", warm.map((t) => t.dynoUp)],
+    ["by hand: venv + pip install + gunicorn answers", floors.map((f) => f.total)],
+    ["  python3 -m venv", floors.map((f) => f.venv)],
+    ["  pip install -r requirements.txt (warm pip cache)", floors.map((f) => f.pip)],
+    ["  gunicorn -> first answer", floors.map((f) => f.boot)],
+  ];
+  printRows(rows);
+  const pushed = median(warm.map((t) => t.answered));
+  const byHand = median(floors.map((f) => f.total));
+  const pip = median(floors.map((f) => f.venv + f.pip));
+  console.log(
+    `\nPython second push median ${s(pushed)} s; by hand ${s(byHand)} s (${(pushed / byHand).toFixed(1)}x), of which venv + pip install ${s(pip)} s (${(pushed / pip).toFixed(1)}x)`,
+  );
+}
+
+/** The floor of the Python case: a fresh venv, `pip install` from the index, then gunicorn until it answers; times in ms. */
+async function pipFloor(
+  repo: string,
+  index: PackageIndex,
+  pipCache: string,
+  label: string | null,
+): Promise<{ venv: number; pip: number; boot: number; total: number }> {
+  const venv = path.join(repo, "..", "venv");
+  rmSync(venv, { recursive: true, force: true });
+  const env = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8", PIP_CACHE_DIR: pipCache, PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_CONFIG_FILE: "/dev/null" };
+  const t0 = performance.now();
+  execFileSync("/usr/bin/python3", ["-m", "venv", venv], { env, stdio: "ignore" });
+  const t1 = performance.now();
+  execFileSync(path.join(venv, "bin", "pip"), ["install", "-q", "--index-url", index.url, "--trusted-host", index.address, "-r", "requirements.txt"], {
+    cwd: repo,
+    env,
+    stdio: "ignore",
+  });
+  const t2 = performance.now();
+  const port = await freePort();
+  const child = spawn(path.join(venv, "bin", "gunicorn"), ["--bind", `127.0.0.1:${port}`, "app:app"], { cwd: repo, env, stdio: "ignore" });
+  const exited = new Promise((r) => child.once("exit", r));
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const polled = performance.now();
+      if (await localAnswers(port, "warm-up")) break;
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`gunicorn did not answer on ${port}${label ? ` (${label})` : ""}`);
+      await new Promise((r) => setTimeout(r, Math.max(0, POLL_MS - (performance.now() - polled))));
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await exited;
+  }
+  const t3 = performance.now();
+  return { venv: t1 - t0, pip: t2 - t1, boot: t3 - t2, total: t3 - t0 };
 }
 
 /** git for one round: its environment, a synchronous runner for setup, and a timed runner for pushes. */
@@ -458,6 +603,12 @@ async function deleteApp(api: Api, app: string): Promise<void> {
 }
 
 const s = (ms: number) => (ms / 1000).toFixed(2);
+
+/** One line per row: its label, each round's seconds and their median. */
+function printRows(rows: Array<[string, number[]]>): void {
+  const width = Math.max(...rows.map(([label]) => label.length));
+  for (const [label, xs] of rows) console.log(`${(label + ":").padEnd(width + 1)} ${xs.map((t) => s(t).padStart(6)).join(" ")} s; median ${s(median(xs))} s`);
+}
 
 const median = (xs: number[]) => {
   const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);

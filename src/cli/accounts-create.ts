@@ -3,7 +3,7 @@ import { openDb } from "../db/client.ts";
 import { createAccount } from "../services/accounts.ts";
 import { createAuthorization } from "../services/authorizations.ts";
 import { parseFlags } from "./args.ts";
-import { localDatabaseUrl } from "./local-database.ts";
+import { localDatabaseUrl } from "../local/running.ts";
 
 /**
  * `dynoplane accounts:create EMAIL [--password P] [--name N]`: for operators. Without

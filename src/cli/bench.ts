@@ -19,6 +19,13 @@ const BENCHES: Record<string, { usage: string; run(args: string[]): Promise<numb
       return (await import("../bench/api.ts")).run(options);
     },
   },
+  cron: {
+    usage: "bench cron [--apps N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { apps: number });
+      return (await import("../bench/cron.ts")).run({ apps: integerFlag(v.apps, "apps", 10_000, 1, 1_000_000) });
+    },
+  },
   deploy: {
     usage: "bench deploy [--rounds N] [--verbose]",
     async run(args) {

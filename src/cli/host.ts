@@ -1,5 +1,6 @@
 import os from "node:os";
 import path from "node:path";
+import { DEFAULT_PYTHON_SETTINGS, PYTHON_PACKAGE_MODES, type PythonBuildSettings } from "../agent/builder/python.ts";
 import { startAgent } from "../agent/index.ts";
 import { integerFlag, parseFlags, UsageError } from "./args.ts";
 
@@ -9,7 +10,7 @@ export const DEFAULT_HOST_PORT = 5100;
 export const DEFAULT_RENDEZVOUS_PORT = 5000;
 
 const USAGE =
-  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--rendezvous-port N] [--rendezvous-host NAME] [--rendezvous-cert FILE --rendezvous-key FILE] [--dyno-network CIDR] [--allow-service ADDR:PORT ...] [--unsafe-no-sandbox]";
+  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--rendezvous-port N] [--rendezvous-host NAME] [--rendezvous-cert FILE --rendezvous-key FILE] [--dyno-network CIDR] [--allow-service ADDR:PORT ...] [--python-packages index|host] [--python-index URL] [--python-runtimes URL] [--python-strict-versions] [--unsafe-no-sandbox]";
 
 /** `--allow-service 10.213.255.254:5432`: an IPv4 address and a port on this host that dynos may reach. */
 function serviceFlag(value: string): { address: string; port: number } {
@@ -17,6 +18,33 @@ function serviceFlag(value: string): { address: string; port: number } {
   const port = Number(m?.[2]);
   if (!m || port < 1 || port > 65535) throw new UsageError(`--allow-service takes ADDRESS:PORT, e.g. 10.213.255.254:5432 (got ${value})`);
   return { address: m[1]!, port };
+}
+
+function httpUrl(value: string, flag: string, what: string): string {
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(value);
+  } catch {
+    // Refused below.
+  }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol)) throw new UsageError(`${flag} takes an http or https URL of ${what} (got ${value})`);
+  return value.replace(/\/+$/, "");
+}
+
+/**
+ * `--python-packages index|host`, `--python-index URL`, `--python-runtimes URL` and
+ * `--python-strict-versions`: where this host's Python builds get packages and interpreters.
+ */
+export function pythonFlags(f: { packages?: string; index?: string; runtimes?: string; strictVersions?: boolean }): PythonBuildSettings {
+  const mode = f.packages ?? DEFAULT_PYTHON_SETTINGS.packages;
+  if (!(PYTHON_PACKAGE_MODES as readonly string[]).includes(mode))
+    throw new UsageError(`--python-packages takes ${PYTHON_PACKAGE_MODES.join(" or ")} (got ${mode})`);
+  return {
+    packages: mode as PythonBuildSettings["packages"],
+    index: httpUrl(f.index ?? DEFAULT_PYTHON_SETTINGS.index, "--python-index", "a package index"),
+    runtimes: f.runtimes ? httpUrl(f.runtimes, "--python-runtimes", "a Python runtime source") : null,
+    strictVersions: f.strictVersions === true,
+  };
 }
 
 /**
@@ -42,6 +70,10 @@ export async function run(args: string[]): Promise<number> {
     "rendezvous-key": str,
     "dyno-network": str,
     "allow-service": { type: "string", multiple: true },
+    "python-packages": str,
+    "python-index": str,
+    "python-runtimes": str,
+    "python-strict-versions": { type: "boolean" },
     "unsafe-no-sandbox": { type: "boolean" },
   });
   const controlPlaneUrl = flags["control-plane"];
@@ -69,6 +101,12 @@ export async function run(args: string[]): Promise<number> {
     capacityMb: integerFlag(flags["capacity-mb"], "capacity-mb", Math.floor(os.totalmem() / 1024 / 1024)),
     dynoSupernet: flags["dyno-network"],
     allowServices: (flags["allow-service"] ?? []).map(serviceFlag),
+    python: pythonFlags({
+      packages: flags["python-packages"],
+      index: flags["python-index"],
+      runtimes: flags["python-runtimes"],
+      strictVersions: flags["python-strict-versions"],
+    }),
     unsafeNoSandbox: flags["unsafe-no-sandbox"] === true,
   });
   console.log(`dynoplane host agent listening on ${agent.url}, reporting to ${controlPlaneUrl}`);

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { openDb } from "../db/client.ts";
 import { createHost } from "../services/hosts.ts";
-import { localDatabaseUrl } from "./local-database.ts";
+import { localDatabaseUrl } from "../local/running.ts";
 
 /**
  * `dynoplane hosts:create NAME`: registers a machine that will run dynos and prints the

@@ -3,12 +3,27 @@ import { UsageError } from "./args.ts";
 
 /** `dynoplane <command>`: one module per command, loaded on demand. */
 const COMMANDS: Record<string, { summary: string; usage: string; load: () => Promise<{ run(args: string[]): Promise<number | undefined> }> }> = {
-  start: { summary: "run the whole platform on this machine", usage: "start [--port N] [--verbose] [--unsafe-no-sandbox]", load: () => import("./start.ts") },
+  start: {
+    summary: "run the whole platform on this machine",
+    usage:
+      "start [--port N] [--verbose] [--python-packages index|host] [--python-index URL] [--python-runtimes URL] [--python-strict-versions] [--unsafe-no-sandbox]",
+    load: () => import("./start.ts"),
+  },
   migrate: { summary: "apply database migrations (DATABASE_URL)", usage: "migrate", load: () => import("./migrate.ts") },
   "accounts:create": {
     summary: "create an account: accounts:create EMAIL [--password P]",
     usage: "accounts:create EMAIL [--password P] [--name N]",
     load: () => import("./accounts-create.ts"),
+  },
+  "accounts:verify": {
+    summary: "give an account the verified eco pool: accounts:verify EMAIL",
+    usage: "accounts:verify EMAIL [--undo]",
+    load: () => import("./accounts-verify.ts"),
+  },
+  "cron:run": {
+    summary: "run the scheduled jobs once, now (keep-alive, metering, idle sleep)",
+    usage: "cron:run [--cron EXPR]",
+    load: () => import("./cron-run.ts"),
   },
   host: {
     summary: "run this machine's host agent: host --control-plane URL --secret S",
@@ -23,7 +38,7 @@ const COMMANDS: Record<string, { summary: string; usage: string; load: () => Pro
   },
   test: { summary: "run the test suite", usage: "test [vitest arguments]", load: () => import("./test.ts") },
   build: { summary: "bundle the Worker offline (wrangler deploy --dry-run)", usage: "build", load: () => import("./build.ts") },
-  bench: { summary: "run a benchmark: bench api", usage: "bench <api|deploy|logs|router|wake> [flags]", load: () => import("./bench.ts") },
+  bench: { summary: "run a benchmark: bench api", usage: "bench <addon|api|cron|deploy|logs|router|run|wake> [flags]", load: () => import("./bench.ts") },
 };
 
 function usage(): string {

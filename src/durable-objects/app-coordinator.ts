@@ -5,6 +5,8 @@ import { dynos } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { wakeApp } from "../services/sleep.ts";
 
+export type WakeOutcome = "up" | "timeout" | "exhausted";
+
 /** How long a wake may take before requests give up (Heroku's router waits 75 s: H20). */
 export const WAKE_TIMEOUT_MS = 75_000;
 
@@ -13,19 +15,24 @@ export const WAKE_TIMEOUT_MS = 75_000;
  * the same wake instead of each starting dynos.
  */
 export class AppCoordinator extends DurableObject<Bindings> {
-  private waking: Promise<boolean> | undefined;
+  private waking: Promise<WakeOutcome> | undefined;
 
-  /** Wakes the app (once, however many callers) and resolves when a web dyno is up. */
-  async wake(appId: string): Promise<boolean> {
+  /**
+   * Wakes the app (once, however many callers) and resolves when a web dyno is up; with
+   * `exhausted` at once when its owner's eco dyno hours are spent, or `timeout`.
+   */
+  async wake(appId: string): Promise<WakeOutcome> {
     this.waking ??= this.doWake(appId).finally(() => (this.waking = undefined));
     return this.waking;
   }
 
-  private doWake(appId: string): Promise<boolean> {
+  private doWake(appId: string): Promise<WakeOutcome> {
     return withDb(this.env, async (db) => {
       // The platform acts (a visitor's request woke the app): no account, no request of its own.
       const run = platformContext(db, this.env);
-      pushChanges(run, await wakeApp(db, appId));
+      const changes = await wakeApp(db, appId);
+      if (!changes) return "exhausted";
+      pushChanges(run, changes);
       await run.settle();
       const deadline = Date.now() + WAKE_TIMEOUT_MS;
       while (Date.now() < deadline) {
@@ -34,10 +41,10 @@ export class AppCoordinator extends DurableObject<Bindings> {
           .from(dynos)
           .where(and(eq(dynos.appId, appId), eq(dynos.type, "web"), eq(dynos.desired, "up"), eq(dynos.state, "up")))
           .limit(1);
-        if (up) return true;
+        if (up) return "up";
         await new Promise((r) => setTimeout(r, 200));
       }
-      return false;
+      return "timeout";
     });
   }
 }

@@ -13,3 +13,6 @@ export function publicUrls(env: Pick<Bindings, "API_HOST" | "APPS_DOMAIN" | "PUB
 
 export const webUrl = (u: PublicUrls, appName: string) => `https://${appName}.${u.appsDomain}${u.portSuffix}/`;
 export const gitUrl = (u: PublicUrls, appName: string) => `https://${u.apiHost}/${appName}.git`;
+
+/** Where the control plane serves the buildpack registry's lookups (the CLI's HEROKU_BUILDPACK_REGISTRY_URL). */
+export const BUILDPACK_REGISTRY_PATH = "/buildpack-registry";

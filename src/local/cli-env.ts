@@ -1,3 +1,4 @@
+import { BUILDPACK_REGISTRY_PATH } from "../lib/urls.ts";
 import type { LocalTls } from "./tls.ts";
 
 /** Apps answer at https://<app>.apps.localhost:<port>/ locally (`*.localhost` itself cannot carry a wildcard certificate). */
@@ -12,6 +13,7 @@ export function cliEnvironment(hostPort: string, tls: Pick<LocalTls, "caPath" | 
     HEROKU_GIT_HOST: hostPort,
     HEROKU_DATA_HOST: hostPort.replace(/:\d+$/, ""),
     HEROKU_PARTICLEBOARD_URL: url,
+    HEROKU_BUILDPACK_REGISTRY_URL: `${url}${BUILDPACK_REGISTRY_PATH}`,
     HEROKU_NETRC_WRITE: "true",
     HEROKU_SKIP_NEW_VERSION_CHECK: "true",
     HEROKU_DISABLE_AUTOUPDATE: "1",

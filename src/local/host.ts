@@ -1,3 +1,4 @@
+import type { PythonBuildSettings } from "../agent/builder/python.ts";
 import { spawnService } from "./child.ts";
 import { keepAlive } from "./keep-alive.ts";
 import path from "node:path";
@@ -46,6 +47,8 @@ export async function startLocalHost(opts: {
   unsafeNoSandbox?: boolean;
   /** `address:port` of services on this machine its dynos may reach (the add-on database server). */
   allowServices?: string[];
+  /** Where its Python builds get packages. */
+  python?: Partial<PythonBuildSettings>;
 }): Promise<LocalHost> {
   const handle = await openDb(opts.databaseUrl);
   let hostId: string;
@@ -91,6 +94,10 @@ export async function startLocalHost(opts: {
     "--rendezvous-key",
     opts.tls.keyPath,
     ...(opts.allowServices ?? []).flatMap((s) => ["--allow-service", s]),
+    ...(opts.python?.packages ? ["--python-packages", opts.python.packages] : []),
+    ...(opts.python?.index ? ["--python-index", opts.python.index] : []),
+    ...(opts.python?.runtimes ? ["--python-runtimes", opts.python.runtimes] : []),
+    ...(opts.python?.strictVersions ? ["--python-strict-versions"] : []),
     ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
   // Kept alive: an agent that dies (its dynos die with it) is started again on the same

@@ -1,3 +1,4 @@
+import type { PythonBuildSettings } from "../agent/builder/python.ts";
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
@@ -17,7 +18,10 @@ import { freePort } from "../node/ports.ts";
 import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
 import { DEFAULT_DYNO_SUPERNET, servicesAddress } from "../agent/sandbox/network.ts";
 import { ensureLocalTls, type LocalTls } from "./tls.ts";
-import { startWorker, type LocalWorker } from "./worker.ts";
+import { forgetLocalDatabase, rememberLocalDatabase } from "./running.ts";
+import { startLocalCron, wranglerCrons, type LocalCron } from "./cron.ts";
+import { ROOT, startWorker, type LocalWorker } from "./worker.ts";
+import { parse as parseToml } from "smol-toml";
 
 export const DEFAULT_PORT = 5443;
 const execFileAsync = promisify(execFile);
@@ -38,6 +42,10 @@ export interface PlatformOptions {
   workerVars?: Record<string, string>;
   /** Run the agent's tenant code without sandboxes (`dynoplane host --unsafe-no-sandbox`). */
   unsafeNoSandbox?: boolean;
+  /** The schedules the Worker's scheduled handler is fired on (default: wrangler.toml's crons; empty: never). */
+  cron?: string[];
+  /** Where the agent's Python builds get packages (`dynoplane host --python-packages --python-index`). */
+  python?: Partial<PythonBuildSettings>;
 }
 
 export interface FirstAccount {
@@ -63,7 +71,26 @@ export interface Platform {
   firstAccount?: FirstAccount;
   /** Variables that point the heroku CLI and git at this platform. */
   cliEnv: Record<string, string>;
+  /** What the Worker printed lately (its scheduled runs log a JSON line per job). */
+  workerOutput(): string;
   stop(): Promise<void>;
+}
+
+/** Variables the local platform sets itself: its addresses and database, not the operator's to change. */
+const PLATFORM_OWNED_VARS = new Set(["API_HOST", "APPS_DOMAIN", "PUBLIC_PORT_SUFFIX", "CLIENT_ADDRESS_HEADER", "DATABASE_URL"]);
+
+/**
+ * The Worker variables of wrangler.toml's `[vars]` that are set in the environment (for
+ * `npm start`: `ECO_IDLE_MINUTES=5 npm start`), except those the platform owns.
+ */
+export function workerVarsFromEnv(env: NodeJS.ProcessEnv = process.env, file = path.join(ROOT, "wrangler.toml")): Record<string, string> {
+  const vars = (parseToml(readFileSync(file, "utf8")) as { vars?: Record<string, unknown> }).vars ?? {};
+  const picked: Record<string, string> = {};
+  for (const name of Object.keys(vars)) {
+    const value = env[name];
+    if (value !== undefined && !PLATFORM_OWNED_VARS.has(name)) picked[name] = value;
+  }
+  return picked;
 }
 
 /**
@@ -87,9 +114,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
   let host: LocalHost | undefined;
+  let cron: LocalCron | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      cron?.stop();
+      await forgetLocalDatabase(home).catch(() => {});
       await host?.stop().catch(() => {});
       await worker?.stop().catch(() => {});
       await pooler?.stop().catch(() => {});
@@ -131,6 +161,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         ...opts.workerVars,
       },
     });
+    // Cloudflare fires the cron triggers; locally the platform does, into the same handler.
+    cron = startLocalCron({ port, tls, schedules: opts.cron ?? wranglerCrons() });
     if (!opts.noHost) {
       host = await startLocalHost({
         home,
@@ -140,8 +172,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         quiet: opts.quiet,
         unsafeNoSandbox: opts.unsafeNoSandbox,
         allowServices: addonPg.dynoReachable ? [addonPg.publicAddress] : [],
+        python: opts.python,
       });
     }
+    // Operator commands (`dynoplane accounts:create`, `cron:run`) find the running platform here.
+    await rememberLocalDatabase(home, databaseUrl, port);
     return {
       port,
       hostId: host?.hostId,
@@ -153,6 +188,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       tls,
       firstAccount,
       cliEnv: cliEnvironment(hostPort, tls),
+      workerOutput: () => worker?.output() ?? "",
       stop,
     };
   } catch (err) {

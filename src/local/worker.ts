@@ -134,8 +134,9 @@ export async function startWorker(opts: {
     "--inspector-port",
     "0",
     "--show-interactive-dev-session=false",
+    // Quiet only stops the echo: what the Worker logs (its scheduled runs' JSON lines) is kept.
     "--log-level",
-    opts.quiet ? "error" : "log",
+    "log",
   ];
   // workerd trusts public CAs; the local CA is added so the Worker can reach local HTTPS endpoints (log drains in tests).
   const env = { ...process.env, NODE_EXTRA_CA_CERTS: opts.tls.caPath };

@@ -8,7 +8,10 @@ import type { Actor } from "../env.ts";
 import type { Database } from "../db/client.ts";
 import { createAuthorization, getAuthorization } from "../services/authorizations.ts";
 import { countBrowserSessions, revokeAllBrowserSessions } from "../services/browser-sessions.ts";
-import { href, redirectWith, sessionOrLogin, type DashboardEnv } from "./context.ts";
+import { getAccount } from "../services/accounts.ts";
+import { ecoSummary, type EcoSummary } from "../services/keep-alive.ts";
+import { bedtimeText, pingText, REASONS } from "./keep-alive-section.tsx";
+import { appHref, href, redirectWith, sessionOrLogin, type DashboardEnv } from "./context.ts";
 import { Fact, Layout, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
 /** The account's API key row, or null when it has none (keys are optional until generated). */
@@ -21,15 +24,74 @@ async function apiKeyOf(db: Database, actor: Actor): Promise<OAuthAuthorizationR
   }
 }
 
+const hm = (seconds: number) => {
+  const minutes = Math.max(0, Math.floor(seconds / 60));
+  return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
+};
+
+/** The account's eco dyno hours: the pool, this month's use, and where the month is heading. */
+const EcoHours: FC<{ eco: EcoSummary }> = ({ eco }) => {
+  const p = eco.projection;
+  const verdict = (s: number) => (s > eco.poolS ? `${hm(s)}: more than the pool` : hm(s));
+  return (
+    <section class="panel spaced" aria-labelledby="eco-hours">
+      <h2 id="eco-hours">Eco dyno hours</h2>
+      {eco.exhaustedUntil ? (
+        <p role="alert">
+          This month's hours are used up: your eco dynos sleep until <Time at={eco.exhaustedUntil} />.
+        </p>
+      ) : null}
+      <dl>
+        <Fact term="Pool this month">{hm(eco.poolS)}</Fact>
+        <Fact term="Used">{hm(eco.usedS)}</Fact>
+        <Fact term="Left">{hm(eco.poolS - eco.usedS)}</Fact>
+        <Fact term="By the month's end, with keep-alive as planned">{verdict(p.plannedS)}</Fact>
+        <Fact term="... if keep-alive pinged around the clock">{verdict(p.roundTheClockS)}</Fact>
+        <Fact term="... without keep-alive (other eco apps at this month's pace)">{verdict(p.withoutKeepAliveS)}</Fact>
+      </dl>
+      {eco.apps.length ? (
+        <div class="table-wrap">
+          <table>
+            <caption class="muted">apps kept awake (each may be up {hm(eco.awakeSPerDay)} a day for the rest of the month)</caption>
+            <thead>
+              <tr>
+                <th scope="col">App</th>
+                <th scope="col">Now</th>
+                <th scope="col">Bedtime (UTC)</th>
+                <th scope="col">Last ping</th>
+              </tr>
+            </thead>
+            <tbody>
+              {eco.apps.map((a) => (
+                <tr>
+                  <td>
+                    <a href={appHref(a.name, "resources")}>{a.name}</a>
+                  </td>
+                  <td>{REASONS[a.reason]}</td>
+                  <td>{bedtimeText(a.bedtime)}</td>
+                  <td>{pingText(a)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : (
+        <p class="muted">No app has keep-alive on. Turn it on in an app's Resources tab, or with heroku features:enable keep-alive.</p>
+      )}
+    </section>
+  );
+};
+
 interface AccountProps {
   frame: Frame;
+  eco: EcoSummary;
   apiKey: OAuthAuthorizationRow | null;
   /** A key just generated: the only time it is ever shown. */
   fresh?: string;
   sessions: number;
 }
 
-const AccountView: FC<AccountProps> = ({ frame, apiKey, fresh, sessions }) => (
+const AccountView: FC<AccountProps> = ({ frame, eco, apiKey, fresh, sessions }) => (
   <Layout frame={frame} current="account">
     <h1>Account</h1>
     <section class="panel" aria-labelledby="profile">
@@ -38,6 +100,7 @@ const AccountView: FC<AccountProps> = ({ frame, apiKey, fresh, sessions }) => (
         <Fact term="Email">{frame.email}</Fact>
       </dl>
     </section>
+    <EcoHours eco={eco} />
     <section class="panel spaced" aria-labelledby="api-key">
       <h2 id="api-key">API key</h2>
       {fresh ? (
@@ -93,7 +156,8 @@ export const accountPages = new Hono<DashboardEnv>()
     if ("redirect" in auth) return auth.redirect;
     const { actor } = auth.session;
     const [apiKey, sessions] = [await apiKeyOf(c.var.db, actor), await countBrowserSessions(c.var.db, actor.accountId)];
-    return c.html(<AccountView frame={frameOf(c, "Account")} apiKey={apiKey} sessions={sessions} />);
+    const eco = await ecoSummary(c.var.db, c.env, await getAccount(c.var.db, actor.accountId), new Date());
+    return c.html(<AccountView frame={frameOf(c, "Account")} eco={eco} apiKey={apiKey} sessions={sessions} />);
   })
   .post("/account/api-key", async (c) => {
     const auth = sessionOrLogin(c);
@@ -106,9 +170,10 @@ export const accountPages = new Hono<DashboardEnv>()
       { email: actor.email, requestId: c.var.requestId },
     );
     const sessions = await countBrowserSessions(c.var.db, actor.accountId);
+    const eco = await ecoSummary(c.var.db, c.env, await getAccount(c.var.db, actor.accountId), new Date());
     // Rendered, not redirected: the key exists in clear only in this response.
     c.header("Cache-Control", "no-store");
-    return c.html(<AccountView frame={frameOf(c, "Account")} apiKey={row} fresh={token} sessions={sessions} />);
+    return c.html(<AccountView frame={frameOf(c, "Account")} eco={eco} apiKey={row} fresh={token} sessions={sessions} />);
   })
   .post("/account/sessions/revoke", async (c) => {
     const auth = sessionOrLogin(c);

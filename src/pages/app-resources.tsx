@@ -1,7 +1,14 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow, FormationRow } from "../db/schema/index.ts";
-import { ApiError } from "../errors.ts";
+import { eq } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { keepAlive } from "../db/schema/index.ts";
+import type { Bindings } from "../env.ts";
+import { ApiError, invalidParams } from "../errors.ts";
+import { getAppFeature, KEEP_ALIVE, setAppFeature } from "../services/features.ts";
+import { type KeepAliveDecision, keepAliveDecisions, setBedtimeStart } from "../services/keep-alive.ts";
+import { KeepAliveSection } from "./keep-alive-section.tsx";
 import { DYNO_SIZES, isOneOffType } from "../protocol/host.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
 import { type AddonView, listAddonsForApp } from "../services/addons.ts";
@@ -129,12 +136,19 @@ const OneOffDynos: FC<{ frame: Frame; app: string; dynos: DynoView[] }> = ({ fra
   </section>
 );
 
-const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; dynos: DynoView[]; addons: AddonView[] }> = ({
+interface KeepAliveView {
+  enabled: boolean;
+  decision: KeepAliveDecision | null;
+  startHour: number | null;
+}
+
+const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; dynos: DynoView[]; addons: AddonView[]; keepAlive: KeepAliveView }> = ({
   frame,
   app,
   formation,
   dynos,
   addons,
+  keepAlive,
 }) => (
   <AppFrame frame={frame} app={app.name} tab="resources">
     <h2>Dynos</h2>
@@ -151,11 +165,20 @@ const ResourcesView: FC<{ frame: Frame; app: AppRow; formation: FormationRow[]; 
         </button>
       </PostForm>
     ) : null}
+    <KeepAliveSection frame={frame} app={app.name} {...keepAlive} />
     <AddonsSection frame={frame} app={app} views={addons} />
   </AppFrame>
 );
 
-/** An app's process types and dynos: scaling quantity and size, and restarts. */
+/** Whether the app has keep-alive, and what the pinger does with it now. */
+async function keepAliveView(db: Database, env: Bindings, app: AppRow): Promise<KeepAliveView> {
+  const feature = await getAppFeature(db, app, KEEP_ALIVE);
+  const [row] = await db.select({ startHour: keepAlive.bedtimeStartHour }).from(keepAlive).where(eq(keepAlive.appId, app.id));
+  const decision = feature.enabled ? ((await keepAliveDecisions(db, env, new Date(), app.ownerId)).decisions.find((d) => d.appId === app.id) ?? null) : null;
+  return { enabled: feature.enabled, decision, startHour: row?.startHour ?? null };
+}
+
+/** An app's process types and dynos: scaling quantity and size, restarts, and keep-alive. */
 export const resourcesPages = new Hono<DashboardEnv>()
   .get("/apps/:name/resources", async (c) => {
     const found = await appOrLogin(c);
@@ -177,8 +200,25 @@ export const resourcesPages = new Hono<DashboardEnv>()
         formation={await listFormation(c.var.db, app.id)}
         dynos={dynos}
         addons={await listAddonsForApp(c.var.db, app)}
+        keepAlive={await keepAliveView(c.var.db, c.env, app)}
       />,
     );
+  })
+  .post("/apps/:name/keep-alive", async (c) => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const [enabled, bedtime] = [await field(c, "enabled"), await field(c, "bedtime")];
+    const back = appHref(app.name, "resources");
+    try {
+      if (enabled !== "on" && enabled !== "off") throw invalidParams("Keep-alive is either on or off.");
+      await setBedtimeStart(c.var.db, app.id, bedtime === "auto" || bedtime === "" ? null : Number(bedtime));
+      await setAppFeature(requestContext(c, session.actor), app, KEEP_ALIVE, enabled === "on");
+      return redirectWith(c, back, { kind: "notice", text: `Keep-alive is ${enabled}.` });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, back, { kind: "error", text: err.message });
+    }
   })
   .post("/apps/:name/formation/:type", async (c) => {
     const found = await appOrLogin(c);

@@ -63,5 +63,7 @@ export const BUILD_RESULT = z.object({
   /** From `bin/release` (default_process_types), overridden by the Procfile. */
   process_types: z.record(z.string(), z.string()),
   buildpack_provided_description: z.string().max(255).nullable(),
+  /** The built-in buildpack detection picked, when the build was given none (`heroku/python`). */
+  detected_buildpack: z.string().max(255).nullable().optional(),
 });
 export type BuildResult = z.infer<typeof BUILD_RESULT>;

@@ -6,6 +6,7 @@ export const ROUTER_ERRORS = {
   H14: "No web processes running",
   H20: "App boot timeout",
   H80: "Maintenance mode",
+  H82: "Eco dyno quota exhausted",
 } as const;
 
 export type RouterErrorCode = keyof typeof ROUTER_ERRORS;

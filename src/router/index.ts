@@ -1,16 +1,17 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { openDb, type Database } from "../db/client.ts";
 import { withDb } from "../services/context.ts";
-import { apps } from "../db/schema/index.ts";
+import { apps, appTraffic, dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
 import { logEvent } from "../services/logs.ts";
 import { hasDeployed } from "../services/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
 import { routerLogLine } from "./errors.ts";
+import { internalPings, type Route } from "./pings.ts";
 import { forwardToDyno, pickInTurn, webDynos, type WebDyno } from "./forward.ts";
-import { applicationErrorPage, maintenancePage, noSuchAppPage, welcomePage } from "./pages.ts";
+import { applicationErrorPage, maintenancePage, noSuchAppPage, quotaExhaustedPage, welcomePage } from "./pages.ts";
 
 /** The app name a Host header addresses under APPS_DOMAIN, if any. */
 export function appNameFromHost(host: string | undefined, appsDomain: string): string | null {
@@ -29,53 +30,120 @@ export function appNameFromHost(host: string | undefined, appsDomain: string): s
  * Maintenance mode, likewise, takes effect within that second.
  */
 const ROUTE_TTL_MS = 1_000;
-const routingTable = new Map<string, { appId: string; dynos: WebDyno[]; at: number }>();
+const routingTable = new Map<string, Route>();
 
 /** Requests for `<app>.<APPS_DOMAIN>` go to the app's web dynos; everything else is the API. */
 export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   const name = appNameFromHost(c.req.header("Host"), c.env.APPS_DOMAIN);
   if (name === null) return next();
   const ctx = requestContext(c);
-  const hot = routingTable.get(name);
-  if (hot && Date.now() - hot.at < ROUTE_TTL_MS && hot.dynos.some(routable)) {
-    c.executionCtx.waitUntil(touchSoon(c, hot.appId));
+  // A keep-alive ping (routed in-process by the scheduled run) is traffic, but not a visit:
+  // its run records it, and it is not counted where the app's quiet hours are read.
+  const ping = internalPings.get(c.req.raw);
+  // A ping comes with its route, read for its whole share of apps in one query.
+  const hot = ping?.route ?? routingTable.get(name);
+  if (hot && (ping?.route || Date.now() - hot.at < ROUTE_TTL_MS) && hot.dynos.some(routable)) {
+    if (!ping) {
+      countVisit(hot.appId);
+      c.executionCtx.waitUntil(touchSoon(c, hot.appId));
+    }
     const answered = await dispatch(c, ctx, hot.appId, hot.dynos.filter(routable), SAFE.has(c.req.method));
     if (answered) return answered;
     routingTable.delete(name);
   }
-  const handle = await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
+  const handle = ping ? null : await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
+  const db = ping?.db ?? handle!.db;
   try {
-    const [app] = name ? await handle.db.select({ id: apps.id, maintenance: apps.maintenance }).from(apps).where(eq(apps.name, name)).limit(1) : [];
+    const [app] = name ? await db.select({ id: apps.id, maintenance: apps.maintenance }).from(apps).where(eq(apps.name, name)).limit(1) : [];
     if (!app) return c.html(noSuchAppPage(), 404);
     // Dynos keep running in maintenance; visitors get Heroku's page, and nothing wakes an app.
     if (app.maintenance) {
       routingTable.delete(name);
       return fail(c, ctx, app.id, "H80");
     }
-    if (!(await hasDeployed(handle.db, app.id))) return c.html(welcomePage(name), 200);
-    await touch(handle.db, app.id);
-    return await routeToApp(c, ctx, handle.db, name, app.id);
+    if (!(await hasDeployed(db, app.id))) return c.html(welcomePage(name), 200);
+    if (!ping) {
+      countVisit(app.id);
+      await touch(db, app.id);
+    }
+    return await routeToApp(c, ctx, db, name, app.id);
   } finally {
-    c.executionCtx.waitUntil(handle.close());
+    if (handle) c.executionCtx.waitUntil(handle.close());
   }
 });
 
 /** Methods whose request can be sent again when the chosen dyno turns out to be gone. */
 const SAFE = new Set(["GET", "HEAD"]);
 
+/** Visits per app and UTC hour not yet written (each Worker instance writes its own at most once a minute). */
+const visits = new Map<string, Map<number, number>>();
+function countVisit(appId: string) {
+  const hour = new Date().getUTCHours();
+  const byHour = visits.get(appId) ?? new Map<number, number>();
+  byHour.set(hour, (byHour.get(hour) ?? 0) + 1);
+  if (visits.size < 10_000 || visits.has(appId)) visits.set(appId, byHour);
+}
+
 const lastTouched = new Map<string, number>();
-/** Records that the app is in use, at most once a minute per Worker instance (eco apps sleep when idle). */
+/**
+ * Records that the app is in use (eco apps sleep when idle) and the visits counted since,
+ * by hour of day (where its quiet hours are), at most once a minute per Worker instance.
+ */
 async function touch(db: Database, appId: string) {
   const now = Date.now();
   if (now - (lastTouched.get(appId) ?? 0) < 60_000) return;
   lastTouched.set(appId, now);
-  await db.update(apps).set({ lastRequestAt: sql`now()` }).where(eq(apps.id, appId));
+  await db
+    .update(apps)
+    .set({ lastRequestAt: sql`greatest(${apps.lastRequestAt}, now())` })
+    .where(eq(apps.id, appId));
+  const counted = visits.get(appId);
+  visits.delete(appId);
+  if (!counted?.size) return;
+  await db
+    .insert(appTraffic)
+    .values([...counted].map(([hour, requests]) => ({ appId, hour, requests })))
+    .onConflictDoUpdate({ target: [appTraffic.appId, appTraffic.hour], set: { requests: sql`${appTraffic.requests} + excluded.requests` } });
 }
 
 /** `touch` from the fast path, on a connection of its own, only when one is due. */
 async function touchSoon(c: Context<AppEnv>, appId: string) {
   if (Date.now() - (lastTouched.get(appId) ?? 0) < 60_000) return;
   await withDb(c.env, (db) => touch(db, appId));
+}
+
+/**
+ * The routes of many apps at once, for a keep-alive share: each app's web dynos, for apps
+ * that are deployed, not in maintenance and have a dyno to route to (the others take the
+ * router's usual path, waking included).
+ */
+export async function routesFor(db: Database, appIds: string[]): Promise<Map<string, Route>> {
+  const routes = new Map<string, Route>();
+  if (!appIds.length) return routes;
+  const rows = await db
+    .select({
+      appId: apps.id,
+      maintenance: apps.maintenance,
+      id: dynos.id,
+      name: dynos.name,
+      desired: dynos.desired,
+      state: dynos.state,
+      hostId: dynos.hostId,
+      hostUrl: hosts.url,
+    })
+    .from(apps)
+    .innerJoin(dynos, and(eq(dynos.appId, apps.id), eq(dynos.type, "web")))
+    .leftJoin(hosts, and(eq(hosts.id, dynos.hostId), eq(hosts.state, "up")))
+    .where(inArray(apps.id, appIds));
+  const at = Date.now();
+  for (const { appId, maintenance, ...dyno } of rows) {
+    if (maintenance) continue;
+    const route = routes.get(appId) ?? { appId, dynos: [], at };
+    route.dynos.push(dyno);
+    routes.set(appId, route);
+  }
+  for (const [appId, route] of routes) if (!route.dynos.some(routable)) routes.delete(appId);
+  return routes;
 }
 
 const routable = (d: WebDyno) => d.desired === "up" && d.state === "up" && !!d.hostUrl;
@@ -109,12 +177,17 @@ function requestContext(c: Context<AppEnv>): RequestContext {
   };
 }
 
+/** Writes a `heroku[router]` line to the app's log; a keep-alive ping's line goes with its pinger's own, in one write. */
+function logRouterLine(c: Context<AppEnv>, appId: string, text: string) {
+  const ping = internalPings.get(c.req.raw);
+  if (ping) ping.routerLines.push(text);
+  else c.executionCtx.waitUntil(logEvent(c.env, appId, "heroku", "router", text));
+}
+
 /** Heroku's error page (the maintenance page for H80) with a `code=Hxx` router line. */
 function fail(c: Context<AppEnv>, ctx: RequestContext, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - ctx.started) {
-  const page = (code === "H80" ? maintenancePage() : applicationErrorPage()).toString();
-  c.executionCtx.waitUntil(
-    logEvent(c.env, appId, "heroku", "router", routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code)),
-  );
+  const page = (code === "H80" ? maintenancePage() : code === "H82" ? quotaExhaustedPage() : applicationErrorPage()).toString();
+  logRouterLine(c, appId, routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code));
   return c.html(page, 503, { "Retry-After": "5" });
 }
 
@@ -132,14 +205,10 @@ async function dispatch(c: Context<AppEnv>, ctx: RequestContext, appId: string, 
   }
   const res = result.response;
   const bytes = Number(res.headers.get("Content-Length") ?? 0);
-  c.executionCtx.waitUntil(
-    logEvent(
-      c.env,
-      appId,
-      "heroku",
-      "router",
-      routerLogLine({ ...ctx.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
-    ),
+  logRouterLine(
+    c,
+    appId,
+    routerLogLine({ ...ctx.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
   );
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
@@ -149,7 +218,9 @@ async function routeToApp(c: Context<AppEnv>, ctx: RequestContext, db: Database,
   if (!list.length) return fail(c, ctx, appId, "H14");
   if (list.every((d) => d.desired === "sleeping")) {
     const coordinator = c.env.APP_COORDINATOR.get(c.env.APP_COORDINATOR.idFromName(appId));
-    if (!(await coordinator.wake(appId))) return fail(c, ctx, appId, "H20");
+    const woke = await coordinator.wake(appId);
+    if (woke === "exhausted") return fail(c, ctx, appId, "H82");
+    if (woke === "timeout") return fail(c, ctx, appId, "H20");
     list = await webDynos(db, appId);
   }
   if (!list.some(routable)) list = await waitForUp(db, appId, ctx.started + 75_000);

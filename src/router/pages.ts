@@ -40,3 +40,11 @@ export const applicationErrorPage = () =>
 /** Heroku's maintenance page, shown while an app's maintenance mode is on (H80). */
 export const maintenancePage = () =>
   page("Offline for Maintenance", "Offline for Maintenance", "This app is undergoing maintenance right now. Please check back later.");
+
+/** What visitors of an eco app see while its owner's eco dyno hours are spent (H82). */
+export const quotaExhaustedPage = () =>
+  page(
+    "Application Sleeping",
+    "This app is sleeping",
+    "Its owner's eco dyno hours for this month are used up. It will wake again next month. If you are the application owner, heroku ps shows your remaining hours.",
+  );

@@ -9,6 +9,8 @@ import { requestContext } from "../services/context.ts";
 import { getDyno, listDynos, restartDynos, stopDynos } from "../services/dynos.ts";
 import { runOneOffDyno } from "../services/one-off-dynos.ts";
 import { getFormation } from "../services/formation.ts";
+import { getAccount } from "../services/accounts.ts";
+import { ecoExhausted, exhaustedLine } from "../services/eco.ts";
 
 const appOf = (c: Context<AppEnv>) => findAppForActor(c.var.db, c.var.actor, c.req.param("app")!);
 
@@ -46,6 +48,9 @@ export const dynosRoutes = new Hono<AppEnv>()
   })
   .get("/apps/:app/dynos", async (c) => {
     const app = await appOf(c);
+    // Why an eco app sleeps when its owner's hours are spent: `heroku ps` prints this as a warning.
+    const owner = await getAccount(c.var.db, app.ownerId);
+    if (app.processTier === "eco" && ecoExhausted(owner, new Date())) c.header("Warning-Message", exhaustedLine(owner.ecoExhaustedUntil!));
     return c.json((await listDynos(c.var.db, app.id)).map((d) => toDynoJson(d, app)));
   })
   .get("/apps/:app/dynos/:dyno", async (c) => {

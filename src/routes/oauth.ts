@@ -5,7 +5,7 @@ import { ApiError, unauthorized } from "../errors.ts";
 import { rangeOf, sendPage } from "../lib/respond.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials, requireActor } from "../middleware/authenticate.ts";
-import { toAuthorizationJson } from "../serializers/authorization.ts";
+import { toAuthorizationJson, toSessionJson } from "../serializers/authorization.ts";
 import { authenticatePassword, getAccount } from "../services/accounts.ts";
 import { clearFailures, clientAddressOf, isThrottled, recordFailure, throttleKeys } from "../services/sign-in-throttle.ts";
 import {
@@ -13,8 +13,10 @@ import {
   createAuthorization,
   getAuthorization,
   listAuthorizations,
+  listSessions,
+  regenerateAuthorization,
   revokeAuthorization,
-  revokeCurrentSession,
+  revokeSession,
 } from "../services/authorizations.ts";
 
 /** A string Postgres can store: text columns refuse NUL characters. */
@@ -82,8 +84,10 @@ export const oauthRoutes = new Hono<AppEnv>()
     const account = await getAccount(c.var.db, c.var.actor.accountId);
     return c.json(toAuthorizationJson(await revokeAuthorization(c.var.db, c.var.actor, c.req.param("id"), c.var.requestId), account));
   })
-  .delete("/oauth/sessions/:id", async (c) => {
-    if (c.req.param("id") !== "~") throw new ApiError("not_found", "Couldn't find that session.", "session");
-    const row = await revokeCurrentSession(c.var.db, c.var.actor, c.var.requestId);
-    return c.json({ id: row.id, description: row.description, created_at: row.createdAt.toISOString(), updated_at: row.updatedAt.toISOString() });
-  });
+  .post("/oauth/authorizations/:id/actions/regenerate-tokens", async (c) => {
+    const account = await getAccount(c.var.db, c.var.actor.accountId);
+    const { row, token } = await regenerateAuthorization(c.var.db, c.var.actor, c.req.param("id"), c.var.requestId);
+    return c.json(toAuthorizationJson(row, account, token));
+  })
+  .get("/oauth/sessions", async (c) => c.json((await listSessions(c.var.db, c.var.actor)).map(toSessionJson)))
+  .delete("/oauth/sessions/:id", async (c) => c.json(toSessionJson(await revokeSession(c.var.db, c.var.actor, c.req.param("id"), c.var.requestId))));

@@ -22,3 +22,8 @@ export function toAuthorizationJson(row: OAuthAuthorizationRow, user: { id: stri
     updated_at: isoTime(row.updatedAt),
   };
 }
+
+/** A session (`heroku sessions`): a login's token, by its authorization's id and description. */
+export function toSessionJson(row: OAuthAuthorizationRow) {
+  return { id: row.id, description: row.description, created_at: isoTime(row.createdAt), updated_at: isoTime(row.updatedAt) };
+}

@@ -55,3 +55,19 @@ export async function countAccounts(db: Database): Promise<number> {
   const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(accounts);
   return row?.n ?? 0;
 }
+
+/**
+ * Marks an account verified (Heroku's card on file: the larger eco pool) or not. A pool
+ * that grows lifts the mark of spent hours at once; the next scheduled run sets it again
+ * if the new pool is spent too.
+ */
+export async function setAccountVerified(db: Database, email: string, verified: boolean): Promise<AccountRow> {
+  const [row] = await db
+    .update(accounts)
+    .set({ verified, ...(verified ? { ecoExhaustedUntil: null } : {}), updatedAt: sql`now()` })
+    .where(eq(accounts.email, normalizeEmail(email)))
+    .returning();
+  if (!row) throw new ApiError("not_found", `No account has the email ${email}.`, "account");
+  await recordAudit(db, { actor: null, action: verified ? "account.verify" : "account.unverify", details: { email: row.email } });
+  return row;
+}

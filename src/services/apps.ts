@@ -13,6 +13,8 @@ import { cutRelease } from "./releases.ts";
 
 export const REGIONS = ["us", "eu"] as const;
 export const STACKS = ["heroku-22", "heroku-24"] as const;
+/** The stack new apps get. */
+export const DEFAULT_STACK: (typeof STACKS)[number] = "heroku-24";
 
 const appNotFound = () => new ApiError("not_found", "Couldn't find that app.", "app");
 
@@ -48,7 +50,7 @@ export async function createApp(ctx: ServiceContext, input: { name?: string | nu
   if (input.name != null) checkName(input.name);
   const region = input.region ?? "us";
   if (!(REGIONS as readonly string[]).includes(region)) throw invalidParams(`Region ${region} is not available (use ${REGIONS.join(", ")}).`);
-  const stack = input.stack ?? "heroku-24";
+  const stack = input.stack ?? DEFAULT_STACK;
   if (!(STACKS as readonly string[]).includes(stack)) throw invalidParams(`Stack ${stack} is not available (use ${STACKS.join(", ")}).`);
 
   for (let attempt = 0; attempt < 5; attempt++) {

@@ -126,10 +126,67 @@ export async function revokeAuthorization(db: Database, actor: Actor, idOrTilde:
 }
 
 /**
- * Ends the caller's session: revokes the token of this request unless it is the
- * account's API key (which, as on Heroku, outlives CLI sessions).
+ * Gives one of the actor's tokens a new secret (`heroku authorizations:rotate`): the old one
+ * stops working at once; the authorization keeps its id, description, scope and lifetime
+ * (counted again from now). Returns the row and the new token, shown this once.
  */
-export async function revokeCurrentSession(db: Database, actor: Actor, requestId?: string): Promise<OAuthAuthorizationRow> {
-  if (actor.isDefaultKey) throw new ApiError("not_found", "Couldn't find that session.", "session");
-  return revokeAuthorization(db, actor, actor.authorizationId, requestId);
+export async function regenerateAuthorization(db: Database, actor: Actor, idOrTilde: string, requestId?: string): Promise<NewAuthorization> {
+  const token = generateToken();
+  const { prefix, suffix } = tokenHints(token);
+  const tokenHash = await hashToken(token);
+  return db.transaction(async (tx) => {
+    const row = await getAuthorization(tx, actor, idOrTilde);
+    const [rotated] = await tx
+      .update(oauthAuthorizations)
+      .set({
+        tokenHash,
+        tokenPrefix: prefix,
+        tokenSuffix: suffix,
+        expiresAt: sql`now() + (${oauthAuthorizations.expiresAt} - ${oauthAuthorizations.createdAt})`,
+        updatedAt: sql`now()`,
+      })
+      .where(eq(oauthAuthorizations.id, row.id))
+      .returning();
+    await recordAudit(tx, { actor, action: "authorization.rotate", details: { authorization_id: row.id }, requestId });
+    return { row: rotated!, token };
+  });
+}
+
+/**
+ * The account's sessions (`heroku sessions`): its live tokens other than the API key,
+ * which is what a `heroku login` (browser or password) makes.
+ */
+export async function listSessions(db: Database, actor: Actor): Promise<OAuthAuthorizationRow[]> {
+  return db
+    .select()
+    .from(oauthAuthorizations)
+    .where(and(eq(oauthAuthorizations.accountId, actor.accountId), eq(oauthAuthorizations.isDefault, false), live()))
+    .orderBy(oauthAuthorizations.createdAt);
+}
+
+const noSession = () => new ApiError("not_found", "Couldn't find that session.", "session");
+
+/**
+ * Ends a session: `~` is the token of this request (`heroku logout`), an id one of the
+ * account's sessions (`heroku sessions:destroy`). The API key is not a session: as on
+ * Heroku it outlives them.
+ */
+export async function revokeSession(db: Database, actor: Actor, idOrTilde: string, requestId?: string): Promise<OAuthAuthorizationRow> {
+  const id = idOrTilde === "~" ? actor.authorizationId : idOrTilde;
+  if (!isUuid(id)) throw noSession();
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .select()
+      .from(oauthAuthorizations)
+      .where(and(eq(oauthAuthorizations.id, id), eq(oauthAuthorizations.accountId, actor.accountId), eq(oauthAuthorizations.isDefault, false), live()))
+      .limit(1);
+    if (!row) throw noSession();
+    const [revoked] = await tx
+      .update(oauthAuthorizations)
+      .set({ revokedAt: sql`now()`, updatedAt: sql`now()` })
+      .where(eq(oauthAuthorizations.id, row.id))
+      .returning();
+    await recordAudit(tx, { actor, action: "session.revoke", details: { authorization_id: row.id }, requestId });
+    return revoked!;
+  });
 }

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, builds, slugs, type AppRow, type BuildRow, type SlugRow } from "../db/schema/index.ts";
 import type { BuildOutcome } from "./build-records.ts";
@@ -9,6 +9,7 @@ import { publicUrls, webUrl } from "../lib/urls.ts";
 import type { BuildResult } from "../protocol/build.ts";
 import { endBuild, saveBuildOutput, setBuildRelease, setBuildSlug } from "./build-records.ts";
 import { buildChannel, buildTimeoutS, failBuild, logBuildEvents } from "./builds.ts";
+import { BUILT_IN_BUILDPACKS } from "./buildpacks.ts";
 import { announceReleasePhase, launchLines, startReleasePhase } from "./release-phase.ts";
 import { acceptPack } from "./git-packs.ts";
 import { pushDynoChanges } from "./host-commands.ts";
@@ -56,6 +57,7 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
     return failBuild(db, env, build, "The build reported success without uploading its slug.");
   }
   const slugId = build.slugId;
+  await rememberDetectedBuildpack(db, build, result);
   const app = await appOf(db, build);
   const actor: Actor = { accountId: build.createdBy ?? app.ownerId, email: build.userEmail, authorizationId: "", isDefaultKey: false };
   const releaseCommand = result.process_types.release;
@@ -92,6 +94,21 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   await pushDynoChanges(db, commandConfig(env), released.changes);
   await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, released.release)]);
   return { status: "succeeded", error: null };
+}
+
+/**
+ * As on Heroku, an app whose buildpack was detected keeps it: `heroku buildpacks` then
+ * names it, and later builds use it without detecting again. Only a built-in buildpack,
+ * only for a build given none, and only while the app still has none (its owner may have
+ * set one meanwhile).
+ */
+async function rememberDetectedBuildpack(db: Database, build: BuildRow, result: BuildResult): Promise<void> {
+  const detected = result.detected_buildpack;
+  if (!detected || build.buildpacks.length || !BUILT_IN_BUILDPACKS.includes(detected)) return;
+  await db
+    .update(apps)
+    .set({ buildpacks: [{ url: detected, name: detected }], updatedAt: sql`now()` })
+    .where(and(eq(apps.id, build.appId), sql`${apps.buildpacks} = '[]'::jsonb`));
 }
 
 /** A build waiting for its release phase. */

@@ -11,22 +11,26 @@ import { storePack } from "./git-packs.ts";
 
 /** The branches a push deploys, as on Heroku. */
 export const DEPLOY_REFS = ["refs/heads/main", "refs/heads/master"];
-/** Why a push to any other branch is refused (git shows it as `[remote rejected]`). */
-export const OTHER_BRANCH_REFUSAL = "pushes to branches other than main or master are not deployed";
+/** What a push to any other branch (or a tag) hears, in Heroku's words: it is accepted and not built. */
+export const SKIPPED_BUILD = "Pushed to non-master branch, skipping build.";
 /** A push response with nothing to say for this long gets a keep-alive packet. */
 const KEEP_ALIVE_MS = 15_000;
 
-/** Which command of a push deploys, and why each of the others is refused. Pure. */
-export function planPush(commands: RefCommand[]): { deploy: RefCommand | null; refused: Map<string, string> } {
+/**
+ * Which command of a push deploys, which are accepted without a build (other branches and
+ * tags, as Heroku takes them), and why each of the rest is refused. Pure.
+ */
+export function planPush(commands: RefCommand[]): { deploy: RefCommand | null; skipped: string[]; refused: Map<string, string> } {
   let deploy: RefCommand | null = null;
+  const skipped: string[] = [];
   const refused = new Map<string, string>();
   for (const cmd of commands) {
-    if (!DEPLOY_REFS.includes(cmd.ref)) refused.set(cmd.ref, OTHER_BRANCH_REFUSAL);
+    if (!DEPLOY_REFS.includes(cmd.ref)) skipped.push(cmd.ref);
     else if (cmd.newId === ZERO_ID) refused.set(cmd.ref, "deleting the deployed branch is not allowed");
     else if (deploy) refused.set(cmd.ref, `only one of main or master is deployed per push (${deploy.ref} was)`);
     else deploy = cmd;
   }
-  return { deploy, refused };
+  return { deploy, skipped, refused };
 }
 
 /**
@@ -66,10 +70,13 @@ export interface PushContext {
  */
 export async function receivePush(ctx: PushContext, request: ReceivePackRequest): Promise<ReadableStream<Uint8Array>> {
   const useSideband = request.capabilities.includes("side-band-64k");
-  const { deploy, refused } = planPush(request.commands);
+  const { deploy, skipped, refused } = planPush(request.commands);
   if (!deploy) {
+    // Nothing to build: the objects of other branches are not kept (only what main or
+    // master deploys is, and only that is advertised), so the next push sends them again.
     await drain(request.pack);
-    return once(finalReport(useSideband, reportStatus(null, statuses(request.commands, refused))));
+    const report = finalReport(useSideband, reportStatus(null, statuses(request.commands, refused)));
+    return once(useSideband && skipped.length ? concatBytes([progressLines([SKIPPED_BUILD]), report]) : report);
   }
   let pack: Awaited<ReturnType<typeof storePack>>;
   try {

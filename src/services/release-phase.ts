@@ -41,7 +41,7 @@ function startLines(command: string, dyno: string): string[] {
 
 /** What a push shows once the release is live. */
 export function launchLines(build: BuildRow, version: number, url: string): string[] {
-  const lines = [`       Released v${version}`, `       ${url} deployed to Heroku`, ""];
+  const lines = [`       Released v${version}`, `       ${url} deployed to dynoplane`, ""];
   return build.sourceKind === "git" ? [...lines, "Verifying deploy... done."] : lines;
 }
 

@@ -1,19 +1,35 @@
 import { and, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { apps, dynos } from "../db/schema/index.ts";
+import { accounts, apps, dynos } from "../db/schema/index.ts";
+import type { Bindings } from "../env.ts";
 import { noChanges, type DynoChanges } from "./dynos.ts";
+import { ecoExhausted } from "./eco.ts";
 import { placeDynos } from "./placement.ts";
 
-/** Eco apps sleep after this long without a routed request. */
+/** Eco apps sleep after this long without a routed request (Heroku's 30 minutes). */
 export const IDLE_AFTER_MS = 30 * 60 * 1000;
-const BATCH = 100;
+const BATCH = 500;
+
+/** The idle time before eco apps sleep: `ECO_IDLE_MINUTES` (a smaller one lets a local platform show it), else 30 minutes. */
+export function idleAfterMs(env: Pick<Bindings, "ECO_IDLE_MINUTES">): number {
+  const minutes = Number(env.ECO_IDLE_MINUTES);
+  return env.ECO_IDLE_MINUTES && Number.isFinite(minutes) && minutes > 0 ? minutes * 60_000 : IDLE_AFTER_MS;
+}
+
+/** A dyno put to sleep. */
+export interface SleptDyno {
+  dynoId: string;
+  hostId: string | null;
+  appId: string;
+  name: string;
+}
 
 /**
- * Puts eco apps with no request for 30 minutes to sleep: their dynos stop and show
- * `idle` until the next request wakes them. Bounded and idempotent.
+ * Puts eco apps with no request for `idleMs` to sleep: their dynos stop and show `idle`
+ * until the next request wakes them. One-off dynos run on. Bounded and idempotent.
  */
-export async function sleepIdleApps(db: Database, now: Date): Promise<{ apps: number; changes: DynoChanges }> {
-  const cutoff = new Date(now.getTime() - IDLE_AFTER_MS);
+export async function sleepIdleApps(db: Database, now: Date, idleMs = IDLE_AFTER_MS): Promise<{ apps: number; slept: SleptDyno[]; changes: DynoChanges }> {
+  const cutoff = new Date(now.getTime() - idleMs);
   const idle = await db
     .selectDistinct({ id: apps.id })
     .from(apps)
@@ -21,10 +37,10 @@ export async function sleepIdleApps(db: Database, now: Date): Promise<{ apps: nu
     .where(and(eq(apps.processTier, "eco"), or(lt(apps.lastRequestAt, cutoff), and(isNull(apps.lastRequestAt), lt(dynos.createdAt, cutoff)))))
     .limit(BATCH);
   const changes = noChanges();
-  if (!idle.length) return { apps: 0, changes };
+  if (!idle.length) return { apps: 0, slept: [], changes };
   const slept = await db
     .update(dynos)
-    .set({ desired: "sleeping", state: "idle", port: null, stateChangedAt: sql`now()`, updatedAt: sql`now()` })
+    .set({ desired: "sleeping", state: "idle", port: null, stateChangedAt: sql`dynoplane_clock()`, updatedAt: sql`now()` })
     .where(
       and(
         inArray(
@@ -32,23 +48,35 @@ export async function sleepIdleApps(db: Database, now: Date): Promise<{ apps: nu
           idle.map((a) => a.id),
         ),
         eq(dynos.desired, "up"),
-        sql`${dynos.type} <> 'run'`,
+        sql`${dynos.type} not in ('run', 'release')`,
       ),
     )
-    .returning({ id: dynos.id, hostId: dynos.hostId });
-  changes.stop.push(...slept.map((d) => ({ dynoId: d.id, hostId: d.hostId })));
-  return { apps: idle.length, changes };
+    .returning({ dynoId: dynos.id, hostId: dynos.hostId, appId: dynos.appId, name: dynos.name });
+  changes.stop.push(...slept.map((d) => ({ dynoId: d.dynoId, hostId: d.hostId })));
+  return { apps: idle.length, slept, changes };
 }
 
-/** Wakes a sleeping app: its dynos are due to start again, each as a new instance. */
-export async function wakeApp(db: Database, appId: string): Promise<DynoChanges> {
+/**
+ * Wakes a sleeping app: its dynos are due to start again, each as a new instance. Null,
+ * and nothing wakes, while its owner's eco dyno hours are spent.
+ */
+export async function wakeApp(db: Database, appId: string, now = new Date()): Promise<DynoChanges | null> {
   return db.transaction(async (tx) => {
+    const [owner] = await tx
+      .select({ ecoExhaustedUntil: accounts.ecoExhaustedUntil })
+      .from(apps)
+      .innerJoin(accounts, eq(accounts.id, apps.ownerId))
+      .where(eq(apps.id, appId));
+    if (owner && ecoExhausted(owner, now)) return null;
     const woken = await tx
       .update(dynos)
       .set({ desired: "up", state: "starting", instance: sql`gen_random_uuid()`, stateChangedAt: sql`now()`, updatedAt: sql`now()` })
       .where(and(eq(dynos.appId, appId), eq(dynos.desired, "sleeping")))
       .returning({ id: dynos.id });
-    await tx.update(apps).set({ lastRequestAt: sql`now()` }).where(eq(apps.id, appId));
+    await tx
+      .update(apps)
+      .set({ lastRequestAt: sql`greatest(${apps.lastRequestAt}, now())` })
+      .where(eq(apps.id, appId));
     await placeDynos(tx);
     return { start: woken.map((d) => d.id), stop: [] };
   });

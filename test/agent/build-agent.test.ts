@@ -138,6 +138,7 @@ describe("build commands", () => {
       error: null,
       process_types: { web: "./serve.sh" },
       buildpack_provided_description: "Procfile",
+      detected_buildpack: "heroku/procfile",
     });
     expect(seen.slug!.processTypes).toEqual({ web: "./serve.sh" });
     expect(seen.slug!.length).toBe(seen.slug!.body.length);

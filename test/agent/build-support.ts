@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { localBuildIO, type LocalBuildRecord } from "../../src/agent/builder/io.ts";
+import type { PythonBuildSettings } from "../../src/agent/builder/python.ts";
 import { runBuild, type RunBuildOptions } from "../../src/agent/builder/runner.ts";
 import type { LocalSource } from "../../src/agent/builder/source.ts";
 import { appUser, ensureDynoUser, type DynoUser } from "../../src/agent/dyno-user.ts";
@@ -64,11 +65,14 @@ export interface Built {
 
 let user: DynoUser | null | undefined;
 
+/** Python builds from this host's packages, never asking an index (the default for tests). */
+export const HOST_PACKAGES: PythonBuildSettings = { packages: "host", index: "http://index.invalid/simple" };
+
 /** Runs a build on this host through the real runner, with a local source and local IO. */
 export async function build(
   source: LocalSource | undefined,
   over: Partial<BuildSpec> = {},
-  o: { work?: string; packs?: string[]; signal?: AbortSignal; maxUnpackedBytes?: number } = {},
+  o: { work?: string; packs?: string[]; signal?: AbortSignal; maxUnpackedBytes?: number; python?: PythonBuildSettings } = {},
 ): Promise<Built> {
   user ??= await ensureDynoUser();
   const slugDir = tempDir("dynoplane-slugs-");
@@ -87,6 +91,8 @@ export async function build(
     source,
     signal: o.signal,
     maxUnpackedBytes: o.maxUnpackedBytes,
+    // Tests reach no index on the internet: without one of their own, the host's packages.
+    python: o.python ?? HOST_PACKAGES,
   };
   const result = await runBuild(options).finally(() => sandboxes.close());
   return { result, record, lines: record.lines, startedAt, endedAt: Date.now() };

@@ -183,7 +183,12 @@ describe("builds", () => {
       }),
     });
     expect(result.status).toBe("succeeded");
-    expect(lines).toEqual(expect.arrayContaining(["       Using the host's package for psycopg2-binary -> psycopg2", "       (from requirements.txt)"]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "       Using the host's package for psycopg2-binary -> psycopg2",
+        "       (from requirements.txt, with this host's Python packages)",
+      ]),
+    );
     expect(lines.filter((l) => l.includes("Requirement already satisfied")).length).toBeGreaterThanOrEqual(4);
   });
 

@@ -151,8 +151,12 @@ describe("the dashboard in a browser", { timeout: 240_000 }, () => {
     expect((await api(`/apps/${app}`, { token })).status).toBe(200);
     await screenshot(page, "dashboard-11-delete-refused");
     await page.locator("#confirm-name").fill(app);
+    const answered = page.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith(`/apps/${app}/delete`), { timeout: 60_000 });
     await page.getByRole("button", { name: "Delete app" }).click();
-    await page.getByRole("heading", { name: "Apps", exact: true }).waitFor();
+    // The form's answer is a redirect to the app list; anything else is shown with its page.
+    const response = await answered;
+    expect(response.status(), await response.text().catch(() => "")).toBe(303);
+    await page.getByRole("heading", { name: "Apps", exact: true }).waitFor({ timeout: 60_000 });
     expect(await flash()).toBe(`Deleted ${app}.`);
     expect((await api(`/apps/${app}`, { token })).status).toBe(404);
   });

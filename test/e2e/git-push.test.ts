@@ -78,7 +78,7 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
       "remote: -----> Building on the Heroku-24 stack",
       "remote: -----> Launching...",
       "remote:        Released v2",
-      `remote:        https://${name}.apps.localhost:${platform().port}/ deployed to Heroku`,
+      `remote:        https://${name}.apps.localhost:${platform().port}/ deployed to dynoplane`,
       "remote: Verifying deploy... done.",
     ];
     const at = expected.map((l) => lines.indexOf(l));
@@ -146,10 +146,21 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
     expect((await packsForBuild(d, last!)).map((p) => p.seq)).toEqual([1, 2, 4]);
   });
 
-  it("refuses a push to another branch", async () => {
-    const res = await git("push", "heroku", "main:feature");
-    expect(res.code, pushed(res)).toBe(1);
-    expect(res.stderr).toContain(" ! [remote rejected] main -> feature (pushes to branches other than main or master are not deployed)");
+  it("takes a push to another branch without building it, as Heroku does: the app keeps serving its release", async () => {
+    const releases = async () => (await api(`/apps/${name}/releases`, { token: user.token })).body.length as number;
+    const before = await releases();
+    commit({ "index.html": page("only on feature") }, "feature work");
+    const res = await git("push", "heroku", "HEAD:refs/heads/feature");
+    expect(res.code, pushed(res)).toBe(0);
+    expect(res.stderr).toContain("remote: Pushed to non-master branch, skipping build.");
+    expect(res.stderr).toMatch(/\* \[new branch\]\s+HEAD -> feature/);
+    expect(res.stderr).not.toContain("Building on");
+    expect(await releases()).toBe(before);
+    expect((await visit(name)).text).toContain("fixed deploy");
+    // Then main deploys that commit as usual.
+    const deployed = await git("push", "heroku", "main");
+    expect(deployed.code, pushed(deployed)).toBe(0);
+    await answers("only on feature");
   });
 
   it("streams build output as it happens: a line before a slow step arrives well before the push ends", async () => {

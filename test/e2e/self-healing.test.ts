@@ -24,7 +24,7 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
     home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-heal-"));
     chmodSync(home, 0o755);
     console.error = (...args: unknown[]) => void said.push(args.map(String).join(" "));
-    platform = await startPlatform({ home, quiet: true, ephemeral: true });
+    platform = await startPlatform({ home, quiet: true, ephemeral: true, python: { packages: "host" } });
     sample = await deploySampleApp(platform);
   }, 180_000);
 

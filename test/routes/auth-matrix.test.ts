@@ -1,7 +1,19 @@
 import { asc, eq, inArray, or, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { looksLikeToken } from "../../src/auth/tokens.ts";
-import { accounts, addons, apps, configVars, dynos, formations, logDrains, oauthAuthorizations, releases, slugs } from "../../src/db/schema/index.ts";
+import {
+  accounts,
+  addons,
+  appFeatures,
+  apps,
+  configVars,
+  dynos,
+  formations,
+  logDrains,
+  oauthAuthorizations,
+  releases,
+  slugs,
+} from "../../src/db/schema/index.ts";
 import { api } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
@@ -75,6 +87,7 @@ async function snapshot(w: World) {
       .from(addons)
       .where(inArray(addons.appId, [w.app.id]))
       .orderBy(asc(addons.id)),
+    appFeatures: await d.select().from(appFeatures).where(eq(appFeatures.appId, w.app.id)).orderBy(asc(appFeatures.name)),
     authorizations: await d.select().from(oauthAuthorizations).where(inArray(oauthAuthorizations.accountId, ids)).orderBy(asc(oauthAuthorizations.id)),
   };
 }
@@ -92,12 +105,17 @@ interface Route {
 }
 const ROUTES: Route[] = [
   { method: "GET", path: "/account" },
+  { method: "GET", path: "/account/actions/get-quota" },
+  { method: "GET", path: "/accounts/{email}/actions/get-quota" },
   { method: "POST", path: "/oauth/authorizations", body: () => ({ description: "intruder", expires_in: 3600 }) },
   { method: "GET", path: "/oauth/authorizations" },
   { method: "GET", path: "/oauth/authorizations/{authorization}" },
   { method: "GET", path: "/oauth/authorizations/~" },
   { method: "DELETE", path: "/oauth/authorizations/{authorization}" },
+  { method: "POST", path: "/oauth/authorizations/{authorization}/actions/regenerate-tokens" },
+  { method: "GET", path: "/oauth/sessions" },
   { method: "DELETE", path: "/oauth/sessions/~" },
+  { method: "DELETE", path: "/oauth/sessions/{authorization}" },
   { method: "POST", path: "/apps", body: (w) => ({ name: w.newAppName }) },
   { method: "GET", path: "/apps" },
   { method: "GET", path: "/users/~/apps" },
@@ -109,6 +127,9 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/apps/{app}/addons" },
   { method: "GET", path: "/apps/{app}/pipeline-couplings" },
   { method: "GET", path: "/apps/{app}/config-vars" },
+  { method: "GET", path: "/apps/{app}/features" },
+  { method: "GET", path: "/apps/{app}/features/keep-alive" },
+  { method: "PATCH", path: "/apps/{app}/features/keep-alive", body: () => ({ enabled: true }) },
   { method: "PATCH", path: "/apps/{app}/config-vars", body: () => ({ SECRET: "stolen", MODE: null, INJECTED: "1" }) },
   { method: "GET", path: "/apps/{app}/releases" },
   { method: "POST", path: "/apps/{app}/releases", body: () => ({ release: "1" }) },
@@ -138,6 +159,11 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/apps/{app}/builds/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
   { method: "POST", path: "/sources" },
   { method: "GET", path: "/apps/{app}/buildpack-installations" },
+  { method: "GET", path: "/regions" },
+  { method: "GET", path: "/regions/eu" },
+  { method: "GET", path: "/stacks" },
+  { method: "GET", path: "/stacks/heroku-24" },
+  { method: "GET", path: "/apps/{app}/available-stacks" },
   { method: "GET", path: "/addon-services" },
   { method: "GET", path: "/addon-services/heroku-postgresql" },
   { method: "GET", path: "/addon-services/heroku-postgresql/plans" },
@@ -231,7 +257,11 @@ function casesFor(route: Route): Case[] {
   if (route.method === "POST" && route.path === "/oauth/authorizations") cases.push(...BAD_LOGINS);
   else cases.push(PASSWORD_ELSEWHERE);
   if (route.path.includes("{app}")) cases.push(...FOREIGN_APP);
-  if (route.path.includes("{authorization}")) cases.push(FOREIGN_AUTHORIZATION);
+  if (route.path.includes("{authorization}")) {
+    // A session is an authorization too; the refusal names what was asked for.
+    const resource = route.path.startsWith("/oauth/sessions/") ? "session" : "authorization";
+    cases.push({ ...FOREIGN_AUTHORIZATION, body: { id: "not_found", message: nonEmpty, resource } });
+  }
   return cases;
 }
 

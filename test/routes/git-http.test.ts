@@ -166,13 +166,13 @@ describe("POST /<app>.git/git-receive-pack", () => {
 });
 
 describe("git push with real git", () => {
-  it("refuses a push to another branch and stores nothing", async () => {
+  it("takes a push to another branch without a build, and stores nothing", async () => {
     const owner = await makeAccount();
     const app = await makeApp(owner);
     const { dir, home } = makeRepo({ Procfile: "web: python3 -m http.server $PORT\n" });
     const res = await runGit(["push", withToken(app.name, owner.token), "HEAD:refs/heads/feature"], { cwd: dir, env: gitEnv(home) });
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain("! [remote rejected] HEAD -> feature (pushes to branches other than main or master are not deployed)");
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain("remote: Pushed to non-master branch, skipping build.");
     expect(await stateOf(app.id)).toEqual({ packs: [], builds: [] });
   });
 

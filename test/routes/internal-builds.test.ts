@@ -124,7 +124,7 @@ describe("/internal/hosts/builds/:id", () => {
           "       installing",
           "-----> Launching...",
           "       Released v2",
-          `       https://${app.name}.apps.localhost:${platform().port}/ deployed to Heroku`,
+          `       https://${app.name}.apps.localhost:${platform().port}/ deployed to dynoplane`,
           "",
           "",
         ].join("\n"),

@@ -350,11 +350,29 @@ describe("DELETE /oauth/sessions/~", () => {
     expect(await rowsOf(account.id)).toEqual(before);
   });
 
-  it("answers 404 resource session for any id but ~", async () => {
+  it("ends a session by its id (heroku sessions:destroy): only the account's own, never the API key", async () => {
     const account = await makeAccount();
-    const res = await api(`/oauth/sessions/${(await rowsOf(account.id))[0]!.id}`, { method: "DELETE", token: account.token });
-    expect(res.status).toBe(404);
-    expect(res.body.resource).toBe("session");
+    const stranger = await makeAccount();
+    const session = await login(account.email, account.password);
+    expect(session.status).toBe(201);
+    const listed = await api("/oauth/sessions", { token: account.token });
+    expect(listed.body.map((s: { id: string; description: string }) => s.description)).toContain(session.body.description);
+
+    const before = await rowsOf(account.id);
+    const foreign = await api(`/oauth/sessions/${session.body.id}`, { method: "DELETE", token: stranger.token });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body).toMatchObject({ id: "not_found", resource: "session" });
+    const key = await makeApiKey(account);
+    const notASession = await api(`/oauth/sessions/${key.row.id}`, { method: "DELETE", token: account.token });
+    expect(notASession.status).toBe(404);
+    expect((await api("/oauth/sessions/not-an-id", { method: "DELETE", token: account.token })).status).toBe(404);
+    expect((await whoami(key.token)).status).toBe(200);
+    expect((await rowsOf(account.id)).filter((r) => r.id !== key.row.id)).toEqual(before);
+
+    const ended = await api(`/oauth/sessions/${session.body.id}`, { method: "DELETE", token: account.token });
+    expect(ended.status).toBe(200);
+    expect(ended.body.id).toBe(session.body.id);
+    expect((await whoami(session.body.access_token.token)).status).toBe(401);
     expect((await whoami(account.token)).status).toBe(200);
   });
 });

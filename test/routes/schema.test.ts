@@ -63,6 +63,16 @@ describe("responses match Heroku's Platform API schema", () => {
     expect(after.body.email).toBe(owner.email);
   });
 
+  it("eco dyno hours and app features", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    await conforming(`/accounts/${owner.id}/actions/get-quota`, { token: owner.token, status: 200, mayBeEmpty: true });
+    await conforming("/account/actions/get-quota", { token: owner.token, status: 200, mayBeEmpty: true });
+    await conforming(`/apps/${app.name}/features`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/features/keep-alive`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/features/keep-alive`, { method: "PATCH", token: owner.token, body: { enabled: true }, status: 200 });
+  });
+
   it("POST /oauth/authorizations by password and by token, then list, read and revoke", async () => {
     const owner = await makeAccount();
     const login = await conforming("/oauth/authorizations", {
@@ -101,9 +111,21 @@ describe("responses match Heroku's Platform API schema", () => {
       body: { description: "Heroku CLI login from test" },
     });
     expect(session.status).toBe(201);
+    const listed = await conforming("/oauth/sessions", { token: session.body.access_token.token, status: 200 });
+    expect(listed.body.map((s: { id: string }) => s.id)).toContain(session.body.id);
     const ended = await conforming("/oauth/sessions/~", { method: "DELETE", token: session.body.access_token.token, status: 200 });
     expect(ended.body.id).toBe(session.body.id);
     expect((await api("/account", { token: session.body.access_token.token })).status).toBe(401);
+  });
+
+  it("POST /oauth/authorizations/{id}/actions/regenerate-tokens gives a new token; the old one stops working", async () => {
+    const owner = await makeAccount();
+    const issued = await api("/oauth/authorizations", { method: "POST", token: owner.token, body: { description: "rotated", expires_in: 3600 } });
+    const rotated = await conforming(`/oauth/authorizations/${issued.body.id}/actions/regenerate-tokens`, { method: "POST", token: owner.token, status: 200 });
+    expect(rotated.body.id).toBe(issued.body.id);
+    expect(rotated.body.access_token.token).not.toBe(issued.body.access_token.token);
+    expect((await api("/account", { token: issued.body.access_token.token })).status).toBe(401);
+    expect((await api("/account", { token: rotated.body.access_token.token })).status).toBe(200);
   });
 
   it("POST, GET, PATCH and DELETE /apps and the app lists", async () => {
@@ -248,6 +270,19 @@ describe("responses match Heroku's Platform API schema", () => {
     await conforming(`/apps/${app.name}/builds/${build.body.id}`, { token: owner.token, status: 200 });
   });
 
+  it("regions and stacks, by name and by id", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    // A region's provider is dynoplane with its own region names, not one of AWS's.
+    const regions = await conforming("/regions", { token: owner.token, status: 200, deviations: ["/0/provider/region", "/1/provider/region"] });
+    await conforming(`/regions/${regions.body[1].name}`, { token: owner.token, status: 200, deviations: ["/provider/region"] });
+    await conforming(`/regions/${regions.body[0].id}`, { token: owner.token, status: 200, deviations: ["/provider/region"] });
+    const stacks = await conforming("/stacks", { token: owner.token, status: 200 });
+    await conforming(`/stacks/${stacks.body[0].id}`, { token: owner.token, status: 200 });
+    await conforming(`/stacks/${stacks.body[1].name}`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/available-stacks`, { token: owner.token, status: 200 });
+  });
+
   it("the add-on catalog, add-ons and their attachments", async () => {
     const owner = await makeAccount();
     const app = await makeApp(owner);
@@ -311,7 +346,12 @@ describe("responses match Heroku's Platform API schema", () => {
     const unlinked = routes.filter((r) => !schema.linkFor(r.split(" ")[0]!, toPath(r)));
     expect(unlinked).toEqual([]);
     const supplemented = routes.filter((r) => schema.linkFor(r.split(" ")[0]!, toPath(r))!.supplement);
-    expect(supplemented).toEqual(["DELETE /oauth/sessions/:id"]);
+    expect(supplemented).toEqual([
+      "DELETE /oauth/sessions/:id",
+      "GET /account/actions/get-quota",
+      "GET /accounts/:account/actions/get-quota",
+      "GET /oauth/sessions",
+    ]);
     // An app is never in a pipeline here, so its coupling is always 404.
     const neverSuccessful = ["GET /apps/:app/pipeline-couplings"];
     expect(routes.filter((r) => !validated.has(r) && !neverSuccessful.includes(r))).toEqual([]);

@@ -42,7 +42,11 @@ export default async function setup(project: TestProject) {
     // default (no header believed) does is tested on a Worker of its own.
     CLIENT_ADDRESS_HEADER: "CF-Connecting-IP",
   };
-  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars });
+  // Tests fire scheduled runs themselves, at the times they choose; a tick of the platform's
+  // own cron in between would race them. That npm start fires it is tested on a platform of its own.
+  // Python builds use the host's packages: tests never ask an index on the internet (those
+  // that test installing from an index serve one of their own).
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars, cron: [], python: { packages: "host" } });
   project.provide("platform", {
     apiUrl: platform.apiUrl,
     port: platform.port,

@@ -102,8 +102,9 @@ function adaptDocument(raw: Json): Json {
 
 /**
  * The published document has no /oauth/sessions resource, though `heroku logout` calls
- * DELETE /oauth/sessions/~. dynoplane answers it with the ended authorization's id,
- * description and times, so the resource is described with oauth-authorization's fields.
+ * DELETE /oauth/sessions/~ and `heroku sessions` GET /oauth/sessions. dynoplane answers
+ * them with the authorization's id, description and times, so the resource is described
+ * with oauth-authorization's fields.
  */
 const OAUTH_SESSION: Json = {
   description: "The CLI session a token belongs to (dynoplane's description; not in Heroku's document).",
@@ -115,15 +116,60 @@ const OAUTH_SESSION: Json = {
     created_at: { $ref: "#/definitions/oauth-authorization/definitions/created_at" },
     updated_at: { $ref: "#/definitions/oauth-authorization/definitions/updated_at" },
   },
-  definitions: { identity: { anyOf: [{ enum: ["~"] }] } },
+  definitions: { identity: { anyOf: [{ enum: ["~"] }, { $ref: "#/definitions/oauth-authorization/definitions/id" }] } },
   links: [
     {
-      description: "End the session of the token making the request.",
+      description: "List the account's sessions.",
+      href: "/oauth/sessions",
+      method: "GET",
+      rel: "instances",
+      title: "List",
+      targetSchema: { type: ["array"], items: { $ref: "#/definitions/oauth-session" } },
+    },
+    {
+      description: "End a session: `~` is the token making the request.",
       href: "/oauth/sessions/{(%23%2Fdefinitions%2Foauth-session%2Fdefinitions%2Fidentity)}",
       method: "DELETE",
       rel: "destroy",
       title: "Delete",
       targetSchema: { $ref: "#/definitions/oauth-session" },
+    },
+  ],
+};
+
+/** The eco dyno hours `heroku ps` reads (a variant Heroku serves but its document leaves out). */
+const ACCOUNT_QUOTA: Json = {
+  description: "An account's monthly pool of eco dyno hours and what it used, in seconds (dynoplane's description; not in Heroku's document).",
+  type: ["object"],
+  strictProperties: true,
+  properties: {
+    account_quota: { type: ["integer"], minimum: 0 },
+    quota_used: { type: ["integer"], minimum: 0 },
+    apps: {
+      type: ["array"],
+      items: {
+        type: ["object"],
+        strictProperties: true,
+        properties: { app_uuid: { $ref: "#/definitions/app/definitions/id" }, quota_used: { type: ["integer"], minimum: 0 } },
+      },
+    },
+  },
+  links: [
+    {
+      description: "The eco dyno hours of an account (only one's own).",
+      href: "/accounts/{(%23%2Fdefinitions%2Faccount%2Fdefinitions%2Fidentity)}/actions/get-quota",
+      method: "GET",
+      rel: "self",
+      title: "Info",
+      targetSchema: { $ref: "#/definitions/account-quota" },
+    },
+    {
+      description: "The eco dyno hours of the account making the request.",
+      href: "/account/actions/get-quota",
+      method: "GET",
+      rel: "self",
+      title: "Info",
+      targetSchema: { $ref: "#/definitions/account-quota" },
     },
   ],
 };
@@ -199,6 +245,10 @@ export function herokuSchema(): HerokuSchema {
   if (!doc.definitions["oauth-session"]) {
     doc.definitions["oauth-session"] = OAUTH_SESSION as Doc["definitions"][string];
     supplements.add("oauth-session");
+  }
+  if (!doc.definitions["account-quota"]) {
+    doc.definitions["account-quota"] = ACCOUNT_QUOTA as Doc["definitions"][string];
+    supplements.add("account-quota");
   }
 
   const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false, validateSchema: false });

@@ -5,8 +5,9 @@ import { createApp } from "../../src/app.ts";
  * (authenticated by host secrets), signed upload URLs and log stream URLs (authenticated by
  * their signature), and the browser side: `heroku login`'s handoff (a poll token) and the
  * dashboard (a session cookie); git's smart HTTP (`/<app>.git/...`) and build output URLs;
- * and the data API of the `pg:*` commands (Heroku serves it on another host, without a
- * schema; its own tests cover it, credentials included).
+ * the data API of the `pg:*` commands (Heroku serves it on another host, without a
+ * schema; its own tests cover it, credentials included); and the buildpack registry's
+ * public lookups (another host of Heroku's too).
  */
 const NOT_PLATFORM_API = [
   /^\/health$/,
@@ -20,6 +21,7 @@ const NOT_PLATFORM_API = [
   /^\/build-output\//,
   /^\/client\/v11\//,
   /^\/postgres\/v0\//,
+  /^\/buildpack-registry\//,
 ];
 
 /** The Platform API routes the control plane mounts, as `METHOD /path/:param` (middleware left out). */

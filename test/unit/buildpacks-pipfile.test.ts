@@ -75,12 +75,13 @@ describe("parsePipfile", () => {
       packages: ["flask", "gunicorn", "requests", "urllib3", "bcrypt>=1.1", "cryptography==2.3"],
       devPackages: ["pytest"],
       pythonVersion: "3.11",
+      sources: [{ name: "pypi", url: "https://pypi.org/simple", verifySsl: true }],
     });
   });
 
   it("prefers python_full_version, and allows a Pipfile without sections", () => {
     expect(parsePipfile('[requires]\npython_version = "3.11"\npython_full_version = "3.11.7"\n').pythonVersion).toBe("3.11.7");
-    expect(parsePipfile("")).toEqual({ packages: [], devPackages: [], pythonVersion: null });
+    expect(parsePipfile("")).toEqual({ packages: [], devPackages: [], pythonVersion: null, sources: [] });
   });
 
   it("reads unquoted and quoted names, tables and comments", () => {
@@ -117,12 +118,12 @@ version = "~=4.2"
       '[packages]\nflask = {git = "https://github.com/pallets/flask.git"}\n',
       "flask comes from git (https://github.com/pallets/flask.git), which needs the network",
     ],
-    ['[packages]\nmine = {path = ".", editable = true}\n', "mine is editable"],
+    ["[packages]\nmine = {editable = true}\n", "mine is editable, which needs a path or a version control URL"],
     ['[packages]\nmine = {path = "../elsewhere"}\n', "mine.path must stay inside the app"],
     ['[packages]\nflask = {version = "*", colour = "blue"}\n', 'flask has an unsupported key "colour"'],
     ["[packages]\nflask = 3\n", "flask must be a version string or a table"],
     ['[packages]\n"bad name!" = "*"\n', '"bad name!" is not a valid package name'],
-    ['[packages]\nflask = {extras = "async"}\n', "flask.extras must be a list of strings"],
+    ['[packages]\nflask = {extras = "async"}\n', "flask.extras must be a list of names"],
     ['packages = "flask"\n', "[packages] must be a table"],
     ['[packages]\nflask = "*"\nflask = "==2"\n', "Pipfile line 3: trying to redefine an already defined table or value"],
     ['[packages\nflask = "*"\n', "Pipfile line 1"],
@@ -146,11 +147,16 @@ describe("lockToRequirements", () => {
     expect(lockToRequirements(text)).toEqual({
       requirements: ["flask==2.2.2", "gunicorn==20.1.0; python_version >= '3.5'", "requests[socks]==2.28.1", "unpinned"],
       pythonVersion: "3.11",
+      sources: [],
     });
   });
 
   it("reads python_full_version and tolerates a lock without default", () => {
-    expect(lockToRequirements(lock(undefined, { requires: { python_full_version: "3.11.7" } }))).toEqual({ requirements: [], pythonVersion: "3.11.7" });
+    expect(lockToRequirements(lock(undefined, { requires: { python_full_version: "3.11.7" } }))).toEqual({
+      requirements: [],
+      pythonVersion: "3.11.7",
+      sources: [],
+    });
   });
 
   it.each<[string, string]>([
@@ -159,7 +165,7 @@ describe("lockToRequirements", () => {
     [JSON.stringify({ default: [] }), '"default" must be an object'],
     [JSON.stringify({ default: { flask: "==2" } }), "flask must be an object"],
     [JSON.stringify({ default: { dep: { git: "https://x/y.git", ref: "abc" } } }), "dep comes from git"],
-    [JSON.stringify({ default: { dep: { editable: true, path: "." } } }), "dep is editable"],
+    [JSON.stringify({ default: { dep: { editable: true } } }), "dep is editable"],
     [JSON.stringify({ default: { flask: { version: "2.2.2" } } }), 'version "2.2.2" needs an operator'],
   ])("refuses %j", (text, message) => {
     expect(() => lockToRequirements(text)).toThrow(PipfileError);
@@ -171,5 +177,58 @@ describe("entryToRequirement", () => {
   it("treats an empty version as any version", () => {
     expect(entryToRequirement("flask", "", "Pipfile")).toBe("flask");
     expect(entryToRequirement("flask", { version: "*" }, "Pipfile")).toBe("flask");
+  });
+});
+
+describe("entries with the network (an index build)", () => {
+  const read = (packages: string, extra = "") => {
+    const notes: string[] = [];
+    return { ...parsePipfile(`${extra}[packages]\n${packages}\n`, { network: true, notes }), notes };
+  };
+
+  it("turns version control, URLs, paths and editables into pip's lines", () => {
+    const parsed = read(
+      [
+        'flask = {git = "https://github.com/pallets/flask.git", ref = "2.3.x"}',
+        'mono = {git = "git+https://example.com/mono.git", ref = "v1", subdirectory = "pkgs/mono", extras = ["x"]}',
+        'wheel = {file = "https://example.com/dist/wheel-1.0-py3-none-any.whl", markers = "python_version >= \'3.8\'"}',
+        'mine = {path = ".", editable = true}',
+        'private = {version = "==1.2", index = "internal"}',
+      ].join("\n"),
+      '[[source]]\nurl = "https://pypi.org/simple"\nname = "pypi"\n\n[[source]]\nurl = "https://${USER}:${TOKEN}@pkgs.example.com/simple"\nverify_ssl = false\nname = "internal"\n\n',
+    );
+    expect(parsed.packages).toEqual([
+      "flask @ git+https://github.com/pallets/flask.git@2.3.x",
+      "mono[x] @ git+https://example.com/mono.git@v1#subdirectory=pkgs/mono",
+      "wheel @ https://example.com/dist/wheel-1.0-py3-none-any.whl; python_version >= '3.8'",
+      ".",
+      "private==1.2",
+    ]);
+    expect(parsed.notes).toEqual(["mine is editable in the Pipfile; the slug gets a regular install of it"]);
+    expect(parsed.sources).toEqual([
+      { name: "pypi", url: "https://pypi.org/simple", verifySsl: true },
+      { name: "internal", url: "https://${USER}:${TOKEN}@pkgs.example.com/simple", verifySsl: false },
+    ]);
+  });
+
+  it("keeps a lock's hashes, which put pip in hash-checking mode", () => {
+    const text = JSON.stringify({ default: { flask: { hashes: ["sha256:aa11", "sha256:bb22"], version: "==2.2.2" } } });
+    expect(lockToRequirements(text, { network: true }).requirements).toEqual(["flask==2.2.2 --hash=sha256:aa11 --hash=sha256:bb22"]);
+    // Without the network the host's packages are what they are: hashes do not apply.
+    expect(lockToRequirements(text).requirements).toEqual(["flask==2.2.2"]);
+  });
+
+  it.each<[string, string, string]>([
+    ['flask = {git = "ftp://example.com/flask"}', "", "flask.git must be a https or http or ssh or git or file URL"],
+    ['flask = {git = "https://example.com/flask.git", ref = "$(reboot)"}', "", 'flask.ref "$(reboot)" is not a branch, tag or commit'],
+    ['flask = {git = "https://example.com/x.git", subdirectory = "../.."}', "", "flask.subdirectory must stay inside the repository"],
+    ['flask = {file = "file:///etc/passwd"}', "", "flask.file must be a https or http URL"],
+    ['flask = {version = "*", index = "nowhere"}', "", 'flask.index names "nowhere", which is not a [[source]] of the Pipfile'],
+    ['flask = "*"', '[[source]]\nurl = "ftp://example.com/simple"\nname = "x"\n\n', "url must be an http or https URL"],
+    ['flask = "*"', '[[source]]\nname = "x"\n\n', "needs a url"],
+    ['flask = {hashes = ["md5:00"]}', "", 'flask.hashes must be a list like ["sha256:<hex>"]'],
+  ])("refuses %s", (packages, extra, message) => {
+    expect(() => read(packages, extra)).toThrow(PipfileError);
+    expect(() => read(packages, extra)).toThrow(message);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { pickVersion } from "../../src/agent/buildpacks/python/lib/runtimes.ts";
 import {
   chooseInterpreter,
   parseRuntimeTxt,
@@ -101,5 +102,22 @@ describe("chooseInterpreter", () => {
   it("fails when the host has no Python 3 at all", () => {
     expect(() => chooseInterpreter(null, [])).toThrow("no Python 3 interpreter is installed on this host");
     expect(() => chooseInterpreter(want(3, 11, 7), [py("2.7.18")])).toThrow("no Python 3 interpreter");
+  });
+});
+
+describe("pickVersion (a runtime source's versions.txt)", () => {
+  const req = (major: number, minor: number, patch: number | null) => ({ major, minor, patch, source: "runtime.txt" });
+  const available = ["3.10.13", "3.11.2", "3.11.10", "3.11.9", "3.12.1", "not-a-version", "2.7.18"];
+
+  it("takes the newest patch of the minor version asked for, by number", () => {
+    expect(pickVersion(req(3, 11, null), available)).toBe("3.11.10");
+    expect(pickVersion(req(3, 12, null), available)).toBe("3.12.1");
+  });
+
+  it("takes an exact version only when listed", () => {
+    expect(pickVersion(req(3, 11, 9), available)).toBe("3.11.9");
+    expect(pickVersion(req(3, 11, 3), available)).toBeNull();
+    expect(pickVersion(req(3, 9, null), available)).toBeNull();
+    expect(pickVersion(req(2, 7, null), available)).toBeNull();
   });
 });

@@ -44,6 +44,12 @@ describe("the dynoplane command", () => {
     [["start", "--bogus"], /Unknown option '--bogus'[\s\S]*usage: dynoplane start \[--port N\]/],
     [["bench", "router", "--sequential", "0"], /--sequential must be a whole number of at least 1[\s\S]*usage: dynoplane bench router/],
     [["host", "--control-plane", "https://cp.example.com", "--secret", "s", "--port", "99999"], /--port must be a whole number from 0 to 65535/],
+    [["host", "--control-plane", "https://cp.example.com", "--secret", "s", "--python-packages", "apt"], /--python-packages takes index or host \(got apt\)/],
+    [
+      ["host", "--control-plane", "https://cp.example.com", "--secret", "s", "--python-index", "file:///srv/wheels"],
+      /--python-index takes an http or https URL/,
+    ],
+    [["start", "--python-index", "not a url"], /--python-index takes an http or https URL of a package index \(got not a url\)/],
   ])("exits 2 with the usage for %j, before doing anything", (args, message) => {
     const result = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
     expect(result.status).toBe(2);

@@ -3,6 +3,7 @@ import { appUser, type DynoUser } from "../dyno-user.ts";
 import type { SandboxHost } from "../sandbox/index.ts";
 import { BuildError } from "./exec.ts";
 import type { BuildIO } from "./io.ts";
+import type { PythonBuildSettings } from "./python.ts";
 import { runBuild } from "./runner.ts";
 import { removeStaleWorkspaces } from "./workspace.ts";
 
@@ -16,6 +17,8 @@ export interface BuilderOptions {
   ioFor: (spec: BuildSpec) => BuildIO;
   /** Builds running at once on this host; more wait their turn. */
   concurrency?: number;
+  /** Where Python builds get packages. */
+  python?: PythonBuildSettings;
   log?: (message: string) => void;
 }
 
@@ -59,6 +62,7 @@ export class Builder {
           sandboxes: this.o.sandboxes,
           io: this.o.ioFor(spec),
           signal: controller.signal,
+          python: this.o.python,
           log: this.o.log,
         });
       } finally {

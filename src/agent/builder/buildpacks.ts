@@ -27,6 +27,8 @@ export interface StepContext {
   spec: BuildSpec;
   out: BuildOutput;
   signal: AbortSignal;
+  /** What the host tells `bin/compile` besides the usual environment (its Python settings). */
+  compileEnv?: Record<string, string>;
 }
 
 /** The directory of a built-in buildpack (`heroku/python` → src/agent/buildpacks/python). */
@@ -135,7 +137,8 @@ export async function compile(bp: Buildpack, name: string, ctx: StepContext): Pr
     count++;
   };
   const { ws } = ctx;
-  const r = await workspaceStep(ws, bin, [ws.buildDir, ws.cacheDir, ws.envDir], { cwd: ws.buildDir, env: stepEnv(ws, ctx.spec), signal: ctx.signal, onLine });
+  const env = { ...stepEnv(ws, ctx.spec), ...ctx.compileEnv };
+  const r = await workspaceStep(ws, bin, [ws.buildDir, ws.cacheDir, ws.envDir], { cwd: ws.buildDir, env, signal: ctx.signal, onLine });
   if (r.status === 126 || r.status === 127) throw new BuildError(`${bp.url} has no runnable bin/compile (exit status ${r.status})`);
   const last = reason as { text: string; at: number } | null;
   if (r.status !== 0) throw new BuildError(last && count - last.at <= 5 ? last.text : `Failed to compile ${name} app (bin/compile exit status ${r.status})`);

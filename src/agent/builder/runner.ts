@@ -9,6 +9,7 @@ import { abortReason, BuildError } from "./exec.ts";
 import type { BuildIO } from "./io.ts";
 import { BuildOutput } from "./output.ts";
 import { describeProcessTypes, mergeProcessTypes, parseProcfile, ProcfileError, type ProcessTypes } from "./procfile.ts";
+import { DEFAULT_PYTHON_SETTINGS, type PythonBuildSettings, pythonBuildEnv } from "./python.ts";
 import { formatSize, makeSlug } from "./slug-steps.ts";
 import { fetchSource, type LocalSource } from "./source.ts";
 import { createWorkspace, removeWorkspace, workspaceStep, type Workspace } from "./workspace.ts";
@@ -29,6 +30,8 @@ export interface RunBuildOptions {
   maxUnpackedBytes?: number;
   /** Cancels the build (the agent is stopping). */
   signal?: AbortSignal;
+  /** Where Python packages come from on this host; by default the public index. */
+  python?: PythonBuildSettings;
   log?: (message: string) => void;
 }
 
@@ -99,6 +102,7 @@ async function build(ctx: StepContext, o: RunBuildOptions, result: BuildResult):
     throw new BuildError(`Could not fetch the app's source: ${(err as Error).message}`);
   }
   const buildpacks = await selectBuildpacks(ctx);
+  if (spec.buildpacks.length === 0) result.detected_buildpack = buildpacks[0]!.bp.url;
   let defaults: ProcessTypes = {};
   for (const { bp, name } of buildpacks) {
     result.buildpack_provided_description = name;
@@ -160,7 +164,7 @@ export async function runBuild(o: RunBuildOptions): Promise<BuildResult> {
   let ws: Workspace | undefined;
   try {
     ws = await createWorkspace(o.workDir, spec, o.user, o.sandboxes);
-    await build({ ws, spec, out, signal }, o, result);
+    await build({ ws, spec, out, signal, compileEnv: pythonBuildEnv(o.python ?? DEFAULT_PYTHON_SETTINGS) }, o, result);
     result.status = "succeeded";
   } catch (caught) {
     // Whatever a step threw when cut short, the reason is the time limit or the agent stopping.

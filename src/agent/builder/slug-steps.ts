@@ -64,7 +64,9 @@ export async function makeSlug(ctx: StepContext, dest: string, maxBytes: number,
   });
   const written = pipeline(limit, createWriteStream(dest, { mode: 0o600 }));
   written.catch(() => {}); // observed below, after tar ends
-  const args = ["-czf", "-", "--owner=0", "--group=0", "--numeric-owner", "./app"];
+  // gzip's fastest level: about twice as fast as its default for a slug 15% larger, and a
+  // deploy waits for it.
+  const args = ["-cf", "-", "--use-compress-program=gzip -1", "--owner=0", "--group=0", "--numeric-owner", "./app"];
   const r = await workspaceStep(ctx.ws, "tar", args, {
     // The parent of the build dir: "/" in a sandbox, the workspace root without one.
     cwd: path.dirname(ctx.ws.buildDir),

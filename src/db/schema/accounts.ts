@@ -11,6 +11,8 @@ export const accounts = pgTable(
     passwordHash: text("password_hash").notNull(),
     verified: boolean("verified").notNull().default(false),
     lastLoginAt: timestamp("last_login_at", { withTimezone: true, mode: "date" }),
+    /** Set when the account's eco dyno hours ran out: its eco dynos sleep until then (the next month). */
+    ecoExhaustedUntil: timestamp("eco_exhausted_until", { withTimezone: true, mode: "date" }),
     ...timestamps,
   },
   (t) => [uniqueIndex("accounts_email_key").on(t.email)],

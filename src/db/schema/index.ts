@@ -16,3 +16,4 @@ export { sources, type SourceRow } from "./sources.ts";
 export { gitPacks, type GitPackRow } from "./git-packs.ts";
 export { builds, type BuildRow, type BuildStatus, type BuildSourceKind, type BuildpackRef } from "./builds.ts";
 export { addons, addonAttachments, type AddonRow, type AddonAttachmentRow, type AddonState } from "./addons.ts";
+export { dynoUsage, appFeatures, keepAlive, appTraffic, type DynoUsageRow, type KeepAliveRow } from "./eco.ts";

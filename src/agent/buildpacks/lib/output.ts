@@ -52,7 +52,16 @@ export interface RunResult {
  * Runs a program with its output shown indented as detail lines, and returns its exit
  * status and lines (for explaining a failure).
  */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    quiet?: boolean /** Rewrites each line before it is shown or kept (to scrub secrets). */;
+    transform?: (line: string) => string;
+  } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
     const lines: string[] = [];
@@ -63,7 +72,8 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
     };
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream, crlfDelay: Infinity })
-        .on("line", (line) => {
+        .on("line", (raw) => {
+          const line = opts.transform ? opts.transform(raw) : raw;
           lines.push(line);
           if (!opts.quiet && line.trim() !== "") detail(line);
         })

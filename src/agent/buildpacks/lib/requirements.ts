@@ -98,7 +98,7 @@ export function requirementName(requirement: string): string | null {
 }
 
 /** Logical lines: `\` continues a line, comments go (a `#` at the start or after a space). */
-function logicalLines(text: string): { n: number; text: string }[] {
+export function logicalLines(text: string): { n: number; text: string }[] {
   const out: { n: number; text: string }[] = [];
   let pending: { n: number; text: string } | null = null;
   text
@@ -119,7 +119,7 @@ function logicalLines(text: string): { n: number; text: string }[] {
 }
 
 /** Whether a line names a local file or directory (a wheel, an sdist, the app itself). */
-function isLocalPath(text: string): boolean {
+export function isLocalPath(text: string): boolean {
   return /^\.\.?(\/|$)/.test(text) || /^[\w./-]+\.(whl|tar\.gz|zip)$/.test(text);
 }
 
@@ -178,6 +178,64 @@ export function parseRequirements(text: string, file: string, read: (rel: string
     } catch (err) {
       fail((err as Error).message);
     }
+  }
+  return out;
+}
+
+/** What pip will read of a requirements file and the files it includes, as far as a build needs to know it. */
+export interface RequirementFiles {
+  /** Every file read, in order, with its text: what a cached install must match. */
+  files: { name: string; text: string }[];
+  /** Index URLs the files name (`--index-url`, `--extra-index-url`), for scrubbing from the output. */
+  indexes: string[];
+  /** The `--index-url` the files set (the last one, as pip takes it), which pip uses over its environment's. */
+  indexUrl: string | null;
+  /** Whether anything is installed from the app's own files (its contents change without the lines changing). */
+  local: boolean;
+}
+
+/**
+ * Follows a requirements file's `-r` and `-c` includes (inside the app only, no cycles) for
+ * a build that lets pip itself read them: pip parses the lines; this says which files they
+ * are, which indexes they name and whether the app's own files are installed.
+ */
+export function scanRequirementFiles(
+  file: string,
+  read: (rel: string) => string | null,
+  chain: string[] = [],
+  out: RequirementFiles = { files: [], indexes: [], indexUrl: null, local: false },
+): RequirementFiles {
+  const text = read(file);
+  if (text === null) throw new RequirementsError(`${chain.at(-1) ?? file}: ${file} does not exist`);
+  out.files.push({ name: file, text });
+  const stack = [...chain, file];
+  for (const { n, text: line } of logicalLines(text)) {
+    const at = `${file} line ${n}`;
+    const m = /^(--[A-Za-z-]+|-[A-Za-z])(?:[=\s]\s*(.*)|(\S.*))?$/.exec(line);
+    if (m) {
+      const [, opt = "", a, b] = m;
+      const value = (a ?? b ?? "").trim();
+      if (["-r", "--requirement", "-c", "--constraint"].includes(opt)) {
+        if (!value) throw new RequirementsError(`${at}: ${opt} needs a file name`);
+        if (stack.length > MAX_INCLUDE_DEPTH) throw new RequirementsError(`${at}: requirements files are nested too deeply`);
+        if (path.isAbsolute(value) || /^[a-z][a-z0-9+.-]*:/i.test(value))
+          throw new RequirementsError(`${at}: ${opt} ${value}: only files inside the app can be included`);
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), value));
+        if (target.startsWith("../") || target === "..") throw new RequirementsError(`${at}: ${opt} ${value}: only files inside the app can be included`);
+        if (stack.includes(target)) throw new RequirementsError(`${at}: ${opt} ${value} includes itself: ${[...stack, target].join(" -> ")}`);
+        scanRequirementFiles(target, read, stack, out);
+      } else if (["-i", "--index-url", "--extra-index-url"].includes(opt)) {
+        if (value) out.indexes.push(value);
+        if (value && opt !== "--extra-index-url") out.indexUrl = value;
+      } else if (opt === "-e" || opt === "--editable") {
+        if (isLocalPath(value)) out.local = true;
+      } else if (opt === "-f" || opt === "--find-links") {
+        if (!/^[a-z]+:\/\//i.test(value)) out.local = true;
+      }
+      continue;
+    }
+    const spec = line.replace(/\s+--(hash|global-option|config-settings)[=\s]\S+/g, "").trim();
+    if (isLocalPath(spec) || spec.startsWith("file:")) out.local = true;
   }
   return out;
 }

@@ -62,19 +62,50 @@ async function linkAliases(bin: string): Promise<void> {
   }
 }
 
-/** Creates the venv over the host's site packages; pip comes from the host when it has one. */
-export async function createVenv(python: string, venvDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * Creates the venv: the app's own (without pip), or over the host's site packages (a host
+ * without an index), where pip comes from the host's packages when it has one.
+ */
+export async function createVenv(python: string, venvDir: string, env: NodeJS.ProcessEnv, o: { systemSitePackages: boolean }): Promise<void> {
   await fs.rm(venvDir, { recursive: true, force: true });
   // A copy of the interpreter, not a link to the host's path: a slug holds nothing that points
   // outside ./app (the same tar check as the Slug API's refuses such links).
-  await exec(python, ["-m", "venv", "--copies", "--system-site-packages", "--without-pip", venvDir], { env });
+  await exec(python, ["-m", "venv", "--copies", ...(o.systemSitePackages ? ["--system-site-packages"] : []), "--without-pip", venvDir], { env });
   await linkAliases(path.join(venvDir, "bin"));
+  // The app's own virtualenv gets its packages from the build's pip (`pipTool`), not pip of its own.
+  if (!o.systemSitePackages) return;
   const venvPython = path.join(venvDir, "bin", "python");
   const hasPip = await exec(venvPython, ["-m", "pip", "--version"], { env }).then(
     () => true,
     () => false,
   );
   if (!hasPip) await exec(venvPython, ["-m", "ensurepip", "--default-pip"], { env });
+}
+
+/** Whether `python -m pip` runs and can install for another interpreter (`--python`, pip 22.3 and later). */
+async function pipWithPython(python: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const out = await exec(python, ["-m", "pip", "--version"], { env }).then(
+    (r) => r.stdout,
+    () => "",
+  );
+  const m = /^pip (\d+)\.(\d+)/.exec(out);
+  return m !== null && (Number(m[1]) > 22 || (Number(m[1]) === 22 && Number(m[2]) >= 3));
+}
+
+/**
+ * The python whose pip installs for index builds, into the app's virtualenv with `--python`,
+ * so the slug carries the app's packages and not pip: the interpreter's own pip when the
+ * host installed one (its files are the host's, read-only to the build), else a virtualenv
+ * of its own in the app's build cache (one per interpreter version, made once).
+ */
+export async function pipTool(python: string, dir: string, env: NodeJS.ProcessEnv): Promise<string> {
+  if (await pipWithPython(python, env)) return python;
+  const tool = path.join(dir, "bin", "python");
+  if (await pipWithPython(tool, env)) return tool;
+  await fs.rm(dir, { recursive: true, force: true });
+  await exec(python, ["-m", "venv", "--without-pip", dir], { env });
+  await exec(tool, ["-m", "ensurepip", "--default-pip"], { env });
+  return tool;
 }
 
 /** A console script for entry point `module:attr.path`, in pip's own form. */

@@ -1,0 +1,91 @@
+import { readFileSync } from "node:fs";
+import https from "node:https";
+import path from "node:path";
+import { Cron } from "croner";
+import { parse as parseToml } from "smol-toml";
+import type { LocalTls } from "./tls.ts";
+import { ROOT } from "./worker.ts";
+
+/** The cron schedules of `[triggers] crons` in wrangler.toml: what Cloudflare fires the Worker on. */
+export function wranglerCrons(file = path.join(ROOT, "wrangler.toml")): string[] {
+  const config = parseToml(readFileSync(file, "utf8")) as { triggers?: { crons?: unknown } };
+  const crons = config.triggers?.crons;
+  return Array.isArray(crons) ? crons.filter((c): c is string => typeof c === "string") : [];
+}
+
+/** What one scheduled run answered. */
+export interface ScheduledOutcome {
+  ok: boolean;
+  /** workerd's word for it: `ok`, or `exception` when the handler threw. */
+  outcome: string;
+  ms: number;
+}
+
+/**
+ * Runs the Worker's `scheduled()` handler once, as Cloudflare would for `cron` at `time`:
+ * through wrangler dev's trigger endpoint (`/cdn-cgi/handler/scheduled`), which calls the
+ * real handler in workerd with that `scheduledTime`. Resolves when the run has finished.
+ */
+export function fireScheduled(port: number, tls: Pick<LocalTls, "caPath">, cron: string, time = new Date()): Promise<ScheduledOutcome> {
+  const started = Date.now();
+  const query = new URLSearchParams({ cron, time: String(time.getTime()) });
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      {
+        host: "127.0.0.1",
+        port,
+        path: `/cdn-cgi/handler/scheduled?${query}`,
+        servername: "localhost",
+        headers: { host: `localhost:${port}` },
+        ca: [readFileSync(tls.caPath)],
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ ok: res.statusCode === 200, outcome: body.trim() || `status ${res.statusCode}`, ms: Date.now() - started }));
+      },
+    );
+    // A run over very many apps takes a while; Cloudflare allows a scheduled handler 15 minutes.
+    req.setTimeout(15 * 60_000, () => req.destroy(new Error("the scheduled run did not finish within 15 minutes")));
+    req.on("error", reject);
+  });
+}
+
+export interface LocalCron {
+  /** When each schedule fires next. */
+  next(): Array<{ cron: string; at: Date | null }>;
+  stop(): void;
+}
+
+/**
+ * Fires the Worker's scheduled handler on each schedule, as Cloudflare's cron triggers do
+ * (UTC, on the minute). A run that is still going when its schedule comes round again is
+ * not doubled: that tick is skipped and said on the console. A run that fails is said too.
+ */
+export function startLocalCron(opts: { port: number; tls: Pick<LocalTls, "caPath">; schedules: string[]; log?: (message: string) => void }): LocalCron {
+  const log = opts.log ?? ((m: string) => console.error(`dynoplane: ${m}`));
+  const jobs = opts.schedules.map((cron) => {
+    let running = false;
+    const job = new Cron(cron, { timezone: "UTC", protect: false }, async (self: Cron) => {
+      const time = self.currentRun() ?? new Date();
+      if (running) return log(`the scheduled run for ${cron} at ${time.toISOString()} was skipped: the previous one is still going`);
+      running = true;
+      try {
+        const outcome = await fireScheduled(opts.port, opts.tls, cron, time);
+        if (!outcome.ok) log(`the scheduled run for ${cron} at ${time.toISOString()} failed: ${outcome.outcome}`);
+      } catch (err) {
+        log(`the scheduled run for ${cron} at ${time.toISOString()} failed: ${err instanceof Error ? err.message : String(err)}`);
+      } finally {
+        running = false;
+      }
+    });
+    return { cron, job };
+  });
+  return {
+    next: () => jobs.map(({ cron, job }) => ({ cron, at: job.nextRun() })),
+    stop: () => {
+      for (const { job } of jobs) job.stop();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../env.ts";
+import { jsonBody } from "../lib/validate.ts";
+import { toAppFeatureJson } from "../serializers/feature.ts";
+import { findAppForActor } from "../services/apps.ts";
+import { requestContext } from "../services/context.ts";
+import { getAppFeature, listAppFeatures, setAppFeature } from "../services/features.ts";
+
+const updateBody = z.object({ enabled: z.boolean() }).strict();
+
+/** `/apps/{app}/features`: `heroku features`, `features:info`, `features:enable` and `features:disable`. */
+export const featuresRoutes = new Hono<AppEnv>()
+  .get("/apps/:app/features", async (c) => {
+    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
+    return c.json((await listAppFeatures(c.var.db, app)).map(toAppFeatureJson));
+  })
+  .get("/apps/:app/features/:feature", async (c) => {
+    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
+    return c.json(toAppFeatureJson(await getAppFeature(c.var.db, app, c.req.param("feature"))));
+  })
+  .patch("/apps/:app/features/:feature", jsonBody(updateBody), async (c) => {
+    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
+    const feature = await setAppFeature(requestContext(c, c.var.actor), app, c.req.param("feature"), c.req.valid("json").enabled);
+    return c.json(toAppFeatureJson(feature));
+  });

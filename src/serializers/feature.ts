@@ -1,0 +1,19 @@
+import type { AppFeature } from "../services/features.ts";
+import { isoTime } from "./common.ts";
+
+/** Heroku's app-feature shape; every dynoplane feature is generally available. */
+export function toAppFeatureJson(f: AppFeature) {
+  return {
+    id: f.id,
+    name: f.name,
+    display_name: f.displayName,
+    description: f.description,
+    doc_url: f.docUrl,
+    enabled: f.enabled,
+    state: "general",
+    // Heroku names a feedback address per feature; dynoplane has none to give.
+    feedback_email: "",
+    created_at: isoTime(f.createdAt),
+    updated_at: isoTime(f.updatedAt),
+  };
+}
