@@ -230,13 +230,17 @@ export class DynoProcess {
     });
   }
 
-  /** SIGTERM to the group; SIGKILL to whatever is left after `graceMs`. Ends `down`. */
-  stop(graceMs: number): Promise<void> {
-    this.stopping ??= this.terminate(graceMs);
+  /**
+   * SIGTERM to the group; SIGKILL to whatever is left after `graceMs`. Ends `down`; a
+   * `replaced` process (a restart's old instance) does not write that last state line: the
+   * dyno itself is starting or up again in its new instance.
+   */
+  stop(graceMs: number, replaced = false): Promise<void> {
+    this.stopping ??= this.terminate(graceMs, replaced);
     return this.stopping;
   }
 
-  private async terminate(graceMs: number): Promise<void> {
+  private async terminate(graceMs: number, replaced: boolean): Promise<void> {
     this.clearTimers();
     // An attached dyno whose client never came: nothing was started, nothing is left to stop.
     if (!this.child) return this.finished();
@@ -253,7 +257,7 @@ export class DynoProcess {
         if (!this.o.sandbox) await waitGroupGone(pid, 5_000);
       }
       await this.exited;
-      this.setState("down");
+      this.setState("down", "down", !replaced);
     }
   }
 
@@ -349,9 +353,9 @@ export class DynoProcess {
     this.finished();
   }
 
-  private setState(next: DynoState, word: string = next): void {
+  private setState(next: DynoState, word: string = next, log = true): void {
     if (this.state === next) return;
-    this.platform(`State changed from ${this.state} to ${word}`);
+    if (log) this.platform(`State changed from ${this.state} to ${word}`);
     this.state = next;
     this.o.onState(this);
   }

@@ -44,6 +44,8 @@ interface Instance {
   dir?: string;
   sandbox?: Sandbox;
   retired: boolean;
+  /** A restart's old instance: it ends without a state line of its own (the dyno goes on). */
+  replaced?: boolean;
   /** Settles when the unpack-and-spawn started by `launch` is over, whichever way. */
   launching?: Promise<void>;
   /** Settles when the directory is deleted; every path that ends an instance awaits the same one. */
@@ -262,7 +264,9 @@ export class Supervisor {
     slot.dyno = dyno;
     slot.crashes = 0;
     this.platform(dyno, "Restarting");
+    if (slot.state !== "starting") this.platform(dyno, `State changed from ${slot.state} to starting`);
     this.setState(slot, "starting", null);
+    for (const i of [slot.previous, slot.current]) if (i) i.replaced = true;
     // A web dyno keeps answering from whichever instance is up (even one replaced twice over).
     const serving = this.serving(slot);
     if (serving) {
@@ -440,7 +444,7 @@ export class Supervisor {
     inst.retired = true;
     await inst.launching;
     if (inst.proc) {
-      await inst.proc.stop(this.o.stopGraceMs ?? 30_000);
+      await inst.proc.stop(this.o.stopGraceMs ?? 30_000, inst.replaced);
       await inst.proc.exited;
     }
     await this.cleanup(inst);

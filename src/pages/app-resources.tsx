@@ -243,7 +243,9 @@ export const resourcesPages = new Hono<DashboardEnv>()
     const back = appHref(app.name, "resources");
     try {
       await stopDynos(requestContext(c, session.actor), app, dyno);
-      return redirectWith(c, back, { kind: "notice", text: `Stopping ${dyno}.` });
+      // A dyno of the formation comes back (as on Heroku); a one-off dyno ends for good.
+      const again = isOneOffType(dyno.split(".")[0]!) ? "" : " The platform starts it again, as its formation asks.";
+      return redirectWith(c, back, { kind: "notice", text: `Stopping ${dyno}.${again}` });
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       return redirectWith(c, back, { kind: "error", text: err.message });

@@ -124,41 +124,39 @@ export async function selectDynos(db: Database, appId: string, selector?: string
  * the app's log says `Restart web by user ...`.
  */
 export async function restartDynos(ctx: ServiceContext, app: AppRow, selector?: string): Promise<void> {
+  await replaceDynos(ctx, app, selector, "restart");
+}
+
+/**
+ * Stops an app's dynos (`heroku ps:stop web.1`, `ps:kill`, `ps:stop -p web`), as Heroku does:
+ * a one-off dyno ends, and a dyno of the formation ends its process and is started again
+ * (the formation still asks for it), so `heroku ps:wait` sees it up again. The hosts are told
+ * and the app's log says `Stop web.1 by user ...`.
+ */
+export async function stopDynos(ctx: ServiceContext, app: AppRow, selector: string): Promise<void> {
+  await replaceDynos(ctx, app, selector, "stop");
+}
+
+/** Ends one-off dynos and gives formation dynos a new instance: the restart and stop verbs. */
+async function replaceDynos(ctx: ServiceContext, app: AppRow, selector: string | undefined, verb: "restart" | "stop"): Promise<void> {
   const changes = await ctx.db.transaction(async (tx) => {
     const changes = noChanges();
     for (const d of await selectDynos(tx, app.id, selector)) {
-      // A one-off dyno is not run again: restarting it ends it, as on Heroku.
+      // A one-off dyno is not run again: restarting or stopping it ends it, as on Heroku.
       if (isOneOffType(d.type)) {
-        await tx.update(dynos).set({ desired: "stopped", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
+        await tx.update(dynos).set({ desired: "stopped", state: "down", port: null, updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
         changes.stop.push({ dynoId: d.id, hostId: d.hostId });
         continue;
       }
       await tx.update(dynos).set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
       changes.start.push(d.id);
     }
-    await recordAudit(tx, { actor: ctx.actor, action: "dynos.restart", app, details: { selector: selector ?? "all" }, requestId: ctx.requestId });
+    await recordAudit(tx, { actor: ctx.actor, action: `dynos.${verb}`, app, details: { selector: selector ?? "all" }, requestId: ctx.requestId });
     return changes;
   });
   pushChanges(ctx, changes);
-  logAppEvents(ctx, app.id, [`Restart${selector ? ` ${selector}` : ""} by ${byWhom(ctx)}`]);
-}
-
-/**
- * Stops an app's dynos (`heroku ps:stop web.1`) until the next restart, scale or release.
- * The hosts are told and the app's log says `Stop web.1 by user ...`.
- */
-export async function stopDynos(ctx: ServiceContext, app: AppRow, selector: string): Promise<void> {
-  const changes = await ctx.db.transaction(async (tx) => {
-    const changes = noChanges();
-    for (const d of await selectDynos(tx, app.id, selector)) {
-      await tx.update(dynos).set({ desired: "stopped", state: "down", port: null, updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
-      changes.stop.push({ dynoId: d.id, hostId: d.hostId });
-    }
-    await recordAudit(tx, { actor: ctx.actor, action: "dynos.stop", app, details: { selector }, requestId: ctx.requestId });
-    return changes;
-  });
-  pushChanges(ctx, changes);
-  logAppEvents(ctx, app.id, [`Stop ${selector} by ${byWhom(ctx)}`]);
+  const what = verb === "restart" ? "Restart" : "Stop";
+  logAppEvents(ctx, app.id, [`${what}${selector ? ` ${selector}` : ""} by ${byWhom(ctx)}`]);
 }
 
 /** What one host should run: its placed dynos that should be up, with their release's config. */

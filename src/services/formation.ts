@@ -69,6 +69,7 @@ export async function updateFormation(ctx: ServiceContext, app: AppRow, updates:
       const [row] = await tx.update(formations).set({ quantity, size, updatedAt: sql`now()` }).where(eq(formations.id, current.id)).returning();
       rows.push(row!);
     }
+    checkTierRules(await listFormation(tx, app.id));
     await refreshProcessTier(tx, app.id);
     const changes = await syncDynos(tx, app);
     await placeDynos(tx);
@@ -81,6 +82,33 @@ export async function updateFormation(ctx: ServiceContext, app: AppRow, updates:
   return { formation, summary };
 }
 
+/** The sizes that run one dyno per process type, and only alongside their own kind (Heroku's Eco and Basic). */
+const SINGLE_DYNO_SIZES = ["Eco", "Basic"];
+
+/**
+ * Heroku's rules for its smallest tiers, over the formation as it would be: an Eco or Basic
+ * process type runs at most one dyno, and an app running Eco (or Basic) dynos runs only
+ * those. Throws `invalid_params` with Heroku's wording; pure.
+ */
+export function checkTierRules(formation: Pick<FormationRow, "type" | "quantity" | "size">[]): void {
+  const running = formation.filter((f) => f.quantity > 0);
+  for (const f of running) {
+    if (SINGLE_DYNO_SIZES.includes(f.size) && f.quantity > 1) {
+      throw invalidParams(`Cannot update to more than 1 ${f.size} size dynos per process type.`);
+    }
+  }
+  for (const tier of SINGLE_DYNO_SIZES) {
+    const own = running.filter((f) => f.size === tier);
+    const other = running.find((f) => f.size !== tier);
+    if (own.length && other) {
+      throw invalidParams(
+        `Cannot mix ${tier} dynos with other sizes in one app (${own[0]!.type} is ${tier}, ${other.type} is ${other.size}). ` +
+          `Change every process type together, e.g. heroku ps:type ${other.size.toLowerCase()}.`,
+      );
+    }
+  }
+}
+
 /** `eco` when every process type runs on Eco dynos (the CLI then shows the eco-hours quota). */
 export async function refreshProcessTier(tx: Database, appId: string) {
   const rows = await listFormation(tx, appId);
@@ -90,16 +118,18 @@ export async function refreshProcessTier(tx: Database, appId: string) {
 
 /**
  * Aligns the formation with a new slug's process types: new types appear (web at 1 the
- * first time, others at 0), commands follow the slug, and vanished types go away.
+ * first time, others at 0) in the size the app already runs (Eco at first), commands follow
+ * the slug, and vanished types go away.
  */
 export async function applyProcessTypes(tx: Database, appId: string, processTypes: Record<string, string>): Promise<void> {
   const existing = await listFormation(tx, appId);
+  const size = (existing.find((f) => f.type === "web") ?? existing[0])?.size ?? "Eco";
   for (const [type, command] of Object.entries(processTypes)) {
     // The release phase runs once per release (release-phase.ts); it is never scaled.
     if (isOneOffType(type)) continue;
     const row = existing.find((f) => f.type === type);
     if (row) await tx.update(formations).set({ command, updatedAt: sql`now()` }).where(eq(formations.id, row.id));
-    else await tx.insert(formations).values({ appId, type, command, quantity: type === "web" ? 1 : 0, size: "Eco" });
+    else await tx.insert(formations).values({ appId, type, command, quantity: type === "web" ? 1 : 0, size });
   }
   for (const row of existing) if (!(row.type in processTypes) || isOneOffType(row.type)) await tx.delete(formations).where(eq(formations.id, row.id));
 }

@@ -122,7 +122,7 @@ describe("supervisor", () => {
   });
 
   it("replaces a web dyno without a moment where it does not answer", async () => {
-    const { sup } = await supervisor();
+    const { sup, lines } = await supervisor();
     const v1 = desiredDyno({ env: { VERSION: "1" } });
     sup.ensure(v1);
     const old = await up(sup, v1);
@@ -160,6 +160,17 @@ describe("supervisor", () => {
     expect(seen.slice(seen.indexOf("2"))).not.toContain("1");
     expect(sup.activeTarget(v1.id)).not.toEqual(at(old));
     expect(sup.observed()[0]).toMatchObject({ instance: v2.instance, state: "up" });
+    // Heroku's restart lines; the old instance ends without a state line of its own, so the
+    // log never says the dyno went down after its new instance came up.
+    const said = texts(lines, "heroku");
+    expect(said.slice(said.indexOf("Restarting"))).toEqual([
+      "Restarting",
+      "State changed from up to starting",
+      `Starting process with command \`${v1.command}\``,
+      "State changed from starting to up",
+      "Stopping all processes with SIGTERM",
+      expect.stringMatching(/^Process exited with status \d+$/),
+    ]);
   });
 
   it("replaces other dyno types by stopping the old instance before starting the new one", async () => {
@@ -174,9 +185,18 @@ describe("supervisor", () => {
     expect(alive(old.pid!)).toBe(false);
     expect(alive(next.pid!)).toBe(true);
     await waitFor("the new instance's first line", () => lines.some((l) => l.text === "working on 2"));
+    // Heroku's restart sequence, in its order: the old process ends before the new one starts.
+    const platform = texts(lines, "heroku");
+    expect(platform.slice(platform.indexOf("Restarting"))).toEqual([
+      "Restarting",
+      "State changed from up to starting",
+      "Stopping all processes with SIGTERM",
+      "Process exited with status 143",
+      `Starting process with command \`${v1.command}\``,
+      "State changed from starting to up",
+    ]);
     const said = lines.map((l) => l.text);
-    expect(said.indexOf("working on 2")).toBeGreaterThan(said.indexOf("State changed from up to down"));
-    expect(said.indexOf("State changed from up to down")).toBeGreaterThan(said.indexOf("working on 1"));
+    expect(said.indexOf("working on 2")).toBeGreaterThan(said.indexOf("Process exited with status 143"));
     expect(sup.activeTarget(v1.id)).toBeUndefined(); // only web dynos receive traffic
   });
 

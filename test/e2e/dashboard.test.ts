@@ -85,9 +85,15 @@ describe("the dashboard in a browser", { timeout: 240_000 }, () => {
   it("scales web to 2 and shows both dynos up", async () => {
     await page.goto(`${base()}/dashboard/apps/${app}`);
     await tab("Resources");
+    // Eco runs one dyno per process type, as on Heroku: the page says so and nothing changes.
     await page.locator("#scale-web-quantity").fill("2");
     await page.getByRole("button", { name: "Save web" }).click();
-    expect(await flash()).toBe("Scaled to web@2:Eco.");
+    expect(await flash()).toBe("Cannot update to more than 1 Eco size dynos per process type.");
+    expect((await api(`/apps/${app}/formation/web`, { token })).body.quantity).toBe(1);
+    await page.locator("#scale-web-quantity").fill("2");
+    await page.locator("#scale-web-size").selectOption("Standard-1X");
+    await page.getByRole("button", { name: "Save web" }).click();
+    expect(await flash()).toBe("Scaled to web@2:Standard-1X.");
     await waitFor(
       "web.1 and web.2 up on the Resources page",
       async () => {

@@ -135,7 +135,11 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     await waitForHeartbeat(hostId, agent);
 
     await deploySlug(user.token, app.name);
-    const scaled = await api(`/apps/${app.name}/formation`, { method: "PATCH", token: user.token, body: { updates: [{ type: "web", quantity: 2 }] } });
+    const scaled = await api(`/apps/${app.name}/formation`, {
+      method: "PATCH",
+      token: user.token,
+      body: { updates: [{ type: "web", quantity: 2, size: "Standard-1X" }] },
+    });
     expect(scaled.status).toBe(200);
     // Placement prefers the host with the most room; this app's dynos are moved here on purpose.
     await (await db()).update(dynos).set({ hostId }).where(eq(dynos.appId, app.id));

@@ -74,15 +74,23 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
     expect(fresh.boot).not.toBe(written.json!.boot);
   });
 
-  it("ps:scale web=2 starts a second dyno; ps lists both up; the router reaches both", async () => {
-    const scaled = await run(["ps:scale", "web=2"]);
-    expect(scaled.output).toContain("done, now running web at 2:Eco");
+  it("ps:scale web=2 is refused on Eco dynos as on Heroku, and changes nothing", async () => {
+    const res = await heroku(["ps:scale", "web=2", "-a", app], { home, env: { HEROKU_API_KEY: user.token } });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain("Cannot update to more than 1 Eco size dynos per process type.");
+    expect((await api(`/apps/${app}/formation/web`, { token: user.token })).body).toMatchObject({ quantity: 1, size: "Eco" });
+    expect((await listDynos(user.token, app)).map((d) => d.name)).toEqual(["web.1"]);
+  });
+
+  it("ps:scale web=2:standard-1x starts a second dyno; ps lists both up; the router reaches both", async () => {
+    const scaled = await run(["ps:scale", "web=2:standard-1x"]);
+    expect(scaled.output).toContain("done, now running web at 2:Standard-1X");
     const formation = await api(`/apps/${app}/formation/web`, { token: user.token });
-    expect(formation.body).toMatchObject({ type: "web", quantity: 2, size: "Eco" });
+    expect(formation.body).toMatchObject({ type: "web", quantity: 2, size: "Standard-1X" });
 
     await waitForUp(user.token, app, ["web.1", "web.2"]);
     const ps = await run(["ps"]);
-    expect(ps.stdout).toContain(`=== web (Eco): node server.js ${app} (2)`);
+    expect(ps.stdout).toContain(`=== web (Standard-1X): node server.js ${app} (2)`);
     expect(ps.stdout).toMatch(/^web\.1: up\b/m);
     expect(ps.stdout).toMatch(/^web\.2: up\b/m);
 
@@ -132,26 +140,35 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
     await waitForUp(user.token, app, ["web.1", "web.2"]);
   });
 
-  it("ps:stop web.2 stops that dyno; web.1 keeps serving", async () => {
+  it("ps:stop web.2 ends that dyno's process and the platform starts it again, as Heroku does; ps:wait returns once it is up", async () => {
+    const before = await sample(app);
+    expect(before.size).toBe(2);
     const res = await run(["ps:stop", "web.2"]);
     expect(res.output).toContain("Stopping dyno web.2");
-    await waitFor("web.2 down and web.1 up", async () => {
-      const dynos = await listDynos(user.token, app);
-      return dynos.find((d) => d.name === "web.2")?.state === "down" && dynos.find((d) => d.name === "web.1")?.state === "up";
+    const wait = await run(["ps:wait"]);
+    expect(wait.code).toBe(0);
+    const dynos = await listDynos(user.token, app);
+    expect(dynos.map((d) => [d.name, d.state]).sort()).toEqual([
+      ["web.1", "up"],
+      ["web.2", "up"],
+    ]);
+    const after = await waitFor(
+      "web.2 answering from a new process, web.1 from its old one",
+      async () => {
+        const seen = await sample(app, 6);
+        return seen.size === 2 && seen.get("web.2") !== before.get("web.2") && seen.get("web.1") === before.get("web.1") ? seen : false;
+      },
+      60_000,
+    );
+    await waitFor("only the two serving processes running", () => {
+      const pids = appProcesses(app);
+      return pids.length === 2 && pids.every((p) => [...after.values()].includes(p));
     });
-    const ps = await run(["ps"]);
-    expect(ps.stdout).toMatch(/^web\.1: up\b/m);
-    expect(ps.stdout).toMatch(/^web\.2: down\b/m);
-
-    await waitFor("one process left", () => appProcesses(app).length === 1);
-    const seen = await sample(app, 6);
-    expect([...seen.keys()]).toEqual(["web.1"]);
-    expect(appProcesses(app)).toEqual([seen.get("web.1")]);
   });
 
   it("maintenance:on answers H80 with the maintenance page while the dynos keep running; maintenance:off serves again", async () => {
     const running = appProcesses(app);
-    expect(running).toHaveLength(1);
+    expect(running).toHaveLength(2);
     expectOk(await run(["maintenance:on"]));
     const page = await waitFor(
       "the maintenance page",
@@ -170,12 +187,12 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
     );
     expectOk(await run(["maintenance:off"]));
     const back = await waitForAnswer(app, () => true, 10_000);
-    expect(back.dyno).toBe("web.1");
+    expect(back.dyno).toMatch(/^web\.[12]$/);
   });
 
   it("ps:scale web=0 stops everything; the router then answers 503 with the application error page (H14)", async () => {
     const res = await run(["ps:scale", "web=0"]);
-    expect(res.output).toContain("done, now running web at 0:Eco");
+    expect(res.output).toContain("done, now running web at 0:Standard-1X");
     expect(await listDynos(user.token, app)).toEqual([]);
     const page = await visit(app);
     expect(page.status).toBe(503);

@@ -89,27 +89,27 @@ describe("PATCH /apps/{app}/formation", () => {
       token: owner.token,
       body: {
         updates: [
-          { type: "web", quantity: "2", size: "Eco" },
+          { type: "web", quantity: "2", size: "standard-1x" },
           { type: "worker", quantity: "+1", size: "standard-2x" },
         ],
       },
     });
     expect(res.status).toBe(200);
     expect(quantities(res.body)).toEqual([
-      ["web", 2, "Eco"],
+      ["web", 2, "Standard-1X"],
       ["worker", 1, "Standard-2X"],
     ]);
     expect(res.body[1].dyno_size.name).toBe("Standard-2X");
     expect(quantities(await formationOf(owner, app.name))).toEqual([
-      ["web", 2, "Eco"],
+      ["web", 2, "Standard-1X"],
       ["worker", 1, "Standard-2X"],
     ]);
     expect((await api(`/apps/${app.name}`, { token: owner.token })).body.process_tier).toBe("production");
 
     const dynos = await api(`/apps/${app.name}/dynos`, { token: owner.token });
     expect(dynos.body.map((d: any) => [d.name, d.size])).toEqual([
-      ["web.1", "Eco"],
-      ["web.2", "Eco"],
+      ["web.1", "Standard-1X"],
+      ["web.2", "Standard-1X"],
       ["worker.1", "Standard-2X"],
     ]);
 
@@ -125,7 +125,7 @@ describe("PATCH /apps/{app}/formation", () => {
     });
     expect(down.status).toBe(200);
     expect(quantities(down.body)).toEqual([
-      ["web", 1, "Eco"],
+      ["web", 1, "Standard-1X"],
       ["worker", 0, "Standard-2X"],
     ]);
     expect((await api(`/apps/${app.name}/dynos`, { token: owner.token })).body.map((d: any) => d.name)).toEqual(["web.1"]);
@@ -229,14 +229,66 @@ describe("PATCH /apps/{app}/formation", () => {
 describe("PATCH /apps/{app}/formation/{type}", () => {
   it("scales and resizes one process type and answers with it", async () => {
     const { owner, app } = await deployed();
-    const res = await api(`/apps/${app.name}/formation/worker`, { method: "PATCH", token: owner.token, body: { quantity: "+2", size: "basic" } });
+    const web = await api(`/apps/${app.name}/formation/web`, { method: "PATCH", token: owner.token, body: { size: "standard-1x" } });
+    expect(web.body).toMatchObject({ type: "web", quantity: 1, size: "Standard-1X" });
+    const res = await api(`/apps/${app.name}/formation/worker`, { method: "PATCH", token: owner.token, body: { quantity: "+2", size: "standard-2x" } });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ type: "worker", quantity: 2, size: "Basic", app: { name: app.name } });
+    expect(res.body).toMatchObject({ type: "worker", quantity: 2, size: "Standard-2X", app: { name: app.name } });
     const again = await api(`/apps/${app.name}/formation/worker`, { method: "PATCH", token: owner.token, body: { quantity: 1 } });
-    expect(again.body).toMatchObject({ type: "worker", quantity: 1, size: "Basic" });
+    expect(again.body).toMatchObject({ type: "worker", quantity: 1, size: "Standard-2X" });
     expect(quantities(await formationOf(owner, app.name))).toEqual([
-      ["web", 1, "Eco"],
+      ["web", 1, "Standard-1X"],
+      ["worker", 1, "Standard-2X"],
+    ]);
+  });
+});
+
+describe("Heroku's rules for Eco and Basic dynos", () => {
+  const patch = (owner: TestAccount, app: string, updates: unknown[]) =>
+    api(`/apps/${app}/formation`, { method: "PATCH", token: owner.token, body: { updates } });
+
+  it.each([
+    ["Eco", [{ type: "web", quantity: "2" }], "Cannot update to more than 1 Eco size dynos per process type."],
+    ["Basic", [{ type: "web", quantity: "2", size: "basic" }], "Cannot update to more than 1 Basic size dynos per process type."],
+    ["Eco", [{ type: "worker", quantity: "1", size: "standard-1x" }], "Cannot mix Eco dynos with other sizes in one app (web is Eco, worker is Standard-1X)."],
+    [
+      "Basic",
+      [
+        { type: "web", size: "basic" },
+        { type: "worker", quantity: "1" },
+      ],
+      "Cannot mix Eco dynos with other sizes in one app (worker is Eco, web is Basic).",
+    ],
+  ])("refuses what %s dynos cannot do, changing nothing", async (_tier, updates, message) => {
+    const { owner, app } = await deployed();
+    const before = await formationOf(owner, app.name);
+    const res = await patch(owner, app.name, updates);
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ id: "invalid_params" });
+    expect(res.body.message).toContain(message);
+    expect(await formationOf(owner, app.name)).toEqual(before);
+    expect((await api(`/apps/${app.name}/dynos`, { token: owner.token })).body.map((d: any) => d.name)).toEqual(["web.1"]);
+  });
+
+  it("changes every process type's size at once, as heroku ps:type does, and then scales", async () => {
+    const { owner, app } = await deployed();
+    const basic = await patch(owner, app.name, [
+      { type: "web", quantity: "1", size: "basic" },
+      { type: "worker", quantity: "1", size: "basic" },
+    ]);
+    expect(basic.status).toBe(200);
+    expect(quantities(await formationOf(owner, app.name))).toEqual([
+      ["web", 1, "Basic"],
       ["worker", 1, "Basic"],
+    ]);
+    const professional = await patch(owner, app.name, [
+      { type: "web", quantity: "3", size: "standard-1x" },
+      { type: "worker", size: "standard-2x" },
+    ]);
+    expect(professional.status).toBe(200);
+    expect(quantities(await formationOf(owner, app.name))).toEqual([
+      ["web", 3, "Standard-1X"],
+      ["worker", 1, "Standard-2X"],
     ]);
   });
 });

@@ -207,7 +207,7 @@ describe("responses match Heroku's Platform API schema", () => {
     const formation = await conforming(`/apps/${app.name}/formation`, { token: owner.token, status: 200 });
     expect(formation.body.map((f: any) => f.type).sort()).toEqual(["web", "worker"]);
     await conforming(`/apps/${app.name}/formation/web`, { token: owner.token, status: 200 });
-    await conforming(`/apps/${app.name}/formation/worker`, { method: "PATCH", token: owner.token, body: { quantity: 1, size: "Basic" }, status: 200 });
+    await conforming(`/apps/${app.name}/formation/worker`, { method: "PATCH", token: owner.token, body: { quantity: 1, size: "Eco" }, status: 200 });
 
     const dynoList = await conforming(`/apps/${app.name}/dynos`, { token: owner.token, status: 200 });
     const dyno = dynoList.body[0].name;

@@ -65,7 +65,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("a verb called by a scheduled job"
       .values({ appId: app!.id, blobKey: "slugs/none.tar.gz", size: 1, processTypes: { web: "node server.js" } })
       .returning();
     await db.insert(releases).values({ appId: app!.id, version: 1, description: "Deploy", userEmail: account!.email, slugId: slug!.id });
-    await db.insert(formations).values({ appId: app!.id, type: "web", quantity: 0, size: "Basic", command: "node server.js" });
+    await db.insert(formations).values({ appId: app!.id, type: "web", quantity: 0, size: "Standard-1X", command: "node server.js" });
     const { host: row } = await createHost(db, "recorder");
     const url = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
     await db.update(hosts).set({ state: "up", capacityMb: 4096, url, lastHeartbeatAt: sql`now()` }).where(eq(hosts.id, row.id));
@@ -79,7 +79,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("a verb called by a scheduled job"
     const job = platformContext(db, env);
     const { summary } = await updateFormation(job, app!, [{ type: "web", quantity: 2 }]);
     await job.settle();
-    expect(summary).toBe("web@2:Basic");
+    expect(summary).toBe("web@2:Standard-1X");
 
     // The hosts were told at once, with tokens for them, signed for commands.
     await waitFor("two start commands", () => received.filter((r) => r.command.op === "start").length === 2, 10_000, 50);
@@ -90,6 +90,6 @@ describe.skipIf(!platform().adminDatabaseUrl)("a verb called by a scheduled job"
     // And the app's log has the line, in Heroku's words, naming the platform as the actor.
     const channel = env.LOG_CHANNEL.get(env.LOG_CHANNEL.idFromName(app!.id));
     const lines = (await channel.recent({ limit: 10 })) as { dyno: string; text: string }[];
-    expect(lines.map((l) => [l.dyno, l.text])).toContainEqual(["api", "Scaled to web@2:Basic by dynoplane"]);
+    expect(lines.map((l) => [l.dyno, l.text])).toContainEqual(["api", "Scaled to web@2:Standard-1X by dynoplane"]);
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { idColumn, timestamps } from "./columns.ts";
 import { hosts } from "./hosts.ts";
 import { releases } from "./releases.ts";
 
-/** What a dyno should be doing. `stopped` keeps the row (ps:stop); `sleeping` is an idle eco dyno. */
+/** What a dyno should be doing. `stopped` keeps an ended one-off dyno's row; `sleeping` is an idle eco dyno. */
 export type DynoDesired = "up" | "stopped" | "sleeping";
 /** What the host agent last reported, in Heroku's words. */
 export type DynoState = "starting" | "up" | "crashed" | "idle" | "down";
