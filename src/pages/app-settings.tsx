@@ -1,9 +1,8 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
-import type { AppRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { gitUrl, publicUrls } from "../lib/urls.ts";
-import { deleteApp } from "../services/apps.ts";
+import { type AppAccess, deleteApp } from "../services/apps.ts";
 import { getConfigVars, setConfigVars } from "../services/config-vars.ts";
 import { requestContext } from "../services/context.ts";
 import { appHref, field, href, rawField, redirectWith, type DashboardContext, type DashboardEnv } from "./context.ts";
@@ -14,7 +13,7 @@ const HIDDEN = "••••••••";
 
 interface SettingsProps {
   frame: Frame;
-  app: AppRow;
+  app: AppAccess;
   git: string;
   config: Record<string, string>;
   reveal: boolean;
@@ -107,22 +106,26 @@ const SettingsView: FC<SettingsProps> = ({ frame, app, git, config, reveal }) =>
       </Fact>
     </dl>
     <ConfigVars frame={frame} app={app.name} config={config} reveal={reveal} />
-    <section class="danger-zone" aria-labelledby="delete-app">
-      <h2 id="delete-app">Delete app</h2>
-      <p>Deleting {app.name} removes its config, releases and dynos at once. This cannot be undone.</p>
-      <PostForm action={appHref(app.name, "delete")} csrf={frame.csrf} label="Delete app">
-        <div class="field-row">
-          <div>
-            <label for="confirm-name">Type the app's name, {app.name}, to confirm</label>
-            <input id="confirm-name" name="confirm" type="text" autocomplete="off" required />
-          </div>
-          <button type="submit" class="danger">
-            Delete app
-          </button>
-        </div>
-      </PostForm>
-    </section>
+    {app.role === "owner" ? <DeleteApp frame={frame} app={app.name} /> : <p class="hint">Only the app's owner, {app.ownerEmail}, can delete it.</p>}
   </AppFrame>
+);
+
+const DeleteApp: FC<{ frame: Frame; app: string }> = ({ frame, app }) => (
+  <section class="danger-zone" aria-labelledby="delete-app">
+    <h2 id="delete-app">Delete app</h2>
+    <p>Deleting {app} removes its config, releases and dynos at once. This cannot be undone.</p>
+    <PostForm action={appHref(app, "delete")} csrf={frame.csrf} label="Delete app">
+      <div class="field-row">
+        <div>
+          <label for="confirm-name">Type the app's name, {app}, to confirm</label>
+          <input id="confirm-name" name="confirm" type="text" autocomplete="off" required />
+        </div>
+        <button type="submit" class="danger">
+          Delete app
+        </button>
+      </div>
+    </PostForm>
+  </section>
 );
 
 /** Applies one config patch from a form and reports back on the settings page. */
@@ -170,6 +173,9 @@ export const settingsPages = new Hono<DashboardEnv>()
     const found = await appOrLogin(c);
     if ("redirect" in found) return found.redirect;
     const { app, session } = found;
+    if (app.role !== "owner") {
+      return redirectWith(c, appHref(app.name, "settings"), { kind: "error", text: `Only the app's owner, ${app.ownerEmail}, can delete it.` });
+    }
     if ((await field(c, "confirm")) !== app.name) {
       return redirectWith(c, `${appHref(app.name, "settings")}#delete-app`, {
         kind: "error",

@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
-import type { AppRow, ReleaseRow } from "../db/schema/index.ts";
-import { findAppForActor } from "../services/apps.ts";
+import type { ReleaseRow } from "../db/schema/index.ts";
+import { type AppAccess, findAppForActor } from "../services/apps.ts";
 import type { BrowserSession } from "../services/browser-sessions.ts";
 import { sessionOrLogin, type DashboardContext } from "./context.ts";
 import { Time } from "./layout.tsx";
@@ -10,7 +10,7 @@ import { Time } from "./layout.tsx";
  * as the API (someone else's app is a 403, an unknown one a 404, both rendered by the
  * dashboard's error page); or the redirect to sign in.
  */
-export async function appOrLogin(c: DashboardContext): Promise<{ session: BrowserSession; app: AppRow } | { redirect: Response }> {
+export async function appOrLogin(c: DashboardContext): Promise<{ session: BrowserSession; app: AppAccess } | { redirect: Response }> {
   const auth = sessionOrLogin(c);
   if ("redirect" in auth) return auth;
   const app = await findAppForActor(c.var.db, auth.session.actor, c.req.param("name") ?? "");

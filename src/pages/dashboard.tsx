@@ -19,6 +19,7 @@ import { logsPages } from "./app-logs.tsx";
 import { overviewPages } from "./app-overview.tsx";
 import { resourcesPages } from "./app-resources.tsx";
 import { addonsPages } from "./app-addons.tsx";
+import { accessPages } from "./app-access.tsx";
 import { settingsPages } from "./app-settings.tsx";
 import { appsPages } from "./apps-pages.tsx";
 import { authPages } from "./auth-pages.tsx";
@@ -114,6 +115,7 @@ export const dashboardRoutes = new Hono<DashboardEnv>()
   .route("/", resourcesPages)
   .route("/", addonsPages)
   .route("/", settingsPages)
+  .route("/", accessPages)
   .route("/", activityPages)
   .route("/", logsPages)
   .all("*", (c) => errorPage(c, 404, "Page not found", "There is no dashboard page at this address."))

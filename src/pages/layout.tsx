@@ -81,12 +81,13 @@ export const Layout: FC<PropsWithChildren<{ frame: Frame; current?: "apps" | "ac
 );
 
 /** The tabs of an app's page. */
-export type AppTab = "overview" | "resources" | "activity" | "logs" | "settings";
+export type AppTab = "overview" | "resources" | "activity" | "logs" | "access" | "settings";
 const TABS: Array<[AppTab, string, string]> = [
   ["overview", "Overview", ""],
   ["resources", "Resources", "resources"],
   ["activity", "Activity", "activity"],
   ["logs", "Logs", "logs"],
+  ["access", "Access", "access"],
   ["settings", "Settings", "settings"],
 ];
 

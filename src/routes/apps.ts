@@ -1,18 +1,16 @@
 import { Hono, type Context } from "hono";
-import type { AppRow } from "../db/schema/apps.ts";
 import { z } from "zod";
-import type { Actor, AppEnv } from "../env.ts";
+import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { rangeOf, sendPage } from "../lib/respond.ts";
 import { publicUrls } from "../lib/urls.ts";
 import { jsonBody } from "../lib/validate.ts";
-import { toAppJson, toOwnerCollaboratorJson } from "../serializers/app.ts";
-import { APP_SORT_FIELDS, createApp, deleteApp, findAppForActor, listApps, updateApp } from "../services/apps.ts";
+import { toAppJson, toCollaboratorJson } from "../serializers/app.ts";
+import { APP_SORT_FIELDS, type AppAccess, createApp, deleteApp, findAppForActor, listApps, updateApp } from "../services/apps.ts";
+import { addCollaborator, getMember, listMembers, removeCollaborator } from "../services/collaborators.ts";
 import { requestContext } from "../services/context.ts";
 
-/** Apps are reached only through their owner, so the owner is the caller. */
-const ownerOf = (actor: Actor) => ({ id: actor.accountId, email: actor.email });
-const appJson = (c: Context<AppEnv>, app: AppRow) => toAppJson(app, ownerOf(c.var.actor), publicUrls(c.env));
+const appJson = (c: Context<AppEnv>, app: AppAccess) => toAppJson(app, { id: app.ownerId, email: app.ownerEmail }, publicUrls(c.env));
 
 const createBody = z
   .object({
@@ -24,6 +22,18 @@ const createBody = z
     internal_routing: z.boolean().nullable().optional(),
     kernel: z.string().nullable().optional(),
     locked: z.boolean().nullable().optional(),
+  })
+  .strict();
+
+const collaboratorBody = z
+  .object({
+    user: z
+      .string()
+      .min(1)
+      .max(254)
+      .regex(/^[^\s\u0000]+$/, "an email address or account id"),
+    // Heroku's: whether to skip the invitation email; dynoplane sends none either way.
+    silent: z.boolean().optional(),
   })
   .strict();
 
@@ -39,7 +49,7 @@ const updateBody = z
 export const appsRoutes = new Hono<AppEnv>()
   .post("/apps", jsonBody(createBody), async (c) => {
     const app = await createApp(requestContext(c, c.var.actor), c.req.valid("json"));
-    return c.json(appJson(c, app), 201);
+    return c.json(appJson(c, { ...app, ownerEmail: c.var.actor.email, role: "owner" }), 201);
   })
   .get("/apps", async (c) => {
     const page = await listApps(c.var.db, c.var.actor, rangeOf(c, APP_SORT_FIELDS));
@@ -58,18 +68,35 @@ export const appsRoutes = new Hono<AppEnv>()
     return c.json(appJson(c, app));
   })
   .patch("/apps/:app", jsonBody(updateBody), async (c) => {
-    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const updated = await updateApp(c.var.db, c.var.actor, app, c.req.valid("json"), c.var.requestId);
-    return c.json(appJson(c, updated));
+    const body = c.req.valid("json");
+    let app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
+    // Collaborators may turn maintenance on and off; the name is the owner's to change.
+    if (body.name !== undefined && body.name !== app.name) app = await findAppForActor(c.var.db, c.var.actor, app.id, "rename it");
+    const updated = await updateApp(c.var.db, c.var.actor, app, body, c.var.requestId);
+    return c.json(appJson(c, { ...updated, ownerEmail: app.ownerEmail, role: app.role }));
   })
   .delete("/apps/:app", async (c) => {
-    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    const deleted = await deleteApp(requestContext(c, c.var.actor), app);
-    return c.json(appJson(c, deleted));
+    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"), "delete it");
+    await deleteApp(requestContext(c, c.var.actor), app);
+    return c.json(appJson(c, app));
   })
   .get("/apps/:app/collaborators", async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
-    return c.json([toOwnerCollaboratorJson(app, ownerOf(c.var.actor))]);
+    return c.json((await listMembers(c.var.db, app)).map((m) => toCollaboratorJson(app, m)));
+  })
+  .get("/apps/:app/collaborators/:collaborator", async (c) => {
+    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
+    return c.json(toCollaboratorJson(app, await getMember(c.var.db, app, c.req.param("collaborator"))));
+  })
+  .post("/apps/:app/collaborators", jsonBody(collaboratorBody), async (c) => {
+    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"), "manage its collaborators");
+    const member = await addCollaborator(requestContext(c, c.var.actor), app, c.req.valid("json").user);
+    return c.json(toCollaboratorJson(app, member), 201);
+  })
+  .delete("/apps/:app/collaborators/:collaborator", async (c) => {
+    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"), "manage its collaborators");
+    const member = await removeCollaborator(requestContext(c, c.var.actor), app, c.req.param("collaborator"));
+    return c.json(toCollaboratorJson(app, member));
   })
   .get("/apps/:app/pipeline-couplings", async (c) => {
     await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));

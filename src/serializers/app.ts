@@ -1,5 +1,6 @@
 import type { AppRow } from "../db/schema/apps.ts";
 import { gitUrl, webUrl, type PublicUrls } from "../lib/urls.ts";
+import type { Member } from "../services/collaborators.ts";
 import { isoTime, isoTimeOrNull, REGION_IDS, STACK_IDS } from "./common.ts";
 
 /** Heroku's app shape, with every field the CLI reads (`repo_size`/`slug_size` always present). */
@@ -33,20 +34,16 @@ export function toAppJson(app: AppRow, owner: { id: string; email: string }, url
   };
 }
 
-/** A collaborator entry for the owner: dynoplane apps have one member, their owner. */
-export function toOwnerCollaboratorJson(app: AppRow, owner: { id: string; email: string }) {
+/** Heroku's collaborator shape: the owner (role `owner`) or a collaborator of a personal app. */
+export function toCollaboratorJson(app: { id: string; name: string }, m: Member) {
   return {
-    id: owner.id,
+    id: m.id,
     app: { id: app.id, name: app.name },
-    permissions: [
-      { name: "view", description: "Can view the app" },
-      { name: "deploy", description: "Can deploy the app" },
-      { name: "operate", description: "Can operate the app" },
-      { name: "manage", description: "Can manage the app" },
-    ],
-    role: "owner",
-    user: { id: owner.id, email: owner.email, federated: false },
-    created_at: isoTime(app.createdAt),
-    updated_at: isoTime(app.updatedAt),
+    // Personal apps have no per-permission access control on Heroku either: the list is empty.
+    permissions: [],
+    role: m.role,
+    user: { id: m.user.id, email: m.user.email, federated: false },
+    created_at: isoTime(m.createdAt),
+    updated_at: isoTime(m.updatedAt),
   };
 }

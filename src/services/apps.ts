@@ -1,7 +1,7 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, exists, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
-import { addons, apps, type AppRow } from "../db/schema/index.ts";
+import { accounts, addons, apps, collaborators, type AppRow } from "../db/schema/index.ts";
 import type { Actor } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
@@ -18,18 +18,30 @@ export const DEFAULT_STACK: (typeof STACKS)[number] = "heroku-24";
 
 const appNotFound = () => new ApiError("not_found", "Couldn't find that app.", "app");
 
+/** An app as someone with access to it sees it: its owner's email, and whether they are that owner. */
+export type AppAccess = AppRow & { ownerEmail: string; role: "owner" | "collaborator" };
+
 /**
- * The one owner-scoped lookup every app route goes through. An app that exists but
- * belongs to someone else is refused as Heroku does (403), without its details.
+ * The one owner-scoped lookup every app route goes through: the app's owner and its
+ * collaborators get it; anyone else is refused as Heroku does (403), without its details.
+ * With `ownerOnly` (what only the owner may do: "delete it"), a collaborator is refused too.
  */
-export async function findAppForActor(db: Database, actor: Actor, idOrName: string): Promise<AppRow> {
+export async function findAppForActor(db: Database, actor: Actor, idOrName: string, ownerOnly?: string): Promise<AppAccess> {
   const key = idOrName.toLowerCase();
   const which = isUuid(key) ? eq(apps.id, key) : APP_NAME_RE.test(key) ? eq(apps.name, key) : null;
   if (!which) throw appNotFound();
-  const [row] = await db.select().from(apps).where(which).limit(1);
+  const [row] = await db
+    .select({ app: apps, ownerEmail: accounts.email, collaborator: collaborators.id })
+    .from(apps)
+    .innerJoin(accounts, eq(accounts.id, apps.ownerId))
+    .leftJoin(collaborators, and(eq(collaborators.appId, apps.id), eq(collaborators.accountId, actor.accountId)))
+    .where(which)
+    .limit(1);
   if (!row) throw appNotFound();
-  if (row.ownerId !== actor.accountId) throw new ApiError("forbidden", `You do not have access to the app ${idOrName}.`);
-  return row;
+  const role = row.app.ownerId === actor.accountId ? "owner" : row.collaborator ? "collaborator" : null;
+  if (!role) throw new ApiError("forbidden", `You do not have access to the app ${idOrName}.`);
+  if (ownerOnly && role !== "owner") throw new ApiError("forbidden", `Only the owner of ${row.app.name} (${row.ownerEmail}) can ${ownerOnly}.`);
+  return { ...row.app, ownerEmail: row.ownerEmail, role };
 }
 
 function checkName(name: string) {
@@ -82,16 +94,24 @@ const sortFields: Record<string, SortField<AppRow>> = {
 };
 export const APP_SORT_FIELDS = Object.keys(sortFields);
 
-/** The actor's apps. */
-export async function listApps(db: Database, actor: Actor, range: PageRange): Promise<Page<AppRow>> {
+/** The actor's apps: those they own and those they collaborate on. */
+export async function listApps(db: Database, actor: Actor, range: PageRange): Promise<Page<AppAccess>> {
   const page = pageClauses(range, sortFields);
+  const member = exists(
+    db
+      .select({ id: collaborators.id })
+      .from(collaborators)
+      .where(and(eq(collaborators.appId, apps.id), eq(collaborators.accountId, actor.accountId))),
+  );
   const rows = await db
-    .select()
+    .select({ app: apps, ownerEmail: accounts.email })
     .from(apps)
-    .where(and(eq(apps.ownerId, actor.accountId), page.where))
+    .innerJoin(accounts, eq(accounts.id, apps.ownerId))
+    .where(and(or(eq(apps.ownerId, actor.accountId), member), page.where))
     .orderBy(page.orderBy)
     .limit(page.limit);
-  return finishPage(rows, range, sortFields);
+  const access = rows.map(({ app, ownerEmail }): AppAccess => ({ ...app, ownerEmail, role: app.ownerId === actor.accountId ? "owner" : "collaborator" }));
+  return finishPage(access, range, sortFields);
 }
 
 /** Renames an app, toggles maintenance or changes its build stack. */

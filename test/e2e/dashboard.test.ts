@@ -2,7 +2,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, platform } from "../support/api.ts";
 import { launchBrowser, screenshot, type TestBrowser } from "../support/browser.ts";
-import { appName, closeDb } from "../support/factories.ts";
+import { appName, closeDb, makeAccount } from "../support/factories.ts";
 import { deploySlug, destroyApp, visit, waitFor } from "../support/slugs.ts";
 
 // A person in a real Chromium: signs up, creates an app, deploys it (through the Slug API
@@ -147,6 +147,24 @@ describe("the dashboard in a browser", { timeout: 240_000 }, () => {
     await page.getByRole("button", { name: "Roll back to v3" }).click();
     expect(await flash()).toBe("Rollback to v3: released v5.");
     expect((await api(`/apps/${app}/config-vars`, { token })).body).toEqual({ GREETING: "hello from the dashboard" });
+  });
+
+  it("adds a collaborator on the Access tab, who then reaches the app, and removes them", async () => {
+    const helper = await makeAccount();
+    await tab("Access");
+    const nobody = `nobody-${Date.now().toString(36)}@example.com`;
+    await page.locator("#collaborator-email").fill(nobody);
+    await page.getByRole("button", { name: "Add collaborator" }).click();
+    expect(await flash()).toBe(`Couldn't find a user with the email ${nobody}.`);
+    await page.locator("#collaborator-email").fill(helper.email);
+    await page.getByRole("button", { name: "Add collaborator" }).click();
+    expect(await flash()).toBe(`Added ${helper.email}.`);
+    expect(await page.getByRole("cell", { name: helper.email, exact: true }).count()).toBe(1);
+    expect((await api(`/apps/${app}`, { token: helper.token })).status).toBe(200);
+    await screenshot(page, "dashboard-12-access");
+    await page.getByRole("button", { name: `Remove ${helper.email}` }).click();
+    expect(await flash()).toBe(`Removed ${helper.email}.`);
+    expect((await api(`/apps/${app}`, { token: helper.token })).status).toBe(403);
   });
 
   it("deletes the app only when its name is typed again", async () => {

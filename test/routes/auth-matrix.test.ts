@@ -6,6 +6,7 @@ import {
   addons,
   appFeatures,
   apps,
+  collaborators,
   configVars,
   dynos,
   formations,
@@ -28,6 +29,8 @@ afterAll(closeDb);
 interface World {
   owner: TestAccount;
   other: TestAccount;
+  /** Let into the owner's app: may work on it, but not do what only its owner may. */
+  collaborator: TestAccount;
   app: { id: string; name: string };
   /** A live token of the owner's, the target of the authorization routes. */
   spare: { id: string; token: string };
@@ -46,8 +49,10 @@ async function issue(owner: TestAccount, body: Record<string, unknown>) {
 async function makeWorld(): Promise<World> {
   const owner = await makeAccount();
   const other = await makeAccount();
+  const collaborator = await makeAccount();
   const app = await makeApp(owner);
   await makeApp(other);
+  expect((await api(`/apps/${app.name}/collaborators`, { method: "POST", token: owner.token, body: { user: collaborator.email } })).status).toBe(201);
   for (const body of [{ SECRET: "s3cret", MODE: "a" }, { MODE: "b" }]) {
     expect((await api(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body })).status).toBe(200);
   }
@@ -62,13 +67,13 @@ async function makeWorld(): Promise<World> {
   expect((await api("/account", { token: revoked.token })).status).toBe(200);
   expect((await api(`/oauth/authorizations/${revoked.id}`, { method: "DELETE", token: owner.token })).status).toBe(200);
 
-  return { owner, other, app, spare, expired, revoked, newAppName: appName("taken") };
+  return { owner, other, collaborator, app, spare, expired, revoked, newAppName: appName("taken") };
 }
 
 /** The rows of every table a request could change, in a stable order. */
 async function snapshot(w: World) {
   const d = await db();
-  const ids = [w.owner.id, w.other.id];
+  const ids = [w.owner.id, w.other.id, w.collaborator.id];
   return {
     accounts: await d.select().from(accounts).where(inArray(accounts.id, ids)).orderBy(asc(accounts.id)),
     apps: await d
@@ -76,6 +81,7 @@ async function snapshot(w: World) {
       .from(apps)
       .where(or(inArray(apps.ownerId, ids), eq(apps.name, w.newAppName)))
       .orderBy(asc(apps.id)),
+    collaborators: await d.select().from(collaborators).where(eq(collaborators.appId, w.app.id)).orderBy(asc(collaborators.id)),
     configVars: await d.select().from(configVars).where(eq(configVars.appId, w.app.id)).orderBy(asc(configVars.key)),
     releases: await d.select().from(releases).where(eq(releases.appId, w.app.id)).orderBy(asc(releases.version)),
     slugs: await d.select().from(slugs).where(eq(slugs.appId, w.app.id)).orderBy(asc(slugs.id)),
@@ -96,12 +102,13 @@ async function snapshot(w: World) {
  * Every Platform API route, with a request that would change something if it were let
  * through. `{app}` is the owner's app, `{authorization}` the owner's spare token. The
  * credentials are checked before anything is looked up, so slug, process type and dyno
- * need not exist.
+ * need not exist. `ownerOnly` routes refuse the app's collaborators too.
  */
 interface Route {
   method: string;
   path: string;
   body?: (w: World) => unknown;
+  ownerOnly?: true;
 }
 const ROUTES: Route[] = [
   { method: "GET", path: "/account" },
@@ -121,9 +128,12 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/users/~/apps" },
   { method: "GET", path: "/users/{email}/apps" },
   { method: "GET", path: "/apps/{app}" },
-  { method: "PATCH", path: "/apps/{app}", body: (w) => ({ name: w.newAppName, maintenance: true }) },
-  { method: "DELETE", path: "/apps/{app}" },
+  { method: "PATCH", path: "/apps/{app}", body: (w) => ({ name: w.newAppName, maintenance: true }), ownerOnly: true },
+  { method: "DELETE", path: "/apps/{app}", ownerOnly: true },
   { method: "GET", path: "/apps/{app}/collaborators" },
+  { method: "GET", path: "/apps/{app}/collaborators/{collaborator}" },
+  { method: "POST", path: "/apps/{app}/collaborators", body: (w) => ({ user: w.other.email }), ownerOnly: true },
+  { method: "DELETE", path: "/apps/{app}/collaborators/{collaborator}", ownerOnly: true },
   { method: "GET", path: "/apps/{app}/addons" },
   { method: "GET", path: "/apps/{app}/pipeline-couplings" },
   { method: "GET", path: "/apps/{app}/config-vars" },
@@ -187,8 +197,12 @@ const ROUTES: Route[] = [
   { method: "PUT", path: "/apps/{app}/buildpack-installations", body: () => ({ updates: [{ buildpack: "/opt/intruder" }] }) },
 ];
 
-const fill = (path: string, values: { app: string; authorization: string; email: string }) =>
-  path.replace("{app}", values.app).replace("{authorization}", values.authorization).replace("{email}", values.email);
+const fill = (path: string, values: { app: string; authorization: string; email: string; collaborator: string }) =>
+  path
+    .replace("{app}", values.app)
+    .replace("{authorization}", values.authorization)
+    .replace("{email}", values.email)
+    .replace("{collaborator}", values.collaborator);
 
 const basic = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString("base64")}`;
 const bearer = (token: string) => `Bearer ${token}`;
@@ -244,6 +258,14 @@ const FOREIGN_APP: Case[] = (["name", "id"] as const).map((appBy) => ({
   body: { id: "forbidden", message: nonEmpty },
 }));
 
+/** A collaborator's valid token where only the owner may act: Heroku's 403. */
+const COLLABORATOR: Case = {
+  label: "a collaborator's valid token",
+  authorization: (w) => bearer(w.collaborator.token),
+  status: 403,
+  body: { id: "forbidden", message: nonEmpty },
+};
+
 /** Another account's valid token on the owner's authorization: it does not exist for them. */
 const FOREIGN_AUTHORIZATION: Case = {
   label: "another account's valid token",
@@ -257,6 +279,7 @@ function casesFor(route: Route): Case[] {
   if (route.method === "POST" && route.path === "/oauth/authorizations") cases.push(...BAD_LOGINS);
   else cases.push(PASSWORD_ELSEWHERE);
   if (route.path.includes("{app}")) cases.push(...FOREIGN_APP);
+  if (route.ownerOnly) cases.push(COLLABORATOR);
   if (route.path.includes("{authorization}")) {
     // A session is an authorization too; the refusal names what was asked for.
     const resource = route.path.startsWith("/oauth/sessions/") ? "session" : "authorization";
@@ -267,7 +290,12 @@ function casesFor(route: Route): Case[] {
 
 describe("the route table", () => {
   it("covers every route the API mounts, and only those", () => {
-    const example = { app: "some-app", authorization: "3f1c2a4e-0000-4000-8000-000000000000", email: "someone@example.com" };
+    const example = {
+      app: "some-app",
+      authorization: "3f1c2a4e-0000-4000-8000-000000000000",
+      email: "someone@example.com",
+      collaborator: "helper@example.com",
+    };
     const covered = new Set(ROUTES.map((r) => routeOf(r.method, fill(r.path, example))));
     expect(covered.has(undefined)).toBe(false);
     expect([...covered].sort()).toEqual(mountedRoutes());
@@ -286,6 +314,8 @@ describe("the route table", () => {
     expect((await api(`/apps/${w.app.name}`, { token: w.owner.token })).status).toBe(200);
     expect((await api(`/oauth/authorizations/${w.spare.id}`, { token: w.owner.token })).status).toBe(200);
     expect((await api("/account", { token: w.other.token })).status).toBe(200);
+    // The collaborator reaches the app, so their refusals are about what only the owner may do.
+    expect((await api(`/apps/${w.app.name}`, { token: w.collaborator.token })).status).toBe(200);
   });
 });
 
@@ -301,6 +331,7 @@ describe.each(ROUTES.map((r) => ({ ...r, label: `${r.method} ${r.path}` })))("$l
       app: c.appBy === "id" ? w.app.id : w.app.name,
       authorization: w.spare.id,
       email: w.owner.email,
+      collaborator: w.collaborator.email,
     });
     const authorization = c.authorization(w);
     const res = await api(path, {

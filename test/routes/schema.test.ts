@@ -150,7 +150,17 @@ describe("responses match Heroku's Platform API schema", () => {
       status: 200,
     });
     expect(renamed.body.maintenance).toBe(true);
-    await conforming(`/apps/${named.body.id}/collaborators`, { token: owner.token, status: 200 });
+    const helper = await makeAccount();
+    const added = await conforming(`/apps/${named.body.id}/collaborators`, {
+      method: "POST",
+      token: owner.token,
+      body: { user: helper.email, silent: true },
+      status: 201,
+    });
+    const members = await conforming(`/apps/${named.body.id}/collaborators`, { token: owner.token, status: 200 });
+    expect(members.body.map((m: any) => m.role)).toEqual(["owner", "collaborator"]);
+    await conforming(`/apps/${named.body.id}/collaborators/${added.body.id}`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${named.body.id}/collaborators/${helper.email}`, { method: "DELETE", token: owner.token, status: 200 });
     const addons = await conforming(`/apps/${named.body.id}/addons`, { token: owner.token, status: 200, mayBeEmpty: true });
     expect(Array.isArray(addons.body)).toBe(true);
     await conforming(`/apps/${named.body.id}`, { method: "DELETE", token: owner.token, status: 200 });

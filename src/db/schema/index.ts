@@ -17,3 +17,4 @@ export { gitPacks, type GitPackRow } from "./git-packs.ts";
 export { builds, type BuildRow, type BuildStatus, type BuildSourceKind, type BuildpackRef } from "./builds.ts";
 export { addons, addonAttachments, type AddonRow, type AddonAttachmentRow, type AddonState } from "./addons.ts";
 export { dynoUsage, appFeatures, keepAlive, appTraffic, type DynoUsageRow, type KeepAliveRow } from "./eco.ts";
+export { collaborators, type CollaboratorRow } from "./collaborators.ts";
