@@ -4,12 +4,17 @@ import { ApiError } from "../errors.ts";
 import { PLANS, POSTGRES } from "../services/addon-catalog.ts";
 import { databaseUrl, postgresProvider } from "../services/addon-providers/postgres.ts";
 import { type AddonView, addonCredentials, findAddon, rotateCredentials } from "../services/addons.ts";
+import { findAppForActor } from "../services/apps.ts";
 import { requestContext } from "../services/context.ts";
 
-/** A Postgres add-on the caller's apps own, by id or name; others are not found. */
+/** A Postgres add-on of an app the caller owns or collaborates on, by id or name; others are not found. */
 async function databaseOf(c: Context<AppEnv>): Promise<AddonView> {
   const view = await findAddon(c.var.db, c.var.actor, c.req.param("addon")!);
-  if (view.addon.service !== POSTGRES.name || view.app.ownerId !== c.var.actor.accountId) {
+  const reachable = await findAppForActor(c.var.db, c.var.actor, view.app.id).then(
+    () => true,
+    () => false,
+  );
+  if (view.addon.service !== POSTGRES.name || !reachable) {
     throw new ApiError("not_found", "Couldn't find that database.", "addon");
   }
   if (view.addon.state !== "provisioned") throw new ApiError("not_found", `${view.addon.name} is not yet provisioned.`, "addon");

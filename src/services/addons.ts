@@ -6,6 +6,7 @@ import { ApiError, invalidParams } from "../errors.ts";
 import { isUuid } from "../db/paging.ts";
 import { type AddonPlan, PLANS, POSTGRES, resolvePlan } from "./addon-catalog.ts";
 import { databaseUrl, type DatabaseCredentials, postgresProvider, type PostgresProvider } from "./addon-providers/postgres.ts";
+import { reachableBy } from "./app-access.ts";
 import { recordAudit } from "./audit.ts";
 import { changeConfigIn, getConfigVars } from "./config-vars.ts";
 import { actingUser, commandConfig, logAppEvents, pushChanges, releaseEvents, type ServiceContext, withDb } from "./context.ts";
@@ -142,9 +143,9 @@ export function addonConfigVars(view: AddonView): string[] {
   return view.attachments.filter((a) => a.attachment.appId === view.addon.appId).flatMap((a) => a.configVars);
 }
 
-/** Every add-on an account can see: those billed to or attached to its apps. */
+/** Every add-on an account can see: those billed to or attached to the apps it owns or collaborates on. */
 export async function listAddonsForActor(db: Database, actor: Actor): Promise<AddonView[]> {
-  const mine = await db.select({ id: apps.id }).from(apps).where(eq(apps.ownerId, actor.accountId));
+  const mine = await db.select({ id: apps.id }).from(apps).where(reachableBy(db, actor));
   return viewsWhere(
     db,
     mine.map((a) => a.id),
@@ -366,8 +367,9 @@ export async function attachAddon(ctx: ServiceContext, addonIdOrName: string, ap
 export async function detachAddon(ctx: ServiceContext, attachmentId: string): Promise<{ view: AddonView; attachment: AddonView["attachments"][number] }> {
   const actor = actingUser(ctx);
   const views = await listAddonsForActor(ctx.db, actor);
+  const mine = new Set((await ctx.db.select({ id: apps.id }).from(apps).where(reachableBy(ctx.db, actor))).map((a) => a.id));
   for (const view of views) {
-    const target = view.attachments.find((a) => a.attachment.id === attachmentId && a.app.ownerId === actor.accountId);
+    const target = view.attachments.find((a) => a.attachment.id === attachmentId && mine.has(a.app.id));
     if (!target) continue;
     const { release, changes } = await ctx.db.transaction(async (tx) => {
       await tx.delete(addonAttachments).where(eq(addonAttachments.id, attachmentId));

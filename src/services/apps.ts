@@ -1,4 +1,4 @@
-import { and, eq, exists, or, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
 import { accounts, addons, apps, collaborators, type AppRow } from "../db/schema/index.ts";
@@ -6,6 +6,7 @@ import type { Actor } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
 import type { PageRange } from "../lib/range.ts";
+import { reachableBy } from "./app-access.ts";
 import { recordAudit } from "./audit.ts";
 import { destroyAddon } from "./addons.ts";
 import { actingUser, logAppEvents, releaseEvents, type ServiceContext } from "./context.ts";
@@ -97,17 +98,11 @@ export const APP_SORT_FIELDS = Object.keys(sortFields);
 /** The actor's apps: those they own and those they collaborate on. */
 export async function listApps(db: Database, actor: Actor, range: PageRange): Promise<Page<AppAccess>> {
   const page = pageClauses(range, sortFields);
-  const member = exists(
-    db
-      .select({ id: collaborators.id })
-      .from(collaborators)
-      .where(and(eq(collaborators.appId, apps.id), eq(collaborators.accountId, actor.accountId))),
-  );
   const rows = await db
     .select({ app: apps, ownerEmail: accounts.email })
     .from(apps)
     .innerJoin(accounts, eq(accounts.id, apps.ownerId))
-    .where(and(or(eq(apps.ownerId, actor.accountId), member), page.where))
+    .where(and(reachableBy(db, actor), page.where))
     .orderBy(page.orderBy)
     .limit(page.limit);
   const access = rows.map(({ app, ownerEmail }): AppAccess => ({ ...app, ownerEmail, role: app.ownerId === actor.accountId ? "owner" : "collaborator" }));
