@@ -20,6 +20,7 @@ import { buildpackInstallationsRoutes } from "./routes/buildpack-installations.t
 import { buildpackRegistryRoutes } from "./routes/buildpack-registry.ts";
 import { buildsRoutes } from "./routes/builds.ts";
 import { configVarsRoutes } from "./routes/config-vars.ts";
+import { domainsRoutes } from "./routes/domains.ts";
 import { dynosRoutes } from "./routes/dynos.ts";
 import { featuresRoutes } from "./routes/features.ts";
 import { formationRoutes } from "./routes/formation.ts";
@@ -92,6 +93,7 @@ export function createApp() {
   app.route("/", logSessionsRoutes);
   app.route("/", logDrainsRoutes);
   app.route("/", stacksRegionsRoutes);
+  app.route("/", domainsRoutes);
 
   app.notFound((c) =>
     c.json(

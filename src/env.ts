@@ -60,6 +60,16 @@ export interface Bindings {
   NEON_BRANCH_ID?: string;
   /** Neon's API (default https://console.neon.tech/api/v2). */
   NEON_API_URL?: string;
+  /**
+   * Custom domains on Cloudflare for SaaS: an API token (secret) that may edit the zone's
+   * custom hostnames, the zone, and the name customers point their CNAME at (the zone's
+   * fallback origin). Unset: the local platform's router answers custom hostnames itself.
+   */
+  CLOUDFLARE_API_TOKEN?: string;
+  CLOUDFLARE_ZONE_ID?: string;
+  CUSTOM_HOSTNAME_TARGET?: string;
+  /** Cloudflare's API (default https://api.cloudflare.com/client/v4). */
+  CLOUDFLARE_API_URL?: string;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   LOG_CHANNEL: DurableObjectNamespace<LogChannel>;
   APP_COORDINATOR: DurableObjectNamespace<AppCoordinator>;

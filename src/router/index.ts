@@ -5,6 +5,7 @@ import { openDb, type Database } from "../db/client.ts";
 import { withDb } from "../services/context.ts";
 import { apps, appTraffic, dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
+import { appForHostname } from "../services/domains.ts";
 import { logEvent } from "../services/logs.ts";
 import { hasDeployed } from "../services/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
@@ -32,10 +33,42 @@ export function appNameFromHost(host: string | undefined, appsDomain: string): s
 const ROUTE_TTL_MS = 1_000;
 const routingTable = new Map<string, Route>();
 
-/** Requests for `<app>.<APPS_DOMAIN>` go to the app's web dynos; everything else is the API. */
+/**
+ * The hostname of a request that may be an app's custom domain: not the API's own host, not
+ * loopback and not an address. Pure.
+ */
+export function customHostname(host: string | undefined, apiHost: string): string | null {
+  if (!host) return null;
+  const hostname = host.replace(/:\d+$/, "").toLowerCase().replace(/\.$/, "");
+  const api = apiHost.replace(/:\d+$/, "").toLowerCase();
+  if (hostname === api || hostname === "localhost" || hostname.startsWith("[") || /^[\d.]+$/.test(hostname)) return null;
+  return hostname.includes(".") ? hostname : null;
+}
+
+/** Custom hostname → app name (null: none), for a second, like the routing table. */
+const customHosts = new Map<string, { name: string | null; at: number }>();
+
+async function appNameForCustomHost(c: Context<AppEnv>, hostname: string): Promise<string | null> {
+  const hot = customHosts.get(hostname);
+  if (hot && Date.now() - hot.at < ROUTE_TTL_MS) return hot.name;
+  const found = await withDb(c.env, (db) => appForHostname(db, hostname));
+  if (customHosts.size >= 10_000) customHosts.clear();
+  customHosts.set(hostname, { name: found?.name ?? null, at: Date.now() });
+  return found?.name ?? null;
+}
+
+/**
+ * Requests for `<app>.<APPS_DOMAIN>`, or for one of an app's custom domains, go to the app's
+ * web dynos; everything else is the API.
+ */
 export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
-  const name = appNameFromHost(c.req.header("Host"), c.env.APPS_DOMAIN);
-  if (name === null) return next();
+  const host = c.req.header("Host");
+  let name = appNameFromHost(host, c.env.APPS_DOMAIN);
+  if (name === null) {
+    const custom = customHostname(host, c.env.API_HOST);
+    name = custom && (await appNameForCustomHost(c, custom));
+    if (!name) return next();
+  }
   const ctx = requestContext(c);
   // A keep-alive ping (routed in-process by the scheduled run) is traffic, but not a visit:
   // its run records it, and it is not counted where the app's quiet hours are read.

@@ -9,8 +9,10 @@ import { toAppJson, toCollaboratorJson } from "../serializers/app.ts";
 import { APP_SORT_FIELDS, type AppAccess, createApp, deleteApp, findAppForActor, listApps, updateApp } from "../services/apps.ts";
 import { addCollaborator, getMember, listMembers, removeCollaborator } from "../services/collaborators.ts";
 import { requestContext } from "../services/context.ts";
+import { customHostnames } from "../services/domain-providers.ts";
 
-const appJson = (c: Context<AppEnv>, app: AppAccess) => toAppJson(app, { id: app.ownerId, email: app.ownerEmail }, publicUrls(c.env));
+const appJson = (c: Context<AppEnv>, app: AppAccess) =>
+  toAppJson(app, { id: app.ownerId, email: app.ownerEmail }, publicUrls(c.env), customHostnames(c.env).acm);
 
 const createBody = z
   .object({

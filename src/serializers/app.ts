@@ -4,7 +4,7 @@ import type { Member } from "../services/collaborators.ts";
 import { isoTime, isoTimeOrNull, REGION_IDS, STACK_IDS } from "./common.ts";
 
 /** Heroku's app shape, with every field the CLI reads (`repo_size`/`slug_size` always present). */
-export function toAppJson(app: AppRow, owner: { id: string; email: string }, urls: PublicUrls) {
+export function toAppJson(app: AppRow, owner: { id: string; email: string }, urls: PublicUrls, acm = false) {
   return {
     id: app.id,
     name: app.name,
@@ -15,7 +15,8 @@ export function toAppJson(app: AppRow, owner: { id: string; email: string }, url
     generation: { id: "7ca0fb8b-3d4b-4d58-9a39-1a3b7bbd2a1c", name: "cedar" },
     web_url: webUrl(urls, app.name),
     git_url: gitUrl(urls, app.name),
-    acm: false,
+    // Certificates for custom domains issued by the edge (Heroku's Automated Certificate Management).
+    acm,
     archived_at: null,
     buildpack_provided_description: null,
     create_status: "complete",

@@ -8,6 +8,7 @@ import {
   apps,
   collaborators,
   configVars,
+  domains,
   dynos,
   formations,
   logDrains,
@@ -53,6 +54,7 @@ async function makeWorld(): Promise<World> {
   const app = await makeApp(owner);
   await makeApp(other);
   expect((await api(`/apps/${app.name}/collaborators`, { method: "POST", token: owner.token, body: { user: collaborator.email } })).status).toBe(201);
+  expect((await api(`/apps/${app.name}/domains`, { method: "POST", token: owner.token, body: { hostname: `www.${app.name}.test` } })).status).toBe(201);
   for (const body of [{ SECRET: "s3cret", MODE: "a" }, { MODE: "b" }]) {
     expect((await api(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body })).status).toBe(200);
   }
@@ -87,6 +89,7 @@ async function snapshot(w: World) {
     slugs: await d.select().from(slugs).where(eq(slugs.appId, w.app.id)).orderBy(asc(slugs.id)),
     formations: await d.select().from(formations).where(eq(formations.appId, w.app.id)).orderBy(asc(formations.type)),
     dynos: await d.select().from(dynos).where(eq(dynos.appId, w.app.id)).orderBy(asc(dynos.name)),
+    domains: await d.select().from(domains).where(eq(domains.appId, w.app.id)).orderBy(asc(domains.id)),
     logDrains: await d.select().from(logDrains).where(eq(logDrains.appId, w.app.id)).orderBy(asc(logDrains.id)),
     addons: await d
       .select()
@@ -174,6 +177,12 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/stacks" },
   { method: "GET", path: "/stacks/heroku-24" },
   { method: "GET", path: "/apps/{app}/available-stacks" },
+  { method: "GET", path: "/apps/{app}/domains" },
+  { method: "POST", path: "/apps/{app}/domains", body: () => ({ hostname: "www.intruder.example", sni_endpoint: null }) },
+  { method: "GET", path: "/apps/{app}/domains/{domain}" },
+  { method: "PATCH", path: "/apps/{app}/domains/{domain}", body: () => ({ sni_endpoint: null }) },
+  { method: "DELETE", path: "/apps/{app}/domains/{domain}" },
+  { method: "GET", path: "/apps/{app}/sni-endpoints" },
   { method: "GET", path: "/addon-services" },
   { method: "GET", path: "/addon-services/heroku-postgresql" },
   { method: "GET", path: "/addon-services/heroku-postgresql/plans" },
@@ -197,8 +206,9 @@ const ROUTES: Route[] = [
   { method: "PUT", path: "/apps/{app}/buildpack-installations", body: () => ({ updates: [{ buildpack: "/opt/intruder" }] }) },
 ];
 
-const fill = (path: string, values: { app: string; authorization: string; email: string; collaborator: string }) =>
+const fill = (path: string, values: { app: string; authorization: string; email: string; collaborator: string; domain: string }) =>
   path
+    .replace("{domain}", values.domain)
     .replace("{app}", values.app)
     .replace("{authorization}", values.authorization)
     .replace("{email}", values.email)
@@ -295,6 +305,7 @@ describe("the route table", () => {
       authorization: "3f1c2a4e-0000-4000-8000-000000000000",
       email: "someone@example.com",
       collaborator: "helper@example.com",
+      domain: "www.example.com",
     };
     const covered = new Set(ROUTES.map((r) => routeOf(r.method, fill(r.path, example))));
     expect(covered.has(undefined)).toBe(false);
@@ -332,6 +343,7 @@ describe.each(ROUTES.map((r) => ({ ...r, label: `${r.method} ${r.path}` })))("$l
       authorization: w.spare.id,
       email: w.owner.email,
       collaborator: w.collaborator.email,
+      domain: `www.${w.app.name}.test`,
     });
     const authorization = c.authorization(w);
     const res = await api(path, {

@@ -161,6 +161,29 @@ describe("responses match Heroku's Platform API schema", () => {
     expect(members.body.map((m: any) => m.role)).toEqual(["owner", "collaborator"]);
     await conforming(`/apps/${named.body.id}/collaborators/${added.body.id}`, { token: owner.token, status: 200 });
     await conforming(`/apps/${named.body.id}/collaborators/${helper.email}`, { method: "DELETE", token: owner.token, status: 200 });
+    // Heroku's schema gives a domain's hostname the uri format, which the bare names Heroku
+    // itself answers with (www.example.com) do not meet.
+    const bare = ["/hostname"];
+    const host = `www.${named.body.name}.test`;
+    const domain = await conforming(`/apps/${named.body.id}/domains`, {
+      method: "POST",
+      token: owner.token,
+      body: { hostname: host, sni_endpoint: null },
+      status: 201,
+      deviations: bare,
+    });
+    const domainList = await conforming(`/apps/${named.body.id}/domains`, { token: owner.token, status: 200, deviations: ["/0/hostname", "/1/hostname"] });
+    expect(domainList.body.map((d: any) => d.kind)).toEqual(["heroku", "custom"]);
+    await conforming(`/apps/${named.body.id}/domains/${domain.body.id}`, { token: owner.token, status: 200, deviations: bare });
+    await conforming(`/apps/${named.body.id}/domains/${host}`, {
+      method: "PATCH",
+      token: owner.token,
+      body: { sni_endpoint: null },
+      status: 200,
+      deviations: bare,
+    });
+    await conforming(`/apps/${named.body.id}/domains/${host}`, { method: "DELETE", token: owner.token, status: 200, deviations: bare });
+    await conforming(`/apps/${named.body.id}/sni-endpoints`, { token: owner.token, status: 200, mayBeEmpty: true });
     const addons = await conforming(`/apps/${named.body.id}/addons`, { token: owner.token, status: 200, mayBeEmpty: true });
     expect(Array.isArray(addons.body)).toBe(true);
     await conforming(`/apps/${named.body.id}`, { method: "DELETE", token: owner.token, status: 200 });

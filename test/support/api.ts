@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { Agent, fetch, type Response } from "undici";
+import { checkServerIdentity } from "node:tls";
+import { Agent, fetch, request, type Response } from "undici";
 import { inject } from "vitest";
 
 export const platform = () => inject("platform");
@@ -53,4 +54,16 @@ export async function api<T = any>(path: string, call: ApiCall = {}): Promise<Ap
 export async function get(url: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { headers, dispatcher: tlsAgent() });
   return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+let hostAgent: Agent | undefined;
+/**
+ * A request to the platform's port with another Host (an app's custom domain), over TLS to
+ * the platform's own name, as DNS pointing that domain here (or a proxy in front) would make it.
+ */
+export async function visitHost(host: string, path = "/") {
+  // undici names the Host header's domain in TLS; the certificate is checked for the platform's own name instead.
+  hostAgent ??= new Agent({ connect: { ca: readFileSync(platform().caPath), checkServerIdentity: (_name, cert) => checkServerIdentity("localhost", cert) } });
+  const res = await request(`${platform().apiUrl}${path}`, { headers: { host }, dispatcher: hostAgent });
+  return { status: res.statusCode, text: await res.body.text() };
 }

@@ -18,3 +18,4 @@ export { builds, type BuildRow, type BuildStatus, type BuildSourceKind, type Bui
 export { addons, addonAttachments, type AddonRow, type AddonAttachmentRow, type AddonState } from "./addons.ts";
 export { dynoUsage, appFeatures, keepAlive, appTraffic, type DynoUsageRow, type KeepAliveRow } from "./eco.ts";
 export { collaborators, type CollaboratorRow } from "./collaborators.ts";
+export { domains, type DomainRow, type DomainStatus } from "./domains.ts";
