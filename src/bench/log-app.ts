@@ -5,7 +5,7 @@ import { nodeAppSlug } from "./sample-app.ts";
  * A web app that prints log lines on request, for the log benchmark and tests:
  *   /print?n=N&prefix=P&pad=K  prints `P 1` ... `P N` at once (each followed by K x's when pad is given)
  *   /paced?n=N&rate=R&prefix=P prints N lines at R lines/s, each `P i t=<epoch ms>` (the write time)
- *   /flood?s=S&prefix=P        prints `P i` as fast as it can for S seconds, in the background
+ *   /flood?s=S&prefix=P        prints `P i` as fast as its output is taken for S seconds, in the background
  *   /flooding                  whether a flood is still running, and how many lines it wrote
  * Every other path answers the dyno's name and the pids the tests need.
  */
@@ -42,11 +42,15 @@ const server = http.createServer((req, res) => {
   if (url.pathname === "/flood") {
     const until = now() + Number(q("s", "10")) * 1000;
     flood = { running: true, written: 0 };
+    // As fast as the pipe takes it: a full pipe (the platform reading slower) waits for
+    // 'drain' rather than piling the output up in this process until it runs out of memory.
     const burst = () => {
       let chunk = "";
       for (let k = 0; k < 200; k++) chunk += prefix + " " + ++flood.written + "\\n";
-      process.stdout.write(chunk);
-      if (now() < until) setImmediate(burst); else flood.running = false;
+      const more = process.stdout.write(chunk);
+      if (now() >= until) flood.running = false;
+      else if (more) setImmediate(burst);
+      else process.stdout.once("drain", burst);
     };
     setImmediate(burst);
     return send({ flooding: true });
