@@ -1,4 +1,6 @@
-import { logplexRequest, rfc3339Micros, type FrameLine } from "./logplex.ts";
+import { connect } from "cloudflare:sockets";
+import { drainHost } from "./drain-url.ts";
+import { logplexFrame, logplexRequest, rfc3339Micros, type FrameLine } from "./logplex.ts";
 
 /** A drain as LogChannel is told about it by the control plane. */
 export interface DrainTarget {
@@ -193,15 +195,59 @@ export class LogDrainSender {
     }
   }
 
-  /** One POST; true when the endpoint took it. Redirects are not followed: a drain is the URL it was added with. */
+  /** One batch to the drain: a POST, or frames over syslog's TCP; true when the endpoint took it. */
   private async post(drain: DrainRow, lines: FrameLine[]): Promise<boolean> {
-    const { body, headers } = logplexRequest(lines, drain.token);
-    try {
-      const res = await fetch(drain.url, { method: "POST", body, headers, redirect: "manual", signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
-      await res.body?.cancel();
-      return res.status >= 200 && res.status < 300;
-    } catch {
-      return false;
-    }
+    return drain.url.startsWith("syslog") ? sendSyslog(drain, lines) : postLogplex(drain, lines);
+  }
+}
+
+/** One POST of a logplex body. Redirects are not followed: a drain is the URL it was added with. */
+async function postLogplex(drain: DrainTarget, lines: FrameLine[]): Promise<boolean> {
+  const { body, headers } = logplexRequest(lines, drain.token);
+  try {
+    const res = await fetch(drain.url, { method: "POST", body, headers, redirect: "manual", signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+    await res.body?.cancel();
+    return res.status >= 200 && res.status < 300;
+  } catch {
+    return false;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A batch to a syslog drain: RFC 5424 messages with octet counting (RFC 6587) over one TCP
+ * connection, in TLS for `syslog+tls`, with the drain's token as each message's hostname,
+ * as Heroku sends them. Taken once every byte is written and the connection closed cleanly.
+ */
+async function sendSyslog(drain: DrainTarget, lines: FrameLine[]): Promise<boolean> {
+  const url = new URL(drain.url);
+  const hostname = drainHost(url);
+  if (!hostname) return false;
+  let socket: ReturnType<typeof connect> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    socket = connect(
+      { hostname: hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port) },
+      { secureTransport: url.protocol === "syslog+tls:" ? "on" : "off", allowHalfOpen: false },
+    );
+    const open = socket;
+    const send = (async () => {
+      await open.opened;
+      const writer = open.writable.getWriter();
+      await writer.write(encoder.encode(lines.map((l) => logplexFrame(l, drain.token)).join("")));
+      await writer.close();
+    })();
+    send.catch(() => {}); // a send that loses the race below settles unobserved
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("timed out")), SEND_TIMEOUT_MS);
+    });
+    await Promise.race([send, timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    await socket?.close().catch(() => {});
   }
 }

@@ -3,8 +3,9 @@ import ipaddr from "ipaddr.js";
 /**
  * Which URLs may receive an app's logs. A drain makes the platform send requests on an
  * app owner's behalf, so it must not reach the platform itself or anything on a private
- * network: only https, no credentials in the URL, not the API host or app hosts, no
- * localhost names, no loopback, private, link-local or other special addresses.
+ * network: only https, syslog or syslog+tls (with a port), no credentials in the URL, not
+ * the API host or app hosts, no localhost names, no loopback, private, link-local or other
+ * special addresses, judged on the host as normalized (case, trailing dot, IPv4 forms).
  *
  * The one exception is the operator's DRAIN_ALLOW_HOSTS (`host:port` entries separated by
  * commas or spaces): endpoints named there are allowed even on such addresses, which is
@@ -49,6 +50,9 @@ function allowedHosts(setting: string | undefined): Set<string> {
   );
 }
 
+/** The schemes a drain may use, with their default ports (syslog ones must name theirs). */
+const SCHEMES: Record<string, string | null> = { "https:": "443", "syslog:": null, "syslog+tls:": null };
+
 /** Checks a drain URL; returns the reason it is refused, or null when it may be used. Pure. */
 export function drainUrlProblem(raw: string, policy: DrainUrlPolicy): string | null {
   let url: URL;
@@ -58,10 +62,14 @@ export function drainUrlProblem(raw: string, policy: DrainUrlPolicy): string | n
     return "is not a valid URL";
   }
   if (raw.length > 2048) return "is longer than 2,048 characters";
-  if (url.protocol !== "https:") return "must use https";
+  if (!(url.protocol in SCHEMES)) return "must use https, syslog or syslog+tls";
   if (url.username || url.password) return "must not contain credentials";
-  const port = url.port || "443";
-  const host = url.hostname.toLowerCase();
+  const syslog = url.protocol !== "https:";
+  if (syslog && (!url.port || url.port === "0")) return "must name its port (syslog+tls://logs.example.com:6514)";
+  if (syslog && ((url.pathname && url.pathname !== "/") || url.search || url.hash)) return "must be a host and port only";
+  const port = url.port || SCHEMES[url.protocol]!;
+  const host = drainHost(url);
+  if (host === null) return "is not a valid URL";
   if (allowedHosts(policy.DRAIN_ALLOW_HOSTS).has(`${host}:${port}`)) return null;
   const apiHost = policy.API_HOST.toLowerCase().replace(/:\d+$/, "");
   const apps = policy.APPS_DOMAIN.toLowerCase();
@@ -71,4 +79,18 @@ export function drainUrlProblem(raw: string, policy: DrainUrlPolicy): string | n
   if (literal !== null) return isSpecialAddress(literal) ? "must not point at a private, loopback or link-local address" : null;
   if (host === "localhost" || LOCAL_SUFFIXES.some((s) => host.endsWith(s)) || !host.includes(".")) return "must name a public host";
   return null;
+}
+
+/**
+ * A drain URL's host as the check and the sender see it: what an https URL's parser makes
+ * of it (lower case, IPv4 in dotted form, IPv6 in brackets), also for the syslog schemes,
+ * whose hosts the parser leaves as written, and without a trailing dot. Null when it is
+ * not a host. Pure.
+ */
+export function drainHost(url: URL): string | null {
+  try {
+    return new URL(`https://${url.host}/`).hostname.replace(/\.$/, "");
+  } catch {
+    return null;
+  }
 }

@@ -28,9 +28,12 @@ export function rfc3339Micros(micros: number): string {
 
 const encoder = new TextEncoder();
 
-/** One octet-counted frame, trailing newline included. Pure. */
-export function logplexFrame(line: FrameLine): string {
-  const msg = `<${PRIORITY[line.source] ?? 190}>1 ${rfc3339Micros(line.ts)} host ${line.source} ${line.dyno || "-"} - ${line.text}\n`;
+/**
+ * One octet-counted frame, trailing newline included. `hostname` is `host` in HTTPS drain
+ * bodies; syslog drains get the drain's token there, as Heroku sends them. Pure.
+ */
+export function logplexFrame(line: FrameLine, hostname = "host"): string {
+  const msg = `<${PRIORITY[line.source] ?? 190}>1 ${rfc3339Micros(line.ts)} ${hostname} ${line.source} ${line.dyno || "-"} - ${line.text}\n`;
   return `${encoder.encode(msg).length} ${msg}`;
 }
 
@@ -39,7 +42,7 @@ export function logplexRequest(lines: FrameLine[], drainToken: string): { body: 
   const id = new Uint8Array(16);
   crypto.getRandomValues(id);
   return {
-    body: lines.map(logplexFrame).join(""),
+    body: lines.map((l) => logplexFrame(l)).join(""),
     headers: {
       "Content-Type": "application/logplex-1",
       "Logplex-Msg-Count": String(lines.length),

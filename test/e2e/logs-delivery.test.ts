@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
+import tls from "node:tls";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseLogplexBody } from "../../src/logs/logplex.ts";
@@ -141,6 +142,47 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
     const removed = await heroku(["drains:remove", drainUrl, "-a", app.name], { home, env: { HEROKU_API_KEY: owner.token } });
     expect(removed.code, removed.stderr).toBe(0);
     expect((await api(`/apps/${app.name}/log-drains`, { token: owner.token })).body).toEqual([]);
+  });
+
+  it("sends lines to a syslog+tls drain as RFC 5424 frames with octet counting, the drain's token as hostname", async () => {
+    const app = await makeLogApp(owner);
+    apps.push(app.name);
+    const home = makeCliHome();
+    const noPort = await heroku(["drains:add", "syslog+tls://logs.example.com", "-a", app.name], { home, env: { HEROKU_API_KEY: owner.token } });
+    expect(noPort.code).not.toBe(0);
+    expect(noPort.stderr).toContain("must name its port");
+    const loopback = await heroku(["drains:add", "syslog://LOCALHOST.:514", "-a", app.name], { home, env: { HEROKU_API_KEY: owner.token } });
+    expect(loopback.code).not.toBe(0);
+    expect((await api(`/apps/${app.name}/log-drains`, { token: owner.token })).body).toEqual([]);
+
+    // A TLS syslog receiver with the platform's certificate, reading one octet-counted stream per connection.
+    const tlsDir = path.join(platform().home, "tls");
+    const frames: string[] = [];
+    const server = tls.createServer({ cert: readFileSync(path.join(tlsDir, "server.pem")), key: readFileSync(path.join(tlsDir, "server.key")) }, (socket) => {
+      const chunks: Buffer[] = [];
+      socket.on("data", (c: Buffer) => chunks.push(c));
+      socket.on("end", () => frames.push(...parseLogplexBody(Buffer.concat(chunks))));
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(platform().drainPort, "127.0.0.1", resolve));
+    try {
+      const drainUrl = `syslog+tls://127.0.0.1:${platform().drainPort}`;
+      const added = await heroku(["drains:add", drainUrl, "-a", app.name], { home, env: { HEROKU_API_KEY: owner.token } });
+      expect(added.stdout, added.stderr).toContain(`Successfully added drain ${drainUrl}`);
+      const [drain] = (await api(`/apps/${app.name}/log-drains`, { token: owner.token })).body;
+      await askLogApp(app.url("/print?n=15&prefix=s1"));
+      const numbered = () =>
+        frames
+          .map((f) => new RegExp(`^<190>1 \\d{4}-\\d\\d-\\d\\dT\\S+ ${drain.token} app web\\.1 - s1 (\\d+)$`).exec(f)?.[1])
+          .filter(Boolean)
+          .map(Number);
+      const deadline = Date.now() + 45_000;
+      while (numbered().length < 15 && Date.now() < deadline) await sleep(200);
+      expect(numbered()).toEqual(range(1, 15));
+      expect(frames.some((f) => f.startsWith(`<45>1 `) && f.includes(` ${drain.token} heroku router - at=info`))).toBe(true);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("a dyno flooding its output for 10 s leaves the API responsive and the agent's memory bounded, and the log says what was dropped", async () => {
