@@ -9,7 +9,9 @@ import { BUILD_OUTPUT, BUILD_RESULT, type GitSource } from "../protocol/build.ts
 import { getBuildById } from "../services/build-records.ts";
 import { completeBuild, storeBuildSlug } from "../services/build-results.ts";
 import { buildChannel } from "../services/builds.ts";
+import { storeCloneFile } from "../services/git-clone.ts";
 import { packsForBuild } from "../services/git-packs.ts";
+import { maxSourceBytes } from "../services/sources.ts";
 import { MAX_SLUG_BYTES } from "../services/slugs.ts";
 import { hostAuth, type HostEnv } from "./internal-hosts.ts";
 import { CONTROL_PLANE_PATHS } from "../protocol/host.ts";
@@ -80,6 +82,15 @@ export const internalBuildsRoutes = new Hono<BuildEnv>()
       body: c.req.raw.body!,
     });
     return c.json({ slug_id: slug.id }, 201);
+  })
+  .put(`${CONTROL_PLANE_PATHS.build}/repository/:file`, async (c) => {
+    const length = Number(c.req.header("Content-Length"));
+    if (!Number.isInteger(length) || length <= 0) throw new ApiError("bad_request", "A Content-Length is required.");
+    // The commit's objects, packed: about the size of the pushes that brought them.
+    const maxBytes = 2 * maxSourceBytes(c.env);
+    if (length > maxBytes) throw new ApiError("payload_too_large", `Clone files may be at most ${maxBytes / 1024 / 1024} MB.`);
+    await storeCloneFile(c.var.db, c.env.BLOBS, c.var.build, c.req.param("file"), c.req.raw.body!, maxBytes);
+    return c.body(null, 204);
   })
   .post(`${CONTROL_PLANE_PATHS.build}/result`, limitJson, jsonBody(BUILD_RESULT), async (c) => {
     await completeBuild(c.var.db, c.env, c.var.build, c.req.valid("json"));

@@ -5,7 +5,7 @@ import { verifyingStream, type Sha1 } from "../git/pack.ts";
 import { putStream } from "../lib/r2-upload.ts";
 
 /** SHA-1 with the Workers runtime's streaming digest (WebCrypto's digest() wants the whole input). */
-function digestStreamSha1(): Sha1 {
+export function digestStreamSha1(): Sha1 {
   const stream = new crypto.DigestStream("SHA-1");
   const writer = stream.getWriter();
   return {

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { appDir, build, cleanupBuildDirs, commit, pack, slugEntries, slugFile, workDir } from "./build-support.ts";
@@ -56,6 +56,17 @@ describe("build sources", () => {
     expect(slugFile(v2.record.slug!.file, "./app/big.txt")).toBe(`${big}\none more line`);
     const cache = path.join(work, "git-cache", `${spec.app_id}.git`);
     expect(readdirSync(path.join(cache, "objects", "pack")).filter((n) => n.endsWith(".pack"))).toHaveLength(2);
+    // What `git clone` is served from: one self-contained pack of the commit and its history, with its index.
+    const repo = v2.record.repository!;
+    expect(repo.name).toMatch(/^pack-[0-9a-f]{40}$/);
+    const clone = tempDir("dynoplane-clone-");
+    execFileSync("git", ["init", "--quiet", "--bare", clone]);
+    for (const ext of ["pack", "idx"]) copyFileSync(repo[ext as "pack" | "idx"], path.join(clone, "objects", "pack", `${repo.name}.${ext}`));
+    const inClone = (...args: string[]) => execFileSync("git", args, { cwd: clone, encoding: "utf8" }).trim();
+    expect(inClone("rev-list", b).split("\n")).toEqual([b, a]);
+    expect(inClone("show", `${b}:big.txt`)).toBe(`${big}\none more line`);
+    expect(inClone("fsck", "--no-progress", "--no-dangling", b)).toBe("");
+    rmSync(clone, { recursive: true, force: true });
 
     // A damaged cache (its packs gone, its record intact) must not matter.
     rmSync(path.join(cache, "objects", "pack"), { recursive: true, force: true });

@@ -75,12 +75,15 @@ describe("GET /<app>.git/info/refs", () => {
     expect((await infoRefs("no-such-app-here", { Authorization: basic(owner.token) })).status).toBe(404);
   });
 
-  it("refuses fetches and clones", async () => {
+  it("has nothing to clone before a deploy, and lets no stranger ask", async () => {
     const owner = await makeAccount();
+    const stranger = await makeAccount();
     const app = await makeApp(owner);
     const res = await infoRefs(app.name, { Authorization: basic(owner.token) }, "git-upload-pack");
-    expect(res.status).toBe(403);
-    expect(res.text).toMatch(/pushes only/);
+    expect(res.status).toBe(404);
+    expect(res.text).toMatch(/no deployed git commit to clone yet/);
+    expect((await infoRefs(app.name, { Authorization: basic(stranger.token) }, "git-upload-pack")).status).toBe(403);
+    expect((await infoRefs(app.name, {}, "git-upload-pack")).status).toBe(401);
   });
 });
 

@@ -4,7 +4,7 @@ import { createApp } from "../../src/app.ts";
  * Mounts that are not the Platform API: the health check, the host agents' protocol
  * (authenticated by host secrets), signed upload URLs and log stream URLs (authenticated by
  * their signature), and the browser side: `heroku login`'s handoff (a poll token) and the
- * dashboard (a session cookie); git's smart HTTP (`/<app>.git/...`) and build output URLs;
+ * dashboard (a session cookie); git over HTTP (`/<app>.git/...`) and build output URLs;
  * the data API of the `pg:*` commands (Heroku serves it on another host, without a
  * schema; its own tests cover it, credentials included); and the buildpack registry's
  * public lookups (another host of Heroku's too).

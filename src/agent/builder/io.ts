@@ -24,7 +24,16 @@ export interface BuildIO {
   output(lines: string[]): Promise<void>;
   /** Uploads the slug; resolves to its id. */
   uploadSlug(file: string, size: number, processTypes: ProcessTypes, signal: AbortSignal): Promise<string>;
+  /** Git builds: uploads the pushed commit's objects as one pack and its index (`git clone` is served from them). */
+  uploadRepository(repo: RepositoryPack, signal: AbortSignal): Promise<void>;
   result(result: BuildResult): Promise<void>;
+}
+
+/** A git build's commit and everything it reaches, as git's own pack `pack-<sha>` with its index. */
+export interface RepositoryPack {
+  name: string;
+  pack: string;
+  idx: string;
 }
 
 /** Sends one request and resolves with its body once the status is known to be 2xx. */
@@ -77,6 +86,16 @@ export function controlPlaneBuildIO(hostRequest: (path: string) => HostRequest, 
       if (typeof answer.slug_id !== "string") throw new Error("the control plane answered the slug upload without a slug_id");
       return answer.slug_id;
     },
+    async uploadRepository(repo, signal) {
+      for (const [ext, file] of [
+        ["pack", repo.pack],
+        ["idx", repo.idx],
+      ] as const) {
+        const { size } = await fs.stat(file);
+        const res = await send(at(`/repository/${repo.name}.${ext}`), "PUT", { body: createReadStream(file), size, type: "application/octet-stream", signal });
+        await res.dump();
+      }
+    },
     async result(result) {
       const body = json(result);
       await (await send(at("/result"), "POST", { body, size: body.length, type: "application/json" })).dump();
@@ -90,6 +109,8 @@ export interface LocalBuildRecord {
   /** Output batches as they were sent, with the time each was sent (for checking liveness). */
   batches: { at: number; lines: string[] }[];
   slug?: { id: string; file: string; processTypes: ProcessTypes };
+  /** The pack and index a git build made for cloning. */
+  repository?: RepositoryPack;
   result?: BuildResult;
 }
 
@@ -129,6 +150,13 @@ export function localBuildIO(o: { slugDir: string; packs?: string[]; tarball?: s
       await fs.copyFile(file, dest);
       record.slug = { id, file: dest, processTypes };
       return id;
+    },
+    async uploadRepository(repo) {
+      await fs.mkdir(o.slugDir, { recursive: true });
+      const kept = { name: repo.name, pack: path.join(o.slugDir, `${repo.name}.pack`), idx: path.join(o.slugDir, `${repo.name}.idx`) };
+      await fs.copyFile(repo.pack, kept.pack);
+      await fs.copyFile(repo.idx, kept.idx);
+      record.repository = kept;
     },
     async result(result) {
       record.result = result;

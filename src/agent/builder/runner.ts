@@ -11,7 +11,7 @@ import { BuildOutput } from "./output.ts";
 import { describeProcessTypes, mergeProcessTypes, parseProcfile, ProcfileError, type ProcessTypes } from "./procfile.ts";
 import { DEFAULT_PYTHON_SETTINGS, type PythonBuildSettings, pythonBuildEnv } from "./python.ts";
 import { formatSize, makeSlug } from "./slug-steps.ts";
-import { fetchSource, type LocalSource } from "./source.ts";
+import { fetchSource, type LocalSource, packRepository } from "./source.ts";
 import { createWorkspace, removeWorkspace, workspaceStep, type Workspace } from "./workspace.ts";
 
 /** What one build needs. */
@@ -126,6 +126,15 @@ async function build(ctx: StepContext, o: RunBuildOptions, result: BuildResult):
   } catch (err) {
     if (signal.aborted) throw err;
     throw new BuildError(`Could not upload the slug: ${(err as Error).message}`);
+  }
+  // What `heroku git:clone` gets. The app is built either way: a clone is a convenience.
+  if (spec.kind === "git" && spec.commit && !o.source) {
+    try {
+      await o.io.uploadRepository(await packRepository(ws, spec.commit, signal), signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      o.log?.(`build ${spec.id}: the repository for git clone was not stored: ${(err as Error).message}`);
+    }
   }
 }
 

@@ -1,10 +1,11 @@
-import { createReadStream } from "node:fs";
+import { constants as fsConstants, createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { pipeline } from "node:stream/promises";
 import type { BuildSpec, GitSource } from "../../protocol/build.ts";
 import { unsafeEntry } from "../slug.ts";
 import { BuildError, runChecked, type StepOptions } from "./exec.ts";
-import type { BuildIO } from "./io.ts";
+import type { BuildIO, RepositoryPack } from "./io.ts";
 import { workspaceStep, type Workspace } from "./workspace.ts";
 
 /** A source on this host, instead of one fetched from the control plane. */
@@ -153,4 +154,38 @@ export async function fetchSource(ws: Workspace, spec: BuildSpec, io: BuildIO, s
     if (why) throw new BuildError(`the pushed tree was refused: ${why}: ${name}`);
   }
   await step(ws, "checking out the pushed commit", "/bin/sh", ["-c", script, "sh", ws.tmp, spec.commit, ws.buildDir], { env, signal });
+}
+
+/**
+ * The pushed commit and everything it reaches as one pack with its index, for `git clone`
+ * from the control plane: made by git as the app's uid in the build's sandbox, in the git
+ * cache, and copied out here without following links and only when the app's uid owns the
+ * file (the cache is the tenant's to write). Files of an earlier build go first.
+ */
+export async function packRepository(ws: Workspace, commit: string, signal: AbortSignal): Promise<RepositoryPack> {
+  const base = "dynoplane-clone";
+  const script = 'set -e; cd "$1"; rm -f "$2"-*; printf "%s\\n" "$3" | git pack-objects --revs -q "$2"';
+  const r = await step(ws, "packing the repository", "/bin/sh", ["-c", script, "sh", ws.gitDir, base, commit], {
+    env: gitEnv(ws, ws.gitDir),
+    signal,
+    capture: true,
+  });
+  const sha = r.stdout.trim();
+  if (!/^[0-9a-f]{40}$/.test(sha)) throw new BuildError(`git pack-objects named no pack: ${JSON.stringify(sha.slice(0, 80))}`);
+  const name = `pack-${sha}`;
+  const out = { name, pack: path.join(ws.root, `${name}.pack`), idx: path.join(ws.root, `${name}.idx`) };
+  for (const ext of ["pack", "idx"] as const) await copyOwned(path.join(ws.host.gitDir, `${base}-${sha}.${ext}`), out[ext], ws.user?.uid);
+  return out;
+}
+
+/** Copies a file the tenant wrote: a regular file, not a link, owned by `uid` when one is given. */
+async function copyOwned(from: string, to: string, uid: number | undefined): Promise<void> {
+  const handle = await fs.open(from, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || (uid !== undefined && st.uid !== uid)) throw new BuildError(`${path.basename(from)} is not a file the build made`);
+    await pipeline(handle.createReadStream({ autoClose: false }), createWriteStream(to, { mode: 0o600 }));
+  } finally {
+    await handle.close();
+  }
 }

@@ -44,6 +44,8 @@ export const builds = pgTable(
     stack: text("stack").notNull(),
     hostId: uuid("host_id").references(() => hosts.id, { onDelete: "set null" }),
     slugId: uuid("slug_id"),
+    /** Git builds: `pack-<sha>`, the commit's objects stored for `git clone` (R2 `git/<app>/clone/<build>/<name>.pack` and `.idx`). */
+    repositoryPack: text("repository_pack"),
     releaseId: uuid("release_id"),
     error: text("error"),
     /** The output lines, capped; written when the build ends (live output is in its BuildChannel). */
