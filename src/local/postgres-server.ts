@@ -79,14 +79,18 @@ export async function postgresBinDir(user: RunAs | undefined): Promise<string> {
  */
 export async function serviceDir(home: string, user: RunAs | undefined): Promise<{ dir: string; moved: boolean }> {
   if (!user || canReach(home, user)) return { dir: home, moved: false };
-  const id = createHash("sha256").update(path.resolve(home)).digest("hex").slice(0, 16);
-  const dir = path.join(SYSTEM_DIR, "homes", id);
+  const dir = movedServiceDir(home);
   await fs.mkdir(dir, { recursive: true, mode: 0o711 });
   await fs.chmod(path.join(SYSTEM_DIR), 0o755);
   await fs.chmod(path.join(SYSTEM_DIR, "homes"), 0o711);
   await fs.chmod(dir, 0o711);
   await fs.writeFile(path.join(dir, "HOME"), `${path.resolve(home)}\n`);
   return { dir, moved: true };
+}
+
+/** The directory under SYSTEM_DIR a home's databases move to (see serviceDir). Pure. */
+export function movedServiceDir(home: string): string {
+  return path.join(SYSTEM_DIR, "homes", createHash("sha256").update(path.resolve(home)).digest("hex").slice(0, 16));
 }
 
 export interface PostgresServerOptions {

@@ -44,7 +44,12 @@ describe("heroku git:clone", { timeout: 240_000 }, () => {
 
   it("gives the owner the last deployed commit, its tree and its history", async () => {
     // git asks the CLI for credentials (`heroku git:credentials`), so the CLI is on its PATH.
-    const cloned = await heroku(["git:clone", "-a", name, "copy"], { home, cwd: home, env: { HEROKU_API_KEY: owner.token, PATH: env.PATH }, timeoutMs: 120_000 });
+    const cloned = await heroku(["git:clone", "-a", name, "copy"], {
+      home,
+      cwd: home,
+      env: { HEROKU_API_KEY: owner.token, PATH: env.PATH },
+      timeoutMs: 120_000,
+    });
     expect(cloned.code, cloned.stderr).toBe(0);
     expect(cloned.stderr).not.toContain("fatal");
     const copy = path.join(home, "copy");

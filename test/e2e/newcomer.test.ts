@@ -5,7 +5,7 @@ import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sandboxProblems } from "../../src/agent/sandbox/index.ts";
 import { localDispatcher } from "../../src/bench/sample-app.ts";
-import { canReach, postgresUser } from "../../src/local/postgres-server.ts";
+import { canReach, movedServiceDir, postgresUser } from "../../src/local/postgres-server.ts";
 import { ROOT } from "../../src/local/worker.ts";
 import { freePort } from "../../src/node/ports.ts";
 import { gitPushEnv, heroku, makeCliHome } from "../support/heroku-cli.ts";
@@ -64,6 +64,8 @@ describe.skipIf(sandboxProblems().length > 0)("a newcomer's first minutes, from 
       await exited;
     }
     if (parent) rmSync(parent, { recursive: true, force: true });
+    // The databases that moved out of the private checkout go with it.
+    if (clone) rmSync(movedServiceDir(path.join(clone, ".dynoplane")), { recursive: true, force: true });
   }, 120_000);
 
   it("starts where the postgres user cannot look, keeping the databases where it can", () => {
