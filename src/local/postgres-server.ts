@@ -16,7 +16,7 @@ import path from "node:path";
  */
 
 /** Where root keeps what the `postgres` user must reach when a checkout is private. */
-export const SYSTEM_DIR = "/var/lib/dynoplane";
+export const SYSTEM_DIR = "/var/lib/dynoplane-postgres";
 
 export type RunAs = { uid: number; gid: number };
 

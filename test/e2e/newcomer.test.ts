@@ -72,7 +72,7 @@ describe.skipIf(sandboxProblems().length > 0)("a newcomer's first minutes, from 
     const user = postgresUser();
     if (user) {
       expect(canReach(clone, user)).toBe(false);
-      expect(output).toContain("the databases live in /var/lib/dynoplane/homes/");
+      expect(output).toContain("the databases live in /var/lib/dynoplane-postgres/homes/");
     }
     expect(output).toContain(`dynoplane is running at https://localhost:${port}`);
   });
