@@ -35,6 +35,7 @@ import { releasesRoutes } from "./routes/releases.ts";
 import { slugsRoutes } from "./routes/slugs.ts";
 import { sourceBlobsRoutes, sourcesRoutes } from "./routes/sources.ts";
 import { stacksRegionsRoutes } from "./routes/stacks-regions.ts";
+import { webhooksRoutes } from "./routes/webhooks.ts";
 
 /** Largest JSON body the Platform API reads. */
 const API_BODY_LIMIT = 1024 * 1024;
@@ -94,6 +95,7 @@ export function createApp() {
   app.route("/", logDrainsRoutes);
   app.route("/", stacksRegionsRoutes);
   app.route("/", domainsRoutes);
+  app.route("/", webhooksRoutes);
 
   app.notFound((c) =>
     c.json(

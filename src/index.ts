@@ -1,5 +1,6 @@
 import { createApp } from "./app.ts";
 import { purgeExpiredAuthorizations } from "./cron/purge-authorizations.ts";
+import { deliverDue } from "./services/webhooks.ts";
 import { purgeLoginRecords } from "./cron/purge-login-records.ts";
 import { enforceAddonStorage } from "./cron/enforce-addon-storage.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
@@ -32,6 +33,8 @@ export default {
       // The platform acts: no account, no request; effects finish before the connection closes.
       const run = platformContext(db, env, (work) => ctx.waitUntil(work));
       const jobs: Record<string, () => Promise<object>> = {
+        // Retries of sync webhooks, and deliveries whose first attempt never started: first, being due.
+        "webhook-deliveries": () => deliverDue(db, env, { now, limit: 1_000 }),
         "purge-authorizations": () => purgeExpiredAuthorizations(db, now),
         "purge-login-records": () => purgeLoginRecords(db, now),
         "enforce-eco-quotas": () => enforceEcoQuotas(run, now),

@@ -9,6 +9,7 @@ import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
 import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
+import { startWebhookDeliveries } from "../services/webhooks.ts";
 import { authenticateHost, endOneOffDynos, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
 import { endVanishedOneOffs, finishReleasePhases, forwardReleaseOutput } from "../services/release-phase.ts";
@@ -38,7 +39,8 @@ export const internalHostsRoutes = new Hono<HostEnv>()
       capacityMb: body.capacity_mb,
       droppedLogLines: body.dropped_log_lines,
     });
-    await recordObservedDynos(c.var.db, host.id, body.dynos);
+    const changed = await recordObservedDynos(c.var.db, host.id, body.dynos);
+    for (const appId of changed) startWebhookDeliveries({ env: c.env, after: (w) => c.executionCtx.waitUntil(w) }, appId);
     // A release phase's end decides its release, before the ended one-off dynos are forgotten.
     await finishReleasePhases(c.var.db, c.env, host.id, body.dynos);
     const restarted = !!body.session && !!host.agentSession && body.session !== host.agentSession;

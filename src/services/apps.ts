@@ -8,6 +8,7 @@ import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
 import type { PageRange } from "../lib/range.ts";
 import { reachableBy } from "./app-access.ts";
 import { recordAudit } from "./audit.ts";
+import { recordWebhookEvent } from "./webhooks.ts";
 import { destroyAddon } from "./addons.ts";
 import { actingUser, logAppEvents, releaseEvents, type ServiceContext } from "./context.ts";
 import { cutRelease } from "./releases.ts";
@@ -137,6 +138,8 @@ export async function updateApp(
       .where(eq(apps.id, app.id))
       .returning();
     await recordAudit(tx, { actor, action: "app.update", app: row!, details: { ...input, previous_name: app.name }, requestId });
+    const data = { id: row!.id, name: row!.name, maintenance: row!.maintenance, build_stack: { name: row!.buildStack }, stack: { name: row!.stack } };
+    await recordWebhookEvent(tx, row!, "api:app", "update", { ...data, updated_at: row!.updatedAt.toISOString() }, actor);
     return row!;
   });
 }

@@ -1,7 +1,8 @@
 import { and, eq, sql } from "drizzle-orm";
+import { recordWebhookEvent } from "./webhooks.ts";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
-import { builds, type AppRow, type BuildRow, type BuildSourceKind, type BuildpackRef } from "../db/schema/index.ts";
+import { apps, builds, type AppRow, type BuildRow, type BuildSourceKind, type BuildpackRef } from "../db/schema/index.ts";
 import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
@@ -45,7 +46,24 @@ export async function insertBuild(db: Database, app: AppRow, actor: Pick<Actor, 
       userEmail: actor.email,
     })
     .returning();
+  await recordWebhookEvent(db, app, "api:build", "create", buildEventData(row!, app), actor);
   return row!;
+}
+
+/** A build as its webhook events carry it (the Platform API's fields that do not need a request). */
+export function buildEventData(b: BuildRow, app: { id: string; name: string }) {
+  return {
+    id: b.id,
+    app: { id: app.id, name: app.name },
+    status: b.status,
+    source_blob: { version: b.commit ?? b.sourceVersion },
+    slug: b.slugId ? { id: b.slugId } : null,
+    release: b.releaseId ? { id: b.releaseId } : null,
+    stack: b.stack,
+    user: { id: b.createdBy, email: b.userEmail },
+    created_at: b.createdAt.toISOString(),
+    updated_at: b.updatedAt.toISOString(),
+  };
 }
 
 /** A build of this app by id, or 404. */
@@ -106,12 +124,15 @@ export async function setBuildRelease(db: Database, buildId: string, releaseId: 
  * Runs inside the transaction that applies a success, so status and release agree.
  */
 export async function endBuild(db: Database, buildId: string, end: { status: "succeeded" | "failed"; error?: string | null }): Promise<boolean> {
-  const ended = await db
+  const [ended] = await db
     .update(builds)
     .set({ status: end.status, error: end.error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
     .where(and(eq(builds.id, buildId), eq(builds.status, "pending")))
-    .returning({ id: builds.id });
-  return ended.length > 0;
+    .returning();
+  if (!ended) return false;
+  const [app] = await db.select({ id: apps.id, name: apps.name }).from(apps).where(eq(apps.id, ended.appId)).limit(1);
+  if (app) await recordWebhookEvent(db, app, "api:build", "update", buildEventData(ended, app), { accountId: ended.createdBy ?? "", email: ended.userEmail });
+  return true;
 }
 
 /** Fails a build that is still pending and says how it ended either way. */

@@ -1,3 +1,4 @@
+import { startWebhookDeliveries } from "./webhooks.ts";
 import type { Context } from "hono";
 import { type Database, openDb } from "../db/client.ts";
 import type { Actor, Bindings } from "../env.ts";
@@ -109,6 +110,8 @@ export const byWhom = (ctx: Pick<ServiceContext, "actor">) => (ctx.actor ? `user
  * Callers pass events of changes already committed; a log outage never fails the change.
  */
 export function logAppEvents(ctx: Pick<ServiceContext, "env" | "after">, appId: string, texts: string[]): void {
+  // What changed is logged once it is committed: the moment to tell the app's webhooks too.
+  startWebhookDeliveries(ctx, appId);
   if (!texts.length) return;
   const now = Date.now() * 1000;
   // Distinct microseconds keep the events in order for readers that sort by time.

@@ -3,7 +3,9 @@ import type { Database } from "../db/client.ts";
 import { apps, formations, type AppRow, type FormationRow } from "../db/schema/index.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { DYNO_SIZES, isOneOffType } from "../protocol/host.ts";
+import { toFormationJson } from "../serializers/formation.ts";
 import { recordAudit } from "./audit.ts";
+import { recordWebhookEvent } from "./webhooks.ts";
 import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
 import { placeDynos } from "./placement.ts";
@@ -68,6 +70,7 @@ export async function updateFormation(ctx: ServiceContext, app: AppRow, updates:
       const size = u.size === undefined ? current.size : normalizeSize(u.size);
       const [row] = await tx.update(formations).set({ quantity, size, updatedAt: sql`now()` }).where(eq(formations.id, current.id)).returning();
       rows.push(row!);
+      await recordWebhookEvent(tx, app, "api:formation", "update", toFormationJson(row!, app), actor);
     }
     checkTierRules(await listFormation(tx, app.id));
     await refreshProcessTier(tx, app.id);

@@ -1,8 +1,9 @@
 import { and, eq, inArray, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { bytesToBase64Url, sha256Hex } from "../lib/bytes.ts";
 import type { Database } from "../db/client.ts";
-import { dynos, hosts, type HostRow } from "../db/schema/index.ts";
+import { apps, dynos, hosts, type HostRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
+import { recordWebhookEvent } from "./webhooks.ts";
 import { type ObservedDyno, ONE_OFF_TYPES } from "../protocol/host.ts";
 
 export const HOST_SECRET_PREFIX = "dph_";
@@ -62,11 +63,27 @@ export async function touchHost(
 
 /**
  * Applies a host's report of what it runs. Only rows for the dyno's current instance on
- * this host change, so a late report about a replaced instance is ignored.
+ * this host change, so a late report about a replaced instance is ignored. Returns the
+ * apps whose dynos changed state (their webhooks have `dyno` events to deliver).
  */
-export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<void> {
+export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<string[]> {
+  if (!observed.length) return [];
+  const before = new Map(
+    (
+      await db
+        .select({ id: dynos.id, state: dynos.state })
+        .from(dynos)
+        .where(
+          inArray(
+            dynos.id,
+            observed.map((o) => o.id),
+          ),
+        )
+    ).map((r) => [r.id, r.state]),
+  );
+  const changedApps = new Set<string>();
   for (const o of observed) {
-    await db
+    const [row] = await db
       .update(dynos)
       .set({
         state: o.state,
@@ -75,8 +92,26 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
         stateChangedAt: sql`case when ${dynos.state} = ${o.state} then ${dynos.stateChangedAt} else now() end`,
         updatedAt: sql`now()`,
       })
-      .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")));
+      .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")))
+      .returning();
+    // A state that changed is a `dyno` event for the app's webhooks.
+    if (!row || before.get(row.id) === row.state) continue;
+    const [app] = await db.select({ id: apps.id, name: apps.name }).from(apps).where(eq(apps.id, row.appId)).limit(1);
+    if (!app) continue;
+    const data = {
+      id: row.id,
+      name: row.name,
+      type: row.type,
+      state: row.state,
+      size: row.size,
+      command: row.command,
+      app,
+      updated_at: row.updatedAt.toISOString(),
+    };
+    await recordWebhookEvent(db, app, "dyno", "update", data, null);
+    changedApps.add(app.id);
   }
+  return [...changedApps];
 }
 
 /** How long a one-off dyno placed on a host may go unreported before it counts as gone. */

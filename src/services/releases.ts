@@ -1,4 +1,6 @@
 import { and, desc, eq, sql } from "drizzle-orm";
+import { toReleaseJson } from "../serializers/release.ts";
+import { recordWebhookEvent } from "./webhooks.ts";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
 import { apps, builds, configVars, releases, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
@@ -43,6 +45,7 @@ export async function cutRelease(tx: Database, app: AppRow, actor: Pick<Actor, "
       config: input.config,
     })
     .returning();
+  await recordWebhookEvent(tx, app, "api:release", "create", toReleaseJson(row!, app, row!.status === "succeeded" ? row!.version : null), actor);
   return row!;
 }
 

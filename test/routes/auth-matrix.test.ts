@@ -5,6 +5,7 @@ import {
   accounts,
   addons,
   appFeatures,
+  appWebhooks,
   apps,
   collaborators,
   configVars,
@@ -16,7 +17,7 @@ import {
   releases,
   slugs,
 } from "../../src/db/schema/index.ts";
-import { api } from "../support/api.ts";
+import { api, platform } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
 
@@ -32,6 +33,8 @@ interface World {
   other: TestAccount;
   /** Let into the owner's app: may work on it, but not do what only its owner may. */
   collaborator: TestAccount;
+  /** A webhook of the owner's app. */
+  webhook: string;
   app: { id: string; name: string };
   /** A live token of the owner's, the target of the authorization routes. */
   spare: { id: string; token: string };
@@ -55,6 +58,13 @@ async function makeWorld(): Promise<World> {
   await makeApp(other);
   expect((await api(`/apps/${app.name}/collaborators`, { method: "POST", token: owner.token, body: { user: collaborator.email } })).status).toBe(201);
   expect((await api(`/apps/${app.name}/domains`, { method: "POST", token: owner.token, body: { hostname: `www.${app.name}.test` } })).status).toBe(201);
+  // Its deliveries would go to the test platform's (allowed, loopback) drain port.
+  const hook = await api(`/apps/${app.name}/webhooks`, {
+    method: "POST",
+    token: owner.token,
+    body: { url: `https://127.0.0.1:${platform().drainPort}/hooks`, include: ["api:build"], level: "notify" },
+  });
+  expect(hook.status).toBe(201);
   for (const body of [{ SECRET: "s3cret", MODE: "a" }, { MODE: "b" }]) {
     expect((await api(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body })).status).toBe(200);
   }
@@ -69,7 +79,7 @@ async function makeWorld(): Promise<World> {
   expect((await api("/account", { token: revoked.token })).status).toBe(200);
   expect((await api(`/oauth/authorizations/${revoked.id}`, { method: "DELETE", token: owner.token })).status).toBe(200);
 
-  return { owner, other, collaborator, app, spare, expired, revoked, newAppName: appName("taken") };
+  return { owner, other, collaborator, app, webhook: hook.body.id as string, spare, expired, revoked, newAppName: appName("taken") };
 }
 
 /** The rows of every table a request could change, in a stable order. */
@@ -90,6 +100,7 @@ async function snapshot(w: World) {
     formations: await d.select().from(formations).where(eq(formations.appId, w.app.id)).orderBy(asc(formations.type)),
     dynos: await d.select().from(dynos).where(eq(dynos.appId, w.app.id)).orderBy(asc(dynos.name)),
     domains: await d.select().from(domains).where(eq(domains.appId, w.app.id)).orderBy(asc(domains.id)),
+    webhooks: await d.select().from(appWebhooks).where(eq(appWebhooks.appId, w.app.id)).orderBy(asc(appWebhooks.id)),
     logDrains: await d.select().from(logDrains).where(eq(logDrains.appId, w.app.id)).orderBy(asc(logDrains.id)),
     addons: await d
       .select()
@@ -183,6 +194,15 @@ const ROUTES: Route[] = [
   { method: "PATCH", path: "/apps/{app}/domains/{domain}", body: () => ({ sni_endpoint: null }) },
   { method: "DELETE", path: "/apps/{app}/domains/{domain}" },
   { method: "GET", path: "/apps/{app}/sni-endpoints" },
+  { method: "GET", path: "/apps/{app}/webhooks" },
+  { method: "POST", path: "/apps/{app}/webhooks", body: () => ({ url: "https://hooks.intruder.example/x", include: ["api:release"], level: "notify" }) },
+  { method: "GET", path: "/apps/{app}/webhooks/{webhook}" },
+  { method: "PATCH", path: "/apps/{app}/webhooks/{webhook}", body: () => ({ url: "https://hooks.intruder.example/y" }) },
+  { method: "DELETE", path: "/apps/{app}/webhooks/{webhook}" },
+  { method: "GET", path: "/apps/{app}/webhook-events" },
+  { method: "GET", path: "/apps/{app}/webhook-events/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
+  { method: "GET", path: "/apps/{app}/webhook-deliveries" },
+  { method: "GET", path: "/apps/{app}/webhook-deliveries/5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f" },
   { method: "GET", path: "/addon-services" },
   { method: "GET", path: "/addon-services/heroku-postgresql" },
   { method: "GET", path: "/addon-services/heroku-postgresql/plans" },
@@ -206,9 +226,10 @@ const ROUTES: Route[] = [
   { method: "PUT", path: "/apps/{app}/buildpack-installations", body: () => ({ updates: [{ buildpack: "/opt/intruder" }] }) },
 ];
 
-const fill = (path: string, values: { app: string; authorization: string; email: string; collaborator: string; domain: string }) =>
+const fill = (path: string, values: { app: string; authorization: string; email: string; collaborator: string; domain: string; webhook: string }) =>
   path
     .replace("{domain}", values.domain)
+    .replace("{webhook}", values.webhook)
     .replace("{app}", values.app)
     .replace("{authorization}", values.authorization)
     .replace("{email}", values.email)
@@ -306,6 +327,7 @@ describe("the route table", () => {
       email: "someone@example.com",
       collaborator: "helper@example.com",
       domain: "www.example.com",
+      webhook: "5d6e7f80-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
     };
     const covered = new Set(ROUTES.map((r) => routeOf(r.method, fill(r.path, example))));
     expect(covered.has(undefined)).toBe(false);
@@ -344,6 +366,7 @@ describe.each(ROUTES.map((r) => ({ ...r, label: `${r.method} ${r.path}` })))("$l
       email: w.owner.email,
       collaborator: w.collaborator.email,
       domain: `www.${w.app.name}.test`,
+      webhook: w.webhook,
     });
     const authorization = c.authorization(w);
     const res = await api(path, {

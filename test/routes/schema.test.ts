@@ -1,7 +1,7 @@
 import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAuthorization } from "../../src/services/authorizations.ts";
-import { api, tlsAgent, type ApiCall, type ApiResult } from "../support/api.ts";
+import { api, platform, tlsAgent, type ApiCall, type ApiResult } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
 import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
@@ -187,6 +187,28 @@ describe("responses match Heroku's Platform API schema", () => {
     const addons = await conforming(`/apps/${named.body.id}/addons`, { token: owner.token, status: 200, mayBeEmpty: true });
     expect(Array.isArray(addons.body)).toBe(true);
     await conforming(`/apps/${named.body.id}`, { method: "DELETE", token: owner.token, status: 200 });
+  });
+
+  it("app webhooks, their events and deliveries", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    // Deliveries go to the platform's allowed (loopback) drain port, where nothing need listen.
+    const url = `https://127.0.0.1:${platform().drainPort}/hooks`;
+    const made = await conforming(`/apps/${app.name}/webhooks`, {
+      method: "POST",
+      token: owner.token,
+      body: { url, include: ["api:release"], level: "notify" },
+      status: 201,
+    });
+    await conforming(`/apps/${app.name}/webhooks`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/webhooks/${made.body.id}`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/webhooks/${made.body.id}`, { method: "PATCH", token: owner.token, body: { level: "sync" }, status: 200 });
+    await api(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body: { HOOKED: "1" } });
+    const events = await conforming(`/apps/${app.name}/webhook-events`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/webhook-events/${events.body[0].id}`, { token: owner.token, status: 200 });
+    const deliveries = await conforming(`/apps/${app.name}/webhook-deliveries`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/webhook-deliveries/${deliveries.body[0].id}`, { token: owner.token, status: 200 });
+    await conforming(`/apps/${app.name}/webhooks/${made.body.id}`, { method: "DELETE", token: owner.token, status: 200 });
   });
 
   it("GET and PATCH /apps/{app}/config-vars", async () => {

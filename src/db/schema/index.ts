@@ -19,3 +19,14 @@ export { addons, addonAttachments, type AddonRow, type AddonAttachmentRow, type 
 export { dynoUsage, appFeatures, keepAlive, appTraffic, type DynoUsageRow, type KeepAliveRow } from "./eco.ts";
 export { collaborators, type CollaboratorRow } from "./collaborators.ts";
 export { domains, type DomainRow, type DomainStatus } from "./domains.ts";
+export {
+  appWebhooks,
+  webhookEvents,
+  webhookDeliveries,
+  WEBHOOK_ENTITIES,
+  type WebhookEntity,
+  type AppWebhookRow,
+  type WebhookEventRow,
+  type WebhookDeliveryRow,
+  type DeliveryStatus,
+} from "./webhooks.ts";
