@@ -241,20 +241,25 @@ async function attempt(db: Database, env: Bindings, delivery: WebhookDeliveryRow
     ...event.payload,
     webhook_metadata: { attempt: { id: attemptId }, delivery: { id: delivery.id }, event: { id: event.id, include: event.include }, webhook: { id: hook.id } },
   });
+  let code: number | null = null;
+  let errorClass: string | null = null;
   const headers: Record<string, string> = {
     "Content-Type": "application/json",
     "User-Agent": "dynoplane-webhooks",
-    "Heroku-Webhook-Hmac-SHA256": await webhookSignature(await unseal(env.COMMAND_SIGNING_KEY, hook.secretSealed), body),
     "Heroku-Webhook-Id": delivery.id,
     "Heroku-Webhook-Sent-At": started.toISOString(),
   };
-  if (hook.authorizationSealed) headers.Authorization = await unseal(env.COMMAND_SIGNING_KEY, hook.authorizationSealed);
-  let code: number | null = null;
-  let errorClass: string | null = null;
+  try {
+    headers["Heroku-Webhook-Hmac-SHA256"] = await webhookSignature(await unseal(env.COMMAND_SIGNING_KEY, hook.secretSealed), body);
+    if (hook.authorizationSealed) headers.Authorization = await unseal(env.COMMAND_SIGNING_KEY, hook.authorizationSealed);
+  } catch {
+    // Sealed under another signing key (it was rotated): nothing is sent unsigned.
+    errorClass = "SecretUnreadable";
+  }
   // The URL is checked again: the rules may have tightened since the webhook was made.
-  const problem = drainUrlProblem(hook.url, env);
+  const problem = errorClass ? null : drainUrlProblem(hook.url, env);
   if (problem) errorClass = "RefusedAddress";
-  else {
+  else if (!errorClass) {
     try {
       const res = await fetch(hook.url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
       code = res.status;
