@@ -4,6 +4,8 @@
  * the database alone does not give them away. `v1.<iv>.<ciphertext>`, base64url.
  */
 
+import { base64ToBytes, bytesToBase64Url } from "./bytes.ts";
+
 const encoder = new TextEncoder();
 const keys = new Map<string, Promise<CryptoKey>>();
 
@@ -25,17 +27,13 @@ function sealingKey(platformKey: string): Promise<CryptoKey> {
   return key;
 }
 
-const b64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-const unb64url = (text: string) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+/** base64url without padding back to bytes (base64ToBytes wants the plain alphabet). */
+const unb64url = (text: string) => base64ToBytes(text.replace(/-/g, "+").replace(/_/g, "/"));
 
 export async function seal(platformKey: string, secret: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await sealingKey(platformKey), encoder.encode(secret)));
-  return `v1.${b64url(iv)}.${b64url(sealed)}`;
+  return `v1.${bytesToBase64Url(iv)}.${bytesToBase64Url(sealed)}`;
 }
 
 export async function unseal(platformKey: string, sealed: string): Promise<string> {

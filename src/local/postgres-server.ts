@@ -20,15 +20,18 @@ export const SYSTEM_DIR = "/var/lib/dynoplane-postgres";
 
 export type RunAs = { uid: number; gid: number };
 
-/** The user the servers run as: none without root; root makes `postgres` when it is missing. */
+/** The user the servers run as: none without root; root makes `postgres` when it is missing. Looked up once. */
+let runAs: RunAs | undefined | null = null;
 export function postgresUser(): RunAs | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const ids = userIds("postgres");
-  if (ids) return ids;
-  execFileSync("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "postgres"]);
-  const made = userIds("postgres");
-  if (!made) throw new Error("could not make the postgres user to run PostgreSQL as");
-  return made;
+  if (runAs !== null) return runAs;
+  if (process.getuid?.() !== 0) return (runAs = undefined);
+  let ids = userIds("postgres");
+  if (!ids) {
+    execFileSync("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "postgres"]);
+    ids = userIds("postgres");
+    if (!ids) throw new Error("could not make the postgres user to run PostgreSQL as");
+  }
+  return (runAs = ids);
 }
 
 /** uid/gid of a local user, for running a service unprivileged. */
@@ -81,7 +84,7 @@ export async function serviceDir(home: string, user: RunAs | undefined): Promise
   if (!user || canReach(home, user)) return { dir: home, moved: false };
   const dir = movedServiceDir(home);
   await fs.mkdir(dir, { recursive: true, mode: 0o711 });
-  await fs.chmod(path.join(SYSTEM_DIR), 0o755);
+  await fs.chmod(SYSTEM_DIR, 0o755);
   await fs.chmod(path.join(SYSTEM_DIR, "homes"), 0o711);
   await fs.chmod(dir, 0o711);
   await fs.writeFile(path.join(dir, "HOME"), `${path.resolve(home)}\n`);

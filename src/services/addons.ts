@@ -145,11 +145,12 @@ export function addonConfigVars(view: AddonView): string[] {
 
 /** Every add-on an account can see: those billed to or attached to the apps it owns or collaborates on. */
 export async function listAddonsForActor(db: Database, actor: Actor): Promise<AddonView[]> {
-  const mine = await db.select({ id: apps.id }).from(apps).where(reachableBy(db, actor));
-  return viewsWhere(
-    db,
-    mine.map((a) => a.id),
-  );
+  return viewsWhere(db, await reachableAppIds(db, actor));
+}
+
+/** The ids of the apps an account owns or collaborates on. */
+async function reachableAppIds(db: Database, actor: Actor): Promise<string[]> {
+  return (await db.select({ id: apps.id }).from(apps).where(reachableBy(db, actor))).map((a) => a.id);
 }
 
 /** The add-ons of one app (billed to it or attached to it). */
@@ -366,8 +367,9 @@ export async function attachAddon(ctx: ServiceContext, addonIdOrName: string, ap
 /** `heroku addons:detach`: the attachment's config vars go, with a release and restarted dynos. */
 export async function detachAddon(ctx: ServiceContext, attachmentId: string): Promise<{ view: AddonView; attachment: AddonView["attachments"][number] }> {
   const actor = actingUser(ctx);
-  const views = await listAddonsForActor(ctx.db, actor);
-  const mine = new Set((await ctx.db.select({ id: apps.id }).from(apps).where(reachableBy(ctx.db, actor))).map((a) => a.id));
+  const ids = await reachableAppIds(ctx.db, actor);
+  const views = await viewsWhere(ctx.db, ids);
+  const mine = new Set(ids);
   for (const view of views) {
     const target = view.attachments.find((a) => a.attachment.id === attachmentId && mine.has(a.app.id));
     if (!target) continue;

@@ -67,20 +67,6 @@ export async function touchHost(
  * apps whose dynos changed state (their webhooks have `dyno` events to deliver).
  */
 export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<string[]> {
-  if (!observed.length) return [];
-  const before = new Map(
-    (
-      await db
-        .select({ id: dynos.id, state: dynos.state })
-        .from(dynos)
-        .where(
-          inArray(
-            dynos.id,
-            observed.map((o) => o.id),
-          ),
-        )
-    ).map((r) => [r.id, r.state]),
-  );
   const changedApps = new Set<string>();
   for (const o of observed) {
     const [row] = await db
@@ -94,8 +80,8 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
       })
       .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")))
       .returning();
-    // A state that changed is a `dyno` event for the app's webhooks.
-    if (!row || before.get(row.id) === row.state) continue;
+    // A state that changed is a `dyno` event for the app's webhooks (its change time is then this statement's now()).
+    if (!row || row.stateChangedAt.getTime() !== row.updatedAt.getTime()) continue;
     const [app] = await db.select({ id: apps.id, name: apps.name }).from(apps).where(eq(apps.id, row.appId)).limit(1);
     if (!app) continue;
     const data = {

@@ -14,6 +14,7 @@ import {
 } from "../db/schema/index.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
+import { bytesToBase64, bytesToHex } from "../lib/bytes.ts";
 import { seal, unseal } from "../lib/sealed.ts";
 import { drainUrlProblem } from "../logs/drain-url.ts";
 import { recordAudit } from "./audit.ts";
@@ -55,7 +56,7 @@ export function checkWebhook(input: WebhookInput, env: Pick<Bindings, "API_HOST"
 
 /** A random signing secret, as Heroku makes one when none is given. */
 function newSecret(): string {
-  return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 export async function listWebhooks(db: Database, appId: string): Promise<AppWebhookRow[]> {
@@ -185,7 +186,7 @@ export function startWebhookDeliveries(ctx: Pick<ServiceContext, "env" | "after"
 export async function webhookSignature(secret: string, body: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
-  return btoa(String.fromCharCode(...mac));
+  return bytesToBase64(mac);
 }
 
 /**
