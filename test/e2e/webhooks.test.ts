@@ -136,6 +136,22 @@ describe("app webhooks", { timeout: 240_000 }, () => {
     expect(attempts[0]!.body.replace(/"webhook_metadata":.*$/, "")).toBe(attempts[1]!.body.replace(/"webhook_metadata":.*$/, ""));
   });
 
+  it("tells a dyno webhook each state its app's dynos pass through", async () => {
+    const made = await api(`/apps/${app.name}/webhooks`, { method: "POST", token: owner.token, body: { url: `${url()}/dynos`, include: ["dyno"], level: "notify" } });
+    expect(made.status).toBe(201);
+    receiver.status = () => 204;
+    expect((await cli(["ps:scale", "web=1"])).code).toBe(0);
+    const states = () => receiver.events("dyno").map((r) => [r.json.data.name, r.json.data.state]);
+    await waitFor("web.1 up, as a dyno event", () => states().some(([name, state]) => name === "web.1" && state === "up"), 60_000);
+    expect(receiver.events("dyno")[0]!.json).toMatchObject({ action: "update", resource: "dyno", data: { app: { name: app.name } } });
+    // One event per change: no state is told twice in a row.
+    const told = states()
+      .filter(([name]) => name === "web.1")
+      .map(([, state]) => state);
+    expect(told.filter((s, i) => i > 0 && s === told[i - 1])).toEqual([]);
+    await api(`/apps/${app.name}/webhooks/${made.body.id}`, { method: "DELETE", token: owner.token });
+  });
+
   it("refuses a webhook to a private host, without https, for an unknown entity or level; webhooks:remove removes one", async () => {
     const before = (await api(`/apps/${app.name}/webhooks`, { token: owner.token })).body;
     for (const body of [
