@@ -137,7 +137,11 @@ describe("app webhooks", { timeout: 240_000 }, () => {
   });
 
   it("tells a dyno webhook each state its app's dynos pass through", async () => {
-    const made = await api(`/apps/${app.name}/webhooks`, { method: "POST", token: owner.token, body: { url: `${url()}/dynos`, include: ["dyno"], level: "notify" } });
+    const made = await api(`/apps/${app.name}/webhooks`, {
+      method: "POST",
+      token: owner.token,
+      body: { url: `${url()}/dynos`, include: ["dyno"], level: "notify" },
+    });
     expect(made.status).toBe(201);
     receiver.status = () => 204;
     expect((await cli(["ps:scale", "web=1"])).code).toBe(0);
