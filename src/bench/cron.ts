@@ -5,7 +5,6 @@ import os from "node:os";
 import path from "node:path";
 import { type SQL, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
-import { fireScheduled } from "../local/cron.ts";
 import { startPlatform } from "../local/platform.ts";
 import { createHost } from "../services/hosts.ts";
 import { slotOf } from "../services/keep-alive.ts";
@@ -53,7 +52,7 @@ export async function run(opts: { apps: number }): Promise<number> {
       const outputBefore = platform.workerOutput().length;
       const cpuBefore = workerdCpuMs(platform.pids().worker);
       const started = performance.now();
-      const outcome = await fireScheduled(platform.port, platform.tls, "*/10 * * * *", now);
+      const outcome = await platform.fireScheduled("*/10 * * * *", now);
       const runMs = performance.now() - started;
       if (!outcome.ok) throw new Error(`the scheduled run failed: ${outcome.outcome}`);
       const slot = slotOf(now);

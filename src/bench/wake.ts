@@ -103,9 +103,8 @@ async function putToSleep(platform: Platform, sample: SampleApp): Promise<void> 
   } finally {
     await handle.close();
   }
-  const cron = await fetch(`${platform.apiUrl}/cdn-cgi/handler/scheduled?cron=*/10+*+*+*+*`, { dispatcher: sample.dispatcher });
-  if (cron.status !== 200) throw new Error(`the cron trigger: ${cron.status} ${await cron.text()}`);
-  await cron.body?.cancel();
+  const cron = await platform.fireScheduled();
+  if (!cron.ok) throw new Error(`the scheduled run: ${cron.outcome}`);
   await until("the dyno to read idle", async () => (await dynoStates(platform.apiUrl, sample)).join(",") === "idle", 30_000);
   await until(`the dyno's process to stop listening on ${host}:${port}`, async () => !(await accepts(host, port)), 45_000);
 }

@@ -11,10 +11,10 @@ import { localWorker } from "../local/running.ts";
 export async function run(args: string[]): Promise<number> {
   const { values: flags } = parseFlags(args, { cron: { type: "string" } });
   const home = path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane");
-  const { port, caPath } = localWorker(home);
+  const { controlSocket } = localWorker(home);
   const cron = typeof flags.cron === "string" ? flags.cron : (wranglerCrons()[0] ?? "*/10 * * * *");
   const at = new Date();
-  const outcome = await fireScheduled(port, { caPath }, cron, at);
+  const outcome = await fireScheduled(controlSocket, cron, at);
   console.log(`Scheduled run (${cron}) at ${at.toISOString()}: ${outcome.outcome} in ${outcome.ms} ms`);
   return outcome.ok ? 0 : 1;
 }

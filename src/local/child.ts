@@ -14,11 +14,13 @@ export interface ManagedChild {
 }
 
 /**
- * Runs a platform service (wrangler, the host agent) in a process group of its own, so
+ * Runs a platform service (workerd, the host agent) in a process group of its own, so
  * that stopping it also stops what it started (workerd, dynos), keeping its output.
  */
-export function spawnService(command: string, args: string[], opts: SpawnOptions & { label?: string; quiet?: boolean }): ManagedChild {
-  const child = spawn(command, args, { ...opts, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+export function spawnService(command: string, args: string[], opts: SpawnOptions & { label?: string; quiet?: boolean; input?: Uint8Array }): ManagedChild {
+  const child = spawn(command, args, { ...opts, detached: true, stdio: [opts.input ? "pipe" : "ignore", "pipe", "pipe"] });
+  // What it reads on standard input (workerd: its configuration, whose secrets so never touch the disk).
+  if (opts.input) child.stdin!.end(opts.input);
   let output = "";
   const onData = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-100_000);

@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
-import https from "node:https";
+import http from "node:http";
 import path from "node:path";
 import { Cron } from "croner";
 import { parse as parseToml } from "smol-toml";
-import type { LocalTls } from "./tls.ts";
 import { ROOT } from "./worker.ts";
 
 /** The cron schedules of `[triggers] crons` in wrangler.toml: what Cloudflare fires the Worker on. */
@@ -23,32 +22,34 @@ export interface ScheduledOutcome {
 
 /**
  * Runs the Worker's `scheduled()` handler once, as Cloudflare would for `cron` at `time`:
- * through wrangler dev's trigger endpoint (`/cdn-cgi/handler/scheduled`), which calls the
- * real handler in workerd with that `scheduledTime`. Resolves when the run has finished.
+ * through the control socket of the local Worker (see workerdConfig), which calls the real
+ * handler in workerd with that `scheduledTime`. Resolves when the run has finished.
  */
-export function fireScheduled(port: number, tls: Pick<LocalTls, "caPath">, cron: string, time = new Date()): Promise<ScheduledOutcome> {
+export function fireScheduled(controlSocket: string, cron: string, time = new Date()): Promise<ScheduledOutcome> {
   const started = Date.now();
-  const query = new URLSearchParams({ cron, time: String(time.getTime()) });
+  const body = JSON.stringify({ cron, scheduledTime: time.getTime() });
   return new Promise((resolve, reject) => {
-    const req = https.get(
+    const req = http.request(
       {
-        host: "127.0.0.1",
-        port,
-        path: `/cdn-cgi/handler/scheduled?${query}`,
-        servername: "localhost",
-        headers: { host: `localhost:${port}` },
-        ca: [readFileSync(tls.caPath)],
+        socketPath: controlSocket,
+        method: "POST",
+        path: "/scheduled",
+        headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
       },
       (res) => {
-        let body = "";
+        let text = "";
         res.setEncoding("utf8");
-        res.on("data", (d: string) => (body += d));
-        res.on("end", () => resolve({ ok: res.statusCode === 200, outcome: body.trim() || `status ${res.statusCode}`, ms: Date.now() - started }));
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () => {
+          const outcome = res.statusCode === 200 ? String((JSON.parse(text) as { outcome?: unknown }).outcome) : `status ${res.statusCode}: ${text.trim()}`;
+          resolve({ ok: outcome === "ok", outcome, ms: Date.now() - started });
+        });
       },
     );
     // A run over very many apps takes a while; Cloudflare allows a scheduled handler 15 minutes.
     req.setTimeout(15 * 60_000, () => req.destroy(new Error("the scheduled run did not finish within 15 minutes")));
     req.on("error", reject);
+    req.end(body);
   });
 }
 
@@ -63,7 +64,7 @@ export interface LocalCron {
  * (UTC, on the minute). A run that is still going when its schedule comes round again is
  * not doubled: that tick is skipped and said on the console. A run that fails is said too.
  */
-export function startLocalCron(opts: { port: number; tls: Pick<LocalTls, "caPath">; schedules: string[]; log?: (message: string) => void }): LocalCron {
+export function startLocalCron(opts: { controlSocket: string; schedules: string[]; log?: (message: string) => void }): LocalCron {
   const log = opts.log ?? ((m: string) => console.error(`dynoplane: ${m}`));
   const jobs = opts.schedules.map((cron) => {
     let running = false;
@@ -72,7 +73,7 @@ export function startLocalCron(opts: { port: number; tls: Pick<LocalTls, "caPath
       if (running) return log(`the scheduled run for ${cron} at ${time.toISOString()} was skipped: the previous one is still going`);
       running = true;
       try {
-        const outcome = await fireScheduled(opts.port, opts.tls, cron, time);
+        const outcome = await fireScheduled(opts.controlSocket, cron, time);
         if (!outcome.ok) log(`the scheduled run for ${cron} at ${time.toISOString()} failed: ${outcome.outcome}`);
       } catch (err) {
         log(`the scheduled run for ${cron} at ${time.toISOString()} failed: ${err instanceof Error ? err.message : String(err)}`);

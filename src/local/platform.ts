@@ -20,7 +20,7 @@ import { postgresUser, serviceDir } from "./postgres-server.ts";
 import { DEFAULT_DYNO_SUPERNET, servicesAddress } from "../agent/sandbox/network.ts";
 import { ensureLocalTls, type LocalTls } from "./tls.ts";
 import { forgetLocalDatabase, rememberLocalDatabase } from "./running.ts";
-import { startLocalCron, wranglerCrons, type LocalCron } from "./cron.ts";
+import { fireScheduled, startLocalCron, wranglerCrons, type LocalCron, type ScheduledOutcome } from "./cron.ts";
 import { ROOT, startWorker, type LocalWorker } from "./worker.ts";
 import { parse as parseToml } from "smol-toml";
 
@@ -74,6 +74,8 @@ export interface Platform {
   cliEnv: Record<string, string>;
   /** What the Worker printed lately (its scheduled runs log a JSON line per job). */
   workerOutput(): string;
+  /** Runs the Worker's scheduled handler once, as a cron trigger at `time` (default now) would. */
+  fireScheduled(cron?: string, time?: Date): Promise<ScheduledOutcome>;
   stop(): Promise<void>;
 }
 
@@ -171,7 +173,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       },
     });
     // Cloudflare fires the cron triggers; locally the platform does, into the same handler.
-    cron = startLocalCron({ port, tls, schedules: opts.cron ?? wranglerCrons() });
+    cron = startLocalCron({ controlSocket: worker.controlSocket, schedules: opts.cron ?? wranglerCrons() });
     if (!opts.noHost) {
       host = await startLocalHost({
         home,
@@ -200,6 +202,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       firstAccount,
       cliEnv: cliEnvironment(hostPort, tls, cliCache),
       workerOutput: () => worker?.output() ?? "",
+      fireScheduled: (cronExpr = wranglerCrons()[0] ?? "*/10 * * * *", time = new Date()) => fireScheduled(worker!.controlSocket, cronExpr, time),
       stop,
     };
   } catch (err) {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { controlSocketPath } from "./worker.ts";
 
 const FILE = "database-url";
 const PORT_FILE = "worker-port";
@@ -16,11 +17,11 @@ export async function forgetLocalDatabase(home: string): Promise<void> {
   await fs.rm(path.join(home, PORT_FILE), { force: true });
 }
 
-/** The port of the Worker `npm start` runs from `home`, and the CA its certificate chains to. */
-export function localWorker(home: string): { port: number; caPath: string } {
+/** The port of the Worker `npm start` runs from `home`, and its control socket (scheduled runs). */
+export function localWorker(home: string): { port: number; controlSocket: string } {
   const file = path.join(home, PORT_FILE);
   if (!existsSync(file)) throw new Error("no local platform is running here: start one with `npm start`");
-  return { port: Number(readFileSync(file, "utf8").trim()), caPath: path.join(home, "tls", "ca.pem") };
+  return { port: Number(readFileSync(file, "utf8").trim()), controlSocket: controlSocketPath(path.join(home, "worker")) };
 }
 
 /** The database of the platform `npm start` runs from `home`; fails when none is running. */

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import https from "node:https";
 import { createRequire } from "node:module";
@@ -8,15 +8,18 @@ import { fileURLToPath } from "node:url";
 import { spawnService } from "./child.ts";
 import { keepAlive, type KeptAlive } from "./keep-alive.ts";
 import type { LocalTls } from "./tls.ts";
+import { readWranglerConfig, workerdConfig } from "./workerd-config.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 export interface LocalWorker {
   stop(): Promise<void>;
-  /** The running wrangler (a new one after it was started again). */
+  /** The running workerd (a new one after it was started again). */
   pid(): number | undefined;
-  /** Everything wrangler printed, for diagnosing a failed start. */
+  /** Everything workerd printed (the Worker's console), for diagnosing a failed start. */
   output(): string;
+  /** The Unix socket of the control Worker (scheduled runs). */
+  controlSocket: string;
 }
 
 /** GET https://127.0.0.1:port/path trusting the local CA; resolves with the status. */
@@ -36,14 +39,14 @@ export function probe(port: number, tls: LocalTls, pathname = "/health", timeout
 
 const require = createRequire(import.meta.url);
 
-/** How often the Worker's health is checked, and after how many failures in a row wrangler is restarted. */
+/** How often the Worker's health is checked, and after how many failures in a row workerd is restarted. */
 const HEALTH_EVERY_MS = 2_000;
 const HEALTH_FAILURES = 3;
 
 /**
- * wrangler outlives a workerd that died: then nothing answers. Three failed health checks
- * in a row (each allowed 10 s, so a merely busy Worker is not mistaken for a dead one) end
- * wrangler's process group, and `keepAlive` starts it again.
+ * A workerd that is alive but no longer answers (wedged) is ended: three failed health
+ * checks in a row (each allowed 10 s, so a merely busy Worker is not mistaken for a dead
+ * one) kill its process group, and `keepAlive` starts it again.
  */
 function watchHealth(port: number, tls: LocalTls, kept: KeptAlive): NodeJS.Timeout {
   let failures = 0;
@@ -62,7 +65,7 @@ function watchHealth(port: number, tls: LocalTls, kept: KeptAlive): NodeJS.Timeo
         if (ok || child !== kept.current() || child.exited()) return void (failures = 0);
         if (++failures < HEALTH_FAILURES) return;
         failures = 0;
-        console.error(`dynoplane: the Worker stopped answering (${HEALTH_FAILURES} health checks); restarting wrangler`);
+        console.error(`dynoplane: the Worker stopped answering (${HEALTH_FAILURES} health checks); restarting workerd`);
         try {
           process.kill(-child.child.pid!, "SIGKILL");
         } catch {
@@ -74,15 +77,30 @@ function watchHealth(port: number, tls: LocalTls, kept: KeptAlive): NodeJS.Timeo
   return timer;
 }
 
-/** A single-quoted .env value: taken literally by wrangler's parser (double quotes would unescape). */
-function envFileValue(value: string): string {
-  if (/['\n\r]/.test(value)) throw new Error("Worker variables for wrangler dev must not contain quotes or newlines");
-  return `'${value}'`;
+/**
+ * Bundles the Worker as `wrangler deploy` does (`--dry-run`, same build and polyfills) into
+ * `outDir`; returns the bundle's main module. What runs locally is what Cloudflare runs.
+ */
+export function bundleWorker(outDir: string): string {
+  const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
+  const bundled = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outDir, "--config", path.join(ROOT, "wrangler.toml")], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  if (bundled.status !== 0) throw new Error(`bundling the Worker failed:\n${bundled.stdout}\n${bundled.stderr}`);
+  return path.join(outDir, "index.js");
+}
+
+/** The Unix socket through which the platform itself calls into the Worker of `stateDir` (scheduled runs). */
+export function controlSocketPath(stateDir: string): string {
+  return path.join(stateDir, "control.sock");
 }
 
 /**
- * Runs the control plane Worker with `wrangler dev` (workerd, local Durable Objects and
- * R2 persisted in `stateDir`), serving HTTPS with the local certificate on 127.0.0.1.
+ * Runs the control plane Worker in workerd, the open-source runtime Cloudflare publishes,
+ * from a configuration generated from wrangler.toml (see workerdConfig): the bundle
+ * `wrangler deploy` would upload, its Durable Objects and R2 persisted in `stateDir`, HTTPS
+ * with the local certificate on 127.0.0.1, and a control socket for scheduled runs.
  */
 export async function startWorker(opts: {
   port: number;
@@ -94,67 +112,46 @@ export async function startWorker(opts: {
   // Durable Object storage and R2 blobs (every app's slugs and logs) are the platform's alone.
   await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
   await fs.chmod(opts.stateDir, 0o700);
-  const envFile = path.join(opts.stateDir, "worker.env");
-  await fs.writeFile(
-    envFile,
-    Object.entries(opts.vars)
-      .map(([k, v]) => `${k}=${envFileValue(v)}`)
-      .join("\n") + "\n",
-    { mode: 0o600 },
-  );
-  const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
+  for (const dir of ["v3/do", "v3/r2"]) await fs.mkdir(path.join(opts.stateDir, dir), { recursive: true });
   // Serve a bundle made once at start: edits to the sources do not reload a running platform.
-  const bundleDir = path.join(opts.stateDir, "bundle");
-  const bundled = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", bundleDir, "--config", path.join(ROOT, "wrangler.toml")], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  if (bundled.status !== 0) throw new Error(`bundling the Worker failed:\n${bundled.stdout}\n${bundled.stderr}`);
-  const args = [
-    wrangler,
-    "dev",
-    path.join(bundleDir, "index.js"),
-    "--no-bundle",
-    "--config",
-    path.join(ROOT, "wrangler.toml"),
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(opts.port),
-    "--local-protocol",
-    "https",
-    "--https-key-path",
-    opts.tls.keyPath,
-    "--https-cert-path",
-    opts.tls.certPath,
-    "--persist-to",
-    opts.stateDir,
-    "--env-file",
-    envFile,
-    "--inspector-port",
-    "0",
-    "--show-interactive-dev-session=false",
-    // Quiet only stops the echo: what the Worker logs (its scheduled runs' JSON lines) is kept.
-    "--log-level",
-    "log",
-  ];
-  // workerd trusts public CAs; the local CA is added so the Worker can reach local HTTPS endpoints (log drains in tests).
-  const env = { ...process.env, NODE_EXTRA_CA_CERTS: opts.tls.caPath };
+  const bundle = bundleWorker(path.join(opts.stateDir, "bundle"));
+  const controlSocket = controlSocketPath(opts.stateDir);
+  const { serializeConfig } = await import("miniflare");
+  // Made once, kept in memory: it holds the Worker's secrets, and is handed to workerd on its standard input.
+  const config = serializeConfig(
+    workerdConfig({
+      wrangler: readWranglerConfig(path.join(ROOT, "wrangler.toml")),
+      bundle,
+      vars: opts.vars,
+      address: `127.0.0.1:${opts.port}`,
+      certificateChain: readFileSync(opts.tls.certPath, "utf8"),
+      privateKey: readFileSync(opts.tls.keyPath, "utf8"),
+      trustedCertificates: [readFileSync(opts.tls.caPath, "utf8")],
+      controlSocket,
+      stateDir: opts.stateDir,
+    }),
+  );
+  const workerd: string = require("workerd").default;
+  const launch = () => {
+    // A socket file left by an earlier workerd would stop this one binding.
+    rmSync(controlSocket, { force: true });
+    return spawnService(workerd, ["serve", "--binary", "--experimental", "-"], { cwd: opts.stateDir, quiet: opts.quiet, input: config });
+  };
   // Kept alive on the same port: the CLI, the agent and the dashboard name it.
-  const kept = keepAlive("the Worker (wrangler dev)", () => spawnService(process.execPath, args, { cwd: ROOT, env, quiet: opts.quiet }));
+  const kept = keepAlive("the Worker (workerd)", launch);
   const service = kept.current();
   const stop = () => kept.stop(5000);
 
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (service.exited()) throw new Error(`wrangler dev exited during start-up:\n${service.output()}`);
+    if (service.exited()) throw new Error(`workerd exited during start-up:\n${service.output()}`);
     const status = await probe(opts.port, opts.tls).catch(() => 0);
     if (status === 200) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`wrangler dev did not answer on port ${opts.port} within 60 s:\n${service.output()}`);
+      throw new Error(`workerd did not answer on port ${opts.port} within 60 s:\n${service.output()}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 50));
   }
   const health = watchHealth(opts.port, opts.tls, kept);
   return {
@@ -164,5 +161,6 @@ export async function startWorker(opts: {
     },
     output: () => kept.current().output(),
     pid: () => kept.current().child.pid,
+    controlSocket,
   };
 }

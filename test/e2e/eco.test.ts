@@ -5,7 +5,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apps, dynoUsage, keepAlive } from "../../src/db/schema/index.ts";
 import { ROOT } from "../../src/local/worker.ts";
-import { get, platform } from "../support/api.ts";
+import { fireCron, platform } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { deploySlug, destroyApp, listDynos, waitForUp } from "../support/slugs.ts";
@@ -94,8 +94,7 @@ describe("eco dyno hours and keep-alive", { timeout: 180_000 }, () => {
       .set({ lastRequestAt: new Date(Date.now() - 5 * 60_000) })
       .where(eq(apps.id, app.id));
     const nextYear = Date.now() + 365 * 24 * 3600 * 1000;
-    const res = await get(`https://localhost:${platform().port}/cdn-cgi/handler/scheduled?cron=*/10+*+*+*+*&time=${nextYear}`);
-    expect(res.status, res.text).toBe(200);
+    await fireCron(new Date(nextYear));
     expect((await listDynos(user.token, app.name)).map((d) => [d.name, d.state])).toEqual([["web.1", "up"]]);
   });
 

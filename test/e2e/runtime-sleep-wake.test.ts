@@ -1,19 +1,13 @@
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { apps } from "../../src/db/schema/index.ts";
-import { api, get, platform } from "../support/api.ts";
+import { api, fireCron } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { appProcesses, deploySlug, destroyApp, listDynos, visit, waitFor, waitForAnswer, waitForUp } from "../support/slugs.ts";
 
 // Eco apps sleep after 30 minutes without a request: the scheduled job stops their dynos,
 // which then read `idle`, and the next request wakes the app. Concurrent requests share
 // one wake, so exactly one new process starts.
-
-/** Fires the Worker's scheduled handler, as the every-10-minutes cron trigger does. */
-async function fireCron() {
-  const res = await get(`https://localhost:${platform().port}/cdn-cgi/handler/scheduled?cron=*/10+*+*+*+*`);
-  expect(res.status, res.text).toBe(200);
-}
 
 /** Pretends the app's last routed request was `minutes` ago. */
 async function lastRequestAgo(appId: string, minutes: number) {

@@ -1,9 +1,21 @@
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { checkServerIdentity } from "node:tls";
 import { Agent, fetch, request, type Response } from "undici";
 import { inject } from "vitest";
+import { fireScheduled } from "../../src/local/cron.ts";
+import { controlSocketPath } from "../../src/local/worker.ts";
 
 export const platform = () => inject("platform");
+
+/**
+ * Fires the platform Worker's scheduled handler once, as its every-10-minutes cron trigger
+ * does, at `time`; resolves when the run finished, and fails when it threw.
+ */
+export async function fireCron(time = new Date()): Promise<void> {
+  const outcome = await fireScheduled(controlSocketPath(path.join(platform().home, "worker")), "*/10 * * * *", time);
+  if (!outcome.ok) throw new Error(`the scheduled run ended with ${outcome.outcome}`);
+}
 
 let agent: Agent | undefined;
 /** An HTTP agent that trusts the platform's local CA and reaches `*.localhost` on 127.0.0.1. */

@@ -30,7 +30,7 @@ declare module "vitest" {
   }
 }
 
-/** One platform (embedded Postgres + the Worker under wrangler dev) for the whole run. */
+/** One platform (embedded Postgres + the Worker in workerd) for the whole run. */
 export default async function setup(project: TestProject) {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-test-"));
   chmodSync(home, 0o755); // the embedded Postgres runs as an unprivileged user

@@ -30,7 +30,7 @@ export function platformTls(): LocalTls {
 }
 
 /**
- * Another `wrangler dev` of the same Worker, with its own port, Durable Object state and
+ * Another workerd running the same Worker, with its own port, Durable Object state and
  * variables (`vars` override the platform's defaults), for bindings and drivers that
  * the shared platform is not configured with.
  */

@@ -3,7 +3,7 @@ import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashToken } from "../../src/auth/tokens.ts";
 import { apps, oauthAuthorizations } from "../../src/db/schema/index.ts";
-import { api, platform, tlsAgent } from "../support/api.ts";
+import { api, fireCron, platform, tlsAgent } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount } from "../support/factories.ts";
 import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";
 
@@ -25,11 +25,18 @@ async function insertAuthorization(accountId: string, times: { expiresAt?: Date;
 }
 
 describe("scheduled()", () => {
-  /** Fires the Worker's cron trigger the way wrangler dev exposes it. */
-  const fireCron = async () => {
-    const res = await fetch(`${platform().apiUrl}/cdn-cgi/handler/scheduled?cron=*/10+*+*+*+*`, { dispatcher: tlsAgent() });
-    return { status: res.status, text: await res.text() };
-  };
+  it("is not reachable from the platform's HTTPS port: only the control socket fires it", async () => {
+    const owner = await makeAccount();
+    const revokedLongAgo = await insertAuthorization(owner.id, { revokedAt: new Date(Date.now() - 40 * DAY) });
+    for (const path of ["/cdn-cgi/handler/scheduled?cron=*/10+*+*+*+*", "/cdn-cgi/mf/scheduled", "/__scheduled?cron=*/10+*+*+*+*", "/scheduled"]) {
+      const res = await fetch(platform().apiUrl + path, { method: "POST", body: "{}", dispatcher: tlsAgent() });
+      // The API's own answer to an unknown path without credentials.
+      expect(res.status, path).toBe(401);
+      expect(await res.json()).toMatchObject({ id: "unauthorized" });
+    }
+    const left = await (await db()).select({ id: oauthAuthorizations.id }).from(oauthAuthorizations).where(eq(oauthAuthorizations.id, revokedLongAgo));
+    expect(left).toHaveLength(1);
+  });
 
   it("purges tokens expired or revoked over 30 days ago and keeps the rest", async () => {
     const owner = await makeAccount();
@@ -40,14 +47,14 @@ describe("scheduled()", () => {
     const revokedLastMonth = await insertAuthorization(owner.id, { revokedAt: new Date(now - 29 * DAY) });
     const ids = [expiredLongAgo, revokedLongAgo, expiredYesterday, revokedLastMonth];
 
-    expect(await fireCron()).toEqual({ status: 200, text: "ok" });
+    await fireCron();
 
     const left = await (await db()).select({ id: oauthAuthorizations.id }).from(oauthAuthorizations).where(inArray(oauthAuthorizations.id, ids));
     expect(left.map((r) => r.id).sort()).toEqual([expiredYesterday, revokedLastMonth].sort());
     // The owner's live token is untouched and still works.
     expect((await api("/account", { token: owner.token })).status).toBe(200);
     // A second run finds nothing more of these to delete and still succeeds.
-    expect(await fireCron()).toEqual({ status: 200, text: "ok" });
+    await fireCron();
     const again = await (await db()).select({ id: oauthAuthorizations.id }).from(oauthAuthorizations).where(inArray(oauthAuthorizations.id, ids));
     expect(again).toHaveLength(2);
   });
