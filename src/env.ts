@@ -21,6 +21,11 @@ export interface Bindings {
   /** Private Ed25519 JWK (JSON) that signs host commands, routed requests and blob URLs. Secret. */
   COMMAND_SIGNING_KEY: string;
   /**
+   * "true" when the Worker runs on the machine its dynos do (the single-machine platform):
+   * the router reaches a web dyno at its own address instead of through its agent's proxy.
+   */
+  ROUTE_TO_DYNO_ADDRESSES?: string;
+  /**
    * The request header that carries the client's address, set by a proxy in front that a
    * client cannot bypass (`CF-Connecting-IP` on Cloudflare). Empty: every client counts as
    * one local address, and no header a client sends is believed (sign-in limits key on it).

@@ -21,7 +21,9 @@ export class AuthError extends Error {
 /**
  * Verifies the control plane's signed tokens (commands and routed requests): Ed25519 only,
  * our issuer, the purpose the endpoint takes (a route token is no command), audience = this
- * host, at most 60 s old, and every `jti` accepted once.
+ * host, at most 60 s old. A command's `jti` is accepted once. A route token is the router's
+ * pass to one dyno, which anyone may reach through the router: the router reuses it for
+ * many requests, and it is verified once and then remembered until it expires.
  */
 export class CommandAuth {
   private key?: CryptoKey;
@@ -30,6 +32,8 @@ export class CommandAuth {
   /** jti → when it may be forgotten (ms): after that its token has expired anyway. */
   private readonly seen = new Map<string, number>();
   private pruneAt = 1024;
+  /** Route tokens verified: token → its payload and when it stops being accepted (ms). */
+  private readonly routes = new Map<string, { payload: JWTPayload; until: number }>();
 
   /** Trusts `jwk` for tokens addressed to `hostId`; a repeated call with the same key is cheap. */
   async setKey(jwk: JsonWebKey, hostId: string): Promise<void> {
@@ -57,6 +61,10 @@ export class CommandAuth {
   async verify(token: string | undefined, purpose: TokenPurpose, subject?: string): Promise<JWTPayload> {
     if (!this.key) throw new AuthError(503, "this host has not received its command key yet");
     if (!token) throw new AuthError(401, "missing token");
+    if (purpose === "route") {
+      const known = this.routes.get(token);
+      if (known && known.until > Date.now() && (subject === undefined || known.payload.sub === subject)) return known.payload;
+    }
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key, {
@@ -72,8 +80,18 @@ export class CommandAuth {
       throw new AuthError(401, "invalid token");
     }
     if (payload.purpose !== purpose) throw new AuthError(401, "invalid token");
-    this.spend(payload);
+    if (purpose === "route") this.remember(token, payload);
+    else this.spend(payload);
     return payload;
+  }
+
+  private remember(token: string, payload: JWTPayload): void {
+    const now = Date.now();
+    if (this.routes.size >= 10_000) for (const [k, r] of this.routes) if (r.until <= now) this.routes.delete(k);
+    if (this.routes.size >= 10_000) this.routes.clear();
+    // Never past its own expiry, nor past the longest a token may live: as jwtVerify decides.
+    const until = Math.min(payload.exp! * 1000, (payload.iat! + MAX_TOKEN_AGE_S) * 1000);
+    this.routes.set(token, { payload, until });
   }
 
   private spend(payload: JWTPayload): void {

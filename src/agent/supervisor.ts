@@ -222,9 +222,17 @@ export class Supervisor {
       const serving = this.serving(slot);
       // While a new web instance boots, the old one answers: report that one, it is what is true.
       if (serving && serving === slot.previous) {
-        out.push({ id: slot.dyno.id, instance: serving.dyno.instance, state: "up", port: serving.proc!.port, exit_code: null });
+        out.push({ id: slot.dyno.id, instance: serving.dyno.instance, state: "up", port: serving.proc!.port, address: serving.proc!.address, exit_code: null });
       } else {
-        out.push({ id: slot.dyno.id, instance: slot.dyno.instance, state: slot.state, port: serving?.proc?.port ?? null, exit_code: slot.exitCode });
+        const proc = serving?.proc;
+        out.push({
+          id: slot.dyno.id,
+          instance: slot.dyno.instance,
+          state: slot.state,
+          port: proc?.port ?? null,
+          address: proc?.address ?? null,
+          exit_code: slot.exitCode,
+        });
       }
     }
     return out;

@@ -4,6 +4,7 @@ import path from "node:path";
 import { startPlatform } from "../local/platform.ts";
 import { formatResults, load, type LoadResult } from "./load.ts";
 import { benchToken } from "./account.ts";
+import { cpuMs, treeCpuMs } from "./cpu.ts";
 
 /** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
 export interface ApiBenchOptions {
@@ -46,13 +47,24 @@ export async function run(options: ApiBenchOptions): Promise<number> {
       },
     ];
     const results: LoadResult[] = [];
+    const cpu: string[] = [];
+    const parts = () => {
+      const pids = platform.pids();
+      return { workerd: cpuMs(pids.worker), postgres: treeCpuMs(pids.postgres), pgbouncer: cpuMs(pids.pgbouncer) };
+    };
     for (const spec of specs) {
       await load({ ...spec, connections, seconds: 2 }); // warm-up
-      results.push(await load({ ...spec, connections, seconds }));
+      const before = parts();
+      const result = await load({ ...spec, connections, seconds });
+      const after = parts();
+      const per = (k: keyof typeof before) => (((after[k] - before[k]) / Math.max(1, result.requests)) * 1000).toFixed(0);
+      cpu.push(`  ${spec.label}: workerd ${per("workerd")}, postgres ${per("postgres")}, pgbouncer ${per("pgbouncer")}`);
+      results.push(result);
     }
     const [trivial, getApp, patch] = results as [LoadResult, LoadResult, LoadResult];
     console.log(`\nPlatform API on the local platform (${connections} connections, ${seconds} s per route, ${os.cpus().length} CPUs)\n`);
     console.log(formatResults(results));
+    console.log(`\nCPU ms per 1,000 requests, by process:\n${cpu.join("\n")}`);
     console.log(`\nGET /apps/{app} throughput / trivial route: ${(getApp.rps / trivial.rps).toFixed(2)} (goal >= 0.30)`);
     console.log(`p99: GET /apps/{app} ${getApp.p99.toFixed(1)} ms, PATCH config-vars ${patch.p99.toFixed(1)} ms (goal < 25 ms)`);
     const failures = results.reduce((n, r) => n + r.errors + r.non2xx, 0);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, mkdtempSync, rmSync, chmodSync } from "node:fs";
+import { mkdtempSync, rmSync, chmodSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -6,6 +6,7 @@ import path from "node:path";
 import { type SQL, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { startPlatform } from "../local/platform.ts";
+import { cpuMs as processCpuMs } from "./cpu.ts";
 import { createHost } from "../services/hosts.ts";
 import { slotOf } from "../services/keep-alive.ts";
 
@@ -50,7 +51,7 @@ export async function run(opts: { apps: number }): Promise<number> {
     const measure = async (label: string, now: Date) => {
       const pingedBefore = pinged;
       const outputBefore = platform.workerOutput().length;
-      const cpuBefore = workerdCpuMs(platform.pids().worker);
+      const cpuBefore = processCpuMs(platform.pids().worker);
       const started = performance.now();
       const outcome = await platform.fireScheduled("*/10 * * * *", now);
       const runMs = performance.now() - started;
@@ -65,7 +66,7 @@ export async function run(opts: { apps: number }): Promise<number> {
       const allMs = performance.now() - started;
       // Let the last log lines land before workerd's CPU is read.
       await new Promise((r) => setTimeout(r, 2_000));
-      const cpuMs = workerdCpuMs(platform.pids().worker) - cpuBefore;
+      const cpuMs = processCpuMs(platform.pids().worker) - cpuBefore;
       const ok = await count(sql`select count(*)::int as n from keep_alive where last_slot = ${slot} and last_status = 200`);
       const latency = (
         (await db.execute(
@@ -163,33 +164,4 @@ async function directRequests(url: string, n: number, concurrency: number): Prom
   );
   agent.destroy();
   return performance.now() - started;
-}
-
-/** CPU time (user + system, ms) of the workerd processes under wrangler's process `rootPid`. */
-function workerdCpuMs(rootPid: number | undefined): number {
-  if (!rootPid) return 0;
-  const ticks = 100; // USER_HZ on Linux
-  const children = new Map<number, number[]>();
-  const stats = new Map<number, { comm: string; cpu: number }>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ppid = Number(fields[1]);
-      stats.set(Number(entry), { comm, cpu: ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks });
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  let total = 0;
-  const walk = (pid: number) => {
-    const s = stats.get(pid);
-    if (s?.comm === "workerd") total += s.cpu;
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  walk(rootPid);
-  return total;
 }

@@ -57,6 +57,13 @@ const BENCHES: Record<string, { usage: string; run(args: string[]): Promise<numb
       return (await import("../bench/router.ts")).run(options);
     },
   },
+  start: {
+    usage: "bench start [--rounds N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { rounds: number });
+      return (await import("../bench/start.ts")).run({ rounds: integerFlag(v.rounds, "rounds", 3, 1) });
+    },
+  },
   run: {
     usage: "bench run [--rounds N]",
     async run(args) {

@@ -167,6 +167,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         APPS_DOMAIN,
         PUBLIC_PORT_SUFFIX: `:${port}`,
         CLIENT_ADDRESS_HEADER: "",
+        // The agent runs here: the router reaches dynos at their sandboxes' addresses.
+        ROUTE_TO_DYNO_ADDRESSES: "true",
         ADDON_POSTGRES_ADMIN_URL: addonPg.adminUrl,
         ADDON_POSTGRES_PUBLIC_ADDRESS: addonPg.publicAddress,
         ...opts.workerVars,

@@ -135,7 +135,9 @@ export async function startWorker(opts: {
   const launch = () => {
     // A socket file left by an earlier workerd would stop this one binding.
     rmSync(controlSocket, { force: true });
-    return spawnService(workerd, ["serve", "--binary", "--experimental", "-"], { cwd: opts.stateDir, quiet: opts.quiet, input: config });
+    // DYNOPLANE_WORKERD_INSPECTOR=PORT opens the V8 inspector (Chrome DevTools: profiles, heap) on 127.0.0.1.
+    const inspector = process.env.DYNOPLANE_WORKERD_INSPECTOR ? [`--inspector-addr=127.0.0.1:${Number(process.env.DYNOPLANE_WORKERD_INSPECTOR)}`] : [];
+    return spawnService(workerd, ["serve", "--binary", "--experimental", ...inspector, "-"], { cwd: opts.stateDir, quiet: opts.quiet, input: config });
   };
   // Kept alive on the same port: the CLI, the agent and the dashboard name it.
   const kept = keepAlive("the Worker (workerd)", launch);

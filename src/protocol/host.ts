@@ -120,6 +120,8 @@ export const OBSERVED_DYNO = z.object({
   instance: z.string().uuid(),
   state: z.enum(["starting", "up", "crashed", "down"]),
   port: z.number().int().nullable(),
+  /** The address the web process listens on (its sandbox's own), for a router on the same machine. */
+  address: z.string().max(64).nullable().optional(),
   exit_code: z.number().int().nullable(),
 });
 export type ObservedDyno = z.infer<typeof OBSERVED_DYNO>;

@@ -16,12 +16,27 @@ export interface WebDyno {
   state: string;
   hostId: string | null;
   hostUrl: string | null;
+  /** Where its process listens on its host (its sandbox's address and $PORT), as last reported. */
+  address: string | null;
+  port: number | null;
 }
+
+/** The columns of a WebDyno, for the queries that read them. */
+export const WEB_DYNO_COLUMNS = {
+  id: dynos.id,
+  name: dynos.name,
+  desired: dynos.desired,
+  state: dynos.state,
+  hostId: dynos.hostId,
+  hostUrl: hosts.url,
+  address: dynos.address,
+  port: dynos.port,
+};
 
 /** The app's web dynos with where they run. */
 export async function webDynos(db: Database, appId: string): Promise<WebDyno[]> {
   return db
-    .select({ id: dynos.id, name: dynos.name, desired: dynos.desired, state: dynos.state, hostId: dynos.hostId, hostUrl: hosts.url })
+    .select(WEB_DYNO_COLUMNS)
     .from(dynos)
     .leftJoin(hosts, and(eq(hosts.id, dynos.hostId), eq(hosts.state, "up")))
     .where(and(eq(dynos.appId, appId), eq(dynos.type, "web")));
@@ -44,9 +59,31 @@ export interface Forwarded {
   failure?: "timeout" | "closed" | "not_running";
 }
 
+/** Route tokens by dyno, reused while they have over half their life left (see routeToken). */
+const routeTokens = new Map<string, { token: string; renewAt: number }>();
+const ROUTE_TOKEN_TTL_S = 60;
+
 /**
- * Sends a request to a dyno through its host agent's proxy, with Heroku's forwarding
- * headers and a signed, short-lived route token naming the dyno.
+ * The signed route token naming `dyno` for its host agent. One is signed per dyno every
+ * 30 s, not per request: the agent accepts it until it expires (it only lets a request reach
+ * a dyno anyone may reach through the router), and remembers those it verified.
+ */
+async function routeToken(signingKey: string, dyno: WebDyno): Promise<string> {
+  const now = Date.now();
+  const kept = routeTokens.get(dyno.id);
+  if (kept && kept.renewAt > now) return kept.token;
+  const token = await signToken(signingKey, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: ROUTE_TOKEN_TTL_S });
+  if (routeTokens.size >= 10_000) routeTokens.clear();
+  routeTokens.set(dyno.id, { token, renewAt: now + (ROUTE_TOKEN_TTL_S * 1000) / 2 });
+  return token;
+}
+
+/**
+ * Sends a request to a dyno, with Heroku's forwarding headers: straight to the address it
+ * listens on when the router shares its machine (ROUTE_TO_DYNO_ADDRESSES, the single-machine
+ * platform), else through its host agent's proxy with a route token naming the dyno. A
+ * request without a body whose dyno's reported address no longer answers (a new instance
+ * took over since) goes through the agent, which always knows.
  */
 export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId: string, clientIp: string): Promise<Forwarded> {
   const url = new URL(c.req.url);
@@ -62,10 +99,17 @@ export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId
   headers.set("X-Request-Id", requestId);
   headers.set("X-Request-Start", String(Date.now()));
   headers.append("Via", "1.1 dynoplane");
-  headers.set(HOST_HEADERS.route, await signToken(c.env.COMMAND_SIGNING_KEY, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: 60 }));
-  const target = new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!);
+  const hasBody = !["GET", "HEAD"].includes(c.req.method) && c.req.raw.body !== null;
+  if (c.env.ROUTE_TO_DYNO_ADDRESSES === "true" && dyno.address && dyno.port) {
+    const direct = await send(c, new URL(url.pathname + url.search, `http://${dyno.address}:${dyno.port}`), headers, hasBody);
+    if (direct.response || hasBody || direct.failure === "timeout") return direct;
+  }
+  headers.set(HOST_HEADERS.route, await routeToken(c.env.COMMAND_SIGNING_KEY, dyno));
+  return send(c, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!), headers, hasBody);
+}
+
+async function send(c: Context<AppEnv>, target: URL, headers: Headers, hasBody: boolean): Promise<Forwarded> {
   const started = Date.now();
-  const hasBody = !["GET", "HEAD"].includes(c.req.method);
   try {
     const response = await fetch(target, {
       method: c.req.method,

@@ -6,12 +6,12 @@ import { withDb } from "../services/context.ts";
 import { apps, appTraffic, dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
 import { appForHostname } from "../services/domains.ts";
-import { logEvent } from "../services/logs.ts";
+import { logEventSoon } from "../services/logs.ts";
 import { hasDeployed } from "../services/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
 import { routerLogLine } from "./errors.ts";
 import { internalPings, type Route } from "./pings.ts";
-import { forwardToDyno, pickInTurn, webDynos, type WebDyno } from "./forward.ts";
+import { forwardToDyno, pickInTurn, WEB_DYNO_COLUMNS, webDynos, type WebDyno } from "./forward.ts";
 import { applicationErrorPage, maintenancePage, noSuchAppPage, quotaExhaustedPage, welcomePage } from "./pages.ts";
 
 /** The app name a Host header addresses under APPS_DOMAIN, if any. */
@@ -154,16 +154,7 @@ export async function routesFor(db: Database, appIds: string[]): Promise<Map<str
   const routes = new Map<string, Route>();
   if (!appIds.length) return routes;
   const rows = await db
-    .select({
-      appId: apps.id,
-      maintenance: apps.maintenance,
-      id: dynos.id,
-      name: dynos.name,
-      desired: dynos.desired,
-      state: dynos.state,
-      hostId: dynos.hostId,
-      hostUrl: hosts.url,
-    })
+    .select({ appId: apps.id, maintenance: apps.maintenance, ...WEB_DYNO_COLUMNS })
     .from(apps)
     .innerJoin(dynos, and(eq(dynos.appId, apps.id), eq(dynos.type, "web")))
     .leftJoin(hosts, and(eq(hosts.id, dynos.hostId), eq(hosts.state, "up")))
@@ -214,7 +205,7 @@ function requestContext(c: Context<AppEnv>): RequestContext {
 function logRouterLine(c: Context<AppEnv>, appId: string, text: string) {
   const ping = internalPings.get(c.req.raw);
   if (ping) ping.routerLines.push(text);
-  else c.executionCtx.waitUntil(logEvent(c.env, appId, "heroku", "router", text));
+  else logEventSoon(c.env, appId, "heroku", "router", text, (work) => c.executionCtx.waitUntil(work));
 }
 
 /** Heroku's error page (the maintenance page for H80) with a `code=Hxx` router line. */

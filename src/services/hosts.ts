@@ -74,6 +74,7 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
       .set({
         state: o.state,
         port: o.port,
+        address: o.address ?? null,
         exitCode: o.exit_code,
         stateChangedAt: sql`case when ${dynos.state} = ${o.state} then ${dynos.stateChangedAt} else now() end`,
         updatedAt: sql`now()`,

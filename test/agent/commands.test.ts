@@ -151,15 +151,26 @@ describe("ANY /proxy/:dynoId/*", () => {
     expect((await proxied(dyno.id, await sign())).status).toBe(401); // no subject at all
   });
 
-  it("forwards a good request with its path and query, without the route token, once", async () => {
+  it("forwards a good request with its path and query, without the route token", async () => {
     const token = await sign({ sub: dyno.id });
     const res = await proxied(dyno.id, token, "/headers/a/b?x=1&y=2");
     expect(res.status).toBe(200);
     const seen = JSON.parse(res.body) as { url: string; headers: Record<string, string> };
     expect(seen.url).toBe("/headers/a/b?x=1&y=2");
     expect(seen.headers["x-dynoplane-route"]).toBeUndefined();
-    expect((await proxied(dyno.id, token, "/headers/a/b?x=1&y=2")).status).toBe(401);
   });
+
+  it("takes a route token again until it expires (the router reuses one), only for its own dyno", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await sign({ sub: dyno.id, iat: now, exp: now + 1 });
+    for (let i = 0; i < 3; i++) expect((await proxied(dyno.id, token, "/headers/x")).status).toBe(200);
+    // Remembered as verified, yet still a pass to that dyno alone.
+    const other = randomUUID();
+    expect((await proxied(other, token)).status).toBe(401);
+    // Past its expiry and the 5 s allowed for clock drift.
+    await new Promise((r) => setTimeout(r, (now + 1 + 5) * 1000 - Date.now() + 200));
+    expect((await proxied(dyno.id, token, "/headers/x")).status).toBe(401);
+  }, 15_000);
 
   it("streams a request body to the dyno and its response back", async () => {
     const body = "z".repeat(3 * 1024 * 1024);

@@ -35,6 +35,8 @@ export const dynos = pgTable(
     state: text("state").$type<DynoState>().notNull().default("starting"),
     /** Port of the running process on its host (web dynos), as reported. */
     port: integer("port"),
+    /** The address it listens on there (its sandbox's own), as reported: where a router on the same machine reaches it. */
+    address: text("address"),
     exitCode: integer("exit_code"),
     /** One-off dynos: seconds they may run before they are stopped (`time_to_live`). */
     timeToLiveS: integer("time_to_live_s"),

@@ -1,0 +1,1 @@
+ALTER TABLE "dynos" ADD COLUMN "address" text;
