@@ -10,6 +10,12 @@ import type { RateLimiter } from "./durable-objects/rate-limiter.ts";
 export interface Bindings {
   /** postgres:// URL; a Neon host selects the serverless driver. Secret in production. */
   DATABASE_URL: string;
+  /**
+   * Cloudflare Hyperdrive in front of that database (`[[hyperdrive]]` in wrangler.toml):
+   * when bound, the Worker connects through it, which keeps pooled, authenticated
+   * connections near the database so a request skips the connection set-up.
+   */
+  HYPERDRIVE?: Hyperdrive;
   /** Host (and port) of the Platform API, e.g. `api.example.com` or `localhost:5443`. */
   API_HOST: string;
   /** Apps answer at `<app>.<APPS_DOMAIN>`. */

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -20,8 +20,10 @@ interface Started {
   stop(): Promise<void>;
 }
 
-async function answers(port: number, ca: Buffer): Promise<boolean> {
-  const dispatcher = new Agent({ connect: { ca, servername: "localhost" } });
+async function answers(port: number, caPath: string): Promise<boolean> {
+  // The CA is made during the start: until then nothing can answer anyway.
+  if (!existsSync(caPath)) return false;
+  const dispatcher = new Agent({ connect: { ca: readFileSync(caPath), servername: "localhost" } });
   try {
     const res = await request(`https://127.0.0.1:${port}/health`, { dispatcher, headersTimeout: 2_000 });
     await res.body.text();
@@ -64,7 +66,7 @@ async function timeStart(command: string, args: string[], env: NodeJS.ProcessEnv
       await stop();
       throw new Error(`no answer within 180 s:\n${output}`);
     }
-    if (!answeredAt && (await answers(port, readFileSync(caPath)))) answeredAt = performance.now();
+    if (!answeredAt && (await answers(port, caPath))) answeredAt = performance.now();
     await new Promise((r) => setTimeout(r, 20));
   }
   return { answerS: (answeredAt - started) / 1000, readyS: ((readyAt || answeredAt) - started) / 1000, stop };
@@ -121,7 +123,6 @@ export async function run(options: StartBenchOptions): Promise<number> {
       const env = { ...process.env, DYNOPLANE_HOME: path.join(home, "platform"), PORT: String(port) };
       const args = [path.join(ROOT, "bin", "dynoplane.js"), "start"];
       const caPath = path.join(home, "platform", "tls", "ca.pem");
-      // The CA is made during the start: until then nothing can answer anyway.
       const fresh = await timeStart(process.execPath, args, env, port, caPath, "Press Ctrl-C to stop.");
       await fresh.stop();
       const warm = await timeStart(process.execPath, args, env, port, caPath, "Press Ctrl-C to stop.");

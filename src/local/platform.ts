@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { openDb } from "../db/client.ts";
+import { isNeonUrl, openDb } from "../db/client.ts";
 import { runMigrations } from "../node/migrate.ts";
 import { countAccounts, createAccount } from "../services/accounts.ts";
 import { createAuthorization } from "../services/authorizations.ts";
@@ -160,6 +160,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       tls,
       stateDir: path.join(home, "worker"),
       quiet: opts.quiet,
+      // As Hyperdrive in production: the Worker reaches its database through the binding
+      // (a Neon URL given as DATABASE_URL keeps Neon's own driver).
+      hyperdrive: isNeonUrl(databaseUrl) ? undefined : (pooler?.url ?? databaseUrl),
       vars: {
         DATABASE_URL: pooler?.url ?? databaseUrl,
         COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")),

@@ -108,6 +108,8 @@ export async function startWorker(opts: {
   vars: Record<string, string>;
   stateDir: string;
   quiet?: boolean;
+  /** A postgres:// URL for the Worker's HYPERDRIVE binding (see workerdConfig). */
+  hyperdrive?: string;
 }): Promise<LocalWorker> {
   // Durable Object storage and R2 blobs (every app's slugs and logs) are the platform's alone.
   await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
@@ -129,6 +131,7 @@ export async function startWorker(opts: {
       trustedCertificates: [readFileSync(opts.tls.caPath, "utf8")],
       controlSocket,
       stateDir: opts.stateDir,
+      hyperdrive: opts.hyperdrive,
     }),
   );
   const workerd: string = require("workerd").default;

@@ -52,6 +52,12 @@ export interface WorkerdOptions {
   controlSocket: string;
   /** Durable Object storage and R2 blobs; the layout wrangler dev used (`v3/do`, `v3/r2`), so earlier state is kept. */
   stateDir: string;
+  /**
+   * A postgres:// URL the Worker's HYPERDRIVE binding reaches, as Hyperdrive's
+   * `localConnectionString` does under wrangler: workerd's own Hyperdrive binding, its
+   * connections carried as plain TCP to that server (no Hyperdrive pooling locally).
+   */
+  hyperdrive?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -133,6 +139,19 @@ export function workerdConfig(opts: WorkerdOptions): Config {
     ...wrangler.durableObjects.map(({ binding, className }) => ({ name: binding, durableObjectNamespace: { className } })),
     ...wrangler.r2Buckets.map(({ binding, bucket }) => ({ name: binding, r2Bucket: { name: `r2:bucket:${bucket}` } })),
   ];
+  const hyperdrive = opts.hyperdrive ? new URL(opts.hyperdrive) : undefined;
+  if (hyperdrive) {
+    bindings.push({
+      name: "HYPERDRIVE",
+      hyperdrive: {
+        designator: { name: "hyperdrive" },
+        database: decodeURIComponent(hyperdrive.pathname.slice(1)),
+        user: decodeURIComponent(hyperdrive.username),
+        password: decodeURIComponent(hyperdrive.password),
+        scheme: hyperdrive.protocol.replace(":", ""),
+      },
+    });
+  }
   return {
     services: [
       {
@@ -155,6 +174,7 @@ export function workerdConfig(opts: WorkerdOptions): Config {
         network: { allow: ["public", "private"], tlsOptions: { trustBrowserCas: true, trustedCertificates: opts.trustedCertificates } },
       },
       ...r2Services(opts.stateDir, wrangler.r2Buckets),
+      ...(hyperdrive ? [{ name: "hyperdrive", external: { address: `${hyperdrive.hostname}:${hyperdrive.port || 5432}`, tcp: {} } }] : []),
       {
         name: "control",
         worker: {

@@ -1,10 +1,10 @@
 import { createMiddleware } from "hono/factory";
-import { openDb } from "../db/client.ts";
+import { openControlDb } from "../services/context.ts";
 import type { AppEnv } from "../env.ts";
 
 /** Opens a database connection for this request and closes it once the response is ready. */
 export const database = createMiddleware<AppEnv>(async (c, next) => {
-  const handle = await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
+  const handle = await openControlDb(c.env);
   c.set("db", handle.db);
   try {
     await next();

@@ -1,8 +1,8 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { openDb, type Database } from "../db/client.ts";
-import { withDb } from "../services/context.ts";
+import type { Database } from "../db/client.ts";
+import { openControlDb, withDb } from "../services/context.ts";
 import { apps, appTraffic, dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv } from "../env.ts";
 import { appForHostname } from "../services/domains.ts";
@@ -84,7 +84,7 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
     if (answered) return answered;
     routingTable.delete(name);
   }
-  const handle = ping ? null : await openDb(c.env.DATABASE_URL, { neonWsProxy: c.env.NEON_WS_PROXY });
+  const handle = ping ? null : await openControlDb(c.env);
   const db = ping?.db ?? handle!.db;
   try {
     const [app] = name ? await db.select({ id: apps.id, maintenance: apps.maintenance }).from(apps).where(eq(apps.name, name)).limit(1) : [];

@@ -1,6 +1,6 @@
 import { startWebhookDeliveries } from "./webhooks.ts";
 import type { Context } from "hono";
-import { type Database, openDb } from "../db/client.ts";
+import { type Database, type DbHandle, openDb } from "../db/client.ts";
 import type { Actor, Bindings } from "../env.ts";
 import type { DynoChanges } from "./dynos.ts";
 import { type CommandConfig, pushDynoChanges } from "./host-commands.ts";
@@ -67,9 +67,19 @@ export function platformContext(db: Database, env: Bindings, waitUntil?: (work: 
   };
 }
 
+/** The control plane's database connection string: Hyperdrive's when it is bound, else DATABASE_URL. */
+export function databaseUrl(env: Pick<Bindings, "DATABASE_URL" | "HYPERDRIVE">): string {
+  return env.HYPERDRIVE?.connectionString ?? env.DATABASE_URL;
+}
+
+/** Opens a connection to the control plane's database (see databaseUrl); the caller closes it. */
+export function openControlDb(env: Pick<Bindings, "DATABASE_URL" | "HYPERDRIVE" | "NEON_WS_PROXY">): Promise<DbHandle> {
+  return openDb(databaseUrl(env), { neonWsProxy: env.NEON_WS_PROXY });
+}
+
 /** Runs `fn` with a database connection of its own, closed afterwards whatever happens. */
-export async function withDb<T>(env: Pick<Bindings, "DATABASE_URL" | "NEON_WS_PROXY">, fn: (db: Database) => Promise<T>): Promise<T> {
-  const handle = await openDb(env.DATABASE_URL, { neonWsProxy: env.NEON_WS_PROXY });
+export async function withDb<T>(env: Pick<Bindings, "DATABASE_URL" | "HYPERDRIVE" | "NEON_WS_PROXY">, fn: (db: Database) => Promise<T>): Promise<T> {
+  const handle = await openControlDb(env);
   try {
     return await fn(handle.db);
   } finally {

@@ -126,3 +126,27 @@ describe("/health", () => {
     expect(account.body.id).toBe("internal_server_error");
   });
 });
+
+describe("the HYPERDRIVE binding", () => {
+  it("is how the Worker reaches its database when it is bound: DATABASE_URL is then not used", async () => {
+    const unreachable = "postgres://nobody:nothing@127.0.0.1:1/none";
+    const owner = await makeAccount();
+    const bound = await startSecondWorker({ DATABASE_URL: unreachable }, { hyperdrive: platform().databaseUrl });
+    try {
+      const res = await bound.api("/account", { token: owner.token });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.email).toBe(owner.email);
+    } finally {
+      await bound.stop();
+    }
+    // Without the binding the same Worker has only the unreachable URL.
+    const unbound = await startSecondWorker({ DATABASE_URL: unreachable });
+    try {
+      const res = await unbound.api("/account", { token: owner.token });
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(res.body).toHaveProperty("id");
+    } finally {
+      await unbound.stop();
+    }
+  }, 60_000);
+});
