@@ -1,4 +1,5 @@
 import { createApp } from "./app.ts";
+import { fastRoute } from "./router/index.ts";
 import { purgeExpiredAuthorizations } from "./cron/purge-authorizations.ts";
 import { deliverDue } from "./services/webhooks.ts";
 import { purgeLoginRecords } from "./cron/purge-login-records.ts";
@@ -19,7 +20,14 @@ export { RateLimiter } from "./durable-objects/rate-limiter.ts";
 const app = createApp();
 
 export default {
-  fetch: app.fetch,
+  /**
+   * An app's request whose route this instance knows goes straight to a dyno (the router's
+   * fast path); everything else, and a request the fast path could not place, is the app's.
+   */
+  fetch(request, env, ctx) {
+    const fast = fastRoute(request, env, ctx);
+    return fast ? fast.then((answered) => answered ?? app.fetch(request, env, ctx)) : app.fetch(request, env, ctx);
+  },
 
   /**
    * Every 10 minutes: the scheduled jobs, each bounded and idempotent (a run that repeats

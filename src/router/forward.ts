@@ -1,10 +1,19 @@
 import { and, eq } from "drizzle-orm";
-import type { Context } from "hono";
 import { signToken } from "../auth/signing.ts";
 import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
-import type { AppEnv } from "../env.ts";
+import type { Bindings } from "../env.ts";
 import { HOP_BY_HOP_HEADERS, HOST_HEADERS, proxyPath, type RouteError } from "../protocol/host.ts";
+
+/** What the router needs of a request, whether the API's middleware or the fast path handed it over. */
+export interface RouterCall {
+  request: Request;
+  env: Bindings;
+  /** Keeps work going after the response (the request's waitUntil). */
+  after(work: Promise<unknown>): void;
+  /** The platform's id for the request, used when the client sent no X-Request-Id. */
+  requestId: string;
+}
 
 /** Heroku's router gives a dyno 30 s to start answering (H12). */
 export const ROUTER_TIMEOUT_MS = 30_000;
@@ -85,9 +94,9 @@ async function routeToken(signingKey: string, dyno: WebDyno): Promise<string> {
  * request without a body whose dyno's reported address no longer answers (a new instance
  * took over since) goes through the agent, which always knows.
  */
-export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId: string, clientIp: string): Promise<Forwarded> {
-  const url = new URL(c.req.url);
-  const headers = new Headers(c.req.raw.headers);
+export async function forwardToDyno(call: RouterCall, url: URL, dyno: WebDyno, requestId: string, clientIp: string): Promise<Forwarded> {
+  const { request, env } = call;
+  const headers = new Headers(request.headers);
   for (const h of (headers.get("Connection") ?? "").split(",")) if (h.trim()) headers.delete(h.trim());
   for (const h of HOP_BY_HOP_HEADERS) headers.delete(h);
   // Only the router may name a route: a visitor's own header is dropped with the rest.
@@ -99,22 +108,22 @@ export async function forwardToDyno(c: Context<AppEnv>, dyno: WebDyno, requestId
   headers.set("X-Request-Id", requestId);
   headers.set("X-Request-Start", String(Date.now()));
   headers.append("Via", "1.1 dynoplane");
-  const hasBody = !["GET", "HEAD"].includes(c.req.method) && c.req.raw.body !== null;
-  if (c.env.ROUTE_TO_DYNO_ADDRESSES === "true" && dyno.address && dyno.port) {
-    const direct = await send(c, new URL(url.pathname + url.search, `http://${dyno.address}:${dyno.port}`), headers, hasBody);
+  const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
+  if (env.ROUTE_TO_DYNO_ADDRESSES === "true" && dyno.address && dyno.port) {
+    const direct = await send(request, `http://${dyno.address}:${dyno.port}${url.pathname}${url.search}`, headers, hasBody);
     if (direct.response || hasBody || direct.failure === "timeout") return direct;
   }
-  headers.set(HOST_HEADERS.route, await routeToken(c.env.COMMAND_SIGNING_KEY, dyno));
-  return send(c, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!), headers, hasBody);
+  headers.set(HOST_HEADERS.route, await routeToken(env.COMMAND_SIGNING_KEY, dyno));
+  return send(request, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!).href, headers, hasBody);
 }
 
-async function send(c: Context<AppEnv>, target: URL, headers: Headers, hasBody: boolean): Promise<Forwarded> {
+async function send(request: Request, target: string, headers: Headers, hasBody: boolean): Promise<Forwarded> {
   const started = Date.now();
   try {
     const response = await fetch(target, {
-      method: c.req.method,
+      method: request.method,
       headers,
-      body: hasBody ? c.req.raw.body : undefined,
+      body: hasBody ? request.body : undefined,
       redirect: "manual",
       signal: AbortSignal.timeout(ROUTER_TIMEOUT_MS),
     });
@@ -128,6 +137,8 @@ async function send(c: Context<AppEnv>, target: URL, headers: Headers, hasBody: 
       await response.body?.cancel();
       return { connectMs, serviceMs, failure: routeError === "not-running" ? "not_running" : "closed" };
     }
+    // Straight from a dyno, its response goes out as it came; the agent's own header is taken off.
+    if (!response.headers.has(HOST_HEADERS.connectMs)) return { response, connectMs, serviceMs };
     const answer = new Headers(response.headers);
     answer.delete(HOST_HEADERS.connectMs);
     return { response: new Response(response.body, { status: response.status, statusText: response.statusText, headers: answer }), connectMs, serviceMs };

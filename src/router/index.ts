@@ -4,14 +4,14 @@ import { createMiddleware } from "hono/factory";
 import type { Database } from "../db/client.ts";
 import { openControlDb, withDb } from "../services/context.ts";
 import { apps, appTraffic, dynos, hosts } from "../db/schema/index.ts";
-import type { AppEnv } from "../env.ts";
+import type { AppEnv, Bindings } from "../env.ts";
 import { appForHostname } from "../services/domains.ts";
 import { logEventSoon } from "../services/logs.ts";
 import { hasDeployed } from "../services/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
 import { routerLogLine } from "./errors.ts";
 import { internalPings, type Route } from "./pings.ts";
-import { forwardToDyno, pickInTurn, WEB_DYNO_COLUMNS, webDynos, type WebDyno } from "./forward.ts";
+import { forwardToDyno, pickInTurn, type RouterCall, WEB_DYNO_COLUMNS, webDynos, type WebDyno } from "./forward.ts";
 import { applicationErrorPage, maintenancePage, noSuchAppPage, quotaExhaustedPage, welcomePage } from "./pages.ts";
 
 /** The app name a Host header addresses under APPS_DOMAIN, if any. */
@@ -48,13 +48,38 @@ export function customHostname(host: string | undefined, apiHost: string): strin
 /** Custom hostname → app name (null: none), for a second, like the routing table. */
 const customHosts = new Map<string, { name: string | null; at: number }>();
 
-async function appNameForCustomHost(c: Context<AppEnv>, hostname: string): Promise<string | null> {
+async function appNameForCustomHost(env: Bindings, hostname: string): Promise<string | null> {
   const hot = customHosts.get(hostname);
   if (hot && Date.now() - hot.at < ROUTE_TTL_MS) return hot.name;
-  const found = await withDb(c.env, (db) => appForHostname(db, hostname));
+  const found = await withDb(env, (db) => appForHostname(db, hostname));
   if (customHosts.size >= 10_000) customHosts.clear();
   customHosts.set(hostname, { name: found?.name ?? null, at: Date.now() });
   return found?.name ?? null;
+}
+
+const html = (page: { toString(): string }, status: number, headers: Record<string, string> = {}) =>
+  new Response(page.toString(), { status, headers: { "Content-Type": "text/html; charset=UTF-8", ...headers } });
+
+/**
+ * The router's fast path, taken before the API's middleware: a request for
+ * `<app>.<APPS_DOMAIN>` whose route is in this instance's routing table goes straight to a
+ * web dyno. Null when it is not such a request (the API, a custom domain, a ping, a route
+ * not known yet); a request it could not place resolves to null for the full path.
+ */
+export function fastRoute(request: Request, env: Bindings, ctx: ExecutionContext): Promise<Response | null> | null {
+  const name = appNameFromHost(request.headers.get("Host") ?? undefined, env.APPS_DOMAIN);
+  if (!name) return null;
+  const hot = routingTable.get(name);
+  if (!hot || Date.now() - hot.at >= ROUTE_TTL_MS || internalPings.has(request)) return null;
+  const candidates = hot.dynos.filter(routable);
+  if (!candidates.length) return null;
+  const call: RouterCall = { request, env, after: (work) => ctx.waitUntil(work), requestId: crypto.randomUUID() };
+  countVisit(hot.appId);
+  touchSoon(call, hot.appId);
+  return dispatch(call, requestContext(call), hot.appId, candidates, SAFE.has(request.method)).then((answered) => {
+    if (!answered) routingTable.delete(name);
+    return answered;
+  });
 }
 
 /**
@@ -66,10 +91,11 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   let name = appNameFromHost(host, c.env.APPS_DOMAIN);
   if (name === null) {
     const custom = customHostname(host, c.env.API_HOST);
-    name = custom && (await appNameForCustomHost(c, custom));
+    name = custom && (await appNameForCustomHost(c.env, custom));
     if (!name) return next();
   }
-  const ctx = requestContext(c);
+  const call: RouterCall = { request: c.req.raw, env: c.env, after: (work) => c.executionCtx.waitUntil(work), requestId: c.var.requestId };
+  const ctx = requestContext(call);
   // A keep-alive ping (routed in-process by the scheduled run) is traffic, but not a visit:
   // its run records it, and it is not counted where the app's quiet hours are read.
   const ping = internalPings.get(c.req.raw);
@@ -78,9 +104,9 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   if (hot && (ping?.route || Date.now() - hot.at < ROUTE_TTL_MS) && hot.dynos.some(routable)) {
     if (!ping) {
       countVisit(hot.appId);
-      c.executionCtx.waitUntil(touchSoon(c, hot.appId));
+      touchSoon(call, hot.appId);
     }
-    const answered = await dispatch(c, ctx, hot.appId, hot.dynos.filter(routable), SAFE.has(c.req.method));
+    const answered = await dispatch(call, ctx, hot.appId, hot.dynos.filter(routable), SAFE.has(c.req.method));
     if (answered) return answered;
     routingTable.delete(name);
   }
@@ -88,18 +114,18 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   const db = ping?.db ?? handle!.db;
   try {
     const [app] = name ? await db.select({ id: apps.id, maintenance: apps.maintenance }).from(apps).where(eq(apps.name, name)).limit(1) : [];
-    if (!app) return c.html(noSuchAppPage(), 404);
+    if (!app) return html(noSuchAppPage(), 404);
     // Dynos keep running in maintenance; visitors get Heroku's page, and nothing wakes an app.
     if (app.maintenance) {
       routingTable.delete(name);
-      return fail(c, ctx, app.id, "H80");
+      return fail(call, ctx, app.id, "H80");
     }
-    if (!(await hasDeployed(db, app.id))) return c.html(welcomePage(name), 200);
+    if (!(await hasDeployed(db, app.id))) return html(welcomePage(name), 200);
     if (!ping) {
       countVisit(app.id);
       await touch(db, app.id);
     }
-    return await routeToApp(c, ctx, db, name, app.id);
+    return await routeToApp(call, ctx, db, name, app.id);
   } finally {
     if (handle) c.executionCtx.waitUntil(handle.close());
   }
@@ -139,10 +165,10 @@ async function touch(db: Database, appId: string) {
     .onConflictDoUpdate({ target: [appTraffic.appId, appTraffic.hour], set: { requests: sql`${appTraffic.requests} + excluded.requests` } });
 }
 
-/** `touch` from the fast path, on a connection of its own, only when one is due. */
-async function touchSoon(c: Context<AppEnv>, appId: string) {
+/** `touch` from the fast path, on a connection of its own after the response, only when one is due. */
+function touchSoon(call: RouterCall, appId: string) {
   if (Date.now() - (lastTouched.get(appId) ?? 0) < 60_000) return;
-  await withDb(c.env, (db) => touch(db, appId));
+  call.after(withDb(call.env, (db) => touch(db, appId)));
 }
 
 /**
@@ -185,77 +211,80 @@ interface RequestContext {
   started: number;
   requestId: string;
   clientIp: string;
+  url: URL;
   fields: { method: string; path: string; host: string; requestId: string; fwd: string; protocol: string };
 }
 
-function requestContext(c: Context<AppEnv>): RequestContext {
-  const given = c.req.header("X-Request-Id");
-  const requestId = given && /^[\w-]{20,200}$/.test(given) ? given : c.var.requestId;
-  const clientIp = c.req.header("CF-Connecting-IP") ?? c.req.header("X-Real-IP") ?? "127.0.0.1";
-  const url = new URL(c.req.url);
+function requestContext(call: RouterCall): RequestContext {
+  const { request } = call;
+  const given = request.headers.get("X-Request-Id");
+  const requestId = given && /^[\w-]{20,200}$/.test(given) ? given : call.requestId;
+  const clientIp = request.headers.get("CF-Connecting-IP") ?? request.headers.get("X-Real-IP") ?? "127.0.0.1";
+  const url = new URL(request.url);
   return {
     started: Date.now(),
     requestId,
     clientIp,
-    fields: { method: c.req.method, path: url.pathname + url.search, host: url.host, requestId, fwd: clientIp, protocol: url.protocol.replace(":", "") },
+    url,
+    fields: { method: request.method, path: url.pathname + url.search, host: url.host, requestId, fwd: clientIp, protocol: url.protocol.replace(":", "") },
   };
 }
 
 /** Writes a `heroku[router]` line to the app's log; a keep-alive ping's line goes with its pinger's own, in one write. */
-function logRouterLine(c: Context<AppEnv>, appId: string, text: string) {
-  const ping = internalPings.get(c.req.raw);
+function logRouterLine(call: RouterCall, appId: string, text: string) {
+  const ping = internalPings.get(call.request);
   if (ping) ping.routerLines.push(text);
-  else logEventSoon(c.env, appId, "heroku", "router", text, (work) => c.executionCtx.waitUntil(work));
+  else logEventSoon(call.env, appId, "heroku", "router", text, call.after);
 }
 
 /** Heroku's error page (the maintenance page for H80) with a `code=Hxx` router line. */
-function fail(c: Context<AppEnv>, ctx: RequestContext, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - ctx.started) {
+function fail(call: RouterCall, ctx: RequestContext, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - ctx.started) {
   const page = (code === "H80" ? maintenancePage() : code === "H82" ? quotaExhaustedPage() : applicationErrorPage()).toString();
-  logRouterLine(c, appId, routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code));
-  return c.html(page, 503, { "Retry-After": "5" });
+  logRouterLine(call, appId, routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code));
+  return html(page, 503, { "Retry-After": "5" });
 }
 
 /**
  * Sends the request to the next dyno in turn and logs the router line. With `mayRetry`,
  * a dyno that is gone yields null so the caller can route again from fresh state.
  */
-async function dispatch(c: Context<AppEnv>, ctx: RequestContext, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
+async function dispatch(call: RouterCall, ctx: RequestContext, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
   const dyno = pickInTurn(appId, candidates);
-  const result = await forwardToDyno(c, dyno, ctx.requestId, ctx.clientIp);
+  const result = await forwardToDyno(call, ctx.url, dyno, ctx.requestId, ctx.clientIp);
   if (!result.response) {
     if (mayRetry && result.failure !== "timeout") return null;
     const code = result.failure === "timeout" ? "H12" : result.failure === "not_running" ? "H10" : "H13";
-    return fail(c, ctx, appId, code, dyno.name, result.serviceMs);
+    return fail(call, ctx, appId, code, dyno.name, result.serviceMs);
   }
   const res = result.response;
   const bytes = Number(res.headers.get("Content-Length") ?? 0);
   logRouterLine(
-    c,
+    call,
     appId,
     routerLogLine({ ...ctx.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
   );
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  return res;
 }
 
-async function routeToApp(c: Context<AppEnv>, ctx: RequestContext, db: Database, name: string, appId: string) {
+async function routeToApp(call: RouterCall, ctx: RequestContext, db: Database, name: string, appId: string) {
   let list = await webDynos(db, appId);
-  if (!list.length) return fail(c, ctx, appId, "H14");
+  if (!list.length) return fail(call, ctx, appId, "H14");
   if (list.every((d) => d.desired === "sleeping")) {
-    const coordinator = c.env.APP_COORDINATOR.get(c.env.APP_COORDINATOR.idFromName(appId));
+    const coordinator = call.env.APP_COORDINATOR.get(call.env.APP_COORDINATOR.idFromName(appId));
     const woke = await coordinator.wake(appId);
-    if (woke === "exhausted") return fail(c, ctx, appId, "H82");
-    if (woke === "timeout") return fail(c, ctx, appId, "H20");
+    if (woke === "exhausted") return fail(call, ctx, appId, "H82");
+    if (woke === "timeout") return fail(call, ctx, appId, "H20");
     list = await webDynos(db, appId);
   }
   if (!list.some(routable)) list = await waitForUp(db, appId, ctx.started + 75_000);
   const candidates = list.filter(routable);
   if (!candidates.length) {
     routingTable.delete(name);
-    if (list.some((d) => d.desired === "up" && d.state === "starting")) return fail(c, ctx, appId, "H20");
-    if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail(c, ctx, appId, "H10", list.find((d) => d.state === "crashed")?.name);
-    return fail(c, ctx, appId, "H14");
+    if (list.some((d) => d.desired === "up" && d.state === "starting")) return fail(call, ctx, appId, "H20");
+    if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail(call, ctx, appId, "H10", list.find((d) => d.state === "crashed")?.name);
+    return fail(call, ctx, appId, "H14");
   }
   if (routingTable.size >= 10_000) routingTable.clear(); // bounded memory with very many apps
   routingTable.set(name, { appId, dynos: list, at: Date.now() });
-  return (await dispatch(c, ctx, appId, candidates, false))!;
+  return (await dispatch(call, ctx, appId, candidates, false))!;
 }
