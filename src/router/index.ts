@@ -34,6 +34,18 @@ const ROUTE_TTL_MS = 1_000;
 const routingTable = new Map<string, Route>();
 
 /**
+ * Drops what this Worker instance knows of the apps' routes, when a host reported that their
+ * dynos changed (a new instance up at a new address, a dyno gone): their next request reads
+ * the routes afresh instead of waiting out the second. On the single-machine platform,
+ * where one instance serves both, a deploy's new dynos take traffic as soon as they are up.
+ */
+export function forgetRoutes(appIds: string[]): void {
+  if (!appIds.length) return;
+  const changed = new Set(appIds);
+  for (const [name, route] of routingTable) if (changed.has(route.appId)) routingTable.delete(name);
+}
+
+/**
  * The hostname of a request that may be an app's custom domain: not the API's own host, not
  * loopback and not an address. Pure.
  */

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { forgetRoutes } from "../router/index.ts";
 import { createMiddleware } from "hono/factory";
 import { signingKeys } from "../auth/signing.ts";
 import type { HostRow } from "../db/schema/hosts.ts";
@@ -40,6 +41,7 @@ export const internalHostsRoutes = new Hono<HostEnv>()
       droppedLogLines: body.dropped_log_lines,
     });
     const changed = await recordObservedDynos(c.var.db, host.id, body.dynos);
+    forgetRoutes(changed);
     for (const appId of changed) startWebhookDeliveries({ env: c.env, after: (w) => c.executionCtx.waitUntil(w) }, appId);
     // A release phase's end decides its release, before the ended one-off dynos are forgotten.
     await finishReleasePhases(c.var.db, c.env, host.id, body.dynos);
