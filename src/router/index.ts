@@ -1,5 +1,4 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
-import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { Database } from "../db/client.ts";
 import { openControlDb, withDb } from "../services/context.ts";

@@ -97,6 +97,24 @@ describe("the RateLimiter Durable Object", () => {
     expect(res.headers.get("ratelimit-remaining")).toBe("2");
   });
 
+  it("grants a Worker instance calls in advance without losing any: the count is exact, and calls left unspent go back", async () => {
+    const generous = await startSecondWorker({ RATE_LIMIT_PER_HOUR: "50000" });
+    try {
+      const owner = await makeAccount();
+      const remaining: number[] = [];
+      for (let i = 0; i < 12; i++) remaining.push(Number((await generous.api("/account", { token: owner.token })).headers.get("ratelimit-remaining")));
+      // Spent one by one from the calls granted at once (50 here), as the Durable Object would count them.
+      expect(remaining).toEqual(Array.from({ length: 12 }, (_, i) => remaining[0]! - i));
+      expect(remaining[0]).toBeLessThanOrEqual(49_999);
+      // After the grant's second, the 38 unspent calls are given back with the next request.
+      await new Promise((r) => setTimeout(r, 1_200));
+      const next = Number((await generous.api("/account", { token: owner.token })).headers.get("ratelimit-remaining"));
+      expect(next).toBeGreaterThanOrEqual(remaining[11]! - 1);
+    } finally {
+      await generous.stop();
+    }
+  }, 60_000);
+
   it("gives the platform's default configuration Heroku's 4,500 an hour", async () => {
     const owner = await makeAccount();
     const first = await api("/account", { token: owner.token });
