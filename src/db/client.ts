@@ -4,6 +4,7 @@ import { PgDialect, type PgDatabase, type PgQueryResultHKT } from "drizzle-orm/p
 import { NeonDatabase, NeonSession } from "drizzle-orm/neon-serverless";
 import { NodePgDatabase, NodePgSession } from "drizzle-orm/node-postgres";
 import pg from "pg";
+import { batchingSocket } from "./batching-socket.ts";
 import * as schema from "./schema/index.ts";
 
 export type Schema = typeof schema;
@@ -22,6 +23,9 @@ export interface DbOptions {
   /** WebSocket class for the Neon driver where the runtime has none (Node 20). */
   webSocketConstructor?: unknown;
 }
+
+/** In workerd, pg's socket gathers each turn's writes into one send (see batchingSocket). */
+const workerSocket = batchingSocket();
 
 let relational: RelationalSchemaConfig<TablesRelationalConfig> | undefined;
 const dialect = new PgDialect();
@@ -56,7 +60,7 @@ export function isNeonUrl(url: string): boolean {
  */
 export async function openDb(url: string, options: DbOptions = {}): Promise<DbHandle> {
   if (isNeonUrl(url)) return openNeon(url, options);
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({ connectionString: url, ...(workerSocket ? { stream: workerSocket as unknown as pg.ClientConfig["stream"] } : {}) });
   // pg-cloudflare reports "Stream was cancelled." after end(); a connection error
   // also surfaces on the failed query, so the event itself carries nothing new.
   client.on("error", () => {});
