@@ -1,19 +1,13 @@
-import { readFileSync } from "node:fs";
-import { Agent, fetch } from "undici";
+import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { platform } from "../support/api.ts";
+import { ownAgents, platform } from "../support/api.ts";
 import { appName, closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 
 // What stands in front of the Worker answers nothing of its own: every answer a client can
 // get is the Worker's, JSON `{id, message}` for the API, whatever the body did before it.
 
-const agents: Agent[] = [];
-const newAgent = () => {
-  const agent = new Agent({ connect: { ca: readFileSync(platform().caPath) } });
-  agents.push(agent);
-  return agent;
-};
-afterAll(() => Promise.all([...agents.map((a) => a.close()), closeDb()]));
+const newAgent = ownAgents();
+afterAll(closeDb);
 
 const V3 = { Accept: "application/vnd.heroku+json; version=3", "Content-Type": "application/json" };
 

@@ -1,19 +1,13 @@
-import { readFileSync } from "node:fs";
-import { Agent, fetch } from "undici";
+import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
-import { platform } from "../support/api.ts";
+import { ownAgents, platform } from "../support/api.ts";
 import { appName, closeDb, makeAccount } from "../support/factories.ts";
 
 // An answer given before the body was read (bad signature, no credentials, too large) must
 // not leave the rest of that body to the next request on the connection or in the runtime.
 
-const agents: Agent[] = [];
-const newAgent = () => {
-  const agent = new Agent({ connect: { ca: readFileSync(platform().caPath) } });
-  agents.push(agent);
-  return agent;
-};
-afterAll(() => Promise.all([...agents.map((a) => a.close()), closeDb()]));
+const newAgent = ownAgents();
+afterAll(closeDb);
 
 /** 2 MB in 16 kB chunks, sent with `Transfer-Encoding: chunked` (no length to refuse it by). */
 const chunkedBody = () =>

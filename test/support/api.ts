@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { checkServerIdentity } from "node:tls";
 import { Agent, fetch, request, type Response } from "undici";
-import { inject } from "vitest";
+import { afterAll, inject } from "vitest";
 import { fireScheduled } from "../../src/local/cron.ts";
 import { controlSocketPath } from "../../src/local/worker.ts";
 
@@ -15,6 +15,20 @@ export const platform = () => inject("platform");
 export async function fireCron(time = new Date()): Promise<void> {
   const outcome = await fireScheduled(controlSocketPath(path.join(platform().home, "worker")), "*/10 * * * *", time);
   if (!outcome.ok) throw new Error(`the scheduled run ended with ${outcome.outcome}`);
+}
+
+/**
+ * A maker of HTTP agents of their own (own connections, trusting the platform's CA), all
+ * closed after the test file: for tests about what one connection does to the next.
+ */
+export function ownAgents(): () => Agent {
+  const agents: Agent[] = [];
+  afterAll(() => Promise.all(agents.map((a) => a.close())));
+  return () => {
+    const made = new Agent({ connect: { ca: readFileSync(platform().caPath) } });
+    agents.push(made);
+    return made;
+  };
 }
 
 let agent: Agent | undefined;
