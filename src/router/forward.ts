@@ -68,7 +68,7 @@ export interface Forwarded {
   failure?: "timeout" | "closed" | "not_running";
 }
 
-/** Route tokens by dyno, reused while they have over half their life left (see routeToken). */
+/** Route tokens by host and dyno, reused while they have over half their life left (see routeToken). */
 const routeTokens = new Map<string, { token: string; renewAt: number }>();
 const ROUTE_TOKEN_TTL_S = 60;
 
@@ -79,11 +79,12 @@ const ROUTE_TOKEN_TTL_S = 60;
  */
 async function routeToken(signingKey: string, dyno: WebDyno): Promise<string> {
   const now = Date.now();
-  const kept = routeTokens.get(dyno.id);
+  const key = `${dyno.hostId}/${dyno.id}`;
+  const kept = routeTokens.get(key);
   if (kept && kept.renewAt > now) return kept.token;
   const token = await signToken(signingKey, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: ROUTE_TOKEN_TTL_S });
   if (routeTokens.size >= 10_000) routeTokens.clear();
-  routeTokens.set(dyno.id, { token, renewAt: now + (ROUTE_TOKEN_TTL_S * 1000) / 2 });
+  routeTokens.set(key, { token, renewAt: now + (ROUTE_TOKEN_TTL_S * 1000) / 2 });
   return token;
 }
 

@@ -176,10 +176,14 @@ async function touch(db: Database, appId: string) {
     .onConflictDoUpdate({ target: [appTraffic.appId, appTraffic.hour], set: { requests: sql`${appTraffic.requests} + excluded.requests` } });
 }
 
+/** Apps whose `touch` from the fast path is under way (one connection for it at a time). */
+const touching = new Set<string>();
+
 /** `touch` from the fast path, on a connection of its own after the response, only when one is due. */
 function touchSoon(call: RouterCall, appId: string) {
-  if (Date.now() - (lastTouched.get(appId) ?? 0) < 60_000) return;
-  call.after(withDb(call.env, (db) => touch(db, appId)));
+  if (touching.has(appId) || Date.now() - (lastTouched.get(appId) ?? 0) < 60_000) return;
+  touching.add(appId);
+  call.after(withDb(call.env, (db) => touch(db, appId)).finally(() => touching.delete(appId)));
 }
 
 /**

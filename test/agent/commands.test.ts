@@ -172,6 +172,14 @@ describe("ANY /proxy/:dynoId/*", () => {
     expect((await proxied(dyno.id, token, "/headers/x")).status).toBe(401);
   }, 15_000);
 
+  it("answers a request slower than the connect timeout on a kept-alive connection to the dyno", async () => {
+    const token = await sign({ sub: dyno.id });
+    expect((await proxied(dyno.id, token)).status).toBe(200); // opens the connection the next request reuses
+    const res = await request(agent.port, "POST", `/proxy/${dyno.id}/sh`, { "x-dynoplane-route": token }, "sleep 6; echo done", 15_000);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ status: 0, stdout: "done\n" });
+  }, 20_000);
+
   it("streams a request body to the dyno and its response back", async () => {
     const body = "z".repeat(3 * 1024 * 1024);
     const res = await proxied(dyno.id, await sign({ sub: dyno.id }), "/echo", "POST", body);

@@ -31,7 +31,10 @@ describe("supervisor", () => {
     expect(texts(lines, "app")).toEqual(expect.arrayContaining(["booting web.1 version 1", "a line on stderr"]));
     expect(lines.every((l) => l.dyno === "web.1" && l.app_id === dyno.app_id)).toBe(true);
     expect(texts(lines, "heroku").slice(0, 2)).toEqual(["Starting process with command `node server.js`", "State changed from starting to up"]);
-    expect(sup.observed()).toEqual([{ id: dyno.id, instance: dyno.instance, state: "up", port: info.port, exit_code: null }]);
+    // With the address it listens on, where a router on this machine reaches it.
+    expect(sup.observed()).toEqual([
+      { id: dyno.id, instance: dyno.instance, state: "up", port: info.port, address: info.address ?? "127.0.0.1", exit_code: null },
+    ]);
   });
 
   it.skipIf(process.getuid?.() !== 0)("runs dynos as an unprivileged user when the agent is root", async () => {
