@@ -1,9 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-
-/** How much of an unread body is read off before the answer goes; past it the body is left alone. */
-const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
+import { DRAIN_LIMIT_BYTES, drainReader } from "../lib/drain.ts";
 
 /** The declared body length, or null for a chunked body (or none). */
 function declaredLength(req: Request): number | null {
@@ -14,9 +12,9 @@ function declaredLength(req: Request): number | null {
 /**
  * Reads off a request body the handler never read (a 401 or 404 given before an upload was
  * looked at) before the answer goes out. Answered early, the rest of that body is left on
- * the connection, and a proxy in front (wrangler's, locally) fails the request, and with
- * it the next one that uses the connection. A body declared larger than DRAIN_LIMIT_BYTES
- * is not read: its early answer (413) is the point.
+ * the connection, which workerd then closes under a client that may reuse it (see
+ * drainReader). A body declared larger than DRAIN_LIMIT_BYTES is not read: its early
+ * answer (413) is the point.
  */
 export const discardUnreadBody = createMiddleware<AppEnv>(async (c, next) => {
   await next();
@@ -67,18 +65,4 @@ export function limitBody(maxBytes: number, message: string) {
 
 function drain(body: ReadableStream<Uint8Array>, limit: number): Promise<void> {
   return drainReader(body.getReader(), limit);
-}
-
-/** Reads and drops up to `limit` more bytes; past it the stream is cancelled. */
-async function drainReader(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number): Promise<void> {
-  try {
-    for (let read = 0; read <= limit; ) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-    }
-    await reader.cancel();
-  } catch {
-    // The client went away; nothing is left to drop.
-  }
 }

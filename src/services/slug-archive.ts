@@ -1,4 +1,5 @@
 import { ApiError } from "../errors.ts";
+import { drainingOnCancel } from "../lib/drain.ts";
 import { bytesToHex } from "../lib/bytes.ts";
 import { MAX_UNPACKED_SLUG_BYTES, SlugArchiveError, TarCheck } from "../lib/tar-check.ts";
 
@@ -46,7 +47,9 @@ async function checkSlugArchive(body: ReadableStream<Uint8Array>, maxBytes: numb
  * Slug API's uploads and the slugs builds make both come through here.
  */
 export async function putCheckedSlug(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>, length: number): Promise<string> {
-  const [toStore, toCheck] = body.tee();
+  // A refusal part-way reads off the rest of the upload before it is answered (see drainReader).
+  const source = drainingOnCancel(body);
+  const [toStore, toCheck] = source.stream.tee();
   const digest = new crypto.DigestStream("SHA-256");
   const hasher = digest.getWriter();
   let gate: TransformStreamDefaultController<Uint8Array> | undefined;
@@ -75,6 +78,7 @@ export async function putCheckedSlug(bucket: R2Bucket, key: string, body: Readab
     digest.digest.catch(() => {});
     await hasher.abort().catch(() => {});
     await bucket.delete(key);
+    await source.finish();
     const err: unknown = checked.status === "rejected" ? checked.reason : stored.status === "rejected" ? stored.reason : null;
     if (err instanceof SlugArchiveError) {
       throw new ApiError(err.kind === "too_large" ? "payload_too_large" : "invalid_params", `The slug was refused: ${err.message}.`);

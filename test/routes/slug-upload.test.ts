@@ -139,11 +139,14 @@ describe("PUT /blobs/slugs/{id} refuses malformed slugs", () => {
   ])(
     "%s",
     async (_what, make, status, message) => {
+      // Made first: building a big slug blocks this process for seconds, and a kept-alive
+      // connection idle for longer than the server keeps it (5 s) would be reused closed.
+      const tarball = make();
       const owner = await makeAccount();
       const { name: app } = await makeApp(owner);
       const before = await appState(owner, app);
       const slug = await newSlug(owner, app);
-      const res = await upload(slug.url, make());
+      const res = await upload(slug.url, tarball);
       expect(res.status, JSON.stringify(res.body)).toBe(status);
       expect(res.body.id).toBe(status === 413 ? "payload_too_large" : "invalid_params");
       expect(res.body.message).toMatch(/^The slug was refused: /);
