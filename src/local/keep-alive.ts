@@ -29,7 +29,7 @@ export function keepAlive(label: string, launch: () => ManagedChild, log: (messa
   const watch = (c: ManagedChild) =>
     c.child.once("exit", (code, signal) => {
       if (stopping) return;
-      // What it started in its process group (workerd under wrangler) would hold its port.
+      // What it started in its process group (the agent's dyno launchers) would hold its ports.
       try {
         process.kill(-c.child.pid!, "SIGKILL");
       } catch {

@@ -13,7 +13,7 @@ export interface SecondWorker {
   url: string;
   /** The Platform API of this Worker, called as `api()` calls the platform's. */
   api<T = any>(path: string, call?: ApiCall): Promise<ApiResult<T>>;
-  /** Everything wrangler printed. */
+  /** Everything workerd printed. */
   output(): string;
   stop(): Promise<void>;
 }
