@@ -211,7 +211,9 @@ describe("log drains and floods", { timeout: 240_000 }, () => {
     latencies.sort((a, b) => a - b);
     // Generous: the point is that the API keeps answering during the flood, on a shared machine.
     expect(latencies[Math.floor(latencies.length * 0.95)]).toBeLessThan(3_000);
-    expect(rssPeak - rssBefore).toBeLessThan(150);
+    // Bounded: kept, the flood's lines would be hundreds of megabytes (over a million a
+    // second); what the agent's heap grows by before its collector runs is not a leak.
+    expect(rssPeak - rssBefore).toBeLessThan(200);
     // The notices ride with the shipped batches, which run late on a loaded machine.
     const L10 = / heroku\[logplex\]: Error L10 \(output buffer overflow\): (\d+) messages dropped since \S+\.$/;
     try {
