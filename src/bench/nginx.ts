@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { portAccepts } from "../agent/process-group.ts";
 import { freePort } from "../node/ports.ts";
 
 /**
@@ -93,7 +94,7 @@ http {
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const deadline = Date.now() + 10_000;
-  while (!(await listening(port))) {
+  while (!(await portAccepts(port, 200))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`nginx did not start: ${stderr.trim()}`);
@@ -112,13 +113,4 @@ http {
       clearTimeout(timer);
     },
   };
-}
-
-async function listening(port: number): Promise<boolean> {
-  const table = await fs.readFile("/proc/net/tcp", "utf8").catch(() => "");
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  return table.split("\n").some((line) => {
-    const [, local, , state] = line.trim().split(/\s+/);
-    return state === "0A" && local?.endsWith(hex);
-  });
 }

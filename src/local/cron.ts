@@ -1,15 +1,12 @@
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { Cron } from "croner";
-import { parse as parseToml } from "smol-toml";
 import { ROOT } from "./worker.ts";
+import { readWranglerConfig } from "./workerd-config.ts";
 
 /** The cron schedules of `[triggers] crons` in wrangler.toml: what Cloudflare fires the Worker on. */
 export function wranglerCrons(file = path.join(ROOT, "wrangler.toml")): string[] {
-  const config = parseToml(readFileSync(file, "utf8")) as { triggers?: { crons?: unknown } };
-  const crons = config.triggers?.crons;
-  return Array.isArray(crons) ? crons.filter((c): c is string => typeof c === "string") : [];
+  return readWranglerConfig(file).crons;
 }
 
 /** What one scheduled run answered. */

@@ -22,7 +22,7 @@ import { ensureLocalTls, type LocalTls } from "./tls.ts";
 import { forgetLocalDatabase, rememberLocalDatabase } from "./running.ts";
 import { fireScheduled, startLocalCron, wranglerCrons, type LocalCron, type ScheduledOutcome } from "./cron.ts";
 import { ROOT, startWorker, type LocalWorker } from "./worker.ts";
-import { parse as parseToml } from "smol-toml";
+import { readWranglerConfig } from "./workerd-config.ts";
 
 export const DEFAULT_PORT = 5443;
 const execFileAsync = promisify(execFile);
@@ -87,7 +87,7 @@ const PLATFORM_OWNED_VARS = new Set(["API_HOST", "APPS_DOMAIN", "PUBLIC_PORT_SUF
  * `npm start`: `ECO_IDLE_MINUTES=5 npm start`), except those the platform owns.
  */
 export function workerVarsFromEnv(env: NodeJS.ProcessEnv = process.env, file = path.join(ROOT, "wrangler.toml")): Record<string, string> {
-  const vars = (parseToml(readFileSync(file, "utf8")) as { vars?: Record<string, unknown> }).vars ?? {};
+  const { vars } = readWranglerConfig(file);
   const picked: Record<string, string> = {};
   for (const name of Object.keys(vars)) {
     const value = env[name];

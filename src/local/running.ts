@@ -17,11 +17,10 @@ export async function forgetLocalDatabase(home: string): Promise<void> {
   await fs.rm(path.join(home, PORT_FILE), { force: true });
 }
 
-/** The port of the Worker `npm start` runs from `home`, and its control socket (scheduled runs). */
-export function localWorker(home: string): { port: number; controlSocket: string } {
-  const file = path.join(home, PORT_FILE);
-  if (!existsSync(file)) throw new Error("no local platform is running here: start one with `npm start`");
-  return { port: Number(readFileSync(file, "utf8").trim()), controlSocket: controlSocketPath(path.join(home, "worker")) };
+/** The control socket (scheduled runs) of the Worker `npm start` runs from `home`; fails when none is running. */
+export function localWorker(home: string): { controlSocket: string } {
+  if (!existsSync(path.join(home, PORT_FILE))) throw new Error("no local platform is running here: start one with `npm start`");
+  return { controlSocket: controlSocketPath(path.join(home, "worker")) };
 }
 
 /** The database of the platform `npm start` runs from `home`; fails when none is running. */

@@ -12,7 +12,8 @@ export interface WranglerConfig {
   vars: Record<string, string>;
   durableObjects: Array<{ binding: string; className: string }>;
   r2Buckets: Array<{ binding: string; bucket: string }>;
-  queueProducers: Array<{ binding: string; queue: string }>;
+  /** `[triggers] crons`: the schedules Cloudflare fires the Worker on. */
+  crons: string[];
 }
 
 export function readWranglerConfig(file: string): WranglerConfig {
@@ -23,7 +24,7 @@ export function readWranglerConfig(file: string): WranglerConfig {
     vars?: Record<string, unknown>;
     durable_objects?: { bindings?: Array<{ name: string; class_name: string }> };
     r2_buckets?: Array<{ binding: string; bucket_name: string }>;
-    queues?: { producers?: Array<{ binding: string; queue: string }> };
+    triggers?: { crons?: unknown };
   };
   return {
     name: toml.name,
@@ -32,7 +33,7 @@ export function readWranglerConfig(file: string): WranglerConfig {
     vars: Object.fromEntries(Object.entries(toml.vars ?? {}).map(([k, v]) => [k, String(v)])),
     durableObjects: (toml.durable_objects?.bindings ?? []).map((b) => ({ binding: b.name, className: b.class_name })),
     r2Buckets: (toml.r2_buckets ?? []).map((b) => ({ binding: b.binding, bucket: b.bucket_name })),
-    queueProducers: (toml.queues?.producers ?? []).map((q) => ({ binding: q.binding, queue: q.queue })),
+    crons: Array.isArray(toml.triggers?.crons) ? toml.triggers.crons.filter((c): c is string => typeof c === "string") : [],
   };
 }
 

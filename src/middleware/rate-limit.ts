@@ -11,7 +11,7 @@ const limited = () => new ApiError("rate_limit", "Your account reached the API r
 const LEASE_MS = 1_000;
 
 /** Calls granted at once: a thousandth of the hourly budget, 1 to 50 (1 keeps a small budget exact). */
-export function leaseSize(limit: number): number {
+function leaseSize(limit: number): number {
   return Math.max(1, Math.min(50, Math.floor(limit / 1000)));
 }
 

@@ -82,15 +82,24 @@ export function fastRoute(request: Request, env: Bindings, ctx: ExecutionContext
   if (!name) return null;
   const hot = routingTable.get(name);
   if (!hot || Date.now() - hot.at >= ROUTE_TTL_MS || internalPings.has(request)) return null;
-  const candidates = hot.dynos.filter(routable);
-  if (!candidates.length) return null;
+  if (!hot.dynos.some(routable)) return null;
   const call: RouterCall = { request, env, after: (work) => ctx.waitUntil(work), requestId: crypto.randomUUID() };
-  countVisit(hot.appId);
-  touchSoon(call, hot.appId);
-  return dispatch(call, requestContext(call), hot.appId, candidates, SAFE.has(request.method)).then((answered) => {
-    if (!answered) routingTable.delete(name);
-    return answered;
-  });
+  return routeKnown(call, requestContext(call), name, hot, true);
+}
+
+/**
+ * Routes a request along a route already known (the routing table's, or a ping's): a visit
+ * is counted and touches the app; a dyno found gone drops the route and resolves to null,
+ * for the request to be routed again from the database.
+ */
+async function routeKnown(call: RouterCall, ctx: RequestContext, name: string, route: Route, visit: boolean): Promise<Response | null> {
+  if (visit) {
+    countVisit(route.appId);
+    touchSoon(call, route.appId);
+  }
+  const answered = await dispatch(call, ctx, route.appId, route.dynos.filter(routable), SAFE.has(call.request.method));
+  if (!answered) routingTable.delete(name);
+  return answered;
 }
 
 /**
@@ -113,13 +122,8 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   // A ping comes with its route, read for its whole share of apps in one query.
   const hot = ping?.route ?? routingTable.get(name);
   if (hot && (ping?.route || Date.now() - hot.at < ROUTE_TTL_MS) && hot.dynos.some(routable)) {
-    if (!ping) {
-      countVisit(hot.appId);
-      touchSoon(call, hot.appId);
-    }
-    const answered = await dispatch(call, ctx, hot.appId, hot.dynos.filter(routable), SAFE.has(c.req.method));
+    const answered = await routeKnown(call, ctx, name, hot, !ping);
     if (answered) return answered;
-    routingTable.delete(name);
   }
   const handle = ping ? null : await openControlDb(c.env);
   const db = ping?.db ?? handle!.db;
