@@ -45,6 +45,9 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
     const pid = platform.pids().agent!;
     const killedAt = Date.now();
     process.kill(pid, "SIGKILL");
+    // The router reaches the dyno without the agent: the app may answer for a moment after
+    // the kill, so the agent's new start is waited for first, then the app on it.
+    await waitFor("the host agent started again", () => platform.pids().agent !== pid, 30_000, 100);
     await waitFor("the app answering again", answers, 60_000, 200);
     const healedMs = Date.now() - killedAt;
     console.log(`healed ${healedMs} ms after the agent was killed`);
