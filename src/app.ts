@@ -24,6 +24,7 @@ import { domainsRoutes } from "./routes/domains.ts";
 import { dynosRoutes } from "./routes/dynos.ts";
 import { featuresRoutes } from "./routes/features.ts";
 import { formationRoutes } from "./routes/formation.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { gitRoutes } from "./routes/git.ts";
 import { internalBuildsRoutes } from "./routes/internal-builds.ts";
 import { internalHostsRoutes } from "./routes/internal-hosts.ts";
@@ -84,6 +85,7 @@ export function createApp() {
   app.route("/", releasesRoutes);
   app.route("/", slugsRoutes);
   app.route("/", formationRoutes);
+  app.route("/", metricsRoutes);
   app.route("/", dynosRoutes);
   app.route("/", buildsRoutes);
   app.route("/", addonsRoutes);

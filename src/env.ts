@@ -1,6 +1,7 @@
 import type { Database } from "./db/client.ts";
 import type { KeepAliveMessage } from "./services/keep-alive.ts";
 import type { AppCoordinator } from "./durable-objects/app-coordinator.ts";
+import type { AppMetrics } from "./durable-objects/app-metrics.ts";
 import type { BuildChannel } from "./durable-objects/build-channel.ts";
 import type { FleetWatch } from "./durable-objects/fleet-watch.ts";
 import type { LogChannel } from "./durable-objects/log-channel.ts";
@@ -31,6 +32,8 @@ export interface Bindings {
    * the router reaches a web dyno at its own address instead of through its agent's proxy.
    */
   ROUTE_TO_DYNO_ADDRESSES?: string;
+  /** "false" stops the router measuring requests for the metrics charts (to measure what that costs). */
+  COLLECT_METRICS?: string;
   /**
    * The request header that carries the client's address, set by a proxy in front that a
    * client cannot bypass (`CF-Connecting-IP` on Cloudflare). Empty: every client counts as
@@ -86,6 +89,8 @@ export interface Bindings {
   APP_COORDINATOR: DurableObjectNamespace<AppCoordinator>;
   FLEET_WATCH: DurableObjectNamespace<FleetWatch>;
   BUILD_CHANNEL: DurableObjectNamespace<BuildChannel>;
+  /** Each app's metrics (optional only so routes mounted in Node can run without it). */
+  APP_METRICS?: DurableObjectNamespace<AppMetrics>;
   BLOBS: R2Bucket;
   /** Keep-alive pings beyond one scheduled run's share (producer and consumer: this Worker). */
   KEEP_ALIVE_QUEUE: Queue<KeepAliveMessage>;

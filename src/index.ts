@@ -14,6 +14,7 @@ import { keepAliveJob, type KeepAliveMessage, pingApps, type RouteFn } from "./s
 export { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 export { BuildChannel } from "./durable-objects/build-channel.ts";
 export { FleetWatch } from "./durable-objects/fleet-watch.ts";
+export { AppMetrics } from "./durable-objects/app-metrics.ts";
 export { LogChannel } from "./durable-objects/log-channel.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";
 

@@ -1,7 +1,15 @@
 import { readFileSync } from "node:fs";
 import tls from "node:tls";
 import { Agent, type Dispatcher, request } from "undici";
-import { CONTROL_PLANE_PATHS, HEARTBEAT_RESPONSE, type HeartbeatRequest, type HeartbeatResponse, type LogLine, slugPath } from "../protocol/host.ts";
+import {
+  CONTROL_PLANE_PATHS,
+  HEARTBEAT_RESPONSE,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type LogLine,
+  type MetricsReport,
+  slugPath,
+} from "../protocol/host.ts";
 
 /** Requests to the control plane give up after this long; the next round tries again. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -45,6 +53,11 @@ export class ControlPlaneClient {
   /** Ships one batch of log lines (at most 5,000, the contract's limit). */
   async shipLogs(lines: LogLine[]): Promise<void> {
     await this.post(CONTROL_PLANE_PATHS.logs, { lines });
+  }
+
+  /** Reports what the running dynos use (every 20 s). */
+  async reportMetrics(report: MetricsReport): Promise<void> {
+    await this.post(CONTROL_PLANE_PATHS.metrics, report);
   }
 
   /** The request that downloads a slug placed on this host. */

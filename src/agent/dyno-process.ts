@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { closeSync } from "node:fs";
 import { type Duplex, Transform, type Writable } from "node:stream";
 import tty from "node:tty";
-import { type DesiredDyno, isOneOffType, type ObservedDyno } from "../protocol/host.ts";
+import { type DesiredDyno, type DynoErrorCode, isOneOffType, type ObservedDyno } from "../protocol/host.ts";
 import type { DynoUser } from "./dyno-user.ts";
 import { LineSplitter, type LogSink } from "./log-buffer.ts";
 import { exitStatus, portAccepts, signalGroup, waitGroupGone } from "./process-group.ts";
@@ -11,6 +11,7 @@ import type { Sandbox } from "./sandbox/index.ts";
 import { envScript } from "./sandbox/launch.ts";
 import { ROOT_ENV } from "./sandbox/run.ts";
 import { openTerminal } from "./terminal.ts";
+import { type DynoUsage, USAGE_SAMPLE_MS, UsageSampler } from "./dyno-usage.ts";
 
 /** Heroku's dyno states, as the heartbeat reports them. */
 export type DynoState = ObservedDyno["state"];
@@ -78,9 +79,6 @@ export interface AttachedSession {
   tty: { cols: number; rows: number } | null;
 }
 
-/** How often a dyno's memory is checked against its quota (R14 lines). */
-const MEMORY_CHECK_MS = 5_000;
-
 /**
  * One run of a dyno's command: `/bin/sh -c` in its own process group, as the dyno user,
  * with Heroku's environment, output split into log lines, and Heroku's state lines.
@@ -95,6 +93,9 @@ export class DynoProcess {
   private bootTimer?: NodeJS.Timeout;
   private probeTimer?: NodeJS.Timeout;
   private memoryTimer?: NodeJS.Timeout;
+  private sampler?: UsageSampler;
+  /** Heroku errors (R10, R14, R15) since the last `takeErrors`. */
+  private errors = new Set<DynoErrorCode>();
   private finished!: () => void;
   /** Resolves when the main process has exited (or never started). */
   readonly exited = new Promise<void>((resolve) => (this.finished = resolve));
@@ -314,22 +315,41 @@ export class DynoProcess {
     this.bootTimer = setTimeout(() => {
       if (this.state !== "starting" || this.status !== null || this.stopping) return;
       this.platform(`Error R10 (Boot timeout) -> Web process failed to bind to $PORT within ${seconds(this.o.bootTimeoutMs)} seconds of launch`);
+      this.errors.add("R10");
       this.platform("Stopping process with SIGKILL");
       this.killAll();
     }, this.o.bootTimeoutMs);
   }
 
-  /** Heroku's R14 while a dyno is over its quota (it keeps running; the kernel stops it at twice that). */
+  /**
+   * Samples the dyno's memory and load every 5 s (runtime metrics), with Heroku's R14 while
+   * it is over its quota (it keeps running; the kernel stops it at twice that).
+   */
   private watchMemory(box: Sandbox): void {
     const quota = this.o.dyno.memory_mb;
+    const sampler = new UsageSampler(box.cgroup);
+    this.sampler = sampler;
     this.memoryTimer = setInterval(() => {
-      const usedMb = Math.round(box.cgroup.usageBytes() / 1024 / 1024);
+      const usedMb = Math.round(sampler.sample().chargedMb);
       if (usedMb > quota) {
         this.platform(`Process running mem=${usedMb}M(${Math.round((usedMb / quota) * 1000) / 10}%)`);
         this.platform("Error R14 (Memory quota exceeded)");
+        this.errors.add("R14");
       }
-    }, MEMORY_CHECK_MS);
+    }, USAGE_SAMPLE_MS);
     this.memoryTimer.unref();
+  }
+
+  /** The dyno's latest usage sample (null before the first, or without a sandbox to measure). */
+  get usage(): DynoUsage | null {
+    return this.sampler?.latest ?? null;
+  }
+
+  /** The Heroku errors the dyno had since the last call, each once. */
+  takeErrors(): DynoErrorCode[] {
+    const taken = [...this.errors];
+    this.errors.clear();
+    return taken;
   }
 
   private onExit(status: number): void {
@@ -339,6 +359,7 @@ export class DynoProcess {
     clearInterval(this.memoryTimer);
     if (this.o.sandbox?.cgroup.oomKilled()) {
       this.platform(`Error R15 (Memory quota vastly exceeded) -> the dyno used more than ${this.o.dyno.memory_mb * HARD_LIMIT_FACTOR}M and was stopped`);
+      this.errors.add("R15");
     }
     this.platform(`Process exited with status ${status}`);
     if (this.child?.pid !== undefined && !this.stopping) {

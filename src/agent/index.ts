@@ -21,6 +21,9 @@ import { SandboxHost } from "./sandbox/index.ts";
 import { createSupervisor, type Supervisor } from "./supervisor.ts";
 
 /** Everything the agent is told; nothing is read from globals. */
+/** Heroku's runtime metrics come every 20 s. */
+export const METRICS_INTERVAL_MS = 20_000;
+
 export interface AgentConfig {
   /** The control plane's origin; without it the agent only serves commands (see `commandKey`). */
   controlPlaneUrl?: string;
@@ -53,6 +56,8 @@ export interface AgentConfig {
   capacityMb?: number;
   /** First heartbeat interval; the control plane's `heartbeat_interval_ms` takes over after. */
   heartbeatMs?: number;
+  /** How often dynos' usage goes to the control plane (Heroku's runtime metrics: 20 s). */
+  metricsMs?: number;
   /** Overrides each dyno's boot_timeout_s. */
   bootTimeoutMs?: number;
   stopGraceMs?: number;
@@ -306,6 +311,14 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     : null;
   shipper?.start();
   if (client) void heartbeat();
+  // Dynos' usage, restarts and errors for the app's metrics (and `log-runtime-metrics` lines).
+  const metricsTimer = client
+    ? setInterval(() => {
+        const dynos = supervisor.takeMetrics();
+        if (dynos.length) client.reportMetrics({ dynos }).catch((err: unknown) => log(`reporting metrics failed: ${(err as Error).message}`));
+      }, config.metricsMs ?? METRICS_INTERVAL_MS)
+    : undefined;
+  metricsTimer?.unref();
 
   return {
     url,
@@ -318,6 +331,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      clearInterval(metricsTimer);
       await inFlight;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Duplex } from "node:stream";
-import { type DesiredDyno, isOneOffType, type ObservedDyno, RENDEZVOUS_GREETING, sizeLimits } from "../protocol/host.ts";
+import { type DesiredDyno, type DynoErrorCode, type DynoMetrics, isOneOffType, type ObservedDyno, RENDEZVOUS_GREETING, sizeLimits } from "../protocol/host.ts";
 import { appUser, assertReachable, ensureDynoUser, type DynoUser } from "./dyno-user.ts";
 import { type AttachedSession, DynoProcess, type DynoState } from "./dyno-process.ts";
 import type { LogSink } from "./log-buffer.ts";
@@ -64,6 +64,9 @@ interface Slot {
   state: DynoState;
   exitCode: number | null;
   crashes: number;
+  /** Since the last metrics report: process starts after the first, and Heroku errors. */
+  restarts: number;
+  errors: Set<DynoErrorCode>;
   restartTimer?: NodeJS.Timeout;
   /** Attached one-off dynos: whether a client came (only one ever does), and the wait for it. */
   attached?: boolean;
@@ -130,7 +133,7 @@ export class Supervisor {
     const slot = this.slots.get(dyno.id);
     if (!slot) {
       this.stopped.delete(dyno.id);
-      const created: Slot = { dyno, state: "starting", exitCode: null, crashes: 0 };
+      const created: Slot = { dyno, state: "starting", exitCode: null, crashes: 0, restarts: 0, errors: new Set() };
       this.slots.set(dyno.id, created);
       if (takesClient(dyno)) this.awaitClient(created);
       void this.launch(created);
@@ -238,6 +241,40 @@ export class Supervisor {
     return out;
   }
 
+  /**
+   * Each dyno's latest usage sample with its restarts and errors since the previous call
+   * (which they are then taken from), for the metrics report.
+   */
+  takeMetrics(): DynoMetrics[] {
+    const out: DynoMetrics[] = [];
+    for (const slot of this.slots.values()) {
+      const procs = [slot.current?.proc, slot.previous?.proc].filter((p) => p !== undefined);
+      for (const p of procs) for (const code of p.takeErrors()) slot.errors.add(code);
+      const usage = procs.find((p) => p.state === "up" && p.usage)?.usage ?? null;
+      if (!usage && !slot.restarts && !slot.errors.size) continue;
+      out.push({
+        id: slot.dyno.id,
+        usage: usage && {
+          memory_rss_mb: usage.rssMb,
+          memory_cache_mb: usage.cacheMb,
+          memory_swap_mb: usage.swapMb,
+          memory_total_mb: usage.totalMb,
+          memory_pgpgin: usage.pgpgin,
+          memory_pgpgout: usage.pgpgout,
+          load_avg_1m: usage.load1m,
+          load_avg_5m: usage.load5m,
+          load_avg_15m: usage.load15m,
+        },
+        memory_quota_mb: slot.dyno.memory_mb,
+        restarts: slot.restarts,
+        errors: [...slot.errors],
+      });
+      slot.restarts = 0;
+      slot.errors.clear();
+    }
+    return out;
+  }
+
   /** Forgets the `down` reports the control plane has now received. */
   acknowledge(reported: ObservedDyno[]): void {
     for (const r of reported) if (r.state === "down" && this.stopped.get(r.id) === r) this.stopped.delete(r.id);
@@ -271,6 +308,7 @@ export class Supervisor {
     clearTimeout(slot.restartTimer);
     slot.dyno = dyno;
     slot.crashes = 0;
+    slot.restarts++;
     this.platform(dyno, "Restarting");
     if (slot.state !== "starting") this.platform(dyno, `State changed from ${slot.state} to starting`);
     this.setState(slot, "starting", null);
@@ -391,6 +429,8 @@ export class Supervisor {
   private onProcessState(slot: Slot, inst: Instance): void {
     const proc = inst.proc!;
     this.o.onChange?.();
+    // An ended process's errors (R10, R15) stay with its dyno until the next metrics report.
+    if (proc.state !== "starting" && proc.state !== "up") for (const code of proc.takeErrors()) slot.errors.add(code);
     if (proc.state !== "starting" && proc.state !== "up") void proc.exited.then(() => this.cleanup(inst));
     if (inst !== slot.current || inst.retired) {
       if (inst === slot.previous && proc.state !== "up") slot.previous = undefined;
@@ -440,6 +480,7 @@ export class Supervisor {
       () => {
         if (this.slots.get(slot.dyno.id) !== slot || slot.current !== inst) return;
         this.platform(slot.dyno, "State changed from crashed to starting");
+        slot.restarts++;
         this.setState(slot, "starting");
         void this.launch(slot);
       },

@@ -4,6 +4,7 @@ import { platformContext, pushChanges, withDb } from "../services/context.ts";
 import { dynos } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { wakeApp } from "../services/sleep.ts";
+import { recordEvents } from "../services/metrics.ts";
 
 export type WakeOutcome = "up" | "timeout" | "exhausted";
 
@@ -33,6 +34,7 @@ export class AppCoordinator extends DurableObject<Bindings> {
       const changes = await wakeApp(db, appId);
       if (!changes) return "exhausted";
       pushChanges(run, changes);
+      recordEvents(run, appId, [{ kind: "wake", message: "A request woke the app" }]);
       await run.settle();
       const deadline = Date.now() + WAKE_TIMEOUT_MS;
       while (Date.now() < deadline) {

@@ -27,6 +27,7 @@ import { cliLoginPages } from "./cli-login.tsx";
 import { href, takeFlash, type DashboardContext, type DashboardEnv } from "./context.ts";
 import { Card, frameOf } from "./layout.tsx";
 import { LOGS_SCRIPT } from "./logs-script.ts";
+import { METRICS_SCRIPT, metricsPages } from "./app-metrics.tsx";
 import { STYLESHEET } from "./style.ts";
 
 /**
@@ -106,6 +107,7 @@ function errorPage(c: DashboardContext, status: 403 | 404 | 422 | 500, heading: 
 export const dashboardRoutes = new Hono<DashboardEnv>()
   .get("/assets/style.css", (c) => c.body(STYLESHEET, 200, { "Content-Type": "text/css; charset=utf-8", "Cache-Control": "public, max-age=300" }))
   .get("/assets/logs.js", (c) => c.body(LOGS_SCRIPT, 200, { "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "public, max-age=300" }))
+  .get("/assets/metrics.js", (c) => c.body(METRICS_SCRIPT, 200, { "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "public, max-age=300" }))
   .use(securityHeaders, browserSession)
   .route("/", authPages)
   .route("/", cliLoginPages)
@@ -116,6 +118,7 @@ export const dashboardRoutes = new Hono<DashboardEnv>()
   .route("/", addonsPages)
   .route("/", settingsPages)
   .route("/", accessPages)
+  .route("/", metricsPages)
   .route("/", activityPages)
   .route("/", logsPages)
   .all("*", (c) => errorPage(c, 404, "Page not found", "There is no dashboard page at this address."))

@@ -81,10 +81,11 @@ export const Layout: FC<PropsWithChildren<{ frame: Frame; current?: "apps" | "ac
 );
 
 /** The tabs of an app's page. */
-export type AppTab = "overview" | "resources" | "activity" | "logs" | "access" | "settings";
+export type AppTab = "overview" | "resources" | "metrics" | "activity" | "logs" | "access" | "settings";
 const TABS: Array<[AppTab, string, string]> = [
   ["overview", "Overview", ""],
   ["resources", "Resources", "resources"],
+  ["metrics", "Metrics", "metrics"],
   ["activity", "Activity", "activity"],
   ["logs", "Logs", "logs"],
   ["access", "Access", "access"],

@@ -114,4 +114,17 @@ details.credentials summary { cursor: pointer; font-weight: 600; }
   .topbar { padding: .75rem 1rem; }
   th.optional, td.optional { display: none; }
 }
+
+/* Metrics tab */
+.chips { display: flex; flex-wrap: wrap; gap: .4rem; margin: 0 0 .75rem; }
+.chips a { padding: .2rem .7rem; border: 1px solid var(--line); border-radius: 999px; text-decoration: none; color: var(--muted); }
+.chips a[aria-current="page"] { border-color: var(--accent); color: var(--text); font-weight: 600; }
+.metrics-summary { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; margin: .5rem 0 1rem; }
+.metrics-summary .fact dd { font-size: 1.1rem; word-break: normal; }
+.chart { margin: 1rem 0 1.5rem; }
+.chart figcaption { font-weight: 600; margin-bottom: .25rem; }
+.chart svg { width: 100%; height: auto; max-width: 900px; display: block; }
+.legend { display: flex; flex-wrap: wrap; gap: .25rem 1rem; list-style: none; padding: 0; margin: .25rem 0 0; font-size: .85rem; color: var(--muted); }
+.legend li { display: flex; align-items: center; gap: .35rem; white-space: nowrap; }
+.event-kind { font-weight: 600; }
 `;

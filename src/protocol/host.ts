@@ -8,6 +8,7 @@ import { BUILD_SPEC } from "./build.ts";
  *   POST /internal/hosts/heartbeat   HeartbeatRequest → HeartbeatResponse (every few seconds;
  *                                    reports observed dyno states, returns the desired set)
  *   POST /internal/hosts/logs        LogBatch → 204
+ *   POST /internal/hosts/metrics     MetricsReport → 204 (every 20 s)
  *   GET  /internal/hosts/slugs/:id   the slug tar.gz, for dynos placed on this host
  *
  * Control plane → agent: HTTPS with `Authorization: Bearer <JWT>` signed by the control
@@ -31,6 +32,8 @@ export const RENDEZVOUS_GREETING = "rendezvous\r\n";
 export const CONTROL_PLANE_PATHS = {
   heartbeat: "/internal/hosts/heartbeat",
   logs: "/internal/hosts/logs",
+  /** Every 20 s: what each running dyno uses (memory, load), its restarts and errors since. */
+  metrics: "/internal/hosts/metrics",
   /** Every path below it; host-secret auth guards them all. */
   all: "/internal/hosts/*",
   slug: "/internal/hosts/slugs/:id",
@@ -177,6 +180,39 @@ export const LOG_LINE = z.object({
 export type LogLine = z.infer<typeof LOG_LINE>;
 
 export const LOG_BATCH = z.object({ lines: z.array(LOG_LINE).max(5_000) });
+
+/** Heroku's dyno errors an agent reports with a dyno's sample. */
+export const DYNO_ERROR_CODES = ["R10", "R14", "R15"] as const;
+export type DynoErrorCode = (typeof DYNO_ERROR_CODES)[number];
+
+const megabytes = z.number().nonnegative().max(1e9);
+/** One dyno's usage, as its agent measured it last (memory in MB, as Heroku's samples). */
+export const DYNO_USAGE = z.object({
+  memory_rss_mb: megabytes,
+  memory_cache_mb: megabytes,
+  memory_swap_mb: megabytes,
+  memory_total_mb: megabytes,
+  memory_pgpgin: z.number().int().nonnegative(),
+  memory_pgpgout: z.number().int().nonnegative(),
+  load_avg_1m: z.number().nonnegative().max(1e6),
+  load_avg_5m: z.number().nonnegative().max(1e6),
+  load_avg_15m: z.number().nonnegative().max(1e6),
+});
+export type DynoUsageReport = z.infer<typeof DYNO_USAGE>;
+
+/** A dyno's report: its usage (null before its first sample), restarts and errors since the previous report. */
+export const DYNO_METRICS = z.object({
+  id: z.string().uuid(),
+  usage: DYNO_USAGE.nullable(),
+  memory_quota_mb: megabytes,
+  /** Times the dyno's process started again since the previous report (a restart, a crash restart). */
+  restarts: z.number().int().nonnegative().max(1e6),
+  /** Heroku errors the dyno had since the previous report, each once. */
+  errors: z.array(z.enum(DYNO_ERROR_CODES)).max(DYNO_ERROR_CODES.length),
+});
+export type DynoMetrics = z.infer<typeof DYNO_METRICS>;
+export const METRICS_REPORT = z.object({ dynos: z.array(DYNO_METRICS).max(10_000) });
+export type MetricsReport = z.infer<typeof METRICS_REPORT>;
 
 export const COMMAND = z.discriminatedUnion("op", [
   z.object({ op: z.literal("start"), dyno: DESIRED_DYNO }),

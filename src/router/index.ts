@@ -6,6 +6,7 @@ import { apps, appTraffic, dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv, Bindings } from "../env.ts";
 import { appForHostname } from "../services/domains.ts";
 import { logEventSoon } from "../services/logs.ts";
+import { recordRequest } from "../services/metrics.ts";
 import { hasDeployed } from "../services/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
 import { routerLogLine } from "./errors.ts";
@@ -260,6 +261,7 @@ function logRouterLine(call: RouterCall, appId: string, text: string) {
 function fail(call: RouterCall, ctx: RequestContext, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - ctx.started) {
   const page = (code === "H80" ? maintenancePage() : code === "H82" ? quotaExhaustedPage() : applicationErrorPage()).toString();
   logRouterLine(call, appId, routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code));
+  recordRequest(call.env, call.after, appId, { status: 503, ms: serviceMs, bytes: page.length, code });
   return html(page, 503, { "Retry-After": "5" });
 }
 
@@ -282,6 +284,7 @@ async function dispatch(call: RouterCall, ctx: RequestContext, appId: string, ca
     appId,
     routerLogLine({ ...ctx.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
   );
+  recordRequest(call.env, call.after, appId, { status: res.status, ms: result.connectMs + result.serviceMs, bytes });
   return res;
 }
 

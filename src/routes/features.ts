@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
+import { ApiError } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toAppFeatureJson } from "../serializers/feature.ts";
 import { findAppForActor } from "../services/apps.ts";
@@ -9,8 +10,16 @@ import { getAppFeature, listAppFeatures, setAppFeature } from "../services/featu
 
 const updateBody = z.object({ enabled: z.boolean() }).strict();
 
-/** `/apps/{app}/features`: `heroku features`, `features:info`, `features:enable` and `features:disable`. */
+/**
+ * `/apps/{app}/features`: `heroku features`, `features:info`, `features:enable` and
+ * `features:disable`; `heroku labs:enable log-runtime-metrics` too, which asks for an account
+ * feature of that name first (dynoplane has none) and then for the app's.
+ */
 export const featuresRoutes = new Hono<AppEnv>()
+  .get("/account/features", (c) => c.json([]))
+  .get("/account/features/:feature", () => {
+    throw new ApiError("not_found", "Couldn't find that feature.", "account-feature");
+  })
   .get("/apps/:app/features", async (c) => {
     const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
     return c.json((await listAppFeatures(c.var.db, app)).map(toAppFeatureJson));

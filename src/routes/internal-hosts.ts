@@ -8,7 +8,9 @@ import { ApiError } from "../errors.ts";
 import { commandConfig } from "../services/context.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
-import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, type HeartbeatResponse } from "../protocol/host.ts";
+import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, METRICS_REPORT, type HeartbeatResponse } from "../protocol/host.ts";
+import { recordDynoMetrics } from "../services/dyno-metrics.ts";
+import { recordEvents } from "../services/metrics.ts";
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
 import { startWebhookDeliveries } from "../services/webhooks.ts";
 import { authenticateHost, endOneOffDynos, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
@@ -40,9 +42,14 @@ export const internalHostsRoutes = new Hono<HostEnv>()
       capacityMb: body.capacity_mb,
       droppedLogLines: body.dropped_log_lines,
     });
-    const changed = await recordObservedDynos(c.var.db, host.id, body.dynos);
+    const { changed, crashed } = await recordObservedDynos(c.var.db, host.id, body.dynos);
     forgetRoutes(changed);
-    for (const appId of changed) startWebhookDeliveries({ env: c.env, after: (w) => c.executionCtx.waitUntil(w) }, appId);
+    const after = (w: Promise<unknown>) => c.executionCtx.waitUntil(w);
+    for (const appId of changed) startWebhookDeliveries({ env: c.env, after }, appId);
+    for (const d of crashed) {
+      const status = d.exitCode === null ? "" : ` (exit status ${d.exitCode})`;
+      recordEvents({ env: c.env, after }, d.appId, [{ t: d.at.getTime(), kind: "crash", dyno: d.name, message: `${d.name} crashed${status}` }]);
+    }
     // A release phase's end decides its release, before the ended one-off dynos are forgotten.
     await finishReleasePhases(c.var.db, c.env, host.id, body.dynos);
     const restarted = !!body.session && !!host.agentSession && body.session !== host.agentSession;
@@ -61,6 +68,10 @@ export const internalHostsRoutes = new Hono<HostEnv>()
       heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
     };
     return c.json(response);
+  })
+  .post(CONTROL_PLANE_PATHS.metrics, jsonBody(METRICS_REPORT), async (c) => {
+    await recordDynoMetrics({ db: c.var.db, env: c.env }, c.var.host.id, c.req.valid("json").dynos);
+    return c.body(null, 204);
   })
   .post(CONTROL_PLANE_PATHS.logs, jsonBody(LOG_BATCH), async (c) => {
     const { lines } = c.req.valid("json");

@@ -1,7 +1,7 @@
 import type { AppFeature } from "../services/features.ts";
 import { isoTime } from "./common.ts";
 
-/** Heroku's app-feature shape; every dynoplane feature is generally available. */
+/** Heroku's app-feature shape; `heroku features` lists the general ones, `heroku labs` the others. */
 export function toAppFeatureJson(f: AppFeature) {
   return {
     id: f.id,
@@ -10,7 +10,7 @@ export function toAppFeatureJson(f: AppFeature) {
     description: f.description,
     doc_url: f.docUrl,
     enabled: f.enabled,
-    state: "general",
+    state: f.state,
     // Heroku names a feedback address per feature; dynoplane has none to give.
     feedback_email: "",
     created_at: isoTime(f.createdAt),

@@ -9,10 +9,11 @@ import { databaseUrl, type DatabaseCredentials, postgresProvider, type PostgresP
 import { reachableBy } from "./app-access.ts";
 import { recordAudit } from "./audit.ts";
 import { changeConfigIn, getConfigVars } from "./config-vars.ts";
-import { actingUser, commandConfig, logAppEvents, pushChanges, releaseEvents, type ServiceContext, withDb } from "./context.ts";
+import { actingUser, commandConfig, logAppEvents, pushChanges, releaseEvents, type ServiceContext, withDb, logRelease } from "./context.ts";
 import type { DynoChanges } from "./dynos.ts";
 import { pushDynoChanges } from "./host-commands.ts";
 import { logChannel } from "./logs.ts";
+import { recordEventsNow, releaseEvent } from "./metrics.ts";
 
 /** What `heroku addons:create` sends. */
 export interface NewAddon {
@@ -299,7 +300,10 @@ export async function finishProvisioning(
     return;
   }
   await pushDynoChanges(db, commandConfig(env), done.changes);
-  if (done.release) await appLog(env, app.id, releaseEvents({ actor: actor as Actor }, done.release));
+  if (done.release) {
+    await appLog(env, app.id, releaseEvents({ actor: actor as Actor }, done.release));
+    await recordEventsNow(env, app.id, [releaseEvent(done.release)]);
+  }
 }
 
 async function appLog(env: Bindings, appId: string, texts: string[]): Promise<void> {
@@ -336,7 +340,7 @@ export async function destroyAddon(ctx: ServiceContext, app: AppRow, idOrName: s
   });
   for (const r of released) {
     pushChanges(ctx, r.changes);
-    if (r.release) logAppEvents(ctx, r.appId, releaseEvents(ctx, r.release));
+    if (r.release) logRelease(ctx, r.appId, r.release);
   }
   return view;
 }
@@ -360,7 +364,7 @@ export async function attachAddon(ctx: ServiceContext, addonIdOrName: string, ap
     return { att: att!, release, changes };
   });
   pushChanges(ctx, changes);
-  if (release) logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+  if (release) logRelease(ctx, app.id, release);
   return att;
 }
 
@@ -381,7 +385,7 @@ export async function detachAddon(ctx: ServiceContext, attachmentId: string): Pr
       });
     });
     pushChanges(ctx, changes);
-    if (release) logAppEvents(ctx, target.app.id, releaseEvents(ctx, release));
+    if (release) logRelease(ctx, target.app.id, release);
     return { view, attachment: target };
   }
   throw new ApiError("not_found", "Couldn't find that add-on attachment.", "addon_attachment");
@@ -421,7 +425,7 @@ export async function rotateCredentials(ctx: ServiceContext, view: AddonView): P
       }),
     );
     pushChanges(ctx, changes);
-    if (release) logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+    if (release) logRelease(ctx, app.id, release);
   }
   await recordAudit(ctx.db, { actor, action: "addon.rotate", app: view.app, details: { name: view.addon.name }, requestId: ctx.requestId });
   return creds;

@@ -10,7 +10,7 @@ import { reachableBy } from "./app-access.ts";
 import { recordAudit } from "./audit.ts";
 import { recordWebhookEvent } from "./webhooks.ts";
 import { destroyAddon } from "./addons.ts";
-import { actingUser, logAppEvents, releaseEvents, type ServiceContext } from "./context.ts";
+import { actingUser, type ServiceContext, logRelease } from "./context.ts";
 import { cutRelease } from "./releases.ts";
 
 export const REGIONS = ["us", "eu"] as const;
@@ -82,7 +82,7 @@ export async function createApp(ctx: ServiceContext, input: { name?: string | nu
       return fresh!;
     });
     if (created) {
-      logAppEvents(ctx, created.id, releaseEvents(ctx, { version: 1, description: "Initial release" }));
+      logRelease(ctx, created.id, { version: 1, description: "Initial release" });
       return created;
     }
     if (input.name != null) throw invalidParams("Name is already taken");

@@ -15,6 +15,7 @@ import { acceptPack } from "./git-packs.ts";
 import { pushDynoChanges } from "./host-commands.ts";
 import { commandConfig, releaseEvents } from "./context.ts";
 import { createSlug, markSlugUploaded, releaseSlugIn, validateProcessTypes } from "./slugs.ts";
+import { recordEventsNow, releaseEvent } from "./metrics.ts";
 
 async function appOf(db: Database, build: BuildRow): Promise<AppRow> {
   const [app] = await db.select().from(apps).where(eq(apps.id, build.appId));
@@ -93,6 +94,7 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   await saveBuildOutput(db, build.id, lines);
   await pushDynoChanges(db, commandConfig(env), released.changes);
   await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, released.release)]);
+  await recordEventsNow(env, app.id, [releaseEvent(released.release)]);
   return { status: "succeeded", error: null };
 }
 

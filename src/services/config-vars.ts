@@ -3,7 +3,7 @@ import type { Database } from "../db/client.ts";
 import { apps, configVars, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
 import { invalidParams } from "../errors.ts";
 import { recordAudit } from "./audit.ts";
-import { actingUser, logAppEvents, pushChanges, releaseEvents, type ServiceContext } from "./context.ts";
+import { actingUser, pushChanges, type ServiceContext, logRelease } from "./context.ts";
 import { type DynoChanges, noChanges, syncDynos } from "./dynos.ts";
 import type { Actor } from "../env.ts";
 import { cutRelease } from "./releases.ts";
@@ -76,7 +76,7 @@ export async function setConfigVars(
   const actor = actingUser(ctx);
   const { config, release, changes } = await ctx.db.transaction((tx) => changeConfigIn(tx, app, actor, patch, { requestId: ctx.requestId }));
   pushChanges(ctx, changes);
-  if (release) logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+  if (release) logRelease(ctx, app.id, release);
   return { config, release };
 }
 

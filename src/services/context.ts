@@ -6,6 +6,7 @@ import type { DynoChanges } from "./dynos.ts";
 import { type CommandConfig, pushDynoChanges } from "./host-commands.ts";
 import { capLine } from "../logs/lines.ts";
 import { logChannel } from "./logs.ts";
+import { recordEvents, releaseEvent } from "./metrics.ts";
 
 /**
  * What a service verb runs with, built once per request, scheduled run or Durable Object
@@ -132,6 +133,12 @@ export function logAppEvents(ctx: Pick<ServiceContext, "env" | "after">, appId: 
       .then(() => undefined)
       .catch((err) => console.error(JSON.stringify({ log_event_failed: String(err), app_id: appId }))),
   );
+}
+
+/** A new release's two lines in the app's log, and its marker on the app's charts. */
+export function logRelease(ctx: Pick<ServiceContext, "env" | "after" | "actor">, appId: string, release: { version: number; description: string }): void {
+  logAppEvents(ctx, appId, releaseEvents(ctx, release));
+  recordEvents(ctx, appId, [releaseEvent(release)]);
 }
 
 /** Heroku's two lines for a new release. */

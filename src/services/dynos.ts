@@ -6,6 +6,7 @@ import { type DesiredDyno, isOneOffType, ONE_OFF_TYPES } from "../protocol/host.
 import { recordAudit } from "./audit.ts";
 import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { memoryOf } from "./placement.ts";
+import { recordEvents } from "./metrics.ts";
 
 /** What changed for host agents: dynos to (re)start and dynos to stop, by host. */
 export interface DynoChanges {
@@ -157,6 +158,8 @@ async function replaceDynos(ctx: ServiceContext, app: AppRow, selector: string |
   pushChanges(ctx, changes);
   const what = verb === "restart" ? "Restart" : "Stop";
   logAppEvents(ctx, app.id, [`${what}${selector ? ` ${selector}` : ""} by ${byWhom(ctx)}`]);
+  if (verb === "restart")
+    recordEvents(ctx, app.id, [{ kind: "restart", message: `Restart ${selector ?? "all"}`, ...(selector?.includes(".") ? { dyno: selector } : {}) }]);
 }
 
 /** What one host should run: its placed dynos that should be up, with their release's config. */

@@ -12,9 +12,12 @@ export interface FeatureInfo {
   displayName: string;
   description: string;
   docUrl: string;
+  /** `general` (listed by `heroku features`) or `beta` (an experimental one, listed by `heroku labs`). */
+  state: "general" | "beta";
 }
 
 export const KEEP_ALIVE = "keep-alive";
+export const LOG_RUNTIME_METRICS = "log-runtime-metrics";
 
 /** The app features dynoplane has, by name. */
 export const APP_FEATURES: Record<string, FeatureInfo> = {
@@ -24,6 +27,14 @@ export const APP_FEATURES: Record<string, FeatureInfo> = {
     description:
       "Ping the app through the router every 10 minutes so its eco dynos stay awake, with a nightly bedtime that keeps the account's eco dyno hours from running out before the month ends",
     docUrl: "https://github.com/dynoplane/dynoplane#eco-dynos-and-keep-alive",
+    state: "general",
+  },
+  [LOG_RUNTIME_METRICS]: {
+    id: "3b7e4f6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+    displayName: "Log runtime metrics",
+    description: "Emit dyno resource usage information (memory and load, every 20 seconds) into app logs",
+    docUrl: "https://github.com/dynoplane/dynoplane#metrics",
+    state: "beta",
   },
 };
 

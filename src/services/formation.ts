@@ -9,6 +9,7 @@ import { recordWebhookEvent } from "./webhooks.ts";
 import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
 import { placeDynos } from "./placement.ts";
+import { recordEvents } from "./metrics.ts";
 
 export const MAX_QUANTITY = 100;
 
@@ -82,6 +83,7 @@ export async function updateFormation(ctx: ServiceContext, app: AppRow, updates:
   });
   pushChanges(ctx, changes);
   logAppEvents(ctx, app.id, [`Scaled to ${summary} by ${byWhom(ctx)}`]);
+  recordEvents(ctx, app.id, [{ kind: "scale", message: `Scaled to ${summary}` }]);
   return { formation, summary };
 }
 

@@ -64,10 +64,12 @@ export async function touchHost(
 /**
  * Applies a host's report of what it runs. Only rows for the dyno's current instance on
  * this host change, so a late report about a replaced instance is ignored. Returns the
- * apps whose dynos changed state (their webhooks have `dyno` events to deliver).
+ * apps whose dynos changed state (their webhooks have `dyno` events to deliver), and the
+ * dynos that crashed.
  */
-export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<string[]> {
+export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<{ changed: string[]; crashed: CrashedDyno[] }> {
   const changedApps = new Set<string>();
+  const crashed: CrashedDyno[] = [];
   for (const o of observed) {
     const [row] = await db
       .update(dynos)
@@ -97,8 +99,17 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
     };
     await recordWebhookEvent(db, app, "dyno", "update", data, null);
     changedApps.add(app.id);
+    if (row.state === "crashed") crashed.push({ appId: app.id, name: row.name, exitCode: row.exitCode, at: row.stateChangedAt });
   }
-  return [...changedApps];
+  return { changed: [...changedApps], crashed };
+}
+
+/** A dyno whose host reported it crashed. */
+export interface CrashedDyno {
+  appId: string;
+  name: string;
+  exitCode: number | null;
+  at: Date;
 }
 
 /** How long a one-off dyno placed on a host may go unreported before it counts as gone. */

@@ -12,6 +12,7 @@ import { ECO_SIZE, ecoExhausted, ecoPoolSeconds, ecoUsage, monthStart } from "./
 import { KEEP_ALIVE } from "./features.ts";
 import { logChannel } from "./logs.ts";
 import { idleAfterMs } from "./sleep.ts";
+import { recordEvents } from "./metrics.ts";
 
 /** The scheduled interval (`*\/10 * * * *`): one ping per app per slot of this length. */
 export const INTERVAL_S = 600;
@@ -268,6 +269,7 @@ async function pingOne(deps: PingDeps, target: { appId: string; name: string }, 
     },
   ];
   deps.after(logChannel(deps.env, target.appId).append(lines));
+  recordEvents(deps, target.appId, [{ kind: "ping", message: `Keep-alive ping: ${said} in ${result.ms} ms` }]);
   return result;
 }
 

@@ -19,6 +19,7 @@ import { logEvent } from "./logs.ts";
 import { oneOffSlot } from "./one-off-dynos.ts";
 import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
+import { recordEventsNow, releaseEvent } from "./metrics.ts";
 
 /**
  * The release phase, as Heroku runs it: a build whose process types declare `release`
@@ -195,6 +196,7 @@ async function succeed(db: Database, env: Bindings, build: BuildRow, releaseId: 
   await saveBuildOutput(db, build.id, lines);
   await pushDynoChanges(db, commandConfig(env), done.changes);
   await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, done.release)]);
+  await recordEventsNow(env, app.id, [releaseEvent(done.release)]);
 }
 
 /** The release phase failed: the build fails (which marks its release failed), nothing else changes. */

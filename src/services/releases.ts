@@ -8,7 +8,7 @@ import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
 import { recordAudit } from "./audit.ts";
-import { actingUser, logAppEvents, pushChanges, releaseEvents, type ServiceContext } from "./context.ts";
+import { actingUser, pushChanges, type ServiceContext, logRelease } from "./context.ts";
 import { syncDynos } from "./dynos.ts";
 
 export interface NewRelease {
@@ -130,6 +130,6 @@ export async function rollback(ctx: ServiceContext, app: AppRow, target: string)
     return { release, changes };
   });
   pushChanges(ctx, changes);
-  logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+  logRelease(ctx, app.id, release);
   return release;
 }

@@ -9,7 +9,7 @@ import { getConfigVars } from "./config-vars.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
 import { isProcessType } from "../protocol/process-types.ts";
 import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
-import { actingUser, logAppEvents, pushChanges, releaseEvents, type ServiceContext } from "./context.ts";
+import { actingUser, pushChanges, type ServiceContext, logRelease } from "./context.ts";
 import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
 import type { ReleaseRow } from "../db/schema/index.ts";
@@ -88,7 +88,7 @@ export async function markSlugUploaded(db: Database, id: string, size: number, c
 export async function releaseSlug(ctx: ServiceContext, app: AppRow, slugId: string, description?: string): Promise<ReleaseRow> {
   const { release, changes } = await ctx.db.transaction((tx) => releaseSlugIn(tx, actingUser(ctx), app, slugId, description, ctx.requestId));
   pushChanges(ctx, changes);
-  logAppEvents(ctx, app.id, releaseEvents(ctx, release));
+  logRelease(ctx, app.id, release);
   return release;
 }
 

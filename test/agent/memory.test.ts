@@ -42,6 +42,30 @@ describe.skipIf(process.getuid?.() !== 0 || !detectCgroups())("dyno memory quota
     sup.ensure(dyno);
     await waitFor("an R14 line", () => texts(lines).includes("Error R14 (Memory quota exceeded)"), 30_000);
     expect(sup.inspect(dyno.id)?.state).toBe("up");
+    // The metrics report: the dyno's usage over its quota, R14 once, taken once.
+    const [report] = sup.takeMetrics();
+    expect(report).toMatchObject({ id: dyno.id, memory_quota_mb: 64, restarts: 0, errors: ["R14"] });
+    expect(report!.usage!.memory_rss_mb + report!.usage!.memory_cache_mb).toBeGreaterThan(64);
+    expect(report!.usage!.load_avg_1m).toBeGreaterThanOrEqual(0);
+    expect(sup.takeMetrics()[0]?.errors ?? []).toEqual([]);
+  });
+
+  it("reports a dyno's restarts and its R15 with its next metrics, after the process ended", async () => {
+    const { sup, lines } = await supervisor();
+    const dyno = desiredDyno({ type: "worker", name: "worker.1", command: hog(400), memory_mb: 64 });
+    sup.ensure(dyno);
+    await waitFor("an R15 line", () => texts(lines).some((t) => t.startsWith("Error R15")), 30_000);
+    // Reports taken as the agent takes them every 20 s, until the crash restart shows.
+    const seen = { restarts: 0, errors: new Set<string>() };
+    await waitFor("a crash restart in the reports", () => {
+      for (const r of sup.takeMetrics()) {
+        expect(r.id).toBe(dyno.id);
+        seen.restarts += r.restarts;
+        for (const e of r.errors) seen.errors.add(e);
+      }
+      return seen.restarts >= 1;
+    });
+    expect([...seen.errors]).toContain("R15");
   });
 
   it("stops a dyno at twice its quota with R15, then shows it crashed", async () => {

@@ -151,6 +151,9 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/apps/{app}/addons" },
   { method: "GET", path: "/apps/{app}/pipeline-couplings" },
   { method: "GET", path: "/apps/{app}/config-vars" },
+  { method: "GET", path: "/account/features" },
+  { method: "GET", path: "/account/features/{feature}" },
+  { method: "GET", path: "/apps/{app}/metrics" },
   { method: "GET", path: "/apps/{app}/features" },
   { method: "GET", path: "/apps/{app}/features/keep-alive" },
   { method: "PATCH", path: "/apps/{app}/features/keep-alive", body: () => ({ enabled: true }) },
@@ -229,6 +232,7 @@ const ROUTES: Route[] = [
 const fill = (path: string, values: { app: string; authorization: string; email: string; collaborator: string; domain: string; webhook: string }) =>
   path
     .replace("{domain}", values.domain)
+    .replace("{feature}", "log-runtime-metrics")
     .replace("{webhook}", values.webhook)
     .replace("{app}", values.app)
     .replace("{authorization}", values.authorization)

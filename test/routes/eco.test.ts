@@ -118,7 +118,10 @@ describe("/apps/{app}/features", () => {
     const app = await makeApp(owner);
     const listed = await api(`/apps/${app.name}/features`, { token: owner.token });
     expect(listed.status).toBe(200);
-    expect(listed.body.map((f: { name: string; enabled: boolean; state: string }) => [f.name, f.enabled, f.state])).toEqual([["keep-alive", false, "general"]]);
+    expect(listed.body.map((f: { name: string; enabled: boolean; state: string }) => [f.name, f.enabled, f.state])).toEqual([
+      ["keep-alive", false, "general"],
+      ["log-runtime-metrics", false, "beta"],
+    ]);
     const info = await api(`/apps/${app.name}/features/${listed.body[0].id}`, { token: owner.token });
     expect(info.body.name).toBe("keep-alive");
 

@@ -174,6 +174,117 @@ const ACCOUNT_QUOTA: Json = {
   ],
 };
 
+const nullableNumber = { type: ["number", "null"] };
+const REQUEST_POINT: Json = {
+  type: ["object"],
+  strictProperties: true,
+  properties: {
+    t: { type: ["string"], format: "date-time" },
+    requests: { type: ["integer"], minimum: 0 },
+    status: {
+      type: ["object"],
+      strictProperties: true,
+      properties: Object.fromEntries(["2xx", "3xx", "4xx", "5xx"].map((k) => [k, { type: ["integer"], minimum: 0 }])),
+    },
+    errors: { type: ["object"], additionalProperties: { type: ["integer"], minimum: 1 } },
+    p50_ms: nullableNumber,
+    p95_ms: nullableNumber,
+    p99_ms: nullableNumber,
+    max_ms: nullableNumber,
+    bytes: { type: ["integer"], minimum: 0 },
+  },
+};
+const DYNO_POINT: Json = {
+  type: ["object"],
+  strictProperties: true,
+  properties: {
+    t: { type: ["string"], format: "date-time" },
+    memory_rss_mb: nullableNumber,
+    memory_rss_max_mb: nullableNumber,
+    memory_swap_mb: nullableNumber,
+    memory_total_mb: nullableNumber,
+    memory_quota_mb: nullableNumber,
+    load_avg_1m: nullableNumber,
+    load_max_1m: nullableNumber,
+    restarts: { type: ["integer"], minimum: 0 },
+  },
+};
+
+/** dynoplane's metrics extension (`GET /apps/{app}/metrics`), which Heroku's Platform API does not have. */
+const APP_METRICS: Json = {
+  description: "An app's router and dyno metrics over a range, with the events on the same axis (a dynoplane extension).",
+  type: ["object"],
+  strictProperties: true,
+  properties: {
+    app: {
+      type: ["object"],
+      strictProperties: true,
+      properties: { id: { $ref: "#/definitions/app/definitions/id" }, name: { $ref: "#/definitions/app/definitions/name" } },
+    },
+    range: { enum: ["1h", "24h", "7d", "30d"] },
+    process_type: { type: ["string", "null"] },
+    from: { type: ["string"], format: "date-time" },
+    to: { type: ["string"], format: "date-time" },
+    resolution_s: { enum: [60, 600, 3600] },
+    process_types: { type: ["array"], items: { type: ["string"] } },
+    requests: { type: ["object"], additionalProperties: { type: ["array"], items: REQUEST_POINT } },
+    totals: { type: ["object"], additionalProperties: REQUEST_POINT },
+    dynos: {
+      type: ["object"],
+      additionalProperties: {
+        type: ["object"],
+        strictProperties: true,
+        properties: { type: { type: ["string"] }, points: { type: ["array"], items: DYNO_POINT } },
+      },
+    },
+    events: {
+      type: ["array"],
+      items: {
+        type: ["object"],
+        required: ["t", "kind", "message"],
+        properties: {
+          t: { type: ["string"], format: "date-time" },
+          kind: { enum: ["deploy", "rollback", "config", "release", "scale", "restart", "crash", "error", "sleep", "wake", "ping"] },
+          message: { type: ["string"] },
+          version: { type: ["integer"] },
+          dyno: { type: ["string"] },
+          code: { type: ["string"] },
+        },
+      },
+    },
+    eco: {
+      anyOf: [
+        { type: ["null"] },
+        {
+          type: ["object"],
+          strictProperties: true,
+          properties: {
+            month: { type: ["string"] },
+            pool_hours: { type: ["number"] },
+            used_hours: { type: ["number"] },
+            projected_hours: {
+              type: ["object"],
+              strictProperties: true,
+              properties: { with_keep_alive: { type: ["number"] }, round_the_clock: { type: ["number"] }, without_keep_alive: { type: ["number"] } },
+            },
+            exhausted_until: { type: ["string", "null"], format: "date-time" },
+          },
+        },
+      ],
+    },
+  },
+  links: [
+    {
+      description: "The app's metrics over a range (owners and collaborators).",
+      href: "/apps/{(%23%2Fdefinitions%2Fapp%2Fdefinitions%2Fidentity)}/metrics",
+      method: "GET",
+      rel: "self",
+      title: "Info",
+      targetSchema: { $ref: "#/definitions/app-metrics" },
+    },
+  ],
+};
+
 export interface HerokuLink {
   /** JSON pointer of the link inside the document, e.g. `/definitions/app/links/2`. */
   pointer: string;
@@ -245,6 +356,10 @@ export function herokuSchema(): HerokuSchema {
   if (!doc.definitions["oauth-session"]) {
     doc.definitions["oauth-session"] = OAUTH_SESSION as Doc["definitions"][string];
     supplements.add("oauth-session");
+  }
+  if (!doc.definitions["app-metrics"]) {
+    doc.definitions["app-metrics"] = APP_METRICS as Doc["definitions"][string];
+    supplements.add("app-metrics");
   }
   if (!doc.definitions["account-quota"]) {
     doc.definitions["account-quota"] = ACCOUNT_QUOTA as Doc["definitions"][string];

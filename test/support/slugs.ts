@@ -56,6 +56,15 @@ const server = http.createServer((req, res) => {
       s.on("error", (e) => done(e.code));
     }))).then((results) => send({ address: eth0 ? eth0.address : null, port: Number(process.env.PORT), results: Object.fromEntries(results) }));
   }
+  if (url.pathname === "/status") {
+    // An answer with a chosen status after a chosen delay (the metrics tests' known traffic).
+    const code = Number(url.searchParams.get("code") ?? 200);
+    setTimeout(() => {
+      res.writeHead(code, { "content-type": "text/plain" });
+      res.end("status " + code);
+    }, Number(url.searchParams.get("ms") ?? 0));
+    return;
+  }
   if (url.pathname === "/crash") {
     send({ crashing: true, ...state() });
     setTimeout(() => process.exit(3), 20);

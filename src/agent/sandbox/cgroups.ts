@@ -114,6 +114,29 @@ export class SandboxCgroup {
     return Number((readText(path.join(this.dirs[0]!, file)) ?? "").trim()) || 0;
   }
 
+  /** The memory controller's statistics (`memory.stat`), by name, in bytes or pages. */
+  memoryStat(): Record<string, number> {
+    const stat: Record<string, number> = {};
+    for (const line of (readText(path.join(this.dirs[0]!, "memory.stat")) ?? "").split("\n")) {
+      const [key, value] = line.split(" ");
+      if (key && value) stat[key] = Number(value) || 0;
+    }
+    return stat;
+  }
+
+  /** Bytes of swap in use (v2 counts them apart; v1's memory.stat has them). */
+  swapBytes(stat = this.memoryStat()): number {
+    if (this.layout.version === 2) return Number((readText(path.join(this.dirs[0]!, "memory.swap.current")) ?? "").trim()) || 0;
+    return stat.total_swap ?? stat.swap ?? 0;
+  }
+
+  /** The ids of every thread inside (what a load average counts). */
+  threads(): number[] {
+    const file = this.layout.version === 2 ? "cgroup.threads" : "tasks";
+    const text = readText(path.join(this.dirs[this.dirs.length - 1]!, file)) ?? "";
+    return text.split("\n").filter(Boolean).map(Number);
+  }
+
   /** Whether the kernel has killed a process here for exceeding the memory limit. */
   oomKilled(): boolean {
     if (this.layout.version === 2) return Number(/oom_kill (\d+)/.exec(readText(path.join(this.dirs[0]!, "memory.events")) ?? "")?.[1] ?? 0) > 0;
