@@ -25,7 +25,9 @@ export interface RouterBenchOptions {
  * proxy). The Worker's trivial `/health` over the same HTTPS separates what TLS and workerd
  * cost from what routing costs. Each run's CPU time is split between workerd, the agent and
  * nginx. A single-connection pass of sequential requests gives the latency the router adds
- * without queueing. Goal: routed >= 1.0x nginx, p50 added < 2 ms at one connection.
+ * without queueing. Goal: routed >= 1.0x nginx, p50 added < 2 ms at one connection. Then the
+ * routed load on two twin Workers, metrics collection on and off, in alternating rounds:
+ * goal, collection costs under 5% of routed throughput.
  */
 export async function run(options: RouterBenchOptions): Promise<number> {
   const { seconds, connections, sequential } = options;
@@ -89,6 +91,29 @@ export async function run(options: RouterBenchOptions): Promise<number> {
     const viaTuned = nginxes[1] ? results[2]! : undefined;
     const [routed, health] = results.slice(-2) as [LoadResult, LoadResult];
 
+    // What collecting the Metrics tab's numbers costs: the same routing on two twin Workers,
+    // collection on and off (each with its own port and Durable Objects, sharing the database
+    // and the dyno; neither hears from the agent), in alternating rounds so the machine's
+    // drift falls on both alike, with each one's workerd CPU per request.
+    const twins = { on: await platform.startTwinWorker({ COLLECT_METRICS: "true" }), off: await platform.startTwinWorker({ COLLECT_METRICS: "false" }) };
+    const twinSpec = (which: "on" | "off") => ({
+      label: `routed, metrics collection ${which}`,
+      url: `https://127.0.0.1:${twins[which].port}/`,
+      headers: { Host: `${sample.app}.${APPS_DOMAIN}:${twins[which].port}` },
+    });
+    const measured = async (which: "on" | "off") => {
+      const before = cpuMs(twins[which].pid());
+      const result = await load({ ...twinSpec(which), connections, seconds });
+      return { ...result, cpu: ((cpuMs(twins[which].pid()) - before) / Math.max(1, result.requests)) * 1000 };
+    };
+    for (const which of ["on", "off"] as const) await load({ ...twinSpec(which), connections, seconds: 2 }); // warm-up
+    const metricsRounds: Array<{ on: LoadResult & { cpu: number }; off: LoadResult & { cpu: number } }> = [];
+    for (let round = 0; round < 3; round++) {
+      const off = await measured("off");
+      const on = await measured("on");
+      metricsRounds.push({ on, off });
+    }
+
     const plain = new Agent();
     const unloadedDirect = await sequentialLatency(`http://${dynoHost}:${dynoPort}/`, plain, sequential);
     const unloadedRouted = await sequentialLatency(`${sample.appUrl}/`, sample.dispatcher, sequential);
@@ -111,6 +136,16 @@ export async function run(options: RouterBenchOptions): Promise<number> {
     console.log(
       `routed / health throughput: ${(routed.rps / health.rps).toFixed(2)}; p50 routed - health: ${(routed.p50 - health.p50).toFixed(1)} ms (routing beyond TLS and workerd)`,
     );
+    const mean = (pick: (r: (typeof metricsRounds)[number]) => number) => metricsRounds.reduce((n, r) => n + pick(r), 0) / metricsRounds.length;
+    const rpsRatio = mean((r) => r.on.rps) / mean((r) => r.off.rps);
+    console.log(`\nMetrics collection, two twin Workers (${metricsRounds.length} alternating rounds of ${seconds} s each):`);
+    for (const [i, r] of metricsRounds.entries()) {
+      console.log(
+        `  round ${i + 1}: off ${r.off.rps.toFixed(0)} req/s (p99 ${r.off.p99} ms, workerd ${r.off.cpu.toFixed(0)} CPU ms per 1,000), on ${r.on.rps.toFixed(0)} req/s (p99 ${r.on.p99} ms, workerd ${r.on.cpu.toFixed(0)})`,
+      );
+    }
+    console.log(`  routed throughput with collection / without: ${rpsRatio.toFixed(3)} (goal >= 0.95: ${rpsRatio >= 0.95 ? "met" : "missed"})`);
+    console.log(`  workerd CPU per routed request with collection / without: ${(mean((r) => r.on.cpu) / mean((r) => r.off.cpu)).toFixed(3)}`);
     console.log(`\nOne connection, ${sequential} sequential requests (no queueing):`);
     const row = (label: string, pick: (r: { p50: number; p99: number }) => number) =>
       `  ${label} direct ${pick(unloadedDirect).toFixed(2)} ms, ${unloadedNginx ? `nginx ${pick(unloadedNginx).toFixed(2)} ms, ` : ""}routed ${pick(unloadedRouted).toFixed(2)} ms, health ${pick(unloadedHealth).toFixed(2)} ms`;
@@ -120,7 +155,7 @@ export async function run(options: RouterBenchOptions): Promise<number> {
       `  p50 added by the router: ${addedUnloaded.toFixed(2)} ms (goal < 2 ms: ${addedUnloaded < 2 ? "met" : "missed"}; ${(unloadedRouted.p50 - unloadedHealth.p50).toFixed(2)} ms beyond the health route)`,
     );
     const failures =
-      results.reduce((n, r) => n + r.errors + r.non2xx, 0) +
+      [...results, ...metricsRounds.flatMap((r) => [r.on, r.off])].reduce((n, r) => n + r.errors + r.non2xx, 0) +
       unloadedDirect.failed +
       unloadedRouted.failed +
       unloadedHealth.failed +

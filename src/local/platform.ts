@@ -76,6 +76,12 @@ export interface Platform {
   workerOutput(): string;
   /** Runs the Worker's scheduled handler once, as a cron trigger at `time` (default now) would. */
   fireScheduled(cron?: string, time?: Date): Promise<ScheduledOutcome>;
+  /**
+   * Starts another workerd with this platform's Worker configuration but `overrides`, on a
+   * port and Durable Object state of its own, sharing the database and the dynos (the
+   * benchmarks compare two settings side by side). Stopped with the platform.
+   */
+  startTwinWorker(overrides: Record<string, string>): Promise<{ port: number; pid(): number | undefined }>;
   stop(): Promise<void>;
 }
 
@@ -116,6 +122,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   let addonPg: Awaited<ReturnType<typeof startAddonPostgres>> | undefined;
   let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
+  const twins: LocalWorker[] = [];
   let host: LocalHost | undefined;
   let cron: LocalCron | undefined;
   let stopping: Promise<void> | undefined;
@@ -125,6 +132,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       await forgetLocalDatabase(home).catch(() => {});
       await host?.stop().catch(() => {});
       await worker?.stop().catch(() => {});
+      for (const twin of twins) await twin.stop().catch(() => {});
       await pooler?.stop().catch(() => {});
       await pg?.stop().catch(() => {});
       await addonPg?.stop().catch(() => {});
@@ -155,28 +163,23 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       });
     }
 
-    worker = await startWorker({
-      port,
-      tls,
-      stateDir: path.join(home, "worker"),
-      quiet: opts.quiet,
-      // As Hyperdrive in production: the Worker reaches its database through the binding
-      // (a Neon URL given as DATABASE_URL keeps Neon's own driver).
-      hyperdrive: isNeonUrl(databaseUrl) ? undefined : (pooler?.url ?? databaseUrl),
-      vars: {
-        DATABASE_URL: pooler?.url ?? databaseUrl,
-        COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")),
-        API_HOST: hostPort,
-        APPS_DOMAIN,
-        PUBLIC_PORT_SUFFIX: `:${port}`,
-        CLIENT_ADDRESS_HEADER: "",
-        // The agent runs here: the router reaches dynos at their sandboxes' addresses.
-        ROUTE_TO_DYNO_ADDRESSES: "true",
-        ADDON_POSTGRES_ADMIN_URL: addonPg.adminUrl,
-        ADDON_POSTGRES_PUBLIC_ADDRESS: addonPg.publicAddress,
-        ...opts.workerVars,
-      },
-    });
+    // As Hyperdrive in production: the Worker reaches its database through the binding
+    // (a Neon URL given as DATABASE_URL keeps Neon's own driver).
+    const hyperdrive = isNeonUrl(databaseUrl) ? undefined : (pooler?.url ?? databaseUrl);
+    const workerVars = {
+      DATABASE_URL: pooler?.url ?? databaseUrl,
+      COMMAND_SIGNING_KEY: await ensureSigningKey(path.join(home, "signing-key.jwk")),
+      API_HOST: hostPort,
+      APPS_DOMAIN,
+      PUBLIC_PORT_SUFFIX: `:${port}`,
+      CLIENT_ADDRESS_HEADER: "",
+      // The agent runs here: the router reaches dynos at their sandboxes' addresses.
+      ROUTE_TO_DYNO_ADDRESSES: "true",
+      ADDON_POSTGRES_ADMIN_URL: addonPg.adminUrl,
+      ADDON_POSTGRES_PUBLIC_ADDRESS: addonPg.publicAddress,
+      ...opts.workerVars,
+    };
+    worker = await startWorker({ port, tls, stateDir: path.join(home, "worker"), quiet: opts.quiet, hyperdrive, vars: workerVars });
     // Cloudflare fires the cron triggers; locally the platform does, into the same handler.
     cron = startLocalCron({ controlSocket: worker.controlSocket, schedules: opts.cron ?? wranglerCrons() });
     if (!opts.noHost) {
@@ -208,6 +211,19 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       cliEnv: cliEnvironment(hostPort, tls, cliCache),
       workerOutput: () => worker?.output() ?? "",
       fireScheduled: (cronExpr = wranglerCrons()[0] ?? "*/10 * * * *", time = new Date()) => fireScheduled(worker!.controlSocket, cronExpr, time),
+      async startTwinWorker(overrides) {
+        const twinPort = await freePort();
+        const twin = await startWorker({
+          port: twinPort,
+          tls,
+          stateDir: path.join(home, `worker-twin-${twins.length + 1}`),
+          quiet: true,
+          hyperdrive,
+          vars: { ...workerVars, API_HOST: `localhost:${twinPort}`, PUBLIC_PORT_SUFFIX: `:${twinPort}`, ...overrides },
+        });
+        twins.push(twin);
+        return { port: twinPort, pid: () => twin.pid() };
+      },
       stop,
     };
   } catch (err) {
