@@ -2,12 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../env.ts";
 import type { AppEvent, MetricsBatch, MetricsQuery, MetricsReading } from "../metrics/reading.ts";
 import { readingOf } from "../metrics/reading.ts";
-import { coarserThan, foldable, merge, RESOLUTIONS, type Row, type SeriesData } from "../metrics/series.ts";
+import { coarserThan, foldable, MAX_EVENTS, MAX_SERIES, merge, RESOLUTIONS, type Row, type SeriesData } from "../metrics/series.ts";
 
-/** Series an app may have (process types' requests and dyno names); samples of more are dropped. */
-export const MAX_SERIES = 32;
-/** Events kept per app (the newest), within the longest retention. */
-export const MAX_EVENTS = 2_000;
 /** How often minutes are folded into coarser buckets while new ones arrive. */
 const FOLD_EVERY_MS = 10 * 60_000;
 

@@ -18,6 +18,11 @@ export const RESOLUTIONS = [
 ] as const;
 export type Resolution = (typeof RESOLUTIONS)[number]["seconds"];
 
+/** Series an app may have (process types' requests and dyno names); samples of more are dropped. */
+export const MAX_SERIES = 32;
+/** Events kept per app (the newest), within the longest retention. */
+export const MAX_EVENTS = 2_000;
+
 /** A coarser bucket is folded once it ended this long ago: samples of its last minute may still be on their way. */
 export const FOLD_GRACE_MS = 2 * 60_000;
 

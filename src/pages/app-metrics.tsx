@@ -329,7 +329,7 @@ export const metricsPages = new Hono<DashboardEnv>().get("/apps/:name/metrics", 
   const found = await appOrLogin(c);
   if ("redirect" in found) return found.redirect;
   const { app } = found;
-  const query = metricsQuery({ range: c.req.query("range") ?? "24h", ...(c.req.query("process_type") ? { process_type: c.req.query("process_type")! } : {}) });
+  const query = metricsQuery(c.req.queries());
   const view = await appMetricsView(c.var.db, c.env, app, query);
   return c.html(<MetricsPage frame={frameOf(c, `${app.name} · Metrics`)} app={app} view={view} />);
 });

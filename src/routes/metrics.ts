@@ -9,7 +9,7 @@ import { appMetricsView, metricsQuery } from "../services/metrics-view.ts";
  * dashboard. Owners and collaborators may read them.
  */
 export const metricsRoutes = new Hono<AppEnv>().get("/apps/:app/metrics", async (c) => {
-  const query = metricsQuery(c.req.query());
+  const query = metricsQuery(c.req.queries());
   const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
   return c.json(await appMetricsView(c.var.db, c.env, app, query));
 });

@@ -23,9 +23,11 @@ const QUERY = z
   .strict();
 export type MetricsViewQuery = z.infer<typeof QUERY>;
 
-/** The query string of a metrics request, or 422 invalid_params naming what is wrong. */
-export function metricsQuery(params: Record<string, string>): MetricsViewQuery {
-  const parsed = QUERY.safeParse(params);
+/** The query string of a metrics request (each parameter's values), or 422 invalid_params naming what is wrong. */
+export function metricsQuery(params: Record<string, string[]>): MetricsViewQuery {
+  const repeated = Object.keys(params).find((k) => params[k]!.length > 1);
+  if (repeated) throw invalidParams(`${repeated} may be given once.`);
+  const parsed = QUERY.safeParse(Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v[0]])));
   if (!parsed.success) throw invalidParams(describeZodError(parsed.error));
   return parsed.data;
 }
