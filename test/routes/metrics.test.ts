@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { dynoUsage, formations } from "../../src/db/schema/index.ts";
+import { eq } from "drizzle-orm";
+import { dynos, dynoUsage, formations, releases } from "../../src/db/schema/index.ts";
+import { createHost } from "../../src/services/hosts.ts";
 import { api } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
@@ -85,5 +87,67 @@ describe("GET /apps/{app}/metrics", () => {
     const page = await outsider.get(`/dashboard/apps/${app.name}/metrics`);
     expect(page.status).toBe(403);
     expect(page.text).not.toContain("chart-");
+  });
+
+  it("takes a host's dyno samples only for dynos placed on that host", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    const conn = await db();
+    const stamp = Date.now().toString(36);
+    const mine = await createHost(conn, `metrics-mine-${stamp}`);
+    const theirs = await createHost(conn, `metrics-theirs-${stamp}`);
+    const [release] = await conn.select().from(releases).where(eq(releases.appId, app.id));
+    // Stopped rows: nothing places or runs them; only the report is under test.
+    const [dyno] = await conn
+      .insert(dynos)
+      .values({
+        appId: app.id,
+        releaseId: release!.id,
+        name: "web.1",
+        type: "web",
+        command: "x",
+        size: "Standard-1X",
+        hostId: mine.host.id,
+        desired: "stopped",
+        state: "down",
+      })
+      .returning();
+    const report = (rssMb: number) => ({
+      dynos: [
+        {
+          id: dyno!.id,
+          usage: {
+            memory_rss_mb: rssMb,
+            memory_cache_mb: 0,
+            memory_swap_mb: 0,
+            memory_total_mb: rssMb,
+            memory_pgpgin: 1,
+            memory_pgpgout: 1,
+            load_avg_1m: 0.5,
+            load_avg_5m: 0.2,
+            load_avg_15m: 0.1,
+          },
+          memory_quota_mb: 512,
+          restarts: 0,
+          errors: ["R14"],
+        },
+      ],
+    });
+    const post = (secret: string, body: unknown) => api("/internal/hosts/metrics", { method: "POST", headers: { Authorization: `Bearer ${secret}` }, body });
+    // Another host's report about this dyno, a malformed one, and one without credentials change nothing.
+    expect((await post(theirs.secret, report(999))).status).toBe(204);
+    const malformed = await post(mine.secret, { dynos: [{ id: dyno!.id, usage: { memory_rss_mb: -1 } }] });
+    expect(malformed.status).toBe(422);
+    expect(malformed.body.id).toBe("invalid_params");
+    expect((await api("/internal/hosts/metrics", { method: "POST", body: report(999) })).status).toBe(401);
+    const untouched = await api(`/apps/${app.name}/metrics?range=1h`, { token: owner.token });
+    expect(untouched.body.dynos).toEqual({});
+    expect(untouched.body.events).toEqual([expect.objectContaining({ kind: "release" })]);
+    // Its own host's report lands, with the R14 as an event.
+    expect((await post(mine.secret, report(123))).status).toBe(204);
+    const landed = await api(`/apps/${app.name}/metrics?range=1h`, { token: owner.token });
+    const point = landed.body.dynos["web.1"].points.find((p: { memory_rss_mb: number | null }) => p.memory_rss_mb !== null);
+    expect(point).toMatchObject({ memory_rss_mb: 123, memory_quota_mb: 512, load_avg_1m: 0.5 });
+    expect(landed.body.events.map((e: { kind: string; code?: string }) => [e.kind, e.code ?? null])).toContainEqual(["error", "R14"]);
   });
 });
