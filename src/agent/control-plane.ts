@@ -85,7 +85,14 @@ export class ControlPlaneClient {
       bodyTimeout: REQUEST_TIMEOUT_MS,
     });
     const text = await res.body.text();
-    if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`POST ${path} answered ${res.statusCode}: ${text.slice(0, 300)}`);
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      // The control plane's refusals are `{id, message}`: the message says why, in words.
+      let said = text.slice(0, 300);
+      try {
+        said = (JSON.parse(text) as { message?: string }).message ?? said;
+      } catch {}
+      throw new Error(`POST ${path} answered ${res.statusCode}: ${said}`);
+    }
     return text;
   }
 }

@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { DESIRED_DYNO, type Command, type DesiredDyno } from "../protocol/host.ts";
+import { DESIRED_DYNO, HOST_PROTOCOL, type Command, type DesiredDyno } from "../protocol/host.ts";
 import { Builder } from "./builder/builder.ts";
 import { controlPlaneBuildIO } from "./builder/io.ts";
 import type { PythonBuildSettings } from "./builder/python.ts";
@@ -19,8 +19,12 @@ import { createAgentServer } from "./server.ts";
 import { downloadSlug, slugCachePath } from "./slug.ts";
 import { SandboxHost } from "./sandbox/index.ts";
 import { createSupervisor, type Supervisor } from "./supervisor.ts";
+import { createRequire } from "node:module";
 
 /** Everything the agent is told; nothing is read from globals. */
+/** This agent's release (the package's version), reported in its heartbeats. */
+export const AGENT_VERSION: string = createRequire(import.meta.url)("../../package.json").version;
+
 /** Heroku's runtime metrics come every 20 s. */
 export const METRICS_INTERVAL_MS = 20_000;
 
@@ -205,6 +209,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     const dropped = logs.takeDropped();
     try {
       const res = await client.heartbeat({
+        agent: { version: AGENT_VERSION, protocol: HOST_PROTOCOL },
         url,
         capacity_mb: config.capacityMb ?? Math.floor(os.totalmem() / 1024 / 1024),
         dynos,

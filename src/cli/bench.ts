@@ -45,6 +45,14 @@ const BENCHES: Record<string, { usage: string; run(args: string[]): Promise<numb
       return (await import("../bench/logs.ts")).run(options);
     },
   },
+  placement: {
+    usage: "bench placement [--dynos N] [--hosts N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { dynos: number, hosts: number });
+      const options = { dynos: integerFlag(v.dynos, "dynos", 10_000, 5, 1_000_000), hosts: integerFlag(v.hosts, "hosts", 200, 1, 100_000) };
+      return (await import("../bench/placement.ts")).run(options);
+    },
+  },
   router: {
     usage: "bench router [--seconds N] [--connections N] [--sequential N]",
     async run(args) {

@@ -31,6 +31,18 @@ const COMMANDS: Record<string, { summary: string; usage: string; load: () => Pro
     load: () => import("./host.ts"),
   },
   "hosts:create": { summary: "register a host that runs dynos: hosts:create NAME", usage: "hosts:create NAME", load: () => import("./hosts-create.ts") },
+  hosts: { summary: "list the hosts: state, heartbeat, capacity, dynos, agent", usage: "hosts", load: async () => (await import("./hosts.ts")).list },
+  "hosts:drain": {
+    summary: "move a host's dynos elsewhere, one at a time: hosts:drain NAME",
+    usage: "hosts:drain NAME",
+    load: async () => (await import("./hosts.ts")).drain,
+  },
+  "hosts:undrain": {
+    summary: "let a drained host take dynos again: hosts:undrain NAME",
+    usage: "hosts:undrain NAME",
+    load: async () => (await import("./hosts.ts")).undrain,
+  },
+  "hosts:remove": { summary: "forget an empty host: hosts:remove NAME", usage: "hosts:remove NAME", load: async () => (await import("./hosts.ts")).remove },
   connect: {
     summary: "forward localhost to a remote dynoplane: connect https://api.example.com",
     usage: "connect REMOTE [--port N] [--ca FILE]",
@@ -38,7 +50,11 @@ const COMMANDS: Record<string, { summary: string; usage: string; load: () => Pro
   },
   test: { summary: "run the test suite", usage: "test [vitest arguments]", load: () => import("./test.ts") },
   build: { summary: "bundle the Worker offline (wrangler deploy --dry-run)", usage: "build", load: () => import("./build.ts") },
-  bench: { summary: "run a benchmark: bench api", usage: "bench <addon|api|cron|deploy|logs|router|run|wake> [flags]", load: () => import("./bench.ts") },
+  bench: {
+    summary: "run a benchmark: bench api",
+    usage: "bench <addon|api|cron|deploy|logs|placement|router|run|start|wake> [flags]",
+    load: () => import("./bench.ts"),
+  },
 };
 
 function usage(): string {

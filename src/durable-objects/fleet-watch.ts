@@ -6,6 +6,7 @@ import type { Bindings } from "../env.ts";
 import { sendCommand } from "../services/host-commands.ts";
 import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/hosts.ts";
 import { placeDynos } from "../services/placement.ts";
+import { endStaleMoves, moveOffDrainingHosts } from "../services/fleet.ts";
 
 /** How often the fleet is checked while any host is up. */
 export const FLEET_CHECK_MS = 10_000;
@@ -32,7 +33,13 @@ export class FleetWatch extends DurableObject<Bindings> {
   /** Retires silent hosts and places their dynos; runs again while there are hosts to watch. */
   override async alarm(): Promise<void> {
     await withDb(this.env, async (db) => {
-      const { retired, placed } = await db.transaction(async (tx) => ({ retired: await retireSilentHosts(tx), placed: await placeDynos(tx) }));
+      const { retired, placed } = await db.transaction(async (tx) => {
+        const retired = await retireSilentHosts(tx);
+        // Draining hosts give up one dyno each per check, placed below like any other.
+        await endStaleMoves(tx);
+        await moveOffDrainingHosts(tx);
+        return { retired, placed: await placeDynos(tx) };
+      });
       if (retired) console.log(JSON.stringify({ fleet: "retired silent hosts", hosts: retired, timeout_ms: HOST_TIMEOUT_MS }));
       if (placed.size) {
         // Hosts that received dynos start them now, not at their next heartbeat.

@@ -110,6 +110,8 @@ export async function startWorker(opts: {
   quiet?: boolean;
   /** A postgres:// URL for the Worker's HYPERDRIVE binding (see workerdConfig). */
   hyperdrive?: string;
+  /** The address the HTTPS socket listens on (default 127.0.0.1: this machine only). */
+  listenAddress?: string;
 }): Promise<LocalWorker> {
   // Durable Object storage and R2 blobs (every app's slugs and logs) are the platform's alone.
   await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
@@ -125,7 +127,7 @@ export async function startWorker(opts: {
       wrangler: readWranglerConfig(path.join(ROOT, "wrangler.toml")),
       bundle,
       vars: opts.vars,
-      address: `127.0.0.1:${opts.port}`,
+      address: `${opts.listenAddress ?? "127.0.0.1"}:${opts.port}`,
       certificateChain: readFileSync(opts.tls.certPath, "utf8"),
       privateKey: readFileSync(opts.tls.keyPath, "utf8"),
       trustedCertificates: [readFileSync(opts.tls.caPath, "utf8")],

@@ -129,7 +129,17 @@ export const OBSERVED_DYNO = z.object({
 });
 export type ObservedDyno = z.infer<typeof OBSERVED_DYNO>;
 
+/**
+ * The version of this contract. An agent names the one it speaks in every heartbeat; the
+ * control plane answers 409 to a version it does not speak, and the agent says why.
+ */
+export const HOST_PROTOCOL = 1;
+/** Protocol versions this control plane speaks. */
+export const SPOKEN_PROTOCOLS: readonly number[] = [1];
+
 export const HEARTBEAT_REQUEST = z.object({
+  /** The agent's release and the protocol it speaks (an agent without it speaks version 1). */
+  agent: z.object({ version: z.string().min(1).max(64), protocol: z.number().int().positive() }).optional(),
   /** Where the control plane reaches this agent (commands and routed requests). */
   url: z.string().url(),
   capacity_mb: z.number().int().nonnegative(),

@@ -66,6 +66,26 @@ export interface Forwarded {
   connectMs: number;
   serviceMs: number;
   failure?: "timeout" | "closed" | "not_running";
+  /** The dyno's host could not be reached at all (its agent did not take the connection). */
+  hostUnreachable?: boolean;
+}
+
+/** Hosts this Worker instance found unreachable, until when (ms): their dynos are passed over meanwhile. */
+const unreachableHosts = new Map<string, number>();
+/** How long a host that refused a connection is passed over (its heartbeats decide after that). */
+export const UNREACHABLE_HOST_MS = 10_000;
+
+/** Marks a host unreachable for a while, so routing stops sending to it at once. */
+export function markUnreachable(hostId: string | null, now = Date.now()): void {
+  if (!hostId) return;
+  if (unreachableHosts.size >= 10_000) unreachableHosts.clear();
+  unreachableHosts.set(hostId, now + UNREACHABLE_HOST_MS);
+}
+
+/** The candidates whose host is not known to be unreachable; all of them when none is left. */
+export function reachable(candidates: WebDyno[], now = Date.now()): WebDyno[] {
+  const usable = candidates.filter((d) => !d.hostId || (unreachableHosts.get(d.hostId) ?? 0) <= now);
+  return usable.length ? usable : candidates;
 }
 
 /** Route tokens by host and dyno, reused while they have over half their life left (see routeToken). */
@@ -115,10 +135,13 @@ export async function forwardToDyno(call: RouterCall, url: URL, dyno: WebDyno, r
     if (direct.response || hasBody || direct.failure === "timeout") return direct;
   }
   headers.set(HOST_HEADERS.route, await routeToken(env.COMMAND_SIGNING_KEY, dyno));
-  return send(request, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!).href, headers, hasBody);
+  const viaAgent = await send(request, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!).href, headers, hasBody);
+  // The agent itself did not answer (not the dyno behind it): its host is lost or cut off.
+  if (!viaAgent.response && viaAgent.failure === "closed" && viaAgent.thrown) return { ...viaAgent, hostUnreachable: true };
+  return viaAgent;
 }
 
-async function send(request: Request, target: string, headers: Headers, hasBody: boolean): Promise<Forwarded> {
+async function send(request: Request, target: string, headers: Headers, hasBody: boolean): Promise<Forwarded & { thrown?: boolean }> {
   const started = Date.now();
   try {
     const response = await fetch(target, {
@@ -146,6 +169,6 @@ async function send(request: Request, target: string, headers: Headers, hasBody:
   } catch (err) {
     const serviceMs = Date.now() - started;
     const timedOut = (err as Error)?.name === "TimeoutError" || serviceMs >= ROUTER_TIMEOUT_MS - 50;
-    return { connectMs: 0, serviceMs, failure: timedOut ? "timeout" : "closed" };
+    return { connectMs: 0, serviceMs, failure: timedOut ? "timeout" : "closed", thrown: true };
   }
 }

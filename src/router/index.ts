@@ -11,7 +11,7 @@ import { hasDeployed } from "../services/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
 import { routerLogLine } from "./errors.ts";
 import { internalPings, type Route } from "./pings.ts";
-import { forwardToDyno, pickInTurn, type RouterCall, WEB_DYNO_COLUMNS, webDynos, type WebDyno } from "./forward.ts";
+import { forwardToDyno, markUnreachable, pickInTurn, reachable, type RouterCall, WEB_DYNO_COLUMNS, webDynos, type WebDyno } from "./forward.ts";
 import { applicationErrorPage, maintenancePage, noSuchAppPage, quotaExhaustedPage, welcomePage } from "./pages.ts";
 
 /** The app name a Host header addresses under APPS_DOMAIN, if any. */
@@ -270,10 +270,14 @@ function fail(call: RouterCall, ctx: RequestContext, appId: string, code: Router
  * a dyno that is gone yields null so the caller can route again from fresh state.
  */
 async function dispatch(call: RouterCall, ctx: RequestContext, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
-  const dyno = pickInTurn(appId, candidates);
+  const dyno = pickInTurn(appId, reachable(candidates));
   const result = await forwardToDyno(call, ctx.url, dyno, ctx.requestId, ctx.clientIp);
   if (!result.response) {
+    if (result.hostUnreachable) markUnreachable(dyno.hostId);
     if (mayRetry && result.failure !== "timeout") return null;
+    // A request that may be sent again tries the app's other dynos before the router answers with an error.
+    const others = candidates.filter((d) => d.id !== dyno.id);
+    if (SAFE.has(call.request.method) && result.failure !== "timeout" && others.length) return dispatch(call, ctx, appId, others, false);
     const code = result.failure === "timeout" ? "H12" : result.failure === "not_running" ? "H10" : "H13";
     return fail(call, ctx, appId, code, dyno.name, result.serviceMs);
   }

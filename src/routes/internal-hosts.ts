@@ -8,7 +8,7 @@ import { ApiError } from "../errors.ts";
 import { commandConfig } from "../services/context.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
-import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, METRICS_REPORT, type HeartbeatResponse } from "../protocol/host.ts";
+import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, METRICS_REPORT, SPOKEN_PROTOCOLS, type HeartbeatResponse } from "../protocol/host.ts";
 import { recordDynoMetrics } from "../services/dyno-metrics.ts";
 import { recordEvents } from "../services/metrics.ts";
 import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
@@ -35,14 +35,22 @@ export const internalHostsRoutes = new Hono<HostEnv>()
   .post(CONTROL_PLANE_PATHS.heartbeat, jsonBody(HEARTBEAT_REQUEST), async (c) => {
     const body = c.req.valid("json");
     const host = c.var.host;
+    const protocol = body.agent?.protocol ?? 1;
+    if (!SPOKEN_PROTOCOLS.includes(protocol)) {
+      throw new ApiError(
+        "conflict",
+        `This control plane speaks host protocol ${SPOKEN_PROTOCOLS.join(", ")}, and this agent (${body.agent?.version ?? "unknown version"}) speaks protocol ${protocol}: run an agent release that speaks protocol ${SPOKEN_PROTOCOLS.at(-1)}, or upgrade the control plane first.`,
+      );
+    }
     await touchHost(c.var.db, host, {
+      agentVersion: body.agent?.version,
       url: body.url,
       rendezvous: body.rendezvous,
       session: body.session,
       capacityMb: body.capacity_mb,
       droppedLogLines: body.dropped_log_lines,
     });
-    const { changed, crashed } = await recordObservedDynos(c.var.db, host.id, body.dynos);
+    const { changed, crashed, movesEnded } = await recordObservedDynos(c.var.db, host.id, body.dynos);
     forgetRoutes(changed);
     const after = (w: Promise<unknown>) => c.executionCtx.waitUntil(w);
     for (const appId of changed) startWebhookDeliveries({ env: c.env, after }, appId);
@@ -55,12 +63,13 @@ export const internalHostsRoutes = new Hono<HostEnv>()
     const restarted = !!body.session && !!host.agentSession && body.session !== host.agentSession;
     const vanished = await endOneOffDynos(c.var.db, host.id, body.dynos, restarted);
     if (vanished.length) await endVanishedOneOffs(c.var.db, c.env, vanished, restarted);
-    // The fleet (silent hosts, unplaced dynos) is the FleetWatch's alone, one writer on its
-    // own schedule; a heartbeat only keeps it armed, and wakes it at once when this host
-    // is new or back, since dynos may be waiting for room. (Through the binding only: the
+    // The fleet (silent hosts, unplaced dynos, drains) is the FleetWatch's alone, one writer
+    // on its own schedule; a heartbeat only keeps it armed, and wakes it at once when this
+    // host is new or back, since dynos may be waiting for room. (Through the binding only: the
     // Durable Object's module is workerd's, and routes load in Node too.)
     const watch = c.env.FLEET_WATCH.get(c.env.FLEET_WATCH.idFromName(FLEET_WATCH_NAME));
-    c.executionCtx.waitUntil((host.state === "up" ? watch.arm() : watch.converge()).catch(() => {}));
+    // A drain's move that just ended lets the next one start now, not at the next check.
+    c.executionCtx.waitUntil((host.state === "up" && !movesEnded ? watch.arm() : watch.converge()).catch(() => {}));
     const response: HeartbeatResponse = {
       host_id: host.id,
       command_key: (await signingKeys(c.env.COMMAND_SIGNING_KEY)).publicJwk as JsonWebKey,

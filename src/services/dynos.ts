@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNotNull, notInArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, notInArray, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, dynos, formations, releases, type AppRow, type DynoRow, type ReleaseRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
@@ -171,7 +171,8 @@ export async function desiredForHost(db: Database, hostId: string, bootTimeoutS:
     .innerJoin(apps, eq(apps.id, dynos.appId))
     .where(
       and(
-        eq(dynos.hostId, hostId),
+        // A dyno moving off this host (a drain) runs on here as its old instance until it is up elsewhere.
+        or(eq(dynos.hostId, hostId), eq(dynos.previousHostId, hostId)),
         eq(dynos.desired, "up"),
         isNotNull(releases.slugId),
         // One-off dynos are started by command only (`onlyIds`), never by a heartbeat.
@@ -180,7 +181,7 @@ export async function desiredForHost(db: Database, hostId: string, bootTimeoutS:
     );
   return rows.map(({ dyno, appName, version, slugId, config }) => ({
     id: dyno.id,
-    instance: dyno.instance,
+    instance: dyno.hostId !== hostId && dyno.previousInstance ? dyno.previousInstance : dyno.instance,
     app_id: dyno.appId,
     app_name: appName,
     name: dyno.name,

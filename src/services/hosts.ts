@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, lt, notInArray, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { bytesToBase64Url, sha256Hex } from "../lib/bytes.ts";
 import type { Database } from "../db/client.ts";
 import { apps, dynos, hosts, type HostRow } from "../db/schema/index.ts";
@@ -44,13 +44,14 @@ export async function authenticateHost(db: Database, secret: string): Promise<Ho
 export async function touchHost(
   db: Database,
   host: HostRow,
-  input: { url: string; rendezvous?: string; session?: string; capacityMb: number; droppedLogLines: number },
+  input: { url: string; rendezvous?: string; session?: string; capacityMb: number; droppedLogLines: number; agentVersion?: string },
 ) {
   await db
     .update(hosts)
     .set({
       url: input.url,
       ...(input.session ? { agentSession: input.session } : {}),
+      ...(input.agentVersion ? { agentVersion: input.agentVersion } : {}),
       rendezvous: input.rendezvous ?? null,
       capacityMb: input.capacityMb,
       state: "up",
@@ -64,12 +65,33 @@ export async function touchHost(
 /**
  * Applies a host's report of what it runs. Only rows for the dyno's current instance on
  * this host change, so a late report about a replaced instance is ignored. Returns the
- * apps whose dynos changed state (their webhooks have `dyno` events to deliver), and the
- * dynos that crashed.
+ * apps whose dynos changed state (their webhooks have `dyno` events to deliver), the
+ * dynos that crashed, and how many moves off a draining host this report ended.
  */
-export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<{ changed: string[]; crashed: CrashedDyno[] }> {
+export async function recordObservedDynos(
+  db: Database,
+  hostId: string,
+  observed: ObservedDyno[],
+): Promise<{ changed: string[]; crashed: CrashedDyno[]; movesEnded: number }> {
   const changedApps = new Set<string>();
   const crashed: CrashedDyno[] = [];
+  // Dynos moving here off a draining host that are now up: their moves end with this report.
+  const up = observed.filter((o) => o.state === "up");
+  const moving = up.length
+    ? await db
+        .select({ id: dynos.id })
+        .from(dynos)
+        .where(
+          and(
+            inArray(
+              dynos.id,
+              up.map((o) => o.id),
+            ),
+            eq(dynos.hostId, hostId),
+            isNotNull(dynos.previousHostId),
+          ),
+        )
+    : [];
   for (const o of observed) {
     const [row] = await db
       .update(dynos)
@@ -79,6 +101,8 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
         address: o.address ?? null,
         exitCode: o.exit_code,
         stateChangedAt: sql`case when ${dynos.state} = ${o.state} then ${dynos.stateChangedAt} else now() end`,
+        // A moved dyno up on its new host: the old instance on the draining host may stop.
+        ...(o.state === "up" ? { previousHostId: null, previousInstance: null } : {}),
         updatedAt: sql`now()`,
       })
       .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")))
@@ -101,7 +125,7 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
     changedApps.add(app.id);
     if (row.state === "crashed") crashed.push({ appId: app.id, name: row.name, exitCode: row.exitCode, at: row.stateChangedAt });
   }
-  return { changed: [...changedApps], crashed };
+  return { changed: [...changedApps], crashed, movesEnded: moving.length };
 }
 
 /** A dyno whose host reported it crashed. */

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { eq, inArray, isNull, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client.ts";
 import { dynos, hosts, releases } from "../../src/db/schema/index.ts";
@@ -51,4 +51,61 @@ describe.skipIf(!platform().adminDatabaseUrl)("placing dynos concurrently", () =
     const placed = await db.select({ id: dynos.id }).from(dynos).where(eq(dynos.hostId, host.id));
     expect(placed).toHaveLength(2);
   }, 60_000);
+
+  it("spreads each app's web dynos over hosts, within capacity, when 30 scale requests arrive at once", async () => {
+    const db = own.handle.db;
+    // The dynos the first test left without room would take room here: they go.
+    await db.delete(dynos).where(isNull(dynos.hostId));
+    // Three hosts with room for 48, 16 and 16 dynos of 512 MB: by free memory alone, the big
+    // one would take both dynos of many apps.
+    const sizes = [24_576, 8_192, 8_192];
+    const placedOn: string[] = [];
+    for (const [i, capacityMb] of sizes.entries()) {
+      const { host } = await createHost(db, `spread-${i}-${Date.now().toString(36)}`);
+      await db.update(hosts).set({ state: "up", capacityMb, url: "http://127.0.0.1:9", lastHeartbeatAt: sql`now()` }).where(eq(hosts.id, host.id));
+      placedOn.push(host.id);
+    }
+    const seeded = await Promise.all(Array.from({ length: 30 }, (_, i) => seedApp(db, `spread${i}`)));
+    const releaseOf = new Map<string, string>();
+    for (const { account, app } of seeded) {
+      const [release] = await db.insert(releases).values({ appId: app.id, version: 1, description: "Initial release", userEmail: account.email }).returning();
+      releaseOf.set(app.id, release!.id);
+    }
+    // The 30 scales at once, each on a connection of its own, as 30 requests would make them.
+    const handles = await Promise.all(seeded.map(() => openDb(own.url)));
+    try {
+      await Promise.all(
+        seeded.map(({ app }, n) =>
+          handles[n]!.db.transaction(async (tx) => {
+            await tx
+              .insert(dynos)
+              .values(
+                [1, 2].map((i) => ({ appId: app.id, releaseId: releaseOf.get(app.id)!, name: `web.${i}`, type: "web", command: "x", size: "Standard-1X" })),
+              );
+            await placeDynos(tx);
+          }),
+        ),
+      );
+    } finally {
+      await Promise.all(handles.map((h) => h.close()));
+    }
+    const rows = await db
+      .select({ appId: dynos.appId, hostId: dynos.hostId })
+      .from(dynos)
+      .where(
+        inArray(
+          dynos.appId,
+          seeded.map((s) => s.app.id),
+        ),
+      );
+    expect(rows).toHaveLength(60);
+    expect(rows.filter((r) => !r.hostId || !placedOn.includes(r.hostId))).toEqual([]);
+    // No app has its two web dynos on one host.
+    for (const { app } of seeded) {
+      const mine = rows.filter((r) => r.appId === app.id).map((r) => r.hostId);
+      expect(new Set(mine).size, app.name).toBe(2);
+    }
+    // No host is committed beyond its capacity.
+    for (const [i, hostId] of placedOn.entries()) expect(rows.filter((r) => r.hostId === hostId).length * 512).toBeLessThanOrEqual(sizes[i]!);
+  }, 120_000);
 });

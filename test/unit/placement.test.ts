@@ -37,6 +37,48 @@ describe("chooseHost", () => {
     expect(chooseHost(new Map(free as ReadonlyArray<[string, number]>), memoryMb)).toBe(expected);
   });
 
+  it("puts a dyno where its app has the fewest of the same type, before free memory", () => {
+    const free = new Map([
+      ["a", 4096],
+      ["b", 2048],
+      ["c", 1024],
+    ]);
+    expect(chooseHost(free, 512, new Map([["a", 1]]))).toBe("b");
+    expect(
+      chooseHost(
+        free,
+        512,
+        new Map([
+          ["a", 1],
+          ["b", 1],
+        ]),
+      ),
+    ).toBe("c");
+    // Every host has one already: the most free memory decides again.
+    expect(
+      chooseHost(
+        free,
+        512,
+        new Map([
+          ["a", 1],
+          ["b", 1],
+          ["c", 1],
+        ]),
+      ),
+    ).toBe("a");
+    // Spreading never over-commits: a host without room is passed over, siblings or not.
+    expect(
+      chooseHost(
+        new Map([
+          ["a", 4096],
+          ["b", 256],
+        ]),
+        512,
+        new Map([["a", 3]]),
+      ),
+    ).toBe("a");
+  });
+
   it("knows Heroku's dyno sizes", () => {
     expect([memoryOf("Eco"), memoryOf("Basic"), memoryOf("Standard-1X"), memoryOf("Standard-2X")]).toEqual([512, 512, 512, 1024]);
   });

@@ -31,6 +31,12 @@ export const dynos = pgTable(
     extraEnv: jsonb("extra_env").$type<Record<string, string>>().notNull().default({}),
     hostId: uuid("host_id").references(() => hosts.id, { onDelete: "set null" }),
     instance: uuid("instance").notNull().defaultRandom(),
+    /**
+     * While a dyno moves off a draining host: the host and instance that keep running until
+     * the new instance is up elsewhere (then both are cleared and the old one stops).
+     */
+    previousHostId: uuid("previous_host_id").references(() => hosts.id, { onDelete: "set null" }),
+    previousInstance: uuid("previous_instance"),
     desired: text("desired").$type<DynoDesired>().notNull().default("up"),
     state: text("state").$type<DynoState>().notNull().default("starting"),
     /** Port of the running process on its host (web dynos), as reported. */

@@ -21,6 +21,13 @@ export const hosts = pgTable(
     capacityMb: integer("capacity_mb").notNull().default(0),
     state: text("state").$type<HostState>().notNull().default("down"),
     lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true, mode: "date" }),
+    /**
+     * Set by `dynoplane hosts:drain`: the host takes no new dynos, and the fleet watch moves
+     * its dynos elsewhere one at a time. Cleared by `hosts:undrain`.
+     */
+    drainingSince: timestamp("draining_since", { withTimezone: true, mode: "date" }),
+    /** The agent's version, as its heartbeat reports it. */
+    agentVersion: text("agent_version"),
     /** Lines the agent dropped because a dyno logged faster than it could ship. */
     droppedLogLines: bigint("dropped_log_lines", { mode: "number" }).notNull().default(0),
     ...timestamps,
