@@ -34,7 +34,7 @@ const APP_SHAPE: Array<{ name: string; type: string; size: string }> = [
 export async function run(options: PlacementBenchOptions): Promise<number> {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-bench-placement-"));
   chmodSync(home, 0o755);
-  const pg = await startEmbeddedPostgres(path.join(home, "postgres"), { ephemeral: true, label: "bench" });
+  const pg = await startEmbeddedPostgres(path.join(home, "postgres"), { ephemeral: true, quiet: true, label: "bench" });
   try {
     await runMigrations(pg.url);
     const handle = await openDb(pg.url);
@@ -145,8 +145,9 @@ export async function run(options: PlacementBenchOptions): Promise<number> {
       );
       console.log(`placement / floor: ${(placeMs / floorMs).toFixed(2)}`);
       console.log(`placed ${total - unplaced} of ${total} (${unplaced} left without a host)`);
+      const fleetWide = [...used.values()].reduce((a, b) => a + b, 0) / hostRows.reduce((n, h) => n + h.capacityMb, 0);
       console.log(
-        `utilisation: mean ${(mean * 100).toFixed(1)}%, worst host ${(worst * 100).toFixed(1)}% (${(worst / mean).toFixed(2)}x the mean), hosts over capacity: ${over}`,
+        `utilisation: mean of hosts ${(mean * 100).toFixed(1)}% (fleet-wide ${(fleetWide * 100).toFixed(1)}%), worst host ${(worst * 100).toFixed(1)}% (${(worst / mean).toFixed(2)}x the mean), hosts over capacity: ${over}`,
       );
       console.log(`apps with two dynos of one process type on one host: ${doubled}`);
       return over || unplaced ? 1 : 0;

@@ -34,11 +34,13 @@ export async function freeMemory(db: Database): Promise<Map<string, number>> {
     .where(and(eq(hosts.state, "up"), isNull(hosts.drainingSince)));
   const free = new Map(up.map((h) => [h.id, h.capacityMb]));
   if (!up.length) return free;
+  // Counted per host and size in the database: a row per pair, however many dynos there are.
   const placed = await db
-    .select({ hostId: dynos.hostId, size: dynos.size })
+    .select({ hostId: dynos.hostId, size: dynos.size, n: sql<number>`count(*)::int` })
     .from(dynos)
-    .where(and(inArray(dynos.hostId, [...free.keys()]), ne(dynos.desired, "stopped"), ne(dynos.desired, "sleeping")));
-  for (const d of placed) free.set(d.hostId!, (free.get(d.hostId!) ?? 0) - memoryOf(d.size));
+    .where(and(inArray(dynos.hostId, [...free.keys()]), ne(dynos.desired, "stopped"), ne(dynos.desired, "sleeping")))
+    .groupBy(dynos.hostId, dynos.size);
+  for (const d of placed) free.set(d.hostId!, (free.get(d.hostId!) ?? 0) - d.n * memoryOf(d.size));
   return free;
 }
 
