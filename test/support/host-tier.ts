@@ -1,0 +1,260 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Agent, fetch } from "undici";
+import { APPS_DOMAIN } from "../../src/local/cli-env.ts";
+import { ensureLocalTls, type LocalTls } from "../../src/local/tls.ts";
+import { startWorker, type LocalWorker } from "../../src/local/worker.ts";
+import { freePort } from "../../src/node/ports.ts";
+import { createHost } from "../../src/services/hosts.ts";
+import type { ApiCall, ApiResult } from "./api.ts";
+import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "./own-database.ts";
+import { slugArchive } from "./slugs.ts";
+
+/**
+ * A fleet on one machine: a control plane (the platform's Worker on a database of its own)
+ * and host agents that each run in a network namespace of their own, made by the test and
+ * joined to this machine by a veth pair on a private /30 (10.251.<n>.0), as separate
+ * machines would be. The control plane listens where the agents reach it; nothing else of
+ * this machine is in their namespaces.
+ */
+export interface Fleet {
+  db: OwnDatabase;
+  tls: LocalTls;
+  port: number;
+  /** The Platform API of the fleet's control plane. */
+  api<T = any>(pathname: string, call?: ApiCall): Promise<ApiResult<T>>;
+  /** Trusts the fleet's CA; reaches `localhost` and `*.apps.localhost` on 127.0.0.1. */
+  dispatcher: Agent;
+  /** GET an app's URL through the router; resolves with the status (0 when the connection failed). */
+  visit(app: string, pathname?: string): Promise<number>;
+  hosts: FleetHost[];
+  stop(): Promise<void>;
+}
+
+export interface FleetHost {
+  name: string;
+  id: string;
+  namespace: string;
+  /** The agent's address in its namespace. */
+  address: string;
+  /** Kills the agent and every process of its dynos, and deletes its namespace: the machine is gone. */
+  lose(): Promise<void>;
+  output(): string;
+}
+
+const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"] }).toString();
+
+/** Makes namespace `ns` joined to this machine on 10.251.<n>.0/30: this side .1, the namespace .2. */
+function makeNamespace(ns: string, n: number, outside: string, inside: string) {
+  run("ip", ["netns", "add", ns]);
+  run("ip", ["link", "add", outside, "type", "veth", "peer", "name", inside]);
+  run("ip", ["link", "set", inside, "netns", ns]);
+  run("ip", ["addr", "add", `10.251.${n}.1/30`, "dev", outside]);
+  run("ip", ["link", "set", outside, "up"]);
+  run("ip", ["netns", "exec", ns, "ip", "addr", "add", `10.251.${n}.2/30`, "dev", inside]);
+  run("ip", ["netns", "exec", ns, "ip", "link", "set", inside, "up"]);
+  run("ip", ["netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+}
+
+function removeNamespace(ns: string, outside: string) {
+  try {
+    run("ip", ["link", "del", outside]);
+  } catch {}
+  try {
+    run("ip", ["netns", "del", ns]);
+  } catch {}
+}
+
+/** Starts a control plane and `count` agents, each in a namespace of its own, with `capacityMb` each. */
+export async function startFleet(count: number, capacityMb: number): Promise<Fleet> {
+  const tag = Math.floor(Math.random() * 1e6).toString(36);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-fleet-"));
+  const db = await createOwnDatabase("fleet");
+  const names = Array.from({ length: count }, (_, i) => ({
+    n: 1 + i,
+    ns: `dpfleet-${tag}-${i}`,
+    outside: `dpf${tag}${i}a`.slice(0, 15),
+    inside: `dpf${tag}${i}b`.slice(0, 15),
+  }));
+  const tls = await ensureLocalTls(path.join(dir, "tls"), ["localhost", "127.0.0.1", `*.${APPS_DOMAIN}`, ...names.map((h) => `10.251.${h.n}.1`)]);
+  const port = await freePort();
+  let worker: LocalWorker | undefined;
+  const agents: ChildProcess[] = [];
+  const hosts: FleetHost[] = [];
+  // Trusts the fleet's CA and reaches `localhost` and `*.apps.localhost` on 127.0.0.1.
+  const dispatcher = new Agent({ connect: { ca: readFileSync(tls.caPath), lookup: (_h, _o, cb) => cb(null, [{ address: "127.0.0.1", family: 4 }]) } });
+  const stop = async () => {
+    for (const a of agents) if (a.exitCode === null && a.signalCode === null) a.kill("SIGTERM");
+    await Promise.all(agents.map((a) => (a.exitCode === null && a.signalCode === null ? new Promise((r) => a.once("exit", r)) : null)));
+    for (const h of names) removeNamespace(h.ns, h.outside);
+    try {
+      run("ip", ["route", "del", "blackhole", "10.251.0.0/16"]);
+    } catch {}
+    // A lost host's agent had no chance to take its sandboxes' mounts down.
+    unmountUnder(dir);
+    await worker?.stop();
+    await dispatcher.close();
+    await db.drop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    // Addresses of a lost host lead nowhere: never out through this machine's default route.
+    run("ip", ["route", "replace", "blackhole", "10.251.0.0/16"]);
+    for (const h of names) makeNamespace(h.ns, h.n, h.outside, h.inside);
+    worker = await startWorker({
+      port,
+      tls,
+      stateDir: path.join(dir, "worker"),
+      quiet: true,
+      // Where the agents reach it: this machine's end of each namespace's veth (and loopback for the test).
+      listenAddress: "0.0.0.0",
+      vars: {
+        DATABASE_URL: db.url,
+        COMMAND_SIGNING_KEY: await throwawaySigningKey(),
+        API_HOST: `localhost:${port}`,
+        APPS_DOMAIN,
+        PUBLIC_PORT_SUFFIX: `:${port}`,
+        CLIENT_ADDRESS_HEADER: "",
+        RATE_LIMIT_PER_HOUR: "1000000",
+      },
+    });
+    for (const h of names) {
+      const { host, secret } = await createHost(db.handle.db, `fleet-${h.n}`);
+      const workDir = path.join(dir, `host-${h.n}`);
+      let output = "";
+      // nsenter joins the network namespace only: the agent keeps this machine's mounts (its cgroups).
+      const agent = spawn(
+        "nsenter",
+        [
+          `--net=/run/netns/${h.ns}`,
+          process.execPath,
+          "bin/dynoplane.js",
+          "host",
+          "--control-plane",
+          `https://10.251.${h.n}.1:${port}`,
+          "--ca",
+          tls.caPath,
+          "--port",
+          "5100",
+          "--public-url",
+          `http://10.251.${h.n}.2:5100`,
+          "--work-dir",
+          workDir,
+          "--capacity-mb",
+          String(capacityMb),
+        ],
+        { env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+      );
+      agent.stdout!.on("data", (b) => (output += b.toString()));
+      agent.stderr!.on("data", (b) => (output += b.toString()));
+      agents.push(agent);
+      hosts.push({
+        name: host.name,
+        id: host.id,
+        namespace: h.ns,
+        address: `10.251.${h.n}.2`,
+        output: () => output,
+        async lose() {
+          // The agent and all it started (its dynos' cgroups are under its work dir's group).
+          try {
+            process.kill(-agent.pid!, "SIGKILL");
+          } catch {}
+          await new Promise((r) => (agent.exitCode === null && agent.signalCode === null ? agent.once("exit", r) : r(null)));
+          killGroup(workDir);
+          removeNamespace(h.ns, h.outside);
+        },
+      });
+    }
+    return {
+      db,
+      tls,
+      port,
+      hosts,
+      api: (pathname, call) => callApi(`https://localhost:${port}`, dispatcher, pathname, call),
+      dispatcher,
+      async visit(app, pathname = "/") {
+        try {
+          const res = await fetch(`https://${app}.${APPS_DOMAIN}:${port}${pathname}`, { dispatcher, signal: AbortSignal.timeout(30_000) });
+          await res.arrayBuffer();
+          return res.status;
+        } catch {
+          return 0;
+        }
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Kills every process in the cgroups of the agent whose work dir is `workDir` (its dynos outlive a SIGKILLed agent). */
+function killGroup(workDir: string) {
+  const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+  for (const root of ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup"]) {
+    let out = "";
+    try {
+      out = run("find", [path.join(root, `dynoplane-${tag}`), "-name", "cgroup.procs"]);
+    } catch {
+      continue;
+    }
+    for (const file of out.split("\n").filter(Boolean)) {
+      for (const pid of readFileSync(file, "utf8").split("\n").filter(Boolean)) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {}
+      }
+    }
+  }
+}
+
+async function callApi<T>(base: string, dispatcher: Agent, pathname: string, call: ApiCall = {}): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { Accept: "application/vnd.heroku+json; version=3", ...call.headers };
+  if (call.token) headers.Authorization = `Bearer ${call.token}`;
+  let body = call.rawBody;
+  if (body === undefined && call.body !== undefined) {
+    body = JSON.stringify(call.body);
+    headers["Content-Type"] ??= "application/json";
+  }
+  const res = await fetch(base + pathname, { method: call.method ?? "GET", headers, body, dispatcher });
+  const text = await res.text();
+  const json = (res.headers.get("content-type") ?? "").includes("json");
+  return { status: res.status, headers: res.headers, body: (json ? JSON.parse(text) : text) as T, text };
+}
+
+/** Deploys the runtime test app's slug to `app` on the fleet (the Slug API, then a release). */
+export async function deployToFleet(fleet: Fleet, token: string, app: string): Promise<void> {
+  const slug = await fleet.api(`/apps/${app}/slugs`, {
+    method: "POST",
+    token,
+    body: { process_types: { web: `node server.js ${app}` }, commit: "0123456789abcdef" },
+  });
+  if (slug.status !== 201) throw new Error(`creating a slug failed: ${slug.status} ${slug.text}`);
+  const put = await fetch(slug.body.blob.url, {
+    method: "PUT",
+    body: slugArchive(),
+    headers: { "Content-Type": "application/gzip" },
+    dispatcher: fleet.dispatcher,
+  });
+  if (put.status !== 200) throw new Error(`uploading the slug failed: ${put.status} ${await put.text()}`);
+  const release = await fleet.api(`/apps/${app}/releases`, { method: "POST", token, body: { slug: slug.body.id } });
+  if (release.status !== 201) throw new Error(`releasing failed: ${release.status} ${release.text}`);
+}
+
+/** Detaches every mount under `dir`, deepest first. */
+function unmountUnder(dir: string) {
+  const mounts = readFileSync("/proc/self/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try {
+      run("umount", ["-l", m]);
+    } catch {}
+  }
+}
