@@ -20,6 +20,11 @@ const COMMANDS: Record<string, { summary: string; usage: string; load: () => Pro
     usage: "accounts:verify EMAIL [--undo]",
     load: () => import("./accounts-verify.ts"),
   },
+  "accounts:operator": {
+    summary: "let an account see and drain the fleet on the dashboard: accounts:operator EMAIL",
+    usage: "accounts:operator EMAIL [--undo]",
+    load: () => import("./accounts-operator.ts"),
+  },
   "cron:run": {
     summary: "run the scheduled jobs once, now (keep-alive, metering, idle sleep)",
     usage: "cron:run [--cron EXPR]",

@@ -89,9 +89,11 @@ interface AccountProps {
   /** A key just generated: the only time it is ever shown. */
   fresh?: string;
   sessions: number;
+  /** An operator of the platform: the page links to the fleet. */
+  operator: boolean;
 }
 
-const AccountView: FC<AccountProps> = ({ frame, eco, apiKey, fresh, sessions }) => (
+const AccountView: FC<AccountProps> = ({ frame, eco, apiKey, fresh, sessions, operator }) => (
   <Layout frame={frame} current="account">
     <h1>Account</h1>
     <section class="panel" aria-labelledby="profile">
@@ -99,6 +101,11 @@ const AccountView: FC<AccountProps> = ({ frame, eco, apiKey, fresh, sessions }) 
       <dl>
         <Fact term="Email">{frame.email}</Fact>
       </dl>
+      {operator ? (
+        <p>
+          You operate this platform: <a href={href("/operator/hosts")}>the fleet</a> shows its hosts, and drains them.
+        </p>
+      ) : null}
     </section>
     <EcoHours eco={eco} />
     <section class="panel spaced" aria-labelledby="api-key">
@@ -156,8 +163,9 @@ export const accountPages = new Hono<DashboardEnv>()
     if ("redirect" in auth) return auth.redirect;
     const { actor } = auth.session;
     const [apiKey, sessions] = [await apiKeyOf(c.var.db, actor), await countBrowserSessions(c.var.db, actor.accountId)];
-    const eco = await ecoSummary(c.var.db, c.env, await getAccount(c.var.db, actor.accountId), new Date());
-    return c.html(<AccountView frame={frameOf(c, "Account")} eco={eco} apiKey={apiKey} sessions={sessions} />);
+    const account = await getAccount(c.var.db, actor.accountId);
+    const eco = await ecoSummary(c.var.db, c.env, account, new Date());
+    return c.html(<AccountView frame={frameOf(c, "Account")} eco={eco} apiKey={apiKey} sessions={sessions} operator={account.operator} />);
   })
   .post("/account/api-key", async (c) => {
     const auth = sessionOrLogin(c);
@@ -170,10 +178,11 @@ export const accountPages = new Hono<DashboardEnv>()
       { email: actor.email, requestId: c.var.requestId },
     );
     const sessions = await countBrowserSessions(c.var.db, actor.accountId);
-    const eco = await ecoSummary(c.var.db, c.env, await getAccount(c.var.db, actor.accountId), new Date());
+    const account = await getAccount(c.var.db, actor.accountId);
+    const eco = await ecoSummary(c.var.db, c.env, account, new Date());
     // Rendered, not redirected: the key exists in clear only in this response.
     c.header("Cache-Control", "no-store");
-    return c.html(<AccountView frame={frameOf(c, "Account")} eco={eco} apiKey={row} fresh={token} sessions={sessions} />);
+    return c.html(<AccountView frame={frameOf(c, "Account")} eco={eco} apiKey={row} fresh={token} sessions={sessions} operator={account.operator} />);
   })
   .post("/account/sessions/revoke", async (c) => {
     const auth = sessionOrLogin(c);

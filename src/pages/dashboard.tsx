@@ -28,6 +28,7 @@ import { href, takeFlash, type DashboardContext, type DashboardEnv } from "./con
 import { Card, frameOf } from "./layout.tsx";
 import { LOGS_SCRIPT } from "./logs-script.ts";
 import { METRICS_SCRIPT, metricsPages } from "./app-metrics.tsx";
+import { operatorPages } from "./operator-hosts.tsx";
 import { STYLESHEET } from "./style.ts";
 
 /**
@@ -119,6 +120,7 @@ export const dashboardRoutes = new Hono<DashboardEnv>()
   .route("/", settingsPages)
   .route("/", accessPages)
   .route("/", metricsPages)
+  .route("/", operatorPages)
   .route("/", activityPages)
   .route("/", logsPages)
   .all("*", (c) => errorPage(c, 404, "Page not found", "There is no dashboard page at this address."))

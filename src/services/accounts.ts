@@ -71,3 +71,15 @@ export async function setAccountVerified(db: Database, email: string, verified: 
   await recordAudit(db, { actor: null, action: verified ? "account.verify" : "account.unverify", details: { email: row.email } });
   return row;
 }
+
+/** Makes an account an operator of the platform (the dashboard's fleet page) or not. */
+export async function setAccountOperator(db: Database, email: string, operator: boolean): Promise<AccountRow> {
+  const [row] = await db
+    .update(accounts)
+    .set({ operator, updatedAt: sql`now()` })
+    .where(eq(accounts.email, normalizeEmail(email)))
+    .returning();
+  if (!row) throw new ApiError("not_found", `No account has the email ${email}.`, "account");
+  await recordAudit(db, { actor: null, action: operator ? "account.operator" : "account.unoperator", details: { email: row.email } });
+  return row;
+}

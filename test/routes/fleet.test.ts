@@ -8,7 +8,8 @@ import { drainHost, endStaleMoves, listHosts, moveOffDrainingHosts, removeHost, 
 import { createHost, recordObservedDynos } from "../../src/services/hosts.ts";
 import { placeDynos } from "../../src/services/placement.ts";
 import { api, platform } from "../support/api.ts";
-import { db as sharedDb } from "../support/factories.ts";
+import { DashboardClient } from "../support/dashboard-client.ts";
+import { makeAccount, db as sharedDb } from "../support/factories.ts";
 import { createOwnDatabase, type OwnDatabase, seedApp } from "../support/own-database.ts";
 
 const run = promisify(execFile);
@@ -147,5 +148,50 @@ describe("agents that speak another protocol", () => {
     });
     const [row] = await (await sharedDb()).select().from(hosts).where(eq(hosts.id, host.id));
     expect([row!.state, row!.lastHeartbeatAt, row!.agentVersion]).toEqual(["down", null, null]);
+  });
+});
+
+describe("the dashboard's fleet page", () => {
+  it("shows operators every host and lets them drain one; to anyone else it does not exist", async () => {
+    const conn = await sharedDb();
+    const stamp = Date.now().toString(36);
+    const { host } = await createHost(conn, `fleet-page-${stamp}`);
+    const operator = await makeAccount();
+    const user = await makeAccount();
+    const made = await run(process.execPath, ["bin/dynoplane.js", "accounts:operator", operator.email], {
+      env: { ...process.env, DATABASE_URL: platform().databaseUrl },
+    });
+    expect(made.stdout).toContain(`${operator.email} is an operator`);
+
+    const outsider = new DashboardClient();
+    expect((await outsider.signIn(user.email, user.password)).status).toBe(303);
+    const hidden = await outsider.get("/dashboard/operator/hosts");
+    expect(hidden.status).toBe(404);
+    expect(hidden.text).not.toContain(host.name);
+    // Nor can they drain one by posting the form (with their own valid CSRF token).
+    await outsider.get("/dashboard/account");
+    const posted = await outsider.post(`/dashboard/operator/hosts/${host.name}/drain`, {});
+    expect(posted.status).toBe(404);
+    expect((await conn.select().from(hosts).where(eq(hosts.id, host.id)))[0]!.drainingSince).toBeNull();
+
+    const browser = new DashboardClient();
+    expect((await browser.signIn(operator.email, operator.password)).status).toBe(303);
+    expect((await browser.get("/dashboard/account")).text).toContain('href="/dashboard/operator/hosts"');
+    const page = await browser.get("/dashboard/operator/hosts");
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(`data-host="${host.name}"`);
+    const drained = await browser.post(`/dashboard/operator/hosts/${host.name}/drain`, {});
+    expect(drained.status).toBe(303);
+    expect((await conn.select().from(hosts).where(eq(hosts.id, host.id)))[0]!.drainingSince).not.toBeNull();
+    const after = await browser.get("/dashboard/operator/hosts");
+    expect(after.text).toContain(`Draining ${host.name}`);
+    expect(after.text).toContain(`Undrain ${host.name}`);
+    await browser.post(`/dashboard/operator/hosts/${host.name}/undrain`, {});
+    expect((await conn.select().from(hosts).where(eq(hosts.id, host.id)))[0]!.drainingSince).toBeNull();
+    // Taken away again, the page is gone for them too.
+    await run(process.execPath, ["bin/dynoplane.js", "accounts:operator", operator.email, "--undo"], {
+      env: { ...process.env, DATABASE_URL: platform().databaseUrl },
+    });
+    expect((await browser.get("/dashboard/operator/hosts")).status).toBe(404);
   });
 });

@@ -10,6 +10,8 @@ export const accounts = pgTable(
     name: text("name"),
     passwordHash: text("password_hash").notNull(),
     verified: boolean("verified").notNull().default(false),
+    /** Runs the platform: sees the fleet on the dashboard's operator page (`dynoplane accounts:operator`). */
+    operator: boolean("operator").notNull().default(false),
     lastLoginAt: timestamp("last_login_at", { withTimezone: true, mode: "date" }),
     /** Set when the account's eco dyno hours ran out: its eco dynos sleep until then (the next month). */
     ecoExhaustedUntil: timestamp("eco_exhausted_until", { withTimezone: true, mode: "date" }),
