@@ -4,6 +4,7 @@ import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { HOP_BY_HOP_HEADERS, HOST_HEADERS, proxyPath, type RouteError } from "../protocol/host.ts";
+import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
 
 /** What the router needs of a request, whether the API's middleware or the fast path handed it over. */
 export interface RouterCall {
@@ -28,6 +29,8 @@ export interface WebDyno {
   /** Where its process listens on its host (its sandbox's address and $PORT), as last reported. */
   address: string | null;
   port: number | null;
+  /** Its host's last heartbeat. */
+  hostHeartbeatAt: Date | null;
 }
 
 /** The columns of a WebDyno, for the queries that read them. */
@@ -40,6 +43,7 @@ export const WEB_DYNO_COLUMNS = {
   hostUrl: hosts.url,
   address: dynos.address,
   port: dynos.port,
+  hostHeartbeatAt: hosts.lastHeartbeatAt,
 };
 
 /** The app's web dynos with where they run. */
@@ -82,9 +86,21 @@ export function markUnreachable(hostId: string | null, now = Date.now()): void {
   unreachableHosts.set(hostId, now + UNREACHABLE_HOST_MS);
 }
 
-/** The candidates whose host is not known to be unreachable; all of them when none is left. */
+/**
+ * A host that has missed two heartbeats in a row is suspect: cut off from the network, a host
+ * refuses nothing and answers nothing, so a request sent there would hang until the router's
+ * timeout. (The fleet watch marks it down, and moves its dynos, after HOST_TIMEOUT_MS.)
+ */
+export const HOST_SUSPECT_MS = 2.5 * HEARTBEAT_INTERVAL_MS;
+
+/**
+ * The candidates on hosts not known to be unreachable (one refused a connection lately) and
+ * not suspect (heartbeats missed); all of them when none is left.
+ */
 export function reachable(candidates: WebDyno[], now = Date.now()): WebDyno[] {
-  const usable = candidates.filter((d) => !d.hostId || (unreachableHosts.get(d.hostId) ?? 0) <= now);
+  const usable = candidates.filter(
+    (d) => (!d.hostId || (unreachableHosts.get(d.hostId) ?? 0) <= now) && (!d.hostHeartbeatAt || now - d.hostHeartbeatAt.getTime() < HOST_SUSPECT_MS),
+  );
   return usable.length ? usable : candidates;
 }
 

@@ -154,6 +154,42 @@ describe("a fleet of three hosts", { timeout: 300_000 }, () => {
     expect(byStatus(answers)).toEqual({ 200: answers.length });
   });
 
+  it("moves a cut-off host's dynos elsewhere, and the host, back, ends the dynos it no longer owns", async () => {
+    const before = await allUp(app.id, 3);
+    const cut = fleet.hosts.find((h) => h.id === before[0]!.hostId)!;
+    const running = cut.dynoProcesses();
+    expect(running).toBeGreaterThan(0);
+    const loop = requestLoop(app.name);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const cutAt = Date.now();
+    cut.partition();
+    await waitFor(
+      "the cut-off host's dyno up elsewhere",
+      async () => {
+        const rows = await allUp(app.id, 3, 5_000).catch(() => null);
+        return rows?.every((r) => r.hostId !== cut.id) ? rows : null;
+      },
+      HOST_TIMEOUT_MS + 90_000,
+      250,
+    );
+    // Cut off, it still runs its old dynos: nothing told it otherwise.
+    expect(cut.dynoProcesses()).toBe(running);
+    const movedAt = Date.now();
+    cut.reconnect();
+    await waitFor("the host back up", async () => (await listHosts(db())).find((h) => h.id === cut.id)!.state === "up", 30_000, 250);
+    await waitFor("the returned host's old dynos ended", () => cut.dynoProcesses() === 0, 60_000, 250);
+    const answers = await loop.stop();
+    // Cut off, a host answers nothing and refuses nothing: a request already sent there waits
+    // for the router's 30 s; the router passes over the host once it has missed two heartbeats.
+    const failed = answers.filter((a) => a.status !== 200);
+    console.log(
+      `partition: dynos running elsewhere ${((movedAt - cutAt) / 1000).toFixed(1)} s after the cut; ${failed.length} of ${answers.length} requests failed (${JSON.stringify(byStatus(failed))})`,
+    );
+    for (const f of failed) expect(f.at).toBeGreaterThanOrEqual(cutAt - 100);
+    for (const f of failed) expect(f.at).toBeLessThanOrEqual(cutAt + 2.5 * 3_000 + 1_000);
+    expect((await allUp(app.id, 3)).map((d) => d.hostId)).not.toContain(cut.id);
+  });
+
   it("runs a lost host's dynos elsewhere within a bounded time; requests fail only within that window", async () => {
     const before = await allUp(app.id, 3);
     const lost = fleet.hosts.find((h) => h.id === before[0]!.hostId)!;

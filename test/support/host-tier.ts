@@ -42,6 +42,12 @@ export interface FleetHost {
   address: string;
   /** Kills the agent and every process of its dynos, and deletes its namespace: the machine is gone. */
   lose(): Promise<void>;
+  /** Cuts the machine off the network (its link down), with everything on it still running. */
+  partition(): void;
+  /** Brings its link back. */
+  reconnect(): void;
+  /** How many processes its dynos have (in its agent's cgroups). */
+  dynoProcesses(): number;
   output(): string;
 }
 
@@ -157,6 +163,9 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
         namespace: h.ns,
         address: `10.251.${h.n}.2`,
         output: () => output,
+        partition: () => void run("ip", ["link", "set", h.outside, "down"]),
+        reconnect: () => void run("ip", ["link", "set", h.outside, "up"]),
+        dynoProcesses: () => groupPids(workDir).length,
         async lose() {
           // The agent and all it started (its dynos' cgroups are under its work dir's group).
           try {
@@ -192,10 +201,11 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
   }
 }
 
-/** Kills every process in the cgroups of the agent whose work dir is `workDir` (its dynos outlive a SIGKILLed agent). */
-function killGroup(workDir: string) {
+/** The processes in the cgroups of the agent whose work dir is `workDir` (its sandboxes' group). */
+function groupPids(workDir: string): number[] {
   const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
-  for (const root of ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup"]) {
+  const pids = new Set<number>();
+  for (const root of ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]) {
     let out = "";
     try {
       out = run("find", [path.join(root, `dynoplane-${tag}`), "-name", "cgroup.procs"]);
@@ -203,12 +213,18 @@ function killGroup(workDir: string) {
       continue;
     }
     for (const file of out.split("\n").filter(Boolean)) {
-      for (const pid of readFileSync(file, "utf8").split("\n").filter(Boolean)) {
-        try {
-          process.kill(Number(pid), "SIGKILL");
-        } catch {}
-      }
+      for (const pid of readFileSync(file, "utf8").split("\n").filter(Boolean)) pids.add(Number(pid));
     }
+  }
+  return [...pids];
+}
+
+/** Kills every process of the agent's dynos (they outlive a SIGKILLed agent). */
+function killGroup(workDir: string) {
+  for (const pid of groupPids(workDir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
   }
 }
 

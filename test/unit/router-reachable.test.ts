@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { markUnreachable, reachable, UNREACHABLE_HOST_MS, type WebDyno } from "../../src/router/forward.ts";
+import { HOST_SUSPECT_MS, markUnreachable, reachable, UNREACHABLE_HOST_MS, type WebDyno } from "../../src/router/forward.ts";
 
-const dyno = (name: string, hostId: string): WebDyno => ({
+const dyno = (name: string, hostId: string, hostHeartbeatAt: Date | null = null): WebDyno => ({
   id: `${name}-id`,
   name,
   desired: "up",
@@ -10,6 +10,7 @@ const dyno = (name: string, hostId: string): WebDyno => ({
   hostUrl: `http://${hostId}`,
   address: null,
   port: null,
+  hostHeartbeatAt,
 });
 
 describe("routing around a host that stopped answering", () => {
@@ -27,5 +28,14 @@ describe("routing around a host that stopped answering", () => {
     markUnreachable("gone-a", now);
     markUnreachable("gone-b", now);
     expect(reachable(all, now + 1)).toEqual(all);
+  });
+
+  it("passes over dynos whose host has missed two heartbeats (cut off, it would answer nothing)", () => {
+    const now = 3_000_000;
+    const fresh = new Date(now - 1_000);
+    const stale = new Date(now - HOST_SUSPECT_MS);
+    const all = [dyno("web.1", "quiet", stale), dyno("web.2", "beating", fresh)];
+    expect(reachable(all, now).map((d) => d.name)).toEqual(["web.2"]);
+    expect(reachable([dyno("web.1", "quiet", stale)], now).map((d) => d.name)).toEqual(["web.1"]);
   });
 });
