@@ -1,9 +1,5 @@
-import path from "node:path";
-import { openDb } from "../db/client.ts";
-import { ApiError } from "../errors.ts";
-import { localDatabaseUrl } from "../local/running.ts";
 import { drainHost, type HostView, listHosts, removeHost, undrainHost } from "../services/fleet.ts";
-import type { Database } from "../db/client.ts";
+import { onOperatorDatabase } from "./operator-db.ts";
 
 /**
  * The fleet for its operator: `dynoplane hosts` lists the hosts; `hosts:drain NAME` stops
@@ -11,20 +7,8 @@ import type { Database } from "../db/client.ts";
  * another host before the old one stops); `hosts:undrain NAME` takes it back; `hosts:remove
  * NAME` forgets an empty host. On the database of DATABASE_URL, or the local platform's.
  */
-async function withDatabase(fn: (db: Database) => Promise<number>): Promise<number> {
-  const url = process.env.DATABASE_URL ?? (await localDatabaseUrl(path.resolve(process.env.DYNOPLANE_HOME ?? ".dynoplane")));
-  const handle = await openDb(url, { webSocketConstructor: (await import("ws")).default });
-  try {
-    return await fn(handle.db);
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    console.error(err.message);
-    return 1;
-  } finally {
-    await handle.close();
-  }
-}
 
+/** How long ago, in seconds. */
 const ago = (at: Date | null, now: number) => (at ? `${Math.max(0, Math.round((now - at.getTime()) / 1000))}s ago` : "never");
 
 /** The hosts as a table (pure, for `dynoplane hosts`). */
@@ -66,7 +50,7 @@ export const list = {
       console.error("usage: dynoplane hosts");
       return Promise.resolve(2);
     }
-    return withDatabase(async (db) => {
+    return onOperatorDatabase(async (db) => {
       const rows = await listHosts(db);
       console.log(rows.length ? hostsTable(rows) : "No hosts yet: register one with dynoplane hosts:create NAME.");
       return 0;
@@ -78,7 +62,7 @@ export const drain = {
   run: (args: string[]) => {
     const name = nameArg(args, "hosts:drain");
     if (!name) return Promise.resolve(2);
-    return withDatabase(async (db) => {
+    return onOperatorDatabase(async (db) => {
       await drainHost(db, name);
       console.log(`Draining ${name}: it takes no new dynos, and its dynos move to other hosts one at a time. dynoplane hosts shows it empty when it is done.`);
       return 0;
@@ -90,7 +74,7 @@ export const undrain = {
   run: (args: string[]) => {
     const name = nameArg(args, "hosts:undrain");
     if (!name) return Promise.resolve(2);
-    return withDatabase(async (db) => {
+    return onOperatorDatabase(async (db) => {
       await undrainHost(db, name);
       console.log(`${name} takes dynos again.`);
       return 0;
@@ -102,7 +86,7 @@ export const remove = {
   run: (args: string[]) => {
     const name = nameArg(args, "hosts:remove");
     if (!name) return Promise.resolve(2);
-    return withDatabase(async (db) => {
+    return onOperatorDatabase(async (db) => {
       await removeHost(db, name);
       console.log(`Removed ${name}; its agent's secret no longer works.`);
       return 0;
