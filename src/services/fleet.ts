@@ -29,10 +29,13 @@ export interface HostView {
 
 export async function listHosts(db: Database): Promise<HostView[]> {
   const rows = await db.select().from(hosts).orderBy(asc(hosts.name));
+  // Counted in the database: a row per host, size and desired state, however many dynos.
   const placed = await db
-    .select({ hostId: dynos.hostId, previousHostId: dynos.previousHostId, size: dynos.size, desired: dynos.desired })
+    .select({ hostId: dynos.hostId, previousHostId: dynos.previousHostId, size: dynos.size, desired: dynos.desired, n: sql<number>`count(*)::int` })
     .from(dynos)
-    .where(or(isNotNull(dynos.hostId), isNotNull(dynos.previousHostId)));
+    .where(or(isNotNull(dynos.hostId), isNotNull(dynos.previousHostId)))
+    .groupBy(dynos.hostId, dynos.previousHostId, dynos.size, dynos.desired);
+  const count = (rows: typeof placed) => rows.reduce((n, d) => n + d.n, 0);
   return rows.map((h) => {
     const here = placed.filter((d) => d.hostId === h.id);
     const leaving = placed.filter((d) => d.previousHostId === h.id);
@@ -43,8 +46,8 @@ export async function listHosts(db: Database): Promise<HostView[]> {
       state: h.state === "up" && h.drainingSince ? "draining" : h.state,
       lastHeartbeatAt: h.lastHeartbeatAt,
       capacityMb: h.capacityMb,
-      committedMb: here.filter((d) => d.desired !== "stopped" && d.desired !== "sleeping").reduce((n, d) => n + memoryOf(d.size), 0),
-      dynos: here.length + leaving.length,
+      committedMb: here.filter((d) => d.desired !== "stopped" && d.desired !== "sleeping").reduce((n, d) => n + d.n * memoryOf(d.size), 0),
+      dynos: count(here) + count(leaving),
       agentVersion: h.agentVersion,
       drainingSince: h.drainingSince,
     };
