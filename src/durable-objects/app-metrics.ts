@@ -63,7 +63,9 @@ export class AppMetrics extends DurableObject<Bindings> {
     const from = now - query.rangeMs;
     const rows = this.sql
       .exec<{ res: number; t: number; series: string; data: string; rolled: number }>(
-        "SELECT res, t, series, data, rolled FROM points WHERE res <= ? AND t >= ? AND t < ?",
+        // The resolution asked for, and the finer rows not folded into it yet.
+        "SELECT res, t, series, data, rolled FROM points WHERE (res = ? OR (res < ? AND rolled = 0)) AND t >= ? AND t < ?",
+        query.resolution,
         query.resolution,
         from - 3_600_000,
         now + 60_000,
