@@ -35,12 +35,15 @@ export class AppMetrics extends DurableObject<Bindings> {
   async ingest(batch: MetricsBatch): Promise<void> {
     const now = Date.now();
     const oldest = now - RESOLUTIONS[0].keepMs;
-    const known = new Set(
-      this.sql
-        .exec<{ series: string }>("SELECT DISTINCT series FROM points")
-        .toArray()
-        .map((r) => r.series),
-    );
+    // The series kept so far, read only when samples come (most batches of events carry none).
+    const known = batch.points?.length
+      ? new Set(
+          this.sql
+            .exec<{ series: string }>("SELECT DISTINCT series FROM points")
+            .toArray()
+            .map((r) => r.series),
+        )
+      : new Set<string>();
     for (const p of batch.points ?? []) {
       if (p.t < oldest || p.t > now + 60_000) continue;
       if (!known.has(p.series)) {

@@ -167,14 +167,14 @@ export const bucketStart = (ms: number, resolution: number) => Math.floor(ms / (
  * coarser bucket and series, merged.
  */
 export function foldable(rows: Row[], res: number, now: number): { targets: Map<string, { t: number; series: string; data: SeriesData }>; folded: Row[] } {
-  const next = RESOLUTIONS[RESOLUTIONS.findIndex((r) => r.seconds === res) + 1];
+  const next = coarserThan(res);
   const targets = new Map<string, { t: number; series: string; data: SeriesData }>();
   const folded: Row[] = [];
-  if (!next) return { targets, folded };
+  if (next === null) return { targets, folded };
   for (const row of rows) {
     if (row.res !== res || row.rolled) continue;
-    const t = bucketStart(row.t, next.seconds);
-    if (t + next.seconds * 1000 + FOLD_GRACE_MS > now) continue;
+    const t = bucketStart(row.t, next);
+    if (t + next * 1000 + FOLD_GRACE_MS > now) continue;
     const key = `${t}\u0000${row.series}`;
     const target = targets.get(key);
     if (target) merge(target.data, structuredClone(row.data));
@@ -184,11 +184,7 @@ export function foldable(rows: Row[], res: number, now: number): { targets: Map<
   return { targets, folded };
 }
 
-/** The resolution a coarser level folds from, or null for the finest. */
-export const finerThan = (res: number): number | null => {
-  const i = RESOLUTIONS.findIndex((r) => r.seconds === res);
-  return i > 0 ? RESOLUTIONS[i - 1]!.seconds : null;
-};
+/** The resolution a level folds into, or null for the coarsest. */
 export const coarserThan = (res: number): number | null => RESOLUTIONS[RESOLUTIONS.findIndex((r) => r.seconds === res) + 1]?.seconds ?? null;
 
 /**

@@ -4,7 +4,7 @@ import type { AppRow } from "../db/schema/index.ts";
 import type { RequestPoint } from "../metrics/series.ts";
 import { appMetricsView, type EcoView, type MetricsView, metricsQuery } from "../services/metrics-view.ts";
 import { appOrLogin } from "./app-support.tsx";
-import { type ChartLine, type ChartMarker, LineChart, MARKER_COLORS, StackedBars } from "./charts.tsx";
+import { type ChartLine, type ChartMarker, LineChart, MARKER_COLORS, StackedBars, type TimeAxis } from "./charts.tsx";
 import { appHref, type DashboardEnv, href } from "./context.ts";
 import { AppFrame, type Frame, frameOf } from "./layout.tsx";
 
@@ -102,6 +102,7 @@ const MetricsCharts: FC<{ view: MetricsView }> = ({ view }) => {
   const anyDyno = Object.values(view.dynos)[0];
   const times = (points.length ? points : (anyDyno?.points ?? [])).map((p) => Date.parse(p.t));
   const markers: ChartMarker[] = view.events.map((e) => ({ t: Date.parse(e.t), kind: e.kind, label: e.message }));
+  const axis: TimeAxis = { times, to, resolutionMs, markers };
   const dynoNames = Object.keys(view.dynos);
   const quota = Math.max(0, ...Object.values(view.dynos).flatMap((d) => d.points.map((p) => p.memory_quota_mb ?? 0)));
   const memoryLines: ChartLine[] = dynoNames.map((name, i) => ({
@@ -124,50 +125,25 @@ const MetricsCharts: FC<{ view: MetricsView }> = ({ view }) => {
       <Summary totals={view.totals[reqType]} resolution={view.resolution_s} />
       {times.length ? (
         <>
-          <LineChart
-            id="chart-response-time"
-            title={`Response time (${reqType})`}
-            unit="ms"
-            times={times}
-            to={to}
-            resolutionMs={resolutionMs}
-            lines={latency}
-            markers={markers}
-          />
+          <LineChart id="chart-response-time" title={`Response time (${reqType})`} unit="ms" {...axis} lines={latency} />
           <StackedBars
             id="chart-throughput"
             title={`Throughput by status (${reqType}), requests per ${per}`}
             unit="requests"
-            times={times}
-            to={to}
-            resolutionMs={resolutionMs}
+            {...axis}
             stacks={(["2xx", "3xx", "4xx", "5xx"] as const).map((k) => ({ name: k, values: points.map((p) => p.status[k]), color: STATUS_COLORS[k]! }))}
-            markers={markers}
           />
-          <LineChart
-            id="chart-memory"
-            title="Memory per dyno (mean RSS)"
-            unit="MB"
-            times={times}
-            to={to}
-            resolutionMs={resolutionMs}
-            lines={memoryLines}
-            markers={markers}
-            floorMax={quota}
-          />
+          <LineChart id="chart-memory" title="Memory per dyno (mean RSS)" unit="MB" {...axis} lines={memoryLines} floorMax={quota} />
           <LineChart
             id="chart-load"
             title="Load average (1 min) per dyno"
             unit="load"
-            times={times}
-            to={to}
-            resolutionMs={resolutionMs}
+            {...axis}
             lines={dynoNames.map((name, i) => ({
               name,
               values: view.dynos[name]!.points.map((p) => p.load_avg_1m),
               color: DYNO_COLORS[i % DYNO_COLORS.length]!,
             }))}
-            markers={markers}
           />
         </>
       ) : (

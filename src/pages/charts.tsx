@@ -128,18 +128,24 @@ const Legend: FC<{ items: Array<{ name: string; color: string; dashed?: boolean 
   </ul>
 );
 
-/** Lines over time; `id` names the figure for the page's tests and its live refresh. */
-export const LineChart: FC<{
-  id: string;
-  title: string;
-  unit: string;
+/** What every chart of a page shares: its time axis and the events drawn on it. */
+export interface TimeAxis {
+  /** Bucket starts. */
   times: number[];
   to: number;
   resolutionMs: number;
-  lines: ChartLine[];
   markers: ChartMarker[];
-  floorMax?: number;
-}> = (p) => {
+}
+
+/** A chart's own: `id` names the figure for the page's tests and its live refresh. */
+interface ChartHead {
+  id: string;
+  title: string;
+  unit: string;
+}
+
+/** Lines over time. */
+export const LineChart: FC<TimeAxis & ChartHead & { lines: ChartLine[]; floorMax?: number }> = (p) => {
   const max = niceCeiling(Math.max(p.floorMax ?? 0, ...p.lines.flatMap((l) => l.values.filter((v): v is number => v !== null))));
   const frame: Frame = { times: p.times, from: p.times[0] ?? p.to, to: p.to, max };
   const mid = (t: number) => t + p.resolutionMs / 2;
@@ -186,16 +192,7 @@ export interface BarStack {
 }
 
 /** Stacked bars per time bucket (throughput by status class). */
-export const StackedBars: FC<{
-  id: string;
-  title: string;
-  unit: string;
-  times: number[];
-  to: number;
-  resolutionMs: number;
-  stacks: BarStack[];
-  markers: ChartMarker[];
-}> = (p) => {
+export const StackedBars: FC<TimeAxis & ChartHead & { stacks: BarStack[] }> = (p) => {
   const totals = p.times.map((_, i) => p.stacks.reduce((n, s) => n + (s.values[i] ?? 0), 0));
   const frame: Frame = { times: p.times, from: p.times[0] ?? p.to, to: p.to, max: niceCeiling(Math.max(0, ...totals)) };
   const width = Math.max(1, x(frame, (p.times[0] ?? 0) + p.resolutionMs) - x(frame, p.times[0] ?? 0) - 1);

@@ -68,22 +68,18 @@ export function recordRequest(env: MetricsEnv, after: (work: Promise<unknown>) =
 }
 
 /** Records events of an app for its charts, after the answer. */
-export function recordEvents(ctx: Pick<ServiceContext, "env" | "after">, appId: string, events: Array<Omit<AppEvent, "t"> & { t?: number }>): void {
-  const stub = appMetrics(ctx.env, appId);
-  if (!stub || !events.length) return;
-  const now = Date.now();
-  ctx.after(
-    stub
-      .ingest({ events: events.map((e) => ({ ...e, t: e.t ?? now })) })
-      .catch((err: unknown) => console.error(JSON.stringify({ metrics_events_lost: appId, error: String(err) }))),
-  );
+export function recordEvents(ctx: Pick<ServiceContext, "env" | "after">, appId: string, events: TimedEvent[]): void {
+  if (events.length && ctx.env.APP_METRICS) ctx.after(recordEventsNow(ctx.env, appId, events));
 }
 
-/** Records events of an app for its charts now (where there is no request to outlive). */
-export async function recordEventsNow(env: Pick<Bindings, "APP_METRICS">, appId: string, events: Array<Omit<AppEvent, "t">>): Promise<void> {
+/** An event to record; without `t`, it happened now. */
+type TimedEvent = Omit<AppEvent, "t"> & { t?: number };
+
+/** Records events of an app for its charts now (where there is no request to outlive); a failure is logged, not thrown. */
+export async function recordEventsNow(env: Pick<Bindings, "APP_METRICS">, appId: string, events: TimedEvent[]): Promise<void> {
   const now = Date.now();
   await appMetrics(env, appId)
-    ?.ingest({ events: events.map((e) => ({ ...e, t: now })) })
+    ?.ingest({ events: events.map((e) => ({ ...e, t: e.t ?? now })) })
     .catch((err: unknown) => console.error(JSON.stringify({ metrics_events_lost: appId, error: String(err) })));
 }
 

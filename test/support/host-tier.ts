@@ -11,6 +11,7 @@ import { freePort } from "../../src/node/ports.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import type { ApiCall, ApiResult } from "./api.ts";
 import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "./own-database.ts";
+import { callApi } from "./second-worker.ts";
 import { slugArchive } from "./slugs.ts";
 
 /**
@@ -182,7 +183,7 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
       tls,
       port,
       hosts,
-      api: (pathname, call) => callApi(`https://localhost:${port}`, dispatcher, pathname, call),
+      api: (pathname, call) => callApi(`https://localhost:${port}`, pathname, call, dispatcher),
       dispatcher,
       async visit(app, pathname = "/") {
         try {
@@ -226,20 +227,6 @@ function killGroup(workDir: string) {
       process.kill(pid, "SIGKILL");
     } catch {}
   }
-}
-
-async function callApi<T>(base: string, dispatcher: Agent, pathname: string, call: ApiCall = {}): Promise<ApiResult<T>> {
-  const headers: Record<string, string> = { Accept: "application/vnd.heroku+json; version=3", ...call.headers };
-  if (call.token) headers.Authorization = `Bearer ${call.token}`;
-  let body = call.rawBody;
-  if (body === undefined && call.body !== undefined) {
-    body = JSON.stringify(call.body);
-    headers["Content-Type"] ??= "application/json";
-  }
-  const res = await fetch(base + pathname, { method: call.method ?? "GET", headers, body, dispatcher });
-  const text = await res.text();
-  const json = (res.headers.get("content-type") ?? "").includes("json");
-  return { status: res.status, headers: res.headers, body: (json ? JSON.parse(text) : text) as T, text };
 }
 
 /** Deploys the runtime test app's slug to `app` on the fleet (the Slug API, then a release). */

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fetch } from "undici";
+import { type Dispatcher, fetch } from "undici";
 import { APPS_DOMAIN } from "../../src/local/cli-env.ts";
 import { freePort } from "../../src/node/ports.ts";
 import type { LocalTls } from "../../src/local/tls.ts";
@@ -67,7 +67,8 @@ export async function startSecondWorker(vars: Record<string, string>, opts: { hy
   };
 }
 
-async function callApi<T>(base: string, pathname: string, call: ApiCall = {}): Promise<ApiResult<T>> {
+/** An API call to the Worker at `base`, as `api()` calls the platform's (through `dispatcher`, by default one that trusts the platform's CA). */
+export async function callApi<T>(base: string, pathname: string, call: ApiCall = {}, dispatcher: Dispatcher = tlsAgent()): Promise<ApiResult<T>> {
   const headers: Record<string, string> = { Accept: "application/vnd.heroku+json; version=3", ...call.headers };
   if (call.token) headers.Authorization = `Bearer ${call.token}`;
   let body = call.rawBody;
@@ -75,7 +76,7 @@ async function callApi<T>(base: string, pathname: string, call: ApiCall = {}): P
     body = JSON.stringify(call.body);
     headers["Content-Type"] ??= "application/json";
   }
-  const res = await fetch(base + pathname, { method: call.method ?? "GET", headers, body, dispatcher: tlsAgent() });
+  const res = await fetch(base + pathname, { method: call.method ?? "GET", headers, body, dispatcher });
   const text = await res.text();
   const json = (res.headers.get("content-type") ?? "").includes("json");
   return { status: res.status, headers: res.headers, body: (json ? JSON.parse(text) : text) as T, text };
