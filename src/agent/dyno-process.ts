@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { closeSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
 import { type Duplex, Transform, type Writable } from "node:stream";
 import tty from "node:tty";
 import { type DesiredDyno, type DynoErrorCode, isOneOffType, type ObservedDyno } from "../protocol/host.ts";
@@ -8,10 +10,13 @@ import { LineSplitter, type LogSink } from "./log-buffer.ts";
 import { exitStatus, portAccepts, signalGroup, waitGroupGone } from "./process-group.ts";
 import { HARD_LIMIT_FACTOR } from "./sandbox/cgroups.ts";
 import type { Sandbox } from "./sandbox/index.ts";
+import { OUTPUT_FIFOS } from "./sandbox/filesystem.ts";
 import { envScript } from "./sandbox/launch.ts";
+import { type InstanceRecord, readStatus, STATUS_FILE, writeRecord } from "./sandbox/record.ts";
 import { ROOT_ENV } from "./sandbox/run.ts";
 import { openTerminal } from "./terminal.ts";
 import { type DynoUsage, USAGE_SAMPLE_MS, UsageSampler } from "./dyno-usage.ts";
+import { AGENT_VERSION } from "./version.ts";
 
 /** Heroku's dyno states, as the heartbeat reports them. */
 export type DynoState = ObservedDyno["state"];
@@ -72,6 +77,9 @@ const EXIT_MARKER = "\uFFFF heroku-command-exit-status:";
 /** How long output may still drain once an attached command exited, before the connection ends. */
 const DRAIN_MS = 2_000;
 
+/** How often an adopted dyno's monitor (not this agent's child, so no exit event) is looked at. */
+const ADOPTED_POLL_MS = 200;
+
 /** The client of an attached one-off dyno (`heroku run`): the connection its terminal or pipes are carried on. */
 export interface AttachedSession {
   socket: Duplex;
@@ -87,8 +95,13 @@ export class DynoProcess {
   state: DynoState = "starting";
   /** The exit status once the process ended (code, or 128 + signal). */
   status: number | null = null;
-  readonly startedAt = Date.now();
+  startedAt = Date.now();
   private child?: ChildProcess;
+  /** An adopted dyno's monitor: started by an earlier agent, so not a child of this one. */
+  private adoptedPid?: number;
+  private adoptedTimer?: NodeJS.Timeout;
+  /** The read ends of a sandboxed dyno's output FIFOs. */
+  private outputs: net.Socket[] = [];
   private stopping?: Promise<void>;
   private bootTimer?: NodeJS.Timeout;
   private probeTimer?: NodeJS.Timeout;
@@ -103,7 +116,7 @@ export class DynoProcess {
   constructor(private readonly o: DynoProcessOptions) {}
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.child?.pid ?? this.adoptedPid;
   }
 
   get port(): number {
@@ -126,7 +139,18 @@ export class DynoProcess {
     const env = { ...BASE_ENV, ...dyno.env, PORT: String(port), DYNO: dyno.name, PS: dyno.name, HOME: appDir };
     const term = session?.tty ? openTerminal(session.tty.cols, session.tty.rows) : null;
     const script = (term ? KEEP_SHELL_TTY : session ? KEEP_SHELL + MERGE_OUTPUT : KEEP_SHELL) + PROFILE + dyno.command;
-    const stdio: StdioOptions = term ? [term.slave, term.slave, term.slave] : [session ? "pipe" : "ignore", "pipe", "pipe"];
+    // A sandboxed dyno of the app's own (not an attached one) writes to FIFOs in its control
+    // directory, opened read-write so that it never meets a closed reader: it runs on while
+    // no agent reads (one replacing another), and the next agent opens the same FIFOs.
+    const adoptable = !!sandbox && !session;
+    const fifos = adoptable ? OUTPUT_FIFOS.map((f) => path.join(sandbox.fs.ctlDir, f)) : [];
+    const readers = fifos.map((f) => openSync(f, constants.O_RDONLY | constants.O_NONBLOCK));
+    const writers = fifos.map((f) => openSync(f, constants.O_RDWR));
+    const stdio: StdioOptions = term
+      ? [term.slave, term.slave, term.slave]
+      : adoptable
+        ? ["ignore", writers[0]!, writers[1]!]
+        : [session ? "pipe" : "ignore", "pipe", "pipe"];
     // In a sandbox every process up to the tenant's shell is root with ROOT_ENV; the tenant's
     // environment is handed over on fd 3 and applied by that shell (see sandbox/launch.ts).
     // Under a terminal the tenant's shell leads a session of its own with the terminal as its
@@ -134,11 +158,25 @@ export class DynoProcess {
     let child: ChildProcess;
     try {
       child = sandbox
-        ? spawn("/bin/sh", sandbox.argv(script, { hostname: dyno.name, name: dyno.name, terminal: !!term }).slice(1), {
-            cwd: "/",
-            env: ROOT_ENV,
-            stdio: [...stdio, "pipe"],
-          })
+        ? spawn(
+            "/bin/sh",
+            sandbox
+              .argv(script, {
+                hostname: dyno.name,
+                name: dyno.name,
+                terminal: !!term,
+                ...(adoptable ? { statusFile: path.join(sandbox.fs.ctlDir, STATUS_FILE) } : {}),
+              })
+              .slice(1),
+            {
+              cwd: "/",
+              env: ROOT_ENV,
+              stdio: [...stdio, "pipe"],
+              // Its own session: nothing sent to the agent's process group reaches the dyno,
+              // which outlives the agent (for the next one to adopt; see the supervisor).
+              detached: adoptable,
+            },
+          )
         : spawn(term ? "/usr/bin/setsid" : "/bin/sh", term ? ["--ctty", "/bin/sh", "-c", script] : ["-c", script], {
             cwd: appDir,
             env,
@@ -149,8 +187,9 @@ export class DynoProcess {
             ...(user ? { uid: user.uid, gid: user.gid } : {}),
           });
     } finally {
-      // The dyno holds the terminal's slave now; the agent keeps only the master.
+      // The dyno holds the terminal's slave (or the FIFOs' writing ends) now; the agent keeps only the reading side.
       if (term) closeSync(term.slave);
+      for (const fd of writers) closeSync(fd);
     }
     this.child = child;
     if (sandbox) {
@@ -159,6 +198,7 @@ export class DynoProcess {
       envPipe.end(envScript(env));
     }
     if (session) this.connect(session, child, term && new tty.ReadStream(term.master));
+    else if (adoptable) this.readOutput(readers);
     else {
       for (const stream of [child.stdout!, child.stderr!]) {
         const lines = new LineSplitter((text) => this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "app", text, ts: Date.now() }));
@@ -174,9 +214,73 @@ export class DynoProcess {
     });
     child.on("exit", (code, signal) => this.onExit(exitStatus(code, signal)));
     if (child.pid === undefined) return;
+    if (adoptable) {
+      const { env: _env, ...rest } = dyno;
+      writeRecord(sandbox.fs.ctlDir, {
+        version: 1,
+        dyno: rest,
+        port,
+        pid: child.pid,
+        started_at: this.startedAt,
+        agent_version: AGENT_VERSION,
+        sandbox: sandbox.describe(),
+      });
+    }
     if (sandbox) this.watchMemory(sandbox);
     if (dyno.type === "web") this.awaitBind();
     else this.setState("up");
+  }
+
+  /**
+   * Takes over a dyno an earlier agent started (its sandbox and record): reads its output
+   * FIFOs, watches its monitor for the exit status, samples its usage. A web dyno whose port
+   * accepts is `up` at once; one still booting is waited for as at a start. No state line is
+   * written: to the app, nothing happened.
+   */
+  static async adopt(o: DynoProcessOptions, record: InstanceRecord): Promise<DynoProcess> {
+    const proc = new DynoProcess(o);
+    const box = o.sandbox!;
+    proc.startedAt = record.started_at;
+    proc.adoptedPid = record.pid;
+    proc.readOutput(OUTPUT_FIFOS.map((f) => openSync(path.join(box.fs.ctlDir, f), constants.O_RDONLY | constants.O_NONBLOCK)));
+    proc.adoptedTimer = setInterval(() => {
+      if (monitorRunning(record.pid)) return;
+      clearInterval(proc.adoptedTimer);
+      // No status written: the monitor itself was killed (with SIGKILL, as the sweep does).
+      proc.onExit(readStatus(box.fs.ctlDir) ?? 128 + 9);
+    }, ADOPTED_POLL_MS);
+    proc.watchMemory(box);
+    if (o.dyno.type !== "web") proc.state = "up";
+    else if (await portAccepts(o.port, 1_000, box.address)) proc.state = "up";
+    else proc.awaitBind();
+    return proc;
+  }
+
+  /**
+   * Lets go of the dyno without stopping it (the agent is handing its dynos to the next
+   * one): timers off, output FIFOs closed on this side (the dyno holds them open), and the
+   * process no longer watched.
+   */
+  detach(): void {
+    this.clearTimers();
+    clearInterval(this.memoryTimer);
+    clearInterval(this.adoptedTimer);
+    this.child?.removeAllListeners("exit");
+    this.child?.unref();
+    for (const out of this.outputs) out.destroy();
+  }
+
+  /** Splits the output FIFOs (stdout, stderr) into the app's log lines. */
+  private readOutput(fds: number[]): void {
+    const { dyno } = this.o;
+    for (const fd of fds) {
+      const stream = new net.Socket({ fd, readable: true, writable: false });
+      this.outputs.push(stream);
+      const lines = new LineSplitter((text) => this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "app", text, ts: Date.now() }));
+      stream.on("data", (chunk: Buffer) => lines.push(chunk));
+      stream.on("end", () => lines.end());
+      stream.on("error", () => lines.end());
+    }
   }
 
   /**
@@ -244,8 +348,8 @@ export class DynoProcess {
   private async terminate(graceMs: number, replaced: boolean): Promise<void> {
     this.clearTimers();
     // An attached dyno whose client never came: nothing was started, nothing is left to stop.
-    if (!this.child) return this.finished();
-    const pid = this.child?.pid;
+    if (!this.child && this.adoptedPid === undefined) return this.finished();
+    const pid = this.pid;
     if (pid !== undefined && this.status === null) {
       this.platform("Stopping all processes with SIGTERM");
       // Every process of the dyno, not just the shell: the app's own shutdown is what the grace period is for.
@@ -295,7 +399,7 @@ export class DynoProcess {
   /** SIGKILL to every process of the dyno: all of its sandbox, else its process group. */
   private killAll(): void {
     if (this.o.sandbox) this.o.sandbox.killAll();
-    else if (this.child?.pid !== undefined) signalGroup(this.child.pid, "SIGKILL");
+    else if (this.pid !== undefined) signalGroup(this.pid, "SIGKILL");
   }
 
   private awaitBind(): void {
@@ -357,12 +461,13 @@ export class DynoProcess {
     this.status = status;
     this.clearTimers();
     clearInterval(this.memoryTimer);
+    clearInterval(this.adoptedTimer);
     if (this.o.sandbox?.cgroup.oomKilled()) {
       this.platform(`Error R15 (Memory quota vastly exceeded) -> the dyno used more than ${this.o.dyno.memory_mb * HARD_LIMIT_FACTOR}M and was stopped`);
       this.errors.add("R15");
     }
     this.platform(`Process exited with status ${status}`);
-    if (this.child?.pid !== undefined && !this.stopping) {
+    if (this.pid !== undefined && !this.stopping) {
       // The dyno ends with its main process, as a container would: nothing it left behind
       // survives (in a sandbox its PID namespace is gone already; this covers the rest).
       this.killAll();
@@ -388,6 +493,16 @@ export class DynoProcess {
   private clearTimers(): void {
     clearTimeout(this.bootTimer);
     clearTimeout(this.probeTimer);
+  }
+}
+
+/** Whether a process runs (exists and is not a zombie waiting for a parent that is not this agent). */
+function monitorRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
   }
 }
 

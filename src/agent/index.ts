@@ -19,15 +19,14 @@ import { createAgentServer } from "./server.ts";
 import { downloadSlug, slugCachePath } from "./slug.ts";
 import { SandboxHost } from "./sandbox/index.ts";
 import { createSupervisor, type Supervisor } from "./supervisor.ts";
-import { createRequire } from "node:module";
+import { AGENT_VERSION } from "./version.ts";
 
-/** Everything the agent is told; nothing is read from globals. */
-/** This agent's release (the package's version), reported in its heartbeats. */
-export const AGENT_VERSION: string = createRequire(import.meta.url)("../../package.json").version;
+export { AGENT_VERSION };
 
 /** Heroku's runtime metrics come every 20 s. */
 export const METRICS_INTERVAL_MS = 20_000;
 
+/** Everything the agent is told; nothing is read from globals. */
 export interface AgentConfig {
   /** The control plane's origin; without it the agent only serves commands (see `commandKey`). */
   controlPlaneUrl?: string;
@@ -101,6 +100,12 @@ export interface Agent {
   heartbeat(): Promise<void>;
   /** Stops serving and heartbeating, stops every dyno, ships the last lines. */
   stop(): Promise<void>;
+  /**
+   * Stops serving and heartbeating and ships the last lines, leaving the dynos running for
+   * the next agent started on this work dir to adopt (an upgrade). Builds and attached
+   * one-off dynos end. Resolves with how many dynos were handed over.
+   */
+  handOff(): Promise<number>;
 }
 
 /**
@@ -145,7 +150,9 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
   await prepareWorkDir(config.workDir, !config.unsafeNoSandbox);
   if (config.unsafeNoSandbox)
     log("WARNING: --unsafe-no-sandbox: tenant code runs without namespaces or cgroups; any tenant who can deploy can reach this host and its services");
-  const sandboxes = config.unsafeNoSandbox ? null : await SandboxHost.create(config.workDir, { supernet: config.dynoSupernet, allow: config.allowServices });
+  const sandboxes = config.unsafeNoSandbox
+    ? null
+    : await SandboxHost.create(config.workDir, { supernet: config.dynoSupernet, allow: config.allowServices, log });
   const logs = new LogBuffer(config.logBufferLines);
   const client = config.controlPlaneUrl
     ? new ControlPlaneClient({ url: config.controlPlaneUrl, hostSecret: config.hostSecret ?? "", caFile: config.caFile })
@@ -187,6 +194,8 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     attachTimeoutMs: config.attachTimeoutMs,
     onChange: () => reportSoon(),
   });
+  const adopted = supervisor.summaries().length;
+  if (adopted) log(`adopted ${adopted} running dyno${adopted === 1 ? "" : "s"} of the agent before this one`);
   const auth = new CommandAuth();
   if (config.commandKey) await auth.setKey(config.commandKey, config.hostId ?? "");
 
@@ -325,6 +334,18 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     : undefined;
   metricsTimer?.unref();
 
+  /** Stops taking commands, requests and heartbeats: the first steps of a stop and of a hand-off. */
+  const quiesce = async () => {
+    stopped = true;
+    clearTimeout(timer);
+    clearInterval(metricsTimer);
+    await inFlight;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  };
+
   return {
     url,
     port,
@@ -333,15 +354,19 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     builder,
     logs,
     heartbeat,
+    async handOff() {
+      await quiesce();
+      rendezvousServer?.close();
+      await builder?.stop();
+      const kept = await supervisor.release();
+      // The last lines. No last heartbeat: one without the handed-over dynos would read as
+      // one-off dynos gone; the next agent's first heartbeat reports them all.
+      await shipper?.stop();
+      client?.close();
+      return kept;
+    },
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      clearInterval(metricsTimer);
-      await inFlight;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await quiesce();
       // Attached clients keep their connections until their dynos end, just below.
       rendezvousServer?.close();
       // Every step runs even when one before it failed: nothing may outlive the agent.

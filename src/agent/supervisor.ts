@@ -9,6 +9,7 @@ import type { LogSink } from "./log-buffer.ts";
 import { killProcessesUnder, pickFreePort } from "./process-group.ts";
 import { diffDynos, HEROKU_BACKOFF, restartDelayMs, type BackoffSchedule, type DynoDiff, type RunningDynoSummary } from "./reconcile.ts";
 import type { Sandbox, SandboxHost } from "./sandbox/index.ts";
+import type { InstanceRecord } from "./sandbox/record.ts";
 import { removeInstanceDir, SlugUnpacker, unpackSlug } from "./slug.ts";
 
 /** How the supervisor runs dynos. */
@@ -71,6 +72,12 @@ interface Slot {
   /** Attached one-off dynos: whether a client came (only one ever does), and the wait for it. */
   attached?: boolean;
   attachTimer?: NodeJS.Timeout;
+  /**
+   * Adopted from an earlier agent: its config vars are not known here until the control
+   * plane's desired set names it again, so a crash waits for that before the restart.
+   */
+  awaitingDesired?: boolean;
+  restartWhenDesired?: boolean;
 }
 
 /** What `inspect` reveals about a dyno, for operators and tests. */
@@ -83,11 +90,13 @@ export async function createSupervisor(o: SupervisorOptions): Promise<Supervisor
   await fs.mkdir(dynosDir, { recursive: true, mode: 0o711 });
   await fs.chmod(dynosDir, 0o711); // dynos may pass through, not list their neighbours
   if (!o.sandboxes) await assertReachable(dynosDir, user);
-  // Instances are never adopted across agent restarts: leftovers are ended, and desired
-  // dynos start afresh, as they would after any restart.
+  // Dynos run without a sandbox are never adopted: leftovers are ended, and desired dynos
+  // start afresh. Sandboxed ones an earlier agent left running are adopted.
   await killProcessesUnder(dynosDir);
   for (const name of await fs.readdir(dynosDir)) await removeInstanceDir(path.join(dynosDir, name));
-  return new Supervisor(o, user, dynosDir);
+  const supervisor = new Supervisor(o, user, dynosDir);
+  if (o.sandboxes) await supervisor.adopt(o.sandboxes.takeAdopted());
+  return supervisor;
 }
 
 /**
@@ -124,6 +133,8 @@ export class Supervisor {
     const diff = diffDynos(kept, running);
     for (const dyno of diff.start) this.ensure(dyno);
     for (const { dyno } of diff.replace) this.ensure(dyno);
+    // Adopted dynos, named again: their config vars are known from now on.
+    for (const dyno of kept) if (this.slots.get(dyno.id)?.awaitingDesired) this.ensure(dyno);
     for (const id of diff.stop) void this.stop(id);
     return diff;
   }
@@ -140,7 +151,86 @@ export class Supervisor {
       for (const arrived of this.arrivals.get(dyno.id) ?? []) arrived();
     } else if (slot.dyno.instance !== dyno.instance) {
       this.replace(slot, dyno);
+    } else if (slot.awaitingDesired) {
+      // An adopted dyno named again: now its config vars are known, for its next start.
+      slot.dyno = dyno;
+      slot.awaitingDesired = false;
+      if (slot.restartWhenDesired) this.restartCrashed(slot);
     }
+  }
+
+  /**
+   * Takes over the dynos an earlier agent on this work dir left running (upgraded, or died):
+   * each is watched, stopped and restarted as if this agent had started it. Of two instances
+   * of one dyno (a release was replacing it), the newer is kept and the older ended. Returns
+   * how many were adopted.
+   */
+  async adopt(found: { sandbox: Sandbox; record: InstanceRecord }[]): Promise<number> {
+    const newestFirst = [...found].sort((a, b) => b.record.started_at - a.record.started_at);
+    for (const { sandbox, record } of newestFirst) {
+      const dyno: DesiredDyno = { ...record.dyno, env: {} };
+      const inst: Instance = { dyno, sandbox, retired: false };
+      this.live.add(inst);
+      const existing = this.slots.get(dyno.id);
+      const slot: Slot = existing ?? { dyno, state: "starting", exitCode: null, crashes: 0, restarts: 0, errors: new Set(), awaitingDesired: true };
+      inst.proc = await DynoProcess.adopt(
+        {
+          dyno,
+          appDir: "/app",
+          port: record.port,
+          sandbox,
+          user: sandbox.user,
+          bootTimeoutMs: this.o.bootTimeoutMs ?? dyno.boot_timeout_s * 1000,
+          sink: this.o.sink,
+          onState: () => this.onProcessState(slot, inst),
+        },
+        record,
+      );
+      if (existing) {
+        inst.replaced = true;
+        void this.retire(inst);
+        continue;
+      }
+      this.slots.set(dyno.id, slot);
+      slot.current = inst;
+      this.setState(slot, inst.proc.state, null);
+      this.armTimeToLive(slot, inst, Date.now() - record.started_at);
+    }
+    return this.slots.size;
+  }
+
+  /**
+   * Lets go of every dyno without stopping it, for the agent that takes over (an upgrade):
+   * attached one-off dynos (their client's connection ends with this agent) and anything
+   * not yet running are stopped; the others run on and keep their records. Returns how many
+   * were handed over.
+   */
+  async release(): Promise<number> {
+    let kept = 0;
+    const ended: Promise<void>[] = [];
+    for (const [id, slot] of [...this.slots]) {
+      clearTimeout(slot.restartTimer);
+      clearTimeout(slot.attachTimer);
+      if (takesClient(slot.dyno)) {
+        ended.push(this.stop(id));
+        continue;
+      }
+      this.slots.delete(id);
+      for (const inst of [slot.previous, slot.current]) {
+        if (!inst || inst.retired) continue;
+        await inst.launching;
+        const proc = inst.proc;
+        if (!proc?.pid || proc.status !== null || inst.retired || !inst.sandbox) continue;
+        clearTimeout(inst.ttlTimer);
+        proc.detach();
+        this.live.delete(inst);
+        kept++;
+      }
+    }
+    await Promise.all(ended);
+    // What is left (a restart's old instance retiring, a start not far enough to hand over) ends.
+    while (this.live.size) await Promise.all([...this.live].map((i) => this.retire(i)));
+    return kept;
   }
 
   /** Stops a dyno on purpose (SIGTERM, then SIGKILL after the grace period) and forgets it. */
@@ -307,6 +397,7 @@ export class Supervisor {
   private replace(slot: Slot, dyno: DesiredDyno): void {
     clearTimeout(slot.restartTimer);
     slot.dyno = dyno;
+    slot.awaitingDesired = slot.restartWhenDesired = false;
     slot.crashes = 0;
     slot.restarts++;
     this.platform(dyno, "Restarting");
@@ -386,16 +477,19 @@ export class Supervisor {
     }
   }
 
-  /** One-off dynos: stopped once their time to live is over. */
-  private armTimeToLive(slot: Slot, inst: Instance): void {
+  /** One-off dynos: stopped once their time to live is over (`ranMs` of it may have passed already). */
+  private armTimeToLive(slot: Slot, inst: Instance, ranMs = 0): void {
     const { dyno } = slot;
     if (!dyno.time_to_live_s || !isOneOffType(dyno.type)) return;
     const ttl = dyno.time_to_live_s;
-    inst.ttlTimer = setTimeout(() => {
-      if (this.slots.get(dyno.id) !== slot || slot.current !== inst) return;
-      this.platform(dyno, `Stopping process: its time to live (${ttl} s) is over`);
-      void this.stop(dyno.id);
-    }, ttl * 1000);
+    inst.ttlTimer = setTimeout(
+      () => {
+        if (this.slots.get(dyno.id) !== slot || slot.current !== inst) return;
+        this.platform(dyno, `Stopping process: its time to live (${ttl} s) is over`);
+        void this.stop(dyno.id);
+      },
+      Math.max(0, ttl * 1000 - ranMs),
+    );
     inst.ttlTimer.unref();
   }
 
@@ -479,13 +573,19 @@ export class Supervisor {
     slot.restartTimer = setTimeout(
       () => {
         if (this.slots.get(slot.dyno.id) !== slot || slot.current !== inst) return;
-        this.platform(slot.dyno, "State changed from crashed to starting");
-        slot.restarts++;
-        this.setState(slot, "starting");
-        void this.launch(slot);
+        if (slot.awaitingDesired) slot.restartWhenDesired = true;
+        else this.restartCrashed(slot);
       },
       restartDelayMs(slot.crashes, schedule),
     );
+  }
+
+  private restartCrashed(slot: Slot): void {
+    slot.restartWhenDesired = false;
+    this.platform(slot.dyno, "State changed from crashed to starting");
+    slot.restarts++;
+    this.setState(slot, "starting");
+    void this.launch(slot);
   }
 
   /** Ends an instance: stops its process (with the grace period) and deletes its directory. */

@@ -49,7 +49,8 @@ export function pythonFlags(f: { packages?: string; index?: string; runtimes?: s
 
 /**
  * `dynoplane host --control-plane URL --secret S ...`: runs this machine's host agent until
- * Ctrl-C or SIGTERM, then stops its dynos the way Heroku does (SIGTERM, SIGKILL after 30 s).
+ * Ctrl-C or SIGTERM, then stops its dynos the way Heroku does (SIGTERM, SIGKILL after 30 s);
+ * on SIGUSR2 it exits leaving them running, for the next agent (an upgrade) to adopt.
  */
 export async function run(args: string[]): Promise<number> {
   const str = { type: "string" } as const;
@@ -112,14 +113,22 @@ export async function run(args: string[]): Promise<number> {
   console.log(`dynoplane host agent listening on ${agent.url}, reporting to ${controlPlaneUrl}`);
   if (agent.rendezvous) console.log(`heroku run connects to rendezvous://${agent.rendezvous}`);
 
-  await new Promise<void>((resolve) => {
+  const how = await new Promise<"stop" | "hand-off">((resolve) => {
     const shutdown = (signal: string) => {
       console.log(`\n${signal}: stopping dynos ...`);
-      resolve();
+      resolve("stop");
     };
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.once("SIGTERM", () => shutdown("SIGTERM"));
+    // An upgrade: this agent goes, its dynos stay for the next one started on the work dir.
+    process.once("SIGUSR2", () => resolve("hand-off"));
   });
-  await agent.stop();
+  if (how === "stop") await agent.stop();
+  else {
+    const kept = await agent.handOff();
+    console.log(`SIGUSR2: handed ${kept} running dyno${kept === 1 ? "" : "s"} over to the next agent on this work dir; exiting`);
+    // The dynos' launchers were this process's children: nothing of them may keep it running.
+    process.exit(0);
+  }
   return 0;
 }

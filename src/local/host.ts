@@ -100,8 +100,8 @@ export async function startLocalHost(opts: {
     ...(opts.python?.strictVersions ? ["--python-strict-versions"] : []),
     ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
-  // Kept alive: an agent that dies (its dynos die with it) is started again on the same
-  // port and secret, and converges on the desired dynos at its first heartbeat.
+  // Kept alive: an agent that dies is started again on the same port and secret; it adopts
+  // the dynos still running and converges on the desired ones at its first heartbeat.
   const kept = keepAlive("the host agent", () =>
     spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet }),
   );

@@ -233,15 +233,19 @@ describe("supervisor", () => {
     expect(sup.inspect(dyno.id)).toBeUndefined();
   });
 
-  it("ends the dynos a previous agent left running in the same work dir", async () => {
+  it("adopts the dynos a previous agent left running in the same work dir, and ends those the desired set does not name", async () => {
     const { sup, workDir } = await supervisor();
     const dyno = desiredDyno();
     sup.ensure(dyno);
     const info = await up(sup, dyno);
     const pid = appPid(info);
-    await supervisor({ workDir });
-    expect(alive(pid)).toBe(false);
-    expect(existsSync(info.dir!)).toBe(false);
+    await sup.release();
+    const next = await supervisor({ workDir });
+    expect(next.sup.inspect(dyno.id)?.state).toBe("up");
+    expect(alive(pid)).toBe(true);
+    next.sup.reconcile([]);
+    await waitFor("the dyno ended", () => !alive(pid));
+    await waitFor("its filesystem gone", () => !existsSync(info.dir!));
   });
 
   it("runs a dyno as a bare process, on loopback, only where the operator turned sandboxes off", async () => {

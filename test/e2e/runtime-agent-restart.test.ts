@@ -8,13 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dynos, hosts } from "../../src/db/schema/index.ts";
 import { freePort } from "../../src/node/ports.ts";
 import { ROOT } from "../../src/local/worker.ts";
+import { AGENT_VERSION } from "../../src/agent/version.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import { api, platform } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { appProcesses, deploySlug, destroyApp, processAlive, visit, waitFor, waitForUp } from "../support/slugs.ts";
 
-// A host agent that dies or is restarted must come back to exactly the desired dynos: a
-// killed agent's dynos die with it, nothing runs twice, nothing is missing.
+// A host agent that is replaced (an upgrade), dies or is restarted must come back to exactly
+// the desired dynos: running ones adopted by the next agent, nothing twice, nothing missing.
 // The app runs on a host of its own (with room for just its two dynos, so the platform
 // never places other apps' dynos there).
 
@@ -156,27 +157,84 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  it("after a SIGKILL of the agent, its dynos end with it and a new agent starts each desired dyno once", async () => {
-    const before = running().map((p) => p.pid);
+  /** Requests to the app through the router, one after another, until `stop`: how many failed of how many. */
+  const requestLoop = () => {
+    let looping = true;
+    let failed = 0;
+    let total = 0;
+    const done = (async () => {
+      while (looping) {
+        const r = await visit(app.name).catch(() => null);
+        total++;
+        if (r?.status !== 200) failed++;
+      }
+    })();
+    return {
+      async stop() {
+        looping = false;
+        await done;
+        return { failed, total };
+      },
+    };
+  };
+
+  it("on SIGUSR2 hands its dynos to the next agent: the same processes answer throughout, nothing starts twice", async () => {
+    const before = running()
+      .map((p) => p.pid)
+      .sort((a, b) => a - b);
+    expect(before).toHaveLength(2);
+    const loop = requestLoop();
+    await new Promise((r) => setTimeout(r, 500));
+    agent!.child.kill("SIGUSR2");
+    expect(await agent!.exited).toBe(0);
+    expect(agent!.output()).toMatch(/handed 2 running dynos over to the next agent/);
+    // The old agent is gone and its dynos are not.
+    expect(before.every(processAlive)).toBe(true);
+
+    agent = await startAgentProcess(secret, workDir);
+    const row = await waitForHeartbeat(hostId, agent);
+    expect(row.agentVersion).toBe(AGENT_VERSION);
+    expect(agent.output()).toMatch(/adopted 2 running dynos/);
+    await waitForUp(user.token, app.name, ["web.1", "web.2"], 30_000);
+    const seenAt = (await hostRow(hostId)).lastHeartbeatAt!;
+    const later = await waitForHeartbeat(hostId, agent, seenAt);
+    await waitForHeartbeat(hostId, agent, later.lastHeartbeatAt!);
+    const { failed, total } = await loop.stop();
+    expect(
+      running()
+        .map((p) => p.pid)
+        .sort((a, b) => a - b),
+    ).toEqual(before);
+    expect(total).toBeGreaterThan(20);
+    expect(failed).toBe(0);
+  });
+
+  it("after a SIGKILL of the agent, its dynos run on and the new agent adopts them: nothing starts twice", async () => {
+    const before = running()
+      .map((p) => p.pid)
+      .sort((a, b) => a - b);
     expect(before).toHaveLength(2);
     const { agentSession } = await hostRow(hostId);
     expect(agentSession).toMatch(/^[0-9a-f-]{36}$/);
     agent!.child.kill("SIGKILL");
     await agent!.exited;
-    // The dynos end with their agent (their sandboxes die with it): nothing runs on unsupervised.
-    await waitFor("the dynos gone with their agent", () => !before.some(processAlive), 10_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(before.every(processAlive)).toBe(true);
 
     agent = await startAgentProcess(secret, workDir);
-    // A new session: the control plane forgets the old agent's one-off dynos at once.
+    // A new session: the control plane forgets the old agent's unreported one-off dynos at once.
     expect((await waitForHeartbeat(hostId, agent)).agentSession).not.toBe(agentSession);
-    const after = await converged(before);
-    expect(before.some(processAlive)).toBe(false);
-
-    // Still exactly those two after further heartbeats: nothing is started twice.
+    await waitForUp(user.token, app.name, ["web.1", "web.2"], 30_000);
+    // Still exactly those two after further heartbeats.
     const seenAt = (await hostRow(hostId)).lastHeartbeatAt!;
     const later = await waitForHeartbeat(hostId, agent, seenAt);
     await waitForHeartbeat(hostId, agent, later.lastHeartbeatAt!);
-    expect(appProcesses(app.name)).toEqual(after);
+    expect(
+      running()
+        .map((p) => p.pid)
+        .sort((a, b) => a - b),
+    ).toEqual(before);
+    expect(appProcesses(app.name).filter((pid) => before.includes(pid))).toEqual(before);
   });
 
   it("after a graceful stop, leaves no dyno behind, and a new agent starts the desired dynos again", async () => {

@@ -178,13 +178,21 @@ export function createCgroup(layout: CgroupLayout, group: string, name: string, 
       }
     }
   }
-  // In v1 the memory directory comes first, the pids one last (it lists members).
-  const dirs = plan.map((p) => p.dir);
-  return new SandboxCgroup(layout, layout.version === 1 ? [dirs[0]!, dirs[2]!, dirs[1]!] : dirs);
+  return new SandboxCgroup(layout, cgroupDirs(layout, group, name));
 }
 
-/** Removes the empty cgroups an earlier run of this group left behind; returns those still holding processes. */
-export function sweepCgroups(layout: CgroupLayout, group: string): string[] {
+/** The directories of the sandbox cgroup `<group>/<name>`, in SandboxCgroup's order. Pure. */
+export function cgroupDirs(layout: CgroupLayout, group: string, name: string): string[] {
+  if (layout.version === 2) return [path.join(layout.root, group, name)];
+  // In v1 the memory directory comes first, the pids one last (it lists members).
+  return [layout.memory, layout.cpu, layout.pids].map((root) => path.join(root, group, name));
+}
+
+/**
+ * Removes the empty cgroups an earlier run of this group left behind; returns those still
+ * holding processes, except the sandboxes named in `keep` (adopted by this run).
+ */
+export function sweepCgroups(layout: CgroupLayout, group: string, keep: ReadonlySet<string> = new Set()): string[] {
   const parents = layout.version === 2 ? [path.join(layout.root, group)] : [layout.memory, layout.cpu, layout.pids].map((r) => path.join(r, group));
   const busy: string[] = [];
   for (const parent of parents) {
@@ -197,6 +205,7 @@ export function sweepCgroups(layout: CgroupLayout, group: string): string[] {
       continue;
     }
     for (const name of names) {
+      if (keep.has(name)) continue;
       const dir = path.join(parent, name);
       if ((readText(path.join(dir, "cgroup.procs")) ?? "").trim()) busy.push(dir);
       else {

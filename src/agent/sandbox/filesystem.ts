@@ -17,7 +17,15 @@ export interface InstanceFs {
   appDir: string;
   /** The host path of the sandbox's /tmp. */
   tmpDir: string;
+  /**
+   * The agent's own directory beside them (root's, never mounted into the sandbox): the
+   * dyno's output FIFOs, its exit status and the record an agent adopts it by.
+   */
+  ctlDir: string;
 }
+
+/** The FIFOs a dyno's stdout and stderr are, in its control directory. */
+export const OUTPUT_FIFOS = ["stdout", "stderr"] as const;
 
 /** Mounts a fresh instance filesystem over `lowerDir` below `parent`; `diskMb` bounds what can be written. */
 export async function mountInstance(parent: string, prefix: string, lowerDir: string | null, user: DynoUser, diskMb: number): Promise<InstanceFs> {
@@ -31,6 +39,7 @@ export async function mountInstance(parent: string, prefix: string, lowerDir: st
       ["app", 0o755],
       ["work", 0o700],
       ["tmp", 0o1777],
+      ["ctl", 0o700],
     ] as const) {
       await fs.mkdir(path.join(dir, name), { mode });
       await fs.chmod(path.join(dir, name), mode);
@@ -40,11 +49,17 @@ export async function mountInstance(parent: string, prefix: string, lowerDir: st
     if (lowerDir)
       await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lowerDir},upperdir=${dir}/upper,workdir=${dir}/work`, path.join(dir, "app")]);
     else await run("mount", ["--bind", path.join(dir, "upper"), path.join(dir, "app")]);
+    await run("mkfifo", ["-m", "0600", ...OUTPUT_FIFOS.map((f) => path.join(dir, "ctl", f))]);
   } catch (err) {
     await unmountInstance(dir).catch(() => {});
     throw err;
   }
-  return { dir, appDir: path.join(dir, "app"), tmpDir: path.join(dir, "tmp") };
+  return instanceFs(dir);
+}
+
+/** The paths of the instance filesystem mounted at `dir`. Pure. */
+export function instanceFs(dir: string): InstanceFs {
+  return { dir, appDir: path.join(dir, "app"), tmpDir: path.join(dir, "tmp"), ctlDir: path.join(dir, "ctl") };
 }
 
 /** Unmounts an instance filesystem and removes its mount point (whatever of it exists). */

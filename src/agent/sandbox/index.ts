@@ -3,10 +3,11 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { DynoUser } from "../dyno-user.ts";
-import { createCgroup, detectCgroups, removeGroup, sweepCgroups, type CgroupLayout, type CgroupLimits, type SandboxCgroup } from "./cgroups.ts";
+import { createCgroup, detectCgroups, removeGroup, SandboxCgroup, sweepCgroups, type CgroupLayout, type CgroupLimits } from "./cgroups.ts";
 import { mountInstance, unmountInstance, type InstanceFs } from "./filesystem.ts";
 import { sandboxArgv, systemMounts, type LaunchSpec } from "./launch.ts";
 import { SandboxNetwork, type DynoNetwork } from "./network.ts";
+import { findAdoptable, type InstanceRecord } from "./record.ts";
 
 /** The programs a sandbox is made with; all of them run as root with a fixed environment. */
 const TOOLS: [string, string][] = [
@@ -85,7 +86,10 @@ export class Sandbox {
   }
 
   /** The argv that runs `script` inside; the environment is written to its fd 3 (see `envScript`). */
-  argv(script: string, o: Partial<Pick<LaunchSpec, "readOnly" | "readWrite" | "chdir" | "hostname" | "name" | "args" | "terminal">> = {}): string[] {
+  argv(
+    script: string,
+    o: Partial<Pick<LaunchSpec, "readOnly" | "readWrite" | "chdir" | "hostname" | "name" | "args" | "terminal" | "statusFile">> = {},
+  ): string[] {
     return sandboxArgv(
       {
         cgroupProcs: this.cgroup.procsFiles,
@@ -101,9 +105,20 @@ export class Sandbox {
         name: o.name,
         args: o.args,
         terminal: o.terminal,
+        statusFile: o.statusFile,
       },
       this.host.system,
     );
+  }
+
+  /** The part of an instance record that says where this sandbox is. */
+  describe(): InstanceRecord["sandbox"] {
+    return { name: this.name, netns: this.network.name, address: this.network.address, user: this.user };
+  }
+
+  /** The sandbox's name: its cgroup's, unique on the host while it runs. */
+  get name(): string {
+    return path.basename(this.cgroup.dirs[0]!);
   }
 
   /** The tenant's processes inside (not the sandbox's root helpers), wherever they moved. */
@@ -164,6 +179,8 @@ export class SandboxHost {
   private readonly sandboxes = new Set<Sandbox>();
   private readonly opening = new Set<Promise<Sandbox>>();
   private closing = false;
+  /** Running sandboxes of an earlier agent on this work dir, for the supervisor to adopt. */
+  private adopted: { sandbox: Sandbox; record: InstanceRecord }[] = [];
   readonly system = systemMounts();
 
   private constructor(
@@ -173,16 +190,33 @@ export class SandboxHost {
     readonly instancesDir: string,
   ) {}
 
-  /** Checks the host, removes an earlier run's leftovers and sets up the network. */
-  static async create(workDir: string, o: { supernet?: string; allow?: { address: string; port: number }[] } = {}): Promise<SandboxHost> {
+  /**
+   * Checks the host, removes an earlier run's leftovers and sets up the network. The running
+   * dynos of an earlier agent on this work dir (one that was upgraded, or died) are kept with
+   * their cgroups, filesystems and network namespaces, for `takeAdopted`; everything else of
+   * it is ended and removed.
+   */
+  static async create(
+    workDir: string,
+    o: { supernet?: string; allow?: { address: string; port: number }[]; log?: (message: string) => void } = {},
+  ): Promise<SandboxHost> {
     const problems = sandboxProblems();
     if (problems.length) throw new Error(`this host cannot sandbox dynos: ${problems.join("; ")}`);
     const layout = detectCgroups()!;
     const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
     const group = `dynoplane-${tag}`;
     const instancesDir = path.join(workDir, "sandboxes");
-    // An earlier agent's sandboxes that outlived it: nothing of them may run on.
-    const busy = sweepCgroups(layout, group);
+    const log = o.log ?? (() => {});
+    let found = await findAdoptable(instancesDir, layout, group, log);
+    // Their network first: a namespace that cannot be kept makes its dyno one to end.
+    const network = await SandboxNetwork.create(workDir, { ...o, keep: found.map((f) => f.record.sandbox) });
+    found = found.filter((f) => {
+      if (network.kept.has(f.record.sandbox.netns)) return true;
+      log(`not adopting ${f.record.dyno.name} of ${f.record.dyno.app_name}: its network could not be kept`);
+      return false;
+    });
+    // An earlier agent's other sandboxes: nothing of them may run on.
+    const busy = sweepCgroups(layout, group, new Set(found.map((f) => f.record.sandbox.name)));
     for (const dir of busy) {
       for (const pid of readProc(path.join(dir, "cgroup.procs")).split("\n").filter(Boolean)) {
         try {
@@ -192,10 +226,24 @@ export class SandboxHost {
         }
       }
     }
-    for (let i = 0; i < 50 && busy.length && sweepCgroups(layout, group).length; i++) await new Promise((r) => setTimeout(r, 100));
-    for (const name of await fsp.readdir(instancesDir).catch(() => [] as string[])) await unmountInstance(path.join(instancesDir, name));
-    const network = await SandboxNetwork.create(workDir, o);
-    return new SandboxHost(layout, network, group, instancesDir);
+    const kept = new Set(found.map((f) => f.record.sandbox.name));
+    for (let i = 0; i < 50 && busy.length && sweepCgroups(layout, group, kept).length; i++) await new Promise((r) => setTimeout(r, 100));
+    const keptDirs = new Set(found.map((f) => f.fs.dir));
+    for (const name of await fsp.readdir(instancesDir).catch(() => [] as string[]))
+      if (!keptDirs.has(path.join(instancesDir, name))) await unmountInstance(path.join(instancesDir, name));
+    const host = new SandboxHost(layout, network, group, instancesDir);
+    for (const f of found) {
+      const { netns, address, user } = f.record.sandbox;
+      const sandbox = new Sandbox(host, user, new SandboxCgroup(layout, f.cgroupDirs), { netns: `/run/netns/${netns}`, name: netns, address }, f.fs);
+      host.sandboxes.add(sandbox);
+      host.adopted.push({ sandbox, record: f.record });
+    }
+    return host;
+  }
+
+  /** The earlier agent's running sandboxes with their records, once (the supervisor adopts them). */
+  takeAdopted(): { sandbox: Sandbox; record: InstanceRecord }[] {
+    return this.adopted.splice(0);
   }
 
   /** Creates a sandbox's cgroup, namespace and filesystem; nothing runs in it yet. */

@@ -30,6 +30,13 @@ export interface LaunchSpec {
    * terminal, holds anyway: this terminal is the sandbox's alone).
    */
   terminal?: boolean;
+  /**
+   * Where the root shell that joined the cgroups writes the exit status once the command is
+   * over. With it, that shell stays (a monitor, in the sandbox's cgroup, with no tenant
+   * environment) instead of exec'ing the command, so the status is known to an agent that
+   * adopted the dyno after the one that started it is gone.
+   */
+  statusFile?: string;
 }
 
 /** The system directories every sandbox sees read-only: the host's userland, not its data. */
@@ -90,6 +97,9 @@ export const APPLY_ENV = 'eval "$(/bin/cat <&3)" || exit 1\nexec 3<&-\n';
 /** Joins the cgroups named by the first $1 arguments, then runs the rest. */
 const JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"';
 
+/** JOIN that stays: runs the rest as its child and writes its exit status to the file $1. */
+const MONITOR = 'f=$1; n=$2; shift 2; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; "$@"; s=$?; echo "$s" > "$f"; exit "$s"';
+
 /**
  * The argv that runs `spec.script` sandboxed. Every process until the last exec is root with
  * a fixed environment and fixed paths: a root shell joins the cgroups, nsenter enters the
@@ -148,5 +158,6 @@ export function sandboxArgv(spec: LaunchSpec, system = systemMounts()): string[]
     ...(spec.args ?? []),
   ];
   const enter = ["/usr/bin/nsenter", `--net=${spec.netns}`, "--"];
-  return ["/bin/sh", "-c", JOIN, "join", String(spec.cgroupProcs.length), ...spec.cgroupProcs, ...enter, ...bwrap, ...drop, ...shell];
+  const join = spec.statusFile ? [MONITOR, "monitor", spec.statusFile] : [JOIN, "join"];
+  return ["/bin/sh", "-c", ...join, String(spec.cgroupProcs.length), ...spec.cgroupProcs, ...enter, ...bwrap, ...drop, ...shell];
 }

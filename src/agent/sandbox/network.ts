@@ -124,16 +124,30 @@ export class SandboxNetwork {
   private readonly used = new Set<number>();
   private spare: Promise<DynoNetwork>[] = [];
   private closed = false;
+  /** The namespaces of an earlier agent's sandboxes this one kept (see `keep`), by name. */
+  readonly kept = new Set<string>();
 
   private constructor(
     readonly plan: NetworkPlan,
     private readonly lease: string,
   ) {}
 
-  /** Claims a /24, creates the bridge and the firewall. Leftovers of an earlier run are removed first. */
-  static async create(workDir: string, o: { supernet?: string; allow?: { address: string; port: number }[] } = {}): Promise<SandboxNetwork> {
+  /**
+   * Claims a /24, creates the bridge and the firewall. Leftovers of an earlier run are removed
+   * first, except what `keep` names: the namespaces of an earlier agent's sandboxes that this
+   * one adopts. Those keep their /24, bridge and addresses (the earlier agent's lease is taken
+   * over); `kept` says which could be.
+   */
+  static async create(
+    workDir: string,
+    o: { supernet?: string; allow?: { address: string; port: number }[]; keep?: { netns: string; address: string }[] } = {},
+  ): Promise<SandboxNetwork> {
     const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
     await fs.mkdir(LEASE_DIR, { recursive: true, mode: 0o700 });
+    if (o.keep?.length) {
+      const taken = await SandboxNetwork.takeOver(tag, o.keep, o.allow ?? [], o.supernet);
+      if (taken) return taken;
+    }
     const start = parseInt(tag.slice(0, 4), 16) % 250;
     for (let i = 0; i < 250; i++) {
       const subnet = ((start + i) % 250) + 2;
@@ -151,6 +165,52 @@ export class SandboxNetwork {
       return net;
     }
     throw new Error("every dyno subnet on this machine is taken by another agent");
+  }
+
+  /**
+   * Takes over the /24 an earlier agent with this work dir leased, when it is gone and its
+   * bridge is still up: its namespaces in `keep` stay, the others go, and the firewall is
+   * replaced in one transaction (this release's rules; no moment without any).
+   */
+  private static async takeOver(
+    tag: string,
+    keep: { netns: string; address: string }[],
+    allow: { address: string; port: number }[],
+    supernet?: string,
+  ): Promise<SandboxNetwork | null> {
+    for (const file of await fs.readdir(LEASE_DIR).catch(() => [] as string[])) {
+      if (!/^\d+$/.test(file)) continue;
+      const lease = path.join(LEASE_DIR, file);
+      const holder = await fs
+        .readFile(lease, "utf8")
+        .then((t) => JSON.parse(t) as { pid: number; tag: string })
+        .catch(() => null);
+      if (holder?.tag !== tag) continue;
+      if (holder.pid !== process.pid && alive(holder.pid)) throw new Error(`another agent (pid ${holder.pid}) is running with this work dir`);
+      const plan = networkPlan(tag, Number(file), supernet);
+      const bridgeUp = await run("ip", ["link", "show", plan.bridge]).then(
+        () => true,
+        () => false,
+      );
+      if (!bridgeUp) return null;
+      await fs.writeFile(lease, JSON.stringify({ pid: process.pid, tag }), { mode: 0o600 });
+      const net = new SandboxNetwork(plan, lease);
+      for (const k of keep) {
+        const host = Number(k.address.split(".")[3]);
+        if (k.netns === `dp${tag}-${host}` && k.address === `${plan.prefix}.${host}`) {
+          net.used.add(host);
+          net.kept.add(k.netns);
+        }
+      }
+      const names = await fs.readdir("/run/netns").catch(() => [] as string[]);
+      await Promise.all(names.filter((n) => n.startsWith(`dp${tag}-`) && !net.kept.has(n)).map((n) => run("ip", ["netns", "del", n]).catch(() => {})));
+      await fs.writeFile("/proc/sys/net/ipv4/ip_forward", "1");
+      const resolvers = resolversFrom(await fs.readFile("/etc/resolv.conf", "utf8").catch(() => ""));
+      await run("nft", ["-f", "-"], { stdin: `table inet ${plan.table} {}\ndelete table inet ${plan.table}\n${firewallRules(plan, resolvers, allow)}` });
+      net.refill();
+      return net;
+    }
+    return null;
   }
 
   private async setUp(allow: { address: string; port: number }[]): Promise<void> {
