@@ -5,13 +5,14 @@ import { signingKeys } from "../auth/signing.ts";
 import type { HostRow } from "../db/schema/hosts.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { commandConfig } from "../services/context.ts";
+import { commandConfig, withDb } from "../services/context.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
 import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, METRICS_REPORT, SPOKEN_PROTOCOLS, type HeartbeatResponse } from "../protocol/host.ts";
 import { recordDynoMetrics } from "../services/dyno-metrics.ts";
 import { recordEvents } from "../services/metrics.ts";
-import { desiredForHost, dynoOnHost } from "../services/dynos.ts";
+import { advanceRollouts, desiredForHost, dynoOnHost } from "../services/dynos.ts";
+import { pushDynoChanges } from "../services/host-commands.ts";
 import { startWebhookDeliveries } from "../services/webhooks.ts";
 import { authenticateHost, endOneOffDynos, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "../services/hosts.ts";
 import { appendLogLines } from "../services/logs.ts";
@@ -53,6 +54,10 @@ export const internalHostsRoutes = new Hono<HostEnv>()
     const { changed, crashed, movesEnded } = await recordObservedDynos(c.var.db, host.id, body.dynos);
     forgetRoutes(changed);
     const after = (w: Promise<unknown>) => c.executionCtx.waitUntil(w);
+    // A release rolling through these apps' dynos takes its next batch once the last one is up
+    // (this host hears of its own in the answer below; other hosts are told at once).
+    const rolled = changed.length ? await advanceRollouts(c.var.db, changed) : null;
+    if (rolled?.start.length) after(withDb(c.env, (db) => pushDynoChanges(db, commandConfig(c.env), rolled)).catch(() => {}));
     for (const appId of changed) startWebhookDeliveries({ env: c.env, after }, appId);
     for (const d of crashed) {
       const status = d.exitCode === null ? "" : ` (exit status ${d.exitCode})`;

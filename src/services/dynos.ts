@@ -30,9 +30,21 @@ export async function runningRelease(db: Database, appId: string): Promise<Relea
 const dynoNumber = (name: string) => Number(name.slice(name.lastIndexOf(".") + 1));
 
 /**
+ * How many of a process type's serving dynos a release replaces at once: half of them,
+ * rounded up. The rest serve on, on the release before, until those are up (see syncDynos).
+ */
+export const rolloutBatch = (quantity: number) => Math.max(1, Math.ceil(quantity / 2));
+
+/**
  * Makes an app's dynos match its formation and current release: creates `type.N` up to
  * each quantity, deletes the rest, and (with `restart`, or when the release, command or
  * size differ) gives a dyno a new instance so its host replaces the process.
+ *
+ * A release rolls through the dynos that are up in batches (`rolloutBatch`): a batch is
+ * replaced only while fewer than a batch of the type's dynos on the new release are not up
+ * yet, so the others keep serving the release before, and a release whose dynos crash stops
+ * after its first batch. Each heartbeat that brings a dyno of the app up calls this again
+ * (`advanceRollouts`) for the next batch. Dynos that do not serve are replaced at once.
  */
 export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boolean } = {}): Promise<DynoChanges> {
   const changes = noChanges();
@@ -43,7 +55,11 @@ export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boo
     .from(dynos)
     .where(and(eq(dynos.appId, app.id), notInArray(dynos.type, [...ONE_OFF_TYPES])));
   const keep = new Set<string>();
+  const serving = (d: DynoRow) => d.desired === "up" && d.state === "up";
   for (const f of wanted) {
+    const batch = rolloutBatch(f.quantity);
+    // The batch on its way: dynos of this type replaced for this release and not up yet.
+    let rolling = existing.filter((d) => d.type === f.type && d.releaseId === release!.id && d.desired === "up" && d.state !== "up").length;
     for (let n = 1; n <= f.quantity; n++) {
       const name = `${f.type}.${n}`;
       const current = existing.find((d) => d.name === name);
@@ -58,6 +74,11 @@ export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boo
       keep.add(current.id);
       const stale = current.releaseId !== release!.id || current.command !== f.command || current.size !== f.size;
       if (opts.restart || stale || current.desired === "stopped") {
+        if (serving(current)) {
+          // Serving on the release before until a batch's room comes (a later call).
+          if (rolling >= batch) continue;
+          rolling++;
+        }
         await tx
           .update(dynos)
           .set({
@@ -85,6 +106,38 @@ export async function syncDynos(tx: Database, app: AppRow, opts: { restart?: boo
     changes.stop.push(...gone.map((d) => ({ dynoId: d.id, hostId: d.hostId })));
   }
   return changes;
+}
+
+/**
+ * Takes the releases of the given apps one batch further (see syncDynos): called when a
+ * heartbeat changed their dynos' states, and by the fleet watch for any roll left waiting.
+ */
+export async function advanceRollouts(db: Database, appIds: string[]): Promise<DynoChanges> {
+  const changes = noChanges();
+  for (const appId of appIds) {
+    const step = await db.transaction(async (tx) => {
+      const [app] = await tx.select().from(apps).where(eq(apps.id, appId)).for("update");
+      return app ? syncDynos(tx, app) : noChanges();
+    });
+    changes.start.push(...step.start);
+    changes.stop.push(...step.stop);
+  }
+  return changes;
+}
+
+/** Apps with dynos of the formation that are up on a release other than the one the app runs: rolls under way. */
+export async function appsRolling(db: Database): Promise<string[]> {
+  const current = db
+    .select({ id: releases.id })
+    .from(releases)
+    .where(and(eq(releases.appId, dynos.appId), eq(releases.status, "succeeded"), isNotNull(releases.slugId)))
+    .orderBy(desc(releases.version))
+    .limit(1);
+  const rows = await db
+    .selectDistinct({ appId: dynos.appId })
+    .from(dynos)
+    .where(and(eq(dynos.desired, "up"), eq(dynos.state, "up"), notInArray(dynos.type, [...ONE_OFF_TYPES]), sql`${dynos.releaseId} <> (${current})`));
+  return rows.map((r) => r.appId);
 }
 
 export async function listDynos(db: Database, appId: string): Promise<Array<DynoRow & { releaseVersion: number }>> {
