@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, readlinkSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eq, inArray } from "drizzle-orm";
@@ -29,12 +29,12 @@ interface RunningAgent {
   output: () => string;
 }
 
-/** Runs `dynoplane host` as a separate process, as an operator would. */
-async function startAgentProcess(secret: string, workDir: string): Promise<RunningAgent> {
+/** Runs `dynoplane host` as a separate process, as an operator would, from the checkout at `root`. */
+async function startAgentProcess(secret: string, workDir: string, root = ROOT): Promise<RunningAgent> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [
-    path.join(ROOT, "bin", "dynoplane.js"),
+    path.join(root, "bin", "dynoplane.js"),
     "host",
     "--control-plane",
     platform().apiUrl,
@@ -51,12 +51,27 @@ async function startAgentProcess(secret: string, workDir: string): Promise<Runni
     "--capacity-mb",
     "1024",
   ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DYNOPLANE_HOST_SECRET: secret } });
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DYNOPLANE_HOST_SECRET: secret } });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { child, url, startedAt: new Date(), exited, output: () => output };
+}
+
+/**
+ * A checkout of the next release: this one's sources with the patch version one up (the
+ * agent reports its package's version), sharing its installed packages.
+ */
+function nextRelease(): { root: string; version: string } {
+  const root = mkdtempSync(path.join(os.tmpdir(), "dynoplane-next-"));
+  for (const entry of ["bin", "src", "tsconfig.json"]) cpSync(path.join(ROOT, entry), path.join(root, entry), { recursive: true });
+  symlinkSync(path.join(ROOT, "node_modules"), path.join(root, "node_modules"));
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8"));
+  const [major, minor, patch] = String(pkg.version).split(".").map(Number);
+  const version = `${major}.${minor}.${patch! + 1}`;
+  writeFileSync(path.join(root, "package.json"), JSON.stringify({ ...pkg, version }, null, 2));
+  return { root, version };
 }
 
 /** The host's row as the control plane sees it. */
@@ -155,7 +170,9 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     }
     if (hostId) await (await db()).delete(hosts).where(inArray(hosts.id, [hostId]));
     rmSync(workDir, { recursive: true, force: true });
+    for (const cleanup of cleanups) cleanup();
   });
+  const cleanups: Array<() => void> = [];
 
   /** Requests to the app through the router, one after another, until `stop`: how many failed of how many. */
   const requestLoop = () => {
@@ -178,7 +195,9 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     };
   };
 
-  it("on SIGUSR2 hands its dynos to the next agent: the same processes answer throughout, nothing starts twice", async () => {
+  it("on SIGUSR2 hands its dynos to an agent of the next release: the same processes answer throughout, nothing starts twice", async () => {
+    const next = nextRelease();
+    cleanups.push(() => rmSync(next.root, { recursive: true, force: true }));
     const before = running()
       .map((p) => p.pid)
       .sort((a, b) => a - b);
@@ -191,9 +210,10 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     // The old agent is gone and its dynos are not.
     expect(before.every(processAlive)).toBe(true);
 
-    agent = await startAgentProcess(secret, workDir);
+    agent = await startAgentProcess(secret, workDir, next.root);
     const row = await waitForHeartbeat(hostId, agent);
-    expect(row.agentVersion).toBe(AGENT_VERSION);
+    expect(row.agentVersion).toBe(next.version);
+    expect(next.version).not.toBe(AGENT_VERSION);
     expect(agent.output()).toMatch(/adopted 2 running dynos/);
     await waitForUp(user.token, app.name, ["web.1", "web.2"], 30_000);
     const seenAt = (await hostRow(hostId)).lastHeartbeatAt!;
