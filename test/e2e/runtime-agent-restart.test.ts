@@ -220,6 +220,7 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
     const later = await waitForHeartbeat(hostId, agent, seenAt);
     await waitForHeartbeat(hostId, agent, later.lastHeartbeatAt!);
     const { failed, total } = await loop.stop();
+    console.log(`hand-over to ${next.version}: ${failed} failed of ${total} requests`);
     expect(
       running()
         .map((p) => p.pid)
