@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { and, eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynos } from "../../src/db/schema/index.ts";
+import { dynos, hosts } from "../../src/db/schema/index.ts";
 import { createAccount } from "../../src/services/accounts.ts";
 import { createAuthorization } from "../../src/services/authorizations.ts";
 import { listHosts } from "../../src/services/fleet.ts";
@@ -14,8 +14,9 @@ const run = promisify(execFile);
 
 // Three host agents as three machines, each in a network namespace of its own made by this
 // test, against one control plane: placement spreads apps' dynos, a drain moves dynos
-// without a failed request, a deploy restarts three web dynos without one, and a lost
-// machine's dynos run elsewhere within a bounded time.
+// without a failed request, a deploy restarts three web dynos without one, an agent upgrade
+// keeps its dynos running without one, and a lost machine's dynos run elsewhere within a
+// bounded time.
 
 /** Each host offers room for 24 dynos of 512 MB: 72 in all, for 60. */
 const CAPACITY_MB = 12_288;
@@ -152,6 +153,36 @@ describe("a fleet of three hosts", { timeout: 300_000 }, () => {
     const answers = await loop.stop();
     expect(answers.length).toBeGreaterThan(50);
     expect(byStatus(answers)).toEqual({ 200: answers.length });
+  });
+
+  it("upgrades a host's agent under a request loop with no failed request: its dynos keep their processes", async () => {
+    const before = await allUp(app.id, 3);
+    const host = fleet.hosts.find((h) => h.id === before[0]!.hostId)!;
+    const session = async () => (await db().select({ session: hosts.agentSession, state: hosts.state }).from(hosts).where(eq(hosts.id, host.id)))[0]!;
+    const was = await session();
+    const pids = host.dynoPids();
+    expect(pids.length).toBeGreaterThan(0);
+    const loop = requestLoop(app.name);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await host.upgrade()).toBe(0);
+    await waitFor(
+      "the new agent heart-beating",
+      async () => {
+        const now = await session();
+        return now.session !== was.session && now.state === "up";
+      },
+      60_000,
+      250,
+    );
+    const after = await allUp(app.id, 3);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const answers = await loop.stop();
+    expect(answers.length).toBeGreaterThan(50);
+    expect(byStatus(answers)).toEqual({ 200: answers.length });
+    console.log(`agent upgrade: ${answers.length - (byStatus(answers)[200] ?? 0)} of ${answers.length} requests failed`);
+    expect(host.dynoPids()).toEqual(pids);
+    expect(after.map((d) => d.instance).sort()).toEqual(before.map((d) => d.instance).sort());
+    expect(host.output()).toMatch(/adopted \d+ running dynos?/);
   });
 
   it("moves a cut-off host's dynos elsewhere, and the host, back, ends the dynos it no longer owns", async () => {

@@ -49,6 +49,13 @@ export interface FleetHost {
   reconnect(): void;
   /** How many processes its dynos have (in its agent's cgroups). */
   dynoProcesses(): number;
+  /** The pids of its dynos' processes (in its agent's cgroups). */
+  dynoPids(): number[];
+  /**
+   * Replaces the agent as an upgrade does: SIGUSR2 (it exits, its dynos run on), then a new
+   * agent on the same work dir. Resolves with the old agent's exit code once the new one runs.
+   */
+  upgrade(): Promise<number | null>;
   output(): string;
 }
 
@@ -133,31 +140,35 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
       const workDir = path.join(dir, `host-${h.n}`);
       let output = "";
       // nsenter joins the network namespace only: the agent keeps this machine's mounts (its cgroups).
-      const agent = spawn(
-        "nsenter",
-        [
-          `--net=/run/netns/${h.ns}`,
-          process.execPath,
-          "bin/dynoplane.js",
-          "host",
-          "--control-plane",
-          `https://10.251.${h.n}.1:${port}`,
-          "--ca",
-          tls.caPath,
-          "--port",
-          "5100",
-          "--public-url",
-          `http://10.251.${h.n}.2:5100`,
-          "--work-dir",
-          workDir,
-          "--capacity-mb",
-          String(capacityMb),
-        ],
-        { env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, stdio: ["ignore", "pipe", "pipe"], detached: true },
-      );
-      agent.stdout!.on("data", (b) => (output += b.toString()));
-      agent.stderr!.on("data", (b) => (output += b.toString()));
-      agents.push(agent);
+      const startAgent = () => {
+        const agent = spawn(
+          "nsenter",
+          [
+            `--net=/run/netns/${h.ns}`,
+            process.execPath,
+            "bin/dynoplane.js",
+            "host",
+            "--control-plane",
+            `https://10.251.${h.n}.1:${port}`,
+            "--ca",
+            tls.caPath,
+            "--port",
+            "5100",
+            "--public-url",
+            `http://10.251.${h.n}.2:5100`,
+            "--work-dir",
+            workDir,
+            "--capacity-mb",
+            String(capacityMb),
+          ],
+          { env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+        );
+        agent.stdout!.on("data", (b) => (output += b.toString()));
+        agent.stderr!.on("data", (b) => (output += b.toString()));
+        agents.push(agent);
+        return agent;
+      };
+      let agent = startAgent();
       hosts.push({
         name: host.name,
         id: host.id,
@@ -167,6 +178,15 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
         partition: () => void run("ip", ["link", "set", h.outside, "down"]),
         reconnect: () => void run("ip", ["link", "set", h.outside, "up"]),
         dynoProcesses: () => groupPids(workDir).length,
+        dynoPids: () => groupPids(workDir).sort((a, b) => a - b),
+        async upgrade() {
+          const old = agent;
+          const exited = new Promise<number | null>((r) => old.once("exit", (code) => r(code)));
+          old.kill("SIGUSR2");
+          const code = await exited;
+          agent = startAgent();
+          return code;
+        },
         async lose() {
           // The agent and all it started (its dynos' cgroups are under its work dir's group).
           try {
