@@ -243,8 +243,10 @@ export class DynoProcess {
     proc.startedAt = record.started_at;
     proc.adoptedPid = record.pid;
     proc.readOutput(OUTPUT_FIFOS.map((f) => openSync(path.join(box.fs.ctlDir, f), constants.O_RDONLY | constants.O_NONBLOCK)));
+    // Its start time tells the monitor from a later process that got its pid.
+    const born = processStart(record.pid);
     proc.adoptedTimer = setInterval(() => {
-      if (monitorRunning(record.pid)) return;
+      if (born !== null && processStart(record.pid) === born) return;
       clearInterval(proc.adoptedTimer);
       // No status written: the monitor itself was killed (with SIGKILL, as the sweep does).
       proc.onExit(readStatus(box.fs.ctlDir) ?? 128 + 9);
@@ -496,13 +498,18 @@ export class DynoProcess {
   }
 }
 
-/** Whether a process runs (exists and is not a zombie waiting for a parent that is not this agent). */
-function monitorRunning(pid: number): boolean {
+/**
+ * When a running process started (clock ticks since boot, /proc's `starttime`), or null when
+ * there is none by that pid or it is a zombie (waiting for a parent that is not this agent).
+ */
+function processStart(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    // After the command's name (which may hold spaces) come state, ppid, ...: starttime is the 20th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] === "Z" ? null : (fields[19] ?? null);
   } catch {
-    return false;
+    return null;
   }
 }
 

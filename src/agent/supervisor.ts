@@ -173,19 +173,26 @@ export class Supervisor {
       this.live.add(inst);
       const existing = this.slots.get(dyno.id);
       const slot: Slot = existing ?? { dyno, state: "starting", exitCode: null, crashes: 0, restarts: 0, errors: new Set(), awaitingDesired: true };
-      inst.proc = await DynoProcess.adopt(
-        {
-          dyno,
-          appDir: "/app",
-          port: record.port,
-          sandbox,
-          user: sandbox.user,
-          bootTimeoutMs: this.o.bootTimeoutMs ?? dyno.boot_timeout_s * 1000,
-          sink: this.o.sink,
-          onState: () => this.onProcessState(slot, inst),
-        },
-        record,
-      );
+      try {
+        inst.proc = await DynoProcess.adopt(
+          {
+            dyno,
+            appDir: "/app",
+            port: record.port,
+            sandbox,
+            user: sandbox.user,
+            bootTimeoutMs: this.o.bootTimeoutMs ?? dyno.boot_timeout_s * 1000,
+            sink: this.o.sink,
+            onState: () => this.onProcessState(slot, inst),
+          },
+          record,
+        );
+      } catch (err) {
+        // Not to be watched, so not to run on: ended with its sandbox; the desired set starts it again.
+        this.platform(dyno, `Error: could not take over the running process: ${(err as Error).message}`);
+        await this.cleanup(inst);
+        continue;
+      }
       if (existing) {
         inst.replaced = true;
         void this.retire(inst);
