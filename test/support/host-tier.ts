@@ -53,7 +53,7 @@ export interface FleetHost {
   dynoPids(): number[];
   /**
    * Replaces the agent as an upgrade does: SIGUSR2 (it exits, its dynos run on), then a new
-   * agent on the same work dir. Resolves with the old agent's exit code once the new one runs.
+   * agent on the same work dir. Resolves with the old agent's exit code once the new one is started.
    */
   upgrade(): Promise<number | null>;
   output(): string;
