@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Agent, fetch } from "undici";
@@ -107,8 +107,10 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
     try {
       run("ip", ["route", "del", "blackhole", "10.251.0.0/16"]);
     } catch {}
-    // A lost host's agent had no chance to take its sandboxes' mounts down.
+    // A lost host's agent had no chance to take its sandboxes' mounts down, nor their
+    // network namespaces and its lease on a dyno subnet.
     unmountUnder(dir);
+    for (const h of names) forgetAgentNetwork(path.join(dir, `host-${h.n}`));
     await worker?.stop();
     await dispatcher.close();
     await db.drop();
@@ -238,6 +240,31 @@ function groupPids(workDir: string): number[] {
     }
   }
   return [...pids];
+}
+
+/** Deletes the dyno namespaces and the subnet lease of the agent whose work dir is `workDir` (see src/agent/sandbox/network.ts). */
+function forgetAgentNetwork(workDir: string) {
+  const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+  for (const name of readdirOr("/run/netns")) {
+    if (!name.startsWith(`dp${tag}-`)) continue;
+    try {
+      run("ip", ["netns", "del", name]);
+    } catch {}
+  }
+  for (const lease of readdirOr("/run/dynoplane/net")) {
+    const file = path.join("/run/dynoplane/net", lease);
+    try {
+      if ((JSON.parse(readFileSync(file, "utf8")) as { tag?: string }).tag === tag) rmSync(file, { force: true });
+    } catch {}
+  }
+}
+
+function readdirOr(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** Kills every process of the agent's dynos (they outlive a SIGKILLed agent). */
