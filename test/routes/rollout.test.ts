@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { apps, dynos, formations, hosts, releases } from "../../src/db/schema/index.ts";
+import { advanceRollouts, appsRolling } from "../../src/services/dynos.ts";
 import { createHost } from "../../src/services/hosts.ts";
 import type { DesiredDyno, ObservedDyno } from "../../src/protocol/host.ts";
 import { api } from "../support/api.ts";
@@ -97,6 +98,22 @@ describe("rolling a release through an app's dynos", () => {
     expect(rolled.releaseId).not.toBe(release.id);
     expect(rolled.instance).not.toBe(waiting.instance);
     expect(next[waiting.name]).toMatchObject({ instance: rolled.instance, env: expect.objectContaining({ GREETING: "v3" }) });
+  });
+
+  it("finds a roll no heartbeat took further, as the fleet watch does, and takes it a step on", async () => {
+    const { owner, app, release, rows } = await runningApp(3);
+    expect((await api(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body: { GREETING: "v3" } })).status).toBe(200);
+    const conn = await db();
+    expect(await appsRolling(conn)).toContain(app.id);
+    // One of the batch came up, and the heartbeat that said so did not get through to the roll.
+    const batch = Object.values(await rows()).filter((d) => d.releaseId !== release.id);
+    await conn.update(dynos).set({ state: "up" }).where(eq(dynos.id, batch[0]!.id));
+    const waiting = Object.values(await rows()).find((d) => d.releaseId === release.id)!;
+    // (The platform's own fleet watch may get there first: it calls the same two.)
+    await advanceRollouts(conn, await appsRolling(conn));
+    expect((await rows())[waiting.name]!.releaseId).not.toBe(release.id);
+    // Nothing left on the release before: no roll under way for this app.
+    expect(await appsRolling(conn)).not.toContain(app.id);
   });
 
   it("stops a release whose first batch crashes: the other dyno serves on, on the release before, until the batch is up", async () => {
