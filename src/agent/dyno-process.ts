@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { closeSync, constants, openSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { type Duplex, Transform, type Writable } from "node:stream";
+import { type Duplex, type Readable, Transform, type Writable } from "node:stream";
 import tty from "node:tty";
 import { type DesiredDyno, type DynoErrorCode, isOneOffType, type ObservedDyno } from "../protocol/host.ts";
 import type { DynoUser } from "./dyno-user.ts";
@@ -101,7 +101,7 @@ export class DynoProcess {
   private adoptedPid?: number;
   private adoptedTimer?: NodeJS.Timeout;
   /** The read ends of a sandboxed dyno's output FIFOs. */
-  private outputs: net.Socket[] = [];
+  private outputs: Readable[] = [];
   private stopping?: Promise<void>;
   private bootTimer?: NodeJS.Timeout;
   private probeTimer?: NodeJS.Timeout;
@@ -198,15 +198,7 @@ export class DynoProcess {
       envPipe.end(envScript(env));
     }
     if (session) this.connect(session, child, term && new tty.ReadStream(term.master));
-    else if (adoptable) this.readOutput(readers);
-    else {
-      for (const stream of [child.stdout!, child.stderr!]) {
-        const lines = new LineSplitter((text) => this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "app", text, ts: Date.now() }));
-        stream.on("data", (chunk: Buffer) => lines.push(chunk));
-        stream.on("end", () => lines.end());
-        stream.on("error", () => lines.end());
-      }
-    }
+    else this.readOutput(adoptable ? readers.map(fifoReader) : [child.stdout!, child.stderr!]);
     child.on("error", (err) => {
       if (child.pid !== undefined) return; // a late error of a running child; 'exit' follows
       this.platform(`Error: could not start process: ${err.message}`);
@@ -242,7 +234,7 @@ export class DynoProcess {
     const box = o.sandbox!;
     proc.startedAt = record.started_at;
     proc.adoptedPid = record.pid;
-    proc.readOutput(OUTPUT_FIFOS.map((f) => openSync(path.join(box.fs.ctlDir, f), constants.O_RDONLY | constants.O_NONBLOCK)));
+    proc.readOutput(OUTPUT_FIFOS.map((f) => fifoReader(openSync(path.join(box.fs.ctlDir, f), constants.O_RDONLY | constants.O_NONBLOCK))));
     // Its start time tells the monitor from a later process that got its pid.
     const born = processStart(record.pid);
     proc.adoptedTimer = setInterval(() => {
@@ -272,11 +264,10 @@ export class DynoProcess {
     for (const out of this.outputs) out.destroy();
   }
 
-  /** Splits the output FIFOs (stdout, stderr) into the app's log lines. */
-  private readOutput(fds: number[]): void {
+  /** Splits the dyno's stdout and stderr into the app's log lines. */
+  private readOutput(streams: Readable[]): void {
     const { dyno } = this.o;
-    for (const fd of fds) {
-      const stream = new net.Socket({ fd, readable: true, writable: false });
+    for (const stream of streams) {
       this.outputs.push(stream);
       const lines = new LineSplitter((text) => this.o.sink({ app_id: dyno.app_id, dyno: dyno.name, source: "app", text, ts: Date.now() }));
       stream.on("data", (chunk: Buffer) => lines.push(chunk));
@@ -497,6 +488,9 @@ export class DynoProcess {
     clearTimeout(this.probeTimer);
   }
 }
+
+/** A stream over the reading end of an output FIFO. */
+const fifoReader = (fd: number): Readable => new net.Socket({ fd, readable: true, writable: false });
 
 /**
  * When a running process started (clock ticks since boot, /proc's `starttime`), or null when

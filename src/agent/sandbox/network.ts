@@ -204,9 +204,7 @@ export class SandboxNetwork {
       }
       const names = await fs.readdir("/run/netns").catch(() => [] as string[]);
       await Promise.all(names.filter((n) => n.startsWith(`dp${tag}-`) && !net.kept.has(n)).map((n) => run("ip", ["netns", "del", n]).catch(() => {})));
-      await fs.writeFile("/proc/sys/net/ipv4/ip_forward", "1");
-      const resolvers = resolversFrom(await fs.readFile("/etc/resolv.conf", "utf8").catch(() => ""));
-      await run("nft", ["-f", "-"], { stdin: `table inet ${plan.table} {}\ndelete table inet ${plan.table}\n${firewallRules(plan, resolvers, allow)}` });
+      await net.applyFirewall(allow);
       net.refill();
       return net;
     }
@@ -216,12 +214,21 @@ export class SandboxNetwork {
   private async setUp(allow: { address: string; port: number }[]): Promise<void> {
     const { plan } = this;
     await removeNetwork(plan);
-    await fs.writeFile("/proc/sys/net/ipv4/ip_forward", "1");
     await run("ip", ["-batch", "-"], {
       stdin: [`link add ${plan.bridge} type bridge`, `addr add ${plan.gateway}/24 dev ${plan.bridge}`, `link set ${plan.bridge} up`].join("\n") + "\n",
     });
+    await this.applyFirewall(allow);
+  }
+
+  /**
+   * Forwarding on, and this release's firewall in place of whatever table of this agent's
+   * there was, in one nftables transaction (no moment without rules).
+   */
+  private async applyFirewall(allow: { address: string; port: number }[]): Promise<void> {
+    const { plan } = this;
+    await fs.writeFile("/proc/sys/net/ipv4/ip_forward", "1");
     const resolvers = resolversFrom(await fs.readFile("/etc/resolv.conf", "utf8").catch(() => ""));
-    await run("nft", ["-f", "-"], { stdin: firewallRules(plan, resolvers, allow) });
+    await run("nft", ["-f", "-"], { stdin: `table inet ${plan.table} {}\ndelete table inet ${plan.table}\n${firewallRules(plan, resolvers, allow)}` });
   }
 
   /**
