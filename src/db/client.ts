@@ -47,6 +47,9 @@ function drizzleOver(client: pg.Client | NeonPool, driver: "neon" | "pg"): Datab
   return db as unknown as Database;
 }
 
+/** Drizzle over a `pg` client the caller connected and will close (a test that counts its queries). */
+export const pgDatabase = (client: pg.Client): Database => drizzleOver(client, "pg");
+
 /** Neon's serverless endpoints; every other host is reached with `pg` over TCP. */
 export function isNeonUrl(url: string): boolean {
   const host = new URL(url).hostname;

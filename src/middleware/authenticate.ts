@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { Actor, AppEnv } from "../env.ts";
 import { unauthorized } from "../errors.ts";
+import { authenticateForApp } from "../services/apps.ts";
 import { authenticateToken } from "../services/authorizations.ts";
 
 /**
@@ -27,10 +28,25 @@ export function credentials(c: Context): { scheme: "bearer" | "basic"; user: str
   return null;
 }
 
-/** Resolves the request's token to an actor, or throws 401. */
+/** The app an API path names (`/apps/{app}/...`), decoded, or null. */
+function appOfPath(path: string): string | null {
+  const segment = /^\/apps\/([^/]+)/.exec(path)?.[1];
+  if (!segment) return null;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resolves the request's token to an actor, or throws 401. On an app's path the app is
+ * read in the same query (authenticateForApp), for the route's own lookup.
+ */
 export async function requireActor(c: Context<AppEnv>): Promise<Actor> {
   const creds = credentials(c);
-  const actor = creds ? await authenticateToken(c.var.db, creds.secret) : null;
+  const app = appOfPath(c.req.path);
+  const actor = !creds ? null : app ? await authenticateForApp(c.var.db, creds.secret, app) : await authenticateToken(c.var.db, creds.secret);
   if (!actor) throw unauthorized();
   return actor;
 }

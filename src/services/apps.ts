@@ -1,7 +1,10 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
-import { accounts, addons, apps, collaborators, type AppRow } from "../db/schema/index.ts";
+import { accounts, addons, apps, collaborators, oauthAuthorizations, type AppRow } from "../db/schema/index.ts";
+import { alias } from "drizzle-orm/pg-core";
+import { hashToken, looksLikeToken } from "../auth/tokens.ts";
+import { actorColumns, actorOf, authenticateToken, liveTokenWhere } from "./authorizations.ts";
 import type { Actor } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
@@ -23,6 +26,52 @@ const appNotFound = () => new ApiError("not_found", "Couldn't find that app.", "
 /** An app as someone with access to it sees it: its owner's email, and whether they are that owner. */
 export type AppAccess = AppRow & { ownerEmail: string; role: "owner" | "collaborator" };
 
+/** What the owner-scoped lookup reads: the app, its owner's email, and the actor's collaborator row on it. */
+interface AppLookup {
+  app: AppRow;
+  ownerEmail: string;
+  collaborator: string | null;
+}
+
+/** The condition naming an app by id or name (already lowercased), or null when it can name none. */
+function appNamed(key: string) {
+  return isUuid(key) ? eq(apps.id, key) : APP_NAME_RE.test(key) ? eq(apps.name, key) : null;
+}
+
+/**
+ * Lookups read in the same query as the request's token (authenticateForApp), each kept for
+ * its request's first findAppForActor of that app and then dropped, so every later lookup
+ * reads afresh. Keyed by the request's own Actor object: a row never reaches another request.
+ */
+const readWithToken = new WeakMap<Actor, { key: string; lookup: AppLookup | undefined }>();
+
+/**
+ * Authenticates a token and reads the app a request names in one query (one round trip
+ * where there were two): the token's account, and the app as findAppForActor reads it for
+ * that account. Null, as authenticateToken, for a token that is malformed, unknown, expired
+ * or revoked, whatever the app. The app is checked by findAppForActor as ever.
+ */
+export async function authenticateForApp(db: Database, token: string, idOrName: string): Promise<Actor | null> {
+  const key = idOrName.toLowerCase();
+  const which = appNamed(key);
+  if (!which || !looksLikeToken(token)) return authenticateToken(db, token);
+  const owner = alias(accounts, "app_owner");
+  const [row] = await db
+    .select({ ...actorColumns, app: apps, ownerEmail: owner.email, collaborator: collaborators.id })
+    .from(oauthAuthorizations)
+    .innerJoin(accounts, eq(accounts.id, oauthAuthorizations.accountId))
+    .leftJoin(apps, which)
+    .leftJoin(owner, eq(owner.id, apps.ownerId))
+    .leftJoin(collaborators, and(eq(collaborators.appId, apps.id), eq(collaborators.accountId, oauthAuthorizations.accountId)))
+    .where(liveTokenWhere(await hashToken(token)))
+    .limit(1);
+  if (!row) return null;
+  const actor = actorOf(row);
+  const lookup = row.app && row.ownerEmail !== null ? { app: row.app, ownerEmail: row.ownerEmail, collaborator: row.collaborator } : undefined;
+  readWithToken.set(actor, { key, lookup });
+  return actor;
+}
+
 /**
  * The one owner-scoped lookup every app route goes through: the app's owner and its
  * collaborators get it; anyone else is refused as Heroku does (403), without its details.
@@ -30,15 +79,22 @@ export type AppAccess = AppRow & { ownerEmail: string; role: "owner" | "collabor
  */
 export async function findAppForActor(db: Database, actor: Actor, idOrName: string, ownerOnly?: string): Promise<AppAccess> {
   const key = idOrName.toLowerCase();
-  const which = isUuid(key) ? eq(apps.id, key) : APP_NAME_RE.test(key) ? eq(apps.name, key) : null;
+  const which = appNamed(key);
   if (!which) throw appNotFound();
-  const [row] = await db
-    .select({ app: apps, ownerEmail: accounts.email, collaborator: collaborators.id })
-    .from(apps)
-    .innerJoin(accounts, eq(accounts.id, apps.ownerId))
-    .leftJoin(collaborators, and(eq(collaborators.appId, apps.id), eq(collaborators.accountId, actor.accountId)))
-    .where(which)
-    .limit(1);
+  let row: AppLookup | undefined;
+  const early = readWithToken.get(actor);
+  if (early?.key === key) {
+    readWithToken.delete(actor);
+    row = early.lookup;
+  } else {
+    [row] = await db
+      .select({ app: apps, ownerEmail: accounts.email, collaborator: collaborators.id })
+      .from(apps)
+      .innerJoin(accounts, eq(accounts.id, apps.ownerId))
+      .leftJoin(collaborators, and(eq(collaborators.appId, apps.id), eq(collaborators.accountId, actor.accountId)))
+      .where(which)
+      .limit(1);
+  }
   if (!row) throw appNotFound();
   const role = row.app.ownerId === actor.accountId ? "owner" : row.collaborator ? "collaborator" : null;
   if (!role) throw new ApiError("forbidden", `You do not have access to the app ${idOrName}.`);

@@ -62,22 +62,38 @@ export async function createAuthorization(
 
 const live = () => and(isNull(oauthAuthorizations.revokedAt), or(isNull(oauthAuthorizations.expiresAt), gt(oauthAuthorizations.expiresAt, sql`now()`)));
 
+/** What an Actor is made of: a token's authorization row joined to its account. */
+export const actorColumns = {
+  accountId: oauthAuthorizations.accountId,
+  authorizationId: oauthAuthorizations.id,
+  isDefault: oauthAuthorizations.isDefault,
+  email: accounts.email,
+};
+
+/**
+ * The authorization row of a live token with this stored form (the caller joins `accounts`
+ * for actorColumns): not revoked, not expired.
+ */
+export const liveTokenWhere = (tokenHash: string) => and(eq(oauthAuthorizations.tokenHash, tokenHash), live());
+
+/** The Actor a row of actorColumns names. */
+export const actorOf = (row: { accountId: string; authorizationId: string; isDefault: boolean; email: string }): Actor => ({
+  accountId: row.accountId,
+  email: row.email,
+  authorizationId: row.authorizationId,
+  isDefaultKey: row.isDefault,
+});
+
 /** Resolves a bearer token to its account; null for anything malformed, unknown, expired or revoked. */
 export async function authenticateToken(db: Database, token: string): Promise<Actor | null> {
   if (!looksLikeToken(token)) return null;
   const [row] = await db
-    .select({
-      accountId: oauthAuthorizations.accountId,
-      authorizationId: oauthAuthorizations.id,
-      isDefault: oauthAuthorizations.isDefault,
-      email: accounts.email,
-    })
+    .select(actorColumns)
     .from(oauthAuthorizations)
     .innerJoin(accounts, eq(accounts.id, oauthAuthorizations.accountId))
-    .where(and(eq(oauthAuthorizations.tokenHash, await hashToken(token)), live()))
+    .where(liveTokenWhere(await hashToken(token)))
     .limit(1);
-  if (!row) return null;
-  return { accountId: row.accountId, email: row.email, authorizationId: row.authorizationId, isDefaultKey: row.isDefault };
+  return row ? actorOf(row) : null;
 }
 
 const sortFields: Record<string, SortField<OAuthAuthorizationRow>> = {

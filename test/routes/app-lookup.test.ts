@@ -1,0 +1,152 @@
+import { eq } from "drizzle-orm";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pgDatabase, type Database } from "../../src/db/client.ts";
+import { apps, oauthAuthorizations } from "../../src/db/schema/index.ts";
+import { authenticateForApp, findAppForActor } from "../../src/services/apps.ts";
+import { ApiError } from "../../src/errors.ts";
+import { api, platform } from "../support/api.ts";
+import { appName, closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+
+/**
+ * The token and the app a request names are read in one query, and the route's own lookup
+ * uses that read once: counted on a real connection to the platform's database, with the
+ * answers the lookup gives on its own.
+ */
+let client: pg.Client;
+let db: Database;
+let queries = 0;
+let owner: TestAccount;
+let collaborator: TestAccount;
+let stranger: TestAccount;
+let app: { id: string; name: string };
+
+beforeAll(async () => {
+  client = new pg.Client({ connectionString: platform().databaseUrl });
+  await client.connect();
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    queries++;
+    return query(...args);
+  };
+  db = pgDatabase(client);
+  [owner, collaborator, stranger] = await Promise.all([makeAccount(), makeAccount(), makeAccount()]);
+  app = await makeApp(owner);
+  const added = await api(`/apps/${app.name}/collaborators`, { method: "POST", token: owner.token, body: { user: collaborator.email } });
+  expect(added.status, added.text).toBe(201);
+});
+
+afterAll(async () => {
+  await client?.end();
+  await closeDb();
+});
+
+/** Runs `fn` and says how many queries it sent. */
+async function counted<T>(fn: () => Promise<T>): Promise<{ value: T; queries: number }> {
+  const before = queries;
+  const value = await fn();
+  return { value, queries: queries - before };
+}
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => null,
+    (err: unknown) => (err instanceof ApiError ? { status: err.status, id: err.id, message: err.message } : { thrown: String(err) }),
+  );
+
+describe("authenticating with the app a request names", () => {
+  it("answers the owner's lookup by name and by id from the token's own query", async () => {
+    for (const ident of [app.name, app.id, app.name.toUpperCase()]) {
+      const { value, queries: n } = await counted(async () => {
+        const actor = await authenticateForApp(db, owner.token, ident);
+        return findAppForActor(db, actor!, ident);
+      });
+      expect(n, ident).toBe(1);
+      expect(value).toMatchObject({ id: app.id, name: app.name, role: "owner", ownerEmail: owner.email });
+    }
+  });
+
+  it("gives a collaborator the collaborator's role, and refuses what only the owner may do", async () => {
+    const actor = await authenticateForApp(db, collaborator.token, app.name);
+    expect(actor).toMatchObject({ accountId: collaborator.id, email: collaborator.email });
+    const { value, queries: n } = await counted(() => findAppForActor(db, actor!, app.name));
+    expect(n).toBe(0);
+    expect(value).toMatchObject({ id: app.id, role: "collaborator", ownerEmail: owner.email });
+    const again = await authenticateForApp(db, collaborator.token, app.name);
+    expect(await refusal(findAppForActor(db, again!, app.name, "delete it"))).toEqual({
+      status: 403,
+      id: "forbidden",
+      message: `Only the owner of ${app.name} (${owner.email}) can delete it.`,
+    });
+  });
+
+  it("refuses a stranger (403) and says not found for an app that does not exist, after one query", async () => {
+    const { value, queries: n } = await counted(async () => {
+      const actor = await authenticateForApp(db, stranger.token, app.name);
+      return refusal(findAppForActor(db, actor!, app.name));
+    });
+    expect(n).toBe(1);
+    expect(value).toMatchObject({ status: 403, id: "forbidden" });
+    const missing = appName("missing");
+    const gone = await counted(async () => {
+      const actor = await authenticateForApp(db, owner.token, missing);
+      return refusal(findAppForActor(db, actor!, missing));
+    });
+    expect(gone.queries).toBe(1);
+    expect(gone.value).toMatchObject({ status: 404, id: "not_found" });
+  });
+
+  it("knows no one for a revoked, expired, unknown or malformed token, whichever app is named", async () => {
+    const revoked = await makeAccount();
+    await db.update(oauthAuthorizations).set({ revokedAt: new Date() }).where(eq(oauthAuthorizations.accountId, revoked.id));
+    const expired = await makeAccount();
+    await db
+      .update(oauthAuthorizations)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(oauthAuthorizations.accountId, expired.id));
+    const unknown = `dpl_${"A".repeat(43)}`;
+    for (const token of [revoked.token, expired.token, unknown, "not-a-token", ""]) {
+      for (const ident of [app.name, app.id, appName("missing")]) expect(await authenticateForApp(db, token, ident), `${token} ${ident}`).toBeNull();
+    }
+  });
+
+  it("uses the early read once: a later lookup in the same request reads afresh", async () => {
+    const actor = await authenticateForApp(db, owner.token, app.name);
+    expect((await findAppForActor(db, actor!, app.name)).maintenance).toBe(false);
+    await db.update(apps).set({ maintenance: true }).where(eq(apps.id, app.id));
+    try {
+      const { value, queries: n } = await counted(() => findAppForActor(db, actor!, app.name));
+      expect(n).toBe(1);
+      expect(value.maintenance).toBe(true);
+    } finally {
+      await db.update(apps).set({ maintenance: false }).where(eq(apps.id, app.id));
+    }
+  });
+
+  it("does not let the read for one app answer a lookup of another, or another request's", async () => {
+    const other = await makeApp(stranger);
+    const actor = await authenticateForApp(db, owner.token, app.name);
+    // Another request of the same account, on the stranger's app.
+    const theirs = await authenticateForApp(db, owner.token, other.name);
+    expect(await refusal(findAppForActor(db, theirs!, other.name))).toMatchObject({ status: 403, id: "forbidden" });
+    expect(await refusal(findAppForActor(db, actor!, other.name))).toMatchObject({ status: 403, id: "forbidden" });
+    const own = await counted(() => findAppForActor(db, actor!, app.name));
+    expect(own.queries).toBe(0);
+    expect(own.value.id).toBe(app.id);
+  });
+});
+
+describe("the API on an app's paths", () => {
+  it("answers as before for the owner, a collaborator, a stranger, a bad token and a missing app", async () => {
+    expect((await api(`/apps/${app.name}`, { token: owner.token })).body).toMatchObject({ id: app.id, owner: { email: owner.email } });
+    expect((await api(`/apps/${app.id}/config-vars`, { token: collaborator.token })).status).toBe(200);
+    const refused = await api(`/apps/${app.name}/config-vars`, { token: stranger.token });
+    expect([refused.status, refused.body.id]).toEqual([403, "forbidden"]);
+    const unauth = await api(`/apps/${app.name}`, { token: `dpl_${"B".repeat(43)}` });
+    expect([unauth.status, unauth.body.id]).toEqual([401, "unauthorized"]);
+    const missing = await api(`/apps/${appName("missing")}/releases`, { token: owner.token });
+    expect([missing.status, missing.body.id]).toEqual([404, "not_found"]);
+    const encoded = await api(`/apps/%E0%A4%A`, { token: owner.token });
+    expect([encoded.status, encoded.body.id]).toEqual([404, "not_found"]);
+  });
+});
