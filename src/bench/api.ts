@@ -1,8 +1,13 @@
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { startPlatform } from "../local/platform.ts";
-import { formatResults, load, type LoadResult } from "./load.ts";
+import { spawnService, type ManagedChild } from "../local/child.ts";
+import { startPlatform, type Platform } from "../local/platform.ts";
+import { bundleWorker, ROOT } from "../local/worker.ts";
+import { readWranglerConfig } from "../local/workerd-config.ts";
+import { freePort, waitForPort } from "../node/ports.ts";
+import { formatResults, load, type LoadResult, type LoadSpec } from "./load.ts";
 import { benchToken } from "./account.ts";
 import { cpuMs, treeCpuMs } from "./cpu.ts";
 
@@ -14,9 +19,11 @@ export interface ApiBenchOptions {
 
 /**
  * Platform API throughput and latency on the local platform at 32 connections:
- * a trivial route (no database) as the baseline, `GET /apps/{app}` (token lookup,
- * rate limit, owner-scoped app lookup) and `PATCH /apps/{app}/config-vars` (a
- * transaction that also cuts a release). Goal: p99 < 25 ms, GET/trivial >= 0.5.
+ * a trivial route (no database) as the baseline, `GET /apps/{app}` (token and
+ * owner-scoped app lookup in one query, rate limit) and `PATCH /apps/{app}/config-vars`
+ * (a transaction that also cuts a release); beside them the floor of any route that
+ * reads the database, a Worker that opens its connection and runs one query (see
+ * floor-worker.ts). Goal: p99 < 25 ms, GET/trivial >= 0.5.
  */
 export async function run(options: ApiBenchOptions): Promise<number> {
   const { seconds, connections } = options;
@@ -24,7 +31,9 @@ export async function run(options: ApiBenchOptions): Promise<number> {
   chmodSync(home, 0o755);
   // The budget is raised so the benchmark measures the rate limiter's cost, not its refusals.
   const platform = await startPlatform({ home, quiet: true, ephemeral: true, noHost: true, workerVars: { RATE_LIMIT_PER_HOUR: "100000000" } });
+  let floor: { port: number; service: ManagedChild } | undefined;
   try {
+    floor = await startFloorWorker(path.join(home, "floor"), platform);
     const token = await benchToken(platform.databaseUrl);
 
     const headers = { Accept: "application/vnd.heroku+json; version=3", Authorization: `Bearer ${token}` };
@@ -35,8 +44,10 @@ export async function run(options: ApiBenchOptions): Promise<number> {
     );
     const app = created.name as string;
     let n = 0;
-    const specs = [
+    const specs: Array<Omit<LoadSpec, "connections" | "seconds"> & { workerd?: number }> = [
       { label: "GET /health (trivial)", url: `${platform.apiUrl}/health` },
+      // Its CPU is its own workerd's, not the platform's.
+      { label: "floor: connect + 1 query", url: `https://localhost:${floor.port}/`, workerd: floor.service.child.pid },
       { label: "GET /apps/{app}", url: `${platform.apiUrl}/apps/${app}`, headers },
       {
         label: "PATCH /apps/{app}/config-vars",
@@ -48,11 +59,11 @@ export async function run(options: ApiBenchOptions): Promise<number> {
     ];
     const results: LoadResult[] = [];
     const cpu: string[] = [];
-    const parts = () => {
-      const pids = platform.pids();
-      return { workerd: cpuMs(pids.worker), postgres: treeCpuMs(pids.postgres), pgbouncer: cpuMs(pids.pgbouncer) };
-    };
     for (const spec of specs) {
+      const parts = () => {
+        const pids = platform.pids();
+        return { workerd: cpuMs(spec.workerd ?? pids.worker), postgres: treeCpuMs(pids.postgres), pgbouncer: cpuMs(pids.pgbouncer) };
+      };
       await load({ ...spec, connections, seconds: 2 }); // warm-up
       const before = parts();
       const result = await load({ ...spec, connections, seconds });
@@ -61,16 +72,22 @@ export async function run(options: ApiBenchOptions): Promise<number> {
       cpu.push(`  ${spec.label}: workerd ${per("workerd")}, postgres ${per("postgres")}, pgbouncer ${per("pgbouncer")}`);
       results.push(result);
     }
-    const [trivial, getApp, patch] = results as [LoadResult, LoadResult, LoadResult];
+    const [trivial, floorResult, getApp, patch] = results as [LoadResult, LoadResult, LoadResult, LoadResult];
     console.log(`\nPlatform API on the local platform (${connections} connections, ${seconds} s per route, ${os.cpus().length} CPUs)\n`);
     console.log(formatResults(results));
     console.log(`\nCPU ms per 1,000 requests, by process:\n${cpu.join("\n")}`);
     console.log(`\nGET /apps/{app} throughput / trivial route: ${(getApp.rps / trivial.rps).toFixed(2)} (goal >= 0.50)`);
-    console.log(`p99: GET /apps/{app} ${getApp.p99.toFixed(1)} ms, PATCH config-vars ${patch.p99.toFixed(1)} ms (goal < 25 ms)`);
+    console.log(
+      `GET /apps/{app} throughput / the floor: ${(getApp.rps / floorResult.rps).toFixed(2)}; the floor / trivial route: ${(floorResult.rps / trivial.rps).toFixed(2)}`,
+    );
+    console.log(
+      `p99: GET /apps/{app} ${getApp.p99.toFixed(1)} ms, PATCH config-vars ${patch.p99.toFixed(1)} ms (goal < 25 ms); the floor ${floorResult.p99.toFixed(1)} ms`,
+    );
     const failures = results.reduce((n, r) => n + r.errors + r.non2xx, 0);
     if (failures) console.log(`warning: ${failures} requests failed`);
     return 0;
   } finally {
+    await floor?.service.stop(2000);
     await platform.stop();
     rmSync(home, { recursive: true, force: true });
   }
@@ -82,4 +99,76 @@ async function fetchJson(url: string, init: { method: string; headers: Record<st
   const res = await fetch(url, { ...init, dispatcher: new Agent({ connect: { ca: readFileSync(caPath) } }) });
   if (!res.ok) throw new Error(`${init.method} ${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as Record<string, unknown>;
+}
+
+/**
+ * The floor Worker (floor-worker.ts), bundled as the control plane is, in a workerd of its
+ * own on HTTPS with the platform's certificate, its HYPERDRIVE binding reaching the same
+ * PgBouncer as the control plane's.
+ */
+async function startFloorWorker(dir: string, platform: Platform): Promise<{ port: number; service: ManagedChild }> {
+  if (!platform.workerDatabaseUrl) throw new Error("the floor needs the local database behind PgBouncer (no Neon URL)");
+  // The control plane's runtime settings, so the floor runs as it does.
+  const { compatibilityDate, compatibilityFlags } = readWranglerConfig(path.join(ROOT, "wrangler.toml"));
+  const configFile = path.join(dir, "wrangler.toml");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    configFile,
+    [
+      `name = "floor"`,
+      `main = ${JSON.stringify(path.join(ROOT, "src", "bench", "floor-worker.ts"))}`,
+      `compatibility_date = ${JSON.stringify(compatibilityDate)}`,
+      `compatibility_flags = ${JSON.stringify(compatibilityFlags)}`,
+      "",
+    ].join("\n"),
+  );
+  const bundle = bundleWorker(path.join(dir, "bundle"), configFile);
+  const db = new URL(platform.workerDatabaseUrl);
+  const port = await freePort();
+  const { serializeConfig } = await import("miniflare");
+  const config = serializeConfig({
+    services: [
+      {
+        name: "floor",
+        worker: {
+          modules: [{ name: path.basename(bundle), esModule: readFileSync(bundle, "utf8") }],
+          compatibilityDate,
+          compatibilityFlags,
+          bindings: [
+            {
+              name: "HYPERDRIVE",
+              hyperdrive: {
+                designator: { name: "hyperdrive" },
+                database: decodeURIComponent(db.pathname.slice(1)),
+                user: decodeURIComponent(db.username),
+                password: decodeURIComponent(db.password),
+                scheme: "postgresql",
+              },
+            },
+          ],
+        },
+      },
+      { name: "hyperdrive", external: { address: `${db.hostname}:${db.port}`, tcp: {} } },
+    ],
+    sockets: [
+      {
+        name: "https",
+        address: `127.0.0.1:${port}`,
+        service: { name: "floor" },
+        https: {
+          options: {},
+          tlsOptions: { keypair: { certificateChain: readFileSync(platform.tls.certPath, "utf8"), privateKey: readFileSync(platform.tls.keyPath, "utf8") } },
+        },
+      },
+    ],
+  });
+  const workerd: string = createRequire(import.meta.url)("workerd").default;
+  const service = spawnService(workerd, ["serve", "--binary", "--experimental", "-"], { quiet: true, input: config });
+  try {
+    await waitForPort(port, "127.0.0.1", 30_000);
+  } catch (err) {
+    await service.stop(0);
+    throw new Error(`the floor Worker did not start: ${String(err)}\n${service.output()}`);
+  }
+  return { port, service };
 }

@@ -63,6 +63,8 @@ export interface Platform {
   pids(): { postgres?: number; pgbouncer?: number; worker?: number; agent?: number };
   apiUrl: string;
   databaseUrl: string;
+  /** What the Worker's HYPERDRIVE binding reaches: PgBouncer in front of databaseUrl (unset for a Neon URL). */
+  workerDatabaseUrl?: string;
   /** Superuser URL when the embedded Postgres runs. */
   adminDatabaseUrl?: string;
   /** Superuser URL of the add-on cluster (heroku-postgresql databases). */
@@ -204,6 +206,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       pids: () => ({ postgres: pg?.pid(), pgbouncer: pooler?.pid(), worker: worker?.pid(), agent: host?.pid() }),
       apiUrl: `https://${hostPort}`,
       databaseUrl,
+      workerDatabaseUrl: hyperdrive,
       adminDatabaseUrl: pg?.adminUrl,
       addonDatabaseUrl: addonPg.adminUrl,
       tls,

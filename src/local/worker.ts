@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import https from "node:https";
 import { createRequire } from "node:module";
@@ -80,15 +80,18 @@ function watchHealth(port: number, tls: LocalTls, kept: KeptAlive): NodeJS.Timeo
 /**
  * Bundles the Worker as `wrangler deploy` does (`--dry-run`, same build and polyfills) into
  * `outDir`; returns the bundle's main module. What runs locally is what Cloudflare runs.
+ * Another wrangler configuration bundles another Worker the same way (a benchmark's floor).
  */
-export function bundleWorker(outDir: string): string {
+export function bundleWorker(outDir: string, config = path.join(ROOT, "wrangler.toml")): string {
   const wrangler = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
-  const bundled = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outDir, "--config", path.join(ROOT, "wrangler.toml")], {
+  const bundled = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outDir, "--config", config], {
     cwd: ROOT,
     encoding: "utf8",
   });
   if (bundled.status !== 0) throw new Error(`bundling the Worker failed:\n${bundled.stdout}\n${bundled.stderr}`);
-  return path.join(outDir, "index.js");
+  const main = readdirSync(outDir).find((f) => f.endsWith(".js"));
+  if (!main) throw new Error(`bundling the Worker wrote no module to ${outDir}`);
+  return path.join(outDir, main);
 }
 
 /** The Unix socket through which the platform itself calls into the Worker of `stateDir` (scheduled runs). */
