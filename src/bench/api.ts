@@ -5,7 +5,7 @@ import path from "node:path";
 import { spawnService, type ManagedChild } from "../local/child.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { bundleWorker, ROOT } from "../local/worker.ts";
-import { readWranglerConfig } from "../local/workerd-config.ts";
+import { hyperdriveTo, readWranglerConfig } from "../local/workerd-config.ts";
 import { freePort, waitForPort } from "../node/ports.ts";
 import { formatResults, load, type LoadResult, type LoadSpec } from "./load.ts";
 import { benchToken } from "./account.ts";
@@ -87,7 +87,7 @@ export async function run(options: ApiBenchOptions): Promise<number> {
     if (failures) console.log(`warning: ${failures} requests failed`);
     return 0;
   } finally {
-    await floor?.service.stop(2000);
+    await floor?.service.stop(2000).catch(() => {});
     await platform.stop();
     rmSync(home, { recursive: true, force: true });
   }
@@ -123,7 +123,7 @@ async function startFloorWorker(dir: string, platform: Platform): Promise<{ port
     ].join("\n"),
   );
   const bundle = bundleWorker(path.join(dir, "bundle"), configFile);
-  const db = new URL(platform.workerDatabaseUrl);
+  const hyperdrive = hyperdriveTo(platform.workerDatabaseUrl);
   const port = await freePort();
   const { serializeConfig } = await import("miniflare");
   const config = serializeConfig({
@@ -134,21 +134,10 @@ async function startFloorWorker(dir: string, platform: Platform): Promise<{ port
           modules: [{ name: path.basename(bundle), esModule: readFileSync(bundle, "utf8") }],
           compatibilityDate,
           compatibilityFlags,
-          bindings: [
-            {
-              name: "HYPERDRIVE",
-              hyperdrive: {
-                designator: { name: "hyperdrive" },
-                database: decodeURIComponent(db.pathname.slice(1)),
-                user: decodeURIComponent(db.username),
-                password: decodeURIComponent(db.password),
-                scheme: "postgresql",
-              },
-            },
-          ],
+          bindings: [hyperdrive.binding],
         },
       },
-      { name: "hyperdrive", external: { address: `${db.hostname}:${db.port}`, tcp: {} } },
+      hyperdrive.service,
     ],
     sockets: [
       {

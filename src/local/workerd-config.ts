@@ -126,6 +126,28 @@ export default {
 `;
 
 /**
+ * A `HYPERDRIVE` binding to the database at `url` as workerd serves it (what Hyperdrive's
+ * `localConnectionString` is under wrangler): the binding, and the service its connections
+ * are carried to as plain TCP (no pooling of its own: the local platform's PgBouncer pools).
+ */
+export function hyperdriveTo(url: string): { binding: Worker_Binding; service: Service } {
+  const db = new URL(url);
+  return {
+    binding: {
+      name: "HYPERDRIVE",
+      hyperdrive: {
+        designator: { name: "hyperdrive" },
+        database: decodeURIComponent(db.pathname.slice(1)),
+        user: decodeURIComponent(db.username),
+        password: decodeURIComponent(db.password),
+        scheme: db.protocol.replace(":", ""),
+      },
+    },
+    service: { name: "hyperdrive", external: { address: `${db.hostname}:${db.port || 5432}`, tcp: {} } },
+  };
+}
+
+/**
  * workerd's configuration for the control plane, from wrangler.toml: the Worker bundle
  * with its variables, its Durable Objects (SQLite on local disk), R2, an outbound network
  * that trusts the local CA, the HTTPS socket, and the control socket. Queue producers are
@@ -140,19 +162,8 @@ export function workerdConfig(opts: WorkerdOptions): Config {
     ...wrangler.durableObjects.map(({ binding, className }) => ({ name: binding, durableObjectNamespace: { className } })),
     ...wrangler.r2Buckets.map(({ binding, bucket }) => ({ name: binding, r2Bucket: { name: `r2:bucket:${bucket}` } })),
   ];
-  const hyperdrive = opts.hyperdrive ? new URL(opts.hyperdrive) : undefined;
-  if (hyperdrive) {
-    bindings.push({
-      name: "HYPERDRIVE",
-      hyperdrive: {
-        designator: { name: "hyperdrive" },
-        database: decodeURIComponent(hyperdrive.pathname.slice(1)),
-        user: decodeURIComponent(hyperdrive.username),
-        password: decodeURIComponent(hyperdrive.password),
-        scheme: hyperdrive.protocol.replace(":", ""),
-      },
-    });
-  }
+  const hyperdrive = opts.hyperdrive ? hyperdriveTo(opts.hyperdrive) : undefined;
+  if (hyperdrive) bindings.push(hyperdrive.binding);
   return {
     services: [
       {
@@ -175,7 +186,7 @@ export function workerdConfig(opts: WorkerdOptions): Config {
         network: { allow: ["public", "private"], tlsOptions: { trustBrowserCas: true, trustedCertificates: opts.trustedCertificates } },
       },
       ...r2Services(opts.stateDir, wrangler.r2Buckets),
-      ...(hyperdrive ? [{ name: "hyperdrive", external: { address: `${hyperdrive.hostname}:${hyperdrive.port || 5432}`, tcp: {} } }] : []),
+      ...(hyperdrive ? [hyperdrive.service] : []),
       {
         name: "control",
         worker: {

@@ -1,10 +1,13 @@
 import { eq } from "drizzle-orm";
+import { Hono } from "hono";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgDatabase, type Database } from "../../src/db/client.ts";
 import { apps, oauthAuthorizations } from "../../src/db/schema/index.ts";
 import { authenticateForApp, findAppForActor } from "../../src/services/apps.ts";
+import type { AppEnv } from "../../src/env.ts";
 import { ApiError } from "../../src/errors.ts";
+import { authenticate } from "../../src/middleware/authenticate.ts";
 import { api, platform } from "../support/api.ts";
 import { appName, closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 
@@ -105,7 +108,7 @@ describe("authenticating with the app a request names", () => {
       .set({ expiresAt: new Date(Date.now() - 1000) })
       .where(eq(oauthAuthorizations.accountId, expired.id));
     const unknown = `dpl_${"A".repeat(43)}`;
-    for (const token of [revoked.token, expired.token, unknown, "not-a-token", ""]) {
+    for (const token of [revoked.token, expired.token, unknown]) {
       for (const ident of [app.name, app.id, appName("missing")]) expect(await authenticateForApp(db, token, ident), `${token} ${ident}`).toBeNull();
     }
   });
@@ -133,6 +136,46 @@ describe("authenticating with the app a request names", () => {
     const own = await counted(() => findAppForActor(db, actor!, app.name));
     expect(own.queries).toBe(0);
     expect(own.value.id).toBe(app.id);
+  });
+});
+
+describe("the authentication middleware on an app's path", () => {
+  /** The API's authentication in front of a route that does what app routes do first. */
+  function appRoute() {
+    const router = new Hono<AppEnv>();
+    router.onError((err, c) => (err instanceof ApiError ? c.json({ id: err.id }, err.status) : c.json({ thrown: String(err) }, 500)));
+    router.use(async (c, next) => {
+      c.set("db", db);
+      await next();
+    });
+    router.use(authenticate);
+    router.get("/apps/:app/releases", async (c) => {
+      const before = queries;
+      const found = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"));
+      return c.json({ id: found.id, role: found.role, routeQueries: queries - before });
+    });
+    return router;
+  }
+
+  it("hands the route the app it read with the token, however the path spells the name", async () => {
+    // "%61" is "a": the middleware and the route's parameter decode the same segment.
+    const spellings = [app.name, app.id, app.name.toUpperCase(), `%${app.name.charCodeAt(0).toString(16)}${app.name.slice(1)}`];
+    for (const spelling of spellings) {
+      const { value: res, queries: n } = await counted(async () =>
+        appRoute().request(`/apps/${spelling}/releases`, { headers: { Authorization: `Bearer ${collaborator.token}` } }),
+      );
+      expect(await res.json(), spelling).toEqual({ id: app.id, role: "collaborator", routeQueries: 0 });
+      expect(n, spelling).toBe(1);
+    }
+  });
+
+  it("refuses a bad token (401) before anything of the app, and a stranger (403)", async () => {
+    const bad = await appRoute().request(`/apps/${app.name}/releases`, { headers: { Authorization: `Bearer dpl_${"C".repeat(43)}` } });
+    expect([bad.status, await bad.json()]).toEqual([401, { id: "unauthorized" }]);
+    const theirs = await appRoute().request(`/apps/${app.name}/releases`, { headers: { Authorization: `Bearer ${stranger.token}` } });
+    expect([theirs.status, await theirs.json()]).toEqual([403, { id: "forbidden" }]);
+    const none = await appRoute().request(`/apps/${app.name}/releases`);
+    expect(none.status).toBe(401);
   });
 });
 
