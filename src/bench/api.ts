@@ -5,7 +5,7 @@ import path from "node:path";
 import { spawnService, type ManagedChild } from "../local/child.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { bundleWorker, ROOT } from "../local/worker.ts";
-import { hyperdriveTo, readWranglerConfig } from "../local/workerd-config.ts";
+import { httpsSocket, hyperdriveTo, readWranglerConfig } from "../local/workerd-config.ts";
 import { freePort, waitForPort } from "../node/ports.ts";
 import { formatResults, load, type LoadResult, type LoadSpec } from "./load.ts";
 import { benchToken } from "./account.ts";
@@ -140,15 +140,10 @@ async function startFloorWorker(dir: string, platform: Platform): Promise<{ port
       hyperdrive.service,
     ],
     sockets: [
-      {
-        name: "https",
-        address: `127.0.0.1:${port}`,
-        service: { name: "floor" },
-        https: {
-          options: {},
-          tlsOptions: { keypair: { certificateChain: readFileSync(platform.tls.certPath, "utf8"), privateKey: readFileSync(platform.tls.keyPath, "utf8") } },
-        },
-      },
+      httpsSocket(`127.0.0.1:${port}`, "floor", {
+        certificateChain: readFileSync(platform.tls.certPath, "utf8"),
+        privateKey: readFileSync(platform.tls.keyPath, "utf8"),
+      }),
     ],
   });
   const workerd: string = createRequire(import.meta.url)("workerd").default;

@@ -6,6 +6,7 @@ import path from "node:path";
 import { Agent, request } from "undici";
 import { ensureLocalTls } from "../local/tls.ts";
 import { ROOT } from "../local/worker.ts";
+import { httpsSocket } from "../local/workerd-config.ts";
 import { freePort } from "../node/ports.ts";
 
 /** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
@@ -84,17 +85,7 @@ async function bareWorkerd(home: string): Promise<Started> {
         worker: { modules: [{ name: "ok.js", esModule: "export default { fetch: () => Response.json({ status: 'ok' }) };" }], compatibilityDate: "2026-04-01" },
       },
     ],
-    sockets: [
-      {
-        name: "https",
-        address: `127.0.0.1:${port}`,
-        service: { name: "ok" },
-        https: {
-          options: {},
-          tlsOptions: { keypair: { certificateChain: readFileSync(tls.certPath, "utf8"), privateKey: readFileSync(tls.keyPath, "utf8") } },
-        },
-      },
-    ],
+    sockets: [httpsSocket(`127.0.0.1:${port}`, "ok", { certificateChain: readFileSync(tls.certPath, "utf8"), privateKey: readFileSync(tls.keyPath, "utf8") })],
   });
   const configPath = path.join(home, "bare.capnp.bin");
   writeFileSync(configPath, config);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import type { Config, Service, Worker_Binding } from "miniflare";
+import type { Config, Service, Socket, Worker_Binding } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 
 /** The parts of wrangler.toml that say how the Worker runs. */
@@ -125,6 +125,11 @@ export default {
 };
 `;
 
+/** workerd's HTTPS socket on `address` for `service`, serving the certificate chain and key given (PEM). */
+export function httpsSocket(address: string, service: string, keypair: { certificateChain: string; privateKey: string }): Socket {
+  return { name: "https", address, service: { name: service }, https: { options: {}, tlsOptions: { keypair } } };
+}
+
 /**
  * A `HYPERDRIVE` binding to the database at `url` as workerd serves it (what Hyperdrive's
  * `localConnectionString` is under wrangler): the binding, and the service its connections
@@ -198,12 +203,7 @@ export function workerdConfig(opts: WorkerdOptions): Config {
       },
     ],
     sockets: [
-      {
-        name: "https",
-        address: opts.address,
-        service: { name: wrangler.name },
-        https: { options: {}, tlsOptions: { keypair: { certificateChain: opts.certificateChain, privateKey: opts.privateKey } } },
-      },
+      httpsSocket(opts.address, wrangler.name, { certificateChain: opts.certificateChain, privateKey: opts.privateKey }),
       { name: "control", address: `unix:${opts.controlSocket}`, service: { name: "control" }, http: {} },
     ],
     extensions: [
