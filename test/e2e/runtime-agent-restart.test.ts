@@ -1,5 +1,5 @@
+import { agentTag } from "../../src/agent/sandbox/network.ts";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -102,7 +102,7 @@ describe("restarting a host agent", { timeout: 180_000 }, () => {
   const workDir = path.join(os.tmpdir(), `dynoplane-agent-restart-${unique()}`);
 
   /** This agent's sandboxes live in a cgroup group named after its work dir (see src/agent/sandbox). */
-  const group = `/dynoplane-${createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8)}/`;
+  const group = `/dynoplane-${agentTag(workDir)}/`;
   /**
    * The app's live server.js processes under this test's agent, each with the directory it
    * runs in (in its sandbox). The platform's own agent may briefly run the same dynos: they

@@ -1,5 +1,5 @@
+import { agentTag } from "../../src/agent/sandbox/network.ts";
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -113,7 +113,7 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
 
   it("leaves nothing behind when it stops: no process, mount, network or cgroup of its own", async () => {
     const workDir = agentWorkDir(home);
-    const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+    const tag = agentTag(workDir);
     expect(readFileSync("/proc/self/mountinfo", "utf8")).toContain(workDir);
     await platform.stop();
     const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })

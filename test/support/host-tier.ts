@@ -1,9 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Agent, fetch } from "undici";
+import { agentTag, LEASE_DIR } from "../../src/agent/sandbox/network.ts";
 import { APPS_DOMAIN } from "../../src/local/cli-env.ts";
 import { ensureLocalTls, type LocalTls } from "../../src/local/tls.ts";
 import { startWorker, type LocalWorker } from "../../src/local/worker.ts";
@@ -226,7 +226,7 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
 
 /** The processes in the cgroups of the agent whose work dir is `workDir` (its sandboxes' group). */
 function groupPids(workDir: string): number[] {
-  const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+  const tag = agentTag(workDir);
   const pids = new Set<number>();
   for (const root of ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]) {
     let out = "";
@@ -242,17 +242,17 @@ function groupPids(workDir: string): number[] {
   return [...pids];
 }
 
-/** Deletes the dyno namespaces and the subnet lease of the agent whose work dir is `workDir` (see src/agent/sandbox/network.ts). */
+/** Deletes the dyno namespaces and the subnet lease of the agent whose work dir is `workDir`. */
 function forgetAgentNetwork(workDir: string) {
-  const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+  const tag = agentTag(workDir);
   for (const name of readdirOr("/run/netns")) {
     if (!name.startsWith(`dp${tag}-`)) continue;
     try {
       run("ip", ["netns", "del", name]);
     } catch {}
   }
-  for (const lease of readdirOr("/run/dynoplane/net")) {
-    const file = path.join("/run/dynoplane/net", lease);
+  for (const lease of readdirOr(LEASE_DIR)) {
+    const file = path.join(LEASE_DIR, lease);
     try {
       if ((JSON.parse(readFileSync(file, "utf8")) as { tag?: string }).tag === tag) rmSync(file, { force: true });
     } catch {}

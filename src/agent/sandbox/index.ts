@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { accessSync, constants, readFileSync } from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -6,7 +5,7 @@ import type { DynoUser } from "../dyno-user.ts";
 import { createCgroup, detectCgroups, removeGroup, SandboxCgroup, sweepCgroups, type CgroupLayout, type CgroupLimits } from "./cgroups.ts";
 import { mountInstance, unmountInstance, type InstanceFs } from "./filesystem.ts";
 import { sandboxArgv, systemMounts, type LaunchSpec } from "./launch.ts";
-import { SandboxNetwork, type DynoNetwork } from "./network.ts";
+import { agentTag, SandboxNetwork, type DynoNetwork } from "./network.ts";
 import { findAdoptable, type InstanceRecord } from "./record.ts";
 
 /** The programs a sandbox is made with; all of them run as root with a fixed environment. */
@@ -203,7 +202,7 @@ export class SandboxHost {
     const problems = sandboxProblems();
     if (problems.length) throw new Error(`this host cannot sandbox dynos: ${problems.join("; ")}`);
     const layout = detectCgroups()!;
-    const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+    const tag = agentTag(workDir);
     const group = `dynoplane-${tag}`;
     const instancesDir = path.join(workDir, "sandboxes");
     const log = o.log ?? (() => {});

@@ -10,7 +10,10 @@ export const DEFAULT_DYNO_SUPERNET = "10.213.0.0/16";
 const SPARE_NAMESPACES = 2;
 
 /** Where agents on one machine record which /24 each one holds (pid and names). */
-const LEASE_DIR = "/run/dynoplane/net";
+export const LEASE_DIR = "/run/dynoplane/net";
+
+/** An agent's tag, one per work dir: in the names of its cgroup group, bridge, namespaces and subnet lease. */
+export const agentTag = (workDir: string): string => createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
 
 /**
  * Destinations a dyno may not reach through the host: loopback, link-local (cloud metadata),
@@ -142,7 +145,7 @@ export class SandboxNetwork {
     workDir: string,
     o: { supernet?: string; allow?: { address: string; port: number }[]; keep?: { netns: string; address: string }[] } = {},
   ): Promise<SandboxNetwork> {
-    const tag = createHash("sha256").update(path.resolve(workDir)).digest("hex").slice(0, 8);
+    const tag = agentTag(workDir);
     await fs.mkdir(LEASE_DIR, { recursive: true, mode: 0o700 });
     if (o.keep?.length) {
       const taken = await SandboxNetwork.takeOver(tag, o.keep, o.allow ?? [], o.supernet);
