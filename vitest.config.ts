@@ -1,9 +1,10 @@
 import { defineConfig } from "vitest/config";
 
-// Three projects, one run (`npm test`): pure unit tests; the host agent on this machine
-// (sandboxes, builds, dynos) with no control plane; and the platform (the real Worker in
-// workerd under wrangler dev, a real PostgreSQL, the agent, the heroku CLI and git), which
-// only its own project boots. `npx vitest --project unit` runs the first alone.
+// Four projects, one run (`npm test`): pure unit tests; the host agent on this machine
+// (sandboxes, builds, dynos) with no control plane; the platform (the real Worker in
+// workerd, a real PostgreSQL, the agent, the heroku CLI and git); and the attacks, each a
+// hostile tenant's way in that must fail, against the same platform (one start serves both
+// projects). `npx vitest --project unit` runs the first alone, `--project attacks` the last.
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -20,6 +21,10 @@ export default defineConfig({
           include: ["test/routes/**/*.test.ts", "test/workerd/**/*.test.ts", "test/e2e/**/*.test.ts"],
           globalSetup: ["./test/support/global-setup.ts"],
         },
+      },
+      {
+        extends: true,
+        test: { name: "attacks", include: ["test/attacks/**/*.test.ts"], globalSetup: ["./test/support/global-setup.ts"] },
       },
     ],
   },

@@ -18,6 +18,8 @@ export const KEEP_ALIVE_MS = 15_000;
 export class LogChannel extends DurableObject {
   private readonly sql = this.ctx.storage.sql;
   private readonly subscribers = new Map<string, LogSubscriber>();
+  /** The account each live tail is for. */
+  private readonly accounts = new Map<string, string>();
   private readonly drains: LogDrainSender;
   private keepAliveTimer?: ReturnType<typeof setInterval>;
 
@@ -65,6 +67,7 @@ export class LogChannel extends DurableObject {
     const sub = new LogSubscriber(filter, q.deadline, () => this.leave(id));
     sub.write(sseRetry() + history.map((l) => sseEvent(l.id, formatLogLine(l))).join(""));
     this.subscribers.set(id, sub);
+    if (q.account) this.accounts.set(id, q.account);
     this.keepAliveTimer ??= setInterval(() => {
       const now = Date.now();
       for (const s of this.subscribers.values()) s.keepAlive(now);
@@ -75,6 +78,17 @@ export class LogChannel extends DurableObject {
   /** Ends a tail whose client went away (the Worker sees the disconnect; a stream's cancel may not cross RPC). */
   async unsubscribe(id: string): Promise<void> {
     this.subscribers.get(id)?.close();
+  }
+
+  /** Ends every live tail of an account (it no longer reaches the app); returns how many. */
+  async endStreamsOf(account: string): Promise<number> {
+    let ended = 0;
+    for (const [id, owner] of this.accounts) {
+      if (owner !== account) continue;
+      this.subscribers.get(id)?.close();
+      ended++;
+    }
+    return ended;
   }
 
   /** Replaces the app's drains (the control plane sends the whole list after every change). */
@@ -95,6 +109,7 @@ export class LogChannel extends DurableObject {
 
   private leave(id: string): void {
     this.subscribers.delete(id);
+    this.accounts.delete(id);
     if (!this.subscribers.size && this.keepAliveTimer) {
       clearInterval(this.keepAliveTimer);
       this.keepAliveTimer = undefined;

@@ -1,7 +1,5 @@
 import type { PythonBuildSettings } from "../agent/builder/python.ts";
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { promisify } from "node:util";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { isNeonUrl, openDb } from "../db/client.ts";
@@ -17,7 +15,7 @@ import { ensureSigningKey } from "./keys.ts";
 import { freePort } from "../node/ports.ts";
 import { startEmbeddedPostgres, type LocalPostgres } from "./postgres.ts";
 import { postgresUser, serviceDir } from "./postgres-server.ts";
-import { DEFAULT_DYNO_SUPERNET, servicesAddress } from "../agent/sandbox/network.ts";
+import { startAddonPostgres, type AddonPostgres } from "./addon-postgres.ts";
 import { ensureLocalTls, type LocalTls } from "./tls.ts";
 import { forgetLocalDatabase, rememberLocalDatabase } from "./running.ts";
 import { fireScheduled, startLocalCron, wranglerCrons, type LocalCron, type ScheduledOutcome } from "./cron.ts";
@@ -25,7 +23,6 @@ import { ROOT, startWorker, type LocalWorker } from "./worker.ts";
 import { readWranglerConfig } from "./workerd-config.ts";
 
 export const DEFAULT_PORT = 5443;
-const execFileAsync = promisify(execFile);
 export const FIRST_ACCOUNT_EMAIL = "admin@dynoplane.localhost";
 
 export interface PlatformOptions {
@@ -67,7 +64,7 @@ export interface Platform {
   workerDatabaseUrl?: string;
   /** Superuser URL when the embedded Postgres runs. */
   adminDatabaseUrl?: string;
-  /** Superuser URL of the add-on cluster (heroku-postgresql databases). */
+  /** The add-on cluster's administration URL (heroku-postgresql databases): its own role, no superuser. */
   addonDatabaseUrl: string;
   tls: LocalTls;
   /** Set when this start created the first account. */
@@ -121,7 +118,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const tls = await ensureLocalTls(path.join(home, "tls"), ["localhost", `*.${APPS_DOMAIN}`, "127.0.0.1"]);
 
   let pg: LocalPostgres | undefined;
-  let addonPg: Awaited<ReturnType<typeof startAddonPostgres>> | undefined;
+  let addonPg: AddonPostgres | undefined;
   let pooler: LocalPooler | undefined;
   let worker: LocalWorker | undefined;
   const twins: LocalWorker[] = [];
@@ -233,74 +230,6 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await stop();
     throw err;
   }
-}
-
-/**
- * The PostgreSQL cluster `heroku addons:create heroku-postgresql` makes databases on, in
- * `addon-postgres` of the services directory (the home, see serviceDir), serving TLS with the local CA's certificate (clients such as `psql`
- * ask for it). Its copy of the key belongs to the server's user, as Postgres insists. Dynos
- * reach it at the platform's services address (on the host's loopback interface, see
- * servicesAddress), where the agent lets them in on its port alone; without root (no
- * sandboxes) dynos are host processes and use 127.0.0.1.
- */
-async function startAddonPostgres(
-  home: string,
-  tls: LocalTls,
-  opts: Pick<PlatformOptions, "quiet" | "ephemeral">,
-): Promise<LocalPostgres & { publicAddress: string; dynoReachable: boolean; release(): Promise<void> }> {
-  const root = process.getuid?.() === 0;
-  const address = servicesAddress();
-  if (root) await execFileAsync("ip", ["addr", "replace", `${address}/32`, "dev", "lo"]);
-  const dir = path.join(home, "addon-postgres");
-  const tlsDir = `${dir}.tls`;
-  await fs.mkdir(tlsDir, { recursive: true, mode: 0o700 });
-  const certPath = path.join(tlsDir, "server.pem");
-  const keyPath = path.join(tlsDir, "server.key");
-  await fs.copyFile(tls.certPath, certPath);
-  await fs.copyFile(tls.keyPath, keyPath);
-  await fs.chmod(keyPath, 0o600);
-  const owner = postgresUser();
-  if (owner) for (const p of [tlsDir, certPath, keyPath]) await fs.chown(p, owner.uid, owner.gid);
-  // The same port on every start: apps' DATABASE_URLs name it.
-  const portFile = `${dir}.port`;
-  const kept = existsSync(portFile) ? Number(readFileSync(portFile, "utf8").trim()) : Number.NaN;
-  const port = Number.isInteger(kept) && kept > 0 ? kept : await freePort();
-  await fs.writeFile(portFile, `${port}\n`);
-  const server = await startEmbeddedPostgres(dir, {
-    port,
-    quiet: opts.quiet,
-    ephemeral: opts.ephemeral,
-    label: "addon-postgres",
-    controlDatabase: false,
-    ssl: { certPath, keyPath },
-    listen: root ? `127.0.0.1,${address}` : "127.0.0.1",
-    // Tenants connect from their dynos' addresses, or from the host to the services address.
-    hba: root ? [`host all all ${DEFAULT_DYNO_SUPERNET} scram-sha-256`, `host all all ${address}/32 scram-sha-256`] : [],
-  });
-  return {
-    ...server,
-    publicAddress: `${root ? address : "127.0.0.1"}:${port}`,
-    dynoReachable: root,
-    // The services address goes with the last server on it (another platform on this machine may still use it).
-    release: async () => {
-      if (root && !(await listenedOn(address))) await execFileAsync("ip", ["addr", "del", `${address}/32`, "dev", "lo"]).catch(() => {});
-    },
-  };
-}
-
-/** Whether anything on this machine listens on TCP at an IPv4 address (from /proc/net/tcp). */
-async function listenedOn(address: string): Promise<boolean> {
-  const hex = address
-    .split(".")
-    .reverse()
-    .map((n) => Number(n).toString(16).padStart(2, "0"))
-    .join("")
-    .toUpperCase();
-  const table = await fs.readFile("/proc/net/tcp", "utf8").catch(() => "");
-  return table.split("\n").some((line) => {
-    const [, local, , state] = line.trim().split(/\s+/);
-    return state === "0A" && local?.startsWith(`${hex}:`);
-  });
 }
 
 async function ensureFirstAccount(databaseUrl: string): Promise<FirstAccount | undefined> {

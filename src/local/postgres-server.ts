@@ -20,24 +20,44 @@ export const SYSTEM_DIR = "/var/lib/dynoplane-postgres";
 
 export type RunAs = { uid: number; gid: number };
 
-/** The user the servers run as: none without root; root makes `postgres` when it is missing. Looked up once. */
-let runAs: RunAs | undefined | null = null;
+/** The user the control plane's server runs as: none without root; root makes `postgres` when it is missing. */
 export function postgresUser(): RunAs | undefined {
-  if (runAs !== null) return runAs;
-  if (process.getuid?.() !== 0) return (runAs = undefined);
-  let ids = userIds("postgres");
-  if (!ids) {
-    execFileSync("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "postgres"]);
-    ids = userIds("postgres");
-    if (!ids) throw new Error("could not make the postgres user to run PostgreSQL as");
+  return serviceUser("postgres");
+}
+
+/**
+ * The user the add-on server runs as: a system user of its own, so that neither cluster's
+ * user can read the other's data directory (each is 0700, its user's).
+ */
+export function addonPostgresUser(): RunAs | undefined {
+  return serviceUser("dynoplane-pgaddons");
+}
+
+/** Users looked up (or made) once per process; none without root. */
+const serviceUsers = new Map<string, RunAs | undefined>();
+
+/** A system user to run a service as (made, with a group of its own, when missing); none without root. */
+export function serviceUser(name: string): RunAs | undefined {
+  if (serviceUsers.has(name)) return serviceUsers.get(name);
+  if (process.getuid?.() !== 0) {
+    serviceUsers.set(name, undefined);
+    return undefined;
   }
-  return (runAs = ids);
+  let ids = userIds(name);
+  if (!ids) {
+    execFileSync("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name]);
+    ids = userIds(name);
+    if (!ids) throw new Error(`could not make the ${name} user to run PostgreSQL as`);
+  }
+  serviceUsers.set(name, ids);
+  return ids;
 }
 
 /** uid/gid of a local user, for running a service unprivileged. */
 export function userIds(name: string): RunAs | undefined {
   try {
-    return { uid: Number(execFileSync("id", ["-u", name]).toString()), gid: Number(execFileSync("id", ["-g", name]).toString()) };
+    const id = (flag: string) => Number(execFileSync("id", [flag, name], { stdio: ["ignore", "pipe", "ignore"] }).toString());
+    return { uid: id("-u"), gid: id("-g") };
   } catch {
     return undefined;
   }
@@ -105,6 +125,11 @@ export interface PostgresServerOptions {
   initdbFlags: string[];
   serverFlags: string[];
   user?: RunAs;
+  /**
+   * `cgroup.procs` files the postmaster joins before it starts (root only): its memory and
+   * CPU are then bounded by that cgroup, every backend with it.
+   */
+  cgroupProcs?: string[];
   onLog(message: string): void;
 }
 
@@ -138,12 +163,32 @@ export class PostgresServer {
 
   /** Starts the server; resolves once it accepts connections, rejects if it ends before. */
   start(): Promise<void> {
-    const child = spawn(path.join(this.o.binDir, "postgres"), ["-D", this.o.dataDir, "-p", String(this.o.port), ...this.o.serverFlags], {
-      ...this.o.user,
-      cwd: "/",
-      env: { ...process.env, LC_MESSAGES: "C" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const postgres = path.join(this.o.binDir, "postgres");
+    const args = ["-D", this.o.dataDir, "-p", String(this.o.port), ...this.o.serverFlags];
+    const { user, cgroupProcs } = this.o;
+    // Into the cgroup as root, then (exec, so the pid stays the postmaster's) to the server's user.
+    const child = spawn(
+      cgroupProcs?.length && user ? "/bin/sh" : postgres,
+      cgroupProcs?.length && user
+        ? [
+            "-c",
+            'for f in $CGROUP_PROCS; do echo $$ > "$f" || exit 1; done; exec /usr/bin/setpriv --reuid="$RUN_UID" --regid="$RUN_GID" --clear-groups -- "$@"',
+            "postgres",
+            postgres,
+            ...args,
+          ]
+        : args,
+      {
+        ...(cgroupProcs?.length ? {} : user),
+        cwd: "/",
+        env: {
+          ...process.env,
+          LC_MESSAGES: "C",
+          ...(cgroupProcs?.length && user ? { CGROUP_PROCS: cgroupProcs.join(" "), RUN_UID: String(user.uid), RUN_GID: String(user.gid) } : {}),
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     this.process = child;
     return new Promise((resolve, reject) => {
       let said = "";

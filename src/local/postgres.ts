@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import { PostgresServer, postgresBinDir, postgresUser } from "./postgres-server.ts";
+import { PostgresServer, postgresBinDir, postgresUser, type RunAs } from "./postgres-server.ts";
 import { restartDelayMs } from "./keep-alive.ts";
 import { freePort } from "../node/ports.ts";
 
@@ -34,6 +34,18 @@ export interface EmbeddedPostgresOptions {
   listen?: string;
   /** pg_hba.conf lines it must have besides initdb's (which admit 127.0.0.1 only). */
   hba?: string[];
+  /** pg_hba.conf as a whole, written on every start (instead of initdb's and `hba`). */
+  hbaFile?: string[];
+  /** The OS user it runs as (default: `postgres` under root, else this process's user). */
+  user?: RunAs;
+  /** Its Unix socket's directory (made private to its user): the superuser's way in when `hbaFile` admits it there alone. */
+  socketDir?: string;
+  /** max_connections (default 300). */
+  maxConnections?: number;
+  /** More `-c name=value` settings. */
+  settings?: Record<string, string>;
+  /** `cgroup.procs` files its postmaster joins (see PostgresServer). */
+  cgroupProcs?: string[];
 }
 
 /**
@@ -45,7 +57,20 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
   const password = await secretFile(`${dir}.password`);
   const label = opts.label ?? "postgres";
   const port = opts.port ?? (await freePort());
-  const user = postgresUser();
+  const user = opts.user ?? postgresUser();
+  if (opts.socketDir) {
+    await fs.mkdir(opts.socketDir, { recursive: true, mode: 0o700 });
+    await fs.chmod(opts.socketDir, 0o700);
+    if (user) await fs.chown(opts.socketDir, user.uid, user.gid);
+  }
+  const settings: Record<string, string> = {
+    listen_addresses: opts.listen ?? "127.0.0.1",
+    max_connections: String(opts.maxConnections ?? 300),
+    ...(opts.socketDir ? { unix_socket_directories: opts.socketDir } : {}),
+    ...(opts.ssl ? { ssl: "on", ssl_cert_file: opts.ssl.certPath, ssl_key_file: opts.ssl.keyPath } : {}),
+    ...(opts.ephemeral ? { fsync: "off" } : {}),
+    ...opts.settings,
+  };
   const server = new PostgresServer({
     binDir: await postgresBinDir(user),
     dataDir: dir,
@@ -54,18 +79,17 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
     user,
     // Byte-order collation: app names sort and page the same way everywhere.
     initdbFlags: ["--encoding=UTF8", "--locale=C"],
-    serverFlags: [
-      "-c",
-      `listen_addresses=${opts.listen ?? "127.0.0.1"}`,
-      "-c",
-      "max_connections=300",
-      ...(opts.ssl ? ["-c", "ssl=on", "-c", `ssl_cert_file=${opts.ssl.certPath}`, "-c", `ssl_key_file=${opts.ssl.keyPath}`] : []),
-      ...(opts.ephemeral ? ["-c", "fsync=off"] : []),
-    ],
+    serverFlags: Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]),
+    cgroupProcs: opts.cgroupProcs,
     onLog: opts.quiet ? () => {} : (m) => process.stderr.write(`[${label}] ${m}`),
   });
   if (!server.initialised()) await server.initialise();
-  if (opts.hba?.length) {
+  if (user) await chownTree(dir, user);
+  if (opts.hbaFile) {
+    const file = path.join(dir, "pg_hba.conf");
+    await fs.writeFile(file, `# Written by dynoplane on every start.\n${opts.hbaFile.join("\n")}\n`, { mode: 0o600 });
+    if (user) await fs.chown(file, user.uid, user.gid);
+  } else if (opts.hba?.length) {
     const file = path.join(dir, "pg_hba.conf");
     const current = await fs.readFile(file, "utf8");
     const missing = opts.hba.filter((line) => !current.split("\n").includes(line));
@@ -73,7 +97,8 @@ export async function startEmbeddedPostgres(dir: string, opts: EmbeddedPostgresO
   }
   await server.start();
   const watch = keepPostgresAlive(server, label);
-  const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  const adminHost = opts.socketDir ? encodeURIComponent(opts.socketDir) : "127.0.0.1";
+  const adminUrl = `postgres://postgres:${password}@${adminHost}:${port}/postgres`;
   if (opts.controlDatabase === false) {
     return {
       adminUrl,
@@ -140,8 +165,24 @@ function keepPostgresAlive(server: PostgresServer, label: string): { stopping: b
   return state;
 }
 
+/**
+ * Gives a data directory to `user` when another user owns it (a cluster that moved to a user
+ * of its own keeps its data). Only the top is looked at: initdb makes everything below it.
+ */
+async function chownTree(dir: string, user: RunAs): Promise<void> {
+  const stat = await fs.stat(dir);
+  if (stat.uid === user.uid && stat.gid === user.gid) return;
+  const walk = async (p: string): Promise<void> => {
+    await fs.lchown(p, user.uid, user.gid);
+    const entry = await fs.lstat(p);
+    if (!entry.isDirectory()) return;
+    for (const name of await fs.readdir(p)) await walk(path.join(p, name));
+  };
+  await walk(dir);
+}
+
 /** A random secret kept in `file` (created on first use, readable by its owner only). */
-async function secretFile(file: string): Promise<string> {
+export async function secretFile(file: string): Promise<string> {
   if (existsSync(file)) return (await fs.readFile(file, "utf8")).trim();
   const secret = crypto.randomUUID().replace(/-/g, "");
   await fs.writeFile(file, secret + "\n", { mode: 0o600 });

@@ -50,6 +50,8 @@ export interface SubscribeQuery extends LineFilter {
   afterId?: number;
   /** Milliseconds since the epoch at which the server ends the stream. */
   deadline: number;
+  /** The account it is for: its streams end when it loses access to the app. */
+  account?: string;
 }
 
 /** What a log reader asks for: a dyno name (`web.1`) or a process type (`web`), and a source. */

@@ -100,7 +100,7 @@ const DatabaseView: FC<{
   frame: Frame;
   app: AppRow;
   view: AddonView;
-  stats: { version: string; sizeBytes: number; tables: number; connections: number } | null;
+  stats: { version: string; sizeBytes: number; tables: number | null; connections: number } | null;
   creds: Awaited<ReturnType<typeof addonCredentials>>;
 }> = ({ frame, app, view, stats, creds }) => {
   const plan = PLANS.find((p) => p.name === view.addon.plan)!;
@@ -125,7 +125,7 @@ const DatabaseView: FC<{
               {(stats.sizeBytes / 1024 / 1024).toFixed(1)} MB of {plan.storageMb >= 1024 ? `${plan.storageMb / 1024} GB` : `${plan.storageMb} MB`}
             </dd>
             <dt>Tables</dt>
-            <dd>{stats.tables}</dd>
+            <dd>{stats.tables ?? "unknown (no connection left)"}</dd>
             <dt>Connections</dt>
             <dd>
               {stats.connections} of {plan.connectionLimit}

@@ -30,7 +30,7 @@ const query = (f: Filters) => new URLSearchParams({ ...(f.type ? { type: f.type 
 
 /** A tail session for the signed-in person's app, through the same service as `heroku logs --tail`. */
 async function streamUrl(c: DashboardContext, app: AppRow, f: Filters): Promise<string> {
-  const session = await createLogSession(c.env, app.id, { lines: HISTORY_LINES, tail: true, dyno: f.type, source: f.source });
+  const session = await createLogSession(c.env, app.id, c.var.actor.accountId, { lines: HISTORY_LINES, tail: true, dyno: f.type, source: f.source });
   return session.logplexUrl;
 }
 

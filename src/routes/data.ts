@@ -62,7 +62,7 @@ export const dataRoutes = new Hono<AppEnv>()
         { name: "PG Version", values: [stats.version] },
         { name: "Created", values: [view.addon.createdAt.toISOString().replace("T", " ").slice(0, 16)] },
         { name: "Data Size", values: [`${humanSize(stats.sizeBytes)} / ${humanSize(limitBytes)} (${((stats.sizeBytes / limitBytes) * 100).toFixed(2)}%)`] },
-        { name: "Tables", values: [String(stats.tables)] },
+        { name: "Tables", values: [stats.tables === null ? "unknown (no connection left)" : String(stats.tables)] },
         { name: "Fork/Follow", values: ["Unsupported"] },
         { name: "Rollback", values: ["Unsupported"] },
       ],

@@ -4,7 +4,9 @@ import type { AppEnv } from "../env.ts";
 import { invalidParams } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toLogSessionJson } from "../serializers/log-session.ts";
+import { accountReachesApp } from "../services/app-access.ts";
 import { findAppForActor } from "../services/apps.ts";
+import { withDb } from "../services/context.ts";
 import { createLogSession, openLogStream } from "../services/log-sessions.ts";
 import { LOG_HISTORY } from "../logs/lines.ts";
 
@@ -29,7 +31,7 @@ export const logSessionsRoutes = new Hono<AppEnv>().post("/apps/:app/log-session
   const body = c.req.valid("json");
   const selectors = [body.dyno, body.dyno_name, body.type].filter((v): v is string => !!v);
   if (selectors.length > 1) throw invalidParams("Give only one of dyno, dyno_name and type.");
-  const session = await createLogSession(c.env, app.id, {
+  const session = await createLogSession(c.env, app.id, c.var.actor.accountId, {
     lines: body.lines ?? 100,
     tail: body.tail ?? false,
     dyno: selectors[0],
@@ -46,5 +48,6 @@ export const logStreamRoutes = new Hono<AppEnv>().get("/log-sessions/:id", (c) =
     lastEventId: c.req.header("Last-Event-ID"),
     signal: c.req.raw.signal,
     waitUntil: (p) => c.executionCtx.waitUntil(p),
+    reaches: (accountId, appId) => withDb(c.env, (db) => accountReachesApp(db, accountId, appId)),
   }),
 );

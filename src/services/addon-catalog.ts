@@ -25,6 +25,8 @@ export interface AddonPlan {
   connectionLimit: number;
   /** Storage the database may use, in MB (beyond it, writes are refused until it shrinks). */
   storageMb: number;
+  /** Temporary files one session may hold, in MB (large sorts and hashes; beyond it the query fails). */
+  tempFileMb: number;
   /** Older names the CLI and the seed still use for this plan. */
   aliases: string[];
 }
@@ -51,6 +53,7 @@ const postgresPlan = (id: string, plan: string, humanName: string, connectionLim
   priceCents: 0,
   connectionLimit,
   storageMb,
+  tempFileMb: Math.min(storageMb, 4096),
   aliases: [],
   ...extra,
 });

@@ -150,7 +150,7 @@ export async function listAddonsForActor(db: Database, actor: Actor): Promise<Ad
 }
 
 /** The ids of the apps an account owns or collaborates on. */
-async function reachableAppIds(db: Database, actor: Actor): Promise<string[]> {
+async function reachableAppIds(db: Database, actor: Pick<Actor, "accountId">): Promise<string[]> {
   return (await db.select({ id: apps.id }).from(apps).where(reachableBy(db, actor))).map((a) => a.id);
 }
 
@@ -225,6 +225,10 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
   }
   const [option] = Object.keys(input.config ?? {});
   if (option !== undefined) throw invalidParams(`heroku-postgresql takes no provisioning option ${JSON.stringify(option)}.`);
+  // A server with no room refuses at once; one that does not answer fails the provisioning, with its reason.
+  await provider.checkRoom?.(plan).catch((err) => {
+    if (err instanceof ApiError) throw err;
+  });
   const { addon, attachmentName } = await ctx.db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const color = await freeColor(tx, app);
@@ -346,12 +350,17 @@ export async function destroyAddon(ctx: ServiceContext, app: AppRow, idOrName: s
 }
 
 /**
- * `heroku addons:attach ADDON -a OTHER [--as NAME]`: the add-on (one the account can see)
- * is attached to another of its apps; that app gets `<NAME>_URL`, a release and restarted dynos.
+ * `heroku addons:attach ADDON -a OTHER [--as NAME]`: the add-on (one the account owns) is
+ * attached to another app the account can reach; that app gets `<NAME>_URL`, a release and
+ * restarted dynos.
  */
 export async function attachAddon(ctx: ServiceContext, addonIdOrName: string, app: AppRow, name?: string): Promise<AddonAttachmentRow> {
   const actor = actingUser(ctx);
   const view = await findAddon(ctx.db, actor, addonIdOrName);
+  // Its credentials go wherever it is attached: only its owner may take them to another app.
+  if (view.app.ownerId !== actor.accountId) {
+    throw new ApiError("forbidden", `Only the owner of ${view.app.name}, which ${view.addon.name} belongs to, can attach it to another app.`);
+  }
   if (view.addon.state !== "provisioned") throw invalidParams(`${view.addon.name} is not provisioned yet.`);
   const url = await currentUrl(ctx.db, view);
   const { att, release, changes } = await ctx.db.transaction(async (tx) => {
@@ -368,27 +377,62 @@ export async function attachAddon(ctx: ServiceContext, addonIdOrName: string, ap
   return att;
 }
 
-/** `heroku addons:detach`: the attachment's config vars go, with a release and restarted dynos. */
+/**
+ * `heroku addons:detach`: the attachment's config vars go, with a release and restarted dynos.
+ * The attachment's app must be one the account reaches, or the add-on one it owns (an
+ * owner can take its database back from any app it was attached to).
+ */
 export async function detachAddon(ctx: ServiceContext, attachmentId: string): Promise<{ view: AddonView; attachment: AddonView["attachments"][number] }> {
   const actor = actingUser(ctx);
   const ids = await reachableAppIds(ctx.db, actor);
   const views = await viewsWhere(ctx.db, ids);
   const mine = new Set(ids);
   for (const view of views) {
-    const target = view.attachments.find((a) => a.attachment.id === attachmentId && mine.has(a.app.id));
+    const owned = view.app.ownerId === actor.accountId;
+    const target = view.attachments.find((a) => a.attachment.id === attachmentId && (owned || mine.has(a.app.id)));
     if (!target) continue;
-    const { release, changes } = await ctx.db.transaction(async (tx) => {
-      await tx.delete(addonAttachments).where(eq(addonAttachments.id, attachmentId));
-      return changeConfigIn(tx, target.app, actor, Object.fromEntries(target.configVars.map((v) => [v, null])), {
-        description: `Detach ${target.attachment.name} (@ref:${view.addon.name})`,
-        requestId: ctx.requestId,
-      });
-    });
-    pushChanges(ctx, changes);
-    if (release) logRelease(ctx, target.app.id, release);
+    await removeAttachment(ctx, view, target);
     return { view, attachment: target };
   }
   throw new ApiError("not_found", "Couldn't find that add-on attachment.", "addon_attachment");
+}
+
+/** Deletes one attachment; its app's config vars go, with a release and restarted dynos. */
+async function removeAttachment(ctx: ServiceContext, view: AddonView, target: AddonView["attachments"][number]): Promise<void> {
+  const actor = actingUser(ctx);
+  const { release, changes } = await ctx.db.transaction(async (tx) => {
+    await tx.delete(addonAttachments).where(eq(addonAttachments.id, target.attachment.id));
+    return changeConfigIn(tx, target.app, actor, Object.fromEntries(target.configVars.map((v) => [v, null])), {
+      description: `Detach ${target.attachment.name} (@ref:${view.addon.name})`,
+      requestId: ctx.requestId,
+    });
+  });
+  pushChanges(ctx, changes);
+  if (release) logRelease(ctx, target.app.id, release);
+}
+
+/**
+ * When `removed` loses its access to `app`: the attachments of its owner's add-ons to apps
+ * the owner cannot reach but `removed` can (made while it collaborated) are removed, so a
+ * former collaborator keeps no way into the owner's databases. Returns how many.
+ */
+export async function detachForeignAttachments(ctx: ServiceContext, app: AppRow, removed: string): Promise<number> {
+  const ownerIds = new Set(await reachableAppIds(ctx.db, { accountId: app.ownerId }));
+  const theirs = new Set(await reachableAppIds(ctx.db, { accountId: removed }));
+  const owned = await ctx.db.select({ id: apps.id }).from(apps).where(eq(apps.ownerId, app.ownerId));
+  let count = 0;
+  for (const view of await viewsWhere(
+    ctx.db,
+    owned.map((a) => a.id),
+  )) {
+    if (view.app.ownerId !== app.ownerId) continue;
+    for (const target of view.attachments) {
+      if (ownerIds.has(target.app.id) || !theirs.has(target.app.id)) continue;
+      await removeAttachment(ctx, view, target);
+      count++;
+    }
+  }
+  return count;
 }
 
 /** The URL the add-on's attachments carry now (from its billing app's config). */

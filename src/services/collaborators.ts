@@ -1,3 +1,5 @@
+import { detachForeignAttachments } from "./addons.ts";
+import { logChannel } from "./logs.ts";
 import { and, asc, eq } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { isUuid } from "../db/paging.ts";
@@ -67,7 +69,11 @@ export async function addCollaborator(ctx: ServiceContext, app: AppAccess, user:
   return member;
 }
 
-/** Takes a collaborator's access away (`heroku access:remove EMAIL`); the owner cannot be removed. */
+/**
+ * Takes a collaborator's access away (`heroku access:remove EMAIL`); the owner cannot be
+ * removed. Their live log streams of the app end, and the owner's add-ons they attached to
+ * apps the owner cannot reach are detached.
+ */
 export async function removeCollaborator(ctx: ServiceContext, app: AppAccess, identity: string): Promise<Member> {
   const actor = actingUser(ctx);
   const member = await getMember(ctx.db, app, identity);
@@ -81,6 +87,12 @@ export async function removeCollaborator(ctx: ServiceContext, app: AppAccess, id
     await recordAudit(tx, { actor, action: "collaborator.remove", app, details: { email: member.user.email }, requestId: ctx.requestId });
   });
   logAppEvents(ctx, app.id, [`${member.user.email} removed as a collaborator by user ${actor.email}`]);
+  // What they held open or took elsewhere goes with their access: live log tails, and the
+  // owner's databases attached to apps of theirs the owner cannot reach.
+  await logChannel(ctx.env, app.id)
+    .endStreamsOf(member.user.id)
+    .catch((err) => console.error(JSON.stringify({ end_log_streams_failed: String(err), request_id: ctx.requestId })));
+  await detachForeignAttachments(ctx, app, member.user.id);
   return member;
 }
 

@@ -93,14 +93,14 @@ describe("heroku-postgresql add-ons", () => {
       await expect(query(url, "create role intruder")).rejects.toThrow(/permission denied/);
       await expect(query(url, "create database another")).rejects.toThrow(/permission denied/);
       const postgresDb = url.replace(/\/[^/]+$/, "/postgres");
-      await expect(query(postgresDb, "select 1")).rejects.toThrow(/permission denied|not have CONNECT/);
+      await expect(query(postgresDb, "select 1")).rejects.toThrow(/no pg_hba.conf entry|permission denied|not have CONNECT/);
 
       // Another app's database: its own role, and neither can reach the other's.
       const second = await provision(owner, other.name);
       const otherUrl = (await config(owner.token, other.name)).DATABASE_URL!;
       expect(second.config_vars).toEqual(["DATABASE_URL", "HEROKU_POSTGRESQL_RED_URL"]);
       const crossed = url.replace(/\/[^/]+$/, `/${new URL(otherUrl).pathname.slice(1)}`);
-      await expect(query(crossed, "select 1")).rejects.toThrow(/permission denied|not have CONNECT/);
+      await expect(query(crossed, "select 1")).rejects.toThrow(/no pg_hba.conf entry|permission denied|not have CONNECT/);
       // The control plane's database is on another server altogether.
       const control = new URL(platform().databaseUrl);
       const aimed = new URL(url);

@@ -176,7 +176,13 @@ describe("GET <logplex_url>", () => {
     const { id: appId } = await makeApp(owner);
     const key = readFileSync(path.join(platform().home, "signing-key.jwk"), "utf8");
     const id = crypto.randomUUID();
-    const token = await signToken(key, { purpose: "log-session", audience: id, subject: appId, ttlSeconds: 3, extra: { tail: true, lines: 10 } });
+    const token = await signToken(key, {
+      purpose: "log-session",
+      audience: id,
+      subject: appId,
+      ttlSeconds: 3,
+      extra: { account: owner.id, tail: true, lines: 10 },
+    });
     const url = `${platform().apiUrl}/log-sessions/${id}?token=${token}`;
     const started = Date.now();
     const tail = await readSse(url);
@@ -201,7 +207,7 @@ describe("GET <logplex_url>", () => {
       audience: url.pathname.split("/").pop()!,
       subject: appId,
       ttlSeconds: 1,
-      extra: { tail: true, lines: 1 },
+      extra: { account: owner.id, tail: true, lines: 1 },
     });
     const cases = [
       `${url.origin}${url.pathname}?token=${token.slice(0, -4)}AAAA`,

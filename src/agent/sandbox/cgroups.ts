@@ -21,6 +21,8 @@ export interface CgroupLimits {
   pids: number;
   /** CPU weight relative to other sandboxes, v2's scale: 100 is one share. */
   cpuWeight: number;
+  /** At most this many CPUs' time, whatever else is idle (a service's hard cap; sandboxes share by weight). */
+  cpus?: number;
 }
 
 /** The cgroup layout of this host, or null where the memory and pids controllers are not both there. */
@@ -45,6 +47,9 @@ function readText(file: string): string | null {
   }
 }
 
+/** The scheduler period a CPU cap is stated in (the kernel's default). */
+const CPU_PERIOD_US = 100_000;
+
 /** v1's cpu.shares for a v2 weight (1024 shares is the kernel's default, as weight 100 is). */
 export function sharesForWeight(weight: number): number {
   return Math.max(2, Math.round((weight * 1024) / 100));
@@ -63,6 +68,7 @@ export function limitFiles(layout: CgroupLayout, group: string, name: string, li
           ["memory.swap.max", "0"],
           ["pids.max", String(limits.pids)],
           ["cpu.weight", String(limits.cpuWeight)],
+          ...(limits.cpus ? [["cpu.max", `${Math.round(limits.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`] as [string, string]] : []),
         ],
       },
     ];
@@ -76,7 +82,18 @@ export function limitFiles(layout: CgroupLayout, group: string, name: string, li
       ],
     },
     { dir: path.join(layout.pids, group, name), files: [["pids.max", String(limits.pids)]] },
-    { dir: path.join(layout.cpu, group, name), files: [["cpu.shares", String(sharesForWeight(limits.cpuWeight))]] },
+    {
+      dir: path.join(layout.cpu, group, name),
+      files: [
+        ["cpu.shares", String(sharesForWeight(limits.cpuWeight))],
+        ...(limits.cpus
+          ? ([
+              ["cpu.cfs_period_us", String(CPU_PERIOD_US)],
+              ["cpu.cfs_quota_us", String(Math.round(limits.cpus * CPU_PERIOD_US))],
+            ] as [string, string][])
+          : []),
+      ],
+    },
   ];
 }
 
