@@ -23,12 +23,6 @@ import { requestContext } from "../services/context.ts";
 
 const appOf = (c: Context<AppEnv>, name = c.req.param("app")!) => findAppForActor(c.var.db, c.var.actor, name);
 
-/**
- * Heroku charges for every heroku-postgresql plan, and on Heroku a personal app's
- * collaborators may not add, remove or change paid add-ons: its owner does.
- */
-const PAID_ADDONS = "add, remove or change the plan of its heroku-postgresql add-ons (a paid add-on)";
-
 /** A plan as the CLI sends it (`{"name": "service:plan"}`) or as a bare identity. */
 const planRef = z.union([z.string().max(200), z.object({ name: z.string().max(200).optional(), id: z.string().max(200).optional() }).strict()]);
 const planName = (p: z.infer<typeof planRef>) => {
@@ -101,7 +95,7 @@ export const addonsRoutes = new Hono<AppEnv>()
   .get("/plans/:plan", (c) => c.json(toPlanJson(planById(c.req.param("plan")))))
 
   .post("/apps/:app/addons", jsonBody(createBody), async (c) => {
-    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"), PAID_ADDONS);
+    const app = await appOf(c);
     const body = c.req.valid("json");
     const { view, configVars } = await createAddon(requestContext(c, c.var.actor), app, { ...body, plan: planName(body.plan) });
     return c.json(toAddonJson(view.addon, view.app, configVars), 201);
@@ -112,12 +106,12 @@ export const addonsRoutes = new Hono<AppEnv>()
     return c.json(addonJson(await findAddon(c.var.db, c.var.actor, c.req.param("addon"), app)));
   })
   .patch("/apps/:app/addons/:addon", jsonBody(z.object({ plan: planRef }).strict()), async (c) => {
-    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"), PAID_ADDONS);
+    const app = await appOf(c);
     const view = await changePlan(requestContext(c, c.var.actor), app, c.req.param("addon"), planName(c.req.valid("json").plan));
     return c.json(addonJson(view));
   })
   .delete("/apps/:app/addons/:addon", async (c) => {
-    const app = await findAppForActor(c.var.db, c.var.actor, c.req.param("app"), PAID_ADDONS);
+    const app = await appOf(c);
     const view = await destroyAddon(requestContext(c, c.var.actor), app, c.req.param("addon"));
     return c.json({ ...addonJson(view), state: "deprovisioned" });
   })

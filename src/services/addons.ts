@@ -77,6 +77,16 @@ export function attachmentConfigVars(att: Pick<AddonAttachmentRow, "name">, addo
   return att.name === POSTGRES.defaultAttachment ? [own, `HEROKU_POSTGRESQL_${addon.color}_URL`] : [own];
 }
 
+/**
+ * Heroku charges for every heroku-postgresql plan, and a personal app's collaborators may not
+ * add, remove or change paid add-ons: its owner does (the dashboard and the API alike).
+ */
+function requireOwner(app: AppRow, actor: Pick<Actor, "accountId">): void {
+  if (app.ownerId !== actor.accountId) {
+    throw new ApiError("forbidden", `Only the owner of ${app.name} can add, remove or change the plan of its heroku-postgresql add-ons (a paid add-on).`);
+  }
+}
+
 /** A call on the database server; its failure is the API's `unavailable`, and nothing else changed. */
 async function serverCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -218,6 +228,7 @@ function generatedName(): string {
  */
 export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAddon): Promise<{ view: AddonView; configVars: string[] }> {
   const actor = actingUser(ctx);
+  requireOwner(app, actor);
   const { service, plan } = resolvePlan(input.plan);
   const provider = providerFor(ctx.env);
   if (input.name !== undefined && !ADDON_NAME_RE.test(input.name)) {
@@ -324,6 +335,7 @@ async function appLog(env: Bindings, appId: string, texts: string[]): Promise<vo
  */
 export async function destroyAddon(ctx: ServiceContext, app: AppRow, idOrName: string): Promise<AddonView> {
   const actor = actingUser(ctx);
+  requireOwner(app, actor);
   const view = await findAddon(ctx.db, actor, idOrName, app);
   if (view.addon.appId !== app.id) {
     throw new ApiError("forbidden", `${view.addon.name} belongs to the app ${view.app.name}; destroy it there, or detach it from ${app.name}.`);
@@ -478,6 +490,7 @@ export async function rotateCredentials(ctx: ServiceContext, view: AddonView): P
 /** `PATCH /apps/{app}/addons/{addon}`: another plan of the same service. */
 export async function changePlan(ctx: ServiceContext, app: AppRow, idOrName: string, planInput: string): Promise<AddonView> {
   const actor = actingUser(ctx);
+  requireOwner(app, actor);
   const view = await findAddon(ctx.db, actor, idOrName, app);
   if (view.addon.appId !== app.id) throw new ApiError("forbidden", `${view.addon.name} belongs to the app ${view.app.name}.`);
   const { service, plan } = resolvePlan(planInput.includes(":") || isUuid(planInput) ? planInput : `${view.addon.service}:${planInput}`);
