@@ -58,7 +58,8 @@ export function limitBody(maxBytes: number, message: string) {
       bytes.set(chunk, at);
       at += chunk.byteLength;
     }
-    c.req.raw = new Request(raw, { body: bytes });
+    // `cf` is carried over: it holds what the runtime saw of the client (its socket's address, locally).
+    c.req.raw = new Request(raw, { body: bytes, cf: raw.cf });
     return next();
   });
 }

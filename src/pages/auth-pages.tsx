@@ -76,7 +76,7 @@ const SignUpPage: FC<{ frame: Frame; email?: string; next: string | null; error?
 async function startSession(c: DashboardContext, account: { id: string; email: string }, next: string | null) {
   const session = await createBrowserSession(c.var.db, account, {
     userAgent: c.req.header("User-Agent"),
-    clientAddress: clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER),
+    clientAddress: clientAddressOf(c.req.raw, c.env.CLIENT_ADDRESS_HEADER),
     requestId: c.var.requestId,
   });
   await writeCookie(c, c.env.COMMAND_SIGNING_KEY, SESSION_COOKIE, session.secret, SESSION_TTL_S);
@@ -93,10 +93,7 @@ export const authPages = new Hono<DashboardEnv>()
   })
   .post("/login", async (c) => {
     const [email, password, next] = [await field(c, "email"), await rawField(c, "password"), safeNext(await field(c, "next"))];
-    const keys = await throttleKeys(
-      email,
-      clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER),
-    );
+    const keys = await throttleKeys(email, clientAddressOf(c.req.raw, c.env.CLIENT_ADDRESS_HEADER));
     const page = (error: string, status: 401 | 429) => c.html(<SignInPage frame={frameOf(c, "Sign in")} email={email} next={next} error={error} />, status);
     if (await isThrottled(c.var.db, [keys.pair, keys.address])) return page(THROTTLED, 429);
     const account = email && password ? await authenticatePassword(c.var.db, email, password) : null;
@@ -114,10 +111,7 @@ export const authPages = new Hono<DashboardEnv>()
   })
   .post("/signup", async (c) => {
     const [email, password, next] = [await field(c, "email"), await rawField(c, "password"), safeNext(await field(c, "next"))];
-    const keys = await throttleKeys(
-      email,
-      clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER),
-    );
+    const keys = await throttleKeys(email, clientAddressOf(c.req.raw, c.env.CLIENT_ADDRESS_HEADER));
     const page = (error: string, status: 422 | 429) => c.html(<SignUpPage frame={frameOf(c, "Sign up")} email={email} next={next} error={error} />, status);
     // Sign-up tells whether an email is taken, so it shares the address's failure budget.
     if (await isThrottled(c.var.db, [keys.address])) return page(THROTTLED, 429);

@@ -45,10 +45,7 @@ export const oauthLoginRoutes = new Hono<AppEnv>().post("/oauth/authorizations",
   let account: Awaited<ReturnType<typeof getAccount>>;
   if (creds?.scheme === "basic" && creds.user) {
     // The same limits as the dashboard's sign-in: this is where `heroku login -i` guesses go.
-    const keys = await throttleKeys(
-      creds.user,
-      clientAddressOf((n) => c.req.header(n), c.env.CLIENT_ADDRESS_HEADER),
-    );
+    const keys = await throttleKeys(creds.user, clientAddressOf(c.req.raw, c.env.CLIENT_ADDRESS_HEADER));
     if (await isThrottled(c.var.db, [keys.pair, keys.address])) throw new ApiError("rate_limit", "Too many failed sign-ins. Try again in 15 minutes.");
     const row = await authenticatePassword(c.var.db, creds.user, creds.secret);
     if (!row) {

@@ -74,12 +74,23 @@ export async function clearFailures(db: Database, key: ThrottleKey): Promise<voi
 }
 
 /**
- * The client's address, from the header named by `CLIENT_ADDRESS_HEADER` where a proxy in
- * front sets it and a client cannot (Cloudflare's `CF-Connecting-IP`). Without one (the local
- * platform, where any header is the client's own word and every client is this machine) it
- * is "local": headers a client sends then change nothing.
+ * The client's address: from the header named by `CLIENT_ADDRESS_HEADER` where a proxy in
+ * front sets it and a client cannot (Cloudflare's `CF-Connecting-IP`); without one, the
+ * address the listening socket saw, which workerd gives a Worker as `request.cf.clientIp`
+ * when nothing in front of it describes the request (the local platform). A header a client
+ * sends changes nothing then. Only where neither exists does every client count as one
+ * ("unknown").
  */
-export function clientAddressOf(header: (name: string) => string | undefined, trustedHeader: string | undefined): string {
-  if (!trustedHeader) return "local";
-  return (header(trustedHeader) ?? "").trim().slice(0, 64) || "unknown";
+export function clientAddressOf(req: Request, trustedHeader: string | undefined): string {
+  if (trustedHeader) return (req.headers.get(trustedHeader) ?? "").trim().slice(0, 64) || "unknown";
+  const seen = (req as Request & { cf?: { clientIp?: unknown } }).cf?.clientIp;
+  return typeof seen === "string" && seen ? socketHost(seen).slice(0, 64) : "unknown";
+}
+
+/** The host of a socket address (`1.2.3.4:5`, `[::1]:5`, or a bare address). Pure. */
+export function socketHost(address: string): string {
+  const v6 = /^\[(.+)\]:\d+$/.exec(address);
+  if (v6) return v6[1]!;
+  const v4 = /^([^:]+):\d+$/.exec(address);
+  return v4 ? v4[1]! : address;
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "../../src/auth/password.ts";
+import { clientAddressOf, socketHost } from "../../src/services/sign-in-throttle.ts";
 import { generateToken, hashToken, looksLikeToken, redactedToken, tokenHints, TOKEN_PREFIX } from "../../src/auth/tokens.ts";
 
 /** Replaces the character at `i` with another character of the same base64 alphabet. */
@@ -116,5 +117,29 @@ describe("tokens", () => {
     expect(shown).toHaveLength(22);
     expect(shown).not.toContain(token.slice(8, -4));
     expect(looksLikeToken(shown)).toBe(false);
+  });
+});
+
+describe("clientAddressOf", () => {
+  const request = (headers: Record<string, string>, cf?: Record<string, unknown>) => Object.assign(new Request("https://x.test/", { headers }), { cf });
+
+  it.each([
+    ["203.0.113.9:51234", "203.0.113.9"],
+    ["[2001:db8::1]:443", "2001:db8::1"],
+    ["127.0.0.1", "127.0.0.1"],
+    ["2001:db8::2", "2001:db8::2"],
+  ])("takes the host of the socket address %s", (address, host) => {
+    expect(socketHost(address)).toBe(host);
+  });
+
+  it("believes the named header alone where a proxy sets it", () => {
+    expect(clientAddressOf(request({ "CF-Connecting-IP": "198.51.100.4" }, { clientIp: "127.0.0.1:1" }), "CF-Connecting-IP")).toBe("198.51.100.4");
+    expect(clientAddressOf(request({}), "CF-Connecting-IP")).toBe("unknown");
+  });
+
+  it("without one, takes the socket's address and never a header the client sent", () => {
+    const forged = { "CF-Connecting-IP": "198.51.100.4", "X-Forwarded-For": "198.51.100.5" };
+    expect(clientAddressOf(request(forged, { clientIp: "127.0.0.2:40000" }), "")).toBe("127.0.0.2");
+    expect(clientAddressOf(request(forged), undefined)).toBe("unknown");
   });
 });
