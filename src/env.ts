@@ -57,6 +57,16 @@ export interface Bindings {
   ECO_DYNO_HOURS_VERIFIED?: string;
   /** Minutes without a routed request before an eco app sleeps (30). */
   ECO_IDLE_MINUTES?: string;
+  /**
+   * Each account's limits (see services/account-limits.ts; `dynoplane accounts:limits` sets
+   * one account's own): apps (100), add-ons (30), one-off dynos at once (10), dynos per app
+   * (100), and the share of the fleet's dyno memory its dynos may commit (0.5).
+   */
+  ACCOUNT_LIMIT_APPS?: string;
+  ACCOUNT_LIMIT_ADDONS?: string;
+  ACCOUNT_LIMIT_ONE_OFF_DYNOS?: string;
+  ACCOUNT_LIMIT_DYNOS_PER_APP?: string;
+  ACCOUNT_LIMIT_MEMORY_SHARE?: string;
   /** How far a scheduled run's time may be from the Worker's clock, in seconds (300); beyond, the Worker's clock is used. */
   CRON_CLOCK_MAX_SKEW_S?: string;
   /** Only for local development and tests: a WebSocket-to-TCP proxy for the Neon driver. */

@@ -25,6 +25,11 @@ const COMMANDS: Record<string, { summary: string; usage: string; load: () => Pro
     usage: "accounts:operator EMAIL [--undo]",
     load: () => import("./accounts-operator.ts"),
   },
+  "accounts:limits": {
+    summary: "show or set an account's limits (apps, add-ons, one-off dynos, dynos per app, memory share)",
+    usage: "accounts:limits EMAIL [--apps N] [--addons N] [--one-off-dynos N] [--dynos-per-app N] [--memory-share F] [--reset]",
+    load: () => import("./accounts-limits.ts"),
+  },
   "cron:run": {
     summary: "run the scheduled jobs once, now (keep-alive, metering, idle sleep)",
     usage: "cron:run [--cron EXPR]",

@@ -51,6 +51,17 @@ export async function getAccount(db: Database, id: string): Promise<AccountRow> 
   return row;
 }
 
+/** An account by email, or the API's not_found. */
+export async function getAccountByEmail(db: Database, email: string): Promise<AccountRow> {
+  const [row] = await db
+    .select()
+    .from(accounts)
+    .where(eq(accounts.email, normalizeEmail(email)))
+    .limit(1);
+  if (!row) throw new ApiError("not_found", `No account has the email ${email}.`, "account");
+  return row;
+}
+
 export async function countAccounts(db: Database): Promise<number> {
   const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(accounts);
   return row?.n ?? 0;

@@ -1,3 +1,4 @@
+import { checkAddonLimit } from "./account-limits.ts";
 import { and, asc, eq, inArray, or } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { type AddonAttachmentRow, type AddonRow, addonAttachments, addons, type AppRow, apps } from "../db/schema/index.ts";
@@ -241,6 +242,7 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
     if (err instanceof ApiError) throw err;
   });
   const { addon, attachmentName } = await ctx.db.transaction(async (tx) => {
+    await checkAddonLimit(tx, ctx.env, app.ownerId);
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const color = await freeColor(tx, app);
     const attachmentName = await freeAttachmentName(tx, app, input.attachment?.name ?? (await defaultAttachmentName(tx, app, color)));

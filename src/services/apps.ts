@@ -1,3 +1,4 @@
+import { checkAppLimit } from "./account-limits.ts";
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
@@ -126,6 +127,7 @@ export async function createApp(ctx: ServiceContext, input: { name?: string | nu
   for (let attempt = 0; attempt < 5; attempt++) {
     const name = input.name ?? randomAppName();
     const created = await db.transaction(async (tx) => {
+      await checkAppLimit(tx, ctx.env, actor.accountId);
       const [row] = await tx
         .insert(apps)
         .values({ name, ownerId: actor.accountId, region, stack, buildStack: stack })

@@ -1,3 +1,4 @@
+import { checkFormationLimits } from "./account-limits.ts";
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, formations, type AppRow, type FormationRow } from "../db/schema/index.ts";
@@ -76,6 +77,7 @@ export async function updateFormation(ctx: ServiceContext, app: AppRow, updates:
     checkTierRules(await listFormation(tx, app.id));
     await refreshProcessTier(tx, app.id);
     const changes = await syncDynos(tx, app);
+    await checkFormationLimits(tx, ctx.env, app);
     await placeDynos(tx);
     const summary = rows.map((r) => `${r.type}@${r.quantity}:${r.size}`).join(", ");
     await recordAudit(tx, { actor, action: "formation.update", app, details: { scaled: summary }, requestId });

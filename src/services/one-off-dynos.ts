@@ -1,3 +1,4 @@
+import { checkOneOffLimits } from "./account-limits.ts";
 import { and, eq } from "drizzle-orm";
 import { signToken } from "../auth/signing.ts";
 import type { Database } from "../db/client.ts";
@@ -74,6 +75,7 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
       .insert(dynos)
       .values({ appId: app.id, releaseId: release.id, name, type: "run", command, size, extraEnv: env, timeToLiveS: ttl, attach })
       .returning();
+    await checkOneOffLimits(tx, ctx.env, app);
     await placeDynos(tx);
     const rendezvous = attach ? await rendezvousOf(tx, row!.id) : null;
     await recordAudit(tx, { actor, action: "dynos.run", app, details: { name, command }, requestId: ctx.requestId });

@@ -30,3 +30,4 @@ export {
   type WebhookDeliveryRow,
   type DeliveryStatus,
 } from "./webhooks.ts";
+export { accountLimits, type AccountLimitsRow } from "./account-limits.ts";
