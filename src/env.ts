@@ -48,6 +48,12 @@ export interface Bindings {
    * its local receiver here.
    */
   DRAIN_ALLOW_HOSTS?: string;
+  /**
+   * The network tenant-named URLs (drains, webhooks) are reached through: public addresses
+   * only, judged at connect time (the local platform's workerd binds it; on Cloudflare it is
+   * unset and the runtime's egress reaches no private address). See tenantFetch.
+   */
+  PUBLIC_NETWORK?: Fetcher;
   /** Largest git push or source tarball, in MB (default 200). */
   SOURCE_MAX_MB?: string;
   /** Build time limit in seconds (default 900, as Heroku). */

@@ -3,6 +3,7 @@ import { sseEvent, sseRetry } from "../logs/sse.ts";
 import { formatLogLine, type LineFilter, type LineInput, LOG_HISTORY, type RecentQuery, type StoredLine, type SubscribeQuery } from "../logs/lines.ts";
 import { LogDrainSender, type DrainStatus, type DrainTarget } from "../logs/drain-sender.ts";
 import { LogSubscriber } from "../logs/subscriber.ts";
+import type { TenantNetworkEnv } from "../lib/tenant-network.ts";
 
 /** Live tails one app may have open at once; with their bounded queues, a few dozen MB at most. */
 export const MAX_SUBSCRIBERS = 50;
@@ -28,7 +29,7 @@ export class LogChannel extends DurableObject {
     this.sql.exec(
       "create table if not exists lines (id integer primary key autoincrement, ts integer not null, source text not null, dyno text not null, text text not null)",
     );
-    this.drains = new LogDrainSender(this.sql, ctx.storage);
+    this.drains = new LogDrainSender(this.sql, ctx.storage, env as TenantNetworkEnv);
   }
 
   /** Appends lines in the order given, trims history, and hands them to tails and drains; returns the stored lines. */

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { spawnService } from "./child.ts";
 import { keepAlive, type KeptAlive } from "./keep-alive.ts";
 import type { LocalTls } from "./tls.ts";
-import { readWranglerConfig, workerdConfig } from "./workerd-config.ts";
+import { ownAddresses, readWranglerConfig, workerdConfig } from "./workerd-config.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -115,6 +115,8 @@ export async function startWorker(opts: {
   hyperdrive?: string;
   /** The address the HTTPS socket listens on (default 127.0.0.1: this machine only). */
   listenAddress?: string;
+  /** A command workerd's own command line is appended to (to run it in namespaces of its own, say). */
+  launcher?: string[];
 }): Promise<LocalWorker> {
   // Durable Object storage and R2 blobs (every app's slugs and logs) are the platform's alone.
   await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
@@ -135,6 +137,7 @@ export async function startWorker(opts: {
       privateKey: readFileSync(opts.tls.keyPath, "utf8"),
       trustedCertificates: [readFileSync(opts.tls.caPath, "utf8")],
       controlSocket,
+      ownAddresses: ownAddresses(),
       stateDir: opts.stateDir,
       hyperdrive: opts.hyperdrive,
     }),
@@ -145,7 +148,9 @@ export async function startWorker(opts: {
     rmSync(controlSocket, { force: true });
     // DYNOPLANE_WORKERD_INSPECTOR=PORT opens the V8 inspector (Chrome DevTools: profiles, heap) on 127.0.0.1.
     const inspector = process.env.DYNOPLANE_WORKERD_INSPECTOR ? [`--inspector-addr=127.0.0.1:${Number(process.env.DYNOPLANE_WORKERD_INSPECTOR)}`] : [];
-    return spawnService(workerd, ["serve", "--binary", "--experimental", ...inspector, "-"], { cwd: opts.stateDir, quiet: opts.quiet, input: config });
+    const argv = [workerd, "serve", "--binary", "--experimental", ...inspector, "-"];
+    const [file, ...args] = [...(opts.launcher ?? []), ...argv];
+    return spawnService(file!, args, { cwd: opts.stateDir, quiet: opts.quiet, input: config });
   };
   // Kept alive on the same port: the CLI, the agent and the dashboard name it.
   const kept = keepAlive("the Worker (workerd)", launch);

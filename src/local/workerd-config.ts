@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import os from "node:os";
 import path from "node:path";
 import type { Config, Service, Socket, Worker_Binding } from "miniflare";
 import { parse as parseToml } from "smol-toml";
@@ -51,6 +52,8 @@ export interface WorkerdOptions {
   trustedCertificates: string[];
   /** A Unix socket for the platform's own calls into the Worker (scheduled runs). */
   controlSocket: string;
+  /** This machine's own addresses, which tenant-named URLs must not reach even where they are public (see ownAddresses). */
+  ownAddresses?: string[];
   /** Durable Object storage and R2 blobs; the layout wrangler dev used (`v3/do`, `v3/r2`), so earlier state is kept. */
   stateDir: string;
   /**
@@ -125,6 +128,19 @@ export default {
 };
 `;
 
+/** An address as a one-host CIDR block. Pure. */
+export function hostPrefix(address: string): string {
+  return address.includes(":") ? `${address.replace(/%.*$/, "")}/128` : `${address}/32`;
+}
+
+/** The addresses of this machine's network interfaces. */
+export function ownAddresses(): string[] {
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .filter((i): i is os.NetworkInterfaceInfo => !!i)
+    .map((i) => i.address);
+}
+
 /** workerd's HTTPS socket on `address` for `service`, serving the certificate chain and key given (PEM). */
 export function httpsSocket(address: string, service: string, keypair: { certificateChain: string; privateKey: string }): Socket {
   return { name: "https", address, service: { name: service }, https: { options: {}, tlsOptions: { keypair } } };
@@ -169,6 +185,7 @@ export function workerdConfig(opts: WorkerdOptions): Config {
   ];
   const hyperdrive = opts.hyperdrive ? hyperdriveTo(opts.hyperdrive) : undefined;
   if (hyperdrive) bindings.push(hyperdrive.binding);
+  bindings.push({ name: "PUBLIC_NETWORK", service: { name: "public-internet" } });
   return {
     services: [
       {
@@ -189,6 +206,12 @@ export function workerdConfig(opts: WorkerdOptions): Config {
       {
         name: "outbound",
         network: { allow: ["public", "private"], tlsOptions: { trustBrowserCas: true, trustedCertificates: opts.trustedCertificates } },
+      },
+      // Tenant-named URLs (drains, webhooks) go out here: public addresses only, judged on what a
+      // name resolves to at connect time, and none of this machine's own (see tenantFetch).
+      {
+        name: "public-internet",
+        network: { allow: ["public"], deny: (opts.ownAddresses ?? []).map(hostPrefix), tlsOptions: { trustBrowserCas: true } },
       },
       ...r2Services(opts.stateDir, wrangler.r2Buckets),
       ...(hyperdrive ? [hyperdrive.service] : []),

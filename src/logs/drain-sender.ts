@@ -1,4 +1,5 @@
 import { connect } from "cloudflare:sockets";
+import { type TenantNetworkEnv, tenantConnect, tenantFetch } from "../lib/tenant-network.ts";
 import { drainHost } from "./drain-url.ts";
 import { logplexFrame, logplexRequest, rfc3339Micros, type FrameLine } from "./logplex.ts";
 
@@ -61,6 +62,8 @@ export class LogDrainSender {
   constructor(
     private readonly sql: SqlStorage,
     private readonly storage: DurableObjectStorage,
+    /** Where tenants' endpoints are reached through (see tenantFetch). */
+    private readonly network: TenantNetworkEnv = {},
   ) {
     sql.exec(
       "create table if not exists drains (id text primary key, url text not null, token text not null, cursor integer not null, failures integer not null default 0, next_at integer not null default 0, dropped integer not null default 0, dropped_since integer not null default 0, dropped_total integer not null default 0, delivered integer not null default 0)",
@@ -197,15 +200,15 @@ export class LogDrainSender {
 
   /** One batch to the drain: a POST, or frames over syslog's TCP; true when the endpoint took it. */
   private async post(drain: DrainRow, lines: FrameLine[]): Promise<boolean> {
-    return drain.url.startsWith("syslog") ? sendSyslog(drain, lines) : postLogplex(drain, lines);
+    return drain.url.startsWith("syslog") ? sendSyslog(this.network, drain, lines) : postLogplex(this.network, drain, lines);
   }
 }
 
 /** One POST of a logplex body. Redirects are not followed: a drain is the URL it was added with. */
-async function postLogplex(drain: DrainTarget, lines: FrameLine[]): Promise<boolean> {
+async function postLogplex(network: TenantNetworkEnv, drain: DrainTarget, lines: FrameLine[]): Promise<boolean> {
   const { body, headers } = logplexRequest(lines, drain.token);
   try {
-    const res = await fetch(drain.url, { method: "POST", body, headers, redirect: "manual", signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+    const res = await tenantFetch(network, drain.url, { method: "POST", body, headers, redirect: "manual", signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
     await res.body?.cancel();
     return res.status >= 200 && res.status < 300;
   } catch {
@@ -220,16 +223,18 @@ const encoder = new TextEncoder();
  * connection, in TLS for `syslog+tls`, with the drain's token as each message's hostname,
  * as Heroku sends them. Taken once every byte is written and the connection closed cleanly.
  */
-async function sendSyslog(drain: DrainTarget, lines: FrameLine[]): Promise<boolean> {
+async function sendSyslog(network: TenantNetworkEnv, drain: DrainTarget, lines: FrameLine[]): Promise<boolean> {
   const url = new URL(drain.url);
   const hostname = drainHost(url);
   if (!hostname) return false;
-  let socket: ReturnType<typeof connect> | undefined;
+  let socket: Socket | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    socket = connect(
+    socket = tenantConnect(
+      network,
       { hostname: hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port) },
       { secureTransport: url.protocol === "syslog+tls:" ? "on" : "off", allowHalfOpen: false },
+      connect,
     );
     const open = socket;
     const send = (async () => {

@@ -50,6 +50,11 @@ function allowedHosts(setting: string | undefined): Set<string> {
   );
 }
 
+/** Whether `host:port` is one of the operator's DRAIN_ALLOW_HOSTS. Pure. */
+export function allowedDrainHost(policy: Pick<DrainUrlPolicy, "DRAIN_ALLOW_HOSTS">, host: string, port: string): boolean {
+  return allowedHosts(policy.DRAIN_ALLOW_HOSTS).has(`${host.toLowerCase().replace(/\.$/, "")}:${port}`);
+}
+
 /** The schemes a drain may use, with their default ports (syslog ones must name theirs). */
 const SCHEMES: Record<string, string | null> = { "https:": "443", "syslog:": null, "syslog+tls:": null };
 

@@ -1,3 +1,4 @@
+import { tenantFetch } from "../lib/tenant-network.ts";
 import { and, desc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { isUuid } from "../db/paging.ts";
@@ -262,7 +263,7 @@ async function attempt(db: Database, env: Bindings, delivery: WebhookDeliveryRow
   if (problem) errorClass = "RefusedAddress";
   else if (!errorClass) {
     try {
-      const res = await fetch(hook.url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+      const res = await tenantFetch(env, hook.url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
       code = res.status;
       await res.body?.cancel();
     } catch (err) {

@@ -34,7 +34,7 @@ export function platformTls(): LocalTls {
  * variables (`vars` override the platform's defaults), for bindings and drivers that
  * the shared platform is not configured with.
  */
-export async function startSecondWorker(vars: Record<string, string>, opts: { hyperdrive?: string } = {}): Promise<SecondWorker> {
+export async function startSecondWorker(vars: Record<string, string>, opts: { hyperdrive?: string; launcher?: string[] } = {}): Promise<SecondWorker> {
   const port = await freePort();
   const stateDir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-worker-"));
   const worker = await startWorker({
@@ -43,6 +43,7 @@ export async function startSecondWorker(vars: Record<string, string>, opts: { hy
     stateDir,
     quiet: true,
     hyperdrive: opts.hyperdrive,
+    launcher: opts.launcher,
     vars: {
       DATABASE_URL: platform().databaseUrl,
       API_HOST: `localhost:${port}`,
