@@ -1,4 +1,5 @@
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, like, ne, or, sql } from "drizzle-orm";
+import { parse as parseDomain } from "tldts";
 import type { Database } from "../db/client.ts";
 import { isUuid } from "../db/paging.ts";
 import { apps, type DomainRow, domains } from "../db/schema/index.ts";
@@ -8,6 +9,9 @@ import type { AppAccess } from "./apps.ts";
 import { recordAudit } from "./audit.ts";
 import { actingUser, logAppEvents, type ServiceContext } from "./context.ts";
 import { customHostnames, type HostnameState } from "./domain-providers.ts";
+
+/** The advisory lock key that serialises domain adds ("doms" in ASCII). */
+const DOMAINS_LOCK = sql.raw(String(0x646f6d73));
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
@@ -39,6 +43,52 @@ function reserved(hostname: string, env: Pick<Bindings, "API_HOST" | "APPS_DOMAI
   return hostname === apiHost || bare === appsDomain || bare.endsWith(`.${appsDomain}`) || bare === "localhost";
 }
 
+/** Whether a name is a public suffix (`com`, `co.uk`, `github.io`; an unlisted top-level name too), by the Public Suffix List. Pure. */
+export function isPublicSuffix(name: string): boolean {
+  return parseDomain(name, { allowPrivateDomains: true }).publicSuffix === name;
+}
+
+/**
+ * Refuses a name another account's app holds or covers: a wildcard over another account's
+ * domain (at any depth under it), a name under another account's wildcard, or a wildcard
+ * or name that is a public suffix, which no one account may hold.
+ */
+async function checkOthersNames(db: Database, app: AppAccess, hostname: string): Promise<void> {
+  const wildcard = hostname.startsWith("*.");
+  const base = wildcard ? hostname.slice(2) : hostname;
+  if (isPublicSuffix(base)) {
+    throw invalidParams(
+      `${base} is a public suffix (the Public Suffix List names it): ${wildcard ? "a wildcard over it" : "it"} would take names that belong to others. Add a name of yours under it.`,
+    );
+  }
+  const parent = hostname.indexOf(".") > 0 ? `*${hostname.slice(hostname.indexOf("."))}` : null;
+  const others = await db
+    .select({ hostname: domains.hostname })
+    .from(domains)
+    .innerJoin(apps, eq(apps.id, domains.appId))
+    .where(
+      and(
+        ne(apps.ownerId, app.ownerId),
+        or(
+          ...(wildcard ? [like(domains.hostname, `%.${base.replace(/[\\%_]/g, "\\$&")}`)] : []),
+          ...(!wildcard && parent ? [eq(domains.hostname, parent)] : []),
+          eq(domains.hostname, hostname),
+        ),
+      ),
+    )
+    .limit(1);
+  if (others[0]) {
+    const theirs = others[0].hostname;
+    throw invalidParams(
+      theirs === hostname
+        ? `${hostname} is already in use by another app.`
+        : wildcard
+          ? `${hostname} would cover ${theirs}, which another account's app has added.`
+          : `${hostname} is covered by ${theirs}, which another account's app has added.`,
+    );
+  }
+}
+
 export async function listDomains(db: Database, appId: string): Promise<DomainRow[]> {
   return db.select().from(domains).where(eq(domains.appId, appId)).orderBy(asc(domains.createdAt), asc(domains.id));
 }
@@ -68,19 +118,24 @@ export async function getDomain(db: Database, env: Bindings, app: AppAccess, ide
 
 /**
  * Adds a custom domain (`heroku domains:add www.example.com`): registered at the edge, then
- * answered by the router with this app. A name the platform answers itself, or one another
- * app (or this one) has, is refused and nothing changes.
+ * answered by the router with this app. A name the platform answers itself, one another
+ * app (or this one) has, one another account's wildcard covers, a wildcard over another
+ * account's names, and a public suffix are refused, and nothing changes.
  */
 export async function addDomain(ctx: ServiceContext, app: AppAccess, input: string): Promise<DomainRow> {
   const actor = actingUser(ctx);
   const hostname = normalizeHostname(input);
   if (reserved(hostname, ctx.env)) throw invalidParams(`${hostname} is one of the platform's own names; add a domain of yours.`);
+  await checkOthersNames(ctx.db, app, hostname);
   const [taken] = await ctx.db.select({ appId: domains.appId }).from(domains).where(eq(domains.hostname, hostname)).limit(1);
   if (taken) throw invalidParams(taken.appId === app.id ? `${hostname} is already added to ${app.name}.` : `${hostname} is already in use by another app.`);
   const provider = customHostnames(ctx.env);
   const state = await provider.add(hostname);
   try {
     const row = await ctx.db.transaction(async (tx) => {
+      // Domain adds take turns, so two accounts cannot each pass the check of the other's name.
+      await tx.execute(sql`select pg_advisory_xact_lock(${DOMAINS_LOCK})`);
+      await checkOthersNames(tx, app, hostname);
       const [made] = await tx
         .insert(domains)
         .values({ appId: app.id, hostname, ...stateColumns(state) })
