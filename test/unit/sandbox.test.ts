@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCgroup, detectCgroups, limitFiles, sharesForWeight, sweepCgroups } from "../../src/agent/sandbox/cgroups.ts";
 import { APPLY_ENV, envScript, parentDirs, sandboxArgv } from "../../src/agent/sandbox/launch.ts";
-import { BLOCKED_DESTINATIONS, firewallRules, networkPlan, resolversFrom } from "../../src/agent/sandbox/network.ts";
+import { attachedNetworks, BLOCKED_DESTINATIONS, firewallRules, networkPlan, resolversFrom } from "../../src/agent/sandbox/network.ts";
 
 const roots: string[] = [];
 afterEach(() => roots.splice(0).forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -203,6 +203,22 @@ describe("sandbox network", () => {
     expect(rules).toContain(`ip daddr { ${BLOCKED_DESTINATIONS.join(", ")} } drop`);
     expect(rules.indexOf("10.255.255.53 udp dport 53 accept")).toBeLessThan(rules.indexOf("ip daddr { "));
     expect(rules).toContain('ip saddr 10.213.7.0/24 oifname != "dpbabcd1234" masquerade');
+  });
+
+  it("drops the networks the host is attached to, besides the private ranges, computed from its interfaces", () => {
+    const iface = (address: string, cidr: string, internal = false) => ({ address, cidr, netmask: "", family: "IPv4" as const, mac: "", internal });
+    const attached = attachedNetworks({
+      lo: [iface("127.0.0.1", "127.0.0.1/8", true)],
+      eth0: [iface("203.0.113.57", "203.0.113.57/24"), { ...iface("2001:db8::5", "2001:db8::5/64"), family: "IPv6" as const, scopeid: 0 }],
+      eth1: [iface("198.51.100.9", "198.51.100.9/28"), iface("198.51.100.20", "198.51.100.20/24")],
+      dpbabcd1234: [iface("10.213.7.1", "10.213.7.1/24")],
+      office: [iface("192.168.1.20", "192.168.1.20/24")],
+    });
+    // The /28 lies inside the /24 and the office network inside 192.168/16: one drop covers each.
+    expect(attached.sort()).toEqual(["198.51.100.0/24", "203.0.113.0/24"]);
+    const rules = firewallRules(plan, ["203.0.113.53"], [], attached);
+    expect(rules).toContain(`ip daddr { ${[...BLOCKED_DESTINATIONS, ...attached].join(", ")} } drop`);
+    expect(rules.indexOf("203.0.113.53 udp dport 53 accept")).toBeLessThan(rules.indexOf("ip daddr { "));
   });
 
   it("accepts the resolvers a dyno can reach through the host, not loopback ones", () => {

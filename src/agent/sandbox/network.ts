@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import ipaddr from "ipaddr.js";
 import { run } from "./run.ts";
 
 /** The range every agent's dyno subnets come from; each agent takes one /24 of it. */
@@ -59,8 +61,34 @@ export function networkPlan(tag: string, subnet: number, supernet = DEFAULT_DYNO
   return { tag, bridge: `dpb${tag}`, table: `dynoplane_${tag}`, subnet, prefix, gateway: `${prefix}.1` };
 }
 
+/**
+ * The IPv4 networks this host is directly attached to (its interfaces' prefixes, loopback
+ * and the dyno supernet's bridges aside): its upstream subnet is neither private nor the
+ * internet, and a dyno must reach no neighbour there, the gateway itself included (traffic
+ * routed through it to the internet is addressed elsewhere). Pure.
+ */
+export function attachedNetworks(interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>, supernet = DEFAULT_DYNO_SUPERNET): string[] {
+  const dynoRange = ipaddr.parseCIDR(supernet);
+  const out = new Set<string>();
+  for (const list of Object.values(interfaces)) {
+    for (const i of list ?? []) {
+      if (i.internal || i.family !== "IPv4" || !i.cidr) continue;
+      const address = ipaddr.IPv4.parse(i.address);
+      if (address.match(dynoRange as [ipaddr.IPv4, number])) continue;
+      out.add(`${ipaddr.IPv4.networkAddressFromCIDR(i.cidr).toString()}/${i.cidr.split("/")[1]}`);
+    }
+  }
+  // nftables refuses overlapping intervals in one set: a network inside a blocked range, or
+  // inside another attached one, is blocked already.
+  const wider = [...BLOCKED_DESTINATIONS, ...out].map((c) => ipaddr.IPv4.parseCIDR(c));
+  return [...out].filter((c) => {
+    const [net, bits] = ipaddr.IPv4.parseCIDR(c);
+    return !wider.some(([w, wbits]) => wbits < bits && net.match(w, wbits));
+  });
+}
+
 /** The nftables ruleset that fences an agent's dynos in. Pure, so that it can be read in a test. */
-export function firewallRules(plan: NetworkPlan, resolvers: string[], allow: { address: string; port: number }[] = []): string {
+export function firewallRules(plan: NetworkPlan, resolvers: string[], allow: { address: string; port: number }[] = [], attached: string[] = []): string {
   const br = JSON.stringify(plan.bridge);
   const lines = [
     `table inet ${plan.table} {`,
@@ -78,7 +106,7 @@ export function firewallRules(plan: NetworkPlan, resolvers: string[], allow: { a
     `    oifname ${br} drop`,
     `    iifname ${br} ct state established,related accept`,
     ...resolvers.flatMap((r) => [`    iifname ${br} ip daddr ${r} udp dport 53 accept`, `    iifname ${br} ip daddr ${r} tcp dport 53 accept`]),
-    `    iifname ${br} ip daddr { ${BLOCKED_DESTINATIONS.join(", ")} } drop`,
+    `    iifname ${br} ip daddr { ${[...BLOCKED_DESTINATIONS, ...attached].join(", ")} } drop`,
     `    iifname ${br} accept`,
     "  }",
     "  chain postrouting {",
@@ -231,7 +259,10 @@ export class SandboxNetwork {
     const { plan } = this;
     await fs.writeFile("/proc/sys/net/ipv4/ip_forward", "1");
     const resolvers = resolversFrom(await fs.readFile("/etc/resolv.conf", "utf8").catch(() => ""));
-    await run("nft", ["-f", "-"], { stdin: `table inet ${plan.table} {}\ndelete table inet ${plan.table}\n${firewallRules(plan, resolvers, allow)}` });
+    const attached = attachedNetworks(os.networkInterfaces());
+    await run("nft", ["-f", "-"], {
+      stdin: `table inet ${plan.table} {}\ndelete table inet ${plan.table}\n${firewallRules(plan, resolvers, allow, attached)}`,
+    });
   }
 
   /**
