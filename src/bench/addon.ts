@@ -90,11 +90,12 @@ export async function run(options: AddonBenchOptions): Promise<number> {
   }
 }
 
-/** What the provider does, as bare SQL on one superuser connection each, timed the same way. */
+/** What the provider does, as bare SQL on one connection of the server's administration role each, timed the same way. */
 async function directSql(adminUrl: string, round: number): Promise<{ create: number; rotate: number }> {
   const name = `bench_direct_${process.pid}_${round}`;
   const admin = async <T>(fn: (c: pg.Client) => Promise<T>) => {
-    const c = new pg.Client({ connectionString: adminUrl });
+    // Roles the administration role makes are its own to use (as the provider's sessions set it).
+    const c = new pg.Client({ connectionString: adminUrl, options: "-c createrole_self_grant=set,inherit" });
     await c.connect();
     try {
       return await fn(c);
