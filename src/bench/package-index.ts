@@ -8,8 +8,11 @@ import path from "node:path";
  * A real Python package index for build tests and the deploy benchmark: wheels built here
  * (with the standard library's zipfile, per the wheel spec), served as PEP 503 simple pages
  * by Python's http.server, inside a network namespace made for it. Builds run in sandboxes
- * that cannot reach the host's loopback or private ranges, so the index gets an address of
- * 198.18.0.0/15 (reserved for network tests) on a veth pair of its own.
+ * that reach neither the host's loopback or private ranges nor any network the host is
+ * attached to, only what lies beyond a gateway, as the internet does: the namespace is
+ * joined to the host by a veth pair on a /30 of 198.18.0.0/15 (reserved for network tests),
+ * and the index serves on an address of 198.19.0.0/16 on its loopback, which the host routes
+ * to through that pair.
  */
 
 /** A pure-Python distribution to build as a wheel. */
@@ -128,9 +131,9 @@ export const normalizeName = (name: string) => name.toLowerCase().replace(/[-_.]
 
 /** A running index. */
 export interface PackageIndex {
-  /** `http://198.18.x.y:8000/simple`. */
+  /** `http://198.19.x.y:8000/simple`. */
   url: string;
-  /** `http://198.18.x.y:8000`: where `files` are. */
+  /** `http://198.19.x.y:8000`: where `files` are. */
   origin: string;
   address: string;
   port: number;
@@ -176,7 +179,8 @@ export async function startPackageIndex(wheels: string[], files: Record<string, 
   const third = randomInt(0, 256);
   const fourth = randomInt(0, 64) * 4;
   const hostAddress = `198.18.${third}.${fourth + 1}`;
-  const address = `198.18.${third}.${fourth + 2}`;
+  const gateway = `198.18.${third}.${fourth + 2}`;
+  const address = `198.19.${third}.${fourth + 2}`;
   const port = 8000;
   const root = path.join(os.tmpdir(), `dynoplane-index-${tag}`);
   layout(root, wheels, files);
@@ -186,8 +190,10 @@ export async function startPackageIndex(wheels: string[], files: Record<string, 
   sh("ip", ["addr", "add", `${hostAddress}/30`, "dev", hostIf]);
   sh("ip", ["link", "set", hostIf, "up"]);
   sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
-  sh("ip", ["-n", ns, "addr", "add", `${address}/30`, "dev", nsIf]);
+  sh("ip", ["-n", ns, "addr", "add", `${gateway}/30`, "dev", nsIf]);
+  sh("ip", ["-n", ns, "addr", "add", `${address}/32`, "dev", "lo"]);
   sh("ip", ["-n", ns, "link", "set", nsIf, "up"]);
+  sh("ip", ["route", "add", `${address}/32`, "via", gateway]);
   // No default route: whoever asks comes from the host's end of the pair (builds are
   // masqueraded to it), and http.server's reverse lookup of its own address fails at once
   // instead of waiting on a resolver it cannot reach.

@@ -29,8 +29,8 @@ function filtersOf(c: DashboardContext): Filters {
 const query = (f: Filters) => new URLSearchParams({ ...(f.type ? { type: f.type } : {}), ...(f.source ? { source: f.source } : {}) }).toString();
 
 /** A tail session for the signed-in person's app, through the same service as `heroku logs --tail`. */
-async function streamUrl(c: DashboardContext, app: AppRow, f: Filters): Promise<string> {
-  const session = await createLogSession(c.env, app.id, c.var.actor.accountId, { lines: HISTORY_LINES, tail: true, dyno: f.type, source: f.source });
+async function streamUrl(c: DashboardContext, app: AppRow, accountId: string, f: Filters): Promise<string> {
+  const session = await createLogSession(c.env, app.id, accountId, { lines: HISTORY_LINES, tail: true, dyno: f.type, source: f.source });
   return session.logplexUrl;
 }
 
@@ -97,7 +97,7 @@ export const logsPages = new Hono<DashboardEnv>()
   .get("/apps/:name/logs", async (c) => {
     const found = await appOrLogin(c);
     if ("redirect" in found) return found.redirect;
-    const { app } = found;
+    const { app, session } = found;
     const filters = filtersOf(c);
     const history = await logChannel(c.env, app.id).recent({ limit: HISTORY_LINES, dyno: filters.type, source: filters.source });
     const types = (await listFormation(c.var.db, app.id)).map((f) => f.type);
@@ -109,7 +109,7 @@ export const logsPages = new Hono<DashboardEnv>()
         types={types}
         filters={filters}
         lines={history.map(formatLogLine)}
-        stream={await streamUrl(c, app, filters)}
+        stream={await streamUrl(c, app, session.actor.accountId, filters)}
       />,
     );
   })
@@ -118,5 +118,5 @@ export const logsPages = new Hono<DashboardEnv>()
     const found = await appOrLogin(c);
     if ("redirect" in found) return c.json({ error: "signed out" }, 401);
     c.header("Cache-Control", "no-store");
-    return c.json({ url: await streamUrl(c, found.app, filtersOf(c)) });
+    return c.json({ url: await streamUrl(c, found.app, found.session.actor.accountId, filtersOf(c)) });
   });

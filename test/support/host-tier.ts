@@ -135,6 +135,8 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
         PUBLIC_PORT_SUFFIX: `:${port}`,
         CLIENT_ADDRESS_HEADER: "",
         RATE_LIMIT_PER_HOUR: "1000000",
+        // One account fills the fleet here, to test placement: it may take all of its memory.
+        ACCOUNT_LIMIT_MEMORY_SHARE: "1",
       },
     });
     for (const h of names) {
