@@ -222,24 +222,6 @@ describe("POST /apps/{app}/releases (rollback)", () => {
     expect(versions((await list(owner, app)).body)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
-  it("refuses a rollback to a release without a slug (from before the first deploy), and changes nothing", async () => {
-    const { owner, app } = await appWithReleases(3);
-    await deploySlug(owner.token, app, {});
-    const before = (await list(owner, app)).body;
-    expect(before.map((r) => r.eligible_for_rollback)).toEqual([false, false, false, true]);
-    const beforeConfig = await config(owner, app);
-    for (const target of before.filter((r) => r.version < 4)) {
-      const res = await api(`/apps/${app}/releases`, { method: "POST", token: owner.token, body: { release: target.id } });
-      expect(res.status).toBe(422);
-      expect(res.body).toEqual({
-        id: "invalid_params",
-        message: `Release v${target.version} has no slug (nothing had been deployed yet) and cannot be rolled back to.`,
-      });
-    }
-    expect((await list(owner, app)).body).toEqual(before);
-    expect(await config(owner, app)).toEqual(beforeConfig);
-  });
-
   it.each([
     ["an unknown release id", () => ({ release: randomUUID() })],
     ["an unknown version", () => ({ release: "v99" })],

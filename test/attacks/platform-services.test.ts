@@ -5,6 +5,10 @@ import { platform } from "../support/api.ts";
 import { appName, closeDb, makeAccount, makeApp } from "../support/factories.ts";
 import { deploySlug, destroyApp, visit, waitForAnswer } from "../support/slugs.ts";
 
+// Attack: a dyno scans every port this machine listens on (the API, workerd's inspector,
+// both Postgres servers, the agent). Defence: the dyno's network namespace and the agent's
+// nftables table (src/agent/sandbox/network.ts), which let it reach only the add-on server's port.
+
 afterAll(closeDb);
 
 /** Every TCP port this machine listens on, on loopback or on all addresses (IPv4). */

@@ -7,7 +7,11 @@ import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { appUser, ensureDynoUser } from "../../src/agent/dyno-user.ts";
 import { sandboxProblems } from "../../src/agent/sandbox/index.ts";
-import { appDir, build, cleanupBuildDirs, slugEntries } from "./build-support.ts";
+import { appDir, build, cleanupBuildDirs, slugEntries } from "../agent/build-support.ts";
+
+// Attacks from a build: another app's files through a shared uid, daemons that outlive the
+// build, slugs that unpack past their limit or link out of the app. Defences: a uid per app,
+// a PID namespace per build step, and the slug's tar check (src/lib/tar-check.ts).
 
 afterEach(cleanupBuildDirs);
 

@@ -8,7 +8,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import { sandboxProblems } from "../../src/agent/sandbox/index.ts";
 import type { Supervisor } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno } from "../../src/protocol/host.ts";
-import { at, buildSlug, desiredDyno, get, sh, supervisorFixture, waitFor } from "./support.ts";
+import { at, buildSlug, desiredDyno, get, sh, supervisorFixture, waitFor } from "../agent/support.ts";
+
+// Attacks from inside a dyno: loopback and bridge services, other dynos, /proc, PATH and
+// LD_PRELOAD config vars against root's processes, detached processes, disk, fork bombs.
+// Defences: network namespaces and nftables (sandbox/network.ts), PID and mount namespaces
+// (bubblewrap, sandbox/launch.ts), config vars applied only after setpriv drops to the app's
+// uid, and cgroups (sandbox/cgroups.ts), each named in its test.
 
 // A tenant's view from inside its dyno: every attack below must fail to get out.
 const fixture = supervisorFixture();

@@ -3,6 +3,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ownAgents, platform } from "../support/api.ts";
 import { appName, closeDb, makeAccount } from "../support/factories.ts";
 
+// Attack: a body left unread after an early answer, smuggled into the next request on the
+// connection. Defence: the Worker reads off or cancels every refused body (src/lib/drain.ts,
+// src/middleware/body.ts).
+
 // An answer given before the body was read (bad signature, no credentials, too large) must
 // not leave the rest of that body to the next request on the connection or in the runtime.
 
