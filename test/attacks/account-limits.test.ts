@@ -1,12 +1,16 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { accountLimits, addons, apps, dynos, formations } from "../../src/db/schema/index.ts";
 import { DEFAULT_LIMITS } from "../../src/services/account-limits.ts";
-import { api } from "../support/api.ts";
+import { api, platform } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
 import { deploySlug, destroyApp, waitForUp, webProcessTypes } from "../support/slugs.ts";
 
 afterAll(closeDb);
+
+const run = promisify(execFile);
 
 /** An operator's limits for one account, as `dynoplane accounts:limits` writes them. */
 async function limit(accountId: string, values: Partial<typeof accountLimits.$inferInsert>) {
@@ -106,5 +110,29 @@ describe("one account against everyone else's room", () => {
     } finally {
       await destroyApp(account.token, first.name);
     }
+  });
+});
+
+describe("dynoplane accounts:limits", () => {
+  it("shows an account's limits, sets its own, and puts them back to the platform's", async () => {
+    const account = await makeAccount();
+    const env = { ...process.env, DATABASE_URL: platform().databaseUrl };
+    const cli = (...args: string[]) => run(process.execPath, ["bin/dynoplane.js", "accounts:limits", account.email, ...args], { env }).catch((err) => err);
+    const shown = await cli();
+    expect(shown.stdout).toContain(`${account.email}'s limits:`);
+    expect(shown.stdout).toMatch(/apps\s+100\n/);
+    const set = await cli("--apps", "0", "--memory-share", "0.25");
+    expect(set.stdout).toMatch(/apps\s+0\n/);
+    expect(set.stdout).toMatch(/memory-share\s+0\.25\n/);
+    const refused = await api("/apps", { method: "POST", token: account.token, body: { name: appName() } });
+    expect(refused.status, refused.text).toBe(422);
+    const bad = await cli("--apps", "lots");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--apps must be a whole number or "default"/);
+    const reset = await cli("--reset");
+    expect(reset.stdout).toMatch(/apps\s+100\n/);
+    const app = await api("/apps", { method: "POST", token: account.token, body: { name: appName() } });
+    expect(app.status, app.text).toBe(201);
+    await destroyApp(account.token, app.body.name);
   });
 });
