@@ -137,7 +137,8 @@ export async function startAddonPostgres(home: string, tls: LocalTls, opts: { qu
     cgroup,
     stop: async () => {
       await server.stop();
-      cgroup?.remove();
+      // Its last backends may still be leaving the group for a moment after the postmaster.
+      for (let i = 0; cgroup && !cgroup.remove() && i < 20; i++) await new Promise((r) => setTimeout(r, 100));
     },
     // The services address goes with the last server on it (another platform on this machine may still use it).
     release: async () => {
