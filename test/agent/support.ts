@@ -211,3 +211,6 @@ export function supervisorFixture() {
   });
   return { cleanups, start: (over: Partial<SupervisorOptions> = {}) => startSupervisor(slug, cleanups, over) };
 }
+
+/** A node one-liner, run inside a dyno with `HOST PORT`, that reports how a TCP connect went: connected, a refusal's code, or a timeout. */
+export const CONNECT = `node -e 'const s=require("net").connect(+process.argv[2],process.argv[1]);s.setTimeout(1500,()=>{console.log("timeout");process.exit(0)});s.on("connect",()=>{console.log("connected");process.exit(0)});s.on("error",e=>{console.log(e.code);process.exit(0)})'`;

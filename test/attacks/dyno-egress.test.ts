@@ -1,10 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sandboxProblems } from "../../src/agent/sandbox/index.ts";
-import { at, desiredDyno, sh, supervisorFixture, waitFor } from "../agent/support.ts";
-
-/** A TCP connect from inside a dyno: connected, a refusal, or a timeout. */
-const CONNECT = `node -e 'const s=require("net").connect(+process.argv[2],process.argv[1]);s.setTimeout(1500,()=>{console.log("timeout");process.exit(0)});s.on("connect",()=>{console.log("connected");process.exit(0)});s.on("error",e=>{console.log(e.code);process.exit(0)})'`;
+import { CONNECT, at, desiredDyno, sh, supervisorFixture, waitFor } from "../agent/support.ts";
 
 const fixture = supervisorFixture();
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { sandboxProblems } from "../../src/agent/sandbox/index.ts";
 import type { Supervisor } from "../../src/agent/supervisor.ts";
 import type { DesiredDyno } from "../../src/protocol/host.ts";
-import { at, buildSlug, desiredDyno, get, sh, supervisorFixture, waitFor } from "../agent/support.ts";
+import { CONNECT, at, buildSlug, desiredDyno, get, sh, supervisorFixture, waitFor } from "../agent/support.ts";
 
 // Attacks from inside a dyno: loopback and bridge services, other dynos, /proc, PATH and
 // LD_PRELOAD config vars against root's processes, detached processes, disk, fork bombs.
@@ -19,9 +19,6 @@ import { at, buildSlug, desiredDyno, get, sh, supervisorFixture, waitFor } from 
 // A tenant's view from inside its dyno: every attack below must fail to get out.
 const fixture = supervisorFixture();
 const up = (sup: Supervisor, dyno: DesiredDyno) => waitFor(`${dyno.name} up`, () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id), 20_000);
-
-/** A node one-liner that reports how a TCP connect from inside the dyno went: connected, a refusal, or a timeout. */
-const CONNECT = `node -e 'const s=require("net").connect(+process.argv[2],process.argv[1]);s.setTimeout(1500,()=>{console.log("timeout");process.exit(0)});s.on("connect",()=>{console.log("connected");process.exit(0)});s.on("error",e=>{console.log(e.code);process.exit(0)})'`;
 
 /** Host processes whose command line carries `marker`. */
 const hostProcesses = (marker: string) =>
