@@ -63,7 +63,7 @@ export const drain = {
     const name = nameArg(args, "hosts:drain");
     if (!name) return Promise.resolve(2);
     return onOperatorDatabase(async (db) => {
-      await drainHost(db, name);
+      await drainHost(db, { actor: null, via: "cli" }, name);
       console.log(`Draining ${name}: it takes no new dynos, and its dynos move to other hosts one at a time. dynoplane hosts shows it empty when it is done.`);
       return 0;
     });
@@ -75,7 +75,7 @@ export const undrain = {
     const name = nameArg(args, "hosts:undrain");
     if (!name) return Promise.resolve(2);
     return onOperatorDatabase(async (db) => {
-      await undrainHost(db, name);
+      await undrainHost(db, { actor: null, via: "cli" }, name);
       console.log(`${name} takes dynos again.`);
       return 0;
     });

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../env.ts";
 import type { AppEvent, MetricsBatch, MetricsQuery, MetricsReading } from "../metrics/reading.ts";
 import { readingOf } from "../metrics/reading.ts";
+import { AppliedKeys } from "./applied.ts";
 import { coarserThan, foldable, MAX_EVENTS, MAX_SERIES, merge, RESOLUTIONS, type Row, type SeriesData } from "../metrics/series.ts";
 
 /** How often minutes are folded into coarser buckets while new ones arrive. */
@@ -18,6 +19,7 @@ const LONGEST_MS = RESOLUTIONS[RESOLUTIONS.length - 1]!.keepMs;
  */
 export class AppMetrics extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
+  private readonly applied: AppliedKeys;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -29,6 +31,12 @@ export class AppMetrics extends DurableObject<Bindings> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS events (
       id INTEGER PRIMARY KEY AUTOINCREMENT, t INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL)`);
     this.sql.exec("CREATE INDEX IF NOT EXISTS events_t ON events (t)");
+    this.applied = new AppliedKeys(this.sql);
+  }
+
+  /** Ingests a batch as `ingest` does, once per `key`. */
+  async ingestOnce(key: string, batch: MetricsBatch): Promise<void> {
+    if (this.applied.first(key)) await this.ingest(batch);
   }
 
   /** Adds samples (merged into their minutes) and events. */

@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { eq, inArray } from "drizzle-orm";
-import { commandConfig, withDb } from "../services/context.ts";
+import { withDb } from "../services/context.ts";
+import { dispatchEvents } from "../services/events/outbox.ts";
+import { commandConfig, sendCommand } from "../services/host-commands.ts";
 import { hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { advanceRollouts, appsRolling } from "../services/dynos.ts";
-import { pushDynoChanges, sendCommand } from "../services/host-commands.ts";
 import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/hosts.ts";
 import { placeDynos } from "../services/placement.ts";
 import { endStaleMoves, moveOffDrainingHosts } from "../services/fleet.ts";
@@ -43,8 +44,9 @@ export class FleetWatch extends DurableObject<Bindings> {
       });
       if (retired) console.log(JSON.stringify({ fleet: "retired silent hosts", hosts: retired, timeout_ms: HOST_TIMEOUT_MS }));
       // A release's roll that no heartbeat took further (one that failed meanwhile, say).
-      const rolled = await advanceRollouts(db, await appsRolling(db));
-      if (rolled.start.length) await pushDynoChanges(db, commandConfig(this.env), rolled);
+      // Its hosts are told by the events of the roll.
+      await advanceRollouts(db, await appsRolling(db));
+      await dispatchEvents(db, this.env);
       if (placed.size) {
         // Hosts that received dynos start them now, not at their next heartbeat.
         const targets = await db

@@ -4,6 +4,7 @@ import { formatLogLine, type LineFilter, type LineInput, LOG_HISTORY, type Recen
 import { LogDrainSender, type DrainStatus, type DrainTarget } from "../logs/drain-sender.ts";
 import { LogSubscriber } from "../logs/subscriber.ts";
 import type { TenantNetworkEnv } from "../lib/tenant-network.ts";
+import { AppliedKeys } from "./applied.ts";
 
 /** Live tails one app may have open at once; with their bounded queues, a few dozen MB at most. */
 export const MAX_SUBSCRIBERS = 50;
@@ -22,6 +23,7 @@ export class LogChannel extends DurableObject {
   /** The account each live tail is for. */
   private readonly accounts = new Map<string, string>();
   private readonly drains: LogDrainSender;
+  private readonly applied: AppliedKeys;
   private keepAliveTimer?: ReturnType<typeof setInterval>;
 
   constructor(ctx: DurableObjectState, env: unknown) {
@@ -30,6 +32,12 @@ export class LogChannel extends DurableObject {
       "create table if not exists lines (id integer primary key autoincrement, ts integer not null, source text not null, dyno text not null, text text not null)",
     );
     this.drains = new LogDrainSender(this.sql, ctx.storage, env as TenantNetworkEnv);
+    this.applied = new AppliedKeys(this.sql);
+  }
+
+  /** Appends lines as `append` does, once per `key`: lines already appended under it are not again. */
+  async appendOnce(key: string, lines: LineInput[]): Promise<StoredLine[]> {
+    return this.applied.first(key) ? this.append(lines) : [];
   }
 
   /** Appends lines in the order given, trims history, and hands them to tails and drains; returns the stored lines. */

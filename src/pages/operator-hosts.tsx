@@ -2,7 +2,6 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { ApiError } from "../errors.ts";
 import { getAccount } from "../services/accounts.ts";
-import { recordAudit } from "../services/audit.ts";
 import { drainHost, type HostView, listHosts, undrainHost } from "../services/fleet.ts";
 import { type DashboardContext, type DashboardEnv, href, redirectWith, sessionOrLogin } from "./context.ts";
 import { type Frame, frameOf, Layout, PostForm, Time } from "./layout.tsx";
@@ -99,13 +98,8 @@ export const operatorPages = new Hono<DashboardEnv>()
     const name = c.req.param("name");
     const draining = c.req.param("action") === "drain";
     try {
-      const host = draining ? await drainHost(c.var.db, name) : await undrainHost(c.var.db, name);
-      await recordAudit(c.var.db, {
-        actor: found.session.actor,
-        action: draining ? "host.drain" : "host.undrain",
-        details: { host: host.name },
-        requestId: c.var.requestId,
-      });
+      const by = { actor: found.session.actor, requestId: c.var.requestId, via: "dashboard" as const };
+      const host = draining ? await drainHost(c.var.db, by, name) : await undrainHost(c.var.db, by, name);
       return redirectWith(c, FLEET, {
         kind: "notice",
         text: draining ? `Draining ${host.name}: its dynos move to other hosts one at a time.` : `${host.name} takes dynos again.`,

@@ -10,7 +10,6 @@ import { APP_SORT_FIELDS, type AppAccess, createApp, deleteApp, findAppForActor,
 import { addCollaborator, getMember, listMembers, removeCollaborator } from "../services/collaborators.ts";
 import { requestContext } from "../services/context.ts";
 import { customHostnames } from "../services/domain-providers.ts";
-import { startWebhookDeliveries } from "../services/webhooks.ts";
 
 const appJson = (c: Context<AppEnv>, app: AppAccess) =>
   toAppJson(app, { id: app.ownerId, email: app.ownerEmail }, publicUrls(c.env), customHostnames(c.env).acm);
@@ -76,7 +75,6 @@ export const appsRoutes = new Hono<AppEnv>()
     // Collaborators may turn maintenance on and off; the name is the owner's to change.
     if (body.name !== undefined && body.name !== app.name) app = await findAppForActor(c.var.db, c.var.actor, app.id, "rename it");
     const updated = await updateApp(c.var.db, c.var.actor, app, body, c.var.requestId);
-    startWebhookDeliveries(requestContext(c, c.var.actor), app.id);
     return c.json(appJson(c, { ...updated, ownerEmail: app.ownerEmail, role: app.role }));
   })
   .delete("/apps/:app", async (c) => {

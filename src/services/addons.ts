@@ -8,13 +8,9 @@ import { isUuid } from "../db/paging.ts";
 import { type AddonPlan, PLANS, POSTGRES, resolvePlan } from "./addon-catalog.ts";
 import { databaseUrl, type DatabaseCredentials, postgresProvider, type PostgresProvider } from "./addon-providers/postgres.ts";
 import { reachableBy } from "./app-access.ts";
-import { recordAudit } from "./audit.ts";
 import { changeConfigIn, getConfigVars } from "./config-vars.ts";
-import { actingUser, commandConfig, logAppEvents, pushChanges, releaseEvents, type ServiceContext, withDb, logRelease } from "./context.ts";
-import type { DynoChanges } from "./dynos.ts";
-import { pushDynoChanges } from "./host-commands.ts";
-import { logChannel } from "./logs.ts";
-import { recordEventsNow, releaseEvent } from "./metrics.ts";
+import { actingUser, type ServiceContext, withDb } from "./context.ts";
+import { dispatchEvents, emit } from "./events/outbox.ts";
 
 /** What `heroku addons:create` sends. */
 export interface NewAddon {
@@ -253,10 +249,9 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
       .insert(addons)
       .values({ appId: app.id, name, service: service.name, plan: plan.name, color, providerId: `addon_${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}` })
       .returning();
-    await recordAudit(tx, { actor, action: "addon.create", app, details: { name, plan: plan.name }, requestId: ctx.requestId });
+    await emit(tx, ctx, { type: "addon.provisioned", app, data: { name, plan: plan.name } });
     return { addon: addon!, attachmentName };
   });
-  logAppEvents(ctx, app.id, [`Provisioning ${addon.name} (${plan.name}) by user ${actor.email}`]);
   ctx.after(
     withDb(ctx.env, (db) => finishProvisioning(db, ctx.env, provider, addon, app, attachmentName, actor, ctx.requestId)).catch((err) =>
       console.error(JSON.stringify({ addon_provisioning_failed: String(err), addon: addon.name })),
@@ -282,28 +277,30 @@ export async function finishProvisioning(
   try {
     creds = await provider.provision(addon.providerId!, planOf(addon));
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    await db
-      .update(addons)
-      .set({ state: "failed", error: `the database server did not take it (${message.slice(0, 300)})`, updatedAt: new Date() })
-      .where(eq(addons.id, addon.id));
-    await appLog(env, app.id, [`Provisioning ${addon.name} failed: ${message.slice(0, 300)}`]);
+    const message = (err instanceof Error ? err.message : String(err)).slice(0, 300);
+    await db.transaction(async (tx) => {
+      await tx
+        .update(addons)
+        .set({ state: "failed", error: `the database server did not take it (${message})`, updatedAt: new Date() })
+        .where(eq(addons.id, addon.id));
+      await emit(tx, { actor, requestId }, { type: "addon.failed", app, data: { name: addon.name, error: message } });
+    });
+    await dispatchEvents(db, env, { appId: app.id });
     return;
   }
   const url = databaseUrl(creds);
-  let done: { release: { version: number; description: string } | null; changes: DynoChanges } | null = null;
+  let done = false;
   try {
     done = await db.transaction(async (tx) => {
       const [still] = await tx.select().from(addons).where(eq(addons.id, addon.id)).for("update");
-      if (still?.state !== "provisioning") return null; // destroyed meanwhile
+      if (still?.state !== "provisioning") return false; // destroyed meanwhile
       const [att] = await tx.insert(addonAttachments).values({ addonId: addon.id, appId: app.id, name: attachmentName }).returning();
       const vars = attachmentConfigVars(att!, addon);
-      const { release, changes } = await changeConfigIn(tx, app, actor, Object.fromEntries(vars.map((v) => [v, url])), {
+      await changeConfigIn(tx, { actor, requestId }, app, Object.fromEntries(vars.map((v) => [v, url])), {
         description: `Attach ${attachmentName} (@ref:${addon.name})`,
-        requestId,
       });
       await tx.update(addons).set({ state: "provisioned", updatedAt: new Date() }).where(eq(addons.id, addon.id));
-      return { release, changes };
+      return true;
     });
   } catch (err) {
     await db
@@ -316,18 +313,7 @@ export async function finishProvisioning(
     await provider.destroy(addon.providerId!).catch(() => {});
     return;
   }
-  await pushDynoChanges(db, commandConfig(env), done.changes);
-  if (done.release) {
-    await appLog(env, app.id, releaseEvents({ actor: actor as Actor }, done.release));
-    await recordEventsNow(env, app.id, [releaseEvent(done.release)]);
-  }
-}
-
-async function appLog(env: Bindings, appId: string, texts: string[]): Promise<void> {
-  const now = Date.now() * 1000;
-  await logChannel(env, appId)
-    .append(texts.map((text, i) => ({ ts: now + i, source: "app" as const, dyno: "api", text })))
-    .catch(() => {});
+  await dispatchEvents(db, env, { appId: app.id });
 }
 
 /**
@@ -343,23 +329,15 @@ export async function destroyAddon(ctx: ServiceContext, app: AppRow, idOrName: s
     throw new ApiError("forbidden", `${view.addon.name} belongs to the app ${view.app.name}; destroy it there, or detach it from ${app.name}.`);
   }
   if (view.addon.providerId && view.addon.state !== "failed") await serverCall(() => providerFor(ctx.env).destroy(view.addon.providerId!));
-  const released = await ctx.db.transaction(async (tx) => {
-    const out: Array<{ appId: string; release: { version: number; description: string } | null; changes: DynoChanges }> = [];
+  await ctx.db.transaction(async (tx) => {
     for (const a of view.attachments) {
-      const { release, changes } = await changeConfigIn(tx, a.app, actor, Object.fromEntries(a.configVars.map((v) => [v, null])), {
+      await changeConfigIn(tx, { actor, requestId: ctx.requestId }, a.app, Object.fromEntries(a.configVars.map((v) => [v, null])), {
         description: `Detach ${a.attachment.name} (@ref:${view.addon.name})`,
-        requestId: ctx.requestId,
       });
-      out.push({ appId: a.app.id, release, changes });
     }
     await tx.delete(addons).where(eq(addons.id, view.addon.id));
-    await recordAudit(tx, { actor, action: "addon.destroy", app, details: { name: view.addon.name }, requestId: ctx.requestId });
-    return out;
+    await emit(tx, ctx, { type: "addon.destroyed", app, data: { name: view.addon.name } });
   });
-  for (const r of released) {
-    pushChanges(ctx, r.changes);
-    if (r.release) logRelease(ctx, r.appId, r.release);
-  }
   return view;
 }
 
@@ -377,18 +355,14 @@ export async function attachAddon(ctx: ServiceContext, addonIdOrName: string, ap
   }
   if (view.addon.state !== "provisioned") throw invalidParams(`${view.addon.name} is not provisioned yet.`);
   const url = await currentUrl(ctx.db, view);
-  const { att, release, changes } = await ctx.db.transaction(async (tx) => {
+  return ctx.db.transaction(async (tx) => {
     const attName = await freeAttachmentName(tx, app, name ?? (await defaultAttachmentName(tx, app, view.addon.color)));
     const [att] = await tx.insert(addonAttachments).values({ addonId: view.addon.id, appId: app.id, name: attName }).returning();
-    const { release, changes } = await changeConfigIn(tx, app, actor, Object.fromEntries(attachmentConfigVars(att!, view.addon).map((v) => [v, url])), {
+    await changeConfigIn(tx, { actor, requestId: ctx.requestId }, app, Object.fromEntries(attachmentConfigVars(att!, view.addon).map((v) => [v, url])), {
       description: `Attach ${attName} (@ref:${view.addon.name})`,
-      requestId: ctx.requestId,
     });
-    return { att: att!, release, changes };
+    return att!;
   });
-  pushChanges(ctx, changes);
-  if (release) logRelease(ctx, app.id, release);
-  return att;
 }
 
 /**
@@ -414,15 +388,12 @@ export async function detachAddon(ctx: ServiceContext, attachmentId: string): Pr
 /** Deletes one attachment; its app's config vars go, with a release and restarted dynos. */
 async function removeAttachment(ctx: ServiceContext, view: AddonView, target: AddonView["attachments"][number]): Promise<void> {
   const actor = actingUser(ctx);
-  const { release, changes } = await ctx.db.transaction(async (tx) => {
+  await ctx.db.transaction(async (tx) => {
     await tx.delete(addonAttachments).where(eq(addonAttachments.id, target.attachment.id));
-    return changeConfigIn(tx, target.app, actor, Object.fromEntries(target.configVars.map((v) => [v, null])), {
+    await changeConfigIn(tx, { actor, requestId: ctx.requestId }, target.app, Object.fromEntries(target.configVars.map((v) => [v, null])), {
       description: `Detach ${target.attachment.name} (@ref:${view.addon.name})`,
-      requestId: ctx.requestId,
     });
   });
-  pushChanges(ctx, changes);
-  if (release) logRelease(ctx, target.app.id, release);
 }
 
 /**
@@ -475,17 +446,14 @@ export async function rotateCredentials(ctx: ServiceContext, view: AddonView): P
     entry.names.push(a.attachment.name);
     byApp.set(a.app.id, entry);
   }
-  for (const { app, vars, names } of byApp.values()) {
-    const { release, changes } = await ctx.db.transaction((tx) =>
-      changeConfigIn(tx, app, actor, Object.fromEntries(vars.map((v) => [v, url])), {
+  await ctx.db.transaction(async (tx) => {
+    for (const { app, vars, names } of byApp.values()) {
+      await changeConfigIn(tx, { actor, requestId: ctx.requestId }, app, Object.fromEntries(vars.map((v) => [v, url])), {
         description: `Update ${names.join(", ")} by ${POSTGRES.name}`,
-        requestId: ctx.requestId,
-      }),
-    );
-    pushChanges(ctx, changes);
-    if (release) logRelease(ctx, app.id, release);
-  }
-  await recordAudit(ctx.db, { actor, action: "addon.rotate", app: view.app, details: { name: view.addon.name }, requestId: ctx.requestId });
+      });
+    }
+    await emit(tx, ctx, { type: "addon.credentials_rotated", app: view.app, data: { name: view.addon.name } });
+  });
   return creds;
 }
 
@@ -499,10 +467,12 @@ export async function changePlan(ctx: ServiceContext, app: AppRow, idOrName: str
   if (service.name !== view.addon.service)
     throw invalidParams(`${view.addon.name} is a ${view.addon.service} add-on; it cannot change to a plan of ${service.name}.`);
   if (view.addon.providerId && view.addon.state === "provisioned") await serverCall(() => providerFor(ctx.env).changePlan(view.addon.providerId!, plan));
-  const [addon] = await ctx.db.update(addons).set({ plan: plan.name, updatedAt: new Date() }).where(eq(addons.id, view.addon.id)).returning();
-  await recordAudit(ctx.db, { actor, action: "addon.update", app, details: { name: view.addon.name, plan: plan.name }, requestId: ctx.requestId });
-  logAppEvents(ctx, app.id, [`Changed ${view.addon.name} to ${plan.name} by user ${actor.email}`]);
-  return { ...view, addon: addon! };
+  const addon = await ctx.db.transaction(async (tx) => {
+    const [addon] = await tx.update(addons).set({ plan: plan.name, updatedAt: new Date() }).where(eq(addons.id, view.addon.id)).returning();
+    await emit(tx, ctx, { type: "addon.plan_changed", app, data: { name: view.addon.name, plan: plan.name } });
+    return addon!;
+  });
+  return { ...view, addon };
 }
 
 /** The credentials of an add-on, read back from the URL its attachments carry. */

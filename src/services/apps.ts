@@ -11,10 +11,9 @@ import { ApiError, invalidParams } from "../errors.ts";
 import { APP_NAME_RE, randomAppName } from "../lib/app-names.ts";
 import type { PageRange } from "../lib/range.ts";
 import { reachableBy } from "./app-access.ts";
-import { recordAudit } from "./audit.ts";
-import { recordWebhookEvent } from "./webhooks.ts";
 import { destroyAddon } from "./addons.ts";
-import { actingUser, type ServiceContext, logRelease } from "./context.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
+import { emit } from "./events/outbox.ts";
 import { cutRelease } from "./releases.ts";
 
 export const REGIONS = ["us", "eu"] as const;
@@ -134,15 +133,12 @@ export async function createApp(ctx: ServiceContext, input: { name?: string | nu
         .onConflictDoNothing({ target: apps.name })
         .returning();
       if (!row) return null;
-      await cutRelease(tx, row, actor, { description: "Initial release", config: {} });
-      await recordAudit(tx, { actor, action: "app.create", app: row, requestId });
+      await emit(tx, { actor, requestId }, { type: "app.created", app: row, data: { region, stack } });
+      await cutRelease(tx, row, { actor, requestId }, { description: "Initial release", config: {}, cause: "initial" });
       const [fresh] = await tx.select().from(apps).where(eq(apps.id, row.id));
       return fresh!;
     });
-    if (created) {
-      logRelease(ctx, created.id, { version: 1, description: "Initial release" });
-      return created;
-    }
+    if (created) return created;
     if (input.name != null) throw invalidParams("Name is already taken");
   }
   throw new ApiError("conflict", "Could not find a free app name; please choose one.");
@@ -195,9 +191,17 @@ export async function updateApp(
       })
       .where(eq(apps.id, app.id))
       .returning();
-    await recordAudit(tx, { actor, action: "app.update", app: row!, details: { ...input, previous_name: app.name }, requestId });
     const data = { id: row!.id, name: row!.name, maintenance: row!.maintenance, build_stack: { name: row!.buildStack }, stack: { name: row!.stack } };
-    await recordWebhookEvent(tx, row!, "api:app", "update", { ...data, updated_at: row!.updatedAt.toISOString() }, actor);
+    await emit(
+      tx,
+      { actor, requestId },
+      {
+        type: "app.updated",
+        app: row!,
+        data: { changes: { ...input, previous_name: app.name } },
+        webhooks: [{ include: "api:app", action: "update", data: { ...data, updated_at: row!.updatedAt.toISOString() } }],
+      },
+    );
     return row!;
   });
 }
@@ -212,7 +216,7 @@ export async function deleteApp(ctx: ServiceContext, app: AppRow): Promise<AppRo
   for (const addon of await ctx.db.select({ id: addons.id }).from(addons).where(eq(addons.appId, app.id))) await destroyAddon(ctx, app, addon.id);
   return ctx.db.transaction(async (tx) => {
     await tx.delete(apps).where(eq(apps.id, app.id));
-    await recordAudit(tx, { actor, action: "app.delete", app, requestId: ctx.requestId });
+    await emit(tx, { actor, requestId: ctx.requestId }, { type: "app.destroyed", app, data: {} });
     return app;
   });
 }

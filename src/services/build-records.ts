@@ -1,8 +1,8 @@
 import { and, eq, sql } from "drizzle-orm";
-import { recordWebhookEvent } from "./webhooks.ts";
+import { emit } from "./events/outbox.ts";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
-import { apps, builds, type AppRow, type BuildRow, type BuildSourceKind, type BuildpackRef } from "../db/schema/index.ts";
+import { apps, builds, type AppRow, type BuildRow, type BuildSourceKind, type BuildpackRef, type ReleaseRow } from "../db/schema/index.ts";
 import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
@@ -26,29 +26,38 @@ export interface NewBuild {
   buildpacks: BuildpackRef[];
 }
 
-/** Inserts a pending build for an app, started by `actor`. */
+/** Inserts a pending build for an app, started by `actor`, with its `build.started` event. */
 export async function insertBuild(db: Database, app: AppRow, actor: Pick<Actor, "accountId" | "email">, input: NewBuild): Promise<BuildRow> {
-  const [row] = await db
-    .insert(builds)
-    .values({
-      appId: app.id,
-      sourceKind: input.kind,
-      commit: input.commit,
-      sourceBlobKey: input.sourceBlobKey,
-      sourceUrl: input.sourceUrl,
-      sourceVersion: input.sourceVersion ?? null,
-      sourceChecksum: input.sourceChecksum ?? null,
-      packId: input.packId ?? null,
-      sourceId: input.sourceId ?? null,
-      buildpacks: input.buildpacks,
-      stack: app.buildStack,
-      createdBy: actor.accountId,
-      userEmail: actor.email,
-    })
-    .returning();
-  await recordWebhookEvent(db, app, "api:build", "create", buildEventData(row!, app), actor);
-  return row!;
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(builds)
+      .values({
+        appId: app.id,
+        sourceKind: input.kind,
+        commit: input.commit,
+        sourceBlobKey: input.sourceBlobKey,
+        sourceUrl: input.sourceUrl,
+        sourceVersion: input.sourceVersion ?? null,
+        sourceChecksum: input.sourceChecksum ?? null,
+        packId: input.packId ?? null,
+        sourceId: input.sourceId ?? null,
+        buildpacks: input.buildpacks,
+        stack: app.buildStack,
+        createdBy: actor.accountId,
+        userEmail: actor.email,
+      })
+      .returning();
+    await emit(
+      tx,
+      { actor },
+      { type: "build.started", app, data: { build_id: row!.id }, webhooks: [{ include: "api:build", action: "create", data: buildEventData(row!, app) }] },
+    );
+    return row!;
+  });
 }
+
+/** Who started a build, as its events name them. */
+const starter = (b: BuildRow) => ({ accountId: b.createdBy ?? "", email: b.userEmail });
 
 /** A build as its webhook events carry it (the Platform API's fields that do not need a request). */
 export function buildEventData(b: BuildRow, app: { id: string; name: string }) {
@@ -120,24 +129,51 @@ export async function setBuildRelease(db: Database, buildId: string, releaseId: 
 }
 
 /**
- * Ends a pending build; false when it had already ended (a late or repeated report).
- * Runs inside the transaction that applies a success, so status and release agree.
+ * Ends a pending build; null when it had already ended (a late or repeated report). Runs
+ * inside the transaction that applies a success, which then says so (buildSucceeded).
  */
-export async function endBuild(db: Database, buildId: string, end: { status: "succeeded" | "failed"; error?: string | null }): Promise<boolean> {
+export async function endBuild(db: Database, buildId: string, end: { status: "succeeded" | "failed"; error?: string | null }): Promise<BuildRow | null> {
   const [ended] = await db
     .update(builds)
     .set({ status: end.status, error: end.error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
     .where(and(eq(builds.id, buildId), eq(builds.status, "pending")))
     .returning();
-  if (!ended) return false;
-  const [app] = await db.select({ id: apps.id, name: apps.name }).from(apps).where(eq(apps.id, ended.appId)).limit(1);
-  if (app) await recordWebhookEvent(db, app, "api:build", "update", buildEventData(ended, app), { accountId: ended.createdBy ?? "", email: ended.userEmail });
-  return true;
+  return ended ?? null;
+}
+
+/** Records a build's success with the release it made, in the transaction that ended it and cut the release. */
+export async function buildSucceeded(tx: Database, build: BuildRow, app: AppRow, release: ReleaseRow): Promise<void> {
+  const data = buildEventData({ ...build, status: "succeeded", releaseId: release.id, updatedAt: new Date() }, app);
+  await emit(
+    tx,
+    { actor: starter(build) },
+    {
+      type: "build.succeeded",
+      app,
+      data: { build_id: build.id, version: release.version, description: release.description },
+      webhooks: [{ include: "api:build", action: "update", data }],
+    },
+  );
 }
 
 /** Fails a build that is still pending and says how it ended either way. */
 export async function failPendingBuild(db: Database, buildId: string, error: string): Promise<{ status: "succeeded" | "failed"; error: string | null }> {
-  await endBuild(db, buildId, { status: "failed", error });
+  await db.transaction(async (tx) => {
+    const ended = await endBuild(tx, buildId, { status: "failed", error });
+    if (!ended) return;
+    const [app] = await tx.select({ id: apps.id, name: apps.name }).from(apps).where(eq(apps.id, ended.appId)).limit(1);
+    if (!app) return;
+    await emit(
+      tx,
+      { actor: starter(ended) },
+      {
+        type: "build.failed",
+        app,
+        data: { build_id: ended.id, error },
+        webhooks: [{ include: "api:build", action: "update", data: buildEventData(ended, app) }],
+      },
+    );
+  });
   const row = await getBuildById(db, buildId);
   return { status: row?.status === "succeeded" ? "succeeded" : "failed", error: row?.error ?? error };
 }

@@ -1,21 +1,19 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { apps, builds, slugs, type AppRow, type BuildRow, type SlugRow } from "../db/schema/index.ts";
+import { apps, builds, slugs, type AppRow, type BuildRow, type ReleaseRow, type SlugRow } from "../db/schema/index.ts";
 import type { BuildOutcome } from "./build-records.ts";
 import type { Actor, Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { putCheckedSlug } from "./slug-archive.ts";
 import { publicUrls, webUrl } from "../lib/urls.ts";
 import type { BuildResult } from "../protocol/build.ts";
-import { endBuild, saveBuildOutput, setBuildRelease, setBuildSlug } from "./build-records.ts";
-import { buildChannel, buildTimeoutS, failBuild, logBuildEvents } from "./builds.ts";
+import { buildSucceeded, endBuild, saveBuildOutput, setBuildRelease, setBuildSlug } from "./build-records.ts";
+import { buildChannel, buildTimeoutS, failBuild } from "./builds.ts";
 import { BUILT_IN_BUILDPACKS } from "./buildpacks.ts";
 import { announceReleasePhase, launchLines, startReleasePhase } from "./release-phase.ts";
 import { acceptPack } from "./git-packs.ts";
-import { pushDynoChanges } from "./host-commands.ts";
-import { commandConfig, releaseEvents } from "./context.ts";
+import { dispatchEvents } from "./events/outbox.ts";
 import { createSlug, markSlugUploaded, releaseSlugIn, validateProcessTypes } from "./slugs.ts";
-import { recordEventsNow, releaseEvent } from "./metrics.ts";
 
 async function appOf(db: Database, build: BuildRow): Promise<AppRow> {
   const [app] = await db.select().from(apps).where(eq(apps.id, build.appId));
@@ -63,11 +61,12 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   const actor: Actor = { accountId: build.createdBy ?? app.ownerId, email: build.userEmail, authorizationId: "", isDefaultKey: false };
   const releaseCommand = result.process_types.release;
   if (releaseCommand) return startPhase(db, env, app, actor, build, slugId, result, releaseCommand);
-  let released: Awaited<ReturnType<typeof releaseSlugIn>> | null;
+  let released: ReleaseRow | null;
   try {
     released = await db.transaction(async (tx) => {
       // The build row's lock makes a repeated report wait here and then find it ended.
-      if (!(await endBuild(tx, build.id, { status: "succeeded" }))) return null;
+      const ended = await endBuild(tx, build.id, { status: "succeeded" });
+      if (!ended) return null;
       if (Object.keys(result.process_types).length) {
         await tx
           .update(slugs)
@@ -78,10 +77,11 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
           })
           .where(eq(slugs.id, slugId));
       }
-      const out = await releaseSlugIn(tx, actor, app, slugId, undefined);
-      await setBuildRelease(tx, build.id, out.release.id);
+      const release = await releaseSlugIn(tx, { actor }, app, slugId, { cause: "build" });
+      await setBuildRelease(tx, build.id, release.id);
       if (build.packId) await acceptPack(tx, app.id, build.packId);
-      return out;
+      await buildSucceeded(tx, ended, app, release);
+      return release;
     });
   } catch (err) {
     if (err instanceof ApiError) return failBuild(db, env, build, `The slug could not be released: ${err.message}`);
@@ -89,12 +89,11 @@ export async function completeBuild(db: Database, env: Bindings, build: BuildRow
   }
   if (!released) return { status: "succeeded", error: null };
   const channel = buildChannel(env, build.id);
-  await channel.append(["-----> Launching...", ...launchLines(build, released.release.version, webUrl(publicUrls(env), app.name))], true);
+  await channel.append(["-----> Launching...", ...launchLines(build, released.version, webUrl(publicUrls(env), app.name))], true);
+  // The hosts are told, the app's log and webhooks hear of it, before the push's output ends.
+  await dispatchEvents(db, env, { appId: app.id });
   const { lines } = await channel.finish({ status: "succeeded", error: null });
   await saveBuildOutput(db, build.id, lines);
-  await pushDynoChanges(db, commandConfig(env), released.changes);
-  await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, released.release)]);
-  await recordEventsNow(env, app.id, [releaseEvent(released.release)]);
   return { status: "succeeded", error: null };
 }
 
@@ -150,6 +149,6 @@ async function startPhase(
   }
   if (!started) return { status: "pending", error: null };
   await announceReleasePhase(env, build, command, started.dynoName);
-  await pushDynoChanges(db, commandConfig(env), started.changes);
+  await dispatchEvents(db, env, { appId: app.id });
   return { status: "pending", error: null };
 }

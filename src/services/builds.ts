@@ -8,8 +8,7 @@ import { normalizeBuildpacks } from "./buildpacks.ts";
 import { getConfigVars } from "./config-vars.ts";
 import { discardPacks } from "./git-packs.ts";
 import { sendCommand } from "./host-commands.ts";
-import { capLine } from "../logs/lines.ts";
-import { logChannel } from "./logs.ts";
+import { dispatchEvents } from "./events/outbox.ts";
 import { freeMemory } from "./placement.ts";
 import { failPendingReleaseOf } from "./releases.ts";
 import { MAX_SLUG_BYTES } from "./slugs.ts";
@@ -29,14 +28,6 @@ export function buildChannel(env: Pick<Bindings, "BUILD_CHANNEL">, buildId: stri
 
 /** `heroku-24` as Heroku writes it in build output: `Heroku-24`. */
 const stackTitle = (stack: string) => stack.replace(/^heroku/, "Heroku");
-
-/** Writes `app[api]` events to the app's log; a log outage never fails the build. */
-export async function logBuildEvents(env: Pick<Bindings, "LOG_CHANNEL">, appId: string, texts: string[]): Promise<void> {
-  const now = Date.now() * 1000;
-  await logChannel(env, appId)
-    .append(texts.map((text, i) => ({ ts: now + i, source: "app" as const, dyno: "api", text: capLine(text) })))
-    .catch((err: unknown) => console.error(JSON.stringify({ log_event_failed: String(err), app_id: appId })));
-}
 
 /** The host with the most free memory among those up and reachable, or null. */
 async function chooseBuildHost(db: Database): Promise<{ id: string; url: string } | null> {
@@ -61,7 +52,9 @@ export interface BuildOutputChannel {
  * Ends a build as failed (if it still runs), whoever notices: its host's report, a host
  * that cannot take it, or the build channel's time limit. Nothing is released and its pack
  * is dropped; its output gets the reason (unless the host just wrote it), a push ends with
- * Heroku's `Push failed`, the output is kept, and the app's log says `Build failed`.
+ * Heroku's `Push failed`, and the output is kept. Its `build.failed` event (the app's log
+ * says `Build failed`, its webhooks hear of it) is carried out before the output ends, so
+ * a push returns after them.
  */
 export async function failBuild(
   db: Database,
@@ -76,13 +69,11 @@ export async function failBuild(
     await failPendingReleaseOf(db, build.id);
     const said = (await channel.tail(10)).includes(` !     ${error}`);
     await channel.append([...(said ? [] : ["", ` !     ${error}`]), ...(build.sourceKind === "git" ? ["", " !     Push failed"] : [])], true);
+    await dispatchEvents(db, env, { appId: build.appId });
   }
   const { lines } = await channel.finish(outcome);
   await saveBuildOutput(db, build.id, lines);
-  if (outcome.status === "failed") {
-    if (build.packId) await discardPacks(db, env.BLOBS, [build.packId]);
-    await logBuildEvents(env, build.appId, ["Build failed"]);
-  }
+  if (outcome.status === "failed" && build.packId) await discardPacks(db, env.BLOBS, [build.packId]);
   return outcome;
 }
 
@@ -96,7 +87,6 @@ export async function startBuild(db: Database, env: Bindings, app: AppRow, actor
   const channel = buildChannel(env, build.id);
   await channel.open(build.id, buildTimeoutS(env));
   await channel.append([`-----> Building on the ${stackTitle(app.buildStack)} stack`], true);
-  await logBuildEvents(env, app.id, [`Build started by user ${actor.email}`]);
 
   const host = await chooseBuildHost(db);
   if (!host) {

@@ -7,8 +7,8 @@ import { accounts, collaborators, type CollaboratorRow } from "../db/schema/inde
 import { ApiError, invalidParams } from "../errors.ts";
 import { normalizeEmail } from "./accounts.ts";
 import type { AppAccess } from "./apps.ts";
-import { recordAudit } from "./audit.ts";
-import { actingUser, logAppEvents, type ServiceContext } from "./context.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
+import { emit } from "./events/outbox.ts";
 
 /** One member of an app: its owner (no row of its own) or a collaborator. */
 export interface Member {
@@ -62,10 +62,9 @@ export async function addCollaborator(ctx: ServiceContext, app: AppAccess, user:
   const member = await ctx.db.transaction(async (tx) => {
     const [row] = await tx.insert(collaborators).values({ appId: app.id, accountId: account.id }).onConflictDoNothing().returning();
     if (!row) throw invalidParams(`${account.email} is already a collaborator on ${app.name}.`);
-    await recordAudit(tx, { actor, action: "collaborator.add", app, details: { email: account.email }, requestId: ctx.requestId });
+    await emit(tx, { actor, requestId: ctx.requestId }, { type: "collaborator.added", app, data: { email: account.email } });
     return toMember(row, account.email);
   });
-  logAppEvents(ctx, app.id, [`${account.email} added as a collaborator by user ${actor.email}`]);
   return member;
 }
 
@@ -84,9 +83,8 @@ export async function removeCollaborator(ctx: ServiceContext, app: AppAccess, id
       .where(and(eq(collaborators.id, member.id), eq(collaborators.appId, app.id)))
       .returning({ id: collaborators.id });
     if (!gone.length) throw collaboratorNotFound();
-    await recordAudit(tx, { actor, action: "collaborator.remove", app, details: { email: member.user.email }, requestId: ctx.requestId });
+    await emit(tx, { actor, requestId: ctx.requestId }, { type: "collaborator.removed", app, data: { email: member.user.email } });
   });
-  logAppEvents(ctx, app.id, [`${member.user.email} removed as a collaborator by user ${actor.email}`]);
   // What they held open or took elsewhere goes with their access: live log tails, and the
   // owner's databases attached to apps of theirs the owner cannot reach.
   await logChannel(ctx.env, app.id)

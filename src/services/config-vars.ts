@@ -2,9 +2,8 @@ import { and, eq, inArray } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { apps, configVars, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
 import { invalidParams } from "../errors.ts";
-import { recordAudit } from "./audit.ts";
-import { actingUser, pushChanges, type ServiceContext, logRelease } from "./context.ts";
-import { type DynoChanges, noChanges, syncDynos } from "./dynos.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
+import type { ChangeBy } from "./events/outbox.ts";
 import type { Actor } from "../env.ts";
 import { cutRelease } from "./releases.ts";
 
@@ -65,8 +64,7 @@ export function describeConfigChange(set: string[], removed: string[]): string {
 
 /**
  * Applies a config patch (null removes a key) and cuts a release in the same transaction;
- * the app's dynos then restart on it (the hosts are told), and the app's log gets the
- * release's lines. The app row is locked first so concurrent patches serialize.
+ * the app's dynos then restart on it. The app row is locked first so concurrent patches serialize.
  */
 export async function setConfigVars(
   ctx: ServiceContext,
@@ -74,10 +72,7 @@ export async function setConfigVars(
   patch: ConfigPatch,
 ): Promise<{ config: Record<string, string>; release: ReleaseRow | null }> {
   const actor = actingUser(ctx);
-  const { config, release, changes } = await ctx.db.transaction((tx) => changeConfigIn(tx, app, actor, patch, { requestId: ctx.requestId }));
-  pushChanges(ctx, changes);
-  if (release) logRelease(ctx, app.id, release);
-  return { config, release };
+  return ctx.db.transaction((tx) => changeConfigIn(tx, { actor, requestId: ctx.requestId }, app, patch));
 }
 
 /**
@@ -87,14 +82,14 @@ export async function setConfigVars(
  */
 export async function changeConfigIn(
   tx: Database,
+  by: ChangeBy & { actor: Pick<Actor, "accountId" | "email"> },
   app: AppRow,
-  actor: Pick<Actor, "accountId" | "email">,
   patch: ConfigPatch,
-  o: { description?: string; requestId?: string | null } = {},
-): Promise<{ config: Record<string, string>; release: ReleaseRow | null; changes: DynoChanges }> {
+  o: { description?: string } = {},
+): Promise<{ config: Record<string, string>; release: ReleaseRow | null }> {
   await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
   const { next, set, removed } = applyConfigPatch(await getConfigVars(tx, app.id), patch);
-  if (!set.length && !removed.length) return { config: next, release: null, changes: noChanges() };
+  if (!set.length && !removed.length) return { config: next, release: null };
   if (removed.length) await tx.delete(configVars).where(and(eq(configVars.appId, app.id), inArray(configVars.key, removed)));
   for (const key of set) {
     await tx
@@ -102,9 +97,13 @@ export async function changeConfigIn(
       .values({ appId: app.id, key, value: next[key]! })
       .onConflictDoUpdate({ target: [configVars.appId, configVars.key], set: { value: next[key]! } });
   }
-  const release = await cutRelease(tx, app, actor, { description: o.description ?? describeConfigChange(set, removed), config: next });
-  await recordAudit(tx, { actor, action: "config.update", app, details: { set, removed, version: release.version }, requestId: o.requestId ?? null });
   // Dynos restart on the new config, as on Heroku.
-  const changes = await syncDynos(tx, app);
-  return { config: next, release, changes };
+  const release = await cutRelease(tx, app, by, {
+    description: o.description ?? describeConfigChange(set, removed),
+    config: next,
+    cause: "config",
+    details: { set, removed },
+    dynos: "sync",
+  });
+  return { config: next, release };
 }

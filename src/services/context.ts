@@ -1,12 +1,9 @@
-import { startWebhookDeliveries } from "./webhooks.ts";
 import type { Context } from "hono";
 import { type Database, type DbHandle, openDb } from "../db/client.ts";
 import type { Actor, Bindings } from "../env.ts";
 import type { DynoChanges } from "./dynos.ts";
-import { type CommandConfig, pushDynoChanges } from "./host-commands.ts";
-import { capLine } from "../logs/lines.ts";
-import { logChannel } from "./logs.ts";
-import { recordEvents, releaseEvent } from "./metrics.ts";
+import { dispatchEvents } from "./events/outbox.ts";
+import { commandConfig, pushDynoChanges } from "./host-commands.ts";
 
 /**
  * What a service verb runs with, built once per request, scheduled run or Durable Object
@@ -64,6 +61,8 @@ export function platformContext(db: Database, env: Bindings, waitUntil?: (work: 
     },
     async settle() {
       while (pending.length) await Promise.all(pending.splice(0));
+      // What the run changed follows from its events before the run ends.
+      await dispatchEvents(db, env).catch((err) => console.error(JSON.stringify({ event_dispatch_failed: String(err) })));
     },
   };
 }
@@ -88,15 +87,10 @@ export async function withDb<T>(env: Pick<Bindings, "DATABASE_URL" | "HYPERDRIVE
   }
 }
 
-/** How this platform signs commands to hosts, and the boot timeout dynos get. */
-export const commandConfig = (env: Pick<Bindings, "COMMAND_SIGNING_KEY" | "BOOT_TIMEOUT_S">): CommandConfig => ({
-  signingKey: env.COMMAND_SIGNING_KEY,
-  bootTimeoutS: Number(env.BOOT_TIMEOUT_S ?? 60) || 60,
-});
-
 /**
- * Sends committed dyno changes to their hosts after the answer, on a connection of its own.
- * A command that does not arrive is harmless: the host's next heartbeat converges anyway.
+ * Sends committed dyno changes to their hosts after the answer, on a connection of its own,
+ * for the platform's own moves that are not changes anyone made (an app put to sleep or
+ * woken). A command that does not arrive is harmless: the host's next heartbeat converges.
  */
 export function pushChanges(ctx: ServiceContext, changes: DynoChanges): void {
   if (!changes.start.length && !changes.stop.length) return;
@@ -111,38 +105,4 @@ export function pushChanges(ctx: ServiceContext, changes: DynoChanges): void {
 export function actingUser(ctx: Pick<ServiceContext, "actor">): Actor {
   if (!ctx.actor) throw new Error("this change is made by an account, and none is signed in");
   return ctx.actor;
-}
-
-/** Who did it, in Heroku's words for `app[api]` lines: `user a@b.c`, or the platform. */
-export const byWhom = (ctx: Pick<ServiceContext, "actor">) => (ctx.actor ? `user ${ctx.actor.email}` : "dynoplane");
-
-/**
- * Writes `app[api]` events (e.g. `Scaled to web@2:Eco by user a@b.c`) after the answer.
- * Callers pass events of changes already committed; a log outage never fails the change.
- */
-export function logAppEvents(ctx: Pick<ServiceContext, "env" | "after">, appId: string, texts: string[]): void {
-  // What changed is logged once it is committed: the moment to tell the app's webhooks too.
-  startWebhookDeliveries(ctx, appId);
-  if (!texts.length) return;
-  const now = Date.now() * 1000;
-  // Distinct microseconds keep the events in order for readers that sort by time.
-  const lines = texts.map((text, i) => ({ ts: now + i, source: "app" as const, dyno: "api", text: capLine(text) }));
-  ctx.after(
-    logChannel(ctx.env, appId)
-      .append(lines)
-      .then(() => undefined)
-      .catch((err) => console.error(JSON.stringify({ log_event_failed: String(err), app_id: appId }))),
-  );
-}
-
-/** A new release's two lines in the app's log, and its marker on the app's charts. */
-export function logRelease(ctx: Pick<ServiceContext, "env" | "after" | "actor">, appId: string, release: { version: number; description: string }): void {
-  logAppEvents(ctx, appId, releaseEvents(ctx, release));
-  recordEvents(ctx, appId, [releaseEvent(release)]);
-}
-
-/** Heroku's two lines for a new release. */
-export function releaseEvents(ctx: Pick<ServiceContext, "actor">, release: { version: number; description: string }): string[] {
-  const who = byWhom(ctx);
-  return [`${release.description} by ${who}`, `Release v${release.version} created by ${who}`];
 }

@@ -6,8 +6,8 @@ import { apps, type DomainRow, domains } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import type { AppAccess } from "./apps.ts";
-import { recordAudit } from "./audit.ts";
-import { actingUser, logAppEvents, type ServiceContext } from "./context.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
+import { emit } from "./events/outbox.ts";
 import { customHostnames, type HostnameState } from "./domain-providers.ts";
 
 /** The advisory lock key that serialises domain adds ("doms" in ASCII). */
@@ -142,10 +142,9 @@ export async function addDomain(ctx: ServiceContext, app: AppAccess, input: stri
         .onConflictDoNothing()
         .returning();
       if (!made) throw invalidParams(`${hostname} is already in use by another app.`);
-      await recordAudit(tx, { actor, action: "domain.add", app, details: { hostname }, requestId: ctx.requestId });
+      await emit(tx, { actor, requestId: ctx.requestId }, { type: "domain.added", app, data: { hostname } });
       return made;
     });
-    logAppEvents(ctx, app.id, [`Added domain ${hostname} by user ${actor.email}`]);
     return row;
   } catch (err) {
     // Taken meanwhile: the edge forgets it again, as nothing here points at it.
@@ -161,9 +160,8 @@ export async function removeDomain(ctx: ServiceContext, app: AppAccess, identity
   if (row.providerId) await customHostnames(ctx.env).remove(row.providerId);
   await ctx.db.transaction(async (tx) => {
     await tx.delete(domains).where(eq(domains.id, row.id));
-    await recordAudit(tx, { actor, action: "domain.remove", app, details: { hostname: row.hostname }, requestId: ctx.requestId });
+    await emit(tx, { actor, requestId: ctx.requestId }, { type: "domain.removed", app, data: { hostname: row.hostname } });
   });
-  logAppEvents(ctx, app.id, [`Removed domain ${row.hostname} by user ${actor.email}`]);
   return row;
 }
 

@@ -3,10 +3,9 @@ import type { Database } from "../db/client.ts";
 import { apps, dynos, formations, releases, type AppRow, type DynoRow, type ReleaseRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { type DesiredDyno, isOneOffType, ONE_OFF_TYPES } from "../protocol/host.ts";
-import { recordAudit } from "./audit.ts";
-import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
+import type { ServiceContext } from "./context.ts";
+import { emit } from "./events/outbox.ts";
 import { memoryOf } from "./placement.ts";
-import { recordEvents } from "./metrics.ts";
 
 /** What changed for host agents: dynos to (re)start and dynos to stop, by host. */
 export interface DynoChanges {
@@ -117,7 +116,9 @@ export async function advanceRollouts(db: Database, appIds: string[]): Promise<D
   for (const appId of appIds) {
     const step = await db.transaction(async (tx) => {
       const [app] = await tx.select().from(apps).where(eq(apps.id, appId)).for("update");
-      return app ? syncDynos(tx, app) : noChanges();
+      const step = app ? await syncDynos(tx, app) : noChanges();
+      if (app && (step.start.length || step.stop.length)) await emit(tx, { actor: null }, { type: "rollout.advanced", app, data: {}, dynos: step });
+      return step;
     });
     changes.start.push(...step.start);
     changes.stop.push(...step.stop);
@@ -193,7 +194,7 @@ export async function stopDynos(ctx: ServiceContext, app: AppRow, selector: stri
 
 /** Ends one-off dynos and gives formation dynos a new instance: the restart and stop verbs. */
 async function replaceDynos(ctx: ServiceContext, app: AppRow, selector: string | undefined, verb: "restart" | "stop"): Promise<void> {
-  const changes = await ctx.db.transaction(async (tx) => {
+  await ctx.db.transaction(async (tx) => {
     const changes = noChanges();
     for (const d of await selectDynos(tx, app.id, selector)) {
       // A one-off dyno is not run again: restarting or stopping it ends it, as on Heroku.
@@ -205,14 +206,9 @@ async function replaceDynos(ctx: ServiceContext, app: AppRow, selector: string |
       await tx.update(dynos).set({ instance: sql`gen_random_uuid()`, desired: "up", state: "starting", updatedAt: sql`now()` }).where(eq(dynos.id, d.id));
       changes.start.push(d.id);
     }
-    await recordAudit(tx, { actor: ctx.actor, action: `dynos.${verb}`, app, details: { selector: selector ?? "all" }, requestId: ctx.requestId });
-    return changes;
+    if (verb === "restart") await emit(tx, ctx, { type: "dynos.restarted", app, data: { selector: selector ?? null }, dynos: changes });
+    else await emit(tx, ctx, { type: "dynos.stopped", app, data: { selector: selector! }, dynos: changes });
   });
-  pushChanges(ctx, changes);
-  const what = verb === "restart" ? "Restart" : "Stop";
-  logAppEvents(ctx, app.id, [`${what}${selector ? ` ${selector}` : ""} by ${byWhom(ctx)}`]);
-  if (verb === "restart")
-    recordEvents(ctx, app.id, [{ kind: "restart", message: `Restart ${selector ?? "all"}`, ...(selector?.includes(".") ? { dyno: selector } : {}) }]);
 }
 
 /** What one host should run: its placed dynos that should be up, with their release's config. */

@@ -2,8 +2,8 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { appFeatures, keepAlive, type AppRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
-import { recordAudit } from "./audit.ts";
-import { byWhom, logAppEvents, type ServiceContext } from "./context.ts";
+import type { ServiceContext } from "./context.ts";
+import { emit } from "./events/outbox.ts";
 
 /** A feature the platform offers apps (`heroku features`). */
 export interface FeatureInfo {
@@ -73,7 +73,7 @@ export async function getAppFeature(db: Database, app: AppRow, nameOrId: string)
  */
 export async function setAppFeature(ctx: ServiceContext, app: AppRow, nameOrId: string, enabled: boolean): Promise<AppFeature> {
   const [name] = findFeature(nameOrId);
-  const changed = await ctx.db.transaction(async (tx) => {
+  await ctx.db.transaction(async (tx) => {
     const [before] = await tx
       .select({ enabled: appFeatures.enabled })
       .from(appFeatures)
@@ -83,15 +83,7 @@ export async function setAppFeature(ctx: ServiceContext, app: AppRow, nameOrId: 
       .values({ appId: app.id, name, enabled })
       .onConflictDoUpdate({ target: [appFeatures.appId, appFeatures.name], set: { enabled, updatedAt: sql`now()` } });
     if (name === KEEP_ALIVE && enabled) await tx.insert(keepAlive).values({ appId: app.id }).onConflictDoNothing();
-    await recordAudit(tx, {
-      actor: ctx.actor,
-      action: enabled ? "feature.enable" : "feature.disable",
-      app,
-      details: { feature: name },
-      requestId: ctx.requestId,
-    });
-    return (before?.enabled ?? false) !== enabled;
+    if ((before?.enabled ?? false) !== enabled) await emit(tx, ctx, { type: enabled ? "feature.enabled" : "feature.disabled", app, data: { name } });
   });
-  if (changed) logAppEvents(ctx, app.id, [`${enabled ? "Enable" : "Disable"} ${name} by ${byWhom(ctx)}`]);
   return getAppFeature(ctx.db, app, name);
 }

@@ -3,6 +3,7 @@ import type { Database } from "../db/client.ts";
 import { dynos, hosts, type HostRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { ONE_OFF_TYPES } from "../protocol/host.ts";
+import { type ChangeBy, emit } from "./events/outbox.ts";
 import { memoryOf } from "./placement.ts";
 
 /**
@@ -60,22 +61,34 @@ async function hostNamed(db: Database, name: string): Promise<HostRow> {
   return host;
 }
 
-/** Stops placing dynos on a host and starts moving its dynos away (the fleet watch does, one at a time). */
-export async function drainHost(db: Database, name: string): Promise<HostRow> {
+/** Who drains a host: an operator's account on the dashboard, or the operator's CLI (no account). */
+export type OperatorBy = ChangeBy & { via: "dashboard" | "cli" };
+
+/**
+ * Stops placing dynos on a host and starts moving its dynos away (the fleet watch does, one
+ * at a time); its `host.draining` event is the audit row, from the dashboard or the CLI alike.
+ */
+export async function drainHost(db: Database, by: OperatorBy, name: string): Promise<HostRow> {
   const host = await hostNamed(db, name);
-  const [drained] = await db
-    .update(hosts)
-    .set({ drainingSince: sql`coalesce(${hosts.drainingSince}, now())`, updatedAt: sql`now()` })
-    .where(eq(hosts.id, host.id))
-    .returning();
-  return drained!;
+  return db.transaction(async (tx) => {
+    const [drained] = await tx
+      .update(hosts)
+      .set({ drainingSince: sql`coalesce(${hosts.drainingSince}, now())`, updatedAt: sql`now()` })
+      .where(eq(hosts.id, host.id))
+      .returning();
+    await emit(tx, by, { type: "host.draining", app: null, data: { host: host.name, via: by.via } });
+    return drained!;
+  });
 }
 
 /** Lets a drained host take dynos again (those already moved stay where they are). */
-export async function undrainHost(db: Database, name: string): Promise<HostRow> {
+export async function undrainHost(db: Database, by: OperatorBy, name: string): Promise<HostRow> {
   const host = await hostNamed(db, name);
-  const [undrained] = await db.update(hosts).set({ drainingSince: null, updatedAt: sql`now()` }).where(eq(hosts.id, host.id)).returning();
-  return undrained!;
+  return db.transaction(async (tx) => {
+    const [undrained] = await tx.update(hosts).set({ drainingSince: null, updatedAt: sql`now()` }).where(eq(hosts.id, host.id)).returning();
+    await emit(tx, by, { type: "host.undrained", app: null, data: { host: host.name, via: by.via } });
+    return undrained!;
+  });
 }
 
 /** Forgets a host that runs nothing (drain it first); its secret stops working. */

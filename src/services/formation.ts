@@ -5,12 +5,10 @@ import { apps, formations, type AppRow, type FormationRow } from "../db/schema/i
 import { ApiError, invalidParams } from "../errors.ts";
 import { DYNO_SIZES, isOneOffType } from "../protocol/host.ts";
 import { toFormationJson } from "../serializers/formation.ts";
-import { recordAudit } from "./audit.ts";
-import { recordWebhookEvent } from "./webhooks.ts";
-import { byWhom, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
+import type { ServiceContext } from "./context.ts";
 import { syncDynos, type DynoChanges } from "./dynos.ts";
+import { emit } from "./events/outbox.ts";
 import { placeDynos } from "./placement.ts";
-import { recordEvents } from "./metrics.ts";
 
 export const MAX_QUANTITY = 100;
 
@@ -57,13 +55,12 @@ export interface FormationUpdate {
 }
 
 /**
- * Scales and resizes process types in one transaction, then brings the dynos in line: the
- * hosts are told, the app's log says `Scaled to web@2:Basic by user ...`, the audit row is
- * written. An unknown type fails the whole batch, as on Heroku.
+ * Scales and resizes process types in one transaction, then brings the dynos in line; its
+ * `formation.scaled` event tells the hosts and says `Scaled to web@2:Basic by user ...` in
+ * the app's log. An unknown type fails the whole batch, as on Heroku.
  */
 export async function updateFormation(ctx: ServiceContext, app: AppRow, updates: FormationUpdate[]): Promise<{ formation: FormationRow[]; summary: string }> {
-  const { actor, requestId } = ctx;
-  const { formation, changes, summary } = await ctx.db.transaction(async (tx) => {
+  return ctx.db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const rows: FormationRow[] = [];
     for (const u of updates) {
@@ -72,7 +69,6 @@ export async function updateFormation(ctx: ServiceContext, app: AppRow, updates:
       const size = u.size === undefined ? current.size : normalizeSize(u.size);
       const [row] = await tx.update(formations).set({ quantity, size, updatedAt: sql`now()` }).where(eq(formations.id, current.id)).returning();
       rows.push(row!);
-      await recordWebhookEvent(tx, app, "api:formation", "update", toFormationJson(row!, app), actor);
     }
     checkTierRules(await listFormation(tx, app.id));
     await refreshProcessTier(tx, app.id);
@@ -80,13 +76,10 @@ export async function updateFormation(ctx: ServiceContext, app: AppRow, updates:
     await checkFormationLimits(tx, ctx.env, app);
     await placeDynos(tx);
     const summary = rows.map((r) => `${r.type}@${r.quantity}:${r.size}`).join(", ");
-    await recordAudit(tx, { actor, action: "formation.update", app, details: { scaled: summary }, requestId });
-    return { formation: rows, changes, summary };
+    const webhooks = rows.map((r) => ({ include: "api:formation" as const, action: "update" as const, data: toFormationJson(r, app) }));
+    await emit(tx, ctx, { type: "formation.scaled", app, data: { summary }, webhooks, dynos: changes });
+    return { formation: rows, summary };
   });
-  pushChanges(ctx, changes);
-  logAppEvents(ctx, app.id, [`Scaled to ${summary} by ${byWhom(ctx)}`]);
-  recordEvents(ctx, app.id, [{ kind: "scale", message: `Scaled to ${summary}` }]);
-  return { formation, summary };
 }
 
 /** The sizes that run one dyno per process type, and only alongside their own kind (Heroku's Eco and Basic). */

@@ -1,6 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
 import { signToken } from "../auth/signing.ts";
 import type { Database } from "../db/client.ts";
+import type { Bindings } from "../env.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import { AGENT_PATHS, type Command } from "../protocol/host.ts";
 import { desiredForHost, type DynoChanges } from "./dynos.ts";
@@ -9,6 +10,12 @@ export interface CommandConfig {
   signingKey: string;
   bootTimeoutS: number;
 }
+
+/** How this platform signs commands to hosts, and the boot timeout dynos get. */
+export const commandConfig = (env: Pick<Bindings, "COMMAND_SIGNING_KEY" | "BOOT_TIMEOUT_S">): CommandConfig => ({
+  signingKey: env.COMMAND_SIGNING_KEY,
+  bootTimeoutS: Number(env.BOOT_TIMEOUT_S ?? 60) || 60,
+});
 
 /**
  * Tells hosts about changes at once (start/stop), after the change is committed. A command

@@ -3,7 +3,7 @@ import { bytesToBase64Url, sha256Hex } from "../lib/bytes.ts";
 import type { Database } from "../db/client.ts";
 import { apps, dynos, hosts, type HostRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
-import { recordWebhookEvent } from "./webhooks.ts";
+import { emit } from "./events/outbox.ts";
 import { type ObservedDyno, ONE_OFF_TYPES } from "../protocol/host.ts";
 
 export const HOST_SECRET_PREFIX = "dph_";
@@ -63,18 +63,18 @@ export async function touchHost(
 }
 
 /**
- * Applies a host's report of what it runs. Only rows for the dyno's current instance on
- * this host change, so a late report about a replaced instance is ignored. Returns the
- * apps whose dynos changed state (their webhooks have `dyno` events to deliver), the
- * dynos that crashed, and how many moves off a draining host this report ended.
+ * Applies a host's report of what it runs, in one transaction. Only rows for the dyno's
+ * current instance on this host change, so a late report about a replaced instance is
+ * ignored; each state that changed is a `dyno.state_changed` event (the app's `dyno`
+ * webhooks, a crash's mark on its charts). Returns the apps whose dynos changed state and
+ * how many moves off a draining host this report ended.
  */
-export async function recordObservedDynos(
-  db: Database,
-  hostId: string,
-  observed: ObservedDyno[],
-): Promise<{ changed: string[]; crashed: CrashedDyno[]; movesEnded: number }> {
+export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<{ changed: string[]; movesEnded: number }> {
+  return db.transaction(async (tx) => recordObservedIn(tx, hostId, observed));
+}
+
+async function recordObservedIn(db: Database, hostId: string, observed: ObservedDyno[]): Promise<{ changed: string[]; movesEnded: number }> {
   const changedApps = new Set<string>();
-  const crashed: CrashedDyno[] = [];
   // Dynos moving here off a draining host that are now up: their moves end with this report.
   const up = observed.filter((o) => o.state === "up");
   const moving = up.length
@@ -121,19 +121,19 @@ export async function recordObservedDynos(
       app,
       updated_at: row.updatedAt.toISOString(),
     };
-    await recordWebhookEvent(db, app, "dyno", "update", data, null);
+    await emit(
+      db,
+      { actor: null },
+      {
+        type: "dyno.state_changed",
+        app,
+        data: { name: row.name, state: row.state, crashed: row.state === "crashed", exit_code: row.exitCode, at: row.stateChangedAt.getTime() },
+        webhooks: [{ include: "dyno", action: "update", data }],
+      },
+    );
     changedApps.add(app.id);
-    if (row.state === "crashed") crashed.push({ appId: app.id, name: row.name, exitCode: row.exitCode, at: row.stateChangedAt });
   }
-  return { changed: [...changedApps], crashed, movesEnded: moving.length };
-}
-
-/** A dyno whose host reported it crashed. */
-export interface CrashedDyno {
-  appId: string;
-  name: string;
-  exitCode: number | null;
-  at: Date;
+  return { changed: [...changedApps], movesEnded: moving.length };
 }
 
 /** How long a one-off dyno placed on a host may go unreported before it counts as gone. */
@@ -143,6 +143,7 @@ const ONE_OFF_GRACE_S = 30;
 export interface VanishedOneOff {
   id: string;
   appId: string;
+  appName: string;
   name: string;
   type: string;
   releaseId: string;
@@ -171,7 +172,14 @@ export async function endOneOffDynos(db: Database, hostId: string, observed: Obs
         ),
       ),
     )
-    .returning({ id: dynos.id, appId: dynos.appId, name: dynos.name, type: dynos.type, releaseId: dynos.releaseId });
+    .returning({
+      id: dynos.id,
+      appId: dynos.appId,
+      appName: sql<string>`(select ${apps.name} from ${apps} where ${apps.id} = ${dynos.appId})`,
+      name: dynos.name,
+      type: dynos.type,
+      releaseId: dynos.releaseId,
+    });
   return gone.filter((d) => !ended.includes(d.id));
 }
 

@@ -4,9 +4,9 @@ import { signToken } from "../auth/signing.ts";
 import type { Database } from "../db/client.ts";
 import { type AppRow, dynos, formations, hosts } from "../db/schema/index.ts";
 import { ApiError, invalidParams } from "../errors.ts";
-import { recordAudit } from "./audit.ts";
 import { CONFIG_KEY_RE, CONFIG_LIMIT_BYTES } from "./config-vars.ts";
-import { actingUser, logAppEvents, pushChanges, type ServiceContext } from "./context.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
+import { emit } from "./events/outbox.ts";
 import { noChanges, runningRelease } from "./dynos.ts";
 import { normalizeSize } from "./formation.ts";
 import { placeDynos } from "./placement.ts";
@@ -55,7 +55,7 @@ function oneOffEnv(env: Record<string, string | number>): Record<string, string>
  * still runs one-off dynos.
  */
 export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: OneOffInput) {
-  const actor = actingUser(ctx);
+  actingUser(ctx); // a person runs it, never the platform
   const command = input.command.trim();
   if (!command) throw invalidParams("A one-off dyno needs a command.");
   if (new TextEncoder().encode(command).length > MAX_COMMAND_BYTES || command.includes("\u0000")) throw invalidParams("That command is too long or not text.");
@@ -66,7 +66,7 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
   const env = oneOffEnv(input.env ?? {});
   const attach = input.attach ? (!input.force_no_tty && ("COLUMNS" in env || "LINES" in env) ? "tty" : "pipes") : null;
 
-  const { row, changes, rendezvous } = await ctx.db.transaction(async (tx) => {
+  const { row, rendezvous } = await ctx.db.transaction(async (tx) => {
     const release = await runningRelease(tx, app.id);
     if (!release?.slugId) throw invalidParams("This app has no release to run yet: deploy it first (git push heroku main).");
     const { name, webSize } = await oneOffSlot(tx, app.id, "run");
@@ -78,10 +78,10 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
     await checkOneOffLimits(tx, ctx.env, app);
     await placeDynos(tx);
     const rendezvous = attach ? await rendezvousOf(tx, row!.id) : null;
-    await recordAudit(tx, { actor, action: "dynos.run", app, details: { name, command }, requestId: ctx.requestId });
     const changes = noChanges();
     changes.start.push(row!.id);
-    return { row: { ...row!, releaseVersion: release.version }, changes, rendezvous };
+    await emit(tx, ctx, { type: "dyno.run", app, data: { name, command }, dynos: changes });
+    return { row: { ...row!, releaseVersion: release.version }, rendezvous };
   });
   const attachUrl = rendezvous
     ? `rendezvous://${rendezvous.address}/${await signToken(ctx.env.COMMAND_SIGNING_KEY, {
@@ -91,8 +91,6 @@ export async function runOneOffDyno(ctx: ServiceContext, app: AppRow, input: One
         ttlSeconds: RENDEZVOUS_TOKEN_TTL_S,
       })}`
     : null;
-  pushChanges(ctx, changes);
-  logAppEvents(ctx, app.id, [`Starting process with command \`${command}\` by user ${actor.email}`]);
   return { ...row, attachUrl };
 }
 

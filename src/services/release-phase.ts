@@ -5,21 +5,18 @@ import type { Actor, Bindings } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { publicUrls, webUrl } from "../lib/urls.ts";
 import type { LogLine, ObservedDyno } from "../protocol/host.ts";
-import { recordAudit } from "./audit.ts";
 import { getConfigVars } from "./config-vars.ts";
-import { endBuild, getBuildById, saveBuildOutput } from "./build-records.ts";
-import { buildChannel, failBuild, logBuildEvents } from "./builds.ts";
-import { commandConfig, releaseEvents } from "./context.ts";
-import { noChanges, syncDynos, type DynoChanges } from "./dynos.ts";
+import { buildSucceeded, endBuild, getBuildById, saveBuildOutput } from "./build-records.ts";
+import { buildChannel, failBuild } from "./builds.ts";
+import { noChanges, syncDynos } from "./dynos.ts";
+import { dispatchEvents, emit } from "./events/outbox.ts";
 import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
 import { acceptPack } from "./git-packs.ts";
-import { pushDynoChanges } from "./host-commands.ts";
 import type { VanishedOneOff } from "./hosts.ts";
-import { logEvent } from "./logs.ts";
 import { oneOffSlot } from "./one-off-dynos.ts";
 import { placeDynos } from "./placement.ts";
 import { cutRelease } from "./releases.ts";
-import { recordEventsNow, releaseEvent } from "./metrics.ts";
+import { toReleaseJson } from "../serializers/release.ts";
 
 /**
  * The release phase, as Heroku runs it: a build whose process types declare `release`
@@ -58,13 +55,19 @@ export async function startReleasePhase(
   build: BuildRow,
   slug: { id: string; commit: string | null; command: string },
   timeToLiveS: number,
-): Promise<{ release: ReleaseRow; dynoName: string; changes: DynoChanges }> {
-  const release = await cutRelease(tx, app, actor, {
-    description: slug.commit ? `Deploy ${slug.commit.slice(0, 8)}` : "Deploy",
-    config: await getConfigVars(tx, app.id),
-    slugId: slug.id,
-    status: "pending",
-  });
+): Promise<{ release: ReleaseRow; dynoName: string }> {
+  const release = await cutRelease(
+    tx,
+    app,
+    { actor },
+    {
+      description: slug.commit ? `Deploy ${slug.commit.slice(0, 8)}` : "Deploy",
+      config: await getConfigVars(tx, app.id),
+      slugId: slug.id,
+      status: "pending",
+      cause: "build",
+    },
+  );
   await tx.update(builds).set({ releaseId: release.id, updatedAt: sql`now()` }).where(eq(builds.id, build.id));
   const { name, webSize } = await oneOffSlot(tx, app.id, "release");
   const [row] = await tx
@@ -76,7 +79,8 @@ export async function startReleasePhase(
   if (!placed?.hostId) throw new ApiError("unavailable", "no host has room for the release command right now; push again shortly");
   const changes = noChanges();
   changes.start.push(row!.id);
-  return { release, dynoName: name, changes };
+  await emit(tx, { actor }, { type: "release.phase_started", app, data: { version: release.version, name, command: slug.command }, dynos: changes });
+  return { release, dynoName: name };
 }
 
 /** Tells the build's stream (and so the push) that the release phase has started. */
@@ -143,7 +147,7 @@ export async function finishReleasePhases(db: Database, env: Bindings, hostId: s
 export async function endVanishedOneOffs(db: Database, env: Bindings, vanished: VanishedOneOff[], restarted: boolean): Promise<void> {
   const why = restarted ? "its host agent restarted" : "its host never reported it";
   for (const d of vanished) {
-    await logEvent(env, d.appId, "heroku", d.name, `State changed from up to crashed (${why})`).catch(() => {});
+    await emit(db, { actor: null }, { type: "dyno.vanished", app: { id: d.appId, name: d.appName }, data: { name: d.name, why } });
     if (d.type !== "release") continue;
     const [build] = await db
       .select()
@@ -165,7 +169,8 @@ async function succeed(db: Database, env: Bindings, build: BuildRow, releaseId: 
       .set({ status: "succeeded", updatedAt: sql`now()` })
       .where(and(eq(releases.id, releaseId), eq(releases.status, "pending")))
       .returning();
-    if (!pending || !(await endBuild(tx, build.id, { status: "succeeded" }))) return null;
+    const ended = pending && (await endBuild(tx, build.id, { status: "succeeded" }));
+    if (!pending || !ended) return null;
     // A config change while the phase ran made a newer release of the old code: the new
     // code gets a release after it, with the config as it is now.
     const [newer] = await tx
@@ -174,29 +179,46 @@ async function succeed(db: Database, env: Bindings, build: BuildRow, releaseId: 
       .where(and(eq(releases.appId, app.id), eq(releases.status, "succeeded"), gt(releases.version, pending.version)))
       .orderBy(desc(releases.version))
       .limit(1);
-    const release = newer
-      ? await cutRelease(tx, app, actor, { description: pending.description, config: await getConfigVars(tx, app.id), slugId: pending.slugId })
-      : pending;
     const [slug] = await tx.select().from(slugs).where(eq(slugs.id, pending.slugId!));
     if (slug) {
       await tx.update(apps).set({ slugSize: slug.size }).where(eq(apps.id, app.id));
       await applyProcessTypes(tx, app.id, slug.processTypes);
     }
     await refreshProcessTier(tx, app.id);
-    const changes = await syncDynos(tx, app, { restart: true });
-    await placeDynos(tx);
+    const release = newer
+      ? await cutRelease(
+          tx,
+          app,
+          { actor },
+          { description: pending.description, config: await getConfigVars(tx, app.id), slugId: pending.slugId, cause: "build", dynos: "restart" },
+        )
+      : pending;
+    if (!newer) {
+      // The pending release decided: its webhooks hear it is out, and the dynos move onto it.
+      const changes = await syncDynos(tx, app, { restart: true });
+      await placeDynos(tx);
+      await emit(
+        tx,
+        { actor },
+        {
+          type: "release.decided",
+          app,
+          data: { version: release.version, status: "succeeded" },
+          webhooks: [{ include: "api:release", action: "update", data: toReleaseJson(release, app, release.version) }],
+          dynos: changes,
+        },
+      );
+    }
     if (build.packId) await acceptPack(tx, app.id, build.packId);
-    await recordAudit(tx, { actor, action: "release.slug", app, details: { version: release.version, slug_id: pending.slugId } });
-    return { release, changes };
+    await buildSucceeded(tx, ended, app, release);
+    return { release };
   });
   if (!done) return;
   const channel = buildChannel(env, build.id);
   await channel.append(["", "       Release command succeeded", ...launchLines(build, done.release.version, webUrl(publicUrls(env), app.name))], true);
+  await dispatchEvents(db, env, { appId: app.id });
   const { lines } = await channel.finish({ status: "succeeded", error: null });
   await saveBuildOutput(db, build.id, lines);
-  await pushDynoChanges(db, commandConfig(env), done.changes);
-  await logBuildEvents(env, app.id, ["Build succeeded", ...releaseEvents({ actor }, done.release)]);
-  await recordEventsNow(env, app.id, [releaseEvent(done.release)]);
 }
 
 /** The release phase failed: the build fails (which marks its release failed), nothing else changes. */

@@ -1,15 +1,15 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { toReleaseJson } from "../serializers/release.ts";
-import { recordWebhookEvent } from "./webhooks.ts";
 import type { Database } from "../db/client.ts";
 import { finishPage, isUuid, pageClauses, type Page, type SortField } from "../db/paging.ts";
 import { apps, builds, configVars, releases, type AppRow, type ReleaseRow } from "../db/schema/index.ts";
 import type { Actor } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRange } from "../lib/range.ts";
-import { recordAudit } from "./audit.ts";
-import { actingUser, pushChanges, type ServiceContext, logRelease } from "./context.ts";
-import { syncDynos } from "./dynos.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
+import { noChanges, syncDynos } from "./dynos.ts";
+import { type ChangeBy, emit } from "./events/outbox.ts";
+import { placeDynos } from "./placement.ts";
 
 export interface NewRelease {
   description: string;
@@ -18,14 +18,31 @@ export interface NewRelease {
   slugId?: string | null;
   /** `pending` while a release phase decides it (see release-phase.ts); else `succeeded`. */
   status?: "pending" | "succeeded";
+  /** What made it, for its `release.created` event: `build`, `config`, `rollback`, `slug`, `initial`, a release phase's `build`. */
+  cause: string;
+  /** More of what made it, for its audit row. */
+  details?: Record<string, unknown>;
+  /**
+   * How the app's dynos follow it: `sync` gives the running dynos new instances on it (a
+   * config change, a rollback), `restart` also places the dynos a new slug's process types
+   * add; omitted, they stay (a pending release, the first one).
+   */
+  dynos?: "sync" | "restart";
 }
 
 /**
- * Cuts the next release of an app. Must run inside the transaction of the change it
- * records; the version comes from a row-locked counter on the app, so concurrent
- * changes get distinct, gapless versions.
+ * Cuts the next release of an app and moves its dynos onto it, recording `release.created`
+ * (with the dynos to start and stop) in the same transaction. Must run inside the
+ * transaction of the change it records; the version comes from a row-locked counter on the
+ * app, so concurrent changes get distinct, gapless versions.
  */
-export async function cutRelease(tx: Database, app: AppRow, actor: Pick<Actor, "accountId" | "email">, input: NewRelease): Promise<ReleaseRow> {
+export async function cutRelease(
+  tx: Database,
+  app: AppRow,
+  by: ChangeBy & { actor: Pick<Actor, "accountId" | "email"> },
+  input: NewRelease,
+): Promise<ReleaseRow> {
+  const { actor } = by;
   const slugId = input.slugId !== undefined ? input.slugId : await currentSlugId(tx, app.id);
   const [seq] = await tx
     .update(apps)
@@ -45,7 +62,21 @@ export async function cutRelease(tx: Database, app: AppRow, actor: Pick<Actor, "
       config: input.config,
     })
     .returning();
-  await recordWebhookEvent(tx, app, "api:release", "create", toReleaseJson(row!, app, row!.status === "succeeded" ? row!.version : null), actor);
+  const changes = input.dynos ? await syncDynos(tx, app, { restart: input.dynos === "restart" }) : noChanges();
+  if (input.dynos === "restart") await placeDynos(tx);
+  await emit(tx, by, {
+    type: "release.created",
+    app,
+    data: {
+      version: row!.version,
+      description: row!.description,
+      status: row!.status as "pending" | "succeeded",
+      cause: input.cause,
+      ...(input.details && { details: input.details }),
+    },
+    webhooks: [{ include: "api:release", action: "create", data: toReleaseJson(row!, app, row!.status === "succeeded" ? row!.version : null) }],
+    dynos: changes,
+  });
   return row!;
 }
 
@@ -109,13 +140,12 @@ export async function getRelease(db: Database, app: AppRow, versionOrId: string)
 }
 
 /**
- * A new release with an older one's slug and config; the app's config vars follow it, its
- * dynos restart on it (the hosts are told) and the app's log gets the release's lines.
+ * A new release with an older one's slug and config; the app's config vars follow it and
+ * its dynos restart on it.
  */
 export async function rollback(ctx: ServiceContext, app: AppRow, target: string): Promise<ReleaseRow> {
   const actor = actingUser(ctx);
-  const { requestId } = ctx;
-  const { release, changes } = await ctx.db.transaction(async (tx) => {
+  return ctx.db.transaction(async (tx) => {
     const old = await getRelease(tx, app, target);
     if (old.status !== "succeeded") throw new ApiError("invalid_params", `Release v${old.version} is ${old.status} and cannot be rolled back to.`);
     // A release from before the first deploy has no code to run: the API would name a
@@ -124,12 +154,11 @@ export async function rollback(ctx: ServiceContext, app: AppRow, target: string)
     await tx.delete(configVars).where(eq(configVars.appId, app.id));
     const entries = Object.entries(old.config);
     if (entries.length) await tx.insert(configVars).values(entries.map(([key, value]) => ({ appId: app.id, key, value })));
-    const release = await cutRelease(tx, app, actor, { description: `Rollback to v${old.version}`, config: old.config, slugId: old.slugId });
-    await recordAudit(tx, { actor, action: "release.rollback", app, details: { version: release.version, to: old.version }, requestId });
-    const changes = await syncDynos(tx, app);
-    return { release, changes };
+    return cutRelease(
+      tx,
+      app,
+      { actor, requestId: ctx.requestId },
+      { description: `Rollback to v${old.version}`, config: old.config, slugId: old.slugId, cause: "rollback", details: { to: old.version }, dynos: "sync" },
+    );
   });
-  pushChanges(ctx, changes);
-  logRelease(ctx, app.id, release);
-  return release;
 }

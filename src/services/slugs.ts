@@ -4,13 +4,11 @@ import { apps, slugs, type AppRow, type SlugRow } from "../db/schema/index.ts";
 import type { Actor } from "../env.ts";
 import { ApiError, invalidParams } from "../errors.ts";
 import { isUuid } from "../db/paging.ts";
-import { recordAudit } from "./audit.ts";
 import { getConfigVars } from "./config-vars.ts";
-import { syncDynos, type DynoChanges } from "./dynos.ts";
+import type { ChangeBy } from "./events/outbox.ts";
 import { isProcessType } from "../protocol/process-types.ts";
 import { applyProcessTypes, refreshProcessTier } from "./formation.ts";
-import { actingUser, pushChanges, type ServiceContext, logRelease } from "./context.ts";
-import { placeDynos } from "./placement.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
 import { cutRelease } from "./releases.ts";
 import type { ReleaseRow } from "../db/schema/index.ts";
 
@@ -82,46 +80,40 @@ export async function markSlugUploaded(db: Database, id: string, size: number, c
 }
 
 /**
- * Makes a slug live (`POST /apps/{app}/releases` with a slug): see releaseSlugIn; then the
- * hosts are told and the app's log gets the release's lines.
+ * Makes a slug live (`POST /apps/{app}/releases` with a slug): see releaseSlugIn.
  */
 export async function releaseSlug(ctx: ServiceContext, app: AppRow, slugId: string, description?: string): Promise<ReleaseRow> {
-  const { release, changes } = await ctx.db.transaction((tx) => releaseSlugIn(tx, actingUser(ctx), app, slugId, description, ctx.requestId));
-  pushChanges(ctx, changes);
-  logRelease(ctx, app.id, release);
-  return release;
+  return ctx.db.transaction((tx) => releaseSlugIn(tx, { actor: actingUser(ctx), requestId: ctx.requestId }, app, slugId, { description, cause: "slug" }));
 }
 
 /**
  * Makes a slug live inside `db`'s transaction (a build's success runs it with its own
  * bookkeeping): a new release with the app's current config, the formation follows the
- * slug's process types, and every dyno restarts on it. The caller tells the hosts.
+ * slug's process types, and every dyno restarts on it.
  */
 export async function releaseSlugIn(
   db: Database,
-  actor: Actor,
+  by: ChangeBy & { actor: Actor },
   app: AppRow,
   slugId: string,
-  description: string | undefined,
-  requestId?: string | null,
-): Promise<{ release: ReleaseRow; changes: DynoChanges }> {
+  o: { description?: string; cause: string },
+): Promise<ReleaseRow> {
   return db.transaction(async (tx) => {
     await tx.select({ id: apps.id }).from(apps).where(eq(apps.id, app.id)).for("update");
     const slug = await getSlug(tx, app.id, slugId);
     if (slug.size === null) throw invalidParams("That slug has not been uploaded yet.");
     const config = await getConfigVars(tx, app.id);
-    const release = await cutRelease(tx, app, actor, {
-      description: description ?? (slug.commit ? `Deploy ${slug.commit.slice(0, 8)}` : "Deploy"),
-      config,
-      slugId: slug.id,
-    });
     await tx.update(apps).set({ slugSize: slug.size }).where(eq(apps.id, app.id));
     await applyProcessTypes(tx, app.id, slug.processTypes);
     await refreshProcessTier(tx, app.id);
-    const changes = await syncDynos(tx, app, { restart: true });
-    await placeDynos(tx);
-    await recordAudit(tx, { actor, action: "release.slug", app, details: { version: release.version, slug_id: slug.id }, requestId });
-    return { release, changes };
+    return cutRelease(tx, app, by, {
+      description: o.description ?? (slug.commit ? `Deploy ${slug.commit.slice(0, 8)}` : "Deploy"),
+      config,
+      slugId: slug.id,
+      cause: o.cause,
+      details: { slug_id: slug.id },
+      dynos: "restart",
+    });
   });
 }
 

@@ -19,7 +19,7 @@ import { bytesToBase64, bytesToHex } from "../lib/bytes.ts";
 import { seal, unseal } from "../lib/sealed.ts";
 import { drainUrlProblem } from "../logs/drain-url.ts";
 import { recordAudit } from "./audit.ts";
-import { actingUser, type ServiceContext, withDb } from "./context.ts";
+import { actingUser, type ServiceContext } from "./context.ts";
 
 export type WebhookLevel = "notify" | "sync";
 
@@ -134,13 +134,10 @@ export async function deleteWebhook(ctx: ServiceContext, app: { id: string; name
   return row;
 }
 
-/** Apps with events recorded in this Worker instance whose deliveries have not been started yet. */
-const undelivered = new Set<string>();
-
 /**
  * Records an event of the app for the webhooks subscribed to its entity, in the caller's
- * transaction, with one pending delivery each; nothing when none is subscribed. Sending
- * starts when the change is logged (startWebhookDeliveries), or with the next scheduled run.
+ * transaction, with one pending delivery each; nothing when none is subscribed. They are
+ * sent when the change's event is dispatched (events/outbox.ts), else by the scheduled run.
  */
 export async function recordWebhookEvent(
   db: Database,
@@ -172,15 +169,6 @@ export async function recordWebhookEvent(
   };
   await db.insert(webhookEvents).values({ id, appId: app.id, include, payload });
   await db.insert(webhookDeliveries).values(hooks.map((h) => ({ appId: app.id, webhookId: h.id, eventId: id, status: "pending" as const })));
-  undelivered.add(app.id);
-}
-
-/** Starts sending the app's pending deliveries after the answer, when this instance recorded some. */
-export function startWebhookDeliveries(ctx: Pick<ServiceContext, "env" | "after">, appId: string): void {
-  if (!undelivered.delete(appId)) return;
-  ctx.after(
-    withDb(ctx.env, (db) => deliverDue(db, ctx.env, { appId })).catch((err) => console.error(JSON.stringify({ webhook_delivery_failed: String(err) }))),
-  );
 }
 
 /** `base64(HMAC-SHA256(secret, body))`, Heroku's `Heroku-Webhook-Hmac-SHA256`. */

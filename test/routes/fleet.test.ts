@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynos, hosts, releases } from "../../src/db/schema/index.ts";
+import { auditEvents, dynos, hosts, releases } from "../../src/db/schema/index.ts";
 import { desiredForHost } from "../../src/services/dynos.ts";
 import { drainHost, endStaleMoves, listHosts, moveOffDrainingHosts, removeHost, undrainHost } from "../../src/services/fleet.ts";
 import { createHost, recordObservedDynos } from "../../src/services/hosts.ts";
@@ -59,7 +59,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("the fleet for its operator", () =
     const spare = [a, b, c].find((h) => h !== drained && h !== other)!;
     const drainedName = (await listHosts(db)).find((h) => h.id === drained)!.name;
 
-    await drainHost(db, drainedName);
+    await drainHost(db, { actor: null, via: "cli" }, drainedName);
     expect((await listHosts(db)).find((h) => h.id === drained)!.state).toBe("draining");
     // A move is one dyno at a time: the first goes; a second check moves nothing while it is on its way.
     const moved = await db.transaction(async (tx) => {
@@ -112,7 +112,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("the fleet for its operator", () =
       .insert(releases)
       .values({ appId: app.id, version: 1, description: "Initial release", userEmail: account.email, slugId: crypto.randomUUID() })
       .returning();
-    await drainHost(db, "host-lone");
+    await drainHost(db, { actor: null, via: "cli" }, "host-lone");
     // Only the draining host has room for it: nothing is placed there.
     await db.update(hosts).set({ state: "down" }).where(sql`${hosts.id} <> ${lone}`);
     const placed = await db.transaction(async (tx) => {
@@ -120,7 +120,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("the fleet for its operator", () =
       return placeDynos(tx);
     });
     expect(placed.size).toBe(0);
-    await undrainHost(db, "host-lone");
+    await undrainHost(db, { actor: null, via: "cli" }, "host-lone");
     expect([...(await db.transaction((tx) => placeDynos(tx)))]).toEqual([lone]);
     // A move in flight whose dyno is then stopped: the old instance is not kept.
     const [d] = await db.select().from(dynos).where(eq(dynos.appId, app.id));
@@ -183,6 +183,7 @@ describe("the dashboard's fleet page", () => {
     const drained = await browser.post(`/dashboard/operator/hosts/${host.name}/drain`, {});
     expect(drained.status).toBe(303);
     expect((await conn.select().from(hosts).where(eq(hosts.id, host.id)))[0]!.drainingSince).not.toBeNull();
+    expect(await drainAudits(host.name)).toEqual([{ action: "host.draining", actorEmail: operator.email, details: { host: host.name, via: "dashboard" } }]);
     const after = await browser.get("/dashboard/operator/hosts");
     expect(after.text).toContain(`Draining ${host.name}`);
     expect(after.text).toContain(`Undrain ${host.name}`);
@@ -194,4 +195,28 @@ describe("the dashboard's fleet page", () => {
     });
     expect((await browser.get("/dashboard/operator/hosts")).status).toBe(404);
   });
+
+  it("dynoplane hosts:drain leaves the same audit row as the dashboard's, naming the CLI; a host that is not there leaves none", async () => {
+    const conn = await sharedDb();
+    const { host } = await createHost(conn, `fleet-cli-${Date.now().toString(36)}`);
+    const env = { ...process.env, DATABASE_URL: platform().databaseUrl };
+    await run(process.execPath, ["bin/dynoplane.js", "hosts:drain", host.name], { env });
+    await run(process.execPath, ["bin/dynoplane.js", "hosts:undrain", host.name], { env });
+    expect(await drainAudits(host.name)).toEqual([
+      { action: "host.draining", actorEmail: null, details: { host: host.name, via: "cli" } },
+      { action: "host.undrained", actorEmail: null, details: { host: host.name, via: "cli" } },
+    ]);
+    const missing = `${host.name}-gone`;
+    await expect(run(process.execPath, ["bin/dynoplane.js", "hosts:drain", missing], { env })).rejects.toThrow(/no host named/);
+    expect(await drainAudits(missing)).toEqual([]);
+  });
 });
+
+/** The audit rows of draining and undraining a host, oldest first. */
+async function drainAudits(name: string) {
+  return (await sharedDb())
+    .select({ action: auditEvents.action, actorEmail: auditEvents.actorEmail, details: auditEvents.details })
+    .from(auditEvents)
+    .where(sql`${auditEvents.action} like 'host.%' and ${auditEvents.details}->>'host' = ${name}`)
+    .orderBy(auditEvents.id);
+}

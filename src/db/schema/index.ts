@@ -31,3 +31,4 @@ export {
   type DeliveryStatus,
 } from "./webhooks.ts";
 export { accountLimits, type AccountLimitsRow } from "./account-limits.ts";
+export { domainEvents, type DomainEventRow } from "./domain-events.ts";
