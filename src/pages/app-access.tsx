@@ -3,9 +3,8 @@ import type { FC } from "hono/jsx";
 import { ApiError } from "../errors.ts";
 import type { AppAccess } from "../services/apps.ts";
 import { addCollaborator, listMembers, type Member, removeCollaborator } from "../services/collaborators.ts";
-import { requestContext } from "../services/context.ts";
-import { appOrLogin } from "./app-support.tsx";
-import { appHref, type DashboardContext, type DashboardEnv, field, redirectWith } from "./context.ts";
+import { appForm, appOrLogin } from "./app-support.tsx";
+import { appHref, type DashboardEnv, field } from "./context.ts";
 import { AppFrame, frameOf, type Frame, PostForm, Time } from "./layout.tsx";
 
 const AccessView: FC<{ frame: Frame; app: AppAccess; members: Member[] }> = ({ frame, app, members }) => {
@@ -71,21 +70,16 @@ const AccessView: FC<{ frame: Frame; app: AppAccess; members: Member[] }> = ({ f
 };
 
 /** Adds or removes a collaborator from a form, as the owner, and reports back on the Access tab. */
-async function changeAccess(c: DashboardContext, change: "add" | "remove") {
-  const found = await appOrLogin(c);
-  if ("redirect" in found) return found.redirect;
-  const { app, session } = found;
-  const back = appHref(app.name, "access");
-  if (app.role !== "owner") return redirectWith(c, back, { kind: "error", text: `Only the app's owner, ${app.ownerEmail}, can manage its collaborators.` });
-  const user = await field(c, "user");
-  try {
-    const ctx = requestContext(c, session.actor);
-    const member = change === "add" ? await addCollaborator(ctx, app, user) : await removeCollaborator(ctx, app, user);
-    return redirectWith(c, back, { kind: "notice", text: change === "add" ? `Added ${member.user.email}.` : `Removed ${member.user.email}.` });
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    return redirectWith(c, back, { kind: "error", text: err.message });
-  }
+function changeAccess(change: "add" | "remove") {
+  return appForm(
+    (app) => appHref(app.name, "access"),
+    async ({ c, app, ctx }) => {
+      if (app.role !== "owner") throw new ApiError("forbidden", `Only the app's owner, ${app.ownerEmail}, can manage its collaborators.`);
+      const user = await field(c, "user");
+      const member = change === "add" ? await addCollaborator(ctx, app, user) : await removeCollaborator(ctx, app, user);
+      return change === "add" ? `Added ${member.user.email}.` : `Removed ${member.user.email}.`;
+    },
+  );
 }
 
 /** Access: who may work on the app; its owner adds and removes collaborators. */
@@ -96,5 +90,5 @@ export const accessPages = new Hono<DashboardEnv>()
     const { app } = found;
     return c.html(<AccessView frame={frameOf(c, `${app.name} · Access`)} app={app} members={await listMembers(c.var.db, app)} />);
   })
-  .post("/apps/:name/access", (c) => changeAccess(c, "add"))
-  .post("/apps/:name/access/remove", (c) => changeAccess(c, "remove"));
+  .post("/apps/:name/access", changeAccess("add"))
+  .post("/apps/:name/access/remove", changeAccess("remove"));

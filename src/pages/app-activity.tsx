@@ -1,12 +1,10 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow, ReleaseRow } from "../db/schema/index.ts";
-import { ApiError } from "../errors.ts";
 import { parseRange } from "../lib/range.ts";
-import { requestContext } from "../services/context.ts";
 import { currentVersion, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/releases.ts";
-import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
-import { appOrLogin, ReleasesTable } from "./app-support.tsx";
+import { appHref, field, type DashboardEnv } from "./context.ts";
+import { appForm, appOrLogin, ReleasesTable } from "./app-support.tsx";
 import { AppFrame, PostForm, frameOf, type Frame } from "./layout.tsx";
 
 /** Releases shown on the activity page; older ones are in `heroku releases`. */
@@ -57,16 +55,13 @@ export const activityPages = new Hono<DashboardEnv>()
       />,
     );
   })
-  .post("/apps/:name/rollback", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const back = appHref(app.name, "activity");
-    try {
-      const release = await rollback(requestContext(c, session.actor), app, await field(c, "version"));
-      return redirectWith(c, back, { kind: "notice", text: `${release.description}: released v${release.version}.` });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, back, { kind: "error", text: err.message });
-    }
-  });
+  .post(
+    "/apps/:name/rollback",
+    appForm(
+      (app) => appHref(app.name, "activity"),
+      async ({ c, app, ctx }) => {
+        const release = await rollback(ctx, app, await field(c, "version"));
+        return `${release.description}: released v${release.version}.`;
+      },
+    ),
+  );

@@ -1,14 +1,13 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow } from "../db/schema/index.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, invalidParams } from "../errors.ts";
 import { apiState } from "../serializers/addon.ts";
 import { PLANS, POSTGRES } from "../services/addon-catalog.ts";
 import { databaseUrl, postgresProvider } from "../services/addon-providers/postgres.ts";
 import { type AddonView, addonCredentials, createAddon, destroyAddon, findAddon, rotateCredentials } from "../services/addons.ts";
-import { requestContext } from "../services/context.ts";
-import { appOrLogin, StateBadge } from "./app-support.tsx";
-import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
+import { appForm, appOrLogin, StateBadge } from "./app-support.tsx";
+import { appHref, field, type DashboardEnv } from "./context.ts";
 import { AppFrame, frameOf, PostForm, Time, type Frame } from "./layout.tsx";
 
 const planLabel = (name: string) => PLANS.find((p) => p.name === name)?.humanName ?? name;
@@ -178,19 +177,16 @@ const DatabaseView: FC<{
 
 /** Add-ons on the dashboard: provision, a database's page (credentials, rotation), removal. */
 export const addonsPages = new Hono<DashboardEnv>()
-  .post("/apps/:name/addons", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const back = appHref(app.name, "resources");
-    try {
-      const { view } = await createAddon(requestContext(c, session.actor), app, { plan: (await field(c, "plan")) || POSTGRES.name });
-      return redirectWith(c, back, { kind: "notice", text: `Provisioning ${view.addon.name}; the app restarts with DATABASE_URL once it is available.` });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, back, { kind: "error", text: err.message });
-    }
-  })
+  .post(
+    "/apps/:name/addons",
+    appForm(
+      (app) => appHref(app.name, "resources"),
+      async ({ c, app, ctx }) => {
+        const { view } = await createAddon(ctx, app, { plan: (await field(c, "plan")) || POSTGRES.name });
+        return `Provisioning ${view.addon.name}; the app restarts with DATABASE_URL once it is available.`;
+      },
+    ),
+  )
   .get("/apps/:name/addons/:addon", async (c) => {
     const found = await appOrLogin(c);
     if ("redirect" in found) return found.redirect;
@@ -203,41 +199,26 @@ export const addonsPages = new Hono<DashboardEnv>()
       .catch(() => null);
     return c.html(<DatabaseView frame={frameOf(c, `${view.addon.name} · ${app.name}`)} app={app} view={view} stats={stats ?? null} creds={creds} />);
   })
-  .post("/apps/:name/addons/:addon/rotate", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const name = c.req.param("addon");
-    const back = appHref(app.name, `addons/${encodeURIComponent(name)}`);
-    if ((await field(c, "confirm")) !== app.name) {
-      return redirectWith(c, back, { kind: "error", text: `The name you typed does not match ${app.name}; the credentials were not rotated.` });
-    }
-    try {
-      const view = await findAddon(c.var.db, session.actor, name, app);
-      if (view.addon.appId !== app.id) throw new ApiError("forbidden", `${view.addon.name} belongs to ${view.app.name}.`);
-      await rotateCredentials(requestContext(c, session.actor), view);
-      return redirectWith(c, back, { kind: "notice", text: `Rotated the credentials of ${view.addon.name}; the app restarts with the new DATABASE_URL.` });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, back, { kind: "error", text: err.message });
-    }
-  })
-  .post("/apps/:name/addons/:addon/destroy", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const name = c.req.param("addon");
-    if ((await field(c, "confirm")) !== app.name) {
-      return redirectWith(c, appHref(app.name, "resources"), {
-        kind: "error",
-        text: `The name you typed does not match ${app.name}; nothing was removed.`,
-      });
-    }
-    try {
-      const view = await destroyAddon(requestContext(c, session.actor), app, name);
-      return redirectWith(c, appHref(app.name, "resources"), { kind: "notice", text: `Removed ${view.addon.name}.` });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, appHref(app.name, "resources"), { kind: "error", text: err.message });
-    }
-  });
+  .post("/apps/:name/addons/:addon/rotate", (c) =>
+    appForm(
+      (app) => appHref(app.name, `addons/${encodeURIComponent(c.req.param("addon"))}`),
+      async ({ app, ctx, session }) => {
+        if ((await field(c, "confirm")) !== app.name) throw invalidParams(`The name you typed does not match ${app.name}; the credentials were not rotated.`);
+        const view = await findAddon(c.var.db, session.actor, c.req.param("addon"), app);
+        if (view.addon.appId !== app.id) throw new ApiError("forbidden", `${view.addon.name} belongs to ${view.app.name}.`);
+        await rotateCredentials(ctx, view);
+        return `Rotated the credentials of ${view.addon.name}; the app restarts with the new DATABASE_URL.`;
+      },
+    )(c),
+  )
+  .post(
+    "/apps/:name/addons/:addon/destroy",
+    appForm(
+      (app) => appHref(app.name, "resources"),
+      async ({ c, app, ctx }) => {
+        if ((await field(c, "confirm")) !== app.name) throw invalidParams(`The name you typed does not match ${app.name}; nothing was removed.`);
+        const view = await destroyAddon(ctx, app, c.req.param("addon") ?? "");
+        return `Removed ${view.addon.name}.`;
+      },
+    ),
+  );

@@ -5,19 +5,18 @@ import { eq } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { keepAlive } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { ApiError, invalidParams } from "../errors.ts";
+import { invalidParams } from "../errors.ts";
 import { getAppFeature, KEEP_ALIVE, setAppFeature } from "../services/features.ts";
 import { type KeepAliveDecision, keepAliveDecisions, setBedtimeStart } from "../services/keep-alive.ts";
 import { KeepAliveSection } from "./keep-alive-section.tsx";
 import { DYNO_SIZES, isOneOffType } from "../protocol/host.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
 import { type AddonView, listAddonsForApp } from "../services/addons.ts";
-import { requestContext } from "../services/context.ts";
 import { AddonsSection } from "./app-addons.tsx";
 import { listDynos, restartDynos, stopDynos } from "../services/dynos.ts";
 import { listFormation, MAX_QUANTITY, updateFormation } from "../services/formation.ts";
-import { appHref, field, redirectWith, type DashboardEnv } from "./context.ts";
-import { appOrLogin, StateBadge } from "./app-support.tsx";
+import { appHref, field, type DashboardEnv } from "./context.ts";
+import { appForm, appOrLogin, StateBadge } from "./app-support.tsx";
 import { AppFrame, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
 type DynoView = { name: string; type: string; command: string; state: string; size: string; updatedAt: Date; release: number };
@@ -204,64 +203,45 @@ export const resourcesPages = new Hono<DashboardEnv>()
       />,
     );
   })
-  .post("/apps/:name/keep-alive", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const [enabled, bedtime] = [await field(c, "enabled"), await field(c, "bedtime")];
-    const back = appHref(app.name, "resources");
-    try {
+  .post(
+    "/apps/:name/keep-alive",
+    appForm(resources, async ({ c, app, ctx }) => {
+      const [enabled, bedtime] = [await field(c, "enabled"), await field(c, "bedtime")];
       if (enabled !== "on" && enabled !== "off") throw invalidParams("Keep-alive is either on or off.");
       await setBedtimeStart(c.var.db, app.id, bedtime === "auto" || bedtime === "" ? null : Number(bedtime));
-      await setAppFeature(requestContext(c, session.actor), app, KEEP_ALIVE, enabled === "on");
-      return redirectWith(c, back, { kind: "notice", text: `Keep-alive is ${enabled}.` });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, back, { kind: "error", text: err.message });
-    }
-  })
-  .post("/apps/:name/formation/:type", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const back = appHref(app.name, "resources");
-    const [quantity, size] = [await field(c, "quantity"), await field(c, "size")];
-    try {
-      const update = { type: c.req.param("type"), ...(quantity && { quantity }), ...(size && { size }) };
-      const { summary } = await updateFormation(requestContext(c, session.actor), app, [update]);
-      return redirectWith(c, back, { kind: "notice", text: `Scaled to ${summary}.` });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, back, { kind: "error", text: err.message });
-    }
-  })
-  .post("/apps/:name/dynos/:dyno/stop", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const dyno = c.req.param("dyno");
-    const back = appHref(app.name, "resources");
-    try {
-      await stopDynos(requestContext(c, session.actor), app, dyno);
+      await setAppFeature(ctx, app, KEEP_ALIVE, enabled === "on");
+      return `Keep-alive is ${enabled}.`;
+    }),
+  )
+  .post(
+    "/apps/:name/formation/:type",
+    appForm(resources, async ({ c, app, ctx }) => {
+      const [quantity, size] = [await field(c, "quantity"), await field(c, "size")];
+      const update = { type: c.req.param("type") ?? "", ...(quantity && { quantity }), ...(size && { size }) };
+      const { summary } = await updateFormation(ctx, app, [update]);
+      return `Scaled to ${summary}.`;
+    }),
+  )
+  .post(
+    "/apps/:name/dynos/:dyno/stop",
+    appForm(resources, async ({ c, app, ctx }) => {
+      const dyno = c.req.param("dyno") ?? "";
+      await stopDynos(ctx, app, dyno);
       // A dyno of the formation comes back (as on Heroku); a one-off dyno ends for good.
       const again = isOneOffType(dyno.split(".")[0]!) ? "" : " The platform starts it again, as its formation asks.";
-      return redirectWith(c, back, { kind: "notice", text: `Stopping ${dyno}.${again}` });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, back, { kind: "error", text: err.message });
-    }
-  })
-  .post("/apps/:name/restart", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const type = (await field(c, "type")) || undefined;
-    const back = appHref(app.name, "resources");
-    try {
-      await restartDynos(requestContext(c, session.actor), app, type);
-      return redirectWith(c, back, { kind: "notice", text: type ? `Restarting the ${type} dynos.` : "Restarting all dynos." });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, back, { kind: "error", text: err.message });
-    }
-  });
+      return `Stopping ${dyno}.${again}`;
+    }),
+  )
+  .post(
+    "/apps/:name/restart",
+    appForm(resources, async ({ c, app, ctx }) => {
+      const type = (await field(c, "type")) || undefined;
+      await restartDynos(ctx, app, type);
+      return type ? `Restarting the ${type} dynos.` : "Restarting all dynos.";
+    }),
+  );
+
+/** The Resources tab, where its forms come back to. */
+function resources(app: { name: string }): string {
+  return appHref(app.name, "resources");
+}

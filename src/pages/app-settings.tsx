@@ -1,12 +1,11 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
-import { ApiError } from "../errors.ts";
+import { ApiError, invalidParams } from "../errors.ts";
 import { gitUrl, publicUrls } from "../lib/urls.ts";
 import { type AppAccess, deleteApp } from "../services/apps.ts";
 import { getConfigVars, setConfigVars } from "../services/config-vars.ts";
-import { requestContext } from "../services/context.ts";
-import { appHref, field, href, rawField, redirectWith, type DashboardContext, type DashboardEnv } from "./context.ts";
-import { appOrLogin } from "./app-support.tsx";
+import { appHref, field, href, rawField, type DashboardContext, type DashboardEnv } from "./context.ts";
+import { appForm, appOrLogin } from "./app-support.tsx";
 import { AppFrame, Fact, PostForm, frameOf, type Frame } from "./layout.tsx";
 
 const HIDDEN = "••••••••";
@@ -129,18 +128,15 @@ const DeleteApp: FC<{ frame: Frame; app: string }> = ({ frame, app }) => (
 );
 
 /** Applies one config patch from a form and reports back on the settings page. */
-async function patchConfig(c: DashboardContext, patch: Record<string, string | null>, done: string) {
-  const found = await appOrLogin(c);
-  if ("redirect" in found) return found.redirect;
-  const { app, session } = found;
-  const back = `${appHref(app.name, "settings")}?reveal=1#config-vars`;
-  try {
-    const { release } = await setConfigVars(requestContext(c, session.actor), app, patch);
-    return redirectWith(c, back, { kind: "notice", text: release ? `${done} Released v${release.version}.` : "Nothing changed." });
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    return redirectWith(c, back, { kind: "error", text: err.message });
-  }
+function patchConfig(read: (c: DashboardContext) => Promise<{ patch: Record<string, string | null>; done: string }>) {
+  return appForm(
+    (app) => `${appHref(app.name, "settings")}?reveal=1#config-vars`,
+    async ({ c, app, ctx }) => {
+      const { patch, done } = await read(c);
+      const { release } = await setConfigVars(ctx, app, patch);
+      return release ? `${done} Released v${release.version}.` : "Nothing changed.";
+    },
+  );
 }
 
 /** Settings: app facts, config vars (reveal, add, edit, remove) and deleting the app by name. */
@@ -161,27 +157,29 @@ export const settingsPages = new Hono<DashboardEnv>()
       />,
     );
   })
-  .post("/apps/:name/config", async (c) => {
-    const key = await field(c, "key");
-    return patchConfig(c, { [key]: await rawField(c, "value") }, `Set ${key}.`);
-  })
-  .post("/apps/:name/config/remove", async (c) => {
-    const key = await field(c, "key");
-    return patchConfig(c, { [key]: null }, `Removed ${key}.`);
-  })
-  .post("/apps/:name/delete", async (c) => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    if (app.role !== "owner") {
-      return redirectWith(c, appHref(app.name, "settings"), { kind: "error", text: `Only the app's owner, ${app.ownerEmail}, can delete it.` });
-    }
-    if ((await field(c, "confirm")) !== app.name) {
-      return redirectWith(c, `${appHref(app.name, "settings")}#delete-app`, {
-        kind: "error",
-        text: `The name you typed does not match ${app.name}; nothing was deleted.`,
-      });
-    }
-    await deleteApp(requestContext(c, session.actor), app);
-    return redirectWith(c, href("/apps"), { kind: "notice", text: `Deleted ${app.name}.` });
-  });
+  .post(
+    "/apps/:name/config",
+    patchConfig(async (c) => {
+      const key = await field(c, "key");
+      return { patch: { [key]: await rawField(c, "value") }, done: `Set ${key}.` };
+    }),
+  )
+  .post(
+    "/apps/:name/config/remove",
+    patchConfig(async (c) => {
+      const key = await field(c, "key");
+      return { patch: { [key]: null }, done: `Removed ${key}.` };
+    }),
+  )
+  .post(
+    "/apps/:name/delete",
+    appForm(
+      (app) => `${appHref(app.name, "settings")}#delete-app`,
+      async ({ c, app, ctx }) => {
+        if (app.role !== "owner") throw new ApiError("forbidden", `Only the app's owner, ${app.ownerEmail}, can delete it.`);
+        if ((await field(c, "confirm")) !== app.name) throw invalidParams(`The name you typed does not match ${app.name}; nothing was deleted.`);
+        await deleteApp(ctx, app);
+        return { text: `Deleted ${app.name}.`, to: href("/apps") };
+      },
+    ),
+  );

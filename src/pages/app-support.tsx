@@ -1,8 +1,10 @@
 import type { FC } from "hono/jsx";
 import type { ReleaseRow } from "../db/schema/index.ts";
+import { ApiError } from "../errors.ts";
 import { type AppAccess, findAppForActor } from "../services/apps.ts";
 import type { BrowserSession } from "../services/browser-sessions.ts";
-import { sessionOrLogin, type DashboardContext } from "./context.ts";
+import { requestContext, type ServiceContext } from "../services/context.ts";
+import { type DashboardContext, redirectWith, sessionOrLogin } from "./context.ts";
 import { Time } from "./layout.tsx";
 
 /**
@@ -15,6 +17,38 @@ export async function appOrLogin(c: DashboardContext): Promise<{ session: Browse
   if ("redirect" in auth) return auth;
   const app = await findAppForActor(c.var.db, auth.session.actor, c.req.param("name") ?? "");
   return { session: auth.session, app };
+}
+
+/** What a form's change did: the notice to show on the page it came from, or on another (`to`). */
+export type FormDone = string | { text: string; to: string };
+
+/** What a form's change is given: the request, the app, the service context of the person signed in. */
+export interface FormInput {
+  c: DashboardContext;
+  app: AppAccess;
+  ctx: ServiceContext;
+  session: BrowserSession;
+}
+
+/**
+ * The one shape of the dashboard's app forms (post, redirect, get): the signed-in person's
+ * app (or the sign-in page), the change, and a redirect to `back` with its notice, or with
+ * the refusal's message when the change was refused (an ApiError, which changed nothing).
+ */
+export function appForm(back: (app: AppAccess) => string, change: (input: FormInput) => Promise<FormDone>) {
+  return async (c: DashboardContext): Promise<Response> => {
+    const found = await appOrLogin(c);
+    if ("redirect" in found) return found.redirect;
+    const { app, session } = found;
+    const to = back(app);
+    try {
+      const done = await change({ c, app, ctx: requestContext(c, session.actor), session });
+      return typeof done === "string" ? redirectWith(c, to, { kind: "notice", text: done }) : redirectWith(c, done.to, { kind: "notice", text: done.text });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, to, { kind: "error", text: err.message });
+    }
+  };
 }
 
 /** A dyno state as a labelled badge (colour is never the only signal: the word is shown). */
