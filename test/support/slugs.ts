@@ -183,7 +183,11 @@ export function hostPid(app: string, dyno: string, innerPid: number, startedMs?:
   return best?.pid;
 }
 
-/** Polls `check` until it returns something truthy; fails naming `what` and the last value after `timeoutMs`. */
+/**
+ * Polls `check` until it returns something truthy; fails naming `what` and the last value
+ * after `timeoutMs`. The first checks follow each other closely (25 ms, then half as long
+ * again each time) up to `intervalMs` apart, so a wait ends soon after what it waits for.
+ */
 export async function waitFor<T>(
   what: string | (() => string),
   check: () => T | Promise<T>,
@@ -191,6 +195,7 @@ export async function waitFor<T>(
   intervalMs = 500,
 ): Promise<Exclude<T, false | 0 | "" | null | undefined>> {
   const deadline = Date.now() + timeoutMs;
+  let pause = Math.min(25, intervalMs);
   let last: unknown;
   for (;;) {
     try {
@@ -203,7 +208,8 @@ export async function waitFor<T>(
       const described = typeof what === "function" ? what() : what;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await new Promise((r) => setTimeout(r, pause));
+    pause = Math.min(intervalMs, pause * 1.5);
   }
 }
 
