@@ -1,5 +1,5 @@
 import type { Database } from "./db/client.ts";
-import type { KeepAliveMessage } from "./services/keep-alive.ts";
+import type { KeepAliveMessage } from "./services/eco/keep-alive.ts";
 import type { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 import type { AppMetrics } from "./durable-objects/app-metrics.ts";
 import type { BuildChannel } from "./durable-objects/build-channel.ts";
@@ -64,7 +64,7 @@ export interface Bindings {
   /** Minutes without a routed request before an eco app sleeps (30). */
   ECO_IDLE_MINUTES?: string;
   /**
-   * Each account's limits (see services/account-limits.ts; `dynoplane accounts:limits` sets
+   * Each account's limits (see services/access/account-limits.ts; `dynoplane accounts:limits` sets
    * one account's own): apps (100), add-ons (30), one-off dynos at once (10), dynos per app
    * (100), and the share of the fleet's dyno memory its dynos may commit (0.5).
    */

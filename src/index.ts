@@ -1,15 +1,15 @@
 import { createApp } from "./app.ts";
 import { fastRoute } from "./router/index.ts";
 import { purgeExpiredAuthorizations } from "./cron/purge-authorizations.ts";
-import { deliverDue } from "./services/webhooks.ts";
+import { deliverDue } from "./services/webhooks/webhooks.ts";
 import { purgeLoginRecords } from "./cron/purge-login-records.ts";
 import { enforceAddonStorage } from "./cron/enforce-addon-storage.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
 import type { Bindings } from "./env.ts";
 import { platformContext, withDb } from "./services/context.ts";
-import { enforceEcoQuotas } from "./services/eco.ts";
+import { enforceEcoQuotas } from "./services/eco/eco.ts";
 import { actAt, runClock } from "./cron/clock.ts";
-import { keepAliveJob, type KeepAliveMessage, pingApps, type RouteFn } from "./services/keep-alive.ts";
+import { keepAliveJob, type KeepAliveMessage, pingApps, type RouteFn } from "./services/eco/keep-alive.ts";
 
 export { AppCoordinator } from "./durable-objects/app-coordinator.ts";
 export { BuildChannel } from "./durable-objects/build-channel.ts";

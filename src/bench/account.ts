@@ -1,6 +1,6 @@
 import { openDb } from "../db/client.ts";
-import { createAccount } from "../services/accounts.ts";
-import { createAuthorization } from "../services/authorizations.ts";
+import { createAccount } from "../services/access/accounts.ts";
+import { createAuthorization } from "../services/access/authorizations.ts";
 
 /** A fresh account on a benchmark's platform, and an API token for it. */
 export async function benchToken(databaseUrl: string): Promise<string> {

@@ -7,8 +7,8 @@ import { type SQL, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { startPlatform } from "../local/platform.ts";
 import { cpuMs as processCpuMs } from "./cpu.ts";
-import { createHost } from "../services/hosts.ts";
-import { slotOf } from "../services/keep-alive.ts";
+import { createHost } from "../services/fleet/hosts.ts";
+import { slotOf } from "../services/eco/keep-alive.ts";
 
 /**
  * `npm run bench:cron`: one scheduled run over many apps with keep-alive on (10,000 by

@@ -10,7 +10,7 @@ import { dynos, hosts } from "../db/schema/index.ts";
 import { APPS_DOMAIN } from "../local/cli-env.ts";
 import { freePort } from "../node/ports.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
-import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
+import { HEARTBEAT_INTERVAL_MS } from "../services/fleet/hosts.ts";
 import { benchToken } from "./account.ts";
 import { hostWheels, type PackageIndex, startPackageIndex } from "./package-index.ts";
 

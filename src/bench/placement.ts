@@ -6,7 +6,7 @@ import { openDb } from "../db/client.ts";
 import { accounts, apps, dynos, hosts, releases } from "../db/schema/index.ts";
 import { startEmbeddedPostgres } from "../local/postgres.ts";
 import { runMigrations } from "../node/migrate.ts";
-import { memoryOf, placeDynos } from "../services/placement.ts";
+import { memoryOf, placeDynos } from "../services/dynos/placement.ts";
 
 /** The benchmark's settings, parsed from its command line by `dynoplane bench`. */
 export interface PlacementBenchOptions {

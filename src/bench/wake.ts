@@ -11,8 +11,8 @@ import { apps } from "../db/schema/index.ts";
 import { freePort } from "../node/ports.ts";
 import { median, printTimings } from "./timings.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
-import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
-import { IDLE_AFTER_MS } from "../services/sleep.ts";
+import { HEARTBEAT_INTERVAL_MS } from "../services/fleet/hosts.ts";
+import { IDLE_AFTER_MS } from "../services/eco/sleep.ts";
 import { deploySampleApp, dynoAddress, dynoStates, localDispatcher, SAMPLE_APP_JS, webDynoPort, type SampleApp } from "./sample-app.ts";
 
 /** The benchmark's settings, parsed from its command line by `dynoplane bench`. */

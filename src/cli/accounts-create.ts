@@ -1,7 +1,7 @@
 import path from "node:path";
 import { openDb } from "../db/client.ts";
-import { createAccount } from "../services/accounts.ts";
-import { createAuthorization } from "../services/authorizations.ts";
+import { createAccount } from "../services/access/accounts.ts";
+import { createAuthorization } from "../services/access/authorizations.ts";
 import { parseFlags } from "./args.ts";
 import { localDatabaseUrl } from "../local/running.ts";
 

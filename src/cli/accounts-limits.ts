@@ -1,5 +1,5 @@
-import { type AccountLimits, limitsOf, type LimitChanges, setAccountLimits } from "../services/account-limits.ts";
-import { getAccountByEmail } from "../services/accounts.ts";
+import { type AccountLimits, limitsOf, type LimitChanges, setAccountLimits } from "../services/access/account-limits.ts";
+import { getAccountByEmail } from "../services/access/accounts.ts";
 import { readWranglerConfig } from "../local/workerd-config.ts";
 import { ROOT } from "../local/worker.ts";
 import path from "node:path";

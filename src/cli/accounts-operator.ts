@@ -1,4 +1,4 @@
-import { setAccountOperator } from "../services/accounts.ts";
+import { setAccountOperator } from "../services/access/accounts.ts";
 import { parseFlags, UsageError } from "./args.ts";
 import { onOperatorDatabase } from "./operator-db.ts";
 

@@ -1,4 +1,4 @@
-import { setAccountVerified } from "../services/accounts.ts";
+import { setAccountVerified } from "../services/access/accounts.ts";
 import { parseFlags, UsageError } from "./args.ts";
 import { onOperatorDatabase } from "./operator-db.ts";
 

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { openDb } from "../db/client.ts";
-import { createHost } from "../services/hosts.ts";
+import { createHost } from "../services/fleet/hosts.ts";
 import { localDatabaseUrl } from "../local/running.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { drainHost, type HostView, listHosts, removeHost, undrainHost } from "../services/fleet.ts";
+import { drainHost, type HostView, listHosts, removeHost, undrainHost } from "../services/fleet/fleet.ts";
 import { onOperatorDatabase } from "./operator-db.ts";
 
 /**

@@ -1,10 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
-import { platformContext, pushChanges, withDb } from "../services/context.ts";
+import { withDb } from "../services/context.ts";
+import { dispatchEvents } from "../services/events/outbox.ts";
 import { dynos } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { wakeApp } from "../services/sleep.ts";
-import { recordEvents } from "../services/metrics.ts";
+import { wakeApp } from "../services/eco/sleep.ts";
 
 export type WakeOutcome = "up" | "timeout" | "exhausted";
 
@@ -29,13 +29,10 @@ export class AppCoordinator extends DurableObject<Bindings> {
 
   private doWake(appId: string): Promise<WakeOutcome> {
     return withDb(this.env, async (db) => {
-      // The platform acts (a visitor's request woke the app): no account, no request of its own.
-      const run = platformContext(db, this.env);
+      // The platform acts (a visitor's request woke the app): its event tells the hosts, now.
       const changes = await wakeApp(db, appId);
       if (!changes) return "exhausted";
-      pushChanges(run, changes);
-      recordEvents(run, appId, [{ kind: "wake", message: "A request woke the app" }]);
-      await run.settle();
+      await dispatchEvents(db, this.env, { appId });
       const deadline = Date.now() + WAKE_TIMEOUT_MS;
       while (Date.now() < deadline) {
         const [up] = await db

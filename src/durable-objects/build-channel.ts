@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { withDb } from "../services/context.ts";
 import type { Bindings } from "../env.ts";
-import { type BuildOutcome, getBuildById } from "../services/build-records.ts";
-import { failBuild } from "../services/builds.ts";
+import { type BuildOutcome, getBuildById } from "../services/builds/records.ts";
+import { failBuild } from "../services/builds/builds.ts";
 
 /** Lines one build keeps; past this (or MAX_OUTPUT_CHARS) further output is dropped with one notice. */
 export const MAX_OUTPUT_LINES = 5_000;

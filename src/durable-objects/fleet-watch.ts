@@ -2,13 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import { eq, inArray } from "drizzle-orm";
 import { withDb } from "../services/context.ts";
 import { dispatchEvents } from "../services/events/outbox.ts";
-import { commandConfig, sendCommand } from "../services/host-commands.ts";
+import { commandConfig, sendCommand } from "../services/dynos/host-commands.ts";
 import { hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
-import { advanceRollouts, appsRolling } from "../services/dynos.ts";
-import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/hosts.ts";
-import { placeDynos } from "../services/placement.ts";
-import { endStaleMoves, moveOffDrainingHosts } from "../services/fleet.ts";
+import { advanceRollouts, appsRolling } from "../services/dynos/dynos.ts";
+import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/fleet/hosts.ts";
+import { placeDynos } from "../services/dynos/placement.ts";
+import { endStaleMoves, moveOffDrainingHosts } from "../services/fleet/fleet.ts";
 
 /** How often the fleet is checked while any host is up. */
 export const FLEET_CHECK_MS = 10_000;

@@ -8,7 +8,7 @@ import pg from "pg";
 import { createCgroup, detectCgroups, HARD_LIMIT_FACTOR, type SandboxCgroup } from "../agent/sandbox/cgroups.ts";
 import { DEFAULT_DYNO_SUPERNET, servicesAddress } from "../agent/sandbox/network.ts";
 import { freePort } from "../node/ports.ts";
-import { ADMIN_ROLE, serverSetupStatements, templateSetupStatements } from "../services/addon-providers/postgres.ts";
+import { ADMIN_ROLE, serverSetupStatements, templateSetupStatements } from "../services/addons/providers/postgres.ts";
 import { type LocalPostgres, secretFile, startEmbeddedPostgres } from "./postgres.ts";
 import { addonPostgresUser } from "./postgres-server.ts";
 import type { LocalTls } from "./tls.ts";

@@ -6,7 +6,7 @@ import { eq, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { hosts } from "../db/schema/index.ts";
 import { sha256Hex } from "../lib/bytes.ts";
-import { createHost, generateHostSecret } from "../services/hosts.ts";
+import { createHost, generateHostSecret } from "../services/fleet/hosts.ts";
 import { freePort } from "../node/ports.ts";
 import type { LocalTls } from "./tls.ts";
 import { ROOT } from "./worker.ts";

@@ -2,8 +2,8 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { Actor, AppEnv } from "../env.ts";
 import { unauthorized } from "../errors.ts";
-import { authenticateForApp } from "../services/apps.ts";
-import { authenticateToken } from "../services/authorizations.ts";
+import { authenticateForApp } from "../services/apps/apps.ts";
+import { authenticateToken } from "../services/access/authorizations.ts";
 
 /**
  * The credentials a request carries: a Bearer token, or Basic auth whose password is

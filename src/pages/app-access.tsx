@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { ApiError } from "../errors.ts";
-import type { AppAccess } from "../services/apps.ts";
-import { addCollaborator, listMembers, type Member, removeCollaborator } from "../services/collaborators.ts";
+import type { AppAccess } from "../services/apps/apps.ts";
+import { addCollaborator, listMembers, type Member, removeCollaborator } from "../services/access/collaborators.ts";
 import { appForm, appOrLogin } from "./app-support.tsx";
 import { appHref, type DashboardEnv, field } from "./context.ts";
 import { AppFrame, frameOf, type Frame, PostForm, Time } from "./layout.tsx";

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow, ReleaseRow } from "../db/schema/index.ts";
 import { parseRange } from "../lib/range.ts";
-import { currentVersion, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/releases.ts";
+import { currentVersion, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/apps/releases.ts";
 import { appHref, field, type DashboardEnv } from "./context.ts";
 import { appForm, appOrLogin, ReleasesTable } from "./app-support.tsx";
 import { AppFrame, PostForm, frameOf, type Frame } from "./layout.tsx";

@@ -1,10 +1,10 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow } from "../db/schema/index.ts";
-import { listFormation } from "../services/formation.ts";
-import { createLogSession } from "../services/log-sessions.ts";
+import { listFormation } from "../services/dynos/formation.ts";
+import { createLogSession } from "../services/logs/sessions.ts";
 import { formatLogLine } from "../logs/lines.ts";
-import { logChannel } from "../services/logs.ts";
+import { logChannel } from "../services/logs/logs.ts";
 import { appHref, href, type DashboardContext, type DashboardEnv } from "./context.ts";
 import { appOrLogin } from "./app-support.tsx";
 import { AppFrame, frameOf, type Frame } from "./layout.tsx";

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import type { AppRow } from "../db/schema/index.ts";
 import type { RequestPoint } from "../metrics/series.ts";
-import { appMetricsView, type EcoView, type MetricsView, metricsQuery } from "../services/metrics-view.ts";
+import { appMetricsView, type EcoView, type MetricsView, metricsQuery } from "../services/metrics/view.ts";
 import { appOrLogin } from "./app-support.tsx";
 import { type ChartLine, type ChartMarker, LineChart, MARKER_COLORS, StackedBars, type TimeAxis } from "./charts.tsx";
 import { appHref, type DashboardEnv, href } from "./context.ts";

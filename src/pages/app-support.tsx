@@ -1,8 +1,8 @@
 import type { FC } from "hono/jsx";
 import type { ReleaseRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
-import { type AppAccess, findAppForActor } from "../services/apps.ts";
-import type { BrowserSession } from "../services/browser-sessions.ts";
+import { type AppAccess, findAppForActor } from "../services/apps/apps.ts";
+import type { BrowserSession } from "../services/access/browser-sessions.ts";
 import { requestContext, type ServiceContext } from "../services/context.ts";
 import { type DashboardContext, redirectWith, sessionOrLogin } from "./context.ts";
 import { Time } from "./layout.tsx";

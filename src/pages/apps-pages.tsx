@@ -4,7 +4,7 @@ import type { AppRow } from "../db/schema/index.ts";
 import { ApiError } from "../errors.ts";
 import { DEFAULT_PAGE_SIZE, parseRange } from "../lib/range.ts";
 import { publicUrls, webUrl, type PublicUrls } from "../lib/urls.ts";
-import { APP_SORT_FIELDS, createApp, listApps } from "../services/apps.ts";
+import { APP_SORT_FIELDS, createApp, listApps } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
 import { appHref, field, href, redirectWith, sessionOrLogin, type DashboardContext, type DashboardEnv } from "./context.ts";
 import { Layout, PostForm, Time, frameOf, type Frame } from "./layout.tsx";

@@ -2,9 +2,9 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { clearCookie, PRESESSION_COOKIE, SESSION_COOKIE, SESSION_TTL_S, writeCookie } from "../auth/browser-cookies.ts";
 import { ApiError } from "../errors.ts";
-import { authenticatePassword, createAccount, MIN_PASSWORD_LENGTH } from "../services/accounts.ts";
-import { createBrowserSession, revokeBrowserSession } from "../services/browser-sessions.ts";
-import { clearFailures, clientAddressOf, isThrottled, recordFailure, throttleKeys } from "../services/sign-in-throttle.ts";
+import { authenticatePassword, createAccount, MIN_PASSWORD_LENGTH } from "../services/access/accounts.ts";
+import { createBrowserSession, revokeBrowserSession } from "../services/access/browser-sessions.ts";
+import { clearFailures, clientAddressOf, isThrottled, recordFailure, throttleKeys } from "../services/access/sign-in-throttle.ts";
 import { field, href, rawField, redirectWith, safeNext, type DashboardContext, type DashboardEnv } from "./context.ts";
 import { Card, PostForm, frameOf, type Frame } from "./layout.tsx";
 

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { hostnameOf, looksLikeBrowserId } from "../auth/login-handoff.ts";
 import type { LoginAttemptRow } from "../db/schema/index.ts";
-import { decideAttempt, findAttemptForBrowser, isOpen } from "../services/login-attempts.ts";
+import { decideAttempt, findAttemptForBrowser, isOpen } from "../services/access/login-attempts.ts";
 import { field, href, sessionOrLogin, type DashboardEnv } from "./context.ts";
 import { Card, PostForm, frameOf, type Frame } from "./layout.tsx";
 

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { clearCookie, FLASH_COOKIE, readCookie, writeCookie } from "../auth/browser-cookies.ts";
 import type { Bindings, Variables } from "../env.ts";
-import type { BrowserSession } from "../services/browser-sessions.ts";
+import type { BrowserSession } from "../services/access/browser-sessions.ts";
 
 /** A one-shot message shown on the next page, after a form's redirect. */
 export interface Flash {

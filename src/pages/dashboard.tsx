@@ -12,7 +12,7 @@ import {
   writeCookie,
 } from "../auth/browser-cookies.ts";
 import { ApiError } from "../errors.ts";
-import { authenticateBrowserSession } from "../services/browser-sessions.ts";
+import { authenticateBrowserSession } from "../services/access/browser-sessions.ts";
 import { accountPages } from "./account-page.tsx";
 import { activityPages } from "./app-activity.tsx";
 import { logsPages } from "./app-logs.tsx";

@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
-import { type Bedtime, clockTime } from "../services/bedtime.ts";
-import type { KeepAliveDecision, KeepAliveReason } from "../services/keep-alive.ts";
+import { type Bedtime, clockTime } from "../services/eco/bedtime.ts";
+import type { KeepAliveDecision, KeepAliveReason } from "../services/eco/keep-alive.ts";
 import { appHref } from "./context.ts";
 import { PostForm, Time, type Frame } from "./layout.tsx";
 

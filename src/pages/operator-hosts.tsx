@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import type { FC } from "hono/jsx";
 import { ApiError } from "../errors.ts";
-import { getAccount } from "../services/accounts.ts";
-import { drainHost, type HostView, listHosts, undrainHost } from "../services/fleet.ts";
+import { getAccount } from "../services/access/accounts.ts";
+import { drainHost, type HostView, listHosts, undrainHost } from "../services/fleet/fleet.ts";
 import { type DashboardContext, type DashboardEnv, href, redirectWith, sessionOrLogin } from "./context.ts";
 import { type Frame, frameOf, Layout, PostForm, Time } from "./layout.tsx";
 

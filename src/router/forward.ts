@@ -4,7 +4,7 @@ import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { HOP_BY_HOP_HEADERS, HOST_HEADERS, proxyPath, type RouteError } from "../protocol/host.ts";
-import { HEARTBEAT_INTERVAL_MS } from "../services/hosts.ts";
+import { HEARTBEAT_INTERVAL_MS } from "../services/fleet/hosts.ts";
 
 /** What the router needs of a request, whether the API's middleware or the fast path handed it over. */
 export interface RouterCall {

@@ -2,8 +2,8 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { toAccountJson } from "../serializers/account.ts";
-import { getAccount } from "../services/accounts.ts";
-import { ecoQuota } from "../services/eco.ts";
+import { getAccount } from "../services/access/accounts.ts";
+import { ecoQuota } from "../services/eco/eco.ts";
 
 /** `/account`: the caller's own account (also the CLI's particleboard target), and its eco dyno hours. */
 export const accountRoutes = new Hono<AppEnv>()

@@ -5,7 +5,7 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toAddonJson, toAddonServiceJson, toAttachmentJson, toPlanJson } from "../serializers/addon.ts";
-import { findPlan, findService, PLANS, planById, SERVICES } from "../services/addon-catalog.ts";
+import { findPlan, findService, PLANS, planById, SERVICES } from "../services/addons/catalog.ts";
 import {
   type AddonView,
   addonConfigVars,
@@ -17,8 +17,8 @@ import {
   findAddon,
   listAddonsForActor,
   listAddonsForApp,
-} from "../services/addons.ts";
-import { findAppForActor } from "../services/apps.ts";
+} from "../services/addons/addons.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
 
 const appOf = (c: Context<AppEnv>, name = c.req.param("app")!) => findAppForActor(c.var.db, c.var.actor, name);

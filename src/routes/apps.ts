@@ -6,10 +6,10 @@ import { rangeOf, sendPage } from "../lib/respond.ts";
 import { publicUrls } from "../lib/urls.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toAppJson, toCollaboratorJson } from "../serializers/app.ts";
-import { APP_SORT_FIELDS, type AppAccess, createApp, deleteApp, findAppForActor, listApps, updateApp } from "../services/apps.ts";
-import { addCollaborator, getMember, listMembers, removeCollaborator } from "../services/collaborators.ts";
+import { APP_SORT_FIELDS, type AppAccess, createApp, deleteApp, findAppForActor, listApps, updateApp } from "../services/apps/apps.ts";
+import { addCollaborator, getMember, listMembers, removeCollaborator } from "../services/access/collaborators.ts";
 import { requestContext } from "../services/context.ts";
-import { customHostnames } from "../services/domain-providers.ts";
+import { customHostnames } from "../services/domains/providers.ts";
 
 const appJson = (c: Context<AppEnv>, app: AppAccess) =>
   toAppJson(app, { id: app.ownerId, email: app.ownerEmail }, publicUrls(c.env), customHostnames(c.env).acm);

@@ -2,8 +2,8 @@ import { Hono } from "hono";
 import { verifyToken } from "../auth/signing.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { putCheckedSlug } from "../services/slug-archive.ts";
-import { getSlugById, markSlugUploaded, MAX_SLUG_BYTES } from "../services/slugs.ts";
+import { putCheckedSlug } from "../services/apps/slug-archive.ts";
+import { getSlugById, markSlugUploaded, MAX_SLUG_BYTES } from "../services/apps/slugs.ts";
 
 /**
  * Signed upload URLs (what S3 pre-signed URLs are on Heroku): `PUT /blobs/slugs/{id}`

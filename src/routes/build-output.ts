@@ -3,8 +3,8 @@ import { verifyToken } from "../auth/signing.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { database } from "../middleware/database.ts";
-import { getBuildById } from "../services/build-records.ts";
-import { buildChannel } from "../services/builds.ts";
+import { getBuildById } from "../services/builds/records.ts";
+import { buildChannel } from "../services/builds/builds.ts";
 
 /** How long one wait for new output lasts before the stream checks in again. */
 const WAIT_MS = 20_000;

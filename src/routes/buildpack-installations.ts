@@ -3,8 +3,8 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toBuildpackInstallationJson } from "../serializers/build.ts";
-import { findAppForActor } from "../services/apps.ts";
-import { setBuildpacks } from "../services/buildpacks.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
+import { setBuildpacks } from "../services/builds/buildpacks.ts";
 
 const updateBody = z.object({ updates: z.array(z.object({ buildpack: z.string().min(1).max(2048) }).strict()).max(100) }).strict();
 

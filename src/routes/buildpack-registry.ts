@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { BUILDPACK_REGISTRY_PATH } from "../lib/urls.ts";
-import { BUILT_IN_BUILDPACKS } from "../services/buildpacks.ts";
+import { BUILT_IN_BUILDPACKS } from "../services/builds/buildpacks.ts";
 
 const DESCRIPTIONS: Record<string, string> = {
   "heroku/python": "Python: Pipfile.lock, Pipfile, requirements.txt, setup.py or pyproject.toml",

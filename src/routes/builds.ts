@@ -6,9 +6,9 @@ import type { AppEnv } from "../env.ts";
 import { rangeOf, sendPage } from "../lib/respond.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toBuildJson } from "../serializers/build.ts";
-import { findAppForActor } from "../services/apps.ts";
-import { BUILD_SORT_FIELDS, getBuild, listBuilds } from "../services/build-records.ts";
-import { buildFromSource } from "../services/builds.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
+import { BUILD_SORT_FIELDS, getBuild, listBuilds } from "../services/builds/records.ts";
+import { buildFromSource } from "../services/builds/builds.ts";
 
 /** How long an output_stream_url stays valid; every read of a build signs a fresh one. */
 export const OUTPUT_URL_TTL_S = 3600;

@@ -2,8 +2,8 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { jsonBody } from "../lib/validate.ts";
-import { findAppForActor } from "../services/apps.ts";
-import { getConfigVars, setConfigVars } from "../services/config-vars.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
+import { getConfigVars, setConfigVars } from "../services/apps/config-vars.ts";
 import { requestContext } from "../services/context.ts";
 
 const patchBody = z.record(z.string(), z.string().nullable());

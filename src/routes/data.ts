@@ -1,10 +1,10 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
-import { PLANS, POSTGRES } from "../services/addon-catalog.ts";
-import { databaseUrl, postgresProvider } from "../services/addon-providers/postgres.ts";
-import { type AddonView, addonCredentials, findAddon, rotateCredentials } from "../services/addons.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { PLANS, POSTGRES } from "../services/addons/catalog.ts";
+import { databaseUrl, postgresProvider } from "../services/addons/providers/postgres.ts";
+import { type AddonView, addonCredentials, findAddon, rotateCredentials } from "../services/addons/addons.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
 
 /** A Postgres add-on of an app the caller owns or collaborates on, by id or name; others are not found. */

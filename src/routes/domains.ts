@@ -4,9 +4,9 @@ import type { AppEnv } from "../env.ts";
 import { invalidParams } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toDefaultDomainJson, toDomainJson } from "../serializers/domain.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
-import { addDomain, getDomain, listDomains, removeDomain } from "../services/domains.ts";
+import { addDomain, getDomain, listDomains, removeDomain } from "../services/domains/domains.ts";
 
 const noCertificates = () =>
   invalidParams(

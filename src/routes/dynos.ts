@@ -4,13 +4,13 @@ import type { AppRow } from "../db/schema/apps.ts";
 import type { AppEnv } from "../env.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toDynoJson } from "../serializers/dyno.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
-import { getDyno, listDynos, restartDynos, stopDynos } from "../services/dynos.ts";
-import { runOneOffDyno } from "../services/one-off-dynos.ts";
-import { getFormation } from "../services/formation.ts";
-import { getAccount } from "../services/accounts.ts";
-import { ecoExhausted, exhaustedLine } from "../services/eco.ts";
+import { getDyno, listDynos, restartDynos, stopDynos } from "../services/dynos/dynos.ts";
+import { runOneOffDyno } from "../services/dynos/one-off.ts";
+import { getFormation } from "../services/dynos/formation.ts";
+import { getAccount } from "../services/access/accounts.ts";
+import { ecoExhausted, exhaustedLine } from "../services/eco/eco.ts";
 
 const appOf = (c: Context<AppEnv>) => findAppForActor(c.var.db, c.var.actor, c.req.param("app")!);
 

@@ -4,9 +4,9 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toAppFeatureJson } from "../serializers/feature.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
-import { getAppFeature, listAppFeatures, setAppFeature } from "../services/features.ts";
+import { getAppFeature, listAppFeatures, setAppFeature } from "../services/apps/features.ts";
 
 const updateBody = z.object({ enabled: z.boolean() }).strict();
 

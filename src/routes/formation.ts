@@ -3,9 +3,9 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toFormationJson } from "../serializers/formation.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
-import { getFormation, listFormation, updateFormation } from "../services/formation.ts";
+import { getFormation, listFormation, updateFormation } from "../services/dynos/formation.ts";
 
 const quantity = z.union([z.string().max(8), z.number().int()]);
 const update = z.object({ type: z.string().min(1).max(30), quantity: quantity.optional(), size: z.string().max(30).optional() }).strict();

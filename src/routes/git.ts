@@ -6,10 +6,10 @@ import { readReceivePackRequest } from "../git/receive-pack.ts";
 import { refAdvertisement } from "../git/responses.ts";
 import { requireActor } from "../middleware/authenticate.ts";
 import { database } from "../middleware/database.ts";
-import { findAppForActor } from "../services/apps.ts";
-import { CLONE_FILE, cloneKey, cloneSource } from "../services/git-clone.ts";
-import { DEPLOY_REFS, receivePush } from "../services/git-push.ts";
-import { maxSourceBytes } from "../services/sources.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
+import { CLONE_FILE, cloneKey, cloneSource } from "../services/builds/git-clone.ts";
+import { DEPLOY_REFS, receivePush } from "../services/builds/git-push.ts";
+import { maxSourceBytes } from "../services/builds/sources.ts";
 
 /** `<app>.git` in the first path segment, as `heroku create` writes the remote. */
 const REPO = "/:repo{[^/]+\\.git}";

@@ -7,13 +7,13 @@ import { requestContext } from "../services/context.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
 import { CONTROL_PLANE_PATHS, HEARTBEAT_REQUEST, LOG_BATCH, METRICS_REPORT } from "../protocol/host.ts";
-import { recordDynoMetrics } from "../services/dyno-metrics.ts";
-import { dynoOnHost } from "../services/dynos.ts";
-import { receiveHeartbeat } from "../services/heartbeat.ts";
-import { authenticateHost } from "../services/hosts.ts";
-import { appendLogLines } from "../services/logs.ts";
-import { forwardReleaseOutput } from "../services/release-phase.ts";
-import { getSlugById } from "../services/slugs.ts";
+import { recordDynoMetrics } from "../services/metrics/dynos.ts";
+import { dynoOnHost } from "../services/dynos/dynos.ts";
+import { receiveHeartbeat } from "../services/fleet/heartbeat.ts";
+import { authenticateHost } from "../services/fleet/hosts.ts";
+import { appendLogLines } from "../services/logs/logs.ts";
+import { forwardReleaseOutput } from "../services/builds/release-phase.ts";
+import { getSlugById } from "../services/apps/slugs.ts";
 /** The environment of routes a host agent calls: the authenticated host is `c.var.host`. */
 export type HostEnv = AppEnv & { Variables: AppEnv["Variables"] & { host: HostRow } };
 

@@ -3,8 +3,8 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toLogDrainJson } from "../serializers/log-drain.ts";
-import { findAppForActor } from "../services/apps.ts";
-import { addDrain, getDrain, listDrains, removeDrain } from "../services/log-drains.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
+import { addDrain, getDrain, listDrains, removeDrain } from "../services/logs/drains.ts";
 
 const createBody = z.object({ url: z.string().min(1).max(2048) }).strict();
 

@@ -4,10 +4,10 @@ import type { AppEnv } from "../env.ts";
 import { invalidParams } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toLogSessionJson } from "../serializers/log-session.ts";
-import { accountReachesApp } from "../services/app-access.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { accountReachesApp } from "../services/access/app-access.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { withDb } from "../services/context.ts";
-import { createLogSession, openLogStream } from "../services/log-sessions.ts";
+import { createLogSession, openLogStream } from "../services/logs/sessions.ts";
 import { LOG_HISTORY } from "../logs/lines.ts";
 
 /** `web`, `web.1`, `run.1234`, `router`: a process type, optionally with a dyno number. */

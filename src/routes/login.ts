@@ -7,7 +7,7 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials } from "../middleware/authenticate.ts";
-import { claimPoll, collectAttempt, createLoginAttempt, type PollOutcome } from "../services/login-attempts.ts";
+import { claimPoll, collectAttempt, createLoginAttempt, type PollOutcome } from "../services/access/login-attempts.ts";
 
 /** How often the waiting CLI's attempt is looked at. */
 const POLL_INTERVAL_MS = 1000;

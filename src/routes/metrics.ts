@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.ts";
-import { findAppForActor } from "../services/apps.ts";
-import { appMetricsView, metricsQuery } from "../services/metrics-view.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
+import { appMetricsView, metricsQuery } from "../services/metrics/view.ts";
 
 /**
  * `GET /apps/{app}/metrics?range=1h|24h|7d|30d&process_type=web`: the app's series as JSON,

@@ -6,8 +6,8 @@ import { rangeOf, sendPage } from "../lib/respond.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { credentials, requireActor } from "../middleware/authenticate.ts";
 import { toAuthorizationJson, toSessionJson } from "../serializers/authorization.ts";
-import { authenticatePassword, getAccount } from "../services/accounts.ts";
-import { clearFailures, clientAddressOf, isThrottled, recordFailure, throttleKeys } from "../services/sign-in-throttle.ts";
+import { authenticatePassword, getAccount } from "../services/access/accounts.ts";
+import { clearFailures, clientAddressOf, isThrottled, recordFailure, throttleKeys } from "../services/access/sign-in-throttle.ts";
 import {
   AUTHORIZATION_SORT_FIELDS,
   createAuthorization,
@@ -17,7 +17,7 @@ import {
   regenerateAuthorization,
   revokeAuthorization,
   revokeSession,
-} from "../services/authorizations.ts";
+} from "../services/access/authorizations.ts";
 
 /** A string Postgres can store: text columns refuse NUL characters. */
 const storable = (max: number) =>

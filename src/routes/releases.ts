@@ -4,10 +4,10 @@ import type { AppEnv } from "../env.ts";
 import { rangeOf, sendPage } from "../lib/respond.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toReleaseJson } from "../serializers/release.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
-import { releaseSlug } from "../services/slugs.ts";
-import { currentVersion, getRelease, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/releases.ts";
+import { releaseSlug } from "../services/apps/slugs.ts";
+import { currentVersion, getRelease, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/apps/releases.ts";
 
 const createBody = z
   .object({

@@ -4,8 +4,8 @@ import { signToken } from "../auth/signing.ts";
 import type { AppEnv } from "../env.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toSlugJson } from "../serializers/slug.ts";
-import { findAppForActor } from "../services/apps.ts";
-import { createSlug, getSlug } from "../services/slugs.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
+import { createSlug, getSlug } from "../services/apps/slugs.ts";
 
 /** How long a slug upload URL stays valid. */
 export const UPLOAD_URL_TTL_S = 3600;

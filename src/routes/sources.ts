@@ -4,7 +4,7 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { putHashed } from "../lib/r2-upload.ts";
 import { toSourceJson } from "../serializers/build.ts";
-import { createSource, getSourceById, markSourceUploaded, maxSourceBytes, sourceBlobPath } from "../services/sources.ts";
+import { createSource, getSourceById, markSourceUploaded, maxSourceBytes, sourceBlobPath } from "../services/builds/sources.ts";
 
 /** How long source URLs stay valid (Heroku's are good for an hour too). */
 export const SOURCE_URL_TTL_S = 3600;

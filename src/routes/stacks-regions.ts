@@ -3,7 +3,7 @@ import type { AppEnv } from "../env.ts";
 import { notFound } from "../errors.ts";
 import { REGION_IDS, STACK_IDS } from "../serializers/common.ts";
 import { toRegionJson, toStackJson } from "../serializers/stacks-regions.ts";
-import { findAppForActor, REGIONS, STACKS } from "../services/apps.ts";
+import { findAppForActor, REGIONS, STACKS } from "../services/apps/apps.ts";
 
 /** A fixed name, by itself or by its id. */
 function byNameOrId<T extends string>(names: readonly T[], ids: Record<string, string>, key: string): T | undefined {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../env.ts";
 import { jsonBody } from "../lib/validate.ts";
 import { toWebhookDeliveryJson, toWebhookEventJson, toWebhookJson } from "../serializers/webhook.ts";
-import { findAppForActor } from "../services/apps.ts";
+import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
 import {
   createWebhook,
@@ -14,7 +14,7 @@ import {
   listWebhookEvents,
   listWebhooks,
   updateWebhook,
-} from "../services/webhooks.ts";
+} from "../services/webhooks/webhooks.ts";
 
 const fields = {
   url: z.string().min(1).max(2048),

@@ -1,5 +1,5 @@
 import type { AddonAttachmentRow, AddonRow, AppRow } from "../db/schema/index.ts";
-import { type AddonPlan, type AddonService, catalogDate, findService, PLANS } from "../services/addon-catalog.ts";
+import { type AddonPlan, type AddonService, catalogDate, findService, PLANS } from "../services/addons/catalog.ts";
 import { isoTime } from "./common.ts";
 
 type AppRef = Pick<AppRow, "id" | "name">;

@@ -1,6 +1,6 @@
 import type { AppRow } from "../db/schema/apps.ts";
 import { gitUrl, webUrl, type PublicUrls } from "../lib/urls.ts";
-import type { Member } from "../services/collaborators.ts";
+import type { Member } from "../services/access/collaborators.ts";
 import { isoTime, isoTimeOrNull, REGION_IDS, STACK_IDS } from "./common.ts";
 
 /** Heroku's app shape, with every field the CLI reads (`repo_size`/`slug_size` always present). */

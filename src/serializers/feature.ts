@@ -1,4 +1,4 @@
-import type { AppFeature } from "../services/features.ts";
+import type { AppFeature } from "../services/apps/features.ts";
 import { isoTime } from "./common.ts";
 
 /** Heroku's app-feature shape; `heroku features` lists the general ones, `heroku labs` the others. */

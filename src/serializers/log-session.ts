@@ -1,4 +1,4 @@
-import type { LogSession } from "../services/log-sessions.ts";
+import type { LogSession } from "../services/logs/sessions.ts";
 import { isoTime } from "./common.ts";
 
 /** Heroku's log-session shape; a session is never updated, so both times are its creation. */

@@ -1,4 +1,4 @@
-import { DEFAULT_STACK, type REGIONS, type STACKS } from "../services/apps.ts";
+import { DEFAULT_STACK, type REGIONS, type STACKS } from "../services/apps/apps.ts";
 import { REGION_IDS, STACK_IDS } from "./common.ts";
 
 /**

@@ -1,9 +1,7 @@
 import type { Context } from "hono";
 import { type Database, type DbHandle, openDb } from "../db/client.ts";
 import type { Actor, Bindings } from "../env.ts";
-import type { DynoChanges } from "./dynos.ts";
 import { dispatchEvents } from "./events/outbox.ts";
-import { commandConfig, pushDynoChanges } from "./host-commands.ts";
 
 /**
  * What a service verb runs with, built once per request, scheduled run or Durable Object
@@ -85,20 +83,6 @@ export async function withDb<T>(env: Pick<Bindings, "DATABASE_URL" | "HYPERDRIVE
   } finally {
     await handle.close();
   }
-}
-
-/**
- * Sends committed dyno changes to their hosts after the answer, on a connection of its own,
- * for the platform's own moves that are not changes anyone made (an app put to sleep or
- * woken). A command that does not arrive is harmless: the host's next heartbeat converges.
- */
-export function pushChanges(ctx: ServiceContext, changes: DynoChanges): void {
-  if (!changes.start.length && !changes.stop.length) return;
-  ctx.after(
-    withDb(ctx.env, (db) => pushDynoChanges(db, commandConfig(ctx.env), changes)).catch((err) =>
-      console.error(JSON.stringify({ push_failed: String(err), request_id: ctx.requestId })),
-    ),
-  );
 }
 
 /** The account a change is made by, for verbs only a person (or their token) may call. */

@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { accountLimits, addons, apps, dynos, formations } from "../../src/db/schema/index.ts";
-import { DEFAULT_LIMITS } from "../../src/services/account-limits.ts";
+import { DEFAULT_LIMITS } from "../../src/services/access/account-limits.ts";
 import { api, platform } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
 import { deploySlug, destroyApp, waitForUp, webProcessTypes } from "../support/slugs.ts";

@@ -9,7 +9,7 @@ import { mountedRoutes, routeOf } from "../support/mounted-routes.ts";
 // Attacks on every route the API mounts: no token, a malformed, expired, revoked or foreign
 // one, another account's app, authorization or id, and a collaborator where only the owner
 // may act. Defence: authentication and the one owner-scoped lookup (findAppForActor,
-// src/services/apps.ts), which every app route goes through.
+// src/services/apps/apps.ts), which every app route goes through.
 
 afterAll(closeDb);
 

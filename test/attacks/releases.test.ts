@@ -5,7 +5,7 @@ import { deploySlug, destroyApp } from "../support/slugs.ts";
 
 // Attack: a rollback to a release from before the first deploy, which names no slug, so
 // that the app's dynos start with nothing (or a slug the platform would have to guess).
-// Defence: rollback refuses a target without a slug (src/services/releases.ts).
+// Defence: rollback refuses a target without a slug (src/services/apps/releases.ts).
 
 afterAll(closeDb);
 

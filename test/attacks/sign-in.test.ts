@@ -9,7 +9,7 @@ import { callApi, type SecondWorker, startSecondWorker } from "../support/second
 
 // Attacks on sign-in: guessing a password, rotating forged client-address headers to escape
 // the limit, and guessing from one client to lock everyone else out. Defence: the limits of
-// src/services/sign-in-throttle.ts, per (account, client address) and per address, the
+// src/services/access/sign-in-throttle.ts, per (account, client address) and per address, the
 // address taken from the proxy's header or, without one, from the listening socket.
 
 afterAll(closeDb);

@@ -3,10 +3,10 @@ import { promisify } from "node:util";
 import { and, eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dynos, hosts } from "../../src/db/schema/index.ts";
-import { createAccount } from "../../src/services/accounts.ts";
-import { createAuthorization } from "../../src/services/authorizations.ts";
-import { listHosts } from "../../src/services/fleet.ts";
-import { HOST_TIMEOUT_MS } from "../../src/services/hosts.ts";
+import { createAccount } from "../../src/services/access/accounts.ts";
+import { createAuthorization } from "../../src/services/access/authorizations.ts";
+import { listHosts } from "../../src/services/fleet/fleet.ts";
+import { HOST_TIMEOUT_MS } from "../../src/services/fleet/hosts.ts";
 import { deployToFleet, type Fleet, startFleet } from "../support/host-tier.ts";
 import { waitFor } from "../support/slugs.ts";
 

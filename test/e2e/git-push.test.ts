@@ -7,7 +7,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apps, builds, gitPacks } from "../../src/db/schema/index.ts";
 import { PART_BYTES } from "../../src/lib/r2-upload.ts";
-import { packsForBuild } from "../../src/services/git-packs.ts";
+import { packsForBuild } from "../../src/services/builds/git-packs.ts";
 import { api, platform } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, type TestAccount } from "../support/factories.ts";
 import { commitFiles, runGit, type GitRun } from "../support/git.ts";

@@ -9,7 +9,7 @@ import { dynos, hosts } from "../../src/db/schema/index.ts";
 import { freePort } from "../../src/node/ports.ts";
 import { ROOT } from "../../src/local/worker.ts";
 import { AGENT_VERSION } from "../../src/agent/version.ts";
-import { createHost } from "../../src/services/hosts.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
 import { api, platform } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { appProcesses, deploySlug, destroyApp, processAlive, visit, waitFor, waitForUp } from "../support/slugs.ts";

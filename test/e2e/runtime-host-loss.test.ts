@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { dynos, hosts } from "../../src/db/schema/index.ts";
-import { createHost } from "../../src/services/hosts.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
 import { api, platform } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
 import { deploySlug, destroyApp, waitFor, waitForAnswer } from "../support/slugs.ts";

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { enforceAddonStorage } from "../../src/cron/enforce-addon-storage.ts";
 import type { Bindings } from "../../src/env.ts";
 import { addons } from "../../src/db/schema/index.ts";
-import { AdminUrlProvider } from "../../src/services/addon-providers/postgres.ts";
+import { AdminUrlProvider } from "../../src/services/addons/providers/postgres.ts";
 import { api, platform } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";

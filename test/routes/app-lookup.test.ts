@@ -4,7 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgDatabase, type Database } from "../../src/db/client.ts";
 import { apps, oauthAuthorizations } from "../../src/db/schema/index.ts";
-import { authenticateForApp, findAppForActor } from "../../src/services/apps.ts";
+import { authenticateForApp, findAppForActor } from "../../src/services/apps/apps.ts";
 import type { AppEnv } from "../../src/env.ts";
 import { ApiError } from "../../src/errors.ts";
 import { authenticate } from "../../src/middleware/authenticate.ts";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { browserSessions, oauthAuthorizations } from "../../src/db/schema/index.ts";
-import { MAX_ADDRESS_FAILURES } from "../../src/services/sign-in-throttle.ts";
+import { MAX_ADDRESS_FAILURES } from "../../src/services/access/sign-in-throttle.ts";
 import { api } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";

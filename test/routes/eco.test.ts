@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { actAt } from "../../src/cron/clock.ts";
 import { accounts, appFeatures, dynos, dynoUsage, keepAlive, releases } from "../../src/db/schema/index.ts";
-import { monthStart } from "../../src/services/eco.ts";
+import { monthStart } from "../../src/services/eco/eco.ts";
 import { api } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
 import { dynos, dynoUsage, formations, releases } from "../../src/db/schema/index.ts";
-import { createHost } from "../../src/services/hosts.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
 import { api } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";

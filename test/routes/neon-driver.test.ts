@@ -4,7 +4,7 @@ import WebSocket from "ws";
 import { openDb, type DbHandle } from "../../src/db/client.ts";
 import { accounts } from "../../src/db/schema/index.ts";
 import { startNeonProxy, type NeonProxy } from "../../src/local/neon-proxy.ts";
-import { createAccount } from "../../src/services/accounts.ts";
+import { createAccount } from "../../src/services/access/accounts.ts";
 import { platform } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount } from "../support/factories.ts";
 import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";

@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { looksLikeToken } from "../../src/auth/tokens.ts";
 import { oauthAuthorizations } from "../../src/db/schema/index.ts";
-import { createAuthorization } from "../../src/services/authorizations.ts";
+import { createAuthorization } from "../../src/services/access/authorizations.ts";
 import { api } from "../support/api.ts";
 import { closeDb, db, makeAccount, type TestAccount } from "../support/factories.ts";
 

@@ -4,7 +4,7 @@ import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeJwt } from "jose";
 import { dynos, hosts } from "../../src/db/schema/index.ts";
-import { createHost } from "../../src/services/hosts.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
 import { api, tlsAgent } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp } from "../support/factories.ts";

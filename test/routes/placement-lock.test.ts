@@ -2,8 +2,8 @@ import { eq, inArray, isNull, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client.ts";
 import { dynos, hosts, releases } from "../../src/db/schema/index.ts";
-import { createHost } from "../../src/services/hosts.ts";
-import { placeDynos } from "../../src/services/placement.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
+import { placeDynos } from "../../src/services/dynos/placement.ts";
 import { platform } from "../support/api.ts";
 import { createOwnDatabase, type OwnDatabase, seedApp } from "../support/own-database.ts";
 

@@ -1,6 +1,6 @@
 import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
-import { createAuthorization } from "../../src/services/authorizations.ts";
+import { createAuthorization } from "../../src/services/access/authorizations.ts";
 import { api, platform, tlsAgent, type ApiCall, type ApiResult } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";

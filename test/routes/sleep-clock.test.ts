@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { apps, dynos, releases } from "../../src/db/schema/index.ts";
-import { IDLE_AFTER_MS, sleepIdleApps } from "../../src/services/sleep.ts";
+import { IDLE_AFTER_MS, sleepIdleApps } from "../../src/services/eco/sleep.ts";
 import { api } from "../support/api.ts";
 import { appName, closeDb, db, makeAccount, makeApp } from "../support/factories.ts";
 

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { fetch } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
-import { MAX_SLUG_BYTES } from "../../src/services/slugs.ts";
+import { MAX_SLUG_BYTES } from "../../src/services/apps/slugs.ts";
 import { api, platform, tlsAgent } from "../support/api.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { destroyApp, slugArchive, webProcessTypes } from "../support/slugs.ts";

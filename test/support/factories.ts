@@ -1,6 +1,6 @@
 import { openDb, type DbHandle } from "../../src/db/client.ts";
-import { createAccount } from "../../src/services/accounts.ts";
-import { createAuthorization } from "../../src/services/authorizations.ts";
+import { createAccount } from "../../src/services/access/accounts.ts";
+import { createAuthorization } from "../../src/services/access/authorizations.ts";
 import { api, platform } from "./api.ts";
 
 let handle: Promise<DbHandle> | undefined;

@@ -8,7 +8,7 @@ import { APPS_DOMAIN } from "../../src/local/cli-env.ts";
 import { ensureLocalTls, type LocalTls } from "../../src/local/tls.ts";
 import { startWorker, type LocalWorker } from "../../src/local/worker.ts";
 import { freePort } from "../../src/node/ports.ts";
-import { createHost } from "../../src/services/hosts.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
 import type { ApiCall, ApiResult } from "./api.ts";
 import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "./own-database.ts";
 import { callApi } from "./second-worker.ts";

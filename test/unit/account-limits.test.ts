@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_LIMITS, platformLimits } from "../../src/services/account-limits.ts";
+import { DEFAULT_LIMITS, platformLimits } from "../../src/services/access/account-limits.ts";
 
 describe("platformLimits", () => {
   it("takes the Worker's variables, and keeps the default for one that is missing or malformed", () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from "../../src/auth/password.ts";
-import { clientAddressOf, socketHost } from "../../src/services/sign-in-throttle.ts";
+import { clientAddressOf, socketHost } from "../../src/services/access/sign-in-throttle.ts";
 import { generateToken, hashToken, looksLikeToken, redactedToken, tokenHints, TOKEN_PREFIX } from "../../src/auth/tokens.ts";
 
 /** Replaces the character at `i` with another character of the same base64 alphabet. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runClock } from "../../src/cron/clock.ts";
-import { type BudgetInput, bedtimeStart, DAY_S, inBedtime, planKeepAlive, projectMonth } from "../../src/services/bedtime.ts";
-import { ecoPoolSeconds, monthStart, nextMonthStart } from "../../src/services/eco.ts";
+import { type BudgetInput, bedtimeStart, DAY_S, inBedtime, planKeepAlive, projectMonth } from "../../src/services/eco/bedtime.ts";
+import { ecoPoolSeconds, monthStart, nextMonthStart } from "../../src/services/eco/eco.ts";
 
 const HOUR = 3600;
 const input = (over: Partial<BudgetInput> = {}): BudgetInput => ({

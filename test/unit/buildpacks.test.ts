@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../src/errors.ts";
-import { normalizeBuildpack, normalizeBuildpacks } from "../../src/services/buildpacks.ts";
+import { normalizeBuildpack, normalizeBuildpacks } from "../../src/services/builds/buildpacks.ts";
 
 describe("normalizeBuildpack", () => {
   it.each([

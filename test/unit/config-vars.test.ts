@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../src/errors.ts";
-import { applyConfigPatch, CONFIG_LIMIT_BYTES, configSize, describeConfigChange, type ConfigPatch } from "../../src/services/config-vars.ts";
+import { applyConfigPatch, CONFIG_LIMIT_BYTES, configSize, describeConfigChange, type ConfigPatch } from "../../src/services/apps/config-vars.ts";
 
 function refusal(run: () => unknown): ApiError {
   try {

@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../src/errors.ts";
 import { customHostname } from "../../src/router/index.ts";
-import { CloudflareHostnames, customHostnames, LocalHostnames } from "../../src/services/domain-providers.ts";
-import { normalizeHostname } from "../../src/services/domains.ts";
+import { CloudflareHostnames, customHostnames, LocalHostnames } from "../../src/services/domains/providers.ts";
+import { normalizeHostname } from "../../src/services/domains/domains.ts";
 
 /**
  * A stand-in for Cloudflare's Custom Hostnames API (zones/{zone_id}/custom_hostnames, as

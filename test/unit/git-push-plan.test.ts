@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ZERO_ID } from "../../src/git/receive-pack.ts";
-import { planPush } from "../../src/services/git-push.ts";
+import { planPush } from "../../src/services/builds/git-push.ts";
 
 const A = "a".repeat(40);
 const B = "b".repeat(40);

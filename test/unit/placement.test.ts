@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseHost, memoryOf } from "../../src/services/placement.ts";
+import { chooseHost, memoryOf } from "../../src/services/dynos/placement.ts";
 
 describe("chooseHost", () => {
   it.each([

@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { seal, unseal } from "../../src/lib/sealed.ts";
-import { checkWebhook, RETRY_DELAYS_S, webhookSignature } from "../../src/services/webhooks.ts";
+import { checkWebhook, RETRY_DELAYS_S, webhookSignature } from "../../src/services/webhooks/webhooks.ts";
 
 const env = { API_HOST: "api.dynoplane.example", APPS_DOMAIN: "apps.dynoplane.example", DRAIN_ALLOW_HOSTS: "" };
 

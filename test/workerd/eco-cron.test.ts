@@ -9,8 +9,8 @@ import { actAt } from "../../src/cron/clock.ts";
 import type { Database } from "../../src/db/client.ts";
 import { accounts, appFeatures, apps, dynos, dynoUsage, formations, hosts, keepAlive, releases, slugs } from "../../src/db/schema/index.ts";
 import type { Command } from "../../src/protocol/host.ts";
-import { ecoUsage } from "../../src/services/eco.ts";
-import { createHost, recordObservedDynos } from "../../src/services/hosts.ts";
+import { ecoUsage } from "../../src/services/eco/eco.ts";
+import { createHost, recordObservedDynos } from "../../src/services/fleet/hosts.ts";
 import { platform } from "../support/api.ts";
 import { createOwnDatabase, type OwnDatabase, seedApp, throwawaySigningKey } from "../support/own-database.ts";
 

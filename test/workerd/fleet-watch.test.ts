@@ -4,7 +4,7 @@ import type { DbHandle } from "../../src/db/client.ts";
 import { hosts } from "../../src/db/schema/index.ts";
 // How often the FleetWatch looks (FLEET_CHECK_MS in src/durable-objects/fleet-watch.ts, which imports workerd-only modules).
 const FLEET_CHECK_MS = 10_000;
-import { createHost } from "../../src/services/hosts.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
 import { platform } from "../support/api.ts";
 import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "../support/own-database.ts";
 import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";

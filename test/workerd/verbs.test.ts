@@ -9,8 +9,8 @@ import { formations, hosts, releases, slugs } from "../../src/db/schema/index.ts
 import type { Bindings } from "../../src/env.ts";
 import type { Command } from "../../src/protocol/host.ts";
 import { platformContext } from "../../src/services/context.ts";
-import { updateFormation } from "../../src/services/formation.ts";
-import { createHost } from "../../src/services/hosts.ts";
+import { updateFormation } from "../../src/services/dynos/formation.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
 import { platform } from "../support/api.ts";
 import { createOwnDatabase, type OwnDatabase, seedApp, throwawaySigningKey } from "../support/own-database.ts";
 import { waitFor } from "../support/slugs.ts";

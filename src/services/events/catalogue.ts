@@ -42,6 +42,14 @@ export interface EventData {
   "feature.enabled": { name: string };
   "feature.disabled": { name: string };
   /** An operator drained or undrained a host, on the dashboard or with `dynoplane hosts:drain`. */
+  /** Eco apps idle past their time went to sleep (the platform's move). */
+  "app.slept": { dynos: string[]; at: number };
+  /** A visitor's request woke a sleeping app (the platform's move). */
+  "app.woken": { dynos: number };
+  /** An account's eco dyno hours ran out: its dynos of this app sleep until `until`. */
+  "eco.exhausted": { dynos: string[]; until: string };
+  /** A Postgres add-on went over its plan's storage (writes locked) or back under. */
+  "addon.storage_limited": { name: string; locked: boolean; text: string };
   "host.draining": { host: string; via: "dashboard" | "cli" };
   "host.undrained": { host: string; via: "dashboard" | "cli" };
 }
@@ -73,6 +81,9 @@ export interface Effects {
   /** Whether the change gets an audit row (observations by the platform do not). */
   audited: boolean;
 }
+
+/** What an app's log says when its owner's eco dyno hours are spent. Pure. */
+export const exhaustedLine = (until: Date) => `Eco dyno hours quota exhausted: eco dynos sleep until ${until.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 
 /** Who did it, in Heroku's words for `app[api]` lines: `user a@b.c`, or the platform. */
 export const byWhom = (actorEmail: string | null) => (actorEmail ? `user ${actorEmail}` : "dynoplane");
@@ -134,6 +145,19 @@ export function effectsOf(e: RecordedEvent): Effects {
     }
     case "rollout.advanced":
       return { ...none, audited: false };
+    case "app.slept": {
+      const d = e.data as EventData["app.slept"];
+      const lines = d.dynos.map((name): EventLine => ({ source: "heroku", dyno: name, text: "Idling" }));
+      return { lines, chart: [{ t: d.at, kind: "sleep", message: "Idling: the app's dynos went to sleep" }], audited: false };
+    }
+    case "app.woken":
+      return { lines: [], chart: [{ kind: "wake", message: "A request woke the app" }], audited: false };
+    case "eco.exhausted": {
+      const d = e.data as EventData["eco.exhausted"];
+      return { lines: d.dynos.map((name): EventLine => ({ source: "heroku", dyno: name, text: exhaustedLine(new Date(d.until)) })), chart: [], audited: false };
+    }
+    case "addon.storage_limited":
+      return { lines: [{ source: "app", dyno: "heroku-postgres", text: (e.data as EventData["addon.storage_limited"]).text }], chart: [], audited: false };
     case "addon.provisioned": {
       const d = e.data as EventData["addon.provisioned"];
       return { ...none, lines: [api(`Provisioning ${d.name} (${d.plan}) by ${who}`)] };

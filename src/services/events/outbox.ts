@@ -3,12 +3,12 @@ import type { Database } from "../../db/client.ts";
 import { type DomainEventRow, domainEvents, type WebhookEntity } from "../../db/schema/index.ts";
 import type { Actor, Bindings } from "../../env.ts";
 import { capLine } from "../../logs/lines.ts";
-import { recordAudit } from "../audit.ts";
-import type { DynoChanges } from "../dynos.ts";
-import { commandConfig, pushDynoChanges } from "../host-commands.ts";
-import { logChannel } from "../logs.ts";
-import { appMetrics } from "../metrics.ts";
-import { deliverDue, recordWebhookEvent } from "../webhooks.ts";
+import { recordAudit } from "./audit.ts";
+import type { DynoChanges } from "../dynos/dynos.ts";
+import { commandConfig, pushDynoChanges } from "../dynos/host-commands.ts";
+import { logChannel } from "../logs/logs.ts";
+import { appMetrics } from "../metrics/metrics.ts";
+import { deliverDue, recordWebhookEvent } from "../webhooks/webhooks.ts";
 import { type EventData, type EventType, effectsOf, type RecordedEvent } from "./catalogue.ts";
 
 /**
@@ -41,8 +41,16 @@ export interface ChangeBy {
   requestId?: string | null;
 }
 
-/** Changes the platform observes rather than someone makes (a host's report): no audit row. */
-const OBSERVED: ReadonlySet<EventType> = new Set(["dyno.state_changed", "dyno.vanished", "rollout.advanced"]);
+/** Changes the platform observes or makes on its own (a host's report, sleep and wake): no audit row. */
+const OBSERVED: ReadonlySet<EventType> = new Set([
+  "dyno.state_changed",
+  "dyno.vanished",
+  "rollout.advanced",
+  "app.slept",
+  "app.woken",
+  "eco.exhausted",
+  "addon.storage_limited",
+]);
 
 /** Records a change's event and its effects inside the database, in the caller's transaction. */
 export async function emit<T extends EventType>(tx: Database, by: ChangeBy, change: Change<T>): Promise<void> {
