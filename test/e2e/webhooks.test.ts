@@ -1,11 +1,13 @@
 import { createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
 import https from "node:https";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, fireCron, platform } from "../support/api.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
-import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { commitFiles, runGit } from "../support/git.ts";
+import { ensureHerokuCli, gitPushEnv, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { deploySlug, destroyApp, waitFor } from "../support/slugs.ts";
 
 // App webhooks with the unmodified CLI: a local HTTPS receiver (allowed by configuration, as
@@ -14,7 +16,7 @@ import { deploySlug, destroyApp, waitFor } from "../support/slugs.ts";
 
 /** A receiver on the platform's allowed drain port, with its certificate; answers `status()` and keeps every request. */
 class Receiver {
-  requests: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+  requests: Array<{ path: string; headers: Record<string, string | string[] | undefined>; body: string }> = [];
   status = () => 204;
   private server?: https.Server;
 
@@ -24,7 +26,7 @@ class Receiver {
       let body = "";
       req.on("data", (c) => (body += c));
       req.on("end", () => {
-        this.requests.push({ headers: req.headers, body });
+        this.requests.push({ path: req.url ?? "", headers: req.headers, body });
         res.writeHead(this.status()).end();
       });
     });
@@ -152,6 +154,43 @@ describe("app webhooks", { timeout: 240_000 }, () => {
       .filter(([name]) => name === "web.1")
       .map(([, state]) => state);
     expect(told.filter((s, i) => i > 0 && s === told[i - 1])).toEqual([]);
+    await api(`/apps/${app.name}/webhooks/${made.body.id}`, { method: "DELETE", token: owner.token });
+  });
+
+  it("delivers a push's api:build and api:release events before git push returns", async () => {
+    const made = await api(`/apps/${app.name}/webhooks`, {
+      method: "POST",
+      token: owner.token,
+      body: { url: `${url()}/push`, include: ["api:build", "api:release"], level: "notify" },
+    });
+    expect(made.status).toBe(201);
+    receiver.status = () => 204;
+    const repo = path.join(home, "push");
+    mkdirSync(repo);
+    const env = await gitPushEnv(home, owner);
+    const git = (...args: string[]) => runGit(args, { cwd: repo, env, timeoutMs: 150_000 });
+    await git("init", "-q", "-b", "main");
+    commitFiles(
+      repo,
+      (...args) => execFileSync("git", args, { cwd: repo, env, encoding: "utf8" }),
+      { Procfile: "web: python3 -m http.server $PORT\n" },
+      "hooked",
+    );
+    const remote = await heroku(["git:remote", "-a", app.name], { home, cwd: repo, env: { HEROKU_API_KEY: owner.token } });
+    expect(remote.code, remote.stderr).toBe(0);
+    const pushed = await git("push", "heroku", "main");
+    expect(pushed.code, pushed.stderr).toBe(0);
+    // No waiting: the push has returned, and its events have been delivered.
+    const ours = receiver.requests.filter((r) => r.path === "/hooks/push").map((r) => JSON.parse(r.body));
+    const build = ours.filter((e) => e.resource === "build");
+    expect(build.map((e) => [e.action, e.data.status])).toEqual([
+      ["create", "pending"],
+      ["update", "succeeded"],
+    ]);
+    const release = ours.filter((e) => e.resource === "release");
+    expect(release.map((e) => e.action)).toEqual(["create"]);
+    expect(release[0]!.data.id).toBe(build[1]!.data.release.id);
+    expect(release[0]!.data.description).toMatch(/^Deploy [0-9a-f]{8}$/);
     await api(`/apps/${app.name}/webhooks/${made.body.id}`, { method: "DELETE", token: owner.token });
   });
 
