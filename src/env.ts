@@ -42,6 +42,11 @@ export interface Bindings {
   CLIENT_ADDRESS_HEADER?: string;
   /** Seconds a web dyno has to bind $PORT (Heroku: 60). */
   BOOT_TIMEOUT_S?: string;
+  /** The platform's other clocks, in seconds (see src/lib/clocks.ts): heartbeats, a silent host's time, the fleet watch's, the router's H12. */
+  HEARTBEAT_INTERVAL_S?: string;
+  HOST_TIMEOUT_S?: string;
+  FLEET_CHECK_S?: string;
+  ROUTER_TIMEOUT_S?: string;
   /**
    * Log drain endpoints (`host:port`, separated by commas or spaces) allowed even though
    * they are on loopback or private addresses. Empty in production; a test platform names

@@ -6,12 +6,12 @@ import { commandConfig, sendCommand } from "../services/dynos/host-commands.ts";
 import { hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { advanceRollouts, appsRolling } from "../services/dynos/dynos.ts";
-import { HOST_TIMEOUT_MS, retireSilentHosts } from "../services/fleet/hosts.ts";
+import { retireSilentHosts } from "../services/fleet/hosts.ts";
+import { clocksOf } from "../lib/clocks.ts";
 import { placeDynos } from "../services/dynos/placement.ts";
 import { endStaleMoves, moveOffDrainingHosts } from "../services/fleet/fleet.ts";
 
 /** How often the fleet is checked while any host is up. */
-export const FLEET_CHECK_MS = 10_000;
 
 /**
  * One for the platform, and the fleet's one writer: on a schedule of its own (an alarm) it
@@ -24,7 +24,7 @@ export const FLEET_CHECK_MS = 10_000;
 export class FleetWatch extends DurableObject<Bindings> {
   /** Makes sure a check is scheduled; cheap when one already is. */
   async arm(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + FLEET_CHECK_MS);
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + clocksOf(this.env).fleetCheckMs);
   }
 
   /** Runs a check now (a host came up: dynos may be waiting for room). */
@@ -36,13 +36,13 @@ export class FleetWatch extends DurableObject<Bindings> {
   override async alarm(): Promise<void> {
     await withDb(this.env, async (db) => {
       const { retired, placed } = await db.transaction(async (tx) => {
-        const retired = await retireSilentHosts(tx);
+        const retired = await retireSilentHosts(tx, clocksOf(this.env).hostTimeoutMs);
         // Draining hosts give up one dyno each per check, placed below like any other.
         await endStaleMoves(tx);
         await moveOffDrainingHosts(tx);
         return { retired, placed: await placeDynos(tx) };
       });
-      if (retired) console.log(JSON.stringify({ fleet: "retired silent hosts", hosts: retired, timeout_ms: HOST_TIMEOUT_MS }));
+      if (retired) console.log(JSON.stringify({ fleet: "retired silent hosts", hosts: retired, timeout_ms: clocksOf(this.env).hostTimeoutMs }));
       // A release's roll that no heartbeat took further (one that failed meanwhile, say).
       // Its hosts are told by the events of the roll.
       await advanceRollouts(db, await appsRolling(db));
@@ -57,7 +57,7 @@ export class FleetWatch extends DurableObject<Bindings> {
         await Promise.allSettled(targets.map((h) => h.url && sendCommand(signingKey, h.id, h.url, { op: "sync" })));
       }
       const [up] = await db.select({ id: hosts.id }).from(hosts).where(eq(hosts.state, "up")).limit(1);
-      if (up) await this.ctx.storage.setAlarm(Date.now() + FLEET_CHECK_MS);
+      if (up) await this.ctx.storage.setAlarm(Date.now() + clocksOf(this.env).fleetCheckMs);
     });
   }
 }

@@ -4,7 +4,7 @@ import type { Database } from "../db/client.ts";
 import { dynos, hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { HOP_BY_HOP_HEADERS, HOST_HEADERS, proxyPath, type RouteError } from "../protocol/host.ts";
-import { HEARTBEAT_INTERVAL_MS } from "../services/fleet/hosts.ts";
+import { clocksOf, DEFAULT_CLOCKS } from "../lib/clocks.ts";
 
 /** What the router needs of a request, whether the API's middleware or the fast path handed it over. */
 export interface RouterCall {
@@ -17,7 +17,7 @@ export interface RouterCall {
 }
 
 /** Heroku's router gives a dyno 30 s to start answering (H12). */
-export const ROUTER_TIMEOUT_MS = 30_000;
+export const ROUTER_TIMEOUT_MS = DEFAULT_CLOCKS.routerTimeoutMs;
 
 export interface WebDyno {
   id: string;
@@ -91,15 +91,15 @@ export function markUnreachable(hostId: string | null, now = Date.now()): void {
  * refuses nothing and answers nothing, so a request sent there would hang until the router's
  * timeout. (The fleet watch marks it down, and moves its dynos, after HOST_TIMEOUT_MS.)
  */
-export const HOST_SUSPECT_MS = 2.5 * HEARTBEAT_INTERVAL_MS;
+export const HOST_SUSPECT_MS = 2.5 * DEFAULT_CLOCKS.heartbeatMs;
 
 /**
  * The candidates on hosts not known to be unreachable (one refused a connection lately) and
  * not suspect (heartbeats missed); all of them when none is left.
  */
-export function reachable(candidates: WebDyno[], now = Date.now()): WebDyno[] {
+export function reachable(candidates: WebDyno[], now = Date.now(), suspectMs = HOST_SUSPECT_MS): WebDyno[] {
   const usable = candidates.filter(
-    (d) => (!d.hostId || (unreachableHosts.get(d.hostId) ?? 0) <= now) && (!d.hostHeartbeatAt || now - d.hostHeartbeatAt.getTime() < HOST_SUSPECT_MS),
+    (d) => (!d.hostId || (unreachableHosts.get(d.hostId) ?? 0) <= now) && (!d.hostHeartbeatAt || now - d.hostHeartbeatAt.getTime() < suspectMs),
   );
   return usable.length ? usable : candidates;
 }
@@ -133,6 +133,7 @@ async function routeToken(signingKey: string, dyno: WebDyno): Promise<string> {
  */
 export async function forwardToDyno(call: RouterCall, url: URL, dyno: WebDyno, requestId: string, clientIp: string): Promise<Forwarded> {
   const { request, env } = call;
+  const timeoutMs = clocksOf(env).routerTimeoutMs;
   const headers = new Headers(request.headers);
   for (const h of (headers.get("Connection") ?? "").split(",")) if (h.trim()) headers.delete(h.trim());
   for (const h of HOP_BY_HOP_HEADERS) headers.delete(h);
@@ -147,17 +148,17 @@ export async function forwardToDyno(call: RouterCall, url: URL, dyno: WebDyno, r
   headers.append("Via", "1.1 dynoplane");
   const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
   if (env.ROUTE_TO_DYNO_ADDRESSES === "true" && dyno.address && dyno.port) {
-    const direct = await send(request, `http://${dyno.address}:${dyno.port}${url.pathname}${url.search}`, headers, hasBody);
+    const direct = await send(request, `http://${dyno.address}:${dyno.port}${url.pathname}${url.search}`, headers, hasBody, timeoutMs);
     if (direct.response || hasBody || direct.failure === "timeout") return direct;
   }
   headers.set(HOST_HEADERS.route, await routeToken(env.COMMAND_SIGNING_KEY, dyno));
-  const viaAgent = await send(request, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!).href, headers, hasBody);
+  const viaAgent = await send(request, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!).href, headers, hasBody, timeoutMs);
   // The agent itself did not answer (not the dyno behind it): its host is lost or cut off.
   if (!viaAgent.response && viaAgent.failure === "closed" && viaAgent.thrown) return { ...viaAgent, hostUnreachable: true };
   return viaAgent;
 }
 
-async function send(request: Request, target: string, headers: Headers, hasBody: boolean): Promise<Forwarded & { thrown?: boolean }> {
+async function send(request: Request, target: string, headers: Headers, hasBody: boolean, timeoutMs: number): Promise<Forwarded & { thrown?: boolean }> {
   const started = Date.now();
   try {
     const response = await fetch(target, {
@@ -165,7 +166,7 @@ async function send(request: Request, target: string, headers: Headers, hasBody:
       headers,
       body: hasBody ? request.body : undefined,
       redirect: "manual",
-      signal: AbortSignal.timeout(ROUTER_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const elapsed = Date.now() - started;
     // The agent reports how long connecting to the dyno took; the rest is the dyno's service time.
@@ -184,7 +185,7 @@ async function send(request: Request, target: string, headers: Headers, hasBody:
     return { response: new Response(response.body, { status: response.status, statusText: response.statusText, headers: answer }), connectMs, serviceMs };
   } catch (err) {
     const serviceMs = Date.now() - started;
-    const timedOut = (err as Error)?.name === "TimeoutError" || serviceMs >= ROUTER_TIMEOUT_MS - 50;
+    const timedOut = (err as Error)?.name === "TimeoutError" || serviceMs >= timeoutMs - 50;
     return { connectMs: 0, serviceMs, failure: timedOut ? "timeout" : "closed", thrown: true };
   }
 }

@@ -1,3 +1,4 @@
+import { clocksOf } from "../lib/clocks.ts";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import type { Database } from "../db/client.ts";
@@ -270,7 +271,7 @@ function fail(call: RouterCall, ctx: RequestContext, appId: string, code: Router
  * a dyno that is gone yields null so the caller can route again from fresh state.
  */
 async function dispatch(call: RouterCall, ctx: RequestContext, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
-  const dyno = pickInTurn(appId, reachable(candidates));
+  const dyno = pickInTurn(appId, reachable(candidates, Date.now(), 2.5 * clocksOf(call.env).heartbeatMs));
   const result = await forwardToDyno(call, ctx.url, dyno, ctx.requestId, ctx.clientIp);
   if (!result.response) {
     if (result.hostUnreachable) markUnreachable(dyno.hostId);

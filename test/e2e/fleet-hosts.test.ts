@@ -6,8 +6,7 @@ import { dynos, hosts } from "../../src/db/schema/index.ts";
 import { createAccount } from "../../src/services/access/accounts.ts";
 import { createAuthorization } from "../../src/services/access/authorizations.ts";
 import { listHosts } from "../../src/services/fleet/fleet.ts";
-import { HOST_TIMEOUT_MS } from "../../src/services/fleet/hosts.ts";
-import { deployToFleet, type Fleet, startFleet } from "../support/host-tier.ts";
+import { deployToFleet, FLEET_TIER_CLOCKS, type Fleet, startFleet } from "../support/host-tier.ts";
 import { waitFor } from "../support/slugs.ts";
 
 const run = promisify(execFile);
@@ -200,7 +199,7 @@ describe("a fleet of three hosts", { timeout: 300_000 }, () => {
         const rows = await allUp(app.id, 3, 5_000).catch(() => null);
         return rows?.every((r) => r.hostId !== cut.id) ? rows : null;
       },
-      HOST_TIMEOUT_MS + 90_000,
+      FLEET_TIER_CLOCKS.hostTimeoutMs + 90_000,
       250,
     );
     // Cut off, it still runs its old dynos: nothing told it otherwise.
@@ -211,13 +210,13 @@ describe("a fleet of three hosts", { timeout: 300_000 }, () => {
     await waitFor("the returned host's old dynos ended", () => cut.dynoProcesses() === 0, 60_000, 250);
     const answers = await loop.stop();
     // Cut off, a host answers nothing and refuses nothing: a request already sent there waits
-    // for the router's 30 s; the router passes over the host once it has missed two heartbeats.
+    // for the router's limit; the router passes over the host once it has missed two heartbeats.
     const failed = answers.filter((a) => a.status !== 200);
     console.log(
       `partition: dynos running elsewhere ${((movedAt - cutAt) / 1000).toFixed(1)} s after the cut; ${failed.length} of ${answers.length} requests failed (${JSON.stringify(byStatus(failed))})`,
     );
     for (const f of failed) expect(f.at).toBeGreaterThanOrEqual(cutAt - 100);
-    for (const f of failed) expect(f.at).toBeLessThanOrEqual(cutAt + 2.5 * 3_000 + 1_000);
+    for (const f of failed) expect(f.at).toBeLessThanOrEqual(cutAt + 2.5 * FLEET_TIER_CLOCKS.heartbeatMs + 1_000);
     expect((await allUp(app.id, 3)).map((d) => d.hostId)).not.toContain(cut.id);
   });
 
@@ -234,7 +233,7 @@ describe("a fleet of three hosts", { timeout: 300_000 }, () => {
         const rows = await allUp(app.id, 3, 5_000).catch(() => null);
         return rows?.every((r) => r.hostId !== lost.id) ? rows : null;
       },
-      HOST_TIMEOUT_MS + 90_000,
+      FLEET_TIER_CLOCKS.hostTimeoutMs + 90_000,
       250,
     );
     const recoveredAt = Date.now();
@@ -245,7 +244,7 @@ describe("a fleet of three hosts", { timeout: 300_000 }, () => {
       `host loss: dynos running elsewhere ${((recoveredAt - lostAt) / 1000).toFixed(1)} s after the loss; ${failed.length} of ${answers.length} requests failed (${JSON.stringify(byStatus(failed))}), between ${failed.length ? ((failed[0]!.at - lostAt) / 1000).toFixed(1) : "-"} s and ${failed.length ? ((failed.at(-1)!.at - lostAt) / 1000).toFixed(1) : "-"} s after it`,
     );
     expect(after.map((d) => d.hostId)).not.toContain(lost.id);
-    expect(recoveredAt - lostAt).toBeLessThan(HOST_TIMEOUT_MS + 60_000);
+    expect(recoveredAt - lostAt).toBeLessThan(FLEET_TIER_CLOCKS.hostTimeoutMs + 60_000);
     for (const f of failed) expect(f.at).toBeGreaterThanOrEqual(lostAt - 100);
     for (const f of failed) expect(f.at).toBeLessThanOrEqual(recoveredAt);
   });

@@ -1,3 +1,4 @@
+import { clocksOf } from "../../src/lib/clocks.ts";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -13,6 +14,10 @@ import type { ApiCall, ApiResult } from "./api.ts";
 import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "./own-database.ts";
 import { callApi } from "./second-worker.ts";
 import { slugArchive } from "./slugs.ts";
+
+/** The fleet tier's clocks: a silent host is down after 8 s, the fleet watch looks every 2 s, H12 after 10 s. */
+export const FLEET_TIER_CLOCK_VARS = { HOST_TIMEOUT_S: "8", FLEET_CHECK_S: "2", ROUTER_TIMEOUT_S: "10" };
+export const FLEET_TIER_CLOCKS = clocksOf(FLEET_TIER_CLOCK_VARS);
 
 /**
  * A fleet on one machine: a control plane (the platform's Worker on a database of its own)
@@ -137,6 +142,8 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
         RATE_LIMIT_PER_HOUR: "1000000",
         // One account fills the fleet here, to test placement: it may take all of its memory.
         ACCOUNT_LIMIT_MEMORY_SHARE: "1",
+        // The fleet's clocks, faster (see src/lib/clocks.ts): a lost host is over in seconds.
+        ...FLEET_TIER_CLOCK_VARS,
       },
     });
     for (const h of names) {

@@ -1,12 +1,13 @@
 import { signingKeys } from "../../auth/signing.ts";
 import type { HostRow } from "../../db/schema/hosts.ts";
 import { ApiError } from "../../errors.ts";
+import { clocksOf } from "../../lib/clocks.ts";
 import { type HeartbeatRequest, type HeartbeatResponse, SPOKEN_PROTOCOLS } from "../../protocol/host.ts";
 import { forgetRoutes } from "../../router/index.ts";
 import type { ServiceContext } from "../context.ts";
 import { advanceRollouts, desiredForHost } from "../dynos/dynos.ts";
 import { commandConfig } from "../dynos/host-commands.ts";
-import { endOneOffDynos, FLEET_WATCH_NAME, HEARTBEAT_INTERVAL_MS, recordObservedDynos, touchHost } from "./hosts.ts";
+import { endOneOffDynos, FLEET_WATCH_NAME, recordObservedDynos, touchHost } from "./hosts.ts";
 import { endVanishedOneOffs, finishReleasePhases } from "../builds/release-phase.ts";
 
 /**
@@ -54,6 +55,6 @@ export async function receiveHeartbeat(ctx: ServiceContext, host: HostRow, body:
     host_id: host.id,
     command_key: (await signingKeys(env.COMMAND_SIGNING_KEY)).publicJwk as JsonWebKey,
     desired: await desiredForHost(db, host.id, commandConfig(env).bootTimeoutS),
-    heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+    heartbeat_interval_ms: clocksOf(env).heartbeatMs,
   };
 }

@@ -1,5 +1,6 @@
 import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { bytesToBase64Url, sha256Hex } from "../../lib/bytes.ts";
+import { DEFAULT_CLOCKS } from "../../lib/clocks.ts";
 import type { Database } from "../../db/client.ts";
 import { apps, dynos, hosts, type HostRow } from "../../db/schema/index.ts";
 import { ApiError } from "../../errors.ts";
@@ -7,9 +8,10 @@ import { emit } from "../events/outbox.ts";
 import { type ObservedDyno, ONE_OFF_TYPES } from "../../protocol/host.ts";
 
 export const HOST_SECRET_PREFIX = "dph_";
-/** A host that has not sent a heartbeat for this long is down, and its dynos move. */
-export const HOST_TIMEOUT_MS = 30_000;
-export const HEARTBEAT_INTERVAL_MS = 3_000;
+/** A host that has not sent a heartbeat for this long is down, and its dynos move (HOST_TIMEOUT_S changes it). */
+export const HOST_TIMEOUT_MS = DEFAULT_CLOCKS.hostTimeoutMs;
+/** How often agents heartbeat, unless HEARTBEAT_INTERVAL_S says otherwise. */
+export const HEARTBEAT_INTERVAL_MS = DEFAULT_CLOCKS.heartbeatMs;
 /** The name of the platform's one FleetWatch Durable Object (which retires silent hosts on an alarm). */
 export const FLEET_WATCH_NAME = "fleet";
 
@@ -184,13 +186,11 @@ export async function endOneOffDynos(db: Database, hostId: string, observed: Obs
 }
 
 /** Marks hosts without a recent heartbeat as down: their one-off dynos end, the others are unassigned and placed again. */
-export async function retireSilentHosts(db: Database): Promise<number> {
+export async function retireSilentHosts(db: Database, timeoutMs = HOST_TIMEOUT_MS): Promise<number> {
   const dead = await db
     .update(hosts)
     .set({ state: "down", updatedAt: sql`now()` })
-    .where(
-      and(eq(hosts.state, "up"), or(isNull(hosts.lastHeartbeatAt), lt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${HOST_TIMEOUT_MS / 1000})`))),
-    )
+    .where(and(eq(hosts.state, "up"), or(isNull(hosts.lastHeartbeatAt), lt(hosts.lastHeartbeatAt, sql`now() - make_interval(secs => ${timeoutMs / 1000})`))))
     .returning({ id: hosts.id });
   for (const h of dead) {
     // A one-off dyno died with its host and is never run again; the others move.
