@@ -6,7 +6,7 @@ import path from "node:path";
 import { and, eq, sql } from "drizzle-orm";
 import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashToken } from "../../src/auth/tokens.ts";
+import { generateToken, hashToken } from "../../src/auth/tokens.ts";
 import type { Database } from "../../src/db/client.ts";
 import {
   type AccountRow,
@@ -34,7 +34,7 @@ import { setAppFeature } from "../../src/services/apps/features.ts";
 import { updateFormation } from "../../src/services/dynos/formation.ts";
 import { createHost, recordObservedDynos } from "../../src/services/fleet/hosts.ts";
 import { platform, tlsAgent } from "../support/api.ts";
-import { createOwnDatabase, type OwnDatabase } from "../support/own-database.ts";
+import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "../support/own-database.ts";
 import { startSecondWorker, type SecondWorker } from "../support/second-worker.ts";
 import { waitFor } from "../support/slugs.ts";
 
@@ -187,7 +187,11 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     own = await createOwnDatabase("events");
     w.db = own.handle.db;
-    w.worker = await startSecondWorker({ DATABASE_URL: own.url, DRAIN_ALLOW_HOSTS: `127.0.0.1:${receiverPort()}` });
+    w.worker = await startSecondWorker({
+      DATABASE_URL: own.url,
+      COMMAND_SIGNING_KEY: await throwawaySigningKey(),
+      DRAIN_ALLOW_HOSTS: `127.0.0.1:${receiverPort()}`,
+    });
     const stamp = Date.now().toString(36);
     const made = await w.db
       .insert(accounts)
@@ -198,7 +202,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
       .returning();
     w.account = made[0]!;
     w.other = made[1]!;
-    w.token = `dpl_${crypto.randomUUID().replace(/-/g, "")}`;
+    w.token = generateToken();
     await w.db
       .insert(oauthAuthorizations)
       .values({ accountId: w.account.id, tokenHash: await hashToken(w.token), tokenPrefix: w.token.slice(0, 8), tokenSuffix: w.token.slice(-4) });
@@ -289,11 +293,12 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
       token: w.token,
       body: { lines: 1500, tail: false, source: "app" },
     });
+    if (session.status !== 201) throw new Error(`log session: ${session.status} ${session.text}`);
     const text = await (await fetch(session.body.logplex_url, { dispatcher: tlsAgent() })).text();
     const lines = text
       .split("\n")
-      .filter((l) => / app\[api\]: /.test(l))
-      .map((l) => l.replace(/^\S+ app\[api\]: /, ""));
+      .filter((l) => /^data: \S+ app\[api\]: /.test(l))
+      .map((l) => l.replace(/^data: \S+ app\[api\]: /, ""));
     const metrics = await w.worker.api(`/apps/${s.app.name}/metrics?range=1h`, { token: w.token });
     const chart = (metrics.body.events as { kind: string }[]).map((e) => e.kind);
     const webhooks = hooks.filter((h) => h.path === `/${s.app.name}`).map((h) => h.body.resource);
@@ -333,7 +338,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
       it("committed: its effects appear once, and a repeated dispatch repeats none", async () => {
         const s = await seed(c);
         const res = await c.api(w, s);
-        expect(res.status).toBeLessThan(300);
+        expect(res.status, `${JSON.stringify(res)}\n${w.worker.output().slice(-3000)}`).toBeLessThan(300);
         await waitFor(
           "the effects",
           async () => !(await undispatched(s.app.id)) && (await effects(s, c.type)).webhooks.length >= c.webhooks.length,
