@@ -1,10 +1,17 @@
+import os from "node:os";
 import { defineConfig } from "vitest/config";
 
-// Four projects, one run (`npm test`): pure unit tests; the host agent on this machine
-// (sandboxes, builds, dynos) with no control plane; the platform (the real Worker in
-// workerd, a real PostgreSQL, the agent, the heroku CLI and git); and the attacks, each a
-// hostile tenant's way in that must fail, against the same platform (one start serves both
-// projects). `npx vitest --project unit` runs the first alone, `--project attacks` the last.
+// Four projects, one run (`npm test`): pure unit tests first, on their own; then, side by
+// side, the host agent on this machine (sandboxes, builds, dynos) with no control plane, the
+// platform (the real Worker in workerd, a real PostgreSQL, the agent, the heroku CLI and
+// git), and the attacks, each a hostile tenant's way in that must fail, against the same
+// platform (one start serves both projects). `npx vitest --project unit` runs the first
+// alone, `--project attacks` the last; `npm run test:fast` the unit, route and workerd tests.
+//
+// Most of those tests wait on processes, sockets and timers more than they compute, so they
+// run in more workers than the machine has processors (DYNOPLANE_TEST_WORKERS overrides).
+const workers = Number(process.env.DYNOPLANE_TEST_WORKERS) || Math.max(3, Math.ceil(os.availableParallelism() * 1.5));
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -12,19 +19,27 @@ export default defineConfig({
     pool: "forks",
     reporters: ["default"],
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
-      { extends: true, test: { name: "agent", include: ["test/agent/**/*.test.ts"] } },
+      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"], sequence: { groupOrder: 0 }, maxWorkers: workers } },
+      { extends: true, test: { name: "agent", include: ["test/agent/**/*.test.ts"], sequence: { groupOrder: 1 }, maxWorkers: workers } },
       {
         extends: true,
         test: {
           name: "platform",
           include: ["test/routes/**/*.test.ts", "test/workerd/**/*.test.ts", "test/e2e/**/*.test.ts"],
           globalSetup: ["./test/support/global-setup.ts"],
+          sequence: { groupOrder: 1 },
+          maxWorkers: workers,
         },
       },
       {
         extends: true,
-        test: { name: "attacks", include: ["test/attacks/**/*.test.ts"], globalSetup: ["./test/support/global-setup.ts"] },
+        test: {
+          name: "attacks",
+          include: ["test/attacks/**/*.test.ts"],
+          globalSetup: ["./test/support/global-setup.ts"],
+          sequence: { groupOrder: 1 },
+          maxWorkers: workers,
+        },
       },
     ],
   },
