@@ -122,7 +122,15 @@ describe("attached one-off dynos (supervisor)", () => {
     const session = collect(client);
     expect(await sup.attach(dyno.id, dynoSide)).toBe(true);
     await session.until(/^rendezvous\r\n/);
-    await waitFor("sleep running", () => (sup.inspect(dyno.id)?.sandbox?.tenantPids().length ?? 0) >= 2);
+    // The interrupt is for `sleep`: it is sent once that program runs, not merely its shell.
+    const runs = (pid: number) => {
+      try {
+        return path.basename(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "") === "sleep";
+      } catch {
+        return false;
+      }
+    };
+    await waitFor("sleep running", () => (sup.inspect(dyno.id)?.sandbox?.tenantPids() ?? []).some(runs));
     client.write("\u0003");
     await session.until(/after sleep 130/);
     client.write("ok\r");

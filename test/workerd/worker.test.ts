@@ -101,15 +101,23 @@ describe("the RateLimiter Durable Object", () => {
     const generous = await startSecondWorker({ RATE_LIMIT_PER_HOUR: "50000" });
     try {
       const owner = await makeAccount();
-      const remaining: number[] = [];
-      for (let i = 0; i < 12; i++) remaining.push(Number((await generous.api("/account", { token: owner.token })).headers.get("ratelimit-remaining")));
+      // Eight calls inside one grant's second (on a busy machine a round may take longer, and
+      // the budget refills meanwhile: such a round is measured again).
+      let remaining: number[] = [];
+      for (let round = 0; round < 5; round++) {
+        await new Promise((r) => setTimeout(r, 1_100));
+        const began = Date.now();
+        remaining = [];
+        for (let i = 0; i < 8; i++) remaining.push(Number((await generous.api("/account", { token: owner.token })).headers.get("ratelimit-remaining")));
+        if (Date.now() - began < 900) break;
+      }
       // Spent one by one from the calls granted at once (50 here), as the Durable Object would count them.
-      expect(remaining).toEqual(Array.from({ length: 12 }, (_, i) => remaining[0]! - i));
+      expect(remaining).toEqual(Array.from({ length: 8 }, (_, i) => remaining[0]! - i));
       expect(remaining[0]).toBeLessThanOrEqual(49_999);
-      // After the grant's second, the 38 unspent calls are given back with the next request.
+      // After the grant's second, the 42 unspent calls are given back with the next request.
       await new Promise((r) => setTimeout(r, 1_200));
       const next = Number((await generous.api("/account", { token: owner.token })).headers.get("ratelimit-remaining"));
-      expect(next).toBeGreaterThanOrEqual(remaining[11]! - 1);
+      expect(next).toBeGreaterThanOrEqual(remaining[7]! - 1);
     } finally {
       await generous.stop();
     }
