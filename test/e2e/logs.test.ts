@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api } from "../support/api.ts";
 import { closeDb, makeAccount, type TestAccount } from "../support/factories.ts";
 import { cliEnv, ensureHerokuCli, heroku, makeCliHome, stripAnsi, type CliResult } from "../support/heroku-cli.ts";
-import { askLogApp, lineText, logSessionUrl, makeLogApp, readSse, type SseEvent } from "../support/log-app.ts";
+import { askLogApp, lineText, logSessionUrl, makeLogApp, readSse, type SseEvent, wholeLog } from "../support/log-app.ts";
 
 // A real dyno prints lines; the unmodified heroku CLI reads them back through log sessions
 // (Server-Sent Events), with history, filters and --tail, next to router lines and app[api]
@@ -18,11 +18,6 @@ const outputLines = (res: CliResult) =>
     .filter((l) => l.trim() !== "");
 
 /** The whole log (up to 1,500 lines) as formatted lines, read directly. */
-async function wholeLog(token: string, app: string, body: Record<string, unknown> = {}): Promise<string[]> {
-  const reader = await readSse(await logSessionUrl(token, app, { lines: 1500, ...body }));
-  await reader.ended;
-  return reader.events.map((e) => e.data);
-}
 
 /** Waits until the log holds a line whose text satisfies `match`. */
 async function waitForLine(token: string, app: string, match: (text: string) => boolean, timeoutMs = 20_000): Promise<string[]> {

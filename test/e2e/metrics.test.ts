@@ -5,6 +5,7 @@ import { RELATIVE_ERROR } from "../../src/metrics/histogram.ts";
 import { api, platform, tlsAgent } from "../support/api.ts";
 import { launchBrowser, screenshot, signInWithBrowser, type TestBrowser } from "../support/browser.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { wholeLog } from "../support/log-app.ts";
 import { heroku, makeCliHome, stripAnsi } from "../support/heroku-cli.ts";
 import { appUrl, deploySlug, destroyApp, waitFor, waitForUp } from "../support/slugs.ts";
 
@@ -151,16 +152,17 @@ describe("app metrics", { timeout: 180_000 }, () => {
     const labs = await cli(["labs"]);
     expect(labs.code, labs.stderr).toBe(0);
     expect(stripAnsi(labs.stdout)).toMatch(/\[\+\]\s+log-runtime-metrics/);
-    const lines = await waitFor(
-      "sample lines in heroku logs",
+    // Waited for through the API; then the CLI shows them.
+    await waitFor(
+      "sample lines in the app's log",
       async () => {
-        const logs = await cli(["logs", "-n", "500"]);
-        const text = stripAnsi(logs.stdout);
-        return text.includes("sample#memory_rss=") && text.includes("sample#load_avg_1m=") ? text : null;
+        const text = (await wholeLog(owner.token, app.name)).join("\n");
+        return text.includes("sample#memory_rss=") && text.includes("sample#load_avg_1m=");
       },
       60_000,
-      3_000,
+      1_000,
     );
+    const lines = stripAnsi((await cli(["logs", "-n", "500"])).stdout);
     const memory = lines.split("\n").find((l) => l.includes("sample#memory_rss="))!;
     expect(memory).toMatch(
       /heroku\[web\.[12]\]: source=web\.[12] dyno=heroku\.[0-9a-f-]+\.[0-9a-f-]+ sample#memory_total=[\d.]+MB sample#memory_rss=[\d.]+MB sample#memory_cache=[\d.]+MB sample#memory_swap=[\d.]+MB sample#memory_pgpgin=\d+pages sample#memory_pgpgout=\d+pages sample#memory_quota=512\.00MB/,

@@ -126,6 +126,13 @@ export async function logSessionUrl(token: string, app: string, body: Record<str
   return res.body.logplex_url;
 }
 
+/** An app's whole log (its last 1,500 lines, formatted), read through a log session as `heroku logs` reads it. */
+export async function wholeLog(token: string, app: string, body: Record<string, unknown> = {}): Promise<string[]> {
+  const reader = await readSse(await logSessionUrl(token, app, { lines: 1500, ...body }));
+  await reader.ended;
+  return reader.events.map((e) => e.data);
+}
+
 /** The text after `source[dyno]: ` of a formatted line. */
 export const lineText = (data: string) => data.replace(/^\S+ [a-z]+\[[^\]]+\]: /, "");
 
