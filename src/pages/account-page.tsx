@@ -11,7 +11,7 @@ import { countBrowserSessions, revokeAllBrowserSessions } from "../services/acce
 import { getAccount } from "../services/access/accounts.ts";
 import { ecoSummary, type EcoSummary } from "../services/eco/keep-alive.ts";
 import { bedtimeText, pingText, REASONS } from "./keep-alive-section.tsx";
-import { appHref, href, redirectWith, sessionOrLogin, type DashboardEnv } from "./context.ts";
+import { appHref, href, redirectWith, sessionOrLogin, type DashboardEnv } from "./request.ts";
 import { Fact, Layout, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
 /** The account's API key row, or null when it has none (keys are optional until generated). */

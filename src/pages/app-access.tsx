@@ -4,7 +4,7 @@ import { ApiError } from "../errors.ts";
 import type { AppAccess } from "../services/apps/apps.ts";
 import { addCollaborator, listMembers, type Member, removeCollaborator } from "../services/access/collaborators.ts";
 import { appForm, appOrLogin } from "./app-support.tsx";
-import { appHref, type DashboardEnv, field } from "./context.ts";
+import { appHref, type DashboardEnv, field } from "./request.ts";
 import { AppFrame, frameOf, type Frame, PostForm, Time } from "./layout.tsx";
 
 const AccessView: FC<{ frame: Frame; app: AppAccess; members: Member[] }> = ({ frame, app, members }) => {

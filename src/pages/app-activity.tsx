@@ -3,7 +3,7 @@ import type { FC } from "hono/jsx";
 import type { AppRow, ReleaseRow } from "../db/schema/index.ts";
 import { parseRange } from "../lib/range.ts";
 import { currentVersion, listReleases, RELEASE_SORT_FIELDS, rollback } from "../services/apps/releases.ts";
-import { appHref, field, type DashboardEnv } from "./context.ts";
+import { appHref, field, type DashboardEnv } from "./request.ts";
 import { appForm, appOrLogin, ReleasesTable } from "./app-support.tsx";
 import { AppFrame, PostForm, frameOf, type Frame } from "./layout.tsx";
 

@@ -7,7 +7,7 @@ import { PLANS, POSTGRES } from "../services/addons/catalog.ts";
 import { databaseUrl, postgresProvider } from "../services/addons/providers/postgres.ts";
 import { type AddonView, addonCredentials, createAddon, destroyAddon, findAddon, rotateCredentials } from "../services/addons/addons.ts";
 import { appForm, appOrLogin, StateBadge } from "./app-support.tsx";
-import { appHref, field, type DashboardEnv } from "./context.ts";
+import { appHref, field, type DashboardEnv } from "./request.ts";
 import { AppFrame, frameOf, PostForm, Time, type Frame } from "./layout.tsx";
 
 const planLabel = (name: string) => PLANS.find((p) => p.name === name)?.humanName ?? name;

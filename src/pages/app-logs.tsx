@@ -5,7 +5,7 @@ import { listFormation } from "../services/dynos/formation.ts";
 import { createLogSession } from "../services/logs/sessions.ts";
 import { formatLogLine } from "../logs/lines.ts";
 import { logChannel } from "../services/logs/logs.ts";
-import { appHref, href, type DashboardContext, type DashboardEnv } from "./context.ts";
+import { appHref, href, type DashboardCall, type DashboardEnv } from "./request.ts";
 import { appOrLogin } from "./app-support.tsx";
 import { AppFrame, frameOf, type Frame } from "./layout.tsx";
 
@@ -20,7 +20,7 @@ interface Filters {
 }
 
 /** The filters a query string asks for; anything malformed means "all". */
-function filtersOf(c: DashboardContext): Filters {
+function filtersOf(c: DashboardCall): Filters {
   const type = c.req.query("type") ?? "";
   const source = c.req.query("source");
   return { type: SELECTOR_RE.test(type) ? type : undefined, source: source === "app" || source === "heroku" ? source : undefined };
@@ -29,7 +29,7 @@ function filtersOf(c: DashboardContext): Filters {
 const query = (f: Filters) => new URLSearchParams({ ...(f.type ? { type: f.type } : {}), ...(f.source ? { source: f.source } : {}) }).toString();
 
 /** A tail session for the signed-in person's app, through the same service as `heroku logs --tail`. */
-async function streamUrl(c: DashboardContext, app: AppRow, accountId: string, f: Filters): Promise<string> {
+async function streamUrl(c: DashboardCall, app: AppRow, accountId: string, f: Filters): Promise<string> {
   const session = await createLogSession(c.env, app.id, accountId, { lines: HISTORY_LINES, tail: true, dyno: f.type, source: f.source });
   return session.logplexUrl;
 }

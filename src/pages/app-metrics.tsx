@@ -5,7 +5,7 @@ import type { RequestPoint } from "../metrics/series.ts";
 import { appMetricsView, type EcoView, type MetricsView, metricsQuery } from "../services/metrics/view.ts";
 import { appOrLogin } from "./app-support.tsx";
 import { type ChartLine, type ChartMarker, LineChart, MARKER_COLORS, StackedBars, type TimeAxis } from "./charts.tsx";
-import { appHref, type DashboardEnv, href } from "./context.ts";
+import { appHref, type DashboardEnv, href } from "./request.ts";
 import { AppFrame, type Frame, frameOf } from "./layout.tsx";
 
 /** Ranges the tab offers (the API has 30 days too). */

@@ -8,7 +8,7 @@ import { listDynos } from "../services/dynos/dynos.ts";
 import { listFormation } from "../services/dynos/formation.ts";
 import { currentVersion, listReleases, RELEASE_SORT_FIELDS } from "../services/apps/releases.ts";
 import { hasDeployed } from "../services/apps/slugs.ts";
-import { appHref, type DashboardEnv } from "./context.ts";
+import { appHref, type DashboardEnv } from "./request.ts";
 import { appOrLogin, ReleasesTable, StateBadge } from "./app-support.tsx";
 import { AppFrame, Fact, Time, frameOf, type Frame } from "./layout.tsx";
 

@@ -15,7 +15,7 @@ import { type AddonView, listAddonsForApp } from "../services/addons/addons.ts";
 import { AddonsSection } from "./app-addons.tsx";
 import { listDynos, restartDynos, stopDynos } from "../services/dynos/dynos.ts";
 import { listFormation, MAX_QUANTITY, updateFormation } from "../services/dynos/formation.ts";
-import { appHref, field, type DashboardEnv } from "./context.ts";
+import { appHref, field, type DashboardEnv } from "./request.ts";
 import { appForm, appOrLogin, StateBadge } from "./app-support.tsx";
 import { AppFrame, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 

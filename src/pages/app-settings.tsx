@@ -4,7 +4,7 @@ import { ApiError, invalidParams } from "../errors.ts";
 import { gitUrl, publicUrls } from "../lib/urls.ts";
 import { type AppAccess, deleteApp } from "../services/apps/apps.ts";
 import { getConfigVars, setConfigVars } from "../services/apps/config-vars.ts";
-import { appHref, field, href, rawField, type DashboardContext, type DashboardEnv } from "./context.ts";
+import { appHref, field, href, rawField, type DashboardCall, type DashboardEnv } from "./request.ts";
 import { appForm, appOrLogin } from "./app-support.tsx";
 import { AppFrame, Fact, PostForm, frameOf, type Frame } from "./layout.tsx";
 
@@ -128,7 +128,7 @@ const DeleteApp: FC<{ frame: Frame; app: string }> = ({ frame, app }) => (
 );
 
 /** Applies one config patch from a form and reports back on the settings page. */
-function patchConfig(read: (c: DashboardContext) => Promise<{ patch: Record<string, string | null>; done: string }>) {
+function patchConfig(read: (c: DashboardCall) => Promise<{ patch: Record<string, string | null>; done: string }>) {
   return appForm(
     (app) => `${appHref(app.name, "settings")}?reveal=1#config-vars`,
     async ({ c, app, ctx }) => {

@@ -4,7 +4,7 @@ import { ApiError } from "../errors.ts";
 import { type AppAccess, findAppForActor } from "../services/apps/apps.ts";
 import type { BrowserSession } from "../services/access/browser-sessions.ts";
 import { requestContext, type ServiceContext } from "../services/context.ts";
-import { type DashboardContext, redirectWith, sessionOrLogin } from "./context.ts";
+import { type DashboardCall, redirectWith, sessionOrLogin } from "./request.ts";
 import { Time } from "./layout.tsx";
 
 /**
@@ -12,7 +12,7 @@ import { Time } from "./layout.tsx";
  * as the API (someone else's app is a 403, an unknown one a 404, both rendered by the
  * dashboard's error page); or the redirect to sign in.
  */
-export async function appOrLogin(c: DashboardContext): Promise<{ session: BrowserSession; app: AppAccess } | { redirect: Response }> {
+export async function appOrLogin(c: DashboardCall): Promise<{ session: BrowserSession; app: AppAccess } | { redirect: Response }> {
   const auth = sessionOrLogin(c);
   if ("redirect" in auth) return auth;
   const app = await findAppForActor(c.var.db, auth.session.actor, c.req.param("name") ?? "");
@@ -24,7 +24,7 @@ export type FormDone = string | { text: string; to: string };
 
 /** What a form's change is given: the request, the app, the service context of the person signed in. */
 export interface FormInput {
-  c: DashboardContext;
+  c: DashboardCall;
   app: AppAccess;
   ctx: ServiceContext;
   session: BrowserSession;
@@ -36,7 +36,7 @@ export interface FormInput {
  * the refusal's message when the change was refused (an ApiError, which changed nothing).
  */
 export function appForm(back: (app: AppAccess) => string, change: (input: FormInput) => Promise<FormDone>) {
-  return async (c: DashboardContext): Promise<Response> => {
+  return async (c: DashboardCall): Promise<Response> => {
     const found = await appOrLogin(c);
     if ("redirect" in found) return found.redirect;
     const { app, session } = found;

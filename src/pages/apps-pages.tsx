@@ -6,7 +6,7 @@ import { DEFAULT_PAGE_SIZE, parseRange } from "../lib/range.ts";
 import { publicUrls, webUrl, type PublicUrls } from "../lib/urls.ts";
 import { APP_SORT_FIELDS, createApp, listApps } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
-import { appHref, field, href, redirectWith, sessionOrLogin, type DashboardContext, type DashboardEnv } from "./context.ts";
+import { appHref, field, href, redirectWith, sessionOrLogin, type DashboardCall, type DashboardEnv } from "./request.ts";
 import { Layout, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
 interface AppsProps {
@@ -81,7 +81,7 @@ const AppsView: FC<AppsProps> = ({ frame, apps, more, urls, error, name }) => (
   </Layout>
 );
 
-async function render(c: DashboardContext, extra: { error?: string; name?: string; status?: 200 | 422 } = {}) {
+async function render(c: DashboardCall, extra: { error?: string; name?: string; status?: 200 | 422 } = {}) {
   const page = await listApps(c.var.db, c.var.session!.actor, parseRange(undefined, APP_SORT_FIELDS));
   return c.html(
     <AppsView frame={frameOf(c, "Apps")} apps={page.items} more={!!page.nextRange} urls={publicUrls(c.env)} error={extra.error} name={extra.name} />,

@@ -5,7 +5,7 @@ import { ApiError } from "../errors.ts";
 import { authenticatePassword, createAccount, MIN_PASSWORD_LENGTH } from "../services/access/accounts.ts";
 import { createBrowserSession, revokeBrowserSession } from "../services/access/browser-sessions.ts";
 import { clearFailures, clientAddressOf, isThrottled, recordFailure, throttleKeys } from "../services/access/sign-in-throttle.ts";
-import { field, href, rawField, redirectWith, safeNext, type DashboardContext, type DashboardEnv } from "./context.ts";
+import { field, href, rawField, redirectWith, safeNext, type DashboardCall, type DashboardEnv } from "./request.ts";
 import { Card, PostForm, frameOf, type Frame } from "./layout.tsx";
 
 /** The same words for a wrong password and an unknown email, so a failure reveals neither. */
@@ -73,7 +73,7 @@ const SignUpPage: FC<{ frame: Frame; email?: string; next: string | null; error?
 );
 
 /** Signs the browser in as `account`: a fresh session (never a reused id), then on to `next`. */
-async function startSession(c: DashboardContext, account: { id: string; email: string }, next: string | null) {
+async function startSession(c: DashboardCall, account: { id: string; email: string }, next: string | null) {
   const session = await createBrowserSession(c.var.db, account, {
     userAgent: c.req.header("User-Agent"),
     clientAddress: clientAddressOf(c.req.raw, c.env.CLIENT_ADDRESS_HEADER),

@@ -3,7 +3,7 @@ import type { FC } from "hono/jsx";
 import { hostnameOf, looksLikeBrowserId } from "../auth/login-handoff.ts";
 import type { LoginAttemptRow } from "../db/schema/index.ts";
 import { decideAttempt, findAttemptForBrowser, isOpen } from "../services/access/login-attempts.ts";
-import { field, href, sessionOrLogin, type DashboardEnv } from "./context.ts";
+import { field, href, sessionOrLogin, type DashboardEnv } from "./request.ts";
 import { Card, PostForm, frameOf, type Frame } from "./layout.tsx";
 
 const GONE = "This login link has expired or was already used. Run heroku login again to get a new one.";

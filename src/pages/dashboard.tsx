@@ -24,7 +24,7 @@ import { settingsPages } from "./app-settings.tsx";
 import { appsPages } from "./apps-pages.tsx";
 import { authPages } from "./auth-pages.tsx";
 import { cliLoginPages } from "./cli-login.tsx";
-import { href, takeFlash, type DashboardContext, type DashboardEnv } from "./context.ts";
+import { href, takeFlash, type DashboardCall, type DashboardEnv } from "./request.ts";
 import { Card, frameOf } from "./layout.tsx";
 import { LOGS_SCRIPT } from "./logs-script.ts";
 import { METRICS_SCRIPT, metricsPages } from "./app-metrics.tsx";
@@ -77,7 +77,7 @@ const browserSession = createMiddleware<DashboardEnv>(async (c, next) => {
   await next();
 });
 
-function formExpired(c: DashboardContext) {
+function formExpired(c: DashboardCall) {
   return c.html(
     <Card frame={frameOf(c, "Form expired")} heading="This form has expired">
       <p role="alert">The form was not sent from this site, or it is too old. Nothing was changed. Go back, reload the page and try again.</p>
@@ -89,7 +89,7 @@ function formExpired(c: DashboardContext) {
   );
 }
 
-function errorPage(c: DashboardContext, status: 403 | 404 | 422 | 500, heading: string, text: string) {
+function errorPage(c: DashboardCall, status: 403 | 404 | 422 | 500, heading: string, text: string) {
   return c.html(
     <Card frame={frameOf(c, heading)} heading={heading}>
       <p role="alert">{text}</p>

@@ -1,7 +1,7 @@
 import type { FC } from "hono/jsx";
 import { type Bedtime, clockTime } from "../services/eco/bedtime.ts";
 import type { KeepAliveDecision, KeepAliveReason } from "../services/eco/keep-alive.ts";
-import { appHref } from "./context.ts";
+import { appHref } from "./request.ts";
 import { PostForm, Time, type Frame } from "./layout.tsx";
 
 /** What a scheduled run does with a kept app now, in words. */

@@ -1,6 +1,6 @@
 import { raw } from "hono/html";
 import type { Child, FC, PropsWithChildren } from "hono/jsx";
-import { appHref, href, type DashboardContext, type Flash } from "./context.ts";
+import { appHref, href, type DashboardCall, type Flash } from "./request.ts";
 
 /** What every page's frame needs from the request. */
 export interface Frame {
@@ -11,7 +11,7 @@ export interface Frame {
 }
 
 /** The frame of the current request, titled `title`. */
-export const frameOf = (c: DashboardContext, title: string): Frame => ({
+export const frameOf = (c: DashboardCall, title: string): Frame => ({
   title,
   email: c.var.session?.actor.email ?? null,
   csrf: c.var.csrf,

@@ -3,7 +3,7 @@ import type { FC } from "hono/jsx";
 import { ApiError } from "../errors.ts";
 import { getAccount } from "../services/access/accounts.ts";
 import { drainHost, type HostView, listHosts, undrainHost } from "../services/fleet/fleet.ts";
-import { type DashboardContext, type DashboardEnv, href, redirectWith, sessionOrLogin } from "./context.ts";
+import { type DashboardCall, type DashboardEnv, href, redirectWith, sessionOrLogin } from "./request.ts";
 import { type Frame, frameOf, Layout, PostForm, Time } from "./layout.tsx";
 
 /** Where the fleet page is. */
@@ -13,7 +13,7 @@ const FLEET = href("/operator/hosts");
  * The signed-in account when it is an operator; anyone else gets the dashboard's 404, so the
  * page's existence is not news to them.
  */
-async function operatorOrNotFound(c: DashboardContext) {
+async function operatorOrNotFound(c: DashboardCall) {
   const auth = sessionOrLogin(c);
   if ("redirect" in auth) return auth;
   const account = await getAccount(c.var.db, auth.session.actor.accountId);

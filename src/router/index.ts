@@ -79,14 +79,14 @@ const html = (page: { toString(): string }, status: number, headers: Record<stri
  * web dyno. Null when it is not such a request (the API, a custom domain, a ping, a route
  * not known yet); a request it could not place resolves to null for the full path.
  */
-export function fastRoute(request: Request, env: Bindings, ctx: ExecutionContext): Promise<Response | null> | null {
+export function fastRoute(request: Request, env: Bindings, execution: ExecutionContext): Promise<Response | null> | null {
   const name = appNameFromHost(request.headers.get("Host") ?? undefined, env.APPS_DOMAIN);
   if (!name) return null;
   const hot = routingTable.get(name);
   if (!hot || Date.now() - hot.at >= ROUTE_TTL_MS || internalPings.has(request)) return null;
   if (!hot.dynos.some(routable)) return null;
-  const call: RouterCall = { request, env, after: (work) => ctx.waitUntil(work), requestId: crypto.randomUUID() };
-  return routeKnown(call, requestContext(call), name, hot, true);
+  const call: RouterCall = { request, env, after: (work) => execution.waitUntil(work), requestId: crypto.randomUUID() };
+  return routeKnown(call, routedRequest(call), name, hot, true);
 }
 
 /**
@@ -94,12 +94,12 @@ export function fastRoute(request: Request, env: Bindings, ctx: ExecutionContext
  * is counted and touches the app; a dyno found gone drops the route and resolves to null,
  * for the request to be routed again from the database.
  */
-async function routeKnown(call: RouterCall, ctx: RequestContext, name: string, route: Route, visit: boolean): Promise<Response | null> {
+async function routeKnown(call: RouterCall, routed: RoutedRequest, name: string, route: Route, visit: boolean): Promise<Response | null> {
   if (visit) {
     countVisit(route.appId);
     touchSoon(call, route.appId);
   }
-  const answered = await dispatch(call, ctx, route.appId, route.dynos.filter(routable), SAFE.has(call.request.method));
+  const answered = await dispatch(call, routed, route.appId, route.dynos.filter(routable), SAFE.has(call.request.method));
   if (!answered) routingTable.delete(name);
   return answered;
 }
@@ -117,14 +117,14 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
     if (!name) return next();
   }
   const call: RouterCall = { request: c.req.raw, env: c.env, after: (work) => c.executionCtx.waitUntil(work), requestId: c.var.requestId };
-  const ctx = requestContext(call);
+  const routed = routedRequest(call);
   // A keep-alive ping (routed in-process by the scheduled run) is traffic, but not a visit:
   // its run records it, and it is not counted where the app's quiet hours are read.
   const ping = internalPings.get(c.req.raw);
   // A ping comes with its route, read for its whole share of apps in one query.
   const hot = ping?.route ?? routingTable.get(name);
   if (hot && (ping?.route || Date.now() - hot.at < ROUTE_TTL_MS) && hot.dynos.some(routable)) {
-    const answered = await routeKnown(call, ctx, name, hot, !ping);
+    const answered = await routeKnown(call, routed, name, hot, !ping);
     if (answered) return answered;
   }
   const handle = ping ? null : await openControlDb(c.env);
@@ -135,14 +135,14 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
     // Dynos keep running in maintenance; visitors get Heroku's page, and nothing wakes an app.
     if (app.maintenance) {
       routingTable.delete(name);
-      return fail(call, ctx, app.id, "H80");
+      return fail(call, routed, app.id, "H80");
     }
     if (!(await hasDeployed(db, app.id))) return html(welcomePage(name), 200);
     if (!ping) {
       countVisit(app.id);
       await touch(db, app.id);
     }
-    return await routeToApp(call, ctx, db, name, app.id);
+    return await routeToApp(call, routed, db, name, app.id);
   } finally {
     if (handle) c.executionCtx.waitUntil(handle.close());
   }
@@ -228,7 +228,7 @@ async function waitForUp(db: Database, appId: string, deadline: number): Promise
   }
 }
 
-interface RequestContext {
+interface RoutedRequest {
   started: number;
   requestId: string;
   clientIp: string;
@@ -236,7 +236,7 @@ interface RequestContext {
   fields: { method: string; path: string; host: string; requestId: string; fwd: string; protocol: string };
 }
 
-function requestContext(call: RouterCall): RequestContext {
+function routedRequest(call: RouterCall): RoutedRequest {
   const { request } = call;
   const given = request.headers.get("X-Request-Id");
   const requestId = given && /^[\w-]{20,200}$/.test(given) ? given : call.requestId;
@@ -259,9 +259,9 @@ function logRouterLine(call: RouterCall, appId: string, text: string) {
 }
 
 /** Heroku's error page (the maintenance page for H80) with a `code=Hxx` router line. */
-function fail(call: RouterCall, ctx: RequestContext, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - ctx.started) {
+function fail(call: RouterCall, routed: RoutedRequest, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - routed.started) {
   const page = (code === "H80" ? maintenancePage() : code === "H82" ? quotaExhaustedPage() : applicationErrorPage()).toString();
-  logRouterLine(call, appId, routerLogLine({ ...ctx.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code));
+  logRouterLine(call, appId, routerLogLine({ ...routed.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code));
   recordRequest(call.env, call.after, appId, { status: 503, ms: serviceMs, bytes: page.length, code });
   return html(page, 503, { "Retry-After": "5" });
 }
@@ -270,48 +270,48 @@ function fail(call: RouterCall, ctx: RequestContext, appId: string, code: Router
  * Sends the request to the next dyno in turn and logs the router line. With `mayRetry`,
  * a dyno that is gone yields null so the caller can route again from fresh state.
  */
-async function dispatch(call: RouterCall, ctx: RequestContext, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
+async function dispatch(call: RouterCall, routed: RoutedRequest, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
   const dyno = pickInTurn(appId, reachable(candidates, Date.now(), 2.5 * clocksOf(call.env).heartbeatMs));
-  const result = await forwardToDyno(call, ctx.url, dyno, ctx.requestId, ctx.clientIp);
+  const result = await forwardToDyno(call, routed.url, dyno, routed.requestId, routed.clientIp);
   if (!result.response) {
     if (result.hostUnreachable) markUnreachable(dyno.hostId);
     if (mayRetry && result.failure !== "timeout") return null;
     // A request that may be sent again tries the app's other dynos before the router answers with an error.
     const others = candidates.filter((d) => d.id !== dyno.id);
-    if (SAFE.has(call.request.method) && result.failure !== "timeout" && others.length) return dispatch(call, ctx, appId, others, false);
+    if (SAFE.has(call.request.method) && result.failure !== "timeout" && others.length) return dispatch(call, routed, appId, others, false);
     const code = result.failure === "timeout" ? "H12" : result.failure === "not_running" ? "H10" : "H13";
-    return fail(call, ctx, appId, code, dyno.name, result.serviceMs);
+    return fail(call, routed, appId, code, dyno.name, result.serviceMs);
   }
   const res = result.response;
   const bytes = Number(res.headers.get("Content-Length") ?? 0);
   logRouterLine(
     call,
     appId,
-    routerLogLine({ ...ctx.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
+    routerLogLine({ ...routed.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
   );
   recordRequest(call.env, call.after, appId, { status: res.status, ms: result.connectMs + result.serviceMs, bytes });
   return res;
 }
 
-async function routeToApp(call: RouterCall, ctx: RequestContext, db: Database, name: string, appId: string) {
+async function routeToApp(call: RouterCall, routed: RoutedRequest, db: Database, name: string, appId: string) {
   let list = await webDynos(db, appId);
-  if (!list.length) return fail(call, ctx, appId, "H14");
+  if (!list.length) return fail(call, routed, appId, "H14");
   if (list.every((d) => d.desired === "sleeping")) {
     const coordinator = call.env.APP_COORDINATOR.get(call.env.APP_COORDINATOR.idFromName(appId));
     const woke = await coordinator.wake(appId);
-    if (woke === "exhausted") return fail(call, ctx, appId, "H82");
-    if (woke === "timeout") return fail(call, ctx, appId, "H20");
+    if (woke === "exhausted") return fail(call, routed, appId, "H82");
+    if (woke === "timeout") return fail(call, routed, appId, "H20");
     list = await webDynos(db, appId);
   }
-  if (!list.some(routable)) list = await waitForUp(db, appId, ctx.started + 75_000);
+  if (!list.some(routable)) list = await waitForUp(db, appId, routed.started + 75_000);
   const candidates = list.filter(routable);
   if (!candidates.length) {
     routingTable.delete(name);
-    if (list.some((d) => d.desired === "up" && d.state === "starting")) return fail(call, ctx, appId, "H20");
-    if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail(call, ctx, appId, "H10", list.find((d) => d.state === "crashed")?.name);
-    return fail(call, ctx, appId, "H14");
+    if (list.some((d) => d.desired === "up" && d.state === "starting")) return fail(call, routed, appId, "H20");
+    if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail(call, routed, appId, "H10", list.find((d) => d.state === "crashed")?.name);
+    return fail(call, routed, appId, "H14");
   }
   if (routingTable.size >= 10_000) routingTable.clear(); // bounded memory with very many apps
   routingTable.set(name, { appId, dynos: list, at: Date.now() });
-  return (await dispatch(call, ctx, appId, candidates, false))!;
+  return (await dispatch(call, routed, appId, candidates, false))!;
 }

@@ -55,7 +55,7 @@ const statuses = (commands: RefCommand[], refused: Map<string, string>, deployEr
 const once = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(bytes), c.close()) });
 
 /** What handling one push needs. */
-export interface PushContext {
+export interface IncomingPush {
   db: Database;
   env: Bindings;
   app: AppRow;
@@ -68,7 +68,7 @@ export interface PushContext {
  * starts its build, and answers with a stream that relays the build's output live and
  * ends with the report-status. Nothing changes for a push whose pack is refused.
  */
-export async function receivePush(ctx: PushContext, request: ReceivePackRequest): Promise<ReadableStream<Uint8Array>> {
+export async function receivePush(push: IncomingPush, request: ReceivePackRequest): Promise<ReadableStream<Uint8Array>> {
   const useSideband = request.capabilities.includes("side-band-64k");
   const { deploy, skipped, refused } = planPush(request.commands);
   if (!deploy) {
@@ -81,7 +81,7 @@ export async function receivePush(ctx: PushContext, request: ReceivePackRequest)
   let pack: Awaited<ReturnType<typeof storePack>>;
   try {
     if (!request.pack) throw new PackError("the push carried no pack");
-    pack = await storePack(ctx.db, ctx.env.BLOBS, ctx.app, deploy.newId, request.pack, ctx.maxBytes);
+    pack = await storePack(push.db, push.env.BLOBS, push.app, deploy.newId, request.pack, push.maxBytes);
   } catch (err) {
     if (!(err instanceof PackError || err instanceof TooLargeError || err instanceof GitProtocolError)) throw err;
     await drain(request.pack);
@@ -89,16 +89,16 @@ export async function receivePush(ctx: PushContext, request: ReceivePackRequest)
     const report = reportStatus(err.message, statuses(request.commands, refused, "unpacker error"));
     return once(useSideband ? concatBytes([why, finalReport(true, report)]) : report);
   }
-  const build = await startBuild(ctx.db, ctx.env, ctx.app, ctx.actor, {
+  const build = await startBuild(push.db, push.env, push.app, push.actor, {
     kind: "git",
     commit: deploy.newId,
     sourceBlobKey: pack.blobKey,
-    sourceUrl: gitUrl(publicUrls(ctx.env), ctx.app.name),
+    sourceUrl: gitUrl(publicUrls(push.env), push.app.name),
     sourceVersion: deploy.newId,
     packId: pack.id,
-    buildpacks: ctx.app.buildpacks,
+    buildpacks: push.app.buildpacks,
   });
-  return relayBuild(ctx.env, build.id, useSideband, (ok) => statuses(request.commands, refused, ok ? undefined : "build failed"));
+  return relayBuild(push.env, build.id, useSideband, (ok) => statuses(request.commands, refused, ok ? undefined : "build failed"));
 }
 
 /**

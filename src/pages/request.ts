@@ -23,8 +23,8 @@ export interface DashboardEnv {
   Variables: DashboardVariables;
 }
 
-/** A dashboard request's context. */
-export type DashboardContext = Context<DashboardEnv>;
+/** One dashboard request and its answer (Hono's handle of both), as a page handler gets it. */
+export type DashboardCall = Context<DashboardEnv>;
 
 /** The dashboard's URL prefix; the Platform API owns `/apps` and friends at the root. */
 export const BASE = "/dashboard";
@@ -36,12 +36,12 @@ export const href = (path: string) => `${BASE}${path}`;
 export const appHref = (name: string, tab = "") => href(`/apps/${encodeURIComponent(name)}${tab ? `/${tab}` : ""}`);
 
 /** Leaves a message for the next page. */
-export async function setFlash(c: DashboardContext, flash: Flash): Promise<void> {
+export async function setFlash(c: DashboardCall, flash: Flash): Promise<void> {
   await writeCookie(c, c.env.COMMAND_SIGNING_KEY, FLASH_COOKIE, JSON.stringify(flash), 60);
 }
 
 /** Takes (and clears) the message a previous request left. */
-export async function takeFlash(c: DashboardContext): Promise<Flash | null> {
+export async function takeFlash(c: DashboardCall): Promise<Flash | null> {
   const raw = await readCookie(c, c.env.COMMAND_SIGNING_KEY, FLASH_COOKIE);
   if (!raw) return null;
   clearCookie(c, FLASH_COOKIE);
@@ -54,7 +54,7 @@ export async function takeFlash(c: DashboardContext): Promise<Flash | null> {
 }
 
 /** Post/redirect/get: a 303 to `to` carrying a message. */
-export async function redirectWith(c: DashboardContext, to: string, flash: Flash): Promise<Response> {
+export async function redirectWith(c: DashboardCall, to: string, flash: Flash): Promise<Response> {
   await setFlash(c, flash);
   return c.redirect(to, 303);
 }
@@ -69,7 +69,7 @@ export function safeNext(next: unknown): string | null {
 }
 
 /** The signed-in session, or a redirect to the sign-in page that comes back here. */
-export function sessionOrLogin(c: DashboardContext): { session: BrowserSession } | { redirect: Response } {
+export function sessionOrLogin(c: DashboardCall): { session: BrowserSession } | { redirect: Response } {
   const session = c.var.session;
   if (session) return { session };
   const here = new URL(c.req.url);
@@ -78,14 +78,14 @@ export function sessionOrLogin(c: DashboardContext): { session: BrowserSession }
 }
 
 /** A form field as a trimmed string ("" when absent or not text). */
-export async function field(c: DashboardContext, name: string): Promise<string> {
+export async function field(c: DashboardCall, name: string): Promise<string> {
   const body = await c.req.parseBody();
   const value = body[name];
   return typeof value === "string" ? value.trim() : "";
 }
 
 /** A form field exactly as typed (passwords, config values). */
-export async function rawField(c: DashboardContext, name: string): Promise<string> {
+export async function rawField(c: DashboardCall, name: string): Promise<string> {
   const value = (await c.req.parseBody())[name];
   return typeof value === "string" ? value : "";
 }
