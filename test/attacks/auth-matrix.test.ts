@@ -353,12 +353,14 @@ describe("the route table", () => {
 
 describe.each(ROUTES.map((r) => ({ ...r, label: `${r.method} ${r.path}` })))("$label", (route) => {
   let w: World;
+  /** The world as it was made: every refused request must leave it so. */
+  let before: Snapshot;
   beforeAll(async () => {
     w = await makeWorld();
+    before = await snapshot(w);
   });
 
   it.each(casesFor(route).map((c) => [c.label, c] as const))("refuses %s and changes nothing", async (_label, c) => {
-    const before = await snapshot(w);
     const path = fill(route.path, {
       app: c.appBy === "id" ? w.app.id : w.app.name,
       authorization: w.spare.id,
