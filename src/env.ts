@@ -47,6 +47,8 @@ export interface Bindings {
   HOST_TIMEOUT_S?: string;
   FLEET_CHECK_S?: string;
   ROUTER_TIMEOUT_S?: string;
+  TAIL_KEEPALIVE_S?: string;
+  LOGIN_KEEPALIVE_S?: string;
   /**
    * Log drain endpoints (`host:port`, separated by commas or spaces) allowed even though
    * they are on loopback or private addresses. Empty in production; a test platform names

@@ -12,8 +12,6 @@ import { signToken, verifyToken } from "./signing.ts";
 export const ATTEMPT_TTL_S = 10 * 60;
 /** The poll token's audience: nothing else the key signs is accepted here. */
 export const POLL_AUDIENCE = "dynoplane:cli-login";
-/** Whitespace is sent this often while the CLI waits; its socket gives up after 60 s of silence. */
-export const KEEPALIVE_MS = 20_000;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const BROWSER_ID_RE = /^[A-Za-z0-9_-]{43}$/;

@@ -5,11 +5,10 @@ import { LogDrainSender, type DrainStatus, type DrainTarget } from "../logs/drai
 import { LogSubscriber } from "../logs/subscriber.ts";
 import type { TenantNetworkEnv } from "../lib/tenant-network.ts";
 import { AppliedKeys } from "./applied.ts";
+import { type ClockVars, clocksOf } from "../lib/clocks.ts";
 
 /** Live tails one app may have open at once; with their bounded queues, a few dozen MB at most. */
 export const MAX_SUBSCRIBERS = 50;
-/** How often an idle tail gets a comment, so nothing on the way times it out. */
-export const KEEP_ALIVE_MS = 15_000;
 
 /**
  * One app's log: the last 1,500 lines in order, in SQLite storage so they survive
@@ -24,6 +23,8 @@ export class LogChannel extends DurableObject {
   private readonly accounts = new Map<string, string>();
   private readonly drains: LogDrainSender;
   private readonly applied: AppliedKeys;
+  /** How often an idle tail gets a comment, so nothing on the way times it out (TAIL_KEEPALIVE_S). */
+  private readonly keepAliveMs: number;
   private keepAliveTimer?: ReturnType<typeof setInterval>;
 
   constructor(ctx: DurableObjectState, env: unknown) {
@@ -33,6 +34,7 @@ export class LogChannel extends DurableObject {
     );
     this.drains = new LogDrainSender(this.sql, ctx.storage, env as TenantNetworkEnv);
     this.applied = new AppliedKeys(this.sql);
+    this.keepAliveMs = clocksOf(env as ClockVars).tailKeepAliveMs;
   }
 
   /** Appends lines as `append` does, once per `key`: lines already appended under it are not again. */
@@ -80,7 +82,7 @@ export class LogChannel extends DurableObject {
     this.keepAliveTimer ??= setInterval(() => {
       const now = Date.now();
       for (const s of this.subscribers.values()) s.keepAlive(now);
-    }, KEEP_ALIVE_MS);
+    }, this.keepAliveMs);
     return { id, stream: sub.stream };
   }
 

@@ -12,11 +12,24 @@ export interface Clocks {
   fleetCheckMs: number;
   /** How long the router waits for a dyno's response before H12 (`ROUTER_TIMEOUT_S`, Heroku's 30). */
   routerTimeoutMs: number;
+  /** How often an idle log tail gets a comment (`TAIL_KEEPALIVE_S`, 15). */
+  tailKeepAliveMs: number;
+  /** How often `heroku login`'s waiting poll gets a space (`LOGIN_KEEPALIVE_S`, 20: the CLI gives up after 60 s of silence). */
+  loginKeepAliveMs: number;
 }
 
-export type ClockVars = Partial<Record<"HEARTBEAT_INTERVAL_S" | "HOST_TIMEOUT_S" | "FLEET_CHECK_S" | "ROUTER_TIMEOUT_S", string>>;
+export type ClockVars = Partial<
+  Record<"HEARTBEAT_INTERVAL_S" | "HOST_TIMEOUT_S" | "FLEET_CHECK_S" | "ROUTER_TIMEOUT_S" | "TAIL_KEEPALIVE_S" | "LOGIN_KEEPALIVE_S", string>
+>;
 
-export const DEFAULT_CLOCKS: Clocks = { heartbeatMs: 3_000, hostTimeoutMs: 30_000, fleetCheckMs: 10_000, routerTimeoutMs: 30_000 };
+export const DEFAULT_CLOCKS: Clocks = {
+  heartbeatMs: 3_000,
+  hostTimeoutMs: 30_000,
+  fleetCheckMs: 10_000,
+  routerTimeoutMs: 30_000,
+  tailKeepAliveMs: 15_000,
+  loginKeepAliveMs: 20_000,
+};
 
 const seconds = (value: string | undefined, fallbackMs: number) => {
   const n = Number(value);
@@ -30,5 +43,7 @@ export function clocksOf(env: ClockVars): Clocks {
     hostTimeoutMs: seconds(env.HOST_TIMEOUT_S, DEFAULT_CLOCKS.hostTimeoutMs),
     fleetCheckMs: seconds(env.FLEET_CHECK_S, DEFAULT_CLOCKS.fleetCheckMs),
     routerTimeoutMs: seconds(env.ROUTER_TIMEOUT_S, DEFAULT_CLOCKS.routerTimeoutMs),
+    tailKeepAliveMs: seconds(env.TAIL_KEEPALIVE_S, DEFAULT_CLOCKS.tailKeepAliveMs),
+    loginKeepAliveMs: seconds(env.LOGIN_KEEPALIVE_S, DEFAULT_CLOCKS.loginKeepAliveMs),
   };
 }

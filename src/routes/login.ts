@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { KEEPALIVE_MS, verifyPollToken } from "../auth/login-handoff.ts";
+import { verifyPollToken } from "../auth/login-handoff.ts";
+import { clocksOf } from "../lib/clocks.ts";
 import type { Database } from "../db/client.ts";
 import { withDb } from "../services/context.ts";
 import type { AppEnv } from "../env.ts";
@@ -41,7 +42,7 @@ function keepRunning(c: Context<AppEnv>, work: Promise<void>) {
 }
 
 /**
- * The CLI's long poll. 200 and a space go out at once, then a space every 20 s (the CLI's
+ * The CLI's long poll. 200 and a space go out at once, then a space every 20 s (LOGIN_KEEPALIVE_S; the CLI's
  * socket gives up after 60 s of silence; leading whitespace is valid JSON), then the
  * answer. The attempt is read every second on a connection of the stream's own, since
  * the request's connection closes when the handler returns.
@@ -52,6 +53,7 @@ function waitForDecision(c: Context<AppEnv>, attemptId: string, expiresAt: Date)
   const encoder = new TextEncoder();
   let gone = false;
   writer.closed.catch(() => (gone = true));
+  const keepAliveMs = clocksOf(c.env).loginKeepAliveMs;
   const poll = (db: Database) =>
     (async () => {
       await writer.write(encoder.encode(" "));
@@ -66,7 +68,7 @@ function waitForDecision(c: Context<AppEnv>, attemptId: string, expiresAt: Date)
           return;
         }
         await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
-        if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+        if (Date.now() - lastWrite >= keepAliveMs) {
           await writer.write(encoder.encode(" "));
           lastWrite = Date.now();
         }

@@ -66,6 +66,9 @@ async function startTestPlatform(): Promise<{ info: PlatformInfo; stop(): Promis
     // H12 after 10 s, so tests of them wait seconds, not minutes.
     BOOT_TIMEOUT_S: "10",
     ROUTER_TIMEOUT_S: "10",
+    // Idle log tails and `heroku login`'s wait get their keep-alives every 2 and 3 s.
+    TAIL_KEEPALIVE_S: "2",
+    LOGIN_KEEPALIVE_S: "3",
     DRAIN_ALLOW_HOSTS: `127.0.0.1:${drainPort}`,
     // As behind Cloudflare: tests give each client an address of its own. What the local
     // default (no header believed) does is tested on a Worker of its own.
