@@ -2,6 +2,7 @@ import { createApp } from "./app.ts";
 import { fastRoute } from "./router/index.ts";
 import { purgeExpiredAuthorizations } from "./cron/purge-authorizations.ts";
 import { deliverDue } from "./services/webhooks/webhooks.ts";
+import { pruneEvents } from "./services/events/outbox.ts";
 import { purgeLoginRecords } from "./cron/purge-login-records.ts";
 import { enforceAddonStorage } from "./cron/enforce-addon-storage.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
@@ -46,6 +47,8 @@ export default {
         "webhook-deliveries": () => deliverDue(db, env, { now, limit: 1_000 }),
         "purge-authorizations": () => purgeExpiredAuthorizations(db, now),
         "purge-login-records": () => purgeLoginRecords(db, now),
+        // Dispatched events are kept a week (what changed, and what followed), then forgotten.
+        "prune-events": () => pruneEvents(db, now),
         "enforce-eco-quotas": () => enforceEcoQuotas(run, now),
         "sleep-idle-apps": () => sleepIdleAppsJob(run, now),
         "keep-alive": () => keepAliveJob({ db, env, route, after: (w) => run.after(w) }, now),

@@ -48,7 +48,7 @@ async function createApp(name: string) {
 
 async function scale(app: string, quantity: number) {
   const res = await fleet.api(`/apps/${app}/formation`, { method: "PATCH", token, body: { updates: [{ type: "web", quantity, size: "Standard-1X" }] } });
-  expect(res.status, res.text).toBe(200);
+  expect(res.status, `${res.text}\n${fleet.output().slice(-4000)}`).toBe(200);
 }
 
 /** Waits until the app's web dynos are all up (and as many as `n`), optionally on a newer release. */
@@ -105,7 +105,8 @@ describe("a fleet of three hosts", { timeout: 300_000 }, () => {
     }
     for (const h of await listHosts(db())) expect(h.committedMb).toBeLessThanOrEqual(h.capacityMb);
     // Out of the way of what follows.
-    await Promise.all(apps.map((app) => fleet.api(`/apps/${app.name}`, { method: "DELETE", token })));
+    const deleted = await Promise.all(apps.map((app) => fleet.api(`/apps/${app.name}`, { method: "DELETE", token })));
+    for (const res of deleted) expect(res.status, `${res.text}\n${fleet.output().slice(-4000)}`).toBe(200);
     await waitFor("the hosts empty again", async () => (await listHosts(db())).every((h) => h.dynos === 0), 60_000, 500);
   });
 

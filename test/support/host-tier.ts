@@ -37,6 +37,8 @@ export interface Fleet {
   /** GET an app's URL through the router; resolves with the status (0 when the connection failed). */
   visit(app: string, pathname?: string): Promise<number>;
   hosts: FleetHost[];
+  /** What the control plane's workerd printed (its errors among it). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -216,6 +218,7 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
       hosts,
       api: (pathname, call) => callApi(`https://localhost:${port}`, pathname, call, dispatcher),
       dispatcher,
+      output: () => worker?.output() ?? "",
       async visit(app, pathname = "/") {
         try {
           const res = await fetch(`https://${app}.${APPS_DOMAIN}:${port}${pathname}`, { dispatcher, signal: AbortSignal.timeout(30_000) });

@@ -30,6 +30,7 @@ import { setConfigVars } from "../../src/services/apps/config-vars.ts";
 import type { ServiceContext } from "../../src/services/context.ts";
 import { restartDynos } from "../../src/services/dynos/dynos.ts";
 import type { EventType } from "../../src/services/events/catalogue.ts";
+import { pruneEvents } from "../../src/services/events/outbox.ts";
 import { setAppFeature } from "../../src/services/apps/features.ts";
 import { updateFormation } from "../../src/services/dynos/formation.ts";
 import { createHost, recordObservedDynos } from "../../src/services/fleet/hosts.ts";
@@ -390,4 +391,23 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
       });
     });
   }
+
+  it("keeps dispatched events a week, and undispatched ones until they are dispatched", async () => {
+    const now = new Date();
+    const daysAgo = (d: number) => new Date(now.getTime() - d * 24 * 3600 * 1000);
+    const appId = crypto.randomUUID();
+    const made = await w.db
+      .insert(domainEvents)
+      .values([
+        { type: "feature.enabled", appId, data: { name: "a" }, createdAt: daysAgo(8), dispatchedAt: daysAgo(8) },
+        { type: "feature.enabled", appId, data: { name: "b" }, createdAt: daysAgo(8) },
+        { type: "feature.enabled", appId, data: { name: "c" }, createdAt: daysAgo(6), dispatchedAt: daysAgo(6) },
+      ])
+      .returning({ id: domainEvents.id });
+    // Undispatched, the middle one would be taken by the next dispatch: it is made to look claimed.
+    await w.db.update(domainEvents).set({ claimedUntil: sql`now() + interval '1 hour'` }).where(eq(domainEvents.id, made[1]!.id));
+    expect((await pruneEvents(w.db, now)).pruned).toBe(1);
+    const left = await w.db.select({ id: domainEvents.id }).from(domainEvents).where(eq(domainEvents.appId, appId));
+    expect(left.map((r) => r.id).sort()).toEqual([made[1]!.id, made[2]!.id].sort());
+  });
 });

@@ -10,7 +10,7 @@ export interface EventData {
   "app.created": { region: string; stack: string };
   "app.updated": { changes: Record<string, unknown> };
   "app.destroyed": Record<string, never>;
-  /** A new release; `cause` says what made it (a deploy's build, a config change, a rollback, an add-on, a slug). */
+  /** A new release; `cause` says what made it (`build`, `config`, `rollback`, `slug`, `initial`). */
   "release.created": { version: number; description: string; status: "pending" | "succeeded"; cause: string; details?: Record<string, unknown> };
   /** A release phase's dyno was started for a pending release. */
   "release.phase_started": { version: number; name: string; command: string };
@@ -41,7 +41,6 @@ export interface EventData {
   "collaborator.removed": { email: string };
   "feature.enabled": { name: string };
   "feature.disabled": { name: string };
-  /** An operator drained or undrained a host, on the dashboard or with `dynoplane hosts:drain`. */
   /** Eco apps idle past their time went to sleep (the platform's move). */
   "app.slept": { dynos: string[]; at: number };
   /** A visitor's request woke a sleeping app (the platform's move). */
@@ -50,6 +49,7 @@ export interface EventData {
   "eco.exhausted": { dynos: string[]; until: string };
   /** A Postgres add-on went over its plan's storage (writes locked) or back under. */
   "addon.storage_limited": { name: string; locked: boolean; text: string };
+  /** An operator drained or undrained a host, on the dashboard or with `dynoplane hosts:drain`. */
   "host.draining": { host: string; via: "dashboard" | "cli" };
   "host.undrained": { host: string; via: "dashboard" | "cli" };
 }

@@ -188,11 +188,21 @@ export async function pendingEvents(db: Database, appId?: string): Promise<Domai
     .orderBy(asc(domainEvents.id));
 }
 
-/** Forgets dispatched events older than a week (the scheduled run's). */
+/** Forgets dispatched events older than a week (the scheduled run's), at most 10,000 a run. */
 export async function pruneEvents(db: Database, now: Date): Promise<{ pruned: number }> {
+  const cutoff = new Date(now.getTime() - 7 * 24 * 3600 * 1000);
   const gone = await db
     .delete(domainEvents)
-    .where(and(sql`${domainEvents.dispatchedAt} is not null`, lt(domainEvents.createdAt, new Date(now.getTime() - 7 * 24 * 3600 * 1000))))
+    .where(
+      inArray(
+        domainEvents.id,
+        db
+          .select({ id: domainEvents.id })
+          .from(domainEvents)
+          .where(and(sql`${domainEvents.dispatchedAt} is not null`, lt(domainEvents.createdAt, cutoff)))
+          .limit(10_000),
+      ),
+    )
     .returning({ id: domainEvents.id });
   return { pruned: gone.length };
 }

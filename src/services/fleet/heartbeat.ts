@@ -12,10 +12,10 @@ import { endVanishedOneOffs, finishReleasePhases } from "../builds/release-phase
 
 /**
  * A host's heartbeat, the second half of every deploy, restart and crash: the host is
- * marked alive, what it runs is recorded (each dyno that changed state is an event), a
- * rolling release takes its next batch, ended release phases decide their releases, and
- * one-off dynos that are over are forgotten, and the fleet watch is kept armed. The events
- * of all this are dispatched once the host has its answer: what it should run.
+ * marked alive; what it runs is recorded (each dyno that changed state is an event); a
+ * rolling release takes its next batch; ended release phases decide their releases;
+ * one-off dynos that are over are forgotten; the fleet watch is kept armed. The events of
+ * all this are dispatched once the host has its answer: what it should run.
  */
 export async function receiveHeartbeat(ctx: ServiceContext, host: HostRow, body: HeartbeatRequest): Promise<HeartbeatResponse> {
   const { db, env } = ctx;

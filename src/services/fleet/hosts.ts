@@ -65,77 +65,74 @@ export async function touchHost(
 }
 
 /**
- * Applies a host's report of what it runs, in one transaction. Only rows for the dyno's
- * current instance on this host change, so a late report about a replaced instance is
- * ignored; each state that changed is a `dyno.state_changed` event (the app's `dyno`
- * webhooks, a crash's mark on its charts). Returns the apps whose dynos changed state and
- * how many moves off a draining host this report ended.
+ * Applies a host's report of what it runs. Only rows for the dyno's current instance on
+ * this host change, so a late report about a replaced instance is ignored; each state that
+ * changed is a `dyno.state_changed` event (the app's `dyno` webhooks, a crash's mark on its
+ * charts), written in a transaction with that dyno's row alone (a heartbeat never holds
+ * several dynos' locks, which placement takes too). Returns the apps whose dynos changed
+ * state and how many moves off a draining host this report ended.
  */
 export async function recordObservedDynos(db: Database, hostId: string, observed: ObservedDyno[]): Promise<{ changed: string[]; movesEnded: number }> {
-  return db.transaction(async (tx) => recordObservedIn(tx, hostId, observed));
+  const changedApps = new Set<string>();
+  if (!observed.length) return { changed: [], movesEnded: 0 };
+  const ids = observed.map((o) => o.id);
+  const known = await db
+    .select({ id: dynos.id, state: dynos.state, hostId: dynos.hostId, previousHostId: dynos.previousHostId })
+    .from(dynos)
+    .where(inArray(dynos.id, ids));
+  const stateOf = new Map(known.map((k) => [k.id, k.state]));
+  // Dynos moving here off a draining host that are now up: their moves end with this report.
+  const movesEnded = observed.filter((o) => o.state === "up" && known.some((k) => k.id === o.id && k.hostId === hostId && k.previousHostId)).length;
+  for (const o of observed) {
+    const apply = (tx: Database) => applyObserved(tx, hostId, o, changedApps);
+    // A report that changes the dyno's state is recorded with its event; one that does not, on its own.
+    if (stateOf.has(o.id) && stateOf.get(o.id) !== o.state) await db.transaction(apply);
+    else await apply(db);
+  }
+  return { changed: [...changedApps], movesEnded };
 }
 
-async function recordObservedIn(db: Database, hostId: string, observed: ObservedDyno[]): Promise<{ changed: string[]; movesEnded: number }> {
-  const changedApps = new Set<string>();
-  // Dynos moving here off a draining host that are now up: their moves end with this report.
-  const up = observed.filter((o) => o.state === "up");
-  const moving = up.length
-    ? await db
-        .select({ id: dynos.id })
-        .from(dynos)
-        .where(
-          and(
-            inArray(
-              dynos.id,
-              up.map((o) => o.id),
-            ),
-            eq(dynos.hostId, hostId),
-            isNotNull(dynos.previousHostId),
-          ),
-        )
-    : [];
-  for (const o of observed) {
-    const [row] = await db
-      .update(dynos)
-      .set({
-        state: o.state,
-        port: o.port,
-        address: o.address ?? null,
-        exitCode: o.exit_code,
-        stateChangedAt: sql`case when ${dynos.state} = ${o.state} then ${dynos.stateChangedAt} else now() end`,
-        // A moved dyno up on its new host: the old instance on the draining host may stop.
-        ...(o.state === "up" ? { previousHostId: null, previousInstance: null } : {}),
-        updatedAt: sql`now()`,
-      })
-      .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")))
-      .returning();
-    // A state that changed is a `dyno` event for the app's webhooks (its change time is then this statement's now()).
-    if (!row || row.stateChangedAt.getTime() !== row.updatedAt.getTime()) continue;
-    const [app] = await db.select({ id: apps.id, name: apps.name }).from(apps).where(eq(apps.id, row.appId)).limit(1);
-    if (!app) continue;
-    const data = {
-      id: row.id,
-      name: row.name,
-      type: row.type,
-      state: row.state,
-      size: row.size,
-      command: row.command,
+/** One dyno's reported state, and its event when the state changed. */
+async function applyObserved(db: Database, hostId: string, o: ObservedDyno, changedApps: Set<string>): Promise<void> {
+  const [row] = await db
+    .update(dynos)
+    .set({
+      state: o.state,
+      port: o.port,
+      address: o.address ?? null,
+      exitCode: o.exit_code,
+      stateChangedAt: sql`case when ${dynos.state} = ${o.state} then ${dynos.stateChangedAt} else now() end`,
+      // A moved dyno up on its new host: the old instance on the draining host may stop.
+      ...(o.state === "up" ? { previousHostId: null, previousInstance: null } : {}),
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(dynos.id, o.id), eq(dynos.instance, o.instance), eq(dynos.hostId, hostId), eq(dynos.desired, "up")))
+    .returning();
+  // A state that changed is a `dyno` event for the app's webhooks (its change time is then this statement's now()).
+  if (!row || row.stateChangedAt.getTime() !== row.updatedAt.getTime()) return;
+  const [app] = await db.select({ id: apps.id, name: apps.name }).from(apps).where(eq(apps.id, row.appId)).limit(1);
+  if (!app) return;
+  const data = {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    state: row.state,
+    size: row.size,
+    command: row.command,
+    app,
+    updated_at: row.updatedAt.toISOString(),
+  };
+  await emit(
+    db,
+    { actor: null },
+    {
+      type: "dyno.state_changed",
       app,
-      updated_at: row.updatedAt.toISOString(),
-    };
-    await emit(
-      db,
-      { actor: null },
-      {
-        type: "dyno.state_changed",
-        app,
-        data: { name: row.name, state: row.state, crashed: row.state === "crashed", exit_code: row.exitCode, at: row.stateChangedAt.getTime() },
-        webhooks: [{ include: "dyno", action: "update", data }],
-      },
-    );
-    changedApps.add(app.id);
-  }
-  return { changed: [...changedApps], movesEnded: moving.length };
+      data: { name: row.name, state: row.state, crashed: row.state === "crashed", exit_code: row.exitCode, at: row.stateChangedAt.getTime() },
+      webhooks: [{ include: "dyno", action: "update", data }],
+    },
+  );
+  changedApps.add(app.id);
 }
 
 /** How long a one-off dyno placed on a host may go unreported before it counts as gone. */
