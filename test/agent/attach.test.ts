@@ -42,6 +42,15 @@ function collect(socket: net.Socket | tls.TLSSocket) {
   };
 }
 
+/** Whether a process runs `sleep` (the commands below start it from a shell). */
+function runsSleep(pid: number): boolean {
+  try {
+    return path.basename(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "") === "sleep";
+  } catch {
+    return false;
+  }
+}
+
 describe("attached one-off dynos (supervisor)", () => {
   const { start } = supervisorFixture();
   const attachDyno = (over: Partial<DesiredDyno>) => desiredDyno({ name: "run.5150", type: "run", attach: "pipes", ...over });
@@ -123,14 +132,7 @@ describe("attached one-off dynos (supervisor)", () => {
     expect(await sup.attach(dyno.id, dynoSide)).toBe(true);
     await session.until(/^rendezvous\r\n/);
     // The interrupt is for `sleep`: it is sent once that program runs, not merely its shell.
-    const runs = (pid: number) => {
-      try {
-        return path.basename(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "") === "sleep";
-      } catch {
-        return false;
-      }
-    };
-    await waitFor("sleep running", () => (sup.inspect(dyno.id)?.sandbox?.tenantPids() ?? []).some(runs));
+    await waitFor("sleep running", () => (sup.inspect(dyno.id)?.sandbox?.tenantPids() ?? []).some(runsSleep));
     client.write("\u0003");
     await session.until(/after sleep 130/);
     client.write("ok\r");
@@ -146,7 +148,11 @@ describe("attached one-off dynos (supervisor)", () => {
     const session = collect(client);
     expect(await sup.attach(dyno.id, dynoSide)).toBe(true);
     await session.until(/^rendezvous\r\n/);
-    const info = await waitFor("the command up", () => sup.inspect(dyno.id)?.state === "up" && sup.inspect(dyno.id));
+    // Up, and its command running (not merely the shell that starts it).
+    const info = await waitFor("the command up", () => {
+      const seen = sup.inspect(dyno.id);
+      return seen?.state === "up" && (seen.sandbox?.tenantPids() ?? []).some(runsSleep) && seen;
+    });
     const pids = info.sandbox!.tenantPids();
     expect(pids.length).toBeGreaterThan(0);
     const dropped = Date.now();
