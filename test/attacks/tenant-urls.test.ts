@@ -3,11 +3,11 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeDb, makeAccount, makeApp } from "../support/factories.ts";
+import { generateToken, hashToken } from "../../src/auth/tokens.ts";
+import { oauthAuthorizations } from "../../src/db/schema/index.ts";
+import { createOwnDatabase, type OwnDatabase, seedApp, throwawaySigningKey } from "../support/own-database.ts";
 import { type SecondWorker, startSecondWorker } from "../support/second-worker.ts";
-import { destroyApp, waitFor } from "../support/slugs.ts";
-
-afterAll(closeDb);
+import { waitFor } from "../support/slugs.ts";
 
 const root = process.getuid?.() === 0;
 
@@ -30,25 +30,32 @@ describe.runIf(root)("tenant-named URLs whose names resolve to this machine", ()
   const NAME = "inside.dynoplane-attacks.test";
   let worker: SecondWorker;
   let dir: string;
+  // A database of its own: only this Worker (the one whose resolver knows the name) dispatches its events.
+  let own: OwnDatabase;
   beforeAll(async () => {
+    own = await createOwnDatabase("tenant_urls");
     // The Worker's resolver of its own: workerd runs in a mount namespace whose /etc/hosts
     // says the name is 127.0.0.1 (nothing outside that process sees it).
     dir = mkdtempSync(path.join(os.tmpdir(), "dynoplane-resolver-"));
     const hosts = path.join(dir, "hosts");
     writeFileSync(hosts, `127.0.0.1 localhost\n127.0.0.1 ${NAME}\n`);
     worker = await startSecondWorker(
-      { CLIENT_ADDRESS_HEADER: "", DRAIN_ALLOW_HOSTS: "" },
+      { DATABASE_URL: own.url, COMMAND_SIGNING_KEY: await throwawaySigningKey(), CLIENT_ADDRESS_HEADER: "", DRAIN_ALLOW_HOSTS: "" },
       { launcher: ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", `mount --bind ${hosts} /etc/hosts && exec "$@"`, "sh"] },
     );
   }, 120_000);
   afterAll(async () => {
     await worker?.stop();
+    await own?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it("delivers no drain or webhook there, and records the failure without saying what answered", async () => {
-    const owner = await makeAccount();
-    const app = await makeApp(owner);
+    const { account, app } = await seedApp(own.handle.db, "urls");
+    const owner = { token: generateToken() };
+    await own.handle.db
+      .insert(oauthAuthorizations)
+      .values({ accountId: account.id, tokenHash: await hashToken(owner.token), tokenPrefix: owner.token.slice(0, 8), tokenSuffix: owner.token.slice(-4) });
     const https = await listener();
     const syslog = await listener();
     try {
@@ -96,7 +103,6 @@ describe.runIf(root)("tenant-named URLs whose names resolve to this machine", ()
     } finally {
       await https.close();
       await syslog.close();
-      await destroyApp(owner.token, app.name);
     }
   });
 });
