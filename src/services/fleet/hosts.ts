@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { bytesToBase64Url, sha256Hex } from "../../lib/bytes.ts";
 import { DEFAULT_CLOCKS } from "../../lib/clocks.ts";
 import type { Database } from "../../db/client.ts";
