@@ -52,7 +52,7 @@ async function makeWorld(): Promise<World> {
   const hook = await api(`/apps/${app.name}/webhooks`, {
     method: "POST",
     token: owner.token,
-    body: { url: `https://127.0.0.1:${platform().drainPort}/hooks`, include: ["api:build"], level: "notify" },
+    body: { url: `https://127.0.0.1:${platform().idlePort}/hooks`, include: ["api:build"], level: "notify" },
   });
   expect(hook.status).toBe(201);
   for (const body of [{ SECRET: "s3cret", MODE: "a" }, { MODE: "b" }]) {

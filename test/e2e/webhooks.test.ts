@@ -30,7 +30,7 @@ class Receiver {
         res.writeHead(this.status()).end();
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(platform().drainPort, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => this.server!.listen(platform().webhookPort, "127.0.0.1", resolve));
   }
 
   async down(): Promise<void> {
@@ -52,7 +52,7 @@ describe("app webhooks", { timeout: 240_000 }, () => {
   let app: { id: string; name: string };
   let home: string;
   const receiver = new Receiver();
-  const url = () => `https://127.0.0.1:${platform().drainPort}/hooks`;
+  const url = () => `https://127.0.0.1:${platform().webhookPort}/hooks`;
   const cli = (args: string[]) => heroku([...args, "-a", app.name], { home, env: { HEROKU_API_KEY: owner.token } });
 
   beforeAll(async () => {

@@ -194,8 +194,8 @@ describe("responses match Heroku's Platform API schema", () => {
   it("app webhooks, their events and deliveries", async () => {
     const owner = await makeAccount();
     const app = await makeApp(owner);
-    // Deliveries go to the platform's allowed (loopback) drain port, where nothing need listen.
-    const url = `https://127.0.0.1:${platform().drainPort}/hooks`;
+    // Deliveries go to an allowed loopback port where nothing listens.
+    const url = `https://127.0.0.1:${platform().idlePort}/hooks`;
     const made = await conforming(`/apps/${app.name}/webhooks`, {
       method: "POST",
       token: owner.token,

@@ -22,6 +22,10 @@ export interface PlatformInfo {
   hostId: string | null;
   /** A port the Worker may send log drains to on 127.0.0.1 (DRAIN_ALLOW_HOSTS); free for a test's receiver. */
   drainPort: number;
+  /** Another such port, for the webhook tests' receiver (files run side by side: each receiver has a port of its own). */
+  webhookPort: number;
+  /** A third, where nothing listens: for tests that need an allowed URL but no receiver. */
+  idlePort: number;
   /** The Worker variables the test platform sets (its clocks among them). */
   workerVars: Record<string, string>;
 }
@@ -61,6 +65,8 @@ async function startTestPlatform(): Promise<{ info: PlatformInfo; stop(): Promis
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-test-"));
   chmodSync(home, 0o755); // the embedded Postgres runs as an unprivileged user
   const drainPort = await freePort();
+  const webhookPort = await freePort();
+  const idlePort = await freePort();
   const workerVars = {
     // The platform's clocks, faster than Heroku's (see src/lib/clocks.ts): R10 after 10 s,
     // H12 after 10 s, so tests of them wait seconds, not minutes.
@@ -69,7 +75,7 @@ async function startTestPlatform(): Promise<{ info: PlatformInfo; stop(): Promis
     // Idle log tails and `heroku login`'s wait get their keep-alives every 2 and 3 s.
     TAIL_KEEPALIVE_S: "2",
     LOGIN_KEEPALIVE_S: "3",
-    DRAIN_ALLOW_HOSTS: `127.0.0.1:${drainPort}`,
+    DRAIN_ALLOW_HOSTS: `127.0.0.1:${drainPort},127.0.0.1:${webhookPort},127.0.0.1:${idlePort}`,
     // As behind Cloudflare: tests give each client an address of its own. What the local
     // default (no header believed) does is tested on a Worker of its own.
     CLIENT_ADDRESS_HEADER: "CF-Connecting-IP",
@@ -92,6 +98,8 @@ async function startTestPlatform(): Promise<{ info: PlatformInfo; stop(): Promis
     firstAccount: platform.firstAccount!,
     hostId: platform.hostId ?? null,
     drainPort,
+    webhookPort,
+    idlePort,
     workerVars,
   };
   const stop = async () => {
