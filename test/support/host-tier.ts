@@ -15,8 +15,8 @@ import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "./own-
 import { callApi } from "./second-worker.ts";
 import { slugArchive } from "./slugs.ts";
 
-/** The fleet tier's clocks: a silent host is down after 8 s, the fleet watch looks every 2 s, H12 after 10 s. */
-export const FLEET_TIER_CLOCK_VARS = { HOST_TIMEOUT_S: "8", FLEET_CHECK_S: "2", ROUTER_TIMEOUT_S: "10" };
+/** The fleet tier's clocks: a silent host is down after 15 s (five missed heartbeats, with room for a busy machine), the fleet watch looks every 2 s, H12 after 10 s. */
+export const FLEET_TIER_CLOCK_VARS = { HOST_TIMEOUT_S: "15", FLEET_CHECK_S: "2", ROUTER_TIMEOUT_S: "10" };
 export const FLEET_TIER_CLOCKS = clocksOf(FLEET_TIER_CLOCK_VARS);
 
 /**
