@@ -16,9 +16,6 @@ export interface RouterCall {
   requestId: string;
 }
 
-/** Heroku's router gives a dyno 30 s to start answering (H12). */
-export const ROUTER_TIMEOUT_MS = DEFAULT_CLOCKS.routerTimeoutMs;
-
 export interface WebDyno {
   id: string;
   name: string;

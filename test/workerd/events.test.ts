@@ -322,6 +322,10 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
     return rows.length > 0;
   }
 
+  /** Waits until the app's events are dispatched and its webhooks have had their deliveries. */
+  const effectsCarriedOut = (s: Seeded, c: Case) =>
+    waitFor("the effects", async () => !(await undispatched(s.app.id)) && (await effects(s, c.type)).webhooks.length >= c.webhooks.length, 20_000, 50);
+
   /** A request to the Worker that changes nothing: its database connection dispatches what is pending. */
   const nextRequest = () => w.worker.api("/account", { token: w.token });
 
@@ -340,12 +344,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
         const s = await seed(c);
         const res = await c.api(w, s);
         expect(res.status, `${JSON.stringify(res)}\n${w.worker.output().slice(-3000)}`).toBeLessThan(300);
-        await waitFor(
-          "the effects",
-          async () => !(await undispatched(s.app.id)) && (await effects(s, c.type)).webhooks.length >= c.webhooks.length,
-          20_000,
-          50,
-        );
+        await effectsCarriedOut(s, c);
         expect(await effects(s, c.type)).toEqual(expected(c));
         // A dispatcher that carried the effects out and died before marking them done: the next takes them again.
         await w.db.update(domainEvents).set({ dispatchedAt: null, claimedUntil: null }).where(eq(domainEvents.appId, s.app.id));
@@ -381,12 +380,7 @@ describe.skipIf(!platform().adminDatabaseUrl)("one event per change", { timeout:
         await new Promise((r) => setTimeout(r, 500));
         expect(delivered(s)).toEqual({ webhooks: 0, commands: 0 });
         await nextRequest();
-        await waitFor(
-          "the effects",
-          async () => !(await undispatched(s.app.id)) && (await effects(s, c.type)).webhooks.length >= c.webhooks.length,
-          20_000,
-          50,
-        );
+        await effectsCarriedOut(s, c);
         expect(await effects(s, c.type)).toEqual(expected(c));
       });
     });

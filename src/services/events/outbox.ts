@@ -179,15 +179,6 @@ async function applyOutside(env: Bindings, row: DomainEventRow): Promise<void> {
   if (metrics) await metrics.ingestOnce(key, { events: chart.map((m) => ({ ...m, t: m.t ?? at })) });
 }
 
-/** The undispatched events, oldest first (for operators and tests). */
-export async function pendingEvents(db: Database, appId?: string): Promise<DomainEventRow[]> {
-  return db
-    .select()
-    .from(domainEvents)
-    .where(and(isNull(domainEvents.dispatchedAt), appId ? eq(domainEvents.appId, appId) : undefined))
-    .orderBy(asc(domainEvents.id));
-}
-
 /** Forgets dispatched events older than a week (the scheduled run's), at most 10,000 a run. */
 export async function pruneEvents(db: Database, now: Date): Promise<{ pruned: number }> {
   const cutoff = new Date(now.getTime() - 7 * 24 * 3600 * 1000);
