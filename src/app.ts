@@ -10,6 +10,7 @@ import { requestId } from "./middleware/request-id.ts";
 import { discardUnreadBody, limitBody } from "./middleware/body.ts";
 import { dashboardRoutes } from "./pages/dashboard.tsx";
 import { appHostRouter } from "./router/index.ts";
+import type { WorkerCaches } from "./caches.ts";
 import { accountRoutes } from "./routes/account.ts";
 import { addonsRoutes } from "./routes/addons.ts";
 import { dataRoutes } from "./routes/data.ts";
@@ -42,9 +43,13 @@ import { webhooksRoutes } from "./routes/webhooks.ts";
 const API_BODY_LIMIT = 1024 * 1024;
 
 /** Builds the control plane's HTTP app; no side effects, so tests can import it. */
-export function createApp() {
+export function createApp(caches: WorkerCaches) {
   const app = new Hono<AppEnv>();
 
+  app.use(async (c, next) => {
+    c.set("caches", caches);
+    await next();
+  });
   app.use(requestId);
   app.use(discardUnreadBody);
   // Requests for <app>.<APPS_DOMAIN> belong to the app, not to the API.

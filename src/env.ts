@@ -1,3 +1,4 @@
+import type { WorkerCaches } from "./caches.ts";
 import type { Database } from "./db/client.ts";
 import type { KeepAliveMessage } from "./services/eco/keep-alive.ts";
 import type { AppCoordinator } from "./durable-objects/app-coordinator.ts";
@@ -128,6 +129,8 @@ export interface Actor {
 }
 
 export interface Variables {
+  /** What this Worker instance keeps between requests. */
+  caches: WorkerCaches;
   requestId: string;
   db: Database;
   actor: Actor;

@@ -1,4 +1,5 @@
 import { createApp } from "./app.ts";
+import { createWorkerCaches } from "./caches.ts";
 import { fastRoute } from "./router/index.ts";
 import { purgeExpiredAuthorizations } from "./cron/purge-authorizations.ts";
 import { deliverDue } from "./services/webhooks/webhooks.ts";
@@ -19,7 +20,9 @@ export { AppMetrics } from "./durable-objects/app-metrics.ts";
 export { LogChannel } from "./durable-objects/log-channel.ts";
 export { RateLimiter } from "./durable-objects/rate-limiter.ts";
 
-const app = createApp();
+// Where this Worker instance starts: what it keeps between requests, and the app that serves them.
+const caches = createWorkerCaches();
+const app = createApp(caches);
 
 export default {
   /**
@@ -27,7 +30,7 @@ export default {
    * fast path); everything else, and a request the fast path could not place, is the app's.
    */
   fetch(request, env, ctx) {
-    const fast = fastRoute(request, env, ctx);
+    const fast = fastRoute(caches.router, request, env, ctx);
     return fast ? fast.then((answered) => answered ?? app.fetch(request, env, ctx)) : app.fetch(request, env, ctx);
   },
 

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { bytesToBase64Url, sha256Hex, timingSafeEqual } from "../lib/bytes.ts";
+import { Cache } from "../lib/cache.ts";
 
 /**
  * The dashboard's cookies. Every one is `__Host-` prefixed (this host only, path /,
@@ -18,17 +19,19 @@ export const FLASH_COOKIE = "dp_flash";
 /** How long a browser stays signed in. */
 export const SESSION_TTL_S = 14 * 24 * 3600;
 
-const secrets = new Map<string, string>();
+/** Cookie keys per signing secret (pure: a function of the platform's secret alone). */
+const cookieKeys = new Cache<string, string>("cookies.keys", { entries: 4, lifetimeMs: 3_600_000 });
+
 /** The HMAC key for cookies, derived from the private signing key with its own label. */
 async function cookieKey(signingKey: string): Promise<string> {
-  let key = secrets.get(signingKey);
+  let key = cookieKeys.get(signingKey);
   if (!key) {
     // While the signing key rotates the secret is an array; cookies follow the current (first) key.
     const parsed = JSON.parse(signingKey) as { d?: string } | Array<{ d?: string }>;
     const d = (Array.isArray(parsed) ? parsed[0] : parsed)?.d;
     if (!d) throw new Error("COMMAND_SIGNING_KEY has no private part");
     key = await sha256Hex(`dynoplane browser cookies v1\u0000${d}`);
-    secrets.set(signingKey, key);
+    cookieKeys.set(signingKey, key);
   }
   return key;
 }

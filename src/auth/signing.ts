@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from "jose";
 import { ApiError } from "../errors.ts";
+import { Cache } from "../lib/cache.ts";
 import { TOKEN_ISSUER, type TokenPurpose } from "../protocol/tokens.ts";
 
 /**
@@ -20,36 +21,44 @@ interface KeySet {
   kid: string;
 }
 
-const keyCache = new Map<string, KeySet>();
+/**
+ * The parsed signing secret, per secret: parsing it imports keys, which is not free. Pure
+ * (a function of the secret alone, nothing of any tenant's), so one per isolate serves the
+ * Worker, its Durable Objects and Node alike; a rotated secret is a new entry.
+ */
+const keySets = new Cache<string, Promise<KeySet>>("signing.key-sets", { entries: 4, lifetimeMs: 3_600_000 });
 
 /**
  * Parses (once per isolate) the signing secret: one private JWK, or, while rotating, a
  * JSON array `[new, old, ...]`. New tokens are signed with the first; tokens signed
  * with any of them still verify until the old ones are dropped from the secret.
  */
-export async function signingKeys(privateJwkJson: string): Promise<KeySet> {
-  let keys = keyCache.get(privateJwkJson);
-  if (!keys) {
-    const parsed = JSON.parse(privateJwkJson) as JWK | JWK[];
-    const all = Array.isArray(parsed) ? parsed : [parsed];
-    if (!all.length) throw new Error("COMMAND_SIGNING_KEY holds no key");
-    const verifiers = new Map<string, CryptoKey>();
-    for (const jwk of all) {
-      const pub: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
-      verifiers.set(await calculateJwkThumbprint(pub), (await importJWK({ ...pub, alg: ALG }, ALG)) as CryptoKey);
-    }
-    const current = all[0]!;
-    const kid = await calculateJwkThumbprint({ kty: current.kty, crv: current.crv, x: current.x });
-    keys = {
-      privateKey: (await importJWK({ ...current, alg: ALG }, ALG)) as CryptoKey,
-      publicKey: verifiers.get(kid)!,
-      publicJwk: { kty: current.kty, crv: current.crv, x: current.x, alg: ALG, use: "sig", kid },
-      verifiers,
-      kid,
-    };
-    keyCache.set(privateJwkJson, keys);
+export function signingKeys(privateJwkJson: string): Promise<KeySet> {
+  const kept = keySets.get(privateJwkJson);
+  if (kept) return kept;
+  const parsing = parseSigningKeys(privateJwkJson);
+  parsing.catch(() => keySets.delete(privateJwkJson));
+  return keySets.set(privateJwkJson, parsing);
+}
+
+async function parseSigningKeys(privateJwkJson: string): Promise<KeySet> {
+  const parsed = JSON.parse(privateJwkJson) as JWK | JWK[];
+  const all = Array.isArray(parsed) ? parsed : [parsed];
+  if (!all.length) throw new Error("COMMAND_SIGNING_KEY holds no key");
+  const verifiers = new Map<string, CryptoKey>();
+  for (const jwk of all) {
+    const pub: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+    verifiers.set(await calculateJwkThumbprint(pub), (await importJWK({ ...pub, alg: ALG }, ALG)) as CryptoKey);
   }
-  return keys;
+  const current = all[0]!;
+  const kid = await calculateJwkThumbprint({ kty: current.kty, crv: current.crv, x: current.x });
+  return {
+    privateKey: (await importJWK({ ...current, alg: ALG }, ALG)) as CryptoKey,
+    publicKey: verifiers.get(kid)!,
+    publicJwk: { kty: current.kty, crv: current.crv, x: current.x, alg: ALG, use: "sig", kid },
+    verifiers,
+    kid,
+  };
 }
 
 /** Signs a token for one purpose and audience, expiring after `ttlSeconds`, with a fresh jti (or the caller's, to record it). */

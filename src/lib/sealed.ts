@@ -5,12 +5,14 @@
  */
 
 import { base64ToBytes, bytesToBase64Url } from "./bytes.ts";
+import { Cache } from "./cache.ts";
 
 const encoder = new TextEncoder();
-const keys = new Map<string, Promise<CryptoKey>>();
+/** Sealing keys per platform secret (pure: a function of the platform's secret alone). */
+const sealingKeys = new Cache<string, Promise<CryptoKey>>("sealed.keys", { entries: 4, lifetimeMs: 3_600_000 });
 
 function sealingKey(platformKey: string): Promise<CryptoKey> {
-  let key = keys.get(platformKey);
+  let key = sealingKeys.get(platformKey);
   if (!key) {
     key = (async () => {
       const base = await crypto.subtle.importKey("raw", encoder.encode(platformKey), "HKDF", false, ["deriveKey"]);
@@ -22,7 +24,7 @@ function sealingKey(platformKey: string): Promise<CryptoKey> {
         ["encrypt", "decrypt"],
       );
     })();
-    keys.set(platformKey, key);
+    sealingKeys.set(platformKey, key);
   }
   return key;
 }

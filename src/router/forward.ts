@@ -5,11 +5,14 @@ import { dynos, hosts } from "../db/schema/index.ts";
 import type { Bindings } from "../env.ts";
 import { HOP_BY_HOP_HEADERS, HOST_HEADERS, proxyPath, type RouteError } from "../protocol/host.ts";
 import { clocksOf, DEFAULT_CLOCKS } from "../lib/clocks.ts";
+import { ROUTE_TOKEN_TTL_S, type RouterState } from "./state.ts";
 
 /** What the router needs of a request, whether the API's middleware or the fast path handed it over. */
 export interface RouterCall {
   request: Request;
   env: Bindings;
+  /** What this Worker instance's router keeps between requests. */
+  state: RouterState;
   /** Keeps work going after the response (the request's waitUntil). */
   after(work: Promise<unknown>): void;
   /** The platform's id for the request, used when the client sent no X-Request-Id. */
@@ -52,11 +55,9 @@ export async function webDynos(db: Database, appId: string): Promise<WebDyno[]> 
     .where(and(eq(dynos.appId, appId), eq(dynos.type, "web")));
 }
 
-const turns = new Map<string, number>();
 /** The next routable dyno in turn (round robin per Worker instance). */
-export function pickInTurn(appId: string, candidates: WebDyno[]): WebDyno {
-  const n = (turns.get(appId) ?? -1) + 1;
-  turns.set(appId, n % 1_000_000);
+export function pickInTurn(state: RouterState, appId: string, candidates: WebDyno[]): WebDyno {
+  const n = state.nextTurn(appId);
   const sorted = [...candidates].sort((a, b) => a.name.localeCompare(b.name));
   return sorted[n % sorted.length]!;
 }
@@ -71,18 +72,6 @@ export interface Forwarded {
   hostUnreachable?: boolean;
 }
 
-/** Hosts this Worker instance found unreachable, until when (ms): their dynos are passed over meanwhile. */
-const unreachableHosts = new Map<string, number>();
-/** How long a host that refused a connection is passed over (its heartbeats decide after that). */
-export const UNREACHABLE_HOST_MS = 10_000;
-
-/** Marks a host unreachable for a while, so routing stops sending to it at once. */
-export function markUnreachable(hostId: string | null, now = Date.now()): void {
-  if (!hostId) return;
-  if (unreachableHosts.size >= 10_000) unreachableHosts.clear();
-  unreachableHosts.set(hostId, now + UNREACHABLE_HOST_MS);
-}
-
 /**
  * A host that has missed two heartbeats in a row is suspect: cut off from the network, a host
  * refuses nothing and answers nothing, so a request sent there would hang until the router's
@@ -94,31 +83,24 @@ export const HOST_SUSPECT_MS = 2.5 * DEFAULT_CLOCKS.heartbeatMs;
  * The candidates on hosts not known to be unreachable (one refused a connection lately) and
  * not suspect (heartbeats missed); all of them when none is left.
  */
-export function reachable(candidates: WebDyno[], now = Date.now(), suspectMs = HOST_SUSPECT_MS): WebDyno[] {
+export function reachable(state: RouterState, candidates: WebDyno[], now = Date.now(), suspectMs = HOST_SUSPECT_MS): WebDyno[] {
   const usable = candidates.filter(
-    (d) => (!d.hostId || (unreachableHosts.get(d.hostId) ?? 0) <= now) && (!d.hostHeartbeatAt || now - d.hostHeartbeatAt.getTime() < suspectMs),
+    (d) => (!d.hostId || !state.unreachableHosts.has(d.hostId, now)) && (!d.hostHeartbeatAt || now - d.hostHeartbeatAt.getTime() < suspectMs),
   );
   return usable.length ? usable : candidates;
 }
-
-/** Route tokens by host and dyno, reused while they have over half their life left (see routeToken). */
-const routeTokens = new Map<string, { token: string; renewAt: number }>();
-const ROUTE_TOKEN_TTL_S = 60;
 
 /**
  * The signed route token naming `dyno` for its host agent. One is signed per dyno every
  * 30 s, not per request: the agent accepts it until it expires (it only lets a request reach
  * a dyno anyone may reach through the router), and remembers those it verified.
  */
-async function routeToken(signingKey: string, dyno: WebDyno): Promise<string> {
-  const now = Date.now();
+async function routeToken(state: RouterState, signingKey: string, dyno: WebDyno): Promise<string> {
   const key = `${dyno.hostId}/${dyno.id}`;
-  const kept = routeTokens.get(key);
-  if (kept && kept.renewAt > now) return kept.token;
+  const kept = state.routeTokens.get(key);
+  if (kept) return kept;
   const token = await signToken(signingKey, { purpose: "route", audience: dyno.hostId!, subject: dyno.id, ttlSeconds: ROUTE_TOKEN_TTL_S });
-  if (routeTokens.size >= 10_000) routeTokens.clear();
-  routeTokens.set(key, { token, renewAt: now + (ROUTE_TOKEN_TTL_S * 1000) / 2 });
-  return token;
+  return state.routeTokens.set(key, token);
 }
 
 /**
@@ -148,7 +130,7 @@ export async function forwardToDyno(call: RouterCall, url: URL, dyno: WebDyno, r
     const direct = await send(request, `http://${dyno.address}:${dyno.port}${url.pathname}${url.search}`, headers, hasBody, timeoutMs);
     if (direct.response || hasBody || direct.failure === "timeout") return direct;
   }
-  headers.set(HOST_HEADERS.route, await routeToken(env.COMMAND_SIGNING_KEY, dyno));
+  headers.set(HOST_HEADERS.route, await routeToken(call.state, env.COMMAND_SIGNING_KEY, dyno));
   const viaAgent = await send(request, new URL(proxyPath(dyno.id, url.pathname + url.search), dyno.hostUrl!).href, headers, hasBody, timeoutMs);
   // The agent itself did not answer (not the dyno behind it): its host is lost or cut off.
   if (!viaAgent.response && viaAgent.failure === "closed" && viaAgent.thrown) return { ...viaAgent, hostUnreachable: true };

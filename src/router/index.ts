@@ -6,13 +6,12 @@ import { openControlDb, withDb } from "../services/context.ts";
 import { apps, appTraffic, dynos, hosts } from "../db/schema/index.ts";
 import type { AppEnv, Bindings } from "../env.ts";
 import { appForHostname } from "../services/domains/domains.ts";
-import { logEventSoon } from "../services/logs/logs.ts";
-import { recordRequest } from "../services/metrics/metrics.ts";
 import { hasDeployed } from "../services/apps/slugs.ts";
 import type { RouterErrorCode } from "./errors.ts";
 import { routerLogLine } from "./errors.ts";
 import { internalPings, type Route } from "./pings.ts";
-import { forwardToDyno, markUnreachable, pickInTurn, reachable, type RouterCall, WEB_DYNO_COLUMNS, webDynos, type WebDyno } from "./forward.ts";
+import type { RouterState } from "./state.ts";
+import { forwardToDyno, pickInTurn, reachable, type RouterCall, WEB_DYNO_COLUMNS, webDynos, type WebDyno } from "./forward.ts";
 import { applicationErrorPage, maintenancePage, noSuchAppPage, quotaExhaustedPage, welcomePage } from "./pages.ts";
 
 /** The app name a Host header addresses under APPS_DOMAIN, if any. */
@@ -23,27 +22,6 @@ export function appNameFromHost(host: string | undefined, appsDomain: string): s
   if (!hostname.endsWith(suffix)) return null;
   const name = hostname.slice(0, -suffix.length);
   return name && !name.includes(".") ? name : "";
-}
-
-/**
- * A short-lived routing table per Worker instance: app name → its web dynos and hosts.
- * Requests within a second of a lookup skip the database; a dyno that moved or died in
- * that second answers "not running" and the request is routed again from the database.
- * Maintenance mode, likewise, takes effect within that second.
- */
-const ROUTE_TTL_MS = 1_000;
-const routingTable = new Map<string, Route>();
-
-/**
- * Drops what this Worker instance knows of the apps' routes, when a host reported that their
- * dynos changed (a new instance up at a new address, a dyno gone): their next request reads
- * the routes afresh instead of waiting out the second. On the single-machine platform,
- * where one instance serves both, a deploy's new dynos take traffic as soon as they are up.
- */
-export function forgetRoutes(appIds: string[]): void {
-  if (!appIds.length) return;
-  const changed = new Set(appIds);
-  for (const [name, route] of routingTable) if (changed.has(route.appId)) routingTable.delete(name);
 }
 
 /**
@@ -58,16 +36,12 @@ export function customHostname(host: string | undefined, apiHost: string): strin
   return hostname.includes(".") ? hostname : null;
 }
 
-/** Custom hostname → app name (null: none), for a second, like the routing table. */
-const customHosts = new Map<string, { name: string | null; at: number }>();
-
-async function appNameForCustomHost(env: Bindings, hostname: string): Promise<string | null> {
-  const hot = customHosts.get(hostname);
-  if (hot && Date.now() - hot.at < ROUTE_TTL_MS) return hot.name;
+/** The app a custom hostname names (null: none), known for a second like a route. */
+async function appNameForCustomHost(state: RouterState, env: Bindings, hostname: string): Promise<string | null> {
+  const hot = state.customHosts.get(hostname);
+  if (hot !== undefined) return hot;
   const found = await withDb(env, (db) => appForHostname(db, hostname));
-  if (customHosts.size >= 10_000) customHosts.clear();
-  customHosts.set(hostname, { name: found?.name ?? null, at: Date.now() });
-  return found?.name ?? null;
+  return state.customHosts.set(hostname, found?.name ?? null);
 }
 
 const html = (page: { toString(): string }, status: number, headers: Record<string, string> = {}) =>
@@ -79,13 +53,13 @@ const html = (page: { toString(): string }, status: number, headers: Record<stri
  * web dyno. Null when it is not such a request (the API, a custom domain, a ping, a route
  * not known yet); a request it could not place resolves to null for the full path.
  */
-export function fastRoute(request: Request, env: Bindings, execution: ExecutionContext): Promise<Response | null> | null {
+export function fastRoute(state: RouterState, request: Request, env: Bindings, execution: ExecutionContext): Promise<Response | null> | null {
   const name = appNameFromHost(request.headers.get("Host") ?? undefined, env.APPS_DOMAIN);
   if (!name) return null;
-  const hot = routingTable.get(name);
-  if (!hot || Date.now() - hot.at >= ROUTE_TTL_MS || internalPings.has(request)) return null;
+  const hot = state.routes.get(name);
+  if (!hot || internalPings.has(request)) return null;
   if (!hot.dynos.some(routable)) return null;
-  const call: RouterCall = { request, env, after: (work) => execution.waitUntil(work), requestId: crypto.randomUUID() };
+  const call: RouterCall = { request, env, state, after: (work) => execution.waitUntil(work), requestId: crypto.randomUUID() };
   return routeKnown(call, routedRequest(call), name, hot, true);
 }
 
@@ -96,11 +70,11 @@ export function fastRoute(request: Request, env: Bindings, execution: ExecutionC
  */
 async function routeKnown(call: RouterCall, routed: RoutedRequest, name: string, route: Route, visit: boolean): Promise<Response | null> {
   if (visit) {
-    countVisit(route.appId);
+    countVisit(call.state, route.appId);
     touchSoon(call, route.appId);
   }
   const answered = await dispatch(call, routed, route.appId, route.dynos.filter(routable), SAFE.has(call.request.method));
-  if (!answered) routingTable.delete(name);
+  if (!answered) call.state.routes.delete(name);
   return answered;
 }
 
@@ -113,17 +87,18 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
   let name = appNameFromHost(host, c.env.APPS_DOMAIN);
   if (name === null) {
     const custom = customHostname(host, c.env.API_HOST);
-    name = custom && (await appNameForCustomHost(c.env, custom));
+    name = custom && (await appNameForCustomHost(c.var.caches.router, c.env, custom));
     if (!name) return next();
   }
-  const call: RouterCall = { request: c.req.raw, env: c.env, after: (work) => c.executionCtx.waitUntil(work), requestId: c.var.requestId };
+  const state = c.var.caches.router;
+  const call: RouterCall = { request: c.req.raw, env: c.env, state, after: (work) => c.executionCtx.waitUntil(work), requestId: c.var.requestId };
   const routed = routedRequest(call);
   // A keep-alive ping (routed in-process by the scheduled run) is traffic, but not a visit:
   // its run records it, and it is not counted where the app's quiet hours are read.
   const ping = internalPings.get(c.req.raw);
   // A ping comes with its route, read for its whole share of apps in one query.
-  const hot = ping?.route ?? routingTable.get(name);
-  if (hot && (ping?.route || Date.now() - hot.at < ROUTE_TTL_MS) && hot.dynos.some(routable)) {
+  const hot = ping?.route ?? state.routes.get(name);
+  if (hot?.dynos.some(routable)) {
     const answered = await routeKnown(call, routed, name, hot, !ping);
     if (answered) return answered;
   }
@@ -134,13 +109,13 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
     if (!app) return html(noSuchAppPage(), 404);
     // Dynos keep running in maintenance; visitors get Heroku's page, and nothing wakes an app.
     if (app.maintenance) {
-      routingTable.delete(name);
+      state.routes.delete(name);
       return fail(call, routed, app.id, "H80");
     }
     if (!(await hasDeployed(db, app.id))) return html(welcomePage(name), 200);
     if (!ping) {
-      countVisit(app.id);
-      await touch(db, app.id);
+      countVisit(state, app.id);
+      await touch(state, db, app.id);
     }
     return await routeToApp(call, routed, db, name, app.id);
   } finally {
@@ -151,30 +126,29 @@ export const appHostRouter = createMiddleware<AppEnv>(async (c, next) => {
 /** Methods whose request can be sent again when the chosen dyno turns out to be gone. */
 const SAFE = new Set(["GET", "HEAD"]);
 
-/** Visits per app and UTC hour not yet written (each Worker instance writes its own at most once a minute). */
-const visits = new Map<string, Map<number, number>>();
-function countVisit(appId: string) {
+/** Counts a visit to the app in this UTC hour (each Worker instance writes its own at most once a minute). */
+function countVisit(state: RouterState, appId: string) {
   const hour = new Date().getUTCHours();
-  const byHour = visits.get(appId) ?? new Map<number, number>();
+  const byHour = state.visits.get(appId) ?? state.visits.set(appId, new Map<number, number>());
   byHour.set(hour, (byHour.get(hour) ?? 0) + 1);
-  if (visits.size < 10_000 || visits.has(appId)) visits.set(appId, byHour);
 }
 
-const lastTouched = new Map<string, number>();
 /**
  * Records that the app is in use (eco apps sleep when idle) and the visits counted since,
  * by hour of day (where its quiet hours are), at most once a minute per Worker instance.
  */
-async function touch(db: Database, appId: string) {
-  const now = Date.now();
-  if (now - (lastTouched.get(appId) ?? 0) < 60_000) return;
-  lastTouched.set(appId, now);
+async function touch(state: RouterState, db: Database, appId: string) {
+  if (state.claimTouch(appId)) await writeUse(state, db, appId);
+}
+
+/** Writes that the app was used now, and its visits counted since. */
+async function writeUse(state: RouterState, db: Database, appId: string) {
   await db
     .update(apps)
     .set({ lastRequestAt: sql`greatest(${apps.lastRequestAt}, now())` })
     .where(eq(apps.id, appId));
-  const counted = visits.get(appId);
-  visits.delete(appId);
+  const counted = state.visits.get(appId);
+  state.visits.delete(appId);
   if (!counted?.size) return;
   await db
     .insert(appTraffic)
@@ -182,14 +156,9 @@ async function touch(db: Database, appId: string) {
     .onConflictDoUpdate({ target: [appTraffic.appId, appTraffic.hour], set: { requests: sql`${appTraffic.requests} + excluded.requests` } });
 }
 
-/** Apps whose `touch` from the fast path is under way (one connection for it at a time). */
-const touching = new Set<string>();
-
 /** `touch` from the fast path, on a connection of its own after the response, only when one is due. */
 function touchSoon(call: RouterCall, appId: string) {
-  if (touching.has(appId) || Date.now() - (lastTouched.get(appId) ?? 0) < 60_000) return;
-  touching.add(appId);
-  call.after(withDb(call.env, (db) => touch(db, appId)).finally(() => touching.delete(appId)));
+  if (call.state.claimTouch(appId)) call.after(withDb(call.env, (db) => writeUse(call.state, db, appId)));
 }
 
 /**
@@ -255,14 +224,14 @@ function routedRequest(call: RouterCall): RoutedRequest {
 function logRouterLine(call: RouterCall, appId: string, text: string) {
   const ping = internalPings.get(call.request);
   if (ping) ping.routerLines.push(text);
-  else logEventSoon(call.env, appId, "heroku", "router", text, call.after);
+  else call.state.lines.add(call.env, appId, "heroku", "router", text, call.after);
 }
 
 /** Heroku's error page (the maintenance page for H80) with a `code=Hxx` router line. */
 function fail(call: RouterCall, routed: RoutedRequest, appId: string, code: RouterErrorCode, dyno?: string, serviceMs = Date.now() - routed.started) {
   const page = (code === "H80" ? maintenancePage() : code === "H82" ? quotaExhaustedPage() : applicationErrorPage()).toString();
   logRouterLine(call, appId, routerLogLine({ ...routed.fields, dyno, connectMs: 0, serviceMs, status: 503, bytes: page.length }, code));
-  recordRequest(call.env, call.after, appId, { status: 503, ms: serviceMs, bytes: page.length, code });
+  call.state.measurements.record(call.env, call.after, appId, { status: 503, ms: serviceMs, bytes: page.length, code });
   return html(page, 503, { "Retry-After": "5" });
 }
 
@@ -271,10 +240,10 @@ function fail(call: RouterCall, routed: RoutedRequest, appId: string, code: Rout
  * a dyno that is gone yields null so the caller can route again from fresh state.
  */
 async function dispatch(call: RouterCall, routed: RoutedRequest, appId: string, candidates: WebDyno[], mayRetry: boolean): Promise<Response | null> {
-  const dyno = pickInTurn(appId, reachable(candidates, Date.now(), 2.5 * clocksOf(call.env).heartbeatMs));
+  const dyno = pickInTurn(call.state, appId, reachable(call.state, candidates, Date.now(), 2.5 * clocksOf(call.env).heartbeatMs));
   const result = await forwardToDyno(call, routed.url, dyno, routed.requestId, routed.clientIp);
   if (!result.response) {
-    if (result.hostUnreachable) markUnreachable(dyno.hostId);
+    if (result.hostUnreachable) call.state.markUnreachable(dyno.hostId);
     if (mayRetry && result.failure !== "timeout") return null;
     // A request that may be sent again tries the app's other dynos before the router answers with an error.
     const others = candidates.filter((d) => d.id !== dyno.id);
@@ -289,7 +258,7 @@ async function dispatch(call: RouterCall, routed: RoutedRequest, appId: string, 
     appId,
     routerLogLine({ ...routed.fields, dyno: dyno.name, connectMs: result.connectMs, serviceMs: result.serviceMs, status: res.status, bytes }),
   );
-  recordRequest(call.env, call.after, appId, { status: res.status, ms: result.connectMs + result.serviceMs, bytes });
+  call.state.measurements.record(call.env, call.after, appId, { status: res.status, ms: result.connectMs + result.serviceMs, bytes });
   return res;
 }
 
@@ -306,12 +275,11 @@ async function routeToApp(call: RouterCall, routed: RoutedRequest, db: Database,
   if (!list.some(routable)) list = await waitForUp(db, appId, routed.started + 75_000);
   const candidates = list.filter(routable);
   if (!candidates.length) {
-    routingTable.delete(name);
+    call.state.routes.delete(name);
     if (list.some((d) => d.desired === "up" && d.state === "starting")) return fail(call, routed, appId, "H20");
     if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail(call, routed, appId, "H10", list.find((d) => d.state === "crashed")?.name);
     return fail(call, routed, appId, "H14");
   }
-  if (routingTable.size >= 10_000) routingTable.clear(); // bounded memory with very many apps
-  routingTable.set(name, { appId, dynos: list, at: Date.now() });
+  call.state.routes.set(name, { appId, dynos: list, at: Date.now() });
   return (await dispatch(call, routed, appId, candidates, false))!;
 }

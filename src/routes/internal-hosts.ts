@@ -29,7 +29,7 @@ export const hostAuth = createMiddleware<HostEnv>(async (c, next) => {
 export const internalHostsRoutes = new Hono<HostEnv>()
   .use(CONTROL_PLANE_PATHS.all, hostAuth)
   .post(CONTROL_PLANE_PATHS.heartbeat, jsonBody(HEARTBEAT_REQUEST), async (c) =>
-    c.json(await receiveHeartbeat(requestContext(c, null), c.var.host, c.req.valid("json"))),
+    c.json(await receiveHeartbeat(requestContext(c, null), c.var.caches.router, c.var.host, c.req.valid("json"))),
   )
   .post(CONTROL_PLANE_PATHS.metrics, jsonBody(METRICS_REPORT), async (c) => {
     await recordDynoMetrics({ db: c.var.db, env: c.env }, c.var.host.id, c.req.valid("json").dynos);

@@ -1,3 +1,4 @@
+import { createWorkerCaches } from "../../src/caches.ts";
 import { createApp } from "../../src/app.ts";
 
 /**
@@ -29,7 +30,7 @@ let cached: string[] | undefined;
 export function mountedRoutes(): string[] {
   if (!cached) {
     const routes = new Set<string>();
-    for (const r of createApp().routes) {
+    for (const r of createApp(createWorkerCaches()).routes) {
       if (r.method !== "ALL" && !NOT_PLATFORM_API.some((re) => re.test(r.path))) routes.add(`${r.method} ${r.path}`);
     }
     cached = [...routes].sort();

@@ -3,7 +3,6 @@ import type { HostRow } from "../../db/schema/hosts.ts";
 import { ApiError } from "../../errors.ts";
 import { clocksOf } from "../../lib/clocks.ts";
 import { type HeartbeatRequest, type HeartbeatResponse, SPOKEN_PROTOCOLS } from "../../protocol/host.ts";
-import { forgetRoutes } from "../../router/index.ts";
 import type { ServiceContext } from "../context.ts";
 import { advanceRollouts, desiredForHost } from "../dynos/dynos.ts";
 import { commandConfig } from "../dynos/host-commands.ts";
@@ -15,9 +14,15 @@ import { endVanishedOneOffs, finishReleasePhases } from "../builds/release-phase
  * marked alive; what it runs is recorded (each dyno that changed state is an event); a
  * rolling release takes its next batch; ended release phases decide their releases;
  * one-off dynos that are over are forgotten; the fleet watch is kept armed. The events of
- * all this are dispatched once the host has its answer: what it should run.
+ * all this are dispatched once the host has its answer: what it should run. `router` is this
+ * Worker instance's router, told which apps' dynos changed so it routes them afresh.
  */
-export async function receiveHeartbeat(ctx: ServiceContext, host: HostRow, body: HeartbeatRequest): Promise<HeartbeatResponse> {
+export async function receiveHeartbeat(
+  ctx: ServiceContext,
+  router: { forgetRoutes(appIds: string[]): void },
+  host: HostRow,
+  body: HeartbeatRequest,
+): Promise<HeartbeatResponse> {
   const { db, env } = ctx;
   const protocol = body.agent?.protocol ?? 1;
   if (!SPOKEN_PROTOCOLS.includes(protocol)) {
@@ -35,7 +40,7 @@ export async function receiveHeartbeat(ctx: ServiceContext, host: HostRow, body:
     droppedLogLines: body.dropped_log_lines,
   });
   const { changed, movesEnded } = await recordObservedDynos(db, host.id, body.dynos);
-  forgetRoutes(changed);
+  router.forgetRoutes(changed);
   // A release rolling through these apps' dynos takes its next batch once the last one is up
   // (this host hears of its own in the answer below; other hosts are told by its event).
   if (changed.length) await advanceRollouts(db, changed);

@@ -23,38 +23,33 @@ export const BATCH_WINDOW_MS = 25;
 /** Lines written at once per app at most (a busy app's lines go in several writes). */
 const BATCH_MAX_LINES = 500;
 
-const batched = new Map<string, LineInput[]>();
-let flushScheduled = false;
-
 /**
- * Records a platform line (the router's `heroku[router]` line per request) in the app's log,
- * and writes it together with the other lines of the next BATCH_WINDOW_MS, one
- * append per app, instead of one append per line. `after` keeps the write going after the
- * response (the request's waitUntil); the lines keep the time they were made.
+ * Platform lines (the router's `heroku[router]` line per request) gathered for the next
+ * BATCH_WINDOW_MS and written one append per app, instead of one append per line. One per
+ * Worker instance; the lines keep the time they were made.
  */
-export function logEventSoon(
-  env: Pick<Bindings, "LOG_CHANNEL">,
-  appId: string,
-  source: "app" | "heroku",
-  dyno: string,
-  text: string,
-  after: (work: Promise<unknown>) => void,
-): void {
-  const list = batched.get(appId) ?? [];
-  list.push({ ts: Date.now() * 1000, source, dyno, text: capLine(text) });
-  batched.set(appId, list);
-  if (flushScheduled) return;
-  flushScheduled = true;
-  after(
-    new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS)).then(async () => {
-      flushScheduled = false;
-      const taken = [...batched];
-      batched.clear();
-      await Promise.all(
-        taken.map(async ([id, lines]) => {
-          for (let i = 0; i < lines.length; i += BATCH_MAX_LINES) await logChannel(env, id).append(lines.slice(i, i + BATCH_MAX_LINES));
-        }),
-      ).catch((err: unknown) => console.error(JSON.stringify({ router_log_lines_lost: taken.reduce((n, [, l]) => n + l.length, 0), error: String(err) })));
-    }),
-  );
+export class LineBatches {
+  readonly #pending = new Map<string, LineInput[]>();
+  #flushScheduled = false;
+
+  /** Adds a line to the app's next write; `after` keeps the write going after the response (the request's waitUntil). */
+  add(env: Pick<Bindings, "LOG_CHANNEL">, appId: string, source: "app" | "heroku", dyno: string, text: string, after: (work: Promise<unknown>) => void): void {
+    const list = this.#pending.get(appId) ?? [];
+    list.push({ ts: Date.now() * 1000, source, dyno, text: capLine(text) });
+    this.#pending.set(appId, list);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    after(new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS)).then(() => this.#flush(env)));
+  }
+
+  async #flush(env: Pick<Bindings, "LOG_CHANNEL">): Promise<void> {
+    this.#flushScheduled = false;
+    const taken = [...this.#pending];
+    this.#pending.clear();
+    await Promise.all(
+      taken.map(async ([id, lines]) => {
+        for (let i = 0; i < lines.length; i += BATCH_MAX_LINES) await logChannel(env, id).append(lines.slice(i, i + BATCH_MAX_LINES));
+      }),
+    ).catch((err: unknown) => console.error(JSON.stringify({ router_log_lines_lost: taken.reduce((n, [, l]) => n + l.length, 0), error: String(err) })));
+  }
 }

@@ -25,46 +25,48 @@ export const REQUEST_FLUSH_MS = 5_000;
 /** Apps a Worker instance gathers measurements for at once; beyond that a flush is started early. */
 const MAX_PENDING_APPS = 5_000;
 
-/** Per app and minute, the web requests measured since the last flush. */
-const pending = new Map<string, Map<number, RequestData>>();
-let flushing = false;
-
 /**
- * Counts one routed request (status, time to headers, bytes) for the app's web process.
- * Cheap: a few additions in memory; every REQUEST_FLUSH_MS the instance sends what it
- * gathered to each app's metrics object, in one call per app.
+ * The router's measurements of the requests it routed, per app and minute, gathered in
+ * memory and sent every REQUEST_FLUSH_MS to each app's metrics object, one call per app.
+ * One per Worker instance.
  */
-export function recordRequest(env: MetricsEnv, after: (work: Promise<unknown>) => void, appId: string, sample: RequestSample): void {
-  if (!env.APP_METRICS || !collecting(env)) return;
-  const minute = bucketStart(Date.now(), 60);
-  let byMinute = pending.get(appId);
-  if (!byMinute) {
-    if (pending.size >= MAX_PENDING_APPS) return; // the flush under way empties it
-    byMinute = new Map();
-    pending.set(appId, byMinute);
+export class RequestMeasurements {
+  readonly #pending = new Map<string, Map<number, RequestData>>();
+  #flushing = false;
+
+  /** Counts one routed request (status, time to headers, bytes) for the app's web process: a few additions in memory. */
+  record(env: MetricsEnv, after: (work: Promise<unknown>) => void, appId: string, sample: RequestSample): void {
+    if (!env.APP_METRICS || !collecting(env)) return;
+    const minute = bucketStart(Date.now(), 60);
+    let byMinute = this.#pending.get(appId);
+    if (!byMinute) {
+      if (this.#pending.size >= MAX_PENDING_APPS) return; // the flush under way empties it
+      byMinute = new Map();
+      this.#pending.set(appId, byMinute);
+    }
+    let data = byMinute.get(minute);
+    if (!data) byMinute.set(minute, (data = emptyRequests()));
+    addRequest(data, sample);
+    if (this.#flushing) return;
+    this.#flushing = true;
+    after(new Promise((resolve) => setTimeout(resolve, REQUEST_FLUSH_MS)).then(() => this.#flush(env)));
   }
-  let data = byMinute.get(minute);
-  if (!data) byMinute.set(minute, (data = emptyRequests()));
-  addRequest(data, sample);
-  if (flushing) return;
-  flushing = true;
-  after(
-    new Promise((resolve) => setTimeout(resolve, REQUEST_FLUSH_MS)).then(async () => {
-      flushing = false;
-      const taken = [...pending];
-      pending.clear();
-      await Promise.all(
-        taken.map(([id, minutes]) => {
-          const points: MetricsPoint[] = [...minutes].map(([t, data]) => ({ t, series: "req:web", data }));
-          const crashed = [...minutes].find(([, d]) => d.errors.H10);
-          const events: AppEvent[] = crashed ? [{ t: crashed[0], kind: "error", code: "H10", message: "Error H10 (App crashed)" }] : [];
-          return appMetrics(env, id)!
-            .ingest({ points, events })
-            .catch((err: unknown) => console.error(JSON.stringify({ metrics_lost: { app_id: id, requests: points.length }, error: String(err) })));
-        }),
-      );
-    }),
-  );
+
+  async #flush(env: MetricsEnv): Promise<void> {
+    this.#flushing = false;
+    const taken = [...this.#pending];
+    this.#pending.clear();
+    await Promise.all(
+      taken.map(([id, minutes]) => {
+        const points: MetricsPoint[] = [...minutes].map(([t, data]) => ({ t, series: "req:web", data }));
+        const crashed = [...minutes].find(([, d]) => d.errors.H10);
+        const events: AppEvent[] = crashed ? [{ t: crashed[0], kind: "error", code: "H10", message: "Error H10 (App crashed)" }] : [];
+        return appMetrics(env, id)!
+          .ingest({ points, events })
+          .catch((err: unknown) => console.error(JSON.stringify({ metrics_lost: { app_id: id, requests: points.length }, error: String(err) })));
+      }),
+    );
+  }
 }
 
 /** Records events of an app for its charts, after the answer. */
