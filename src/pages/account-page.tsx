@@ -11,7 +11,7 @@ import { countBrowserSessions, revokeAllBrowserSessions } from "../services/acce
 import { getAccount } from "../services/access/accounts.ts";
 import { ecoSummary, type EcoSummary } from "../services/eco/keep-alive.ts";
 import { bedtimeText, pingText, REASONS } from "./keep-alive-section.tsx";
-import { appHref, href, redirectWith, sessionOrLogin, type DashboardEnv } from "./request.ts";
+import { appHref, dashboardForm, href, sessionOrLogin, type DashboardEnv } from "./request.ts";
 import { Fact, Layout, PostForm, Time, frameOf, type Frame } from "./layout.tsx";
 
 /** The account's API key row, or null when it has none (keys are optional until generated). */
@@ -184,10 +184,15 @@ export const accountPages = new Hono<DashboardEnv>()
     c.header("Cache-Control", "no-store");
     return c.html(<AccountView frame={frameOf(c, "Account")} eco={eco} apiKey={row} fresh={token} sessions={sessions} operator={account.operator} />);
   })
-  .post("/account/sessions/revoke", async (c) => {
-    const auth = sessionOrLogin(c);
-    if ("redirect" in auth) return auth.redirect;
-    const n = await revokeAllBrowserSessions(c.var.db, auth.session.actor, c.var.requestId);
-    clearCookie(c, SESSION_COOKIE);
-    return redirectWith(c, href("/login"), { kind: "notice", text: `Signed out of ${n} ${n === 1 ? "browser" : "browsers"}.` });
-  });
+  .post(
+    "/account/sessions/revoke",
+    dashboardForm(
+      sessionOrLogin,
+      () => href("/account"),
+      async ({ c, session }) => {
+        const n = await revokeAllBrowserSessions(c.var.db, session.actor, c.var.requestId);
+        clearCookie(c, SESSION_COOKIE);
+        return { to: href("/login"), text: `Signed out of ${n} ${n === 1 ? "browser" : "browsers"}.` };
+      },
+    ),
+  );

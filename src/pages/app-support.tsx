@@ -1,10 +1,9 @@
 import type { FC } from "hono/jsx";
 import type { ReleaseRow } from "../db/schema/index.ts";
-import { ApiError } from "../errors.ts";
 import { type AppAccess, findAppForActor } from "../services/apps/apps.ts";
 import type { BrowserSession } from "../services/access/browser-sessions.ts";
 import { requestContext, type ServiceContext } from "../services/context.ts";
-import { type DashboardCall, redirectWith, sessionOrLogin } from "./request.ts";
+import { type DashboardCall, dashboardForm, type FormDone, sessionOrLogin } from "./request.ts";
 import { Time } from "./layout.tsx";
 
 /**
@@ -19,10 +18,7 @@ export async function appOrLogin(c: DashboardCall): Promise<{ session: BrowserSe
   return { session: auth.session, app };
 }
 
-/** What a form's change did: the notice to show on the page it came from, or on another (`to`). */
-export type FormDone = string | { text: string; to: string };
-
-/** What a form's change is given: the request, the app, the service context of the person signed in. */
+/** What an app form's change is given: the request, the app, the service context of the person signed in. */
 export interface FormInput {
   c: DashboardCall;
   app: AppAccess;
@@ -30,25 +26,13 @@ export interface FormInput {
   session: BrowserSession;
 }
 
-/**
- * The one shape of the dashboard's app forms (post, redirect, get): the signed-in person's
- * app (or the sign-in page), the change, and a redirect to `back` with its notice, or with
- * the refusal's message when the change was refused (an ApiError, which changed nothing).
- */
+/** The dashboard's form shape (see dashboardForm) for a form about the app the URL names. */
 export function appForm(back: (app: AppAccess) => string, change: (input: FormInput) => Promise<FormDone>) {
-  return async (c: DashboardCall): Promise<Response> => {
-    const found = await appOrLogin(c);
-    if ("redirect" in found) return found.redirect;
-    const { app, session } = found;
-    const to = back(app);
-    try {
-      const done = await change({ c, app, ctx: requestContext(c, session.actor), session });
-      return typeof done === "string" ? redirectWith(c, to, { kind: "notice", text: done }) : redirectWith(c, done.to, { kind: "notice", text: done.text });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, to, { kind: "error", text: err.message });
-    }
-  };
+  return dashboardForm(
+    appOrLogin,
+    ({ app }) => back(app),
+    ({ c, app, session }) => change({ c, app, session, ctx: requestContext(c, session.actor) }),
+  );
 }
 
 /** A dyno state as a labelled badge (colour is never the only signal: the word is shown). */

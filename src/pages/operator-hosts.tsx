@@ -3,7 +3,7 @@ import type { FC } from "hono/jsx";
 import { ApiError } from "../errors.ts";
 import { getAccount } from "../services/access/accounts.ts";
 import { drainHost, type HostView, listHosts, undrainHost } from "../services/fleet/fleet.ts";
-import { type DashboardCall, type DashboardEnv, href, redirectWith, sessionOrLogin } from "./request.ts";
+import { type DashboardCall, type DashboardEnv, dashboardForm, href, sessionOrLogin } from "./request.ts";
 import { type Frame, frameOf, Layout, PostForm, Time } from "./layout.tsx";
 
 /** Where the fleet page is. */
@@ -92,20 +92,16 @@ export const operatorPages = new Hono<DashboardEnv>()
     if ("redirect" in found) return found.redirect;
     return c.html(<FleetView frame={frameOf(c, "Fleet")} hosts={await listHosts(c.var.db)} />);
   })
-  .post("/operator/hosts/:name/:action{drain|undrain}", async (c) => {
-    const found = await operatorOrNotFound(c);
-    if ("redirect" in found) return found.redirect;
-    const name = c.req.param("name");
-    const draining = c.req.param("action") === "drain";
-    try {
-      const by = { actor: found.session.actor, requestId: c.var.requestId, via: "dashboard" as const };
-      const host = draining ? await drainHost(c.var.db, by, name) : await undrainHost(c.var.db, by, name);
-      return redirectWith(c, FLEET, {
-        kind: "notice",
-        text: draining ? `Draining ${host.name}: its dynos move to other hosts one at a time.` : `${host.name} takes dynos again.`,
-      });
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      return redirectWith(c, FLEET, { kind: "error", text: err.message });
-    }
-  });
+  .post(
+    "/operator/hosts/:name/:action{drain|undrain}",
+    dashboardForm(
+      operatorOrNotFound,
+      () => FLEET,
+      async ({ c, session }) => {
+        const name = c.req.param("name") ?? "";
+        const by = { actor: session.actor, requestId: c.var.requestId, via: "dashboard" as const };
+        if (c.req.param("action") !== "drain") return `${(await undrainHost(c.var.db, by, name)).name} takes dynos again.`;
+        return `Draining ${(await drainHost(c.var.db, by, name)).name}: its dynos move to other hosts one at a time.`;
+      },
+    ),
+  );

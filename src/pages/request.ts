@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { clearCookie, FLASH_COOKIE, readCookie, writeCookie } from "../auth/browser-cookies.ts";
 import type { Bindings, Variables } from "../env.ts";
 import type { BrowserSession } from "../services/access/browser-sessions.ts";
+import { ApiError } from "../errors.ts";
 
 /** A one-shot message shown on the next page, after a form's redirect. */
 export interface Flash {
@@ -75,6 +76,34 @@ export function sessionOrLogin(c: DashboardCall): { session: BrowserSession } | 
   const here = new URL(c.req.url);
   const next = c.req.method === "GET" ? here.pathname + here.search : href("/apps");
   return { redirect: c.redirect(`${href("/login")}?next=${encodeURIComponent(next)}`, 303) };
+}
+
+/** What a form's change did: the notice to show on the page it came from, or on another (`to`). */
+export type FormDone = string | { text: string; to: string };
+
+/**
+ * The one shape of the dashboard's forms (post, redirect, get): `find` the signed-in person
+ * and what the form is about (or the redirect to sign in), make the change, and redirect to
+ * `back` with its notice, or with the refusal's message when the change was refused (an
+ * ApiError, which changed nothing).
+ */
+export function dashboardForm<T extends { session: BrowserSession }>(
+  find: (c: DashboardCall) => Promise<T | { redirect: Response }> | T | { redirect: Response },
+  back: (found: T) => string,
+  change: (input: T & { c: DashboardCall }) => Promise<FormDone>,
+) {
+  return async (c: DashboardCall): Promise<Response> => {
+    const found = await find(c);
+    if ("redirect" in found) return found.redirect;
+    const to = back(found);
+    try {
+      const done = await change({ ...found, c });
+      return typeof done === "string" ? redirectWith(c, to, { kind: "notice", text: done }) : redirectWith(c, done.to, { kind: "notice", text: done.text });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return redirectWith(c, to, { kind: "error", text: err.message });
+    }
+  };
 }
 
 /** A form field as a trimmed string ("" when absent or not text). */
