@@ -30,6 +30,9 @@ export default defineConfig({
           globalSetup: ["./test/support/global-setup.ts"],
           sequence: { groupOrder: 1 },
           maxWorkers: workers,
+          // A worker takes file after file without starting afresh (the platform is one
+          // process tree outside it; the files share only their connections to it).
+          isolate: false,
         },
       },
       {
@@ -40,6 +43,7 @@ export default defineConfig({
           globalSetup: ["./test/support/global-setup.ts"],
           sequence: { groupOrder: 1 },
           maxWorkers: workers,
+          isolate: false,
         },
       },
     ],

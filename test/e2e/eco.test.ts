@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apps, dynoUsage, keepAlive } from "../../src/db/schema/index.ts";
+import { apps, dynos, dynoUsage, keepAlive } from "../../src/db/schema/index.ts";
 import { ROOT } from "../../src/local/worker.ts";
 import { fireCron, platform } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
@@ -33,11 +33,24 @@ describe("eco dyno hours and keep-alive", { timeout: 180_000 }, () => {
 
   afterAll(() => destroyApp(user.token, app.name));
 
-  it("heroku ps prints the quota lines, with the dyno's real uptime", async () => {
-    // Up for a minute and a bit: the figures are whole minutes.
+  it("heroku ps prints the quota lines, with the dyno's metered uptime", async () => {
+    // Up for a minute and a bit, since the figures are whole minutes: rather than wait, the
+    // dyno's metered stretch and its state's time move 75 s back (only its state, desired
+    // state and instance start or end a stretch, so the move is all the meter sees).
+    const [open] = await (await db()).select().from(dynoUsage).where(eq(dynoUsage.appId, app.id));
+    expect(open!.endedAt).toBeNull();
+    const back = sql`interval '75 seconds'`;
+    await (await db())
+      .update(dynoUsage)
+      .set({ startedAt: sql`${dynoUsage.startedAt} - ${back}` })
+      .where(eq(dynoUsage.id, open!.id));
+    await (await db())
+      .update(dynos)
+      .set({ stateChangedAt: sql`${dynos.stateChangedAt} - ${back}` })
+      .where(eq(dynos.appId, app.id));
     const [stretch] = await (await db()).select().from(dynoUsage).where(eq(dynoUsage.appId, app.id));
     expect(stretch!.endedAt).toBeNull();
-    await new Promise((r) => setTimeout(r, Math.max(0, stretch!.startedAt.getTime() + 75_000 - Date.now())));
+    expect(Date.now() - stretch!.startedAt.getTime()).toBeGreaterThanOrEqual(75_000);
     const before = Date.now();
     const ps = await cli(["ps"]);
     const upS = [(before - stretch!.startedAt.getTime()) / 1000, (Date.now() - stretch!.startedAt.getTime()) / 1000];
