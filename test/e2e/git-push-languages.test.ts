@@ -2,7 +2,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appName, closeDb, makeAccount, type TestAccount } from "../support/factories.ts";
+import { platform } from "../support/api.ts";
+import { appName, closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { commitFiles, runGit } from "../support/git.ts";
 import { ensureHerokuCli, gitPushEnv, heroku, herokuPty, makeCliHome } from "../support/heroku-cli.ts";
 import { destroyApp, visit, waitFor } from "../support/slugs.ts";
@@ -73,8 +74,9 @@ describe.each([
     env = await gitPushEnv(home, user);
     execFileSync("git", ["init", "-q", "-b", "main"], { cwd: repo, env });
     commitFiles(repo, (...args) => execFileSync("git", args, { cwd: repo, env, encoding: "utf8" }), files, "first");
-    const created = await heroku(["create", name], { home, cwd: repo, env: { HEROKU_API_KEY: user.token } });
-    expect(created.code, created.stderr).toBe(0);
+    // The app and its remote as `heroku create` makes them (that command's own test is git-push.test.ts).
+    await makeApp(user, name);
+    execFileSync("git", ["remote", "add", "heroku", `https://${platform().cliEnv.HEROKU_GIT_HOST}/${name}.git`], { cwd: repo, env });
   });
 
   afterAll(async () => {

@@ -58,7 +58,7 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
     home = makeCliHome();
     repo = path.join(home, "project");
     mkdirSync(repo);
-    env = await gitPushEnv(home, user);
+    env = await gitPushEnv(home, user, { credentialHelper: true });
     await git("init", "-q", "-b", "main");
     commit({ Procfile: PROCFILE, "index.html": page("first deploy") }, "first");
     const created = await heroku(["create", name], { home, cwd: repo, env: { HEROKU_API_KEY: user.token } });
@@ -97,6 +97,9 @@ describe("git push heroku main", { timeout: 180_000 }, () => {
   });
 
   it("deploys a one-line change from a second, thin pack", async () => {
+    // From here on git answers the challenge from ~/.netrc, as after `heroku login`: the CLI's
+    // credential helper had its part in the first push.
+    env = await gitPushEnv(home, user);
     const head = commit({ "index.html": page("second deploy") }, "second");
     const res = await git("push", "heroku", "main");
     expect(res.code, pushed(res)).toBe(0);

@@ -92,7 +92,7 @@ describe.skipIf(sandboxProblems().length > 0)("a newcomer's first minutes, from 
     writeFileSync(path.join(repo, "Procfile"), "web: node server.js\n");
     writeFileSync(path.join(repo, "package.json"), JSON.stringify({ name: "hello", version: "1.0.0" }));
     writeFileSync(path.join(repo, "server.js"), 'require("http").createServer((q, r) => r.end("hello, newcomer")).listen(process.env.PORT);\n');
-    const pushEnv = { ...(await gitPushEnv(cliHome, { token: env.HEROKU_API_KEY!, email: "newcomer@example.com" })), ...env };
+    const pushEnv = { ...(await gitPushEnv(cliHome, { token: env.HEROKU_API_KEY!, email: "newcomer@example.com" }, { credentialHelper: true })), ...env };
     const git = (...args: string[]) => execFileSync("git", args, { cwd: repo, env: pushEnv, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     git("init", "--quiet", "--initial-branch", "main");
     git("add", ".");

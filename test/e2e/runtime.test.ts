@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api } from "../support/api.ts";
+import { wholeLog } from "../support/log-app.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome, type CliResult } from "../support/heroku-cli.ts";
 import { appProcesses, deploySlug, destroyApp, listDynos, visit, waitFor, waitForAnswer, waitForUp, type AppAnswer } from "../support/slugs.ts";
@@ -180,10 +181,12 @@ describe("dynos from a slug, driven by heroku ps:* and reached through the route
     );
     expect(page.text).not.toContain("Application error");
     expect(appProcesses(app)).toEqual(running);
+    // The router's line, read through a log session (the way `heroku logs` reads it) while it is awaited.
     await waitFor(
       "the H80 router line",
-      async () => (await run(["logs", "-n", "50"])).stdout.includes('heroku[router]: at=info code=H80 desc="Maintenance mode"'),
+      async () => (await wholeLog(user.token, app, { lines: 50 })).some((l) => l.includes('heroku[router]: at=info code=H80 desc="Maintenance mode"')),
       20_000,
+      250,
     );
     expectOk(await run(["maintenance:off"]));
     const back = await waitForAnswer(app, () => true, 10_000);

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ensureHerokuCli } from "../../src/local/heroku-cli.ts";
@@ -197,10 +197,22 @@ export function readNetrc(home: string): Record<string, { login?: string; passwo
 
 /**
  * The environment for `git push heroku`: the CLI's variables, the `heroku` binary on PATH
- * (git's credential helper runs `heroku git:credentials` through the shell) and a git identity.
+ * and a git identity. Git answers the platform's Basic challenge from ~/.netrc, where
+ * `heroku login` leaves the git host's credentials (libcurl reads it, and git then asks no
+ * credential helper); with `credentialHelper`, there is no such entry and git asks the CLI's
+ * helper (`heroku git:credentials`, configured by the CLI, run through the shell), as it
+ * does for a user who gave the CLI only HEROKU_API_KEY.
  */
-export async function gitPushEnv(home: string, user: { token: string; email: string }): Promise<Record<string, string>> {
+export async function gitPushEnv(
+  home: string,
+  user: { token: string; email: string },
+  opts: { credentialHelper?: boolean } = {},
+): Promise<Record<string, string>> {
   const binDir = path.join(path.dirname(path.dirname(path.dirname(await ensureHerokuCli()))), ".bin");
+  if (!opts.credentialHelper) {
+    const gitHost = platform().cliEnv.HEROKU_GIT_HOST!.replace(/:\d+$/, "");
+    writeFileSync(path.join(home, ".netrc"), `machine ${gitHost}\n  login ${user.email}\n  password ${user.token}\n`, { mode: 0o600 });
+  }
   return {
     ...cliEnv(home, { HEROKU_API_KEY: user.token }),
     PATH: `${binDir}:${process.env.PATH}`,
