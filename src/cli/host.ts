@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { DEFAULT_PYTHON_SETTINGS, PYTHON_PACKAGE_MODES, type PythonBuildSettings } from "../agent/builder/python.ts";
-import { startAgent } from "../agent/index.ts";
+import { METRICS_INTERVAL_MS, startAgent } from "../agent/index.ts";
 import { integerFlag, parseFlags, UsageError } from "./args.ts";
 
 /** The agent's default port; the control plane reaches it at the --public-url. */
@@ -10,7 +10,7 @@ export const DEFAULT_HOST_PORT = 5100;
 export const DEFAULT_RENDEZVOUS_PORT = 5000;
 
 const USAGE =
-  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--rendezvous-port N] [--rendezvous-host NAME] [--rendezvous-cert FILE --rendezvous-key FILE] [--dyno-network CIDR] [--allow-service ADDR:PORT ...] [--python-packages index|host] [--python-index URL] [--python-runtimes URL] [--python-strict-versions] [--unsafe-no-sandbox]";
+  "usage: dynoplane host --control-plane URL --secret S [--port N] [--listen ADDR] [--public-url URL] [--work-dir D] [--capacity-mb N] [--ca FILE] [--tls-cert FILE --tls-key FILE] [--rendezvous-port N] [--rendezvous-host NAME] [--rendezvous-cert FILE --rendezvous-key FILE] [--dyno-network CIDR] [--allow-service ADDR:PORT ...] [--python-packages index|host] [--python-index URL] [--python-runtimes URL] [--python-strict-versions] [--metrics-every S] [--unsafe-no-sandbox]";
 
 /** `--allow-service 10.213.255.254:5432`: an IPv4 address and a port on this host that dynos may reach. */
 function serviceFlag(value: string): { address: string; port: number } {
@@ -75,6 +75,7 @@ export async function run(args: string[]): Promise<number> {
     "python-index": str,
     "python-runtimes": str,
     "python-strict-versions": { type: "boolean" },
+    "metrics-every": str,
     "unsafe-no-sandbox": { type: "boolean" },
   });
   const controlPlaneUrl = flags["control-plane"];
@@ -108,6 +109,7 @@ export async function run(args: string[]): Promise<number> {
       runtimes: flags["python-runtimes"],
       strictVersions: flags["python-strict-versions"],
     }),
+    metricsMs: integerFlag(flags["metrics-every"], "metrics-every", METRICS_INTERVAL_MS / 1000, 1, 3600) * 1000,
     unsafeNoSandbox: flags["unsafe-no-sandbox"] === true,
   });
   console.log(`dynoplane host agent listening on ${agent.url}, reporting to ${controlPlaneUrl}`);

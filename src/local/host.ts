@@ -49,6 +49,8 @@ export async function startLocalHost(opts: {
   allowServices?: string[];
   /** Where its Python builds get packages. */
   python?: Partial<PythonBuildSettings>;
+  /** Seconds between its dynos' metrics samples (default the agent's, Heroku's 20). */
+  metricsEveryS?: number;
 }): Promise<LocalHost> {
   const handle = await openDb(opts.databaseUrl);
   let hostId: string;
@@ -98,6 +100,7 @@ export async function startLocalHost(opts: {
     ...(opts.python?.index ? ["--python-index", opts.python.index] : []),
     ...(opts.python?.runtimes ? ["--python-runtimes", opts.python.runtimes] : []),
     ...(opts.python?.strictVersions ? ["--python-strict-versions"] : []),
+    ...(opts.metricsEveryS ? ["--metrics-every", String(opts.metricsEveryS)] : []),
     ...(opts.unsafeNoSandbox ? ["--unsafe-no-sandbox"] : []),
   ];
   // Kept alive: an agent that dies is started again on the same port and secret; it adopts

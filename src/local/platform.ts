@@ -44,6 +44,13 @@ export interface PlatformOptions {
   cron?: string[];
   /** Where the agent's Python builds get packages (`dynoplane host --python-packages --python-index`). */
   python?: Partial<PythonBuildSettings>;
+  /**
+   * How long one of the Worker's health checks may take before it counts as failed (three in
+   * a row restart workerd; default 10 s, so a merely busy Worker is left alone).
+   */
+  healthTimeoutMs?: number;
+  /** Seconds between the local agent's metrics samples of its dynos (default 20, as on Heroku). */
+  metricsEveryS?: number;
 }
 
 export interface FirstAccount {
@@ -178,7 +185,15 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ADDON_POSTGRES_PUBLIC_ADDRESS: addonPg.publicAddress,
       ...opts.workerVars,
     };
-    worker = await startWorker({ port, tls, stateDir: path.join(home, "worker"), quiet: opts.quiet, hyperdrive, vars: workerVars });
+    worker = await startWorker({
+      port,
+      tls,
+      stateDir: path.join(home, "worker"),
+      quiet: opts.quiet,
+      hyperdrive,
+      vars: workerVars,
+      healthTimeoutMs: opts.healthTimeoutMs,
+    });
     // Cloudflare fires the cron triggers; locally the platform does, into the same handler.
     cron = startLocalCron({ controlSocket: worker.controlSocket, schedules: opts.cron ?? wranglerCrons() });
     if (!opts.noHost) {
@@ -191,6 +206,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         unsafeNoSandbox: opts.unsafeNoSandbox,
         allowServices: addonPg.dynoReachable ? [addonPg.publicAddress] : [],
         python: opts.python,
+        metricsEveryS: opts.metricsEveryS,
       });
     }
     // Operator commands (`dynoplane accounts:create`, `cron:run`) find the running platform here.

@@ -42,20 +42,23 @@ const require = createRequire(import.meta.url);
 /** How often the Worker's health is checked, and after how many failures in a row workerd is restarted. */
 const HEALTH_EVERY_MS = 2_000;
 const HEALTH_FAILURES = 3;
+/** How long one health check may take before it counts as failed. */
+export const HEALTH_TIMEOUT_MS = 10_000;
 
 /**
  * A workerd that is alive but no longer answers (wedged) is ended: three failed health
- * checks in a row (each allowed 10 s, so a merely busy Worker is not mistaken for a dead
- * one) kill its process group, and `keepAlive` starts it again.
+ * checks in a row (each allowed `timeoutMs`, by default long enough that a merely busy
+ * Worker is not mistaken for a dead one) kill its process group, and `keepAlive` starts it
+ * again.
  */
-function watchHealth(port: number, tls: LocalTls, kept: KeptAlive): NodeJS.Timeout {
+function watchHealth(port: number, tls: LocalTls, kept: KeptAlive, timeoutMs: number): NodeJS.Timeout {
   let failures = 0;
   let checking = false;
   const timer = setInterval(() => {
     if (checking) return;
     checking = true;
     const child = kept.current();
-    void probe(port, tls, "/health", 10_000)
+    void probe(port, tls, "/health", timeoutMs)
       .then(
         (status) => status === 200,
         () => false,
@@ -117,6 +120,8 @@ export async function startWorker(opts: {
   listenAddress?: string;
   /** A command workerd's own command line is appended to (to run it in namespaces of its own, say). */
   launcher?: string[];
+  /** How long one health check may take (default HEALTH_TIMEOUT_MS). */
+  healthTimeoutMs?: number;
 }): Promise<LocalWorker> {
   // Durable Object storage and R2 blobs (every app's slugs and logs) are the platform's alone.
   await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
@@ -168,7 +173,7 @@ export async function startWorker(opts: {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const health = watchHealth(opts.port, opts.tls, kept);
+  const health = watchHealth(opts.port, opts.tls, kept, opts.healthTimeoutMs ?? HEALTH_TIMEOUT_MS);
   return {
     stop: async () => {
       clearInterval(health);

@@ -24,7 +24,8 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
     home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-heal-"));
     chmodSync(home, 0o755);
     console.error = (...args: unknown[]) => void said.push(args.map(String).join(" "));
-    platform = await startPlatform({ home, quiet: true, ephemeral: true, python: { packages: "host" } });
+    // Health checks of 3 s: a wedged Worker is found in three of them, not in half a minute.
+    platform = await startPlatform({ home, quiet: true, ephemeral: true, python: { packages: "host" }, healthTimeoutMs: 3_000 });
     sample = await deploySampleApp(platform);
   }, 180_000);
 
@@ -77,8 +78,8 @@ describe.skipIf(sandboxProblems().length > 0)("a local platform whose host agent
     ["Postgres", "SIGKILL", () => platform.pids().postgres, /Postgres died \(SIGKILL\); starting it again/, 60_000],
     ["PgBouncer", "SIGKILL", () => platform.pids().pgbouncer, /PgBouncer died \(SIGKILL\); starting it again in \d+ s/, 60_000],
     ["workerd", "SIGKILL", () => platform.pids().worker, /the Worker \(workerd\) died \(SIGKILL\); starting it again in \d+ s/, 60_000],
-    // Alive but wedged: only its health checks tell, three in a row of up to 10 s each.
-    ["workerd", "SIGSTOP", () => platform.pids().worker, /the Worker stopped answering \(3 health checks\); restarting workerd/, 100_000],
+    // Alive but wedged: only its health checks tell, three in a row of up to 3 s each.
+    ["workerd", "SIGSTOP", () => platform.pids().worker, /the Worker stopped answering \(3 health checks\); restarting workerd/, 60_000],
   ] as const)(
     "heals from a %s given %s during writes and requests, and loses no acknowledged write",
     async (part, signal, pidOf, line, allowedMs) => {

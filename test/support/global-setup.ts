@@ -84,7 +84,8 @@ async function startTestPlatform(): Promise<{ info: PlatformInfo; stop(): Promis
   // own cron in between would race them. That npm start fires it is tested on a platform of its own.
   // Python builds use the host's packages: tests never ask an index on the internet (those
   // that test installing from an index serve one of their own).
-  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars, cron: [], python: { packages: "host" } });
+  // Its agent samples dynos every 5 s, not 20: a test of the samples waits seconds for the next.
+  const platform = await startPlatform({ home, quiet: true, ephemeral: true, workerVars, cron: [], python: { packages: "host" }, metricsEveryS: 5 });
   const info: PlatformInfo = {
     apiUrl: platform.apiUrl,
     port: platform.port,
