@@ -49,6 +49,7 @@ describe("the dynoplane command", () => {
       ["host", "--control-plane", "https://cp.example.com", "--secret", "s", "--python-index", "file:///srv/wheels"],
       /--python-index takes an http or https URL/,
     ],
+    [["host", "--control-plane", "https://cp.example.com", "--secret", "s", "--metrics-every", "0"], /--metrics-every must be a whole number from 1 to 3600/],
     [["start", "--python-index", "not a url"], /--python-index takes an http or https URL of a package index \(got not a url\)/],
   ])("exits 2 with the usage for %j, before doing anything", (args, message) => {
     const result = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
