@@ -30,8 +30,8 @@ export class RouterState {
   readonly routes = new Cache<string, Route>("router.routes", { entries: ENTRIES, lifetimeMs: ROUTE_TTL_MS });
   /** Custom hostname → the app it names (null: none). */
   readonly customHosts = new Cache<string, string | null>("router.custom-hosts", { entries: ENTRIES, lifetimeMs: ROUTE_TTL_MS });
-  /** App → visits per UTC hour not yet written. */
-  readonly visits = new Cache<string, Map<number, number>>("router.visits", { entries: ENTRIES, lifetimeMs: 2 * TOUCH_EVERY_MS });
+  /** App → visits per UTC hour not yet written (written and dropped with the app's next use). */
+  readonly visits = new Cache<string, Map<number, number>>("router.visits", { entries: ENTRIES, lifetimeMs: 24 * 3_600_000 });
   /** Apps whose use was written within the last minute, or is being written. */
   readonly touched = new Cache<string, true>("router.touched", { entries: ENTRIES, lifetimeMs: TOUCH_EVERY_MS });
   /** App → the turn of its last request (round robin over its dynos). */
