@@ -46,12 +46,6 @@ export class Cache<K, V> {
     return value;
   }
 
-  /** The live entry for `key`, or the one `make` gives, kept. */
-  getOrSet(key: K, make: () => V, now = Date.now()): V {
-    const found = this.get(key, now);
-    return found !== undefined ? found : this.set(key, make(), { now });
-  }
-
   delete(key: K): boolean {
     return this.#entries.delete(key);
   }
@@ -66,10 +60,6 @@ export class Cache<K, V> {
     const live = [...this.#entries].filter(([, e]) => e.until > now).map(([k, e]): [K, V] => [k, e.value]);
     this.#entries.clear();
     return live;
-  }
-
-  clear(): void {
-    this.#entries.clear();
   }
 
   /** Entries held, expired ones not yet dropped included. */

@@ -175,10 +175,9 @@ export async function routesFor(db: Database, appIds: string[]): Promise<Map<str
     .innerJoin(dynos, and(eq(dynos.appId, apps.id), eq(dynos.type, "web")))
     .leftJoin(hosts, and(eq(hosts.id, dynos.hostId), eq(hosts.state, "up")))
     .where(inArray(apps.id, appIds));
-  const at = Date.now();
   for (const { appId, maintenance, ...dyno } of rows) {
     if (maintenance) continue;
-    const route = routes.get(appId) ?? { appId, dynos: [], at };
+    const route = routes.get(appId) ?? { appId, dynos: [] };
     route.dynos.push(dyno);
     routes.set(appId, route);
   }
@@ -280,6 +279,6 @@ async function routeToApp(call: RouterCall, routed: RoutedRequest, db: Database,
     if (list.some((d) => d.desired === "up" && d.state === "crashed")) return fail(call, routed, appId, "H10", list.find((d) => d.state === "crashed")?.name);
     return fail(call, routed, appId, "H14");
   }
-  call.state.routes.set(name, { appId, dynos: list, at: Date.now() });
+  call.state.routes.set(name, { appId, dynos: list });
   return (await dispatch(call, routed, appId, candidates, false))!;
 }

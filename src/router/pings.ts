@@ -1,11 +1,10 @@
 import type { Database } from "../db/client.ts";
 import type { WebDyno } from "./forward.ts";
 
-/** Where an app's requests go: its web dynos and their hosts, as read at `at`. */
+/** Where an app's requests go: its web dynos and their hosts (how long it holds is the cache's lifetime). */
 export interface Route {
   appId: string;
   dynos: WebDyno[];
-  at: number;
 }
 
 /** What the router knows of a keep-alive ping, and what it hands back. */

@@ -52,8 +52,8 @@ describe("a Worker instance's cache", () => {
 describe("the router's state, one per Worker instance", () => {
   it("forgets only the routes of apps whose dynos changed", () => {
     const state = new RouterState();
-    state.routes.set("alpha", { appId: "app-a", dynos: [], at: Date.now() });
-    state.routes.set("beta", { appId: "app-b", dynos: [], at: Date.now() });
+    state.routes.set("alpha", { appId: "app-a", dynos: [] });
+    state.routes.set("beta", { appId: "app-b", dynos: [] });
     state.forgetRoutes(["app-a"]);
     expect(state.routes.get("alpha")).toBeUndefined();
     expect(state.routes.get("beta")?.appId).toBe("app-b");

@@ -80,13 +80,17 @@ export async function recordObservedDynos(db: Database, hostId: string, observed
     .select({ id: dynos.id, state: dynos.state, hostId: dynos.hostId, previousHostId: dynos.previousHostId })
     .from(dynos)
     .where(inArray(dynos.id, ids));
-  const stateOf = new Map(known.map((k) => [k.id, k.state]));
+  const byId = new Map(known.map((k) => [k.id, k]));
   // Dynos moving here off a draining host that are now up: their moves end with this report.
-  const movesEnded = observed.filter((o) => o.state === "up" && known.some((k) => k.id === o.id && k.hostId === hostId && k.previousHostId)).length;
+  const movesEnded = observed.filter((o) => {
+    const k = byId.get(o.id);
+    return o.state === "up" && k?.hostId === hostId && !!k.previousHostId;
+  }).length;
   for (const o of observed) {
     const apply = (tx: Database) => applyObserved(tx, hostId, o, changedApps);
     // A report that changes the dyno's state is recorded with its event; one that does not, on its own.
-    if (stateOf.has(o.id) && stateOf.get(o.id) !== o.state) await db.transaction(apply);
+    const was = byId.get(o.id);
+    if (was && was.state !== o.state) await db.transaction(apply);
     else await apply(db);
   }
   return { changed: [...changedApps], movesEnded };
