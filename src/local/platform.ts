@@ -235,6 +235,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           stateDir: path.join(home, `worker-twin-${twins.length + 1}`),
           quiet: true,
           hyperdrive,
+          bundle: worker!.bundle,
           vars: { ...workerVars, API_HOST: `localhost:${twinPort}`, PUBLIC_PORT_SUFFIX: `:${twinPort}`, ...overrides },
         });
         twins.push(twin);

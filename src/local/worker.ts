@@ -20,6 +20,8 @@ export interface LocalWorker {
   output(): string;
   /** The Unix socket of the control Worker (scheduled runs). */
   controlSocket: string;
+  /** The bundle's main module it serves (another workerd may serve the same, see startWorker's `bundle`). */
+  bundle: string;
 }
 
 /** GET https://127.0.0.1:port/path trusting the local CA; resolves with the status. */
@@ -122,13 +124,15 @@ export async function startWorker(opts: {
   launcher?: string[];
   /** How long one health check may take (default HEALTH_TIMEOUT_MS). */
   healthTimeoutMs?: number;
+  /** The main module of a bundle made already (a running Worker's `bundle`): served as it is, not made again. */
+  bundle?: string;
 }): Promise<LocalWorker> {
   // Durable Object storage and R2 blobs (every app's slugs and logs) are the platform's alone.
   await fs.mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
   await fs.chmod(opts.stateDir, 0o700);
   for (const dir of ["v3/do", "v3/r2"]) await fs.mkdir(path.join(opts.stateDir, dir), { recursive: true });
   // Serve a bundle made once at start: edits to the sources do not reload a running platform.
-  const bundle = bundleWorker(path.join(opts.stateDir, "bundle"));
+  const bundle = opts.bundle ?? bundleWorker(path.join(opts.stateDir, "bundle"));
   const controlSocket = controlSocketPath(opts.stateDir);
   const { serializeConfig } = await import("miniflare");
   // Made once, kept in memory: it holds the Worker's secrets, and is handed to workerd on its standard input.
@@ -182,5 +186,6 @@ export async function startWorker(opts: {
     output: () => kept.current().output(),
     pid: () => kept.current().child.pid,
     controlSocket,
+    bundle,
   };
 }

@@ -8,6 +8,9 @@ import { controlSocketPath } from "../../src/local/worker.ts";
 
 export const platform = () => inject("platform");
 
+/** The Worker bundle the platform serves (made once at its start); other workerds of a run serve the same. */
+export const platformBundle = () => path.join(platform().home, "worker", "bundle", "index.js");
+
 /**
  * Fires the platform Worker's scheduled handler once, as its every-10-minutes cron trigger
  * does, at `time`; resolves when the run finished, and fails when it threw.

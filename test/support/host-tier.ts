@@ -10,7 +10,7 @@ import { ensureLocalTls, type LocalTls } from "../../src/local/tls.ts";
 import { startWorker, type LocalWorker } from "../../src/local/worker.ts";
 import { freePort } from "../../src/node/ports.ts";
 import { createHost } from "../../src/services/fleet/hosts.ts";
-import type { ApiCall, ApiResult } from "./api.ts";
+import { type ApiCall, type ApiResult, platformBundle } from "./api.ts";
 import { createOwnDatabase, type OwnDatabase, throwawaySigningKey } from "./own-database.ts";
 import { callApi } from "./second-worker.ts";
 import { slugArchive } from "./slugs.ts";
@@ -132,6 +132,7 @@ export async function startFleet(count: number, capacityMb: number): Promise<Fle
       tls,
       stateDir: path.join(dir, "worker"),
       quiet: true,
+      bundle: platformBundle(),
       // Where the agents reach it: this machine's end of each namespace's veth (and loopback for the test).
       listenAddress: "0.0.0.0",
       vars: {

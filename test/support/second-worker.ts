@@ -6,7 +6,7 @@ import { APPS_DOMAIN } from "../../src/local/cli-env.ts";
 import { freePort } from "../../src/node/ports.ts";
 import type { LocalTls } from "../../src/local/tls.ts";
 import { startWorker } from "../../src/local/worker.ts";
-import { platform, tlsAgent, type ApiCall, type ApiResult } from "./api.ts";
+import { platform, platformBundle, tlsAgent, type ApiCall, type ApiResult } from "./api.ts";
 
 export interface SecondWorker {
   port: number;
@@ -42,6 +42,7 @@ export async function startSecondWorker(vars: Record<string, string>, opts: { hy
     tls: platformTls(),
     stateDir,
     quiet: true,
+    bundle: platformBundle(),
     hyperdrive: opts.hyperdrive,
     launcher: opts.launcher,
     vars: {
