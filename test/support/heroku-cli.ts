@@ -1,15 +1,17 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { ensureHerokuCli } from "../../src/local/heroku-cli.ts";
 import { platform } from "./api.ts";
 
 export { ensureHerokuCli, HEROKU_CLI_VERSION } from "../../src/local/heroku-cli.ts";
 
-/** A throwaway HOME for one CLI user: its ~/.netrc, ~/.gitconfig and the CLI's cache stay inside it. */
+/**
+ * A throwaway HOME for one CLI user: its ~/.netrc, ~/.gitconfig and the CLI's cache stay
+ * inside it. It lies in the test platform's directory, removed with it at the run's end.
+ */
 export function makeCliHome(): string {
-  return mkdtempSync(path.join(os.tmpdir(), "dynoplane-cli-home-"));
+  return mkdtempSync(path.join(platform().home, "cli-home-"));
 }
 
 export interface CliOptions {
