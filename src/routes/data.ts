@@ -3,7 +3,9 @@ import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { PLANS, POSTGRES } from "../services/addons/catalog.ts";
 import { databaseUrl, postgresProvider } from "../services/addons/providers/postgres.ts";
-import { type AddonView, addonCredentials, findAddon, rotateCredentials } from "../services/addons/addons.ts";
+import { z } from "zod";
+import { jsonBody } from "../lib/validate.ts";
+import { type AddonView, addonCredentials, endDatabaseSessions, findAddon, resetDatabase, rotateCredentials } from "../services/addons/addons.ts";
 import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
 
@@ -24,6 +26,9 @@ async function databaseOf(c: Context<AppEnv>): Promise<AddonView> {
 const humanSize = (bytes: number) =>
   bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GB` : bytes >= 1024 ** 2 ? `${(bytes / 1024 ** 2).toFixed(1)} MB` : `${Math.round(bytes / 1024)} kB`;
 
+/** What `pg:reset` sends: the extensions to make in the emptied database (`--extensions`). */
+const resetBody = z.object({ extensions: z.array(z.string().max(63)).max(50).optional() }).strict();
+
 /** The default credential as the data API describes it (`pg:credentials`, `pg:credentials:url`). */
 function credentialJson(creds: Awaited<ReturnType<typeof addonCredentials>>, connections: number, withPassword: boolean) {
   return {
@@ -39,7 +44,9 @@ function credentialJson(creds: Awaited<ReturnType<typeof addonCredentials>>, con
 
 /**
  * The data API the CLI's `pg:*` commands call on `HEROKU_DATA_HOST` (the API's own host and
- * port here): `pg:info`, `pg:credentials`, `pg:credentials:url` and `pg:credentials:rotate`.
+ * port here): `pg:info`, `pg:credentials`, `pg:credentials:url`, `pg:credentials:rotate`,
+ * `pg:killall` and `pg:reset`. (`pg:ps`, `pg:kill`, `pg:locks` and the like run the user's
+ * own psql with the app's DATABASE_URL.)
  */
 export const dataRoutes = new Hono<AppEnv>()
   .get("/client/v11/databases/:addon", async (c) => {
@@ -82,6 +89,16 @@ export const dataRoutes = new Hono<AppEnv>()
     if (c.req.param("credential") !== "default") throw new ApiError("not_found", "This database has only the default credential.", "credential");
     await rotateCredentials(requestContext(c, c.var.actor), view);
     return c.json({ message: `Rotated the default credential of ${view.addon.name}.` });
+  })
+  .post("/client/v11/databases/:addon/connection_reset", async (c) => {
+    const view = await databaseOf(c);
+    const ended = await endDatabaseSessions(requestContext(c, c.var.actor), view);
+    return c.json({ message: `Ended ${ended} connection${ended === 1 ? "" : "s"} to ${view.addon.name}.` });
+  })
+  .put("/client/v11/databases/:addon/reset", jsonBody(resetBody), async (c) => {
+    const view = await databaseOf(c);
+    await resetDatabase(requestContext(c, c.var.actor), view, c.req.valid("json").extensions ?? []);
+    return c.json({ message: `Reset ${view.addon.name}.` });
   })
   .post("/postgres/v0/databases/:addon/credentials_rotation", async (c) => {
     const view = await databaseOf(c);

@@ -44,7 +44,7 @@ describe("heroku-postgresql on Neon's API", () => {
     await neon?.close();
   });
 
-  it("provisions a role and a database it owns through the API, rotates its password and deletes both", async () => {
+  it("provisions a role and a database it owns through the API, rotates its password, ends its sessions, resets it and deletes both", async () => {
     const owner = await makeAccount();
     const app = await makeApp(owner);
     try {
@@ -85,9 +85,30 @@ describe("heroku-postgresql on Neon's API", () => {
       expect(info.status, info.text).toBe(200);
       expect(info.body.info).toContainEqual({ name: "Tables", values: ["1"] });
 
+      // pg:killall with the role's own credentials; pg:reset as Neon drops and makes a database, with a trusted extension.
+      const open = new pg.Client({ connectionString: after });
+      let ended: Error | undefined;
+      open.on("error", (err) => (ended = err));
+      await open.connect();
+      const killall = await worker.api(`/client/v11/databases/${created.body.id}/connection_reset`, { method: "POST", token: owner.token });
+      expect(killall.status, killall.text).toBe(200);
+      expect(killall.body.message).toBe(`Ended 1 connection to ${created.body.name}.`);
+      await expect(open.query("select 1")).rejects.toThrow();
+      expect(ended).toBeDefined();
+      await open.end().catch(() => {});
+      const reset = await worker.api(`/client/v11/databases/${created.body.id}/reset`, { method: "PUT", token: owner.token, body: { extensions: ["citext"] } });
+      expect(reset.status, reset.text).toBe(200);
+      expect(neon.calls.slice(-2).map((c) => [c.method, c.path])).toEqual([
+        ["DELETE", `/projects/${neon.projectId}/branches/${neon.branchId}/databases/${role}`],
+        ["POST", `/projects/${neon.projectId}/branches/${neon.branchId}/databases`],
+      ]);
+      expect((await query(after, "select count(*)::int as n from pg_tables where tablename = 't'")).rows).toEqual([{ n: 0 }]);
+      expect((await query(after, "select extname from pg_extension where extname = 'citext'")).rows).toEqual([{ extname: "citext" }]);
+
       const destroyed = await worker.api(`/apps/${app.name}/addons/${created.body.name}`, { method: "DELETE", token: owner.token });
       expect(destroyed.status, destroyed.text).toBe(200);
       expect(neon.calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual([
+        `/projects/${neon.projectId}/branches/${neon.branchId}/databases/${role}`,
         `/projects/${neon.projectId}/branches/${neon.branchId}/databases/${role}`,
         `/projects/${neon.projectId}/branches/${neon.branchId}/roles/${role}`,
       ]);

@@ -81,6 +81,9 @@ describe("the effects of each event", () => {
     expect(texts(event("addon.plan_changed", { name: "postgresql-red-1", plan: "essential-1" }))).toEqual([
       "app[api]: Changed postgresql-red-1 to essential-1 by user a@example.com",
     ]);
+    expect(texts(event("addon.reset", { name: "postgresql-red-1", extensions: ["pgcrypto"] }))).toEqual([
+      "app[api]: Reset postgresql-red-1 by user a@example.com",
+    ]);
     expect(texts(event("domain.added", { hostname: "www.example.com" }))).toEqual(["app[api]: Added domain www.example.com by user a@example.com"]);
     expect(texts(event("domain.removed", { hostname: "www.example.com" }))).toEqual(["app[api]: Removed domain www.example.com by user a@example.com"]);
     expect(texts(event("collaborator.added", { email: "b@example.com" }))).toEqual(["app[api]: b@example.com added as a collaborator by user a@example.com"]);
@@ -98,6 +101,7 @@ describe("the effects of each event", () => {
       event("app.destroyed", {}),
       event("addon.destroyed", { name: "postgresql-red-1" }),
       event("addon.credentials_rotated", { name: "postgresql-red-1" }),
+      event("addon.sessions_ended", { name: "postgresql-red-1", sessions: 3 }),
       event("release.phase_started", { version: 4, name: "release.1", command: "python migrate.py" }),
       event("release.decided", { version: 4, status: "succeeded" }),
       event("host.draining", { host: "h1", via: "cli" }, null),

@@ -457,6 +457,35 @@ export async function rotateCredentials(ctx: ServiceContext, view: AddonView): P
   return creds;
 }
 
+/** `pg:killall`: ends every session of the database's role; returns how many ended. */
+export async function endDatabaseSessions(ctx: ServiceContext, view: AddonView): Promise<number> {
+  actingUser(ctx);
+  if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
+  const creds = await addonCredentials(ctx.db, view);
+  const ended = await serverCall(() => providerFor(ctx.env).endSessions(view.addon.providerId!, creds));
+  await ctx.db.transaction((tx) => emit(tx, ctx, { type: "addon.sessions_ended", app: view.app, data: { name: view.addon.name, sessions: ended } }));
+  return ended;
+}
+
+/** An extension's name as `CREATE EXTENSION` takes it. */
+const EXTENSION_RE = /^[a-z0-9_][a-z0-9_-]{0,62}$/;
+
+/**
+ * `pg:reset`: the database emptied, with its credentials (the apps' URLs stay as they are)
+ * and, when asked, extensions made afresh. Extensions are checked before anything changes.
+ */
+export async function resetDatabase(ctx: ServiceContext, view: AddonView, extensions: string[] = []): Promise<void> {
+  actingUser(ctx);
+  if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
+  const wanted = [...new Set(extensions.map((e) => e.trim().toLowerCase()))].filter(Boolean);
+  const bad = wanted.filter((e) => !EXTENSION_RE.test(e));
+  if (bad.length > 0) throw invalidParams(`Not an extension's name: ${bad.join(", ")}.`);
+  if (wanted.length > 20) throw invalidParams("At most 20 extensions can be made with a reset.");
+  const creds = await addonCredentials(ctx.db, view);
+  await serverCall(() => providerFor(ctx.env).reset(view.addon.providerId!, planOf(view.addon), creds, wanted));
+  await ctx.db.transaction((tx) => emit(tx, ctx, { type: "addon.reset", app: view.app, data: { name: view.addon.name, extensions: wanted } }));
+}
+
 /** `PATCH /apps/{app}/addons/{addon}`: another plan of the same service. */
 export async function changePlan(ctx: ServiceContext, app: AppRow, idOrName: string, planInput: string): Promise<AddonView> {
   const actor = actingUser(ctx);

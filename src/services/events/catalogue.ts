@@ -35,6 +35,10 @@ export interface EventData {
   "addon.destroyed": { name: string };
   "addon.plan_changed": { name: string; plan: string };
   "addon.credentials_rotated": { name: string };
+  /** A database emptied (`pg:reset`), with the extensions made afresh in it. */
+  "addon.reset": { name: string; extensions: string[] };
+  /** Every session of a database's role ended (`pg:killall`). */
+  "addon.sessions_ended": { name: string; sessions: number };
   "domain.added": { hostname: string };
   "domain.removed": { hostname: string };
   "collaborator.added": { email: string };
@@ -170,6 +174,8 @@ export function effectsOf(e: RecordedEvent): Effects {
       const d = e.data as EventData["addon.plan_changed"];
       return { ...none, lines: [api(`Changed ${d.name} to ${d.plan} by ${who}`)] };
     }
+    case "addon.reset":
+      return { ...none, lines: [api(`Reset ${(e.data as EventData["addon.reset"]).name} by ${who}`)] };
     case "domain.added":
       return { ...none, lines: [api(`Added domain ${(e.data as EventData["domain.added"]).hostname} by ${who}`)] };
     case "domain.removed":

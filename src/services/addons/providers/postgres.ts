@@ -44,6 +44,15 @@ export interface PostgresProvider {
   changePlan(resource: string, plan: AddonPlan): Promise<void>;
   /** Ends the role's sessions and drops the database and the role (also when they are gone already). */
   destroy(resource: string): Promise<void>;
+  /** Ends every session of the add-on's role (`pg:killall`); returns how many ended. */
+  endSessions(resource: string, creds: DatabaseCredentials): Promise<number>;
+  /**
+   * Empties the database (`pg:reset`): it is dropped and made again, the same role and
+   * password owning it, with the plan's limits (writes are allowed again if they were
+   * locked), and `extensions` made in it as the tenant. An extension the server does not
+   * have, or does not trust a database owner to make, is refused before anything changes.
+   */
+  reset(resource: string, plan: AddonPlan, creds: DatabaseCredentials, extensions: string[]): Promise<void>;
   /** What `pg:info` shows; `creds` are the app's own (a provider without a superuser connects with them). */
   stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats>;
   /**
@@ -211,7 +220,7 @@ export class AdminUrlProvider implements PostgresProvider {
     const password = newPassword();
     await this.admin(async (c) => {
       await c.query(`alter role ${name} password ${c.escapeLiteral(password)}`);
-      await this.endSessions(c, resource);
+      await this.terminateSessions(c, resource);
     });
     return this.credentials(resource, password);
   }
@@ -229,11 +238,33 @@ export class AdminUrlProvider implements PostgresProvider {
   async destroy(resource: string): Promise<void> {
     const name = ident(resource);
     await this.admin(async (c) => {
-      await this.endSessions(c, resource);
+      await this.terminateSessions(c, resource);
       await c.query(`drop database if exists ${name} with (force)`);
       await c.query(`drop role if exists ${name}`);
       await c.query(`drop role if exists ${ident(lockRole(resource))}`);
     });
+  }
+
+  async endSessions(resource: string): Promise<number> {
+    ident(resource);
+    return this.admin((c) => this.terminateSessions(c, resource));
+  }
+
+  async reset(resource: string, plan: AddonPlan, creds: DatabaseCredentials, extensions: string[]): Promise<void> {
+    const name = ident(resource);
+    await this.admin(async (c) => {
+      await requireTrusted(c, extensions);
+      await this.terminateSessions(c, resource);
+      await c.query(`drop database if exists ${name} with (force)`);
+      // A database over its storage was owned by the lock role: an empty one is under it.
+      await c.query(`drop role if exists ${ident(lockRole(resource))}`);
+      await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
+      await c.query(`alter role ${name} set temp_file_limit = '${plan.tempFileMb}MB'`);
+      await c.query(`create database ${name} owner ${name} template template1`);
+      await c.query(`revoke all on database ${name} from public`);
+      await c.query(`grant connect, temporary on database ${name} to ${name}`);
+    });
+    await createExtensions(creds, extensions);
   }
 
   /**
@@ -304,7 +335,7 @@ export class AdminUrlProvider implements PostgresProvider {
         await c.query(`revoke temporary on database ${name} from ${name}`);
         await c.query("commit");
       });
-      await this.admin((c) => this.endSessions(c, resource));
+      await this.admin((c) => this.terminateSessions(c, resource));
     } else {
       await this.inTenantDatabase(resource, async (c) => {
         await c.query("begin");
@@ -315,7 +346,7 @@ export class AdminUrlProvider implements PostgresProvider {
       });
       await this.admin(async (c) => {
         await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
-        await this.endSessions(c, resource);
+        await this.terminateSessions(c, resource);
         await c.query(`drop role if exists ${lock}`);
       });
     }
@@ -365,11 +396,13 @@ export class AdminUrlProvider implements PostgresProvider {
     }
   }
 
-  private async endSessions(c: pg.Client, resource: string): Promise<void> {
-    await c.query(
-      "select pg_catalog.pg_terminate_backend(a.pid) from pg_catalog.pg_stat_activity a where a.usename = $1 and a.pid <> pg_catalog.pg_backend_pid()",
+  /** Ends the sessions of the add-on's role, in any database; returns how many. */
+  private async terminateSessions(c: pg.Client, resource: string): Promise<number> {
+    const { rows } = await c.query<{ ended: boolean }>(
+      "select pg_catalog.pg_terminate_backend(a.pid) as ended from pg_catalog.pg_stat_activity a where a.usename = $1 and a.pid <> pg_catalog.pg_backend_pid()",
       [resource],
     );
+    return rows.filter((r) => r.ended).length;
   }
 
   /** One administration session for `fn` in the server's own database (the admin URL's). */
@@ -412,20 +445,54 @@ export class AdminUrlProvider implements PostgresProvider {
   }
 }
 
-/** Tables in a database (as `pg_tables` counts them), read with its own role's credentials. */
-async function countTables(creds: DatabaseCredentials): Promise<number> {
+/** One session as the add-on's own role, in its own database, with SAFE_SESSION_OPTIONS. */
+async function asTenant<T>(creds: DatabaseCredentials, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: databaseUrl(creds), connectionTimeoutMillis: 10_000, options: SAFE_SESSION_OPTIONS });
   client.on("error", () => {});
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: string }>(
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Tables in a database (as `pg_tables` counts them), read with its own role's credentials. */
+function countTables(creds: DatabaseCredentials): Promise<number> {
+  return asTenant(creds, async (c) => {
+    const { rows } = await c.query<{ n: string }>(
       `select count(*) as n from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
        where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')`,
     );
     return Number(rows[0]!.n);
-  } finally {
-    await client.end().catch(() => {});
+  });
+}
+
+/** Refuses extensions the server lacks or does not let a database's owner make (PostgreSQL's `trusted`). */
+async function requireTrusted(c: pg.Client, extensions: string[]): Promise<void> {
+  if (extensions.length === 0) return;
+  const { rows } = await c.query<{ name: string }>(
+    "select distinct v.name from pg_catalog.pg_available_extension_versions v where v.trusted and v.name = any($1::text[])",
+    [extensions],
+  );
+  const missing = extensions.filter((e) => !rows.some((r) => r.name === e));
+  if (missing.length > 0) {
+    throw new ApiError(
+      "invalid_params",
+      `This server cannot make ${missing.join(", ")} for a database's owner; nothing was reset. Extensions it can make: those PostgreSQL marks trusted (pgcrypto, hstore, citext, uuid-ossp, …).`,
+    );
   }
+}
+
+/** Makes extensions in an add-on's database as its own role (trusted ones alone, see requireTrusted). */
+async function createExtensions(creds: DatabaseCredentials, extensions: string[]): Promise<void> {
+  if (extensions.length === 0) return;
+  await asTenant(creds, async (c) => {
+    // Made where a user of the database finds them (the safe session's path puts new objects
+    // in its temporary schema, gone with the session); an extension that names its own schema goes there.
+    await c.query("set search_path = public");
+    for (const e of extensions) await c.query(`create extension if not exists ${c.escapeIdentifier(e)}`);
+  });
 }
 
 /** `host:port` (or `[v6]:port`) as a pair. */
@@ -512,6 +579,26 @@ export class NeonProvider implements PostgresProvider {
     ident(resource);
     await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
     await this.call("DELETE", `/roles/${resource}`, undefined, [404]);
+  }
+
+  /** With the role's own credentials: a role may end its own sessions. */
+  async endSessions(resource: string, creds: DatabaseCredentials): Promise<number> {
+    ident(resource);
+    return asTenant(creds, async (c) => {
+      const { rows } = await c.query<{ ended: boolean }>(
+        "select pg_catalog.pg_terminate_backend(a.pid) as ended from pg_catalog.pg_stat_activity a where a.usename = current_user and a.pid <> pg_catalog.pg_backend_pid()",
+      );
+      return rows.filter((r) => r.ended).length;
+    });
+  }
+
+  /** Neon drops a database with its sessions; the role (and its password) stays. */
+  async reset(resource: string, _plan: AddonPlan, creds: DatabaseCredentials, extensions: string[]): Promise<void> {
+    ident(resource);
+    await asTenant(creds, (c) => requireTrusted(c, extensions));
+    await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
+    await this.call("POST", "/databases", { database: { name: resource, owner_name: resource } });
+    await createExtensions(creds, extensions);
   }
 
   async stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats> {
