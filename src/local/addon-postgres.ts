@@ -106,7 +106,8 @@ export async function startAddonPostgres(home: string, tls: LocalTls, opts: { qu
     user: owner,
     socketDir: `${dir}.socket`,
     maxConnections: MAX_CONNECTIONS,
-    settings: { reserved_connections: String(RESERVED_CONNECTIONS) },
+    // pg_stat_statements for `pg:outliers` and `pg:calls` (each tenant sees its own statements, see templateSetupStatements).
+    settings: { reserved_connections: String(RESERVED_CONNECTIONS), shared_preload_libraries: "pg_stat_statements" },
     cgroupProcs: cgroup?.procsFiles,
     ssl: { certPath, keyPath },
     listen: root ? `127.0.0.1,${address}` : "127.0.0.1",

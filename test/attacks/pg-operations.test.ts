@@ -6,9 +6,12 @@ import { destroyApp } from "../support/slugs.ts";
 import { asTenant, provisionDatabase, scalar } from "./support.ts";
 
 // The data API's operations on a database (`pg:killall`, `pg:reset`) against another
-// tenant's database, and a reset's extensions as a way to run statements of one's choosing.
-// Defence: every data route finds the database through the caller's own apps (one lookup,
-// src/routes/data.ts), and an extension is a name checked against the server's trusted ones.
+// tenant's database, a reset's extensions as a way to run statements of one's choosing, and
+// pg_stat_statements (`pg:outliers`, `pg:calls`) as a window on another tenant's statements.
+// Defences: every data route finds the database through the caller's own apps (one lookup,
+// src/routes/data.ts); an extension is a name checked against the server's trusted ones; the
+// statistics are read through a view of the session's own role and database alone
+// (templateSetupStatements), the extension's own function closed to tenants.
 
 afterAll(closeDb);
 
@@ -82,6 +85,51 @@ describe("a tenant against another's database through the data API", { timeout: 
       expect(await scalar(url, "select count(*)::int from pg_roles where rolname = 'evil'")).toBe(0);
     } finally {
       await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it("sees neither the statements nor the statistics of another tenant's database in pg_stat_statements, and cannot reset them", async () => {
+    const victim = await makeAccount();
+    const attacker = await makeAccount();
+    const theirs = await makeApp(victim);
+    const mine = await makeApp(attacker);
+    try {
+      const { url: victimUrl } = await provisionDatabase(victim, theirs.name);
+      const { url } = await provisionDatabase(attacker, mine.name);
+      await asTenant(
+        victimUrl,
+        "create table ledger (v text)",
+        "select count(*) from ledger where v = 'victim-marker'",
+        "select count(*) from ledger where v = 'victim-marker'",
+      );
+      await asTenant(url, "create table attacker_probe (x int)", "select count(*) from attacker_probe");
+      const stats = "dynoplane_stats.pg_stat_statements";
+      // Through the view the CLI reads: its own statement, nothing of another database or role.
+      expect(await scalar(url, `select count(*)::int from ${stats} where query like 'select count(*) from attacker_probe%'`)).toBe(1);
+      expect(await scalar(url, `select count(*)::int from ${stats} where query like '%ledger%'`)).toBe(0);
+      expect(await scalar(url, `select count(*)::int from ${stats} where dbid <> (select oid from pg_database where datname = current_database())`)).toBe(0);
+      expect(await scalar(url, `select count(*)::int from ${stats} where userid <> (select oid from pg_roles where rolname = current_user)`)).toBe(0);
+      // Around it: the extension's own function, its reset and its info view are closed; the view and the schema are not the tenant's to change.
+      for (const sql of [
+        "select count(*) from dynoplane_stats.pg_stat_statements(true)",
+        "select dynoplane_stats.pg_stat_statements_reset()",
+        "select dynoplane_stats.pg_stat_statements_reset(0, 0, 0)",
+        "select * from dynoplane_stats.pg_stat_statements_info",
+        "create or replace view dynoplane_stats.pg_stat_statements as select * from dynoplane_stats.pg_stat_statements(true)",
+        "create function dynoplane_stats.own_statements() returns int language sql as 'select 1'",
+        "drop view dynoplane_stats.pg_stat_statements",
+        "alter function dynoplane_stats.own_statements() security invoker",
+        "drop extension pg_stat_statements",
+      ]) {
+        await expect(asTenant(url, sql), sql).rejects.toThrow(/permission denied|must be owner/);
+      }
+      // The reset the CLI calls for Essential plans resets the caller's own statements alone.
+      await asTenant(url, "select _heroku.pg_stat_statements_reset()");
+      expect(await scalar(url, `select count(*)::int from ${stats} where query like 'select count(*) from attacker_probe%'`)).toBe(0);
+      expect(await scalar(victimUrl, `select calls::int from ${stats} where query like 'select count(*) from ledger where v = $1%'`)).toBe(2);
+    } finally {
+      await destroyApp(victim.token, theirs.name);
+      await destroyApp(attacker.token, mine.name);
     }
   });
 });

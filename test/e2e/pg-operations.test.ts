@@ -7,7 +7,7 @@ import { lineText, wholeLog } from "../support/log-app.ts";
 import { destroyApp } from "../support/slugs.ts";
 
 // The operational `pg:` commands with the unmodified heroku CLI 11.10.0: pg:ps, pg:locks,
-// pg:blocking, pg:kill and pg:table-size run the machine's psql with the app's own
+// pg:blocking, pg:kill, pg:table-size, pg:outliers and pg:calls run the machine's psql with the app's own
 // credentials; pg:killall and pg:reset are the data API's. Sessions of the test's own stand
 // for an app's: one holds a row in an open transaction, another waits on it.
 
@@ -102,6 +102,24 @@ describe("heroku pg operational commands", { timeout: 180_000 }, () => {
     expect(sizes.stdout).toMatch(/^\s*orders\s*\|\s*\d+ kB/m);
   });
 
+  it("pg:outliers and pg:calls show the app's own statements from pg_stat_statements; pg:outliers --reset clears them", async () => {
+    const s = await session(url);
+    for (let i = 0; i < 3; i++) await s.client.query("select count(*) from orders where total > 4000");
+    await s.client.end();
+    const outliers = await cli(["pg:outliers"]);
+    expect(outliers.code, outliers.stderr).toBe(0);
+    expect(outliers.stdout).toMatch(/select count\(\*\) from orders where total > \$1/);
+    const calls = await cli(["pg:calls"]);
+    expect(calls.code, calls.stderr).toBe(0);
+    // total time | share of it | calls | I/O time | statement
+    expect(calls.stdout).toMatch(/\|\s*3\s*\|[^|]*\|\s*select count\(\*\) from orders where total > \$1/);
+    const reset = await cli(["pg:outliers", "--reset"]);
+    expect(reset.code, reset.stderr).toBe(0);
+    const after = await cli(["pg:calls"]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).not.toContain("from orders where total");
+  });
+
   it("pg:killall ends every session of the database's credential, and new ones connect", async () => {
     const a = await session(url);
     const b = await session(url);
@@ -131,7 +149,7 @@ describe("heroku pg operational commands", { timeout: 180_000 }, () => {
     const tables = await after.client.query("select tablename from pg_tables where schemaname = 'public'");
     expect(tables.rows).toEqual([]);
     const extensions = await after.client.query<{ extname: string }>("select extname from pg_extension order by extname");
-    expect(extensions.rows.map((r) => r.extname)).toEqual(["citext", "pgcrypto", "plpgsql"]);
+    expect(extensions.rows.map((r) => r.extname)).toEqual(["citext", "pg_stat_statements", "pgcrypto", "plpgsql"]);
     // The credential owns the new database: it can make tables again.
     await after.client.query("create table again (x int)");
     await after.client.end();

@@ -133,9 +133,55 @@ export function serverSetupStatements(adminPassword: string): string[] {
   ];
 }
 
-/** What the superuser runs in `template1`: making a large object takes LO_WRITER_ROLE. */
+/** The schema of pg_stat_statements in every add-on database: the superuser's, closed to tenants' writes. */
+export const STATS_SCHEMA = "dynoplane_stats";
+
+/**
+ * What the superuser runs in `template1`, which every add-on database is copied from: making
+ * a large object takes LO_WRITER_ROLE; and, when the server loads pg_stat_statements, the
+ * extension as `pg:outliers` and `pg:calls` read it, each tenant seeing its own statements
+ * in its own database alone. Its view is replaced by one over a SECURITY DEFINER function
+ * that keeps the rows of the session's own role and database (the extension's function
+ * returns every database's statistics to anyone who may call it, and is closed to PUBLIC);
+ * `_heroku.pg_stat_statements_reset()`, which the CLI calls for Essential plans, resets
+ * the same rows alone. Both run with a fixed search_path and name everything qualified.
+ */
 export function templateSetupStatements(): string[] {
-  return [`revoke execute on function ${LO_MAKERS.join(", ")} from public`, `grant execute on function ${LO_MAKERS.join(", ")} to ${LO_WRITER_ROLE}`];
+  const s = STATS_SCHEMA;
+  const own = `(select r.oid from pg_catalog.pg_roles r where r.rolname = session_user)`;
+  const here = `(select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())`;
+  return [
+    `revoke execute on function ${LO_MAKERS.join(", ")} from public`,
+    `grant execute on function ${LO_MAKERS.join(", ")} to ${LO_WRITER_ROLE}`,
+    `do $setup$ declare cols text; begin
+       if pg_catalog.current_setting('shared_preload_libraries') !~ '(^|,)\\s*pg_stat_statements\\s*(,|$)' then return; end if;
+       create schema if not exists ${s};
+       revoke all on schema ${s} from public;
+       grant usage on schema ${s} to public;
+       create extension if not exists pg_stat_statements schema ${s};
+       revoke all on function ${s}.pg_stat_statements(boolean) from public;
+       revoke all on ${s}.pg_stat_statements_info from public;
+       select pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), ', ' order by a.attnum) into cols
+         from pg_catalog.pg_attribute a where a.attrelid = '${s}.pg_stat_statements'::pg_catalog.regclass and a.attnum > 0 and not a.attisdropped;
+       execute pg_catalog.format(
+         $f$create or replace function ${s}.own_statements() returns table (%s) language sql stable security definer
+            set search_path = pg_catalog, pg_temp
+            as $b$ select s.* from ${s}.pg_stat_statements(true) s where s.dbid = ${here} and s.userid = ${own} $b$$f$, cols);
+       revoke all on function ${s}.own_statements() from public;
+       grant execute on function ${s}.own_statements() to public;
+       create or replace view ${s}.pg_stat_statements as select * from ${s}.own_statements();
+       revoke all on ${s}.pg_stat_statements from public;
+       grant select on ${s}.pg_stat_statements to public;
+       create schema if not exists _heroku;
+       revoke all on schema _heroku from public;
+       grant usage on schema _heroku to public;
+       create or replace function _heroku.pg_stat_statements_reset() returns timestamptz language sql volatile security definer
+         set search_path = pg_catalog, pg_temp
+         as $b$ select ${s}.pg_stat_statements_reset(${own}, ${here}, 0) $b$;
+       revoke all on function _heroku.pg_stat_statements_reset() from public;
+       grant execute on function _heroku.pg_stat_statements_reset() to public;
+     end $setup$`,
+  ];
 }
 
 /** The role that owns a database while it is over its storage limit. */
@@ -149,8 +195,13 @@ function ident(resource: string): string {
   return `"${resource}"`;
 }
 
-/** Schemas of the server's own, never a tenant's. */
-const SYSTEM_SCHEMAS = "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_(toast|temp_|toast_temp_)'";
+/**
+ * Schemas of the server's own, never a tenant's: the catalogs, and those the superuser made
+ * in `template1` (pg_stat_statements' and `_heroku`, see templateSetupStatements), which a
+ * tenant can neither make nor change.
+ */
+const SYSTEM_SCHEMAS =
+  "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_(toast|temp_|toast_temp_)' and not (select o.rolsuper from pg_catalog.pg_roles o where o.oid = n.nspowner)";
 
 /** Serialises provisioning and plan changes on one server (the connection budget is counted, then spent). */
 const BUDGET_LOCK = 0x64796e6f; // "dyno"
