@@ -81,14 +81,15 @@ describe("app webhooks", { timeout: 240_000 }, () => {
     // The secret is not readable again.
     expect(JSON.stringify((await api(`/apps/${app.name}/webhooks`, { token: owner.token })).body)).not.toContain(secret);
 
-    expect((await cli(["config:set", "GREETING=hooked"])).code).toBe(0);
+    // The changes that make events are the API's (the CLI's own commands for them are the foundation tests').
+    expect((await api(`/apps/${app.name}/config-vars`, { method: "PATCH", token: owner.token, body: { GREETING: "hooked" } })).status).toBe(200);
     const [release] = await waitFor("the release event", () => receiver.events("release").length > 0 && receiver.events("release"));
     expect(release!.json).toMatchObject({ action: "create", resource: "release", actor: { email: owner.email }, data: { app: { name: app.name } } });
     expect(release!.json.data.description).toContain("GREETING");
     const signature = createHmac("sha256", secret).update(release!.body).digest("base64");
     expect(release!.headers["heroku-webhook-hmac-sha256"]).toBe(signature);
     // Entities not subscribed to are not sent; subscribed ones are.
-    expect((await cli(["ps:scale", "web=0"])).code).toBe(0);
+    expect((await api(`/apps/${app.name}/formation/web`, { method: "PATCH", token: owner.token, body: { quantity: 0 } })).status).toBe(200);
     await waitFor("the formation event", () => receiver.events("formation").length > 0);
     expect(receiver.events("formation")[0]!.json.data).toMatchObject({ type: "web", quantity: 0 });
     expect(receiver.events("dyno")).toEqual([]);
@@ -109,7 +110,7 @@ describe("app webhooks", { timeout: 240_000 }, () => {
     });
     expect(patched.body).toMatchObject({ level: "sync", include: ["api:app"] });
     receiver.status = () => 503;
-    expect((await cli(["maintenance:on"])).code).toBe(0);
+    expect((await api(`/apps/${app.name}`, { method: "PATCH", token: owner.token, body: { maintenance: true } })).status).toBe(200);
     const failed = await waitFor("a retrying delivery", async () => {
       const list = (await api(`/apps/${app.name}/webhook-deliveries`, { token: owner.token })).body;
       return list.find((d: any) => d.event.include === "api:app" && d.status === "retrying");
@@ -145,7 +146,7 @@ describe("app webhooks", { timeout: 240_000 }, () => {
     });
     expect(made.status).toBe(201);
     receiver.status = () => 204;
-    expect((await cli(["ps:scale", "web=1"])).code).toBe(0);
+    expect((await api(`/apps/${app.name}/formation/web`, { method: "PATCH", token: owner.token, body: { quantity: 1 } })).status).toBe(200);
     const states = () => receiver.events("dyno").map((r) => [r.json.data.name, r.json.data.state]);
     await waitFor("web.1 up, as a dyno event", () => states().some(([name, state]) => name === "web.1" && state === "up"), 60_000);
     expect(receiver.events("dyno")[0]!.json).toMatchObject({ action: "update", resource: "dyno", data: { app: { name: app.name } } });
