@@ -27,6 +27,8 @@ export interface SupervisorOptions {
   bootTimeoutMs?: number;
   /** Between SIGTERM and SIGKILL; Heroku's is 30 s. */
   stopGraceMs?: number;
+  /** How long a replaced web instance outlives its successor's start (HANDOFF_MS). */
+  handoffMs?: number;
   backoff?: BackoffSchedule;
   /** Called after any dyno's state changes, so the control plane can hear of it at once. */
   onChange?: () => void;
@@ -36,6 +38,13 @@ export interface SupervisorOptions {
 
 /** What a dyno waits for its client for, by default: as long as its rendezvous token lives. */
 export const ATTACH_TIMEOUT_MS = 60_000;
+
+/**
+ * How long a replaced web instance keeps running after its successor is up and routed to:
+ * a request the proxy sent its way a moment before the switch still finds it there (once
+ * its sandbox is gone, such a request would find no one to answer, not even a refusal).
+ */
+export const HANDOFF_MS = 1_000;
 
 /** One run of a dyno: its unpack directory and process. */
 interface Instance {
@@ -53,6 +62,8 @@ interface Instance {
   cleaning?: Promise<void>;
   /** One-off dynos: ends the instance when its time to live is over. */
   ttlTimer?: NodeJS.Timeout;
+  /** A replaced web instance: retires it once its successor has taken over (HANDOFF_MS). */
+  handoffTimer?: NodeJS.Timeout;
 }
 
 /** Everything the supervisor knows about one dyno id. */
@@ -537,10 +548,15 @@ export class Supervisor {
       if (inst === slot.previous && proc.state !== "up") slot.previous = undefined;
       return;
     }
-    // The new instance decided the release's fate either way: the old one has served its turn.
+    // The new instance decided the release's fate either way: the old one has served its turn
+    // (a web one answers what was already sent its way for HANDOFF_MS more, see there).
     if (proc.state !== "starting" && slot.previous) {
-      void this.retire(slot.previous);
+      const old = slot.previous;
       slot.previous = undefined;
+      if (proc.state === "up" && slot.dyno.type === "web") {
+        old.retired = true;
+        old.handoffTimer = setTimeout(() => void this.retire(old), this.o.handoffMs ?? HANDOFF_MS);
+      } else void this.retire(old);
     }
     if (isOneOffType(slot.dyno.type) && proc.state !== "starting" && proc.state !== "up") {
       this.finishOneOff(slot, proc.status);
@@ -597,6 +613,7 @@ export class Supervisor {
 
   /** Ends an instance: stops its process (with the grace period) and deletes its directory. */
   private async retire(inst: Instance): Promise<void> {
+    clearTimeout(inst.handoffTimer);
     inst.retired = true;
     await inst.launching;
     if (inst.proc) {

@@ -125,7 +125,8 @@ describe("supervisor", () => {
   });
 
   it("replaces a web dyno without a moment where it does not answer", async () => {
-    const { sup, lines } = await supervisor();
+    // The old instance outlives the switch by the handoff (long here, so a busy machine still sees it).
+    const { sup, lines } = await supervisor({ handoffMs: 3_000 });
     const v1 = desiredDyno({ env: { VERSION: "1" } });
     sup.ensure(v1);
     const old = await up(sup, v1);
@@ -151,6 +152,9 @@ describe("supervisor", () => {
     // While the new instance boots, the old one is what answers, and is what is reported.
     expect(sup.observed()[0]).toMatchObject({ instance: v1.instance, state: "up", port: old.port });
     await waitFor("the new instance up", () => sup.inspect(v1.id)?.instance === v2.instance && sup.inspect(v1.id)?.state === "up");
+    // Routed to the new one now; a request sent to the old one a moment before still finds it.
+    expect(sup.activeTarget(v1.id)).not.toEqual(at(old));
+    expect(JSON.parse((await get(at(old), "/")).body).version).toBe("1");
     await waitFor("the old process gone", () => !alive(old.pid!));
     await new Promise((r) => setTimeout(r, 300));
     polling = false;
