@@ -47,6 +47,11 @@ describe("sleeping and waking eco apps", { timeout: 180_000 }, () => {
     expect((await api(`/apps/${paid.name}`, { token: user.token })).body.process_tier).toBe("production");
     await waitForUp(user.token, paid.name, ["web.1"]);
     const paidPid = (await waitForAnswer(paid.name, (j) => j.pid !== paid.pid)).pid;
+    // The resize replaced web.1: the old process ends once the new one has taken over (the handoff).
+    await waitFor("the resized dyno's process alone", () => {
+      const pids = appProcesses(paid.name);
+      return pids.length === 1 && pids[0] === paidPid;
+    });
 
     await lastRequestAgo(idle.id, 31);
     await lastRequestAgo(busy.id, 5);

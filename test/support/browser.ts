@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page, type Response } from "playwright-core";
 import { platform } from "./api.ts";
 
 /** Debian's Chromium (apt `chromium`); playwright cannot download browsers here. */
@@ -47,6 +47,22 @@ export async function launchBrowser(): Promise<TestBrowser> {
       rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `page.goto`, again when Chromium gave up because the machine's network changed: Linux
+ * Chromium abandons a navigation in flight when any interface's address changes, and the
+ * platform's sandboxes add and remove interfaces all the time (a person's browser would
+ * load the page again too). Any other failure is the test's.
+ */
+export async function visitPage(page: Page, url: string): Promise<Response | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.goto(url);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes("net::ERR_NETWORK_CHANGED")) throw err;
+    }
+  }
 }
 
 /** Saves a full-page screenshot as test-output/screenshots/<name>.png. */
