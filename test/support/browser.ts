@@ -60,7 +60,9 @@ export async function visitPage(page: Page, url: string): Promise<Response | nul
     try {
       return await page.goto(url);
     } catch (err) {
-      if (attempt >= 3 || !String((err as Error).message).includes("net::ERR_NETWORK_CHANGED")) throw err;
+      // Chromium says so itself, or shows its error page in the navigation's place.
+      const message = String((err as Error).message);
+      if (attempt >= 3 || !(message.includes("net::ERR_NETWORK_CHANGED") || message.includes('navigation to "chrome-error://chromewebdata/"'))) throw err;
     }
   }
 }
