@@ -106,6 +106,12 @@ function providerFor(env: Bindings): PostgresProvider {
 
 const planOf = (a: AddonRow): AddonPlan => PLANS.find((p) => p.name === a.plan)!;
 
+/** The add-on's resource on its server; refused while it is not provisioned. */
+function provisioned(view: AddonView): string {
+  if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
+  return view.addon.providerId;
+}
+
 /** An add-on with its attachments, each with the app it is on. */
 export interface AddonView {
   addon: AddonRow;
@@ -436,8 +442,8 @@ async function currentUrl(db: Database, view: AddonView): Promise<string> {
  */
 export async function rotateCredentials(ctx: ServiceContext, view: AddonView): Promise<DatabaseCredentials> {
   const actor = actingUser(ctx);
-  if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
-  const creds = await serverCall(() => providerFor(ctx.env).rotate(view.addon.providerId!));
+  const resource = provisioned(view);
+  const creds = await serverCall(() => providerFor(ctx.env).rotate(resource));
   const url = databaseUrl(creds);
   const byApp = new Map<string, { app: AppRow; vars: string[]; names: string[] }>();
   for (const a of view.attachments) {
@@ -460,9 +466,9 @@ export async function rotateCredentials(ctx: ServiceContext, view: AddonView): P
 /** `pg:killall`: ends every session of the database's role; returns how many ended. */
 export async function endDatabaseSessions(ctx: ServiceContext, view: AddonView): Promise<number> {
   actingUser(ctx);
-  if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
+  const resource = provisioned(view);
   const creds = await addonCredentials(ctx.db, view);
-  const ended = await serverCall(() => providerFor(ctx.env).endSessions(view.addon.providerId!, creds));
+  const ended = await serverCall(() => providerFor(ctx.env).endSessions(resource, creds));
   await ctx.db.transaction((tx) => emit(tx, ctx, { type: "addon.sessions_ended", app: view.app, data: { name: view.addon.name, sessions: ended } }));
   return ended;
 }
@@ -476,13 +482,13 @@ const EXTENSION_RE = /^[a-z0-9_][a-z0-9_-]{0,62}$/;
  */
 export async function resetDatabase(ctx: ServiceContext, view: AddonView, extensions: string[] = []): Promise<void> {
   actingUser(ctx);
-  if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
+  const resource = provisioned(view);
   const wanted = [...new Set(extensions.map((e) => e.trim().toLowerCase()))].filter(Boolean);
   const bad = wanted.filter((e) => !EXTENSION_RE.test(e));
   if (bad.length > 0) throw invalidParams(`Not an extension's name: ${bad.join(", ")}.`);
   if (wanted.length > 20) throw invalidParams("At most 20 extensions can be made with a reset.");
   const creds = await addonCredentials(ctx.db, view);
-  await serverCall(() => providerFor(ctx.env).reset(view.addon.providerId!, planOf(view.addon), creds, wanted));
+  await serverCall(() => providerFor(ctx.env).reset(resource, planOf(view.addon), creds, wanted));
   await ctx.db.transaction((tx) => emit(tx, ctx, { type: "addon.reset", app: view.app, data: { name: view.addon.name, extensions: wanted } }));
 }
 

@@ -252,11 +252,7 @@ export class AdminUrlProvider implements PostgresProvider {
         `create role ${name} login password ${c.escapeLiteral(password)} connection limit ${plan.connectionLimit} nosuperuser nocreatedb nocreaterole noreplication nobypassrls`,
       );
       try {
-        await c.query(`alter role ${name} set temp_file_limit = '${plan.tempFileMb}MB'`);
-        await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
-        await c.query(`create database ${name} owner ${name} template template1`);
-        await c.query(`revoke all on database ${name} from public`);
-        await c.query(`grant connect, temporary on database ${name} to ${name}`);
+        await this.makeDatabase(c, name, plan);
       } catch (err) {
         await c.query(`drop database if exists ${name} with (force)`).catch(() => {});
         await c.query(`drop role if exists ${name}`).catch(() => {});
@@ -309,11 +305,7 @@ export class AdminUrlProvider implements PostgresProvider {
       await c.query(`drop database if exists ${name} with (force)`);
       // A database over its storage was owned by the lock role: an empty one is under it.
       await c.query(`drop role if exists ${ident(lockRole(resource))}`);
-      await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
-      await c.query(`alter role ${name} set temp_file_limit = '${plan.tempFileMb}MB'`);
-      await c.query(`create database ${name} owner ${name} template template1`);
-      await c.query(`revoke all on database ${name} from public`);
-      await c.query(`grant connect, temporary on database ${name} to ${name}`);
+      await this.makeDatabase(c, name, plan);
     });
     await createExtensions(creds, extensions);
   }
@@ -445,6 +437,18 @@ export class AdminUrlProvider implements PostgresProvider {
         `The database server has no room for another ${plan.name} database: its ${capacity} connections are all promised to other databases (${promised} in use by plans, ${plan.connectionLimit} asked). Try a smaller plan, or ask the platform's operator for another server.`,
       );
     }
+  }
+
+  /**
+   * The role's own database, which PUBLIC cannot connect to, and the plan's temp-file limit
+   * and the right to make large objects for the role (`name`: quoted, see ident).
+   */
+  private async makeDatabase(c: pg.Client, name: string, plan: AddonPlan): Promise<void> {
+    await c.query(`alter role ${name} set temp_file_limit = '${plan.tempFileMb}MB'`);
+    await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
+    await c.query(`create database ${name} owner ${name} template template1`);
+    await c.query(`revoke all on database ${name} from public`);
+    await c.query(`grant connect, temporary on database ${name} to ${name}`);
   }
 
   /** Ends the sessions of the add-on's role, in any database; returns how many. */
@@ -646,7 +650,7 @@ export class NeonProvider implements PostgresProvider {
   /** Neon drops a database with its sessions; the role (and its password) stays. */
   async reset(resource: string, _plan: AddonPlan, creds: DatabaseCredentials, extensions: string[]): Promise<void> {
     ident(resource);
-    await asTenant(creds, (c) => requireTrusted(c, extensions));
+    if (extensions.length > 0) await asTenant(creds, (c) => requireTrusted(c, extensions));
     await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
     await this.call("POST", "/databases", { database: { name: resource, owner_name: resource } });
     await createExtensions(creds, extensions);
@@ -654,11 +658,8 @@ export class NeonProvider implements PostgresProvider {
 
   async stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats> {
     ident(resource);
-    const client = new pg.Client({ connectionString: databaseUrl(creds), connectionTimeoutMillis: 10_000, options: SAFE_SESSION_OPTIONS });
-    client.on("error", () => {});
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ version: string; size: string; connections: string; tables: string }>(
+    return asTenant(creds, async (c) => {
+      const { rows } = await c.query<{ version: string; size: string; connections: string; tables: string }>(
         `select pg_catalog.current_setting('server_version') as version, pg_catalog.pg_database_size(pg_catalog.current_database()) as size,
                 (select count(*) from pg_catalog.pg_stat_activity a where a.datname = pg_catalog.current_database()) as connections,
                 (select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -666,9 +667,7 @@ export class NeonProvider implements PostgresProvider {
       );
       const r = rows[0]!;
       return { version: r.version, sizeBytes: Number(r.size), tables: Number(r.tables), connections: Number(r.connections) };
-    } finally {
-      await client.end().catch(() => {});
-    }
+    });
   }
 
   private async credentials(resource: string, password: string): Promise<DatabaseCredentials> {
