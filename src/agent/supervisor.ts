@@ -76,6 +76,11 @@ interface Slot {
   state: DynoState;
   exitCode: number | null;
   crashes: number;
+  /**
+   * A crash the control plane has not yet been told of: the first restart is immediate, so
+   * the dyno may be starting again before the next report, which still says it crashed.
+   */
+  unreportedCrash?: { exitCode: number | null };
   /** Since the last metrics report: process starts after the first, and Heroku errors. */
   restarts: number;
   errors: Set<DynoErrorCode>;
@@ -336,13 +341,14 @@ export class Supervisor {
         out.push({ id: slot.dyno.id, instance: serving.dyno.instance, state: "up", port: serving.proc!.port, address: serving.proc!.address, exit_code: null });
       } else {
         const proc = serving?.proc;
+        const crash = slot.unreportedCrash;
         out.push({
           id: slot.dyno.id,
           instance: slot.dyno.instance,
-          state: slot.state,
-          port: proc?.port ?? null,
-          address: proc?.address ?? null,
-          exit_code: slot.exitCode,
+          state: crash ? "crashed" : slot.state,
+          port: crash ? null : (proc?.port ?? null),
+          address: crash ? null : (proc?.address ?? null),
+          exit_code: crash ? crash.exitCode : slot.exitCode,
         });
       }
     }
@@ -383,9 +389,21 @@ export class Supervisor {
     return out;
   }
 
-  /** Forgets the `down` reports the control plane has now received. */
+  /**
+   * Forgets the `down` reports and crashes the control plane has now received; a dyno that
+   * has moved on since its reported crash is reported again soon.
+   */
   acknowledge(reported: ObservedDyno[]): void {
-    for (const r of reported) if (r.state === "down" && this.stopped.get(r.id) === r) this.stopped.delete(r.id);
+    let movedOn = false;
+    for (const r of reported) {
+      if (r.state === "down" && this.stopped.get(r.id) === r) this.stopped.delete(r.id);
+      const slot = r.state === "crashed" ? this.slots.get(r.id) : undefined;
+      if (slot?.unreportedCrash && slot.dyno.instance === r.instance) {
+        slot.unreportedCrash = undefined;
+        movedOn ||= slot.state !== "crashed";
+      }
+    }
+    if (movedOn) this.o.onChange?.();
   }
 
   /** A snapshot of one dyno. */
@@ -417,6 +435,7 @@ export class Supervisor {
     slot.dyno = dyno;
     slot.awaitingDesired = slot.restartWhenDesired = false;
     slot.crashes = 0;
+    slot.unreportedCrash = undefined; // the control plane only hears of the new instance now
     slot.restarts++;
     this.platform(dyno, "Restarting");
     if (slot.state !== "starting") this.platform(dyno, `State changed from ${slot.state} to starting`);
@@ -587,6 +606,7 @@ export class Supervisor {
     const ranMs = inst.proc ? Date.now() - inst.proc.startedAt : 0;
     // A dyno that stayed up longer than the longest cool-off has recovered; start counting anew.
     slot.crashes = (ranMs >= schedule.maxMs ? 0 : slot.crashes) + 1;
+    slot.unreportedCrash = { exitCode: status };
     this.setState(slot, "crashed", status);
     if (!inst.proc) void this.cleanup(inst);
     if (slot.previous) {

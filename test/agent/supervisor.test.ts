@@ -50,8 +50,9 @@ describe("supervisor", () => {
     expect(who.uid).not.toBe(sup.user!.uid);
   });
 
-  it("restarts a killed dyno at once, on a freshly unpacked filesystem", async () => {
-    const { sup, lines } = await supervisor();
+  it("restarts a killed dyno at once, on a freshly unpacked filesystem, and reports the crash it has moved on from", async () => {
+    let changes = 0;
+    const { sup, lines } = await supervisor({ onChange: () => changes++ });
     const dyno = desiredDyno();
     sup.ensure(dyno);
     const first = await up(sup, dyno);
@@ -67,6 +68,13 @@ describe("supervisor", () => {
       expect.arrayContaining(["Process exited with status 137", "State changed from up to crashed", "State changed from crashed to starting"]),
     );
     expect(second.crashes).toBe(1);
+    // Up again before any report: the next one still says it crashed, once.
+    const report = sup.observed();
+    expect(report).toEqual([{ id: dyno.id, instance: dyno.instance, state: "crashed", port: null, address: null, exit_code: 137 }]);
+    const before = changes;
+    sup.acknowledge(report);
+    expect(changes).toBe(before + 1);
+    expect(sup.observed()).toEqual([expect.objectContaining({ state: "up", port: second.port, exit_code: null })]);
     expect(appPid(second)).not.toBe(firstPid);
     expect(await json(at(second), "/read")).toEqual({ exists: false });
     expect(existsSync(first.dir!)).toBe(false);
