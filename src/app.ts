@@ -13,7 +13,7 @@ import { appHostRouter } from "./router/index.ts";
 import type { WorkerCaches } from "./caches.ts";
 import { accountRoutes } from "./routes/account.ts";
 import { addonsRoutes } from "./routes/addons.ts";
-import { dataRoutes } from "./routes/data.ts";
+import { backupDownloadRoutes, dataRoutes } from "./routes/data.ts";
 import { appsRoutes } from "./routes/apps.ts";
 import { blobsRoutes } from "./routes/blobs.ts";
 import { buildOutputRoutes } from "./routes/build-output.ts";
@@ -28,6 +28,7 @@ import { formationRoutes } from "./routes/formation.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { gitRoutes } from "./routes/git.ts";
 import { internalBuildsRoutes } from "./routes/internal-builds.ts";
+import { internalTransfersRoutes } from "./routes/internal-transfers.ts";
 import { internalHostsRoutes } from "./routes/internal-hosts.ts";
 import { logDrainsRoutes } from "./routes/log-drains.ts";
 import { loginHandoffRoutes } from "./routes/login.ts";
@@ -66,6 +67,10 @@ export function createApp(caches: WorkerCaches) {
   app.route("/", gitRoutes);
   // Host agents' build calls: slug uploads are large; host-secret auth.
   app.route("/", internalBuildsRoutes);
+  // Postgres transfers: dumps up and down, as large as a database; host-secret auth.
+  app.route("/", internalTransfersRoutes);
+  // Backup downloads carry their own signed token; the CLI fetches them with no header at all.
+  app.route("/", backupDownloadRoutes);
   // Log stream URLs carry their own signed token; the CLI reads them without its API token.
   app.route("/", logStreamRoutes);
 

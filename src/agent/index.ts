@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { DESIRED_DYNO, HOST_PROTOCOL, type Command, type DesiredDyno } from "../protocol/host.ts";
 import { Builder } from "./builder/builder.ts";
+import { Transfers } from "./transfers.ts";
 import { controlPlaneBuildIO } from "./builder/io.ts";
 import type { PythonBuildSettings } from "./builder/python.ts";
 import { CommandAuth } from "./command-auth.ts";
@@ -79,6 +80,8 @@ export interface AgentConfig {
   logBufferLines?: number;
   /** Where Python builds get packages; by default the public index. */
   python?: PythonBuildSettings;
+  /** The directory holding pg_dump and pg_restore of a major version or newer (Postgres backups and restores). */
+  pgClient?: (major: number) => Promise<string>;
   /** Without a control plane: the public JWK that signs commands, and this host's id. */
   commandKey?: JsonWebKey;
   hostId?: string;
@@ -95,6 +98,8 @@ export interface Agent {
   supervisor: Supervisor;
   /** Runs `build` commands; null without a control plane to fetch sources from and report to. */
   builder: Builder | null;
+  /** Runs `transfer` commands (Postgres backups and restores); null without a control plane. */
+  transfers: Transfers | null;
   logs: LogBuffer;
   /** Runs one heartbeat now (no-op without a control plane). */
   heartbeat(): Promise<void>;
@@ -276,13 +281,28 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       })
     : null;
 
+  const transfers = client
+    ? new Transfers({
+        workDir: config.workDir,
+        user: supervisor.user,
+        sandboxes,
+        hostRequest: (p) => client.hostRequest(p),
+        pgClient: config.pgClient ?? (() => Promise.reject(new Error("This host has no PostgreSQL client tools configured."))),
+        log,
+      })
+    : null;
+
   const onCommand = (command: Command): void => {
     if (command.op === "start") supervisor.ensure(command.dyno);
     else if (command.op === "stop") void supervisor.stop(command.dyno_id);
     else if (command.op === "build") {
       if (builder) builder.start(command.build);
       else log(`ignoring build ${command.build.id}: this agent has no control plane to fetch its source from`);
-    } else void heartbeat();
+    } else if (command.op === "transfer") {
+      if (transfers) transfers.start(command.transfer);
+      else log(`ignoring transfer ${command.transfer.id}: this agent has no control plane to report to`);
+    } else if (command.op === "cancel_transfer") transfers?.cancel(command.transfer_id);
+    else void heartbeat();
   };
 
   const tls =
@@ -352,12 +372,13 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
     rendezvous,
     supervisor,
     builder,
+    transfers,
     logs,
     heartbeat,
     async handOff() {
       await quiesce();
       rendezvousServer?.close();
-      await builder?.stop();
+      await Promise.all([builder?.stop(), transfers?.stop()]);
       const kept = await supervisor.release();
       // The last lines. No last heartbeat: one without the handed-over dynos would read as
       // one-off dynos gone; the next agent's first heartbeat reports them all.
@@ -370,7 +391,7 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
       // Attached clients keep their connections until their dynos end, just below.
       rendezvousServer?.close();
       // Every step runs even when one before it failed: nothing may outlive the agent.
-      const ended = await Promise.allSettled([supervisor.stopAll(), builder?.stop()]);
+      const ended = await Promise.allSettled([supervisor.stopAll(), builder?.stop(), transfers?.stop()]);
       await sandboxes?.close();
       await shipper?.stop();
       for (const r of ended) if (r.status === "rejected") console.error(`dynoplane host: while stopping: ${String(r.reason)}`);

@@ -3,6 +3,7 @@ import path from "node:path";
 import { DEFAULT_PYTHON_SETTINGS, PYTHON_PACKAGE_MODES, type PythonBuildSettings } from "../agent/builder/python.ts";
 import { METRICS_INTERVAL_MS, startAgent } from "../agent/index.ts";
 import { integerFlag, parseFlags, UsageError } from "./args.ts";
+import { pgClientTools } from "../local/pg-client.ts";
 
 /** The agent's default port; the control plane reaches it at the --public-url. */
 export const DEFAULT_HOST_PORT = 5100;
@@ -110,6 +111,8 @@ export async function run(args: string[]): Promise<number> {
       strictVersions: flags["python-strict-versions"],
     }),
     metricsMs: integerFlag(flags["metrics-every"], "metrics-every", METRICS_INTERVAL_MS / 1000, 1, 3600) * 1000,
+    // Postgres backups: pg_dump and pg_restore of the server's major version (DYNOPLANE_PG_BIN, the machine's, or built once).
+    pgClient: pgClientTools,
     unsafeNoSandbox: flags["unsafe-no-sandbox"] === true,
   });
   console.log(`dynoplane host agent listening on ${agent.url}, reporting to ${controlPlaneUrl}`);

@@ -40,6 +40,11 @@ const COMMANDS: Record<string, { summary: string; usage: string; load: () => Pro
     usage: "host --control-plane URL --secret S [flags]",
     load: () => import("./host.ts"),
   },
+  "pg-client": {
+    summary: "find or build (once) the pg_dump and pg_restore this machine's Postgres backups use",
+    usage: "pg-client [MAJOR]",
+    load: () => import("./pg-client.ts"),
+  },
   "hosts:create": { summary: "register a host that runs dynos: hosts:create NAME", usage: "hosts:create NAME", load: () => import("./hosts-create.ts") },
   hosts: { summary: "list the hosts: state, heartbeat, capacity, dynos, agent", usage: "hosts", load: async () => (await import("./hosts.ts")).list },
   "hosts:drain": {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BUILD_SPEC } from "./build.ts";
+import { TRANSFER_SPEC } from "./transfer.ts";
 
 /**
  * The wire contract between the control plane and host agents.
@@ -39,6 +40,8 @@ export const CONTROL_PLANE_PATHS = {
   slug: "/internal/hosts/slugs/:id",
   /** A build's paths (`source`, `packs/:seq`, `output`, `slug`, `result`) hang below this. */
   build: "/internal/hosts/builds/:id",
+  /** A Postgres transfer's paths (`dump`, `result`) hang below this (./transfer.ts). */
+  transfer: "/internal/hosts/transfers/:id",
 } as const;
 
 /** The concrete path of a slug download. */
@@ -229,6 +232,8 @@ export const COMMAND = z.discriminatedUnion("op", [
   z.object({ op: z.literal("stop"), dyno_id: z.string().uuid() }),
   z.object({ op: z.literal("sync") }),
   z.object({ op: z.literal("build"), build: BUILD_SPEC }),
+  z.object({ op: z.literal("transfer"), transfer: TRANSFER_SPEC }),
+  z.object({ op: z.literal("cancel_transfer"), transfer_id: z.string().uuid() }),
 ]);
 export type Command = z.infer<typeof COMMAND>;
 

@@ -15,5 +15,6 @@ export const TOKEN_PURPOSES = [
   "source-download",
   "build-output",
   "rendezvous",
+  "backup-download",
 ] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];

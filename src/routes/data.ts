@@ -1,4 +1,5 @@
 import { type Context, Hono } from "hono";
+import { database } from "../middleware/database.ts";
 import type { AppEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { PLANS, POSTGRES } from "../services/addons/catalog.ts";
@@ -8,6 +9,18 @@ import { jsonBody } from "../lib/validate.ts";
 import { type AddonView, addonCredentials, endDatabaseSessions, findAddon, resetDatabase, rotateCredentials } from "../services/addons/addons.ts";
 import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
+import { verifyToken } from "../auth/signing.ts";
+import {
+  backupDownloadUrl,
+  backupDump,
+  cancelTransfer,
+  captureBackup,
+  deleteBackup,
+  getTransfer,
+  listTransfers,
+  restoreBackup,
+  transferJson,
+} from "../services/addons/backups.ts";
 
 /** A Postgres add-on of an app the caller owns or collaborates on, by id or name; others are not found. */
 async function databaseOf(c: Context<AppEnv>): Promise<AddonView> {
@@ -28,6 +41,9 @@ const humanSize = (bytes: number) =>
 
 /** What `pg:reset` sends: the extensions to make in the emptied database (`--extensions`). */
 const resetBody = z.object({ extensions: z.array(z.string().max(63)).max(50).optional() }).strict();
+
+/** What `pg:backups:restore` sends: one of the platform's backups (its `to_url`) and extensions to make first. */
+const restoreBody = z.object({ backup_url: z.string().max(2048), extensions: z.array(z.string().max(63)).max(20).optional() }).strict();
 
 /** The default credential as the data API describes it (`pg:credentials`, `pg:credentials:url`). */
 function credentialJson(creds: Awaited<ReturnType<typeof addonCredentials>>, connections: number, withPassword: boolean) {
@@ -104,4 +120,48 @@ export const dataRoutes = new Hono<AppEnv>()
     const view = await databaseOf(c);
     await rotateCredentials(requestContext(c, c.var.actor), view);
     return c.json({ message: `Rotated every credential of ${view.addon.name}.` });
+  })
+  // PGBackups: `pg:backups:capture`, `restore`, the list, `info`, `url`/`download`, `delete`, `cancel`.
+  .post("/client/v11/databases/:addon/backups", async (c) => {
+    const transfer = await captureBackup(requestContext(c, c.var.actor), await databaseOf(c));
+    return c.json(transferJson(transfer, c.env.API_HOST), 201);
+  })
+  .post("/client/v11/databases/:addon/restores", jsonBody(restoreBody), async (c) => {
+    const view = await databaseOf(c);
+    const body = c.req.valid("json");
+    const transfer = await restoreBackup(requestContext(c, c.var.actor), view, body.backup_url, body.extensions ?? []);
+    return c.json(transferJson(transfer, c.env.API_HOST), 201);
+  })
+  .get("/client/v11/apps/:app/transfers", async (c) => {
+    const rows = await listTransfers(requestContext(c, c.var.actor), c.req.param("app"));
+    return c.json(rows.map((t) => transferJson(t, c.env.API_HOST)));
+  })
+  .get("/client/v11/apps/:app/transfers/:transfer", async (c) => {
+    const t = await getTransfer(requestContext(c, c.var.actor), c.req.param("app"), c.req.param("transfer"));
+    return c.json(transferJson(t, c.env.API_HOST, c.req.query("verbose") === "true"));
+  })
+  .delete("/client/v11/apps/:app/transfers/:transfer", async (c) => {
+    const t = await deleteBackup(requestContext(c, c.var.actor), c.req.param("app"), c.req.param("transfer"));
+    return c.json(transferJson(t, c.env.API_HOST));
+  })
+  .post("/client/v11/apps/:app/transfers/:transfer/actions/public-url", async (c) => {
+    const { url, expiresAt } = await backupDownloadUrl(requestContext(c, c.var.actor), c.req.param("app"), c.req.param("transfer"));
+    return c.json({ url, expires_at: expiresAt.toISOString() });
+  })
+  .post("/client/v11/apps/:app/transfers/:transfer/actions/cancel", async (c) => {
+    const t = await cancelTransfer(requestContext(c, c.var.actor), c.req.param("app"), c.req.param("transfer"));
+    return c.json(transferJson(t, c.env.API_HOST));
   });
+
+/**
+ * A backup's download (`pg:backups:download` fetches it with no header at all, so the URL
+ * carries a signed token naming the backup, good for DOWNLOAD_URL_TTL_S): the dump itself.
+ */
+export const backupDownloadRoutes = new Hono<AppEnv>().get("/client/v11/backups/:id/dump", database, async (c) => {
+  const id = c.req.param("id");
+  await verifyToken(c.env.COMMAND_SIGNING_KEY, c.req.query("token") ?? "", "backup-download", id);
+  const object = await backupDump(c.var.db, c.env.BLOBS, id);
+  return new Response(object.body, {
+    headers: { "Content-Type": "application/octet-stream", "Content-Length": String(object.size), "Content-Disposition": `attachment; filename="${id}.dump"` },
+  });
+});

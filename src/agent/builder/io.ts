@@ -37,7 +37,7 @@ export interface RepositoryPack {
 }
 
 /** Sends one request and resolves with its body once the status is known to be 2xx. */
-async function send(
+export async function send(
   req: HostRequest,
   method: "GET" | "POST" | "PUT",
   o: { body?: Buffer | Readable; size?: number; type?: string; signal?: AbortSignal } = {},

@@ -85,7 +85,7 @@ function requireOwner(app: AppRow, actor: Pick<Actor, "accountId">): void {
 }
 
 /** A call on the database server; its failure is the API's `unavailable`, and nothing else changed. */
-async function serverCall<T>(fn: () => Promise<T>): Promise<T> {
+export async function serverCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
@@ -98,16 +98,16 @@ async function serverCall<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** The provider of a service; refused when the platform is not configured to offer it. */
-function providerFor(env: Bindings): PostgresProvider {
+export function providerFor(env: Bindings): PostgresProvider {
   const provider = postgresProvider(env);
   if (!provider) throw new ApiError("unavailable", "This platform offers no heroku-postgresql add-ons: its operator has not set ADDON_POSTGRES_ADMIN_URL.");
   return provider;
 }
 
-const planOf = (a: AddonRow): AddonPlan => PLANS.find((p) => p.name === a.plan)!;
+export const planOf = (a: AddonRow): AddonPlan => PLANS.find((p) => p.name === a.plan)!;
 
 /** The add-on's resource on its server; refused while it is not provisioned. */
-function provisioned(view: AddonView): string {
+export function provisioned(view: AddonView): string {
   if (view.addon.state !== "provisioned" || !view.addon.providerId) throw invalidParams(`${view.addon.name} is not provisioned.`);
   return view.addon.providerId;
 }
@@ -474,7 +474,7 @@ export async function endDatabaseSessions(ctx: ServiceContext, view: AddonView):
 }
 
 /** An extension's name as `CREATE EXTENSION` takes it. */
-const EXTENSION_RE = /^[a-z0-9_][a-z0-9_-]{0,62}$/;
+export const EXTENSION_RE = /^[a-z0-9_][a-z0-9_-]{0,62}$/;
 
 /**
  * `pg:reset`: the database emptied, with its credentials (the apps' URLs stay as they are)

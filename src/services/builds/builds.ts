@@ -29,8 +29,8 @@ export function buildChannel(env: Pick<Bindings, "BUILD_CHANNEL">, buildId: stri
 /** `heroku-24` as Heroku writes it in build output: `Heroku-24`. */
 const stackTitle = (stack: string) => stack.replace(/^heroku/, "Heroku");
 
-/** The host with the most free memory among those up and reachable, or null. */
-async function chooseBuildHost(db: Database): Promise<{ id: string; url: string } | null> {
+/** The host with the most free memory among those up and reachable, or null (builds and Postgres transfers run there). */
+export async function chooseBuildHost(db: Database): Promise<{ id: string; url: string } | null> {
   const free = await freeMemory(db);
   if (!free.size) return null;
   const reachable = await db

@@ -37,6 +37,10 @@ export interface EventData {
   "addon.credentials_rotated": { name: string };
   /** A database emptied (`pg:reset`), with the extensions made afresh in it. */
   "addon.reset": { name: string; extensions: string[] };
+  /** A backup of a database was asked for (`pg:backups:capture`): `b001`. */
+  "addon.backup_captured": { name: string; backup: string };
+  /** A backup is being restored into a database (`pg:backups:restore`), replacing what it holds. */
+  "addon.backup_restored": { name: string; backup: string };
   /** Every session of a database's role ended (`pg:killall`). */
   "addon.sessions_ended": { name: string; sessions: number };
   "domain.added": { hostname: string };
@@ -173,6 +177,14 @@ export function effectsOf(e: RecordedEvent): Effects {
     case "addon.plan_changed": {
       const d = e.data as EventData["addon.plan_changed"];
       return { ...none, lines: [api(`Changed ${d.name} to ${d.plan} by ${who}`)] };
+    }
+    case "addon.backup_captured": {
+      const d = e.data as EventData["addon.backup_captured"];
+      return { ...none, lines: [api(`Backup ${d.backup} of ${d.name} by ${who}`)] };
+    }
+    case "addon.backup_restored": {
+      const d = e.data as EventData["addon.backup_restored"];
+      return { ...none, lines: [api(`Restore of ${d.backup} into ${d.name} by ${who}`)] };
     }
     case "addon.reset":
       return { ...none, lines: [api(`Reset ${(e.data as EventData["addon.reset"]).name} by ${who}`)] };

@@ -524,7 +524,7 @@ function countTables(creds: DatabaseCredentials): Promise<number> {
 }
 
 /** Refuses extensions the server lacks or does not let a database's owner make (PostgreSQL's `trusted`). */
-async function requireTrusted(c: pg.Client, extensions: string[]): Promise<void> {
+async function requireTrusted(c: pg.Client, extensions: string[], unchanged = "nothing was reset"): Promise<void> {
   if (extensions.length === 0) return;
   const { rows } = await c.query<{ name: string }>(
     "select distinct v.name from pg_catalog.pg_available_extension_versions v where v.trusted and v.name = any($1::text[])",
@@ -534,7 +534,7 @@ async function requireTrusted(c: pg.Client, extensions: string[]): Promise<void>
   if (missing.length > 0) {
     throw new ApiError(
       "invalid_params",
-      `This server cannot make ${missing.join(", ")} for a database's owner; nothing was reset. Extensions it can make: those PostgreSQL marks trusted (pgcrypto, hstore, citext, uuid-ossp, …).`,
+      `This server cannot make ${missing.join(", ")} for a database's owner; ${unchanged}. Extensions it can make: those PostgreSQL marks trusted (pgcrypto, hstore, citext, uuid-ossp, …).`,
     );
   }
 }
@@ -548,6 +548,16 @@ async function createExtensions(creds: DatabaseCredentials, extensions: string[]
     await c.query("set search_path = public");
     for (const e of extensions) await c.query(`create extension if not exists ${c.escapeIdentifier(e)}`);
   });
+}
+
+/**
+ * Makes extensions in an add-on's database as its own role, before a restore into it
+ * (`pg:backups:restore --extensions`); one it may not make is refused before any is made.
+ */
+export async function addExtensions(creds: DatabaseCredentials, extensions: string[]): Promise<void> {
+  if (extensions.length === 0) return;
+  await asTenant(creds, (c) => requireTrusted(c, extensions, "nothing was restored"));
+  await createExtensions(creds, extensions);
 }
 
 /** `host:port` (or `[v6]:port`) as a pair. */

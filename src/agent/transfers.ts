@@ -1,0 +1,229 @@
+import { execFile } from "node:child_process";
+import { createReadStream, createWriteStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import { transferPath, type TransferResult, type TransferSpec } from "../protocol/transfer.ts";
+import { abortReason, runStep } from "./builder/exec.ts";
+import { send } from "./builder/io.ts";
+import type { HostRequest } from "./control-plane.ts";
+import { appUser, type DynoUser } from "./dyno-user.ts";
+import type { Sandbox, SandboxHost } from "./sandbox/index.ts";
+import { ROOT_ENV } from "./sandbox/run.ts";
+
+const execFileAsync = promisify(execFile);
+
+/** What a transfer's sandbox gets: pg_dump and pg_restore stream, so little memory and no disk of note. */
+export const TRANSFER_LIMITS = { diskMb: 64, memoryMb: 512, pids: 64, cpuWeight: 100 };
+
+/** Schemas of the platform's own in every database (pg_stat_statements' home, Heroku's helpers): not the tenant's to back up. */
+export const PLATFORM_SCHEMAS = ["_heroku", "dynoplane_stats"];
+
+/** The extension the platform makes in every database (in PLATFORM_SCHEMAS); pg_dump 17 and newer leave it out. */
+const PLATFORM_EXTENSIONS = ["pg_stat_statements"];
+
+/** Log lines a transfer keeps (its last ones). */
+const KEPT_LINES = 1_000;
+
+/** How the agent runs Postgres transfers. */
+export interface TransfersOptions {
+  workDir: string;
+  /** The base dyno user; each transfer runs as its app's own uid derived from it. */
+  user: DynoUser | null;
+  sandboxes: SandboxHost | null;
+  /** A request to the control plane's agent endpoints, with the host secret. */
+  hostRequest: (path: string) => HostRequest;
+  /** The directory holding pg_dump and pg_restore of this major version or newer. */
+  pgClient: (major: number) => Promise<string>;
+  log?: (message: string) => void;
+}
+
+/** Transfer ids remembered after they finish, so a repeated command does not run twice. */
+const REMEMBERED = 1_000;
+
+/**
+ * The agent's Postgres transfers (PGBackups, src/protocol/transfer.ts). A backup runs
+ * `pg_dump` and a restore `pg_restore`, each in a sandbox of the app's own uid that reaches
+ * only what its dynos reach, connected with the database's own credentials. The dump passes
+ * through a file of the agent's that the sandbox cannot see: pg_dump writes to its stdout,
+ * pg_restore reads its stdin. Each transfer id runs at most once; cancelling or stopping
+ * ends what runs and reports it failed.
+ */
+export class Transfers {
+  private readonly known = new Set<string>();
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private stopped = false;
+
+  constructor(private readonly o: TransfersOptions) {}
+
+  /** Starts a transfer unless this id was seen before; returns whether it was new. */
+  start(spec: TransferSpec): boolean {
+    if (this.stopped || this.known.has(spec.id)) return false;
+    this.known.add(spec.id);
+    if (this.known.size > REMEMBERED) this.known.delete(this.known.values().next().value!);
+    const controller = new AbortController();
+    const done = this.run(spec, controller.signal).catch((err: Error) => this.log(`transfer ${spec.id}: ${err.message}`));
+    this.running.set(spec.id, { controller, done });
+    void done.finally(() => this.running.delete(spec.id));
+    return true;
+  }
+
+  /** Ends a running transfer; it reports itself failed (the control plane has already said canceled). */
+  cancel(id: string): void {
+    this.running.get(id)?.controller.abort(new Error("The transfer was canceled."));
+  }
+
+  /** Ends every running transfer and waits for their reports. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const { controller } of this.running.values()) controller.abort(new Error("The host stopped during the transfer."));
+    await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
+  private log(message: string): void {
+    (this.o.log ?? console.error)(message);
+  }
+
+  private async run(spec: TransferSpec, cancel: AbortSignal): Promise<void> {
+    const at = (suffix: string) => this.o.hostRequest(transferPath(spec.id, suffix));
+    const logs: TransferResult["logs"] = [];
+    const line = (message: string) => {
+      logs.push({ at: Date.now(), message: message.slice(0, 4096) });
+      if (logs.length > KEPT_LINES) logs.shift();
+    };
+    const tooLarge = new AbortController();
+    const signal = AbortSignal.any([cancel, tooLarge.signal, AbortSignal.timeout(spec.timeout_s * 1000)]);
+    const dir = path.join(this.o.workDir, "transfers", spec.id);
+    const dump = path.join(dir, "dump");
+    let result: TransferResult;
+    let sandbox: Sandbox | null = null;
+    try {
+      await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+      await fs.rm(dir, { recursive: true, force: true });
+      await fs.mkdir(dir, { mode: 0o700 });
+      const bin = await this.o.pgClient(spec.pg_major);
+      const user = appUser(this.o.user, spec.app_id);
+      if (this.o.sandboxes && user) {
+        sandbox = await this.o.sandboxes.openSandbox({
+          name: `transfer-${spec.id.slice(0, 8)}-${Date.now().toString(36)}`,
+          user,
+          lowerDir: null,
+          diskMb: TRANSFER_LIMITS.diskMb,
+          limits: { memoryMb: TRANSFER_LIMITS.memoryMb, pids: TRANSFER_LIMITS.pids, cpuWeight: TRANSFER_LIMITS.cpuWeight },
+        });
+      }
+      // The tools' own prefix (bin/ and the libpq it was built with), read-only at the same path.
+      const prefix = path.dirname(bin);
+      const step = {
+        env: toolEnv(spec, bin),
+        user,
+        signal,
+        onLine: line,
+        ...(sandbox ? { sandbox: { box: sandbox, readOnly: [[prefix, prefix]] as [string, string][], readWrite: [] } } : {}),
+      };
+      if (spec.kind === "backup") {
+        line(`pg_dump of ${spec.database.database} started`);
+        const limit = new SizeLimit(spec.max_bytes, () => tooLarge.abort(new Error(`The backup is larger than its plan allows (${spec.max_bytes} bytes).`)));
+        const file = createWriteStream(dump, { mode: 0o600 });
+        const written = new Promise<void>((resolve, reject) => file.on("close", resolve).on("error", reject));
+        limit.pipe(file);
+        const args = [
+          "--format=custom",
+          "--verbose",
+          "--no-password",
+          ...PLATFORM_SCHEMAS.map((s) => `--exclude-schema=${s}`),
+          // Older pg_dumps keep it; restoring such a dump then warns that it exists already.
+          ...((await toolMajor(path.join(bin, "pg_dump"))) >= 17 ? PLATFORM_EXTENSIONS.map((e) => `--exclude-extension=${e}`) : []),
+        ];
+        const { status } = await runStep(path.join(bin, "pg_dump"), args, { ...step, stdoutTo: limit });
+        await written;
+        if (status !== 0) throw new Error(`pg_dump failed (exit status ${status})${lastLine(logs)}`);
+        const { size } = await fs.stat(dump);
+        await (await send(at("/dump"), "PUT", { body: createReadStream(dump), size, type: "application/octet-stream", signal })).dump();
+        line(`pg_dump finished: ${size} bytes`);
+        result = { succeeded: true, logs, processed_bytes: size, warnings: 0, error: null };
+      } else {
+        await pipeline(await send(at("/dump"), "GET", { signal }), createWriteStream(dump, { mode: 0o600 }), { signal });
+        const { size } = await fs.stat(dump);
+        line(`pg_restore into ${spec.database.database} started`);
+        const args = ["--verbose", "--clean", "--if-exists", "--no-owner", "--no-acl", "--no-password", `--dbname=${spec.database.database}`];
+        const { status } = await runStep(path.join(bin, "pg_restore"), args, { ...step, stdin: createReadStream(dump) });
+        // pg_restore goes on past failed statements and says how many it ignored: those are warnings.
+        const ignored = logs.map((l) => /errors ignored on restore: (\d+)/.exec(l.message)).find((m) => m);
+        if (status !== 0 && !ignored) throw new Error(`pg_restore failed (exit status ${status})${lastLine(logs)}`);
+        line("pg_restore finished");
+        result = { succeeded: true, logs, processed_bytes: size, warnings: ignored ? Number(ignored[1]) : 0, error: null };
+      }
+    } catch (err) {
+      const error = signal.aborted ? abortReason(signal).message : (err as Error).message;
+      line(`error: ${error}`);
+      result = { succeeded: false, logs, processed_bytes: 0, warnings: 0, error: error.slice(0, 2048) };
+    } finally {
+      await sandbox?.dispose().catch((err: Error) => this.log(`transfer ${spec.id}: removing its sandbox: ${err.message}`));
+      await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
+    const body = Buffer.from(JSON.stringify(result));
+    await (await send(at("/result"), "POST", { body, size: body.length, type: "application/json" })).dump();
+  }
+}
+
+/** The tools' environment: a fixed PATH and the database's address and credentials (libpq's PG* variables). */
+function toolEnv(spec: TransferSpec, bin: string): Record<string, string> {
+  const db = spec.database;
+  return {
+    PATH: `${bin}:/usr/bin:/bin`,
+    LANG: "C.UTF-8",
+    HOME: "/tmp",
+    PGHOST: db.host,
+    PGPORT: String(db.port),
+    PGDATABASE: db.database,
+    PGUSER: db.user,
+    PGPASSWORD: db.password,
+    PGAPPNAME: "dynoplane pgbackups",
+    PGCONNECT_TIMEOUT: "10",
+  };
+}
+
+const majors = new Map<string, Promise<number>>();
+
+/** A tool's major version, from its `--version` (0 when it says none). */
+function toolMajor(tool: string): Promise<number> {
+  let known = majors.get(tool);
+  if (!known) {
+    known = execFileAsync(tool, ["--version"], { env: ROOT_ENV }).then(
+      ({ stdout }) => Number(/\(PostgreSQL\) (\d+)/.exec(stdout)?.[1] ?? 0),
+      () => 0,
+    );
+    majors.set(tool, known);
+  }
+  return known;
+}
+
+const lastLine = (logs: TransferResult["logs"]) => {
+  const last = logs.at(-1)?.message;
+  return last ? `: ${last}` : "";
+};
+
+/** Passes bytes through until `max`; past it, writes nothing more and calls `onExceeded` once. */
+class SizeLimit extends Transform {
+  private bytes = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly onExceeded: () => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const before = this.bytes;
+    this.bytes += chunk.length;
+    if (this.bytes <= this.max) done(null, chunk);
+    else {
+      if (before <= this.max) this.onExceeded();
+      done();
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { addons } from "./addons.ts";
+import { apps } from "./apps.ts";
+import { idColumn, timestamps } from "./columns.ts";
+import { hosts } from "./hosts.ts";
+
+/** A backup (`pg_dump` of a database into the blob store) or a restore (a backup `pg_restore`d into a database). */
+export type TransferKind = "backup" | "restore";
+
+/** One line of a transfer's log, as `pg:backups:info` prints it. */
+export interface TransferLog {
+  created_at: string;
+  message: string;
+}
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/**
+ * A Heroku PGBackups transfer. Its `num` counts an app's transfers of every kind (`b001`,
+ * `r002`); the app is the one that owns the database (Heroku's billing app). A backup's dump
+ * is in the blob store under `blobKey` until the backup is deleted or expires.
+ */
+export const pgTransfers = pgTable(
+  "pg_transfers",
+  {
+    id: idColumn(),
+    appId: uuid("app_id")
+      .notNull()
+      .references(() => apps.id, { onDelete: "cascade" }),
+    num: integer("num").notNull(),
+    kind: text("kind").$type<TransferKind>().notNull(),
+    /** The database backed up, or restored into; null once that add-on is gone (its backups stay). */
+    addonId: uuid("addon_id").references(() => addons.id, { onDelete: "set null" }),
+    /** The attachment name a backup was taken from (`DATABASE`), or the add-on restored into. */
+    fromName: text("from_name").notNull(),
+    toName: text("to_name").notNull(),
+    /** A restore's backup. */
+    backupId: uuid("backup_id"),
+    /** Taken by a daily schedule (`a001`), not by hand. */
+    scheduled: boolean("scheduled").notNull().default(false),
+    /** The host running it. */
+    hostId: uuid("host_id").references(() => hosts.id, { onDelete: "set null" }),
+    blobKey: text("blob_key"),
+    /** The database's size when the transfer started. */
+    sourceBytes: bigint("source_bytes", { mode: "number" }),
+    /** The dump's size. */
+    processedBytes: bigint("processed_bytes", { mode: "number" }).notNull().default(0),
+    warnings: integer("warnings").notNull().default(0),
+    succeeded: boolean("succeeded").notNull().default(false),
+    logs: jsonb("logs").$type<TransferLog[]>().notNull().default([]),
+    startedAt: at("started_at"),
+    finishedAt: at("finished_at"),
+    canceledAt: at("canceled_at"),
+    /** Deleted (`pg:backups:delete`) or expired: its dump is gone, the row stays out of every list. */
+    deletedAt: at("deleted_at"),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex("pg_transfers_app_num_key").on(t.appId, t.num), index("pg_transfers_addon_idx").on(t.addonId)],
+);
+
+export type PgTransferRow = typeof pgTransfers.$inferSelect;

@@ -1,0 +1,371 @@
+import { and, asc, desc, eq, isNull, lt, sql } from "drizzle-orm";
+import { signToken } from "../../auth/signing.ts";
+import type { Database } from "../../db/client.ts";
+import { isUuid } from "../../db/paging.ts";
+import { type AppRow, hosts, type PgTransferRow, pgTransfers, type TransferLog } from "../../db/schema/index.ts";
+import { ApiError, invalidParams } from "../../errors.ts";
+import type { TransferResult, TransferSpec } from "../../protocol/transfer.ts";
+import { findAppForActor } from "../apps/apps.ts";
+import { chooseBuildHost } from "../builds/builds.ts";
+import { actingUser, type ServiceContext } from "../context.ts";
+import { sendCommand } from "../dynos/host-commands.ts";
+import { emit } from "../events/outbox.ts";
+import { type AddonView, addonCredentials, EXTENSION_RE, planOf, providerFor, provisioned, serverCall } from "./addons.ts";
+import { addExtensions } from "./providers/postgres.ts";
+
+/** How long a transfer may run before it counts as failed (the agent ends it then too). */
+export const TRANSFER_TIMEOUT_S = 60 * 60;
+
+/** Manual backups kept per app: a new one past this expires the oldest, as on Heroku. */
+export const MANUAL_BACKUPS_KEPT = 5;
+
+/** How long a backup's download URL (`pg:backups:url`, `pg:backups:download`) works. */
+export const DOWNLOAD_URL_TTL_S = 10 * 60;
+
+/** A dump is never larger than this, whatever the plan. */
+const MAX_DUMP_BYTES = 20 * 1024 ** 3;
+
+/** A transfer as the data API shows it (Heroku's transfer object, what `pg:backups*` reads). */
+export function transferJson(t: PgTransferRow, apiHost: string, verbose = false) {
+  const time = (d: Date | null) => (d ? herokuTime(d) : null);
+  const backup = t.kind === "backup";
+  return {
+    uuid: t.id,
+    num: t.num,
+    from_name: t.fromName,
+    from_type: backup ? "pg_dump" : "gof3r",
+    from_url: null,
+    to_name: t.toName,
+    to_type: backup ? "gof3r" : "pg_restore",
+    to_url: backup ? backupUrl(apiHost, t.id) : null,
+    options: {},
+    source_bytes: t.sourceBytes,
+    processed_bytes: t.processedBytes,
+    succeeded: t.succeeded,
+    warnings: t.warnings,
+    schedule: t.scheduled ? { uuid: null } : null,
+    created_at: herokuTime(t.createdAt),
+    started_at: time(t.startedAt),
+    finished_at: time(t.finishedAt),
+    canceled_at: time(t.canceledAt),
+    updated_at: herokuTime(t.updatedAt),
+    deleted_at: null,
+    purged_at: null,
+    ...(verbose ? { logs: t.logs } : {}),
+  };
+}
+
+/** Heroku's transfer time format, `2024-01-31 12:00:00 +0000` (sorts as text). */
+const herokuTime = (d: Date) => `${d.toISOString().slice(0, 19).replace("T", " ")} +0000`;
+
+/** What names a backup for a restore (`to_url`): not a download (that takes a signed URL), only the backup's address. */
+export const backupUrl = (apiHost: string, id: string) => `https://${apiHost}/client/v11/backups/${id}`;
+
+/** The backup a restore's `backup_url` names, if it is one of this platform's own. */
+function backupIdFrom(apiHost: string, url: string): string | null {
+  const prefix = `https://${apiHost}/client/v11/backups/`;
+  if (!url.startsWith(prefix)) return null;
+  const id = url.slice(prefix.length);
+  return isUuid(id) ? id : null;
+}
+
+/** The attachment name a database goes by on its own app (`DATABASE`), for the transfer's names. */
+function attachmentName(view: AddonView): string {
+  const own = view.attachments.filter((a) => a.app.id === view.addon.appId).map((a) => a.attachment.name);
+  return own.find((n) => n === "DATABASE") ?? own[0] ?? view.addon.color;
+}
+
+/** A line for a transfer's log. */
+const logLine = (message: string, at = Date.now()): TransferLog => ({ created_at: herokuTime(new Date(at)), message });
+
+/** Inserts a transfer with the app's next number (one sequence for backups and restores, as `b001`, `r002`). */
+async function insertTransfer(db: Database, row: Omit<typeof pgTransfers.$inferInsert, "num">): Promise<PgTransferRow> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const [inserted] = await db
+        .insert(pgTransfers)
+        .values({ ...row, num: sql`(select coalesce(max(${pgTransfers.num}), 0) + 1 from ${pgTransfers} where ${pgTransfers.appId} = ${row.appId})` })
+        .returning();
+      return inserted!;
+    } catch (err) {
+      // Two at once took the same number: the unique index refused the second; it takes the next.
+      if (attempt < 3 && /pg_transfers_app_num_key/.test(String((err as Error).message) + String((err as { cause?: Error }).cause?.message))) continue;
+      throw err;
+    }
+  }
+}
+
+/** Ends a transfer that has not (yet) ended; returns the row as it is now. */
+async function endTransfer(db: Database, id: string, set: Partial<typeof pgTransfers.$inferInsert>): Promise<PgTransferRow | null> {
+  const [row] = await db
+    .update(pgTransfers)
+    .set({ ...set, finishedAt: new Date(), updatedAt: new Date() })
+    .where(and(eq(pgTransfers.id, id), isNull(pgTransfers.finishedAt)))
+    .returning();
+  return row ?? null;
+}
+
+/** Fails what ran past its time limit without a report (its host died): a poll of it ends. */
+async function expireStale(db: Database, appId: string): Promise<void> {
+  const deadline = new Date(Date.now() - (TRANSFER_TIMEOUT_S + 60) * 1000);
+  await db
+    .update(pgTransfers)
+    .set({
+      finishedAt: new Date(),
+      updatedAt: new Date(),
+      logs: sql`${pgTransfers.logs} || ${JSON.stringify([logLine("The transfer did not report back in time.")])}::jsonb`,
+    })
+    .where(and(eq(pgTransfers.appId, appId), isNull(pgTransfers.finishedAt), lt(pgTransfers.createdAt, deadline)));
+}
+
+/**
+ * Gives a transfer to the host with the most free memory: the signed `transfer` command
+ * with the database's own credentials. A transfer no host takes fails at once.
+ */
+async function dispatch(ctx: ServiceContext, transfer: PgTransferRow, view: AddonView, kind: TransferSpec["kind"], pgMajor: number): Promise<PgTransferRow> {
+  const fail = async (message: string) => (await endTransfer(ctx.db, transfer.id, { logs: [...transfer.logs, logLine(message)] })) ?? transfer;
+  const host = await chooseBuildHost(ctx.db);
+  if (!host) return fail("No host is available to run the transfer right now; try again shortly.");
+  const creds = await addonCredentials(ctx.db, view);
+  const [started] = await ctx.db
+    .update(pgTransfers)
+    .set({ hostId: host.id, startedAt: new Date(), updatedAt: new Date() })
+    .where(eq(pgTransfers.id, transfer.id))
+    .returning();
+  const plan = planOf(view.addon);
+  const spec: TransferSpec = {
+    id: transfer.id,
+    app_id: view.addon.appId,
+    kind,
+    database: creds,
+    pg_major: pgMajor,
+    timeout_s: TRANSFER_TIMEOUT_S,
+    max_bytes: Math.min(MAX_DUMP_BYTES, Math.max(64, plan.storageMb * 2) * 1024 * 1024),
+  };
+  if (!(await sendCommand(ctx.env.COMMAND_SIGNING_KEY, host.id, host.url, { op: "transfer", transfer: spec }))) {
+    return fail("The host for the transfer could not be reached; try again shortly.");
+  }
+  return started!;
+}
+
+/** The server's size and major version of a database, for the transfer's figures and its tools. */
+async function measure(ctx: ServiceContext, view: AddonView): Promise<{ sizeBytes: number; major: number }> {
+  const creds = await addonCredentials(ctx.db, view);
+  const stats = await serverCall(() => providerFor(ctx.env).stats(provisioned(view), creds));
+  const major = Number(/^(\d+)/.exec(stats.version)?.[1]);
+  if (!Number.isInteger(major)) throw new ApiError("unavailable", `Could not tell the database server's version (${stats.version}).`);
+  return { sizeBytes: stats.sizeBytes, major };
+}
+
+/** `pg:backups:capture`: a `pg_dump` of the database into the blob store, on a host. */
+export async function captureBackup(ctx: ServiceContext, view: AddonView): Promise<PgTransferRow> {
+  actingUser(ctx);
+  provisioned(view);
+  const { sizeBytes, major } = await measure(ctx, view);
+  const transfer = await insertTransfer(ctx.db, {
+    appId: view.addon.appId,
+    kind: "backup",
+    addonId: view.addon.id,
+    fromName: attachmentName(view),
+    toName: "BACKUP",
+    sourceBytes: sizeBytes,
+    logs: [logLine(`Backup of ${view.addon.name} requested`)],
+  });
+  await ctx.db.transaction((tx) =>
+    emit(tx, ctx, { type: "addon.backup_captured", app: view.app, data: { name: view.addon.name, backup: backupName(transfer) } }),
+  );
+  return dispatch(ctx, transfer, view, "backup", major);
+}
+
+/** `b001`, `a002`, `r003`: the CLI's name of a transfer. */
+export const backupName = (t: Pick<PgTransferRow, "kind" | "scheduled" | "num">) =>
+  `${t.kind === "restore" ? "r" : t.scheduled ? "a" : "b"}${String(t.num).padStart(3, "0")}`;
+
+/**
+ * `pg:backups:restore`: a backup of this platform's (named by its `to_url`, of an app the
+ * caller can reach) `pg_restore`d into the database, after the extensions asked for are
+ * made in it. A URL of anywhere else is refused: the platform fetches nothing it did not store.
+ */
+export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: string, extensions: string[]): Promise<PgTransferRow> {
+  const actor = actingUser(ctx);
+  provisioned(view);
+  const id = backupIdFrom(ctx.env.API_HOST, url);
+  if (!id) throw invalidParams("Backups can be restored only from this platform's own backups (the to_url of one, as pg:backups:restore sends it).");
+  const [backup] = await ctx.db
+    .select()
+    .from(pgTransfers)
+    .where(and(eq(pgTransfers.id, id), eq(pgTransfers.kind, "backup"), isNull(pgTransfers.deletedAt)));
+  // Someone else's backup is as absent as a missing one.
+  const reachable = backup
+    ? await findAppForActor(ctx.db, actor, backup.appId).then(
+        () => true,
+        () => false,
+      )
+    : false;
+  if (!backup || !reachable) throw new ApiError("not_found", "Couldn't find that backup.", "backup");
+  if (!backup.succeeded || !backup.blobKey) throw invalidParams(`Backup ${backupName(backup)} did not complete successfully.`);
+  const wanted = [...new Set(extensions.map((e) => e.trim().toLowerCase()))].filter(Boolean);
+  const bad = wanted.filter((e) => !EXTENSION_RE.test(e));
+  if (bad.length) throw invalidParams(`Not an extension's name: ${bad.join(", ")}.`);
+  const creds = await addonCredentials(ctx.db, view);
+  await serverCall(() => addExtensions(creds, wanted));
+  const { major } = await measure(ctx, view);
+  const transfer = await insertTransfer(ctx.db, {
+    appId: view.addon.appId,
+    kind: "restore",
+    addonId: view.addon.id,
+    backupId: backup.id,
+    fromName: backupName(backup),
+    toName: attachmentName(view),
+    sourceBytes: backup.processedBytes,
+    logs: [logLine(`Restore of ${backupName(backup)} into ${view.addon.name} requested`)],
+  });
+  await ctx.db.transaction((tx) =>
+    emit(tx, ctx, { type: "addon.backup_restored", app: view.app, data: { name: view.addon.name, backup: backupName(backup) } }),
+  );
+  return dispatch(ctx, transfer, view, "restore", major);
+}
+
+/** The app a `/client/v11/apps/{app}` path names, if the caller can reach it. */
+async function transfersApp(ctx: ServiceContext, idOrName: string): Promise<AppRow> {
+  const app = await findAppForActor(ctx.db, actingUser(ctx), idOrName);
+  await expireStale(ctx.db, app.id);
+  return app;
+}
+
+/** `pg:backups`: an app's transfers (of the databases it owns), oldest first. */
+export async function listTransfers(ctx: ServiceContext, appIdOrName: string): Promise<PgTransferRow[]> {
+  const app = await transfersApp(ctx, appIdOrName);
+  return ctx.db
+    .select()
+    .from(pgTransfers)
+    .where(and(eq(pgTransfers.appId, app.id), isNull(pgTransfers.deletedAt)))
+    .orderBy(asc(pgTransfers.num));
+}
+
+/** One of an app's transfers, by its number (`3` for `b003`) or its uuid. */
+export async function getTransfer(ctx: ServiceContext, appIdOrName: string, numOrId: string): Promise<PgTransferRow> {
+  const app = await transfersApp(ctx, appIdOrName);
+  const which = isUuid(numOrId) ? eq(pgTransfers.id, numOrId) : /^\d{1,9}$/.test(numOrId) ? eq(pgTransfers.num, Number(numOrId)) : null;
+  const [row] = which
+    ? await ctx.db
+        .select()
+        .from(pgTransfers)
+        .where(and(eq(pgTransfers.appId, app.id), which, isNull(pgTransfers.deletedAt)))
+    : [];
+  if (!row) throw new ApiError("not_found", `Couldn't find transfer ${numOrId} of ${app.name}.`, "transfer");
+  return row;
+}
+
+/** `pg:backups:delete`: the backup's dump is deleted; the transfer leaves every list. */
+export async function deleteBackup(ctx: ServiceContext, appIdOrName: string, numOrId: string): Promise<PgTransferRow> {
+  const t = await getTransfer(ctx, appIdOrName, numOrId);
+  if (t.kind !== "backup") throw invalidParams(`${backupName(t)} is a restore, not a backup.`);
+  if (!t.finishedAt) throw invalidParams(`Backup ${backupName(t)} is still running; cancel it first (pg:backups:cancel).`);
+  await discard(ctx.db, ctx.env.BLOBS, t);
+  return t;
+}
+
+/** Deletes a backup's dump and marks it deleted. */
+async function discard(db: Database, blobs: R2Bucket, t: PgTransferRow): Promise<void> {
+  await db.update(pgTransfers).set({ deletedAt: new Date(), updatedAt: new Date() }).where(eq(pgTransfers.id, t.id));
+  if (t.blobKey) await blobs.delete(t.blobKey);
+}
+
+/** `pg:backups:cancel`: ends the transfer now (a poll of it ends) and tells its host to stop. */
+export async function cancelTransfer(ctx: ServiceContext, appIdOrName: string, numOrId: string): Promise<PgTransferRow> {
+  const t = await getTransfer(ctx, appIdOrName, numOrId);
+  const now = new Date();
+  const ended = await endTransfer(ctx.db, t.id, { canceledAt: now, logs: [...t.logs, logLine("Canceled")] });
+  if (!ended) throw invalidParams(`${backupName(t)} has already finished.`);
+  const [host] = t.hostId ? await ctx.db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(eq(hosts.id, t.hostId)) : [];
+  if (host?.url) await sendCommand(ctx.env.COMMAND_SIGNING_KEY, host.id, host.url, { op: "cancel_transfer", transfer_id: t.id });
+  return ended;
+}
+
+/** `pg:backups:url`: a signed download URL of a finished backup, good for DOWNLOAD_URL_TTL_S. */
+export async function backupDownloadUrl(ctx: ServiceContext, appIdOrName: string, numOrId: string): Promise<{ url: string; expiresAt: Date }> {
+  const t = await getTransfer(ctx, appIdOrName, numOrId);
+  if (t.kind !== "backup" || !t.succeeded || !t.blobKey) throw invalidParams(`${backupName(t)} is not a completed backup.`);
+  const token = await signToken(ctx.env.COMMAND_SIGNING_KEY, { purpose: "backup-download", audience: t.id, ttlSeconds: DOWNLOAD_URL_TTL_S });
+  return { url: `${backupUrl(ctx.env.API_HOST, t.id)}/dump?token=${token}`, expiresAt: new Date(Date.now() + DOWNLOAD_URL_TTL_S * 1000) };
+}
+
+/** A backup's dump for its signed URL; not found once deleted. */
+export async function backupDump(db: Database, blobs: R2Bucket, id: string): Promise<R2ObjectBody> {
+  const [t] = await db
+    .select()
+    .from(pgTransfers)
+    .where(and(eq(pgTransfers.id, id), isNull(pgTransfers.deletedAt)));
+  const object = t?.blobKey ? await blobs.get(t.blobKey) : null;
+  if (!object) throw new ApiError("not_found", "Couldn't find that backup.", "backup");
+  return object;
+}
+
+/** A transfer given to `hostId`, for its host calls; anything else is not found. */
+export async function assignedTransfer(db: Database, id: string, hostId: string): Promise<PgTransferRow> {
+  const [t] = isUuid(id)
+    ? await db
+        .select()
+        .from(pgTransfers)
+        .where(and(eq(pgTransfers.id, id), eq(pgTransfers.hostId, hostId)))
+    : [];
+  if (!t) throw new ApiError("not_found", "Couldn't find that transfer.", "transfer");
+  return t;
+}
+
+/** The blob key of a backup's dump. */
+const dumpKey = (t: PgTransferRow) => `backups/${t.appId}/${t.id}.dump`;
+
+/** Stores a running backup's dump (the host's upload), streamed into the blob store. */
+export async function storeBackupDump(db: Database, blobs: R2Bucket, t: PgTransferRow, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
+  if (t.kind !== "backup" || t.finishedAt) throw new ApiError("conflict", "This transfer takes no dump now.");
+  if (length > MAX_DUMP_BYTES) throw new ApiError("payload_too_large", `A dump may be at most ${MAX_DUMP_BYTES} bytes.`);
+  await blobs.put(dumpKey(t), body.pipeThrough(new FixedLengthStream(length)), { httpMetadata: { contentType: "application/octet-stream" } });
+  await db
+    .update(pgTransfers)
+    .set({ blobKey: dumpKey(t), updatedAt: new Date() })
+    .where(eq(pgTransfers.id, t.id));
+}
+
+/** A running restore's dump (its backup's), for its host. */
+export async function restoreDump(db: Database, blobs: R2Bucket, t: PgTransferRow): Promise<R2ObjectBody> {
+  if (t.kind !== "restore" || t.finishedAt || !t.backupId) throw new ApiError("conflict", "This transfer reads no dump now.");
+  return backupDump(db, blobs, t.backupId);
+}
+
+/**
+ * A host's report of a transfer: it ends with the tool's log lines (after the platform's
+ * own). A report of one already ended (canceled, expired) changes nothing, and a dump it
+ * stored is deleted. A finished manual backup expires the oldest past MANUAL_BACKUPS_KEPT.
+ */
+export async function finishTransfer(db: Database, blobs: R2Bucket, t: PgTransferRow, result: TransferResult): Promise<void> {
+  const ok = result.succeeded && (t.kind === "restore" || !!t.blobKey);
+  const logs = [
+    ...t.logs,
+    ...result.logs.map((l) => logLine(l.message, l.at)),
+    ...(ok ? [] : [logLine(result.error ?? (result.succeeded ? "The host reported no dump." : "The transfer failed."))]),
+  ];
+  const ended = await endTransfer(db, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
+  if (!ended) {
+    if (t.kind === "backup" && t.blobKey && !t.succeeded) await blobs.delete(t.blobKey);
+    return;
+  }
+  if (!ok && t.blobKey) await discard(db, blobs, t);
+  if (ok && t.kind === "backup" && !t.scheduled) {
+    const kept = await db
+      .select()
+      .from(pgTransfers)
+      .where(
+        and(
+          eq(pgTransfers.appId, t.appId),
+          eq(pgTransfers.kind, "backup"),
+          eq(pgTransfers.scheduled, false),
+          eq(pgTransfers.succeeded, true),
+          isNull(pgTransfers.deletedAt),
+        ),
+      )
+      .orderBy(desc(pgTransfers.num));
+    for (const old of kept.slice(MANUAL_BACKUPS_KEPT)) await discard(db, blobs, old);
+  }
+}

@@ -1,0 +1,169 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { fetch } from "undici";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { api, tlsAgent } from "../support/api.ts";
+import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { wholeLog } from "../support/log-app.ts";
+import { destroyApp } from "../support/slugs.ts";
+
+// PGBackups with the unmodified heroku CLI 11.10.0: a backup is a pg_dump a host runs in a
+// sandbox of the app's with the database's own credentials, stored in the blob store; the
+// CLI lists it, shows its log, downloads it over a signed URL and restores it with
+// pg_restore, again on a host.
+
+afterAll(closeDb);
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe("heroku pg:backups", { timeout: 240_000 }, () => {
+  let user: TestAccount;
+  let app: { id: string; name: string };
+  let home: string;
+  let url: string;
+  let addonName: string;
+  const cli = (args: string[]) => heroku([...args, "--app", app.name], { home, env: { HEROKU_API_KEY: user.token }, timeoutMs: 200_000 });
+
+  beforeAll(async () => {
+    await ensureHerokuCli();
+    user = await makeAccount();
+    home = makeCliHome();
+    app = await makeApp(user);
+    const created = await api(`/apps/${app.name}/addons`, { method: "POST", token: user.token, body: { plan: "heroku-postgresql:essential-0" } });
+    expect(created.status, created.text).toBe(201);
+    addonName = created.body.name;
+    await vi.waitFor(
+      async () => {
+        const addon = await api(`/apps/${app.name}/addons/${addonName}`, { token: user.token });
+        expect(addon.body.state).toBe("provisioned");
+      },
+      { timeout: 60_000, interval: 250 },
+    );
+    url = (await api(`/apps/${app.name}/config-vars`, { token: user.token })).body.DATABASE_URL;
+    await query(
+      url,
+      `create table orders (id serial primary key, total int not null, note text);
+       insert into orders (total, note) select g, 'order ' || g from generate_series(1, 500) g;
+       create view big_orders as select * from orders where total > 400;
+       create function order_total(i int) returns int language sql as 'select total from orders where id = i';`,
+    );
+  }, 600_000);
+
+  afterAll(() => destroyApp(user.token, app.name));
+
+  it("pg:backups:capture runs pg_dump on a host as the database's own role; pg:backups lists it and pg:backups:info shows its log", async () => {
+    const captured = await cli(["pg:backups:capture"]);
+    expect(captured.code, captured.stderr).toBe(0);
+    expect(captured.stderr).toContain(`Starting backup of ${addonName}... done`);
+    expect(captured.stderr).toMatch(/Backing up DATABASE to b001\.\.\. done/);
+
+    const list = await cli(["pg:backups"]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/b001\s.*Completed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000\s.*\d+(\.\d+)?KB\s.*DATABASE/);
+    expect(list.stdout).toContain("No restores found");
+
+    const info = await cli(["pg:backups:info", "b001"]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toContain("=== Backup b001");
+    expect(info.stdout).toMatch(/Status:\s+Completed/);
+    expect(info.stdout).toMatch(/Type:\s+Manual/);
+    // pg_dump's own verbose lines, as Heroku shows them.
+    expect(info.stdout).toMatch(/pg_dump: dumping contents of table "public\.orders"/);
+
+    // The dump ran as the tenant: its statements are among the role's own in pg_stat_statements.
+    const own = await query<{ query: string }>(url, "select query from dynoplane_stats.pg_stat_statements where query ilike 'LOCK TABLE %orders%'");
+    expect(own.length).toBeGreaterThan(0);
+    // The app's log says who asked for it.
+    expect((await wholeLog(user.token, app.name)).join("\n")).toContain(`Backup b001 of ${addonName} by user ${user.email}`);
+  });
+
+  it("pg:backups:download fetches the dump over a signed URL that needs no token header", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "pg-backups-"));
+    const file = path.join(dir, "b001.dump");
+    const downloaded = await cli(["pg:backups:download", "b001", "--output", file]);
+    expect(downloaded.code, downloaded.stderr).toBe(0);
+    const dump = readFileSync(file);
+    // pg_dump's custom format, with the table's rows in it.
+    expect(dump.subarray(0, 5).toString()).toBe("PGDMP");
+    expect(dump.length).toBeGreaterThan(1_000);
+
+    const printed = await cli(["pg:backups:url", "b001"]);
+    expect(printed.code, printed.stderr).toBe(0);
+    const signed = printed.stdout.trim();
+    expect(signed).toMatch(/^https:\/\/.*\/client\/v11\/backups\/[0-9a-f-]{36}\/dump\?token=/);
+    const again = await fetch(signed, { dispatcher: tlsAgent() });
+    expect(again.status).toBe(200);
+    expect(Buffer.from(await again.arrayBuffer()).equals(dump)).toBe(true);
+    // Without its token, or with the token cut short, nothing.
+    const bare = await fetch(signed.split("?")[0]!, { dispatcher: tlsAgent() });
+    expect(bare.status).toBe(401);
+    await bare.arrayBuffer();
+    const cut = await fetch(signed.slice(0, -4), { dispatcher: tlsAgent() });
+    expect(cut.status).toBe(401);
+    await cut.arrayBuffer();
+  });
+
+  it("pg:backups:restore puts back a dropped table, its view and its function, and lists the restore", async () => {
+    await query(url, "drop table orders cascade; drop function order_total(int); create table scratch (x int)");
+    const restored = await cli(["pg:backups:restore", "b001", "DATABASE_URL", "--confirm", app.name]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stderr).toContain(`Starting restore of b001 to ${addonName}... done`);
+    expect(restored.stderr).toContain("Restoring... done");
+
+    const [count] = await query<{ n: string; big: string; fn: number }>(
+      url,
+      "select (select count(*) from orders) as n, (select count(*) from big_orders) as big, order_total(42) as fn",
+    );
+    expect(count).toEqual({ n: "500", big: "100", fn: 42 });
+    // The sequence goes on after the restored rows.
+    const [next] = await query<{ id: number }>(url, "insert into orders (total) values (1) returning id");
+    expect(next!.id).toBe(501);
+
+    const list = await cli(["pg:backups"]);
+    expect(list.code, list.stderr).toBe(0);
+    // Nothing of the platform's own (pg_stat_statements in its schema) is in the dump to clash: no warnings.
+    expect(list.stdout).toMatch(/r002\s.*Completed .*\s+DATABASE/);
+    const info = await cli(["pg:backups:info", "r002"]);
+    expect(info.stdout).toMatch(/pg_restore: creating TABLE "public\.orders"/);
+    expect(info.stdout).not.toMatch(/error|warning/i);
+    expect((await wholeLog(user.token, app.name)).join("\n")).toContain(`Restore of b001 into ${addonName} by user ${user.email}`);
+  });
+
+  it("refuses to restore from a URL that is not one of the platform's backups, and changes nothing", async () => {
+    const before = await query<{ n: string }>(url, "select count(*) as n from orders");
+    const refused = await cli(["pg:backups:restore", "https://127.0.0.1:9/elsewhere.dump", "DATABASE_URL", "--confirm", app.name]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("only from this platform's own backups");
+    expect(await query<{ n: string }>(url, "select count(*) as n from orders")).toEqual(before);
+    const transfers = await api(`/client/v11/apps/${app.name}/transfers`, { token: user.token });
+    expect(transfers.body.map((t: { num: number }) => t.num)).toEqual([1, 2]);
+  });
+
+  it("pg:backups:delete removes the backup: it leaves the list, and its signed URL downloads nothing any more", async () => {
+    const signed = (await cli(["pg:backups:url", "b001"])).stdout.trim();
+    const deleted = await cli(["pg:backups:delete", "b001", "--confirm", app.name]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    const list = await cli(["pg:backups"]);
+    expect(list.stdout).not.toMatch(/b001/);
+    expect(list.stdout).toContain("No backups. Capture one with");
+    const gone = await fetch(signed, { dispatcher: tlsAgent() });
+    expect(gone.status).toBe(404);
+    await gone.arrayBuffer();
+    // Restoring it is refused as not found.
+    const restore = await cli(["pg:backups:restore", "b001", "DATABASE_URL", "--confirm", app.name]);
+    expect(restore.code).not.toBe(0);
+    expect(restore.stderr).toContain("Backup b001 not found");
+  });
+});
