@@ -183,6 +183,8 @@ function toolEnv(spec: TransferSpec, bin: string): Record<string, string> {
     PGPASSWORD: db.password,
     PGAPPNAME: "dynoplane pgbackups",
     PGCONNECT_TIMEOUT: "10",
+    // A tool ended while its session waits on a lock (a cancel): the server notices within seconds, not when the lock is free.
+    PGOPTIONS: "-c client_connection_check_interval=2000",
   };
 }
 

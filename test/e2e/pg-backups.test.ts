@@ -34,6 +34,7 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
   let home: string;
   let url: string;
   let addonName: string;
+  let addonId: string;
   const cli = (args: string[]) => heroku([...args, "--app", app.name], { home, env: { HEROKU_API_KEY: user.token }, timeoutMs: 200_000 });
 
   beforeAll(async () => {
@@ -44,6 +45,7 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     const created = await api(`/apps/${app.name}/addons`, { method: "POST", token: user.token, body: { plan: "heroku-postgresql:essential-0" } });
     expect(created.status, created.text).toBe(201);
     addonName = created.body.name;
+    addonId = created.body.id;
     await vi.waitFor(
       async () => {
         const addon = await api(`/apps/${app.name}/addons/${addonName}`, { token: user.token });
@@ -165,5 +167,41 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     const restore = await cli(["pg:backups:restore", "b001", "DATABASE_URL", "--confirm", app.name]);
     expect(restore.code).not.toBe(0);
     expect(restore.stderr).toContain("Backup b001 not found");
+  });
+
+  it("pg:backups:cancel ends a running backup: the poll ends, pg_dump's session ends, no dump is kept", async () => {
+    // A session holding the table makes pg_dump wait on its lock: the backup runs until cancelled.
+    let num = 0;
+    const holder = new pg.Client({ connectionString: url });
+    holder.on("error", () => {});
+    await holder.connect();
+    try {
+      await holder.query("begin; lock table orders in access exclusive mode");
+      const started = await api(`/client/v11/databases/${addonId}/backups`, { method: "POST", token: user.token });
+      expect(started.status, started.text).toBe(201);
+      num = started.body.num;
+      const dumping = "select count(*)::int as n from pg_stat_activity where application_name = 'dynoplane pgbackups'";
+      await vi.waitFor(async () => expect(await query(url, `${dumping} and wait_event_type = 'Lock'`)).toEqual([{ n: 1 }]), { timeout: 60_000, interval: 250 });
+
+      const cancelled = await cli(["pg:backups:cancel"]);
+      expect(cancelled.code, cancelled.stderr).toBe(0);
+      expect(cancelled.stderr).toContain(`Cancelling b${String(num).padStart(3, "0")}... done`);
+      await vi.waitFor(async () => expect(await query(url, dumping)).toEqual([{ n: 0 }]), { timeout: 30_000, interval: 250 });
+    } finally {
+      await holder.query("rollback").catch(() => {});
+      await holder.end();
+    }
+    const info = await cli(["pg:backups:info"]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toMatch(/Status:\s+Canceled/);
+    const list = await cli(["pg:backups"]);
+    expect(list.stdout).toMatch(new RegExp(`b${String(num).padStart(3, "0")}\\s.*Failed`));
+    // Nothing to download.
+    const signed = await api(`/client/v11/apps/${app.name}/transfers/${num}/actions/public-url`, { method: "POST", token: user.token });
+    expect(signed.status, signed.text).toBe(422);
+    // The host's late report changes nothing: still cancelled, still without a dump.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = await api(`/client/v11/apps/${app.name}/transfers/${num}`, { token: user.token });
+    expect(after.body).toMatchObject({ succeeded: false, canceled_at: expect.any(String), processed_bytes: 0 });
   });
 });

@@ -1,0 +1,144 @@
+import { fetch } from "undici";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { api, tlsAgent } from "../support/api.ts";
+import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { destroyApp } from "../support/slugs.ts";
+import { asTenant, provisionDatabase, scalar } from "./support.ts";
+
+// PGBackups against another tenant: its backups listed, read, downloaded, deleted, cancelled
+// or restored into one's own database; its database backed up; a download URL of one's own
+// turned on another's backup; a restore from a URL of one's choosing (a fetch the platform
+// would make). Defences: every transfer route finds the app through the caller's own apps,
+// a restore's backup is looked up and checked against the caller's apps the same way, a
+// download URL's token names one backup, and restores read only the platform's own dumps.
+
+afterAll(closeDb);
+
+/** Takes a backup through the data API and waits for it to finish; returns the transfer. */
+async function backup(owner: TestAccount, app: string, addonId: string) {
+  const started = await api(`/client/v11/databases/${addonId}/backups`, { method: "POST", token: owner.token });
+  expect(started.status, started.text).toBe(201);
+  return vi.waitFor(
+    async () => {
+      const t = await api(`/client/v11/apps/${app}/transfers/${started.body.uuid}`, { token: owner.token });
+      expect(t.body.finished_at, t.text).toBeTruthy();
+      expect(t.body.succeeded).toBe(true);
+      return t.body as { uuid: string; num: number; to_url: string };
+    },
+    { timeout: 120_000, interval: 500 },
+  );
+}
+
+describe("a tenant against another's backups", { timeout: 240_000 }, () => {
+  it("can neither list, read, download, delete, cancel nor restore another tenant's backups, nor back up its database", async () => {
+    const victim = await makeAccount();
+    const attacker = await makeAccount();
+    const theirs = await makeApp(victim);
+    const mine = await makeApp(attacker);
+    try {
+      const victimDb = await provisionDatabase(victim, theirs.name);
+      const attackerDb = await provisionDatabase(attacker, mine.name);
+      await asTenant(victimDb.url, "create table secrets (v text)", "insert into secrets values ('kept')");
+      const taken = await backup(victim, theirs.name, victimDb.addon.id);
+      const own = await backup(attacker, mine.name, attackerDb.addon.id);
+
+      // The victim's app, by name or id: refused as any app one has no access to.
+      for (const ref of [theirs.name, theirs.id]) {
+        for (const [method, path] of [
+          ["GET", `/client/v11/apps/${ref}/transfers`],
+          ["GET", `/client/v11/apps/${ref}/transfers/${taken.num}?verbose=true`],
+          ["GET", `/client/v11/apps/${ref}/transfers/${taken.uuid}`],
+          ["POST", `/client/v11/apps/${ref}/transfers/${taken.num}/actions/public-url`],
+          ["POST", `/client/v11/apps/${ref}/transfers/${taken.uuid}/actions/cancel`],
+          ["DELETE", `/client/v11/apps/${ref}/transfers/${taken.num}`],
+        ] as const) {
+          const res = await api(path, { method, token: attacker.token });
+          expect(res.status, `${method} ${path}: ${res.text}`).toBe(403);
+          expect(res.text).not.toContain(taken.uuid.slice(0, 8));
+        }
+      }
+      // The victim's backup through the attacker's own app: not there.
+      for (const path of [
+        `/client/v11/apps/${mine.name}/transfers/${taken.uuid}`,
+        `/client/v11/apps/${mine.name}/transfers/${taken.uuid}/actions/public-url`,
+      ]) {
+        const res = await api(path, { method: path.endsWith("public-url") ? "POST" : "GET", token: attacker.token });
+        expect(res.status, res.text).toBe(404);
+      }
+      // Backing up the victim's database, by id or name, is as for a database that does not exist.
+      for (const ref of [victimDb.addon.id, victimDb.addon.name]) {
+        const res = await api(`/client/v11/databases/${ref}/backups`, { method: "POST", token: attacker.token });
+        expect(res.status, res.text).toBe(404);
+      }
+      // Restoring the victim's backup (its to_url) into the attacker's own database: not found, nothing runs.
+      const restore = await api(`/client/v11/databases/${attackerDb.addon.id}/restores`, {
+        method: "POST",
+        token: attacker.token,
+        body: { backup_url: taken.to_url },
+      });
+      expect(restore.status, restore.text).toBe(404);
+      expect(restore.body).toEqual({ id: "not_found", message: "Couldn't find that backup.", resource: "backup" });
+      // Nor from a URL of the attacker's choosing, which the platform would have to fetch.
+      for (const backup_url of ["https://127.0.0.1:9/dump", `${taken.to_url}/../${own.uuid}`, `${own.to_url}?x=${taken.uuid}`, "file:///etc/shadow"]) {
+        const res = await api(`/client/v11/databases/${attackerDb.addon.id}/restores`, { method: "POST", token: attacker.token, body: { backup_url } });
+        expect(res.status, `${backup_url}: ${res.text}`).toBe(422);
+        expect(res.body.id).toBe("invalid_params");
+      }
+      const mineNow = await api(`/client/v11/apps/${mine.name}/transfers`, { token: attacker.token });
+      expect(mineNow.body.map((t: { num: number }) => t.num)).toEqual([own.num]);
+
+      // A download URL of the attacker's own backup, its token put on the victim's backup: refused.
+      const signed = await api(`/client/v11/apps/${mine.name}/transfers/${own.num}/actions/public-url`, { method: "POST", token: attacker.token });
+      expect(signed.status, signed.text).toBe(200);
+      const stolen = (signed.body.url as string).replace(own.uuid, taken.uuid);
+      const res = await fetch(stolen, { dispatcher: tlsAgent() });
+      expect(res.status).toBe(401);
+      expect(await res.text()).not.toContain("PGDMP");
+      // The attacker's own URL does download its own dump.
+      const mineDump = await fetch(signed.body.url, { dispatcher: tlsAgent() });
+      expect(mineDump.status).toBe(200);
+      expect(
+        Buffer.from(await mineDump.arrayBuffer())
+          .subarray(0, 5)
+          .toString(),
+      ).toBe("PGDMP");
+
+      // The victim's backup and database are as they were.
+      const list = await api(`/client/v11/apps/${theirs.name}/transfers`, { token: victim.token });
+      expect(list.body.map((t: { num: number; succeeded: boolean }) => [t.num, t.succeeded])).toEqual([[taken.num, true]]);
+      expect(await scalar(victimDb.url, "select v from secrets")).toBe("kept");
+    } finally {
+      await destroyApp(victim.token, theirs.name);
+      await destroyApp(attacker.token, mine.name);
+    }
+  });
+
+  it("gets no other tenant's rows and no platform object into its own backup", async () => {
+    const victim = await makeAccount();
+    const attacker = await makeAccount();
+    const theirs = await makeApp(victim);
+    const mine = await makeApp(attacker);
+    try {
+      const victimDb = await provisionDatabase(victim, theirs.name);
+      const attackerDb = await provisionDatabase(attacker, mine.name);
+      await asTenant(victimDb.url, "create table victim_secrets (v text)", "insert into victim_secrets values ('do-not-leak')");
+      await asTenant(attackerDb.url, "create table mine (v text)", "insert into mine values ('my-row')");
+      const own = await backup(attacker, mine.name, attackerDb.addon.id);
+      const signed = await api(`/client/v11/apps/${mine.name}/transfers/${own.num}/actions/public-url`, { method: "POST", token: attacker.token });
+      const dump = Buffer.from(await (await fetch(signed.body.url, { dispatcher: tlsAgent() })).arrayBuffer());
+      expect(dump.subarray(0, 5).toString()).toBe("PGDMP");
+      // pg_dump's custom format keeps COPY data uncompressed when the tool is built without
+      // compression, and compressed otherwise; either way the TOC names what is in it.
+      const text = dump.toString("latin1");
+      expect(text).toContain("mine");
+      expect(text).not.toContain("victim_secrets");
+      // The platform's own schemas and extension are left out.
+      expect(text).not.toContain("dynoplane_stats");
+      expect(text).not.toContain("pg_stat_statements");
+      expect(text).not.toContain("_heroku");
+    } finally {
+      await destroyApp(victim.token, theirs.name);
+      await destroyApp(attacker.token, mine.name);
+    }
+  });
+});
