@@ -17,9 +17,13 @@ import {
   captureBackup,
   deleteBackup,
   getTransfer,
+  listSchedules,
   listTransfers,
   restoreBackup,
+  scheduleBackups,
+  scheduleJson,
   transferJson,
+  unscheduleBackups,
 } from "../services/addons/backups.ts";
 
 /** A Postgres add-on of an app the caller owns or collaborates on, by id or name; others are not found. */
@@ -44,6 +48,13 @@ const resetBody = z.object({ extensions: z.array(z.string().max(63)).max(50).opt
 
 /** What `pg:backups:restore` sends: one of the platform's backups (its `to_url`) and extensions to make first. */
 const restoreBody = z.object({ backup_url: z.string().max(2048), extensions: z.array(z.string().max(63)).max(20).optional() }).strict();
+
+/** What `pg:backups:schedule --at '02:00 Europe/Istanbul'` sends. */
+const scheduleBody = z.object({
+  hour: z.union([z.string().max(2), z.number().int()]),
+  timezone: z.string().max(64).optional(),
+  schedule_name: z.string().max(64).optional(),
+});
 
 /** The default credential as the data API describes it (`pg:credentials`, `pg:credentials:url`). */
 function credentialJson(creds: Awaited<ReturnType<typeof addonCredentials>>, connections: number, withPassword: boolean) {
@@ -151,6 +162,19 @@ export const dataRoutes = new Hono<AppEnv>()
   .post("/client/v11/apps/:app/transfers/:transfer/actions/cancel", async (c) => {
     const t = await cancelTransfer(requestContext(c, c.var.actor), c.req.param("app"), c.req.param("transfer"));
     return c.json(transferJson(t, c.env.API_HOST));
+  })
+  // Daily backups: `pg:backups:schedule`, `schedules`, `unschedule`.
+  .get("/client/v11/databases/:addon/transfer-schedules", async (c) => {
+    const rows = await listSchedules(requestContext(c, c.var.actor), await databaseOf(c));
+    return c.json(rows.map(scheduleJson));
+  })
+  .post("/client/v11/databases/:addon/transfer-schedules", jsonBody(scheduleBody), async (c) => {
+    const row = await scheduleBackups(requestContext(c, c.var.actor), await databaseOf(c), c.req.valid("json"));
+    return c.json(scheduleJson(row), 201);
+  })
+  .delete("/client/v11/databases/:addon/transfer-schedules/:schedule", async (c) => {
+    const row = await unscheduleBackups(requestContext(c, c.var.actor), await databaseOf(c), c.req.param("schedule"));
+    return c.json(scheduleJson(row));
   });
 
 /**

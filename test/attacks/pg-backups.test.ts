@@ -70,6 +70,32 @@ describe("a tenant against another's backups", { timeout: 240_000 }, () => {
         const res = await api(`/client/v11/databases/${ref}/backups`, { method: "POST", token: attacker.token });
         expect(res.status, res.text).toBe(404);
       }
+      // The victim's daily schedule: not listed, replaced or removed by the attacker.
+      const schedule = await api(`/client/v11/databases/${victimDb.addon.id}/transfer-schedules`, {
+        method: "POST",
+        token: victim.token,
+        body: { hour: "02", timezone: "Europe/Istanbul", schedule_name: "DATABASE_URL" },
+      });
+      expect(schedule.status, schedule.text).toBe(201);
+      for (const ref of [victimDb.addon.id, victimDb.addon.name]) {
+        for (const [method, path, body] of [
+          ["GET", `/client/v11/databases/${ref}/transfer-schedules`, undefined],
+          ["POST", `/client/v11/databases/${ref}/transfer-schedules`, { hour: "03", timezone: "UTC", schedule_name: "DATABASE_URL" }],
+          ["DELETE", `/client/v11/databases/${ref}/transfer-schedules/${schedule.body.uuid}`, undefined],
+        ] as const) {
+          const res = await api(path, { method, token: attacker.token, body });
+          expect(res.status, `${method} ${path}: ${res.text}`).toBe(404);
+        }
+      }
+      // Nor through the attacker's own database, by the schedule's id.
+      const viaMine = await api(`/client/v11/databases/${attackerDb.addon.id}/transfer-schedules/${schedule.body.uuid}`, {
+        method: "DELETE",
+        token: attacker.token,
+      });
+      expect(viaMine.status, viaMine.text).toBe(404);
+      const still = await api(`/client/v11/databases/${victimDb.addon.id}/transfer-schedules`, { token: victim.token });
+      expect(still.body).toEqual([expect.objectContaining({ uuid: schedule.body.uuid, hour: 2, timezone: "Europe/Istanbul" })]);
+
       // Restoring the victim's backup (its to_url) into the attacker's own database: not found, nothing runs.
       const restore = await api(`/client/v11/databases/${attackerDb.addon.id}/restores`, {
         method: "POST",

@@ -1,11 +1,13 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { eq } from "drizzle-orm";
 import pg from "pg";
+import { pgBackupSchedules } from "../../src/db/schema/index.ts";
 import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { api, tlsAgent } from "../support/api.ts";
-import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { api, fireCron, tlsAgent } from "../support/api.ts";
+import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { wholeLog } from "../support/log-app.ts";
 import { destroyApp } from "../support/slugs.ts";
@@ -203,5 +205,49 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     await new Promise((r) => setTimeout(r, 1_000));
     const after = await api(`/client/v11/apps/${app.name}/transfers/${num}`, { token: user.token });
     expect(after.body).toMatchObject({ succeeded: false, canceled_at: expect.any(String), processed_bytes: 0 });
+  });
+
+  it("pg:backups:schedule backs the database up daily at an hour of its time zone, once a day; pg:backups:unschedule stops it", async () => {
+    const bad = await cli(["pg:backups:schedule", "DATABASE_URL", "--at", "02:00 Mars/Olympus_Mons"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("Unknown time zone: Mars/Olympus_Mons");
+    expect((await cli(["pg:backups:schedules"])).stderr).toContain(`No backup schedules found on ${app.name}`);
+
+    const made = await cli(["pg:backups:schedule", "DATABASE_URL", "--at", "02:00 Europe/Istanbul"]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).toContain(`Scheduling automatic daily backups of ${addonName} at 02:00 Europe/Istanbul... done`);
+    const listed = await cli(["pg:backups:schedules"]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain("DATABASE_URL: daily at 2:00 Europe/Istanbul");
+
+    // As if made on an earlier day for midnight: the next scheduled run takes today's backup.
+    await (await db()).update(pgBackupSchedules).set({ hour: 0, lastDay: "2000-01-01" }).where(eq(pgBackupSchedules.addonId, addonId));
+    const scheduledOnes = async () =>
+      (await api(`/client/v11/apps/${app.name}/transfers`, { token: user.token })).body.filter((t: { schedule: unknown }) => t.schedule);
+    expect(await scheduledOnes()).toEqual([]);
+    await fireCron();
+    const taken = await vi.waitFor(
+      async () => {
+        const [t] = await scheduledOnes();
+        expect(t?.finished_at).toBeTruthy();
+        return t;
+      },
+      { timeout: 60_000, interval: 500 },
+    );
+    expect(taken).toMatchObject({ succeeded: true, from_type: "pg_dump", to_type: "gof3r" });
+    const name = `a${String(taken.num).padStart(3, "0")}`;
+    const list = await cli(["pg:backups"]);
+    expect(list.stdout).toMatch(new RegExp(`${name}\\s.*Completed`));
+    expect((await cli(["pg:backups:info", name])).stdout).toMatch(/Type:\s+Scheduled/);
+    // Another run the same day takes none.
+    await fireCron();
+    expect((await scheduledOnes()).length).toBe(1);
+
+    const removed = await cli(["pg:backups:unschedule", "DATABASE_URL"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stderr).toContain("Unscheduling DATABASE_URL daily backups... done");
+    expect((await cli(["pg:backups:schedules"])).stderr).toContain(`No backup schedules found on ${app.name}`);
+    // Its backup stays.
+    expect((await cli(["pg:backups"])).stdout).toContain(name);
   });
 });

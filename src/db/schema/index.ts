@@ -32,4 +32,4 @@ export {
 } from "./webhooks.ts";
 export { accountLimits, type AccountLimitsRow } from "./account-limits.ts";
 export { domainEvents, type DomainEventRow } from "./domain-events.ts";
-export { pgTransfers, type PgTransferRow, type TransferKind, type TransferLog } from "./pg-transfers.ts";
+export { pgTransfers, pgBackupSchedules, type PgTransferRow, type PgBackupScheduleRow, type TransferKind, type TransferLog } from "./pg-transfers.ts";

@@ -59,3 +59,29 @@ export const pgTransfers = pgTable(
 );
 
 export type PgTransferRow = typeof pgTransfers.$inferSelect;
+
+/**
+ * A database's daily backup (`pg:backups:schedule --at '02:00 Europe/Istanbul'`): one per
+ * database, a new one replacing it. Its backups are `a001`-style and kept apart from manual ones.
+ */
+export const pgBackupSchedules = pgTable(
+  "pg_backup_schedules",
+  {
+    id: idColumn(),
+    addonId: uuid("addon_id")
+      .notNull()
+      .references(() => addons.id, { onDelete: "cascade" }),
+    /** The config var it was made for (`DATABASE_URL`), as `pg:backups:schedules` names it. */
+    name: text("name").notNull(),
+    /** The hour of the day (0–23) in `timezone` it runs at. */
+    hour: integer("hour").notNull(),
+    /** An IANA time zone (`Europe/Istanbul`, `UTC`). */
+    timezone: text("timezone").notNull(),
+    /** The day (`YYYY-MM-DD` in `timezone`) it last ran, or was made after its hour: one backup a day. */
+    lastDay: text("last_day"),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex("pg_backup_schedules_addon_key").on(t.addonId)],
+);
+
+export type PgBackupScheduleRow = typeof pgBackupSchedules.$inferSelect;

@@ -152,6 +152,12 @@ async function viewsOf(db: Database, rows: Array<{ addon: AddonRow; app: AppRow 
   });
 }
 
+/** One add-on by id, for the platform's own jobs (no caller to scope it to); null when gone. */
+export async function addonView(db: Database, id: string): Promise<AddonView | null> {
+  const rows = await db.select({ addon: addons, app: apps }).from(addons).innerJoin(apps, eq(apps.id, addons.appId)).where(eq(addons.id, id));
+  return (await viewsOf(db, rows))[0] ?? null;
+}
+
 /** The config vars an add-on sets on its own app (`config_vars` of its JSON). */
 export function addonConfigVars(view: AddonView): string[] {
   return view.attachments.filter((a) => a.attachment.appId === view.addon.appId).flatMap((a) => a.configVars);

@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { signToken } from "../../auth/signing.ts";
 import type { Database } from "../../db/client.ts";
 import { isUuid } from "../../db/paging.ts";
-import { type AppRow, hosts, type PgTransferRow, pgTransfers, type TransferLog } from "../../db/schema/index.ts";
+import { type AppRow, hosts, type PgBackupScheduleRow, pgBackupSchedules, type PgTransferRow, pgTransfers, type TransferLog } from "../../db/schema/index.ts";
 import { ApiError, invalidParams } from "../../errors.ts";
 import type { TransferResult, TransferSpec } from "../../protocol/transfer.ts";
 import { findAppForActor } from "../apps/apps.ts";
@@ -10,14 +10,14 @@ import { chooseBuildHost } from "../builds/builds.ts";
 import { actingUser, type ServiceContext } from "../context.ts";
 import { sendCommand } from "../dynos/host-commands.ts";
 import { emit } from "../events/outbox.ts";
-import { type AddonView, addonCredentials, EXTENSION_RE, planOf, providerFor, provisioned, serverCall } from "./addons.ts";
+import { type AddonView, addonCredentials, addonView, EXTENSION_RE, planOf, providerFor, provisioned, serverCall } from "./addons.ts";
 import { addExtensions } from "./providers/postgres.ts";
 
 /** How long a transfer may run before it counts as failed (the agent ends it then too). */
 export const TRANSFER_TIMEOUT_S = 60 * 60;
 
-/** Manual backups kept per app: a new one past this expires the oldest, as on Heroku. */
-export const MANUAL_BACKUPS_KEPT = 5;
+/** Backups kept per app, of each kind (by hand, daily): a new one past this expires the oldest, as on Heroku. */
+export const BACKUPS_KEPT = { manual: 5, scheduled: 7 };
 
 /** How long a backup's download URL (`pg:backups:url`, `pg:backups:download`) works. */
 export const DOWNLOAD_URL_TTL_S = 10 * 60;
@@ -160,6 +160,11 @@ async function measure(ctx: ServiceContext, view: AddonView): Promise<{ sizeByte
 /** `pg:backups:capture`: a `pg_dump` of the database into the blob store, on a host. */
 export async function captureBackup(ctx: ServiceContext, view: AddonView): Promise<PgTransferRow> {
   actingUser(ctx);
+  return startBackup(ctx, view, false);
+}
+
+/** A backup by hand (`b001`) or by the database's daily schedule (`a001`, the platform acting). */
+async function startBackup(ctx: ServiceContext, view: AddonView, scheduled: boolean): Promise<PgTransferRow> {
   provisioned(view);
   const { sizeBytes, major } = await measure(ctx, view);
   const transfer = await insertTransfer(ctx.db, {
@@ -168,8 +173,9 @@ export async function captureBackup(ctx: ServiceContext, view: AddonView): Promi
     addonId: view.addon.id,
     fromName: attachmentName(view),
     toName: "BACKUP",
+    scheduled,
     sourceBytes: sizeBytes,
-    logs: [logLine(`Backup of ${view.addon.name} requested`)],
+    logs: [logLine(`${scheduled ? "Scheduled backup" : "Backup"} of ${view.addon.name} requested`)],
   });
   await ctx.db.transaction((tx) =>
     emit(tx, ctx, { type: "addon.backup_captured", app: view.app, data: { name: view.addon.name, backup: backupName(transfer) } }),
@@ -337,7 +343,7 @@ export async function restoreDump(db: Database, blobs: R2Bucket, t: PgTransferRo
 /**
  * A host's report of a transfer: it ends with the tool's log lines (after the platform's
  * own). A report of one already ended (canceled, expired) changes nothing, and a dump it
- * stored is deleted. A finished manual backup expires the oldest past MANUAL_BACKUPS_KEPT.
+ * stored is deleted. A finished backup expires the oldest of its kind past BACKUPS_KEPT.
  */
 export async function finishTransfer(db: Database, blobs: R2Bucket, t: PgTransferRow, result: TransferResult): Promise<void> {
   const ok = result.succeeded && (t.kind === "restore" || !!t.blobKey);
@@ -352,7 +358,7 @@ export async function finishTransfer(db: Database, blobs: R2Bucket, t: PgTransfe
     return;
   }
   if (!ok && t.blobKey) await discard(db, blobs, t);
-  if (ok && t.kind === "backup" && !t.scheduled) {
+  if (ok && t.kind === "backup") {
     const kept = await db
       .select()
       .from(pgTransfers)
@@ -360,12 +366,130 @@ export async function finishTransfer(db: Database, blobs: R2Bucket, t: PgTransfe
         and(
           eq(pgTransfers.appId, t.appId),
           eq(pgTransfers.kind, "backup"),
-          eq(pgTransfers.scheduled, false),
+          eq(pgTransfers.scheduled, t.scheduled),
           eq(pgTransfers.succeeded, true),
           isNull(pgTransfers.deletedAt),
         ),
       )
       .orderBy(desc(pgTransfers.num));
-    for (const old of kept.slice(MANUAL_BACKUPS_KEPT)) await discard(db, blobs, old);
+    for (const old of kept.slice(t.scheduled ? BACKUPS_KEPT.scheduled : BACKUPS_KEPT.manual)) await discard(db, blobs, old);
   }
+}
+
+/** The day (`YYYY-MM-DD`) and hour (0–23) it is in `timeZone` at `at`. */
+export function localTime(timeZone: string, at: Date): { day: string; hour: number } {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    hourCycle: "h23",
+  }).formatToParts(at);
+  const part = (type: string) => parts.find((p) => p.type === type)!.value;
+  return { day: `${part("year")}-${part("month")}-${part("day")}`, hour: Number(part("hour")) };
+}
+
+/** Whether `timeZone` is one the runtime knows (an IANA name such as `Europe/Istanbul`, or `UTC`). */
+export function knownTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A schedule as `pg:backups:schedules` reads it. */
+export function scheduleJson(s: PgBackupScheduleRow) {
+  return { uuid: s.id, name: s.name, hour: s.hour, timezone: s.timezone, days: DAYS, retain_weeks: 0, retain_months: 0, created_at: herokuTime(s.createdAt) };
+}
+
+const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+
+/**
+ * `pg:backups:schedule --at 'HH:00 TZ'`: the database is backed up daily at that hour (one
+ * schedule per database; a new one replaces it). A schedule made after its hour of the day
+ * first runs the next day.
+ */
+export async function scheduleBackups(
+  ctx: ServiceContext,
+  view: AddonView,
+  input: { hour: string | number; timezone?: string; schedule_name?: string },
+  now = new Date(),
+): Promise<PgBackupScheduleRow> {
+  actingUser(ctx);
+  provisioned(view);
+  const hour = typeof input.hour === "number" ? input.hour : /^\d{1,2}$/.test(input.hour) ? Number(input.hour) : Number.NaN;
+  if (!Number.isInteger(hour) || hour < 0 || hour > 23) throw invalidParams("hour must be a whole hour of the day, 0 to 23.");
+  const timezone = input.timezone?.trim() || "UTC";
+  if (!knownTimeZone(timezone)) throw invalidParams(`Unknown time zone: ${timezone}. Use an IANA name such as Europe/Istanbul or America/New_York.`);
+  const name = input.schedule_name?.trim() || `${attachmentName(view)}_URL`;
+  if (!/^[A-Z][A-Z0-9_]{0,62}$/.test(name)) throw invalidParams(`Not a config var's name: ${name}.`);
+  const local = localTime(timezone, now);
+  const values = { addonId: view.addon.id, name, hour, timezone, lastDay: local.hour >= hour ? local.day : null, updatedAt: now };
+  const [row] = await ctx.db.insert(pgBackupSchedules).values(values).onConflictDoUpdate({ target: pgBackupSchedules.addonId, set: values }).returning();
+  return row!;
+}
+
+/** A database's schedules (none or one). */
+export function listSchedules(ctx: ServiceContext, view: AddonView): Promise<PgBackupScheduleRow[]> {
+  return ctx.db.select().from(pgBackupSchedules).where(eq(pgBackupSchedules.addonId, view.addon.id));
+}
+
+/** `pg:backups:unschedule`: the database is no longer backed up daily; its backups stay. */
+export async function unscheduleBackups(ctx: ServiceContext, view: AddonView, id: string): Promise<PgBackupScheduleRow> {
+  actingUser(ctx);
+  const [row] = isUuid(id)
+    ? await ctx.db
+        .delete(pgBackupSchedules)
+        .where(and(eq(pgBackupSchedules.id, id), eq(pgBackupSchedules.addonId, view.addon.id)))
+        .returning()
+    : [];
+  if (!row) throw new ApiError("not_found", `Couldn't find that schedule of ${view.addon.name}.`, "schedule");
+  return row;
+}
+
+/**
+ * The day a schedule's backup is due on at `now`, or null: due once its hour has come in its
+ * time zone on a day it has not run yet (a run that missed the hour still takes that day's). Pure.
+ */
+export function dueDay(s: Pick<PgBackupScheduleRow, "hour" | "timezone" | "lastDay">, now: Date): string | null {
+  if (!knownTimeZone(s.timezone)) return null;
+  const local = localTime(s.timezone, now);
+  return local.hour >= s.hour && s.lastDay !== local.day ? local.day : null;
+}
+
+/** Schedules started per run (every 10 minutes); the rest wait for the next run, still within their day. */
+const SCHEDULED_PER_RUN = 200;
+
+/**
+ * The daily backups that are due: each schedule whose hour has come in its time zone and
+ * that has not run that day. A schedule is claimed (its day written) before its backup
+ * starts, so runs that repeat or overlap take one backup a day.
+ */
+export async function runScheduledBackups(ctx: ServiceContext, now: Date): Promise<{ started: number; failed: number }> {
+  const out = { started: 0, failed: 0 };
+  const rows = await ctx.db.select().from(pgBackupSchedules).orderBy(asc(pgBackupSchedules.lastDay)).limit(5_000);
+  for (const s of rows) {
+    if (out.started + out.failed >= SCHEDULED_PER_RUN) break;
+    const day = dueDay(s, now);
+    if (!day) continue;
+    const [claimed] = await ctx.db
+      .update(pgBackupSchedules)
+      .set({ lastDay: day, updatedAt: now })
+      .where(and(eq(pgBackupSchedules.id, s.id), or(isNull(pgBackupSchedules.lastDay), ne(pgBackupSchedules.lastDay, day))))
+      .returning();
+    if (!claimed) continue;
+    try {
+      const view = await addonView(ctx.db, s.addonId);
+      if (view?.addon.state !== "provisioned") continue;
+      await startBackup(ctx, view, true);
+      out.started++;
+    } catch (err) {
+      out.failed++;
+      console.error(JSON.stringify({ job: "scheduled-backups", schedule: s.id, error: String(err) }));
+    }
+  }
+  return out;
 }
