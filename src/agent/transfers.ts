@@ -148,7 +148,8 @@ export class Transfers {
         await pipeline(await send(at("/dump"), "GET", { signal }), createWriteStream(dump, { mode: 0o600 }), { signal });
         const { size } = await fs.stat(dump);
         line(`pg_restore into ${spec.database.database} started`);
-        const args = ["--verbose", "--clean", "--if-exists", "--no-owner", "--no-acl", "--no-password", `--dbname=${spec.database.database}`];
+        // A fresh database (the control plane's): nothing to clean first; it takes the add-on's place once this succeeded.
+        const args = ["--verbose", "--no-owner", "--no-acl", "--no-password", `--dbname=${spec.database.database}`];
         const { status } = await runStep(path.join(bin, "pg_restore"), args, { ...step, stdin: createReadStream(dump) });
         // pg_restore goes on past failed statements and says how many it ignored: those are warnings.
         const ignored = logs.map((l) => /errors ignored on restore: (\d+)/.exec(l.message)).find((m) => m);

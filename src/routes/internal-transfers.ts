@@ -38,6 +38,6 @@ export const internalTransfersRoutes = new Hono<TransferEnv>()
     return new Response(object.body, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(object.size) } });
   })
   .post(`${CONTROL_PLANE_PATHS.transfer}/result`, limitJson, jsonBody(TRANSFER_RESULT), async (c) => {
-    await finishTransfer(c.var.db, c.env.BLOBS, c.var.transfer, c.req.valid("json"));
+    await finishTransfer(c.var.db, c.env, c.var.transfer, c.req.valid("json"));
     return c.body(null, 204);
   });

@@ -1,12 +1,16 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eq } from "drizzle-orm";
 import pg from "pg";
 import { pgBackupSchedules } from "../../src/db/schema/index.ts";
+import { pgClientTools } from "../../src/local/pg-client.ts";
+import { PLANS } from "../../src/services/addons/catalog.ts";
+import { AdminUrlProvider, databaseUrl } from "../../src/services/addons/providers/postgres.ts";
 import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { api, fireCron, tlsAgent } from "../support/api.ts";
+import { api, fireCron, platform, tlsAgent } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { wholeLog } from "../support/log-app.ts";
@@ -102,6 +106,12 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     // pg_dump's custom format, with the table's rows in it.
     expect(dump.subarray(0, 5).toString()).toBe("PGDMP");
     expect(dump.length).toBeGreaterThan(1_000);
+    // pg_restore reads it: the table, its data, the view and the function are listed.
+    const listed = execFileSync(path.join(await pgClientTools(18), "pg_restore"), ["--list", file], { encoding: "utf8" });
+    expect(listed).toMatch(/TABLE public orders /);
+    expect(listed).toMatch(/TABLE DATA public orders /);
+    expect(listed).toMatch(/VIEW public big_orders /);
+    expect(listed).toMatch(/FUNCTION public order_total\(integer\)/);
 
     const printed = await cli(["pg:backups:url", "b001"]);
     expect(printed.code, printed.stderr).toBe(0);
@@ -249,5 +259,76 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     expect((await cli(["pg:backups:schedules"])).stderr).toContain(`No backup schedules found on ${app.name}`);
     // Its backup stays.
     expect((await cli(["pg:backups"])).stdout).toContain(name);
+  });
+
+  it("keeps the plan's number of manual backups: a new one past it expires the oldest, whose download stops", async () => {
+    const capture = async () => {
+      const started = await api(`/client/v11/databases/${addonId}/backups`, { method: "POST", token: user.token });
+      expect(started.status, started.text).toBe(201);
+      return vi.waitFor(
+        async () => {
+          const t = (await api(`/client/v11/apps/${app.name}/transfers/${started.body.uuid}`, { token: user.token })).body;
+          expect(t.finished_at).toBeTruthy();
+          expect(t.succeeded).toBe(true);
+          return t.num as number;
+        },
+        { timeout: 60_000, interval: 300 },
+      );
+    };
+    const manual = async () =>
+      (await api(`/client/v11/apps/${app.name}/transfers`, { token: user.token })).body
+        .filter((t: { to_type: string; schedule: unknown; succeeded: boolean }) => t.to_type === "gof3r" && !t.schedule && t.succeeded)
+        .map((t: { num: number }) => t.num);
+    const first = await capture();
+    const firstUrl = (await api(`/client/v11/apps/${app.name}/transfers/${first}/actions/public-url`, { method: "POST", token: user.token })).body.url;
+    const nums = [first];
+    while ((await manual()).length < 5) nums.push(await capture());
+    expect(await manual()).toContain(first);
+    // The sixth: the oldest goes, with its dump.
+    const sixth = await capture();
+    const kept = await manual();
+    expect(kept.length).toBe(5);
+    expect(kept).not.toContain(first);
+    expect(kept).toContain(sixth);
+    const gone = await fetch(firstUrl, { dispatcher: tlsAgent() });
+    expect(gone.status).toBe(404);
+    await gone.arrayBuffer();
+    // The scheduled backup is counted apart and stays.
+    expect((await api(`/client/v11/apps/${app.name}/transfers`, { token: user.token })).body.some((t: { schedule: unknown }) => t.schedule)).toBe(true);
+  });
+
+  it("a restore's fresh database takes the add-on's place only once the restore succeeded; a failed one leaves the add-on's as it was", async () => {
+    const own = new URL(url);
+    const resource = decodeURIComponent(own.username);
+    const creds = { host: own.hostname, port: Number(own.port), database: resource, user: resource, password: decodeURIComponent(own.password) };
+    const provider = new AdminUrlProvider(platform().addonDatabaseUrl, own.host);
+    await query(url, "create table kept (v text); insert into kept values ('before')");
+
+    // A failed restore: what it wrote is dropped with its database; the add-on's is untouched.
+    const failed = await provider.prepareRestore(resource, PLANS[0]!, creds);
+    expect(failed.database).toBe(`${resource}_restore`);
+    await query(databaseUrl(failed), "create table half_done (x int)");
+    // The add-on's role cannot reach it meanwhile (the server admits a role to its own database alone).
+    await expect(query(databaseUrl({ ...creds, database: failed.database }), "select 1")).rejects.toThrow(/no pg_hba.conf entry/);
+    await provider.discardRestore(resource);
+    expect(await query(url, "select v from kept")).toEqual([{ v: "before" }]);
+    await expect(query(databaseUrl(failed), "select 1")).rejects.toThrow();
+
+    // A restore that succeeded: the app's sessions end, and the fresh database is the add-on's, all of it its role's.
+    const done = await provider.prepareRestore(resource, PLANS[0]!, creds);
+    await query(databaseUrl(done), "create table restored (v text); insert into restored values ('from the backup')");
+    const app = new pg.Client({ connectionString: url });
+    let ended: Error | undefined;
+    app.on("error", (err) => (ended = err));
+    await app.connect();
+    await provider.finishRestore(resource);
+    await vi.waitFor(() => expect(ended).toBeDefined(), { timeout: 5_000 });
+    await app.end().catch(() => {});
+    expect(await query(url, "select v from restored")).toEqual([{ v: "from the backup" }]);
+    await expect(query(url, "select v from kept")).rejects.toThrow(/does not exist/);
+    expect(await query(url, "select tableowner from pg_tables where tablename = 'restored'")).toEqual([{ tableowner: resource }]);
+    await query(url, "insert into restored values ('written after'); drop table restored");
+    // The restore's role is gone with its work done.
+    await expect(query(databaseUrl(done), "select 1")).rejects.toThrow();
   });
 });

@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { PLANS } from "../../src/services/addons/catalog.ts";
+import { databaseUrl, NeonProvider } from "../../src/services/addons/providers/postgres.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { platform } from "../support/api.ts";
 import { closeDb, makeAccount, makeApp } from "../support/factories.ts";
@@ -119,6 +122,43 @@ describe("heroku-postgresql on Neon's API", () => {
       expect(Number(gone.rows[0].n)).toBe(0);
     } finally {
       await worker.api(`/apps/${app.name}`, { method: "DELETE", token: owner.token });
+    }
+  });
+
+  it("restores into a fresh database that takes the add-on's place through the API only once it succeeded", async () => {
+    const provider = new NeonProvider({ apiUrl: neon.url, apiKey: neon.apiKey, projectId: neon.projectId, branchId: neon.branchId, publicAddress: address });
+    const resource = `addon_${randomBytes(10).toString("hex")}`;
+    const creds = await provider.provision(resource, PLANS[0]!);
+    const tenant = databaseUrl(creds);
+    try {
+      await query(tenant, "create table kept (v text); insert into kept values ('before')");
+      // What the restore writes there, as the add-on's own role (Neon admits it to every database it may connect to).
+      const asRestore = async (staging: string, sql: string) => {
+        const admin = new URL(platform().addonDatabaseUrl);
+        admin.pathname = `/${staging}`;
+        await query(admin.toString(), `set role ${resource}; ${sql}`);
+      };
+      const failed = await provider.prepareRestore(resource, PLANS[0]!, creds);
+      expect(failed).toEqual({ ...creds, database: `${resource}_restore` });
+      await asRestore(failed.database, "create table half_done (x int)");
+      await provider.discardRestore(resource);
+      expect((await query(tenant, "select v from kept")).rows).toEqual([{ v: "before" }]);
+      expect((await query(platform().addonDatabaseUrl, `select count(*)::int as n from pg_database where datname = '${failed.database}'`)).rows).toEqual([
+        { n: 0 },
+      ]);
+
+      const done = await provider.prepareRestore(resource, PLANS[0]!, creds);
+      await asRestore(done.database, "create table restored (v text); insert into restored values ('from the backup')");
+      await provider.finishRestore(resource);
+      const path = `/projects/${neon.projectId}/branches/${neon.branchId}/databases`;
+      expect(neon.calls.slice(-2).map((c) => [c.method, c.path, c.body])).toEqual([
+        ["DELETE", `${path}/${resource}`, undefined],
+        ["PATCH", `${path}/${resource}_restore`, { database: { name: resource } }],
+      ]);
+      expect((await query(tenant, "select v from restored")).rows).toEqual([{ v: "from the backup" }]);
+      await expect(query(tenant, "select v from kept")).rejects.toThrow(/does not exist/);
+    } finally {
+      await provider.destroy(resource);
     }
   });
 

@@ -91,6 +91,15 @@ export async function startNeonStandIn(adminUrl: string): Promise<NeonStandIn> {
         await sql(`drop database ${name(m[1]!)} with (force)`);
         return send(200, { database: { branch_id: branchId, name: m[1] }, operations: [] });
       }
+      // Neon's "Update a database": a new name (and owner) for it; it has no sessions then.
+      if (req.method === "PATCH" && m) {
+        const { rowCount } = await sql(`select 1 from pg_database where datname = '${m[1]!.replace(/'/g, "")}'`);
+        if (!rowCount) return send(404, { code: "", message: "database not found" });
+        const renamed = (body?.database?.name as string | undefined) ?? m[1]!;
+        if (renamed !== m[1]) await sql(`alter database ${name(m[1]!)} rename to ${name(renamed)}`);
+        if (body?.database?.owner_name) await sql(`alter database ${name(renamed)} owner to ${name(body.database.owner_name as string)}`);
+        return send(200, { database: { branch_id: branchId, name: renamed, updated_at: now() }, operations: [] });
+      }
       m = new RegExp(`^${branch}/roles/([^/]+)$`).exec(path);
       if (req.method === "DELETE" && m) {
         const { rowCount } = await sql(`select 1 from pg_roles where rolname = '${m[1]!.replace(/'/g, "")}'`);

@@ -3,6 +3,7 @@ import { signToken } from "../../auth/signing.ts";
 import type { Database } from "../../db/client.ts";
 import { isUuid } from "../../db/paging.ts";
 import { type AppRow, hosts, type PgBackupScheduleRow, pgBackupSchedules, type PgTransferRow, pgTransfers, type TransferLog } from "../../db/schema/index.ts";
+import type { Bindings } from "../../env.ts";
 import { ApiError, invalidParams } from "../../errors.ts";
 import type { TransferResult, TransferSpec } from "../../protocol/transfer.ts";
 import { findAppForActor } from "../apps/apps.ts";
@@ -11,13 +12,10 @@ import { actingUser, type ServiceContext } from "../context.ts";
 import { sendCommand } from "../dynos/host-commands.ts";
 import { emit } from "../events/outbox.ts";
 import { type AddonView, addonCredentials, addonView, EXTENSION_RE, planOf, providerFor, provisioned, serverCall } from "./addons.ts";
-import { addExtensions } from "./providers/postgres.ts";
+import { addExtensions, type DatabaseCredentials } from "./providers/postgres.ts";
 
 /** How long a transfer may run before it counts as failed (the agent ends it then too). */
 export const TRANSFER_TIMEOUT_S = 60 * 60;
-
-/** Backups kept per app, of each kind (by hand, daily): a new one past this expires the oldest, as on Heroku. */
-export const BACKUPS_KEPT = { manual: 5, scheduled: 7 };
 
 /** How long a backup's download URL (`pg:backups:url`, `pg:backups:download`) works. */
 export const DOWNLOAD_URL_TTL_S = 10 * 60;
@@ -122,11 +120,18 @@ async function expireStale(db: Database, appId: string): Promise<void> {
  * Gives a transfer to the host with the most free memory: the signed `transfer` command
  * with the database's own credentials. A transfer no host takes fails at once.
  */
-async function dispatch(ctx: ServiceContext, transfer: PgTransferRow, view: AddonView, kind: TransferSpec["kind"], pgMajor: number): Promise<PgTransferRow> {
+async function dispatch(
+  ctx: ServiceContext,
+  transfer: PgTransferRow,
+  view: AddonView,
+  kind: TransferSpec["kind"],
+  pgMajor: number,
+  database?: DatabaseCredentials,
+): Promise<PgTransferRow> {
   const fail = async (message: string) => (await endTransfer(ctx.db, transfer.id, { logs: [...transfer.logs, logLine(message)] })) ?? transfer;
   const host = await chooseBuildHost(ctx.db);
   if (!host) return fail("No host is available to run the transfer right now; try again shortly.");
-  const creds = await addonCredentials(ctx.db, view);
+  const creds = database ?? (await addonCredentials(ctx.db, view));
   const [started] = await ctx.db
     .update(pgTransfers)
     .set({ hostId: host.id, startedAt: new Date(), updatedAt: new Date() })
@@ -194,7 +199,7 @@ export const backupName = (t: Pick<PgTransferRow, "kind" | "scheduled" | "num">)
  */
 export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: string, extensions: string[]): Promise<PgTransferRow> {
   const actor = actingUser(ctx);
-  provisioned(view);
+  const resource = provisioned(view);
   const id = backupIdFrom(ctx.env.API_HOST, url);
   if (!id) throw invalidParams("Backups can be restored only from this platform's own backups (the to_url of one, as pg:backups:restore sends it).");
   const [backup] = await ctx.db
@@ -213,9 +218,22 @@ export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: s
   const wanted = [...new Set(extensions.map((e) => e.trim().toLowerCase()))].filter(Boolean);
   const bad = wanted.filter((e) => !EXTENSION_RE.test(e));
   if (bad.length) throw invalidParams(`Not an extension's name: ${bad.join(", ")}.`);
-  const creds = await addonCredentials(ctx.db, view);
-  await serverCall(() => addExtensions(creds, wanted));
+  const [running] = await ctx.db
+    .select({ num: pgTransfers.num })
+    .from(pgTransfers)
+    .where(and(eq(pgTransfers.addonId, view.addon.id), eq(pgTransfers.kind, "restore"), isNull(pgTransfers.finishedAt)));
+  if (running) throw new ApiError("conflict", `A restore into ${view.addon.name} is running already (r${String(running.num).padStart(3, "0")}).`);
   const { major } = await measure(ctx, view);
+  // Into a fresh database beside the add-on's: it takes the add-on's place only once the restore succeeded.
+  const provider = providerFor(ctx.env);
+  const own = await addonCredentials(ctx.db, view);
+  const creds = await serverCall(() => provider.prepareRestore(resource, planOf(view.addon), own));
+  try {
+    await serverCall(() => addExtensions(creds, wanted));
+  } catch (err) {
+    await provider.discardRestore(resource).catch(() => {});
+    throw err;
+  }
   const transfer = await insertTransfer(ctx.db, {
     appId: view.addon.appId,
     kind: "restore",
@@ -229,7 +247,9 @@ export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: s
   await ctx.db.transaction((tx) =>
     emit(tx, ctx, { type: "addon.backup_restored", app: view.app, data: { name: view.addon.name, backup: backupName(backup) } }),
   );
-  return dispatch(ctx, transfer, view, "restore", major);
+  const dispatched = await dispatch(ctx, transfer, view, "restore", major, creds);
+  if (dispatched.finishedAt) await provider.discardRestore(resource).catch(() => {});
+  return dispatched;
 }
 
 /** The app a `/client/v11/apps/{app}` path names, if the caller can reach it. */
@@ -284,6 +304,7 @@ export async function cancelTransfer(ctx: ServiceContext, appIdOrName: string, n
   const now = new Date();
   const ended = await endTransfer(ctx.db, t.id, { canceledAt: now, logs: [...t.logs, logLine("Canceled")] });
   if (!ended) throw invalidParams(`${backupName(t)} has already finished.`);
+  if (t.kind === "restore") await discardStaging(ctx.db, ctx.env, t);
   const [host] = t.hostId ? await ctx.db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(eq(hosts.id, t.hostId)) : [];
   if (host?.url) await sendCommand(ctx.env.COMMAND_SIGNING_KEY, host.id, host.url, { op: "cancel_transfer", transfer_id: t.id });
   return ended;
@@ -340,17 +361,44 @@ export async function restoreDump(db: Database, blobs: R2Bucket, t: PgTransferRo
   return backupDump(db, blobs, t.backupId);
 }
 
+/** Drops a restore's fresh database (it failed, or was cancelled): the add-on's own stays as it was. */
+async function discardStaging(db: Database, env: Bindings, t: PgTransferRow): Promise<void> {
+  const view = t.addonId ? await addonView(db, t.addonId) : null;
+  if (view?.addon.providerId)
+    await providerFor(env)
+      .discardRestore(view.addon.providerId)
+      .catch(() => {});
+}
+
 /**
  * A host's report of a transfer: it ends with the tool's log lines (after the platform's
- * own). A report of one already ended (canceled, expired) changes nothing, and a dump it
- * stored is deleted. A finished backup expires the oldest of its kind past BACKUPS_KEPT.
+ * own). A restore that succeeded puts its fresh database in the add-on's place now; one that
+ * failed leaves the add-on's database as it was. A report of one already ended (canceled,
+ * expired) changes nothing, and a dump it stored is deleted. A finished backup expires the
+ * oldest of its kind past its plan's number (the plan's `backups`; the app's backups of
+ * every database it owns count together, as Heroku counts them per app).
  */
-export async function finishTransfer(db: Database, blobs: R2Bucket, t: PgTransferRow, result: TransferResult): Promise<void> {
-  const ok = result.succeeded && (t.kind === "restore" || !!t.blobKey);
+export async function finishTransfer(db: Database, env: Bindings, t: PgTransferRow, result: TransferResult): Promise<void> {
+  const blobs = env.BLOBS;
+  let ok = result.succeeded && (t.kind === "restore" || !!t.blobKey);
+  let error = result.error ?? (result.succeeded ? "The host reported no dump." : "The transfer failed.");
+  const view = t.addonId ? await addonView(db, t.addonId) : null;
+  if (t.kind === "restore" && !t.finishedAt) {
+    if (ok && view?.addon.providerId) {
+      try {
+        await providerFor(env).finishRestore(view.addon.providerId);
+      } catch (err) {
+        ok = false;
+        error = `The restored database could not take the place of ${view.addon.name}: ${(err as Error).message}`;
+      }
+    } else ok = false;
+    if (!ok) await discardStaging(db, env, t);
+  }
   const logs = [
     ...t.logs,
     ...result.logs.map((l) => logLine(l.message, l.at)),
-    ...(ok ? [] : [logLine(result.error ?? (result.succeeded ? "The host reported no dump." : "The transfer failed."))]),
+    ...(ok ? [] : [logLine(error)]),
+    ...(ok && t.kind === "restore" ? [logLine(`The restored database took the place of ${view?.addon.name ?? "the add-on's"}`)] : []),
   ];
   const ended = await endTransfer(db, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
   if (!ended) {
@@ -359,7 +407,9 @@ export async function finishTransfer(db: Database, blobs: R2Bucket, t: PgTransfe
   }
   if (!ok && t.blobKey) await discard(db, blobs, t);
   if (ok && t.kind === "backup") {
-    const kept = await db
+    const kept = view ? planOf(view.addon).backups : { manual: 5, scheduled: 7 };
+    const keep = t.scheduled ? kept.scheduled : kept.manual;
+    const backups = await db
       .select()
       .from(pgTransfers)
       .where(
@@ -372,7 +422,7 @@ export async function finishTransfer(db: Database, blobs: R2Bucket, t: PgTransfe
         ),
       )
       .orderBy(desc(pgTransfers.num));
-    for (const old of kept.slice(t.scheduled ? BACKUPS_KEPT.scheduled : BACKUPS_KEPT.manual)) await discard(db, blobs, old);
+    for (const old of backups.slice(keep)) await discard(db, blobs, old);
   }
 }
 

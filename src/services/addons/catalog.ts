@@ -27,6 +27,8 @@ export interface AddonPlan {
   storageMb: number;
   /** Temporary files one session may hold, in MB (large sorts and hashes; beyond it the query fails). */
   tempFileMb: number;
+  /** Backups kept (PGBackups): by hand (`b001`), and daily scheduled ones (`a001`); a new one past these expires the oldest. */
+  backups: { manual: number; scheduled: number };
   /** Older names the CLI and the seed still use for this plan. */
   aliases: string[];
 }
@@ -54,6 +56,8 @@ const postgresPlan = (id: string, plan: string, humanName: string, connectionLim
   connectionLimit,
   storageMb,
   tempFileMb: Math.min(storageMb, 4096),
+  // Heroku's Essential tier: five manual backups, a week of daily ones.
+  backups: { manual: 5, scheduled: 7 },
   aliases: [],
   ...extra,
 });

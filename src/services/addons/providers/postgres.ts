@@ -53,6 +53,17 @@ export interface PostgresProvider {
    * have, or does not trust a database owner to make, is refused before anything changes.
    */
   reset(resource: string, plan: AddonPlan, creds: DatabaseCredentials, extensions: string[]): Promise<void>;
+  /**
+   * A fresh database for a restore (`pg:backups:restore`) beside the add-on's, with the
+   * plan's limits (an earlier one left over is dropped first); returns the credentials the
+   * restore connects with (`creds` are the add-on's own). The add-on's own database serves
+   * on, untouched, until `finishRestore`.
+   */
+  prepareRestore(resource: string, plan: AddonPlan, creds: DatabaseCredentials): Promise<DatabaseCredentials>;
+  /** The restored database takes the add-on's name; the one it replaces is dropped and its sessions end. */
+  finishRestore(resource: string): Promise<void>;
+  /** A failed or cancelled restore's database is dropped; the add-on's own is as it was. */
+  discardRestore(resource: string): Promise<void>;
   /** What `pg:info` shows; `creds` are the app's own (a provider without a superuser connects with them). */
   stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats>;
   /**
@@ -62,6 +73,9 @@ export interface PostgresProvider {
    */
   enforceStorage?(resource: string, limitBytes: number): Promise<StorageCheck>;
 }
+
+/** The database a restore into `resource` goes to before it takes its place. */
+export const restoreStaging = (resource: string) => `${resource}_restore`;
 
 /** A password of 192 random bits, URL-safe (it goes into `postgres://` URLs unescaped). */
 export function newPassword(): string {
@@ -308,6 +322,66 @@ export class AdminUrlProvider implements PostgresProvider {
       await this.makeDatabase(c, name, plan);
     });
     await createExtensions(creds, extensions);
+  }
+
+  /**
+   * The fresh database is owned by a login role of the same name (`<resource>_restore`: the
+   * server admits a role only to the database of its own name), with the plan's limits; the
+   * restore runs as it, and `finishRestore` gives everything it made to the add-on's role.
+   */
+  async prepareRestore(resource: string, plan: AddonPlan, creds: DatabaseCredentials): Promise<DatabaseCredentials> {
+    const staging = restoreStaging(resource);
+    const name = ident(staging);
+    const password = newPassword();
+    await this.admin(async (c) => {
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.query(`drop role if exists ${name}`);
+      await c.query(
+        `create role ${name} login password ${c.escapeLiteral(password)} connection limit 2 nosuperuser nocreatedb nocreaterole noreplication nobypassrls`,
+      );
+      await this.makeDatabase(c, name, plan);
+    });
+    return { ...creds, database: staging, user: staging, password };
+  }
+
+  async finishRestore(resource: string): Promise<void> {
+    const name = ident(resource);
+    const staging = ident(restoreStaging(resource));
+    const old = ident(`${resource}_replaced`);
+    // What the restore made becomes the add-on's role's (no tenant code runs: ownership changes only).
+    await this.inTenantDatabase(restoreStaging(resource), async (c) => {
+      await c.query(`reassign owned by ${staging} to ${name}`);
+    });
+    await this.admin(async (c) => {
+      await c.query(`drop database if exists ${old} with (force)`);
+      await c.query(`alter database ${staging} owner to ${name}`);
+      await c.query(`revoke all on database ${staging} from ${staging}`);
+      await c.query(`grant connect, temporary on database ${staging} to ${name}`);
+      // No new session may start in the old database between its sessions' end and the rename.
+      await c.query(`alter database ${name} with allow_connections false`);
+      try {
+        await this.terminateSessions(c, resource);
+        await this.terminateSessions(c, restoreStaging(resource));
+        await c.query(`alter database ${name} rename to ${old}`);
+      } catch (err) {
+        await c.query(`alter database ${name} with allow_connections true`).catch(() => {});
+        throw err;
+      }
+      await c.query(`alter database ${staging} rename to ${name}`);
+      await c.query(`drop database ${old} with (force)`);
+      await c.query(`drop role ${staging}`);
+      // A database that was over its storage was the lock role's: the restored one is the tenant's.
+      await c.query(`drop role if exists ${ident(lockRole(resource))}`);
+      await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
+    });
+  }
+
+  async discardRestore(resource: string): Promise<void> {
+    const staging = ident(restoreStaging(resource));
+    await this.admin(async (c) => {
+      await c.query(`drop database if exists ${staging} with (force)`);
+      await c.query(`drop role if exists ${staging}`);
+    });
   }
 
   /**
@@ -664,6 +738,28 @@ export class NeonProvider implements PostgresProvider {
     await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
     await this.call("POST", "/databases", { database: { name: resource, owner_name: resource } });
     await createExtensions(creds, extensions);
+  }
+
+  /** On Neon a role reaches every database it may connect to: the restore runs as the add-on's own role. */
+  async prepareRestore(resource: string, _plan: AddonPlan, creds: DatabaseCredentials): Promise<DatabaseCredentials> {
+    const staging = restoreStaging(resource);
+    ident(staging);
+    await this.call("DELETE", `/databases/${staging}`, undefined, [404]);
+    await this.call("POST", "/databases", { database: { name: staging, owner_name: resource } });
+    return { ...creds, database: staging };
+  }
+
+  /** Neon drops a database with its sessions; the restored one is then renamed into its place. */
+  async finishRestore(resource: string): Promise<void> {
+    ident(resource);
+    await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
+    await this.call("PATCH", `/databases/${restoreStaging(resource)}`, { database: { name: resource } });
+  }
+
+  async discardRestore(resource: string): Promise<void> {
+    const staging = restoreStaging(resource);
+    ident(staging);
+    await this.call("DELETE", `/databases/${staging}`, undefined, [404]);
   }
 
   async stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats> {
