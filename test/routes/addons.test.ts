@@ -5,7 +5,8 @@ import { enforceAddonStorage } from "../../src/cron/enforce-addon-storage.ts";
 import type { Bindings } from "../../src/env.ts";
 import { addons } from "../../src/db/schema/index.ts";
 import { AdminUrlProvider } from "../../src/services/addons/providers/postgres.ts";
-import { api, platform } from "../support/api.ts";
+import { fetch } from "undici";
+import { api, platform, tlsAgent } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
@@ -383,6 +384,58 @@ describe("the storage limit of a Postgres add-on", () => {
       const role = new URL(url).username;
       const left = await query(platform().addonDatabaseUrl, `select rolname from pg_roles where rolname like '${role}%'`);
       expect(left.rows).toEqual([]);
+    } finally {
+      await destroyApp(owner.token, app.name);
+    }
+  });
+
+  it("a database's Durability section captures a backup, downloads it, restores it when the app's name is typed, and schedules daily ones", async () => {
+    const owner = await makeAccount();
+    const app = await makeApp(owner);
+    try {
+      const browser = new DashboardClient({ "CF-Connecting-IP": `203.0.113.${Math.floor(Math.random() * 250) + 1}` });
+      expect((await browser.signIn(owner.email, owner.password)).status).toBe(303);
+      const created = await api(`/apps/${app.name}/addons`, { method: "POST", token: owner.token, body: { plan: "heroku-postgresql:essential-0" } });
+      const name = created.body.name as string;
+      await waitFor("provisioned", async () => (await api(`/addons/${name}`, { token: owner.token })).body.state === "provisioned", 20_000, 100);
+      const url = (await config(owner.token, app.name)).DATABASE_URL!;
+      await query(url, "create table notes (v text); insert into notes values ('first')");
+      const page = `/dashboard/apps/${app.name}/addons/${name}`;
+      expect((await browser.get(page)).text).toContain("No backups yet.");
+
+      const captured = await browser.post(`${page}/backups`, {});
+      expect(captured.status).toBe(303);
+      await waitFor("b001 completed", async () => /b001<\/td><td>.*?<\/td><td>Completed<\/td>/.test((await browser.get(page)).text), 60_000, 200);
+      const shown = (await browser.get(page)).text;
+      expect(shown).toContain(`href="${page}/backups/1/download"`);
+      // The download link sends the browser to the backup's signed URL: the archive itself.
+      const download = await browser.get(`${page}/backups/1/download`);
+      expect(download.status).toBe(303);
+      expect(download.location).toMatch(/^\/client\/v11\/backups\/[0-9a-f-]{36}\/dump\?token=/);
+      const dump = await fetch(platform().apiUrl + download.location, { dispatcher: tlsAgent() });
+      expect(
+        Buffer.from(await dump.arrayBuffer())
+          .subarray(0, 5)
+          .toString(),
+      ).toBe("PGDMP");
+
+      await query(url, "update notes set v = 'changed'");
+      // Not confirmed: nothing is restored.
+      expect((await browser.post(`${page}/backups/1/restore`, { confirm: "not-the-app" })).status).toBe(303);
+      expect((await browser.get(page)).text).toContain(`The name you typed does not match ${app.name}; nothing was restored.`);
+      expect((await api(`/client/v11/apps/${app.name}/transfers`, { token: owner.token })).body.length).toBe(1);
+      expect((await browser.post(`${page}/backups/1/restore`, { confirm: app.name })).status).toBe(303);
+      await waitFor("the restore", async () => (await query(url, "select v from notes").catch(() => null))?.rows[0]?.v === "first", 60_000, 200);
+
+      // A daily schedule, in a time zone the page says back; an unknown one is refused.
+      expect((await browser.post(`${page}/schedule`, { hour: "3", timezone: "Mars/Olympus_Mons" })).status).toBe(303);
+      expect((await browser.get(page)).text).toContain("Unknown time zone: Mars/Olympus_Mons");
+      expect((await browser.post(`${page}/schedule`, { hour: "3", timezone: "Europe/Istanbul" })).status).toBe(303);
+      expect((await browser.get(page)).text).toContain("Every day at 03:00 Europe/Istanbul.");
+      const schedules = await api(`/client/v11/databases/${created.body.id}/transfer-schedules`, { token: owner.token });
+      expect(schedules.body).toEqual([expect.objectContaining({ name: "DATABASE_URL", hour: 3, timezone: "Europe/Istanbul" })]);
+      expect((await browser.post(`${page}/schedule/remove`, {})).status).toBe(303);
+      expect((await browser.get(page)).text).toContain("Not scheduled.");
     } finally {
       await destroyApp(owner.token, app.name);
     }
