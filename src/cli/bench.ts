@@ -19,6 +19,13 @@ const BENCHES: Record<string, { usage: string; run(args: string[]): Promise<numb
       return (await import("../bench/api.ts")).run(options);
     },
   },
+  backup: {
+    usage: "bench backup [--rounds N] [--mb N]",
+    async run(args) {
+      const { values: v } = parseFlags(args, { rounds: number, mb: number });
+      return (await import("../bench/backup.ts")).run({ rounds: integerFlag(v.rounds, "rounds", 3, 1), mb: integerFlag(v.mb, "mb", 200, 1, 4096) });
+    },
+  },
   cron: {
     usage: "bench cron [--apps N]",
     async run(args) {
