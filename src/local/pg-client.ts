@@ -41,6 +41,9 @@ export function pgMajor(versionOutput: string): number | null {
   return major > 0 ? major : null;
 }
 
+/** The major version of the local add-on server (the embedded PostgreSQL in package.json). */
+export const LOCAL_ADDON_PG_MAJOR = 18;
+
 const ready = new Map<number, Promise<string>>();
 
 /**

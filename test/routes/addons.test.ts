@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enforceAddonStorage } from "../../src/cron/enforce-addon-storage.ts";
 import type { Bindings } from "../../src/env.ts";
 import { addons } from "../../src/db/schema/index.ts";
@@ -10,6 +10,7 @@ import { api, platform, tlsAgent } from "../support/api.ts";
 import { DashboardClient } from "../support/dashboard-client.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { herokuSchema } from "../support/heroku-schema.ts";
+import { ensurePgClient, PG_CLIENT_TIMEOUT_MS } from "../support/pg-client.ts";
 import { destroyApp, waitFor } from "../support/slugs.ts";
 
 afterAll(closeDb);
@@ -287,6 +288,9 @@ describe("heroku-postgresql add-ons", () => {
 });
 
 describe("Heroku Postgres on the dashboard", () => {
+  // The Durability section's backups run the host's pg_dump and pg_restore.
+  beforeAll(ensurePgClient, PG_CLIENT_TIMEOUT_MS);
+
   it("provisions from Resources, shows the database's page with its credentials on request, rotates and removes (CSRF-checked, owner only)", async () => {
     const owner = await makeAccount();
     const stranger = await makeAccount();
