@@ -2,8 +2,7 @@ import { execFile } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { PassThrough, type Readable, Transform, type TransformCallback, type Writable } from "node:stream";
 import { promisify } from "node:util";
 import { transferPath, type TransferResult, type TransferSpec } from "../protocol/transfer.ts";
 import { abortReason, runStep } from "./builder/exec.ts";
@@ -45,7 +44,7 @@ const REMEMBERED = 1_000;
 
 /**
  * The agent's Postgres transfers (PGBackups, src/protocol/transfer.ts). A backup runs
- * `pg_dump` and a restore `pg_restore`, each in a sandbox of the app's own uid that reaches
+ * `pg_dump`, a restore `pg_restore`, and a copy one then the other, in a sandbox of the app's own uid that reaches
  * only what its dynos reach, connected with the database's own credentials. The dump passes
  * through a file of the agent's that the sandbox cannot see: pg_dump writes to its stdout,
  * pg_restore reads its stdin. Each transfer id runs at most once; cancelling or stopping
@@ -116,19 +115,19 @@ export class Transfers {
       }
       // The tools' own prefix (bin/ and the libpq it was built with), read-only at the same path.
       const prefix = path.dirname(bin);
-      const step = {
-        env: toolEnv(spec, bin),
+      const step = (db: TransferSpec["database"]) => ({
+        env: toolEnv(db, bin),
         user,
         signal,
         onLine: line,
         ...(sandbox ? { sandbox: { box: sandbox, readOnly: [[prefix, prefix]] as [string, string][], readWrite: [] } } : {}),
-      };
-      if (spec.kind === "backup") {
-        line(`pg_dump of ${spec.database.database} started`);
-        const limit = new SizeLimit(spec.max_bytes, () => tooLarge.abort(new Error(`The backup is larger than its plan allows (${spec.max_bytes} bytes).`)));
-        const file = createWriteStream(dump, { mode: 0o600 });
-        const written = new Promise<void>((resolve, reject) => file.on("close", resolve).on("error", reject));
-        limit.pipe(file);
+      });
+      /** pg_dump of `db` into `out` (at most the spec's bytes); resolves to how many it wrote. */
+      const dumpFrom = async (db: TransferSpec["database"], out: Writable): Promise<number> => {
+        line(`pg_dump of ${db.database} started`);
+        const limit = new SizeLimit(spec.max_bytes, () => tooLarge.abort(new Error(`The dump is larger than its plan allows (${spec.max_bytes} bytes).`)));
+        const written = new Promise<void>((resolve, reject) => out.on("close", resolve).on("finish", resolve).on("error", reject));
+        limit.pipe(out);
         const args = [
           "--format=custom",
           "--verbose",
@@ -137,25 +136,49 @@ export class Transfers {
           // Older pg_dumps keep it; restoring such a dump then warns that it exists already.
           ...((await toolMajor(path.join(bin, "pg_dump"))) >= 17 ? PLATFORM_EXTENSIONS.map((e) => `--exclude-extension=${e}`) : []),
         ];
-        const { status } = await runStep(path.join(bin, "pg_dump"), args, { ...step, stdoutTo: limit });
+        const { status } = await runStep(path.join(bin, "pg_dump"), args, { ...step(db), stdoutTo: limit });
         await written;
         if (status !== 0) throw new Error(`pg_dump failed (exit status ${status})${lastLine(logs)}`);
-        const { size } = await fs.stat(dump);
-        await (await send(at("/dump"), "PUT", { body: createReadStream(dump), size, type: "application/octet-stream", signal })).dump();
-        line(`pg_dump finished: ${size} bytes`);
-        result = { succeeded: true, logs, processed_bytes: size, warnings: 0, error: null };
-      } else {
-        await pipeline(await send(at("/dump"), "GET", { signal }), createWriteStream(dump, { mode: 0o600 }), { signal });
-        const { size } = await fs.stat(dump);
-        line(`pg_restore into ${spec.database.database} started`);
+        line(`pg_dump finished: ${limit.bytes} bytes`);
+        return limit.bytes;
+      };
+      /** pg_restore of the archive `from` streams into `db`; resolves to the errors it went on from (warnings). */
+      const restoreInto = async (db: TransferSpec["database"], from: Readable): Promise<number> => {
+        line(`pg_restore into ${db.database} started`);
         // A fresh database (the control plane's): nothing to clean first; it takes the add-on's place once this succeeded.
-        const args = ["--verbose", "--no-owner", "--no-acl", "--no-password", `--dbname=${spec.database.database}`];
-        const { status } = await runStep(path.join(bin, "pg_restore"), args, { ...step, stdin: createReadStream(dump) });
+        const args = ["--verbose", "--no-owner", "--no-acl", "--no-password", `--dbname=${db.database}`];
+        const { status } = await runStep(path.join(bin, "pg_restore"), args, { ...step(db), stdin: from });
         // pg_restore goes on past failed statements and says how many it ignored: those are warnings.
         const ignored = logs.map((l) => /errors ignored on restore: (\d+)/.exec(l.message)).find((m) => m);
         if (status !== 0 && !ignored) throw new Error(`pg_restore failed (exit status ${status})${lastLine(logs)}`);
         line("pg_restore finished");
-        result = { succeeded: true, logs, processed_bytes: size, warnings: ignored ? Number(ignored[1]) : 0, error: null };
+        return ignored ? Number(ignored[1]) : 0;
+      };
+      if (spec.kind === "backup") {
+        // Into a file first: the blob store takes an upload of a known length.
+        const size = await dumpFrom(spec.database, createWriteStream(dump, { mode: 0o600 }));
+        await (await send(at("/dump"), "PUT", { body: createReadStream(dump), size, type: "application/octet-stream", signal })).dump();
+        result = { succeeded: true, logs, processed_bytes: size, warnings: 0, error: null };
+      } else if (spec.kind === "restore") {
+        // Restored as it downloads.
+        const counted = new Counter();
+        const body = await send(at("/dump"), "GET", { signal });
+        // A download cut short ends pg_restore's input early: it fails on the truncated archive.
+        body.on("error", (err) => counted.destroy(err));
+        const warnings = await restoreInto(spec.database, body.pipe(counted));
+        result = { succeeded: true, logs, processed_bytes: counted.bytes, warnings, error: null };
+      } else {
+        if (!spec.source) throw new Error("A copy names no source database.");
+        // pg_dump's archive goes straight into pg_restore; either failing fails the other.
+        const pipe = new PassThrough();
+        const [size, warnings] = await Promise.all([
+          dumpFrom(spec.source, pipe).catch((err: Error) => {
+            pipe.destroy(err);
+            throw err;
+          }),
+          restoreInto(spec.database, pipe),
+        ]);
+        result = { succeeded: true, logs, processed_bytes: size, warnings, error: null };
       }
     } catch (err) {
       const error = signal.aborted ? abortReason(signal).message : (err as Error).message;
@@ -170,9 +193,8 @@ export class Transfers {
   }
 }
 
-/** The tools' environment: a fixed PATH and the database's address and credentials (libpq's PG* variables). */
-function toolEnv(spec: TransferSpec, bin: string): Record<string, string> {
-  const db = spec.database;
+/** A tool's environment: a fixed PATH and the database's address and credentials (libpq's PG* variables). */
+function toolEnv(db: TransferSpec["database"], bin: string): Record<string, string> {
   return {
     PATH: `${bin}:/usr/bin:/bin`,
     LANG: "C.UTF-8",
@@ -209,9 +231,19 @@ const lastLine = (logs: TransferResult["logs"]) => {
   return last ? `: ${last}` : "";
 };
 
+/** Counts the bytes that pass. */
+class Counter extends Transform {
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+}
+
 /** Passes bytes through until `max`; past it, writes nothing more and calls `onExceeded` once. */
 class SizeLimit extends Transform {
-  private bytes = 0;
+  bytes = 0;
 
   constructor(
     private readonly max: number,

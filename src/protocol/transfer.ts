@@ -3,8 +3,8 @@ import { z } from "zod";
 /**
  * Postgres transfers (PGBackups): the control plane gives each backup and restore to a host
  * agent with a signed `transfer` command (see COMMAND in ./host.ts). The agent runs
- * `pg_dump` or `pg_restore` in a sandbox of the app's, with the database's own credentials
- * (never a superuser's), and moves the dump through these calls, each with
+ * `pg_dump` or `pg_restore` (a copy: both) in a sandbox of the app's, with the databases' own
+ * credentials (never a superuser's), and moves the dump through these calls, each with
  * `Authorization: Bearer <host secret>`:
  *
  *   PUT  /internal/hosts/transfers/:id/dump     a backup's dump (pg_dump's custom format),
@@ -26,8 +26,11 @@ export const TRANSFER_SPEC = z.object({
   id: z.string().uuid(),
   /** The app the sandbox belongs to (its uid). */
   app_id: z.string().uuid(),
-  kind: z.enum(["backup", "restore"]),
+  kind: z.enum(["backup", "restore", "copy"]),
+  /** Where a restore or copy goes; what a backup dumps. */
   database: TRANSFER_DATABASE,
+  /** What a copy dumps (with its own credentials). */
+  source: TRANSFER_DATABASE.optional(),
   /** The server's major version: pg_dump and pg_restore must be of it or newer. */
   pg_major: z.number().int().min(10).max(99),
   /** Time limit in seconds; past it the agent ends the transfer as failed. */

@@ -19,6 +19,7 @@ import {
   listAddonsForApp,
 } from "../services/addons/addons.ts";
 import { findAppForActor } from "../services/apps/apps.ts";
+import { createFork } from "../services/addons/backups.ts";
 import { requestContext } from "../services/context.ts";
 
 const appOf = (c: Context<AppEnv>, name = c.req.param("app")!) => findAppForActor(c.var.db, c.var.actor, name);
@@ -97,7 +98,12 @@ export const addonsRoutes = new Hono<AppEnv>()
   .post("/apps/:app/addons", jsonBody(createBody), async (c) => {
     const app = await appOf(c);
     const body = c.req.valid("json");
-    const { view, configVars } = await createAddon(requestContext(c, c.var.actor), app, { ...body, plan: planName(body.plan) });
+    const input = { ...body, plan: planName(body.plan) };
+    const ctx = requestContext(c, c.var.actor);
+    // `-- --fork DATABASE`: a new database with another's data.
+    const fork = body.config?.fork;
+    const { view, configVars } =
+      fork !== undefined ? await createFork(ctx, app, { ...input, config: { ...body.config, fork } }) : await createAddon(ctx, app, input);
     return c.json(toAddonJson(view.addon, view.app, configVars), 201);
   })
   .get("/apps/:app/addons", async (c) => c.json((await listAddonsForApp(c.var.db, await appOf(c))).map(addonJson)))

@@ -15,6 +15,7 @@ import {
   backupDump,
   cancelTransfer,
   captureBackup,
+  copyDatabase,
   deleteBackup,
   getTransfer,
   listSchedules,
@@ -48,6 +49,14 @@ const resetBody = z.object({ extensions: z.array(z.string().max(63)).max(50).opt
 
 /** What `pg:backups:restore` sends: one of the platform's backups (its `to_url`) and extensions to make first. */
 const restoreBody = z.object({ backup_url: z.string().max(2048), extensions: z.array(z.string().max(63)).max(20).optional() }).strict();
+
+/** What `pg:copy SOURCE TARGET` sends: both databases by name and current URL. */
+const copyBody = z.object({
+  from_name: z.string().max(255).optional(),
+  from_url: z.string().max(2048),
+  to_name: z.string().max(255).optional(),
+  to_url: z.string().max(2048),
+});
 
 /** What `pg:backups:schedule --at '02:00 Europe/Istanbul'` sends. */
 const scheduleBody = z.object({
@@ -97,7 +106,8 @@ export const dataRoutes = new Hono<AppEnv>()
         { name: "Created", values: [view.addon.createdAt.toISOString().replace("T", " ").slice(0, 16)] },
         { name: "Data Size", values: [`${humanSize(stats.sizeBytes)} / ${humanSize(limitBytes)} (${((stats.sizeBytes / limitBytes) * 100).toFixed(2)}%)`] },
         { name: "Tables", values: [stats.tables === null ? "unknown (no connection left)" : String(stats.tables)] },
-        { name: "Fork/Follow", values: ["Unsupported"] },
+        { name: "Fork/Follow", values: ["Fork: Available (addons:create -- --fork); Follow: Unsupported"] },
+        ...(view.addon.forkedFrom ? [{ name: "Forked From", values: [view.addon.forkedFrom] }] : []),
         { name: "Rollback", values: ["Unsupported"] },
       ],
     });
@@ -141,6 +151,10 @@ export const dataRoutes = new Hono<AppEnv>()
     const view = await databaseOf(c);
     const body = c.req.valid("json");
     const transfer = await restoreBackup(requestContext(c, c.var.actor), view, body.backup_url, body.extensions ?? []);
+    return c.json(transferJson(transfer, c.env.API_HOST), 201);
+  })
+  .post("/client/v11/databases/:addon/transfers", jsonBody(copyBody), async (c) => {
+    const transfer = await copyDatabase(requestContext(c, c.var.actor), await databaseOf(c), c.req.valid("json"));
     return c.json(transferJson(transfer, c.env.API_HOST), 201);
   })
   .get("/client/v11/apps/:app/transfers", async (c) => {

@@ -1,7 +1,8 @@
 import { fetch } from "undici";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { api, tlsAgent } from "../support/api.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { ensurePgClient, PG_CLIENT_TIMEOUT_MS } from "../support/pg-client.ts";
 import { destroyApp } from "../support/slugs.ts";
 import { asTenant, provisionDatabase, scalar } from "./support.ts";
 
@@ -13,6 +14,7 @@ import { asTenant, provisionDatabase, scalar } from "./support.ts";
 // download URL's token names one backup, and restores read only the platform's own dumps.
 
 afterAll(closeDb);
+beforeAll(ensurePgClient, PG_CLIENT_TIMEOUT_MS);
 
 /** Takes a backup through the data API and waits for it to finish; returns the transfer. */
 async function backup(owner: TestAccount, app: string, addonId: string) {
@@ -162,6 +164,54 @@ describe("a tenant against another's backups", { timeout: 240_000 }, () => {
       expect(text).not.toContain("dynoplane_stats");
       expect(text).not.toContain("pg_stat_statements");
       expect(text).not.toContain("_heroku");
+    } finally {
+      await destroyApp(victim.token, theirs.name);
+      await destroyApp(attacker.token, mine.name);
+    }
+  });
+
+  it("can neither fork another tenant's database nor copy it into or out of one's own", async () => {
+    const victim = await makeAccount();
+    const attacker = await makeAccount();
+    const theirs = await makeApp(victim);
+    const mine = await makeApp(attacker);
+    try {
+      const victimDb = await provisionDatabase(victim, theirs.name);
+      const attackerDb = await provisionDatabase(attacker, mine.name);
+      await asTenant(victimDb.url, "create table secrets (v text)", "insert into secrets values ('kept')");
+      // A fork names the victim's database by add-on name, by id, or through the victim's app.
+      for (const fork of [victimDb.addon.name, victimDb.addon.id, `${theirs.name}::DATABASE`]) {
+        const res = await api(`/apps/${mine.name}/addons`, {
+          method: "POST",
+          token: attacker.token,
+          body: { plan: "heroku-postgresql:essential-0", config: { fork } },
+        });
+        expect(res.status, `${fork}: ${res.text}`).toBeGreaterThanOrEqual(403);
+        expect(res.status).toBeLessThan(500);
+        expect(res.body.id).toMatch(/^(not_found|forbidden)$/);
+      }
+      const addons = await api(`/apps/${mine.name}/addons`, { token: attacker.token });
+      expect(addons.body.map((a: { id: string }) => a.id)).toEqual([attackerDb.addon.id]);
+
+      // pg:copy from the victim's database (its URL is a secret the attacker might have learnt) into the attacker's: refused.
+      const out = await api(`/client/v11/databases/${attackerDb.addon.id}/transfers`, {
+        method: "POST",
+        token: attacker.token,
+        body: { from_url: victimDb.url, to_url: attackerDb.url },
+      });
+      expect(out.status, out.text).toBe(422);
+      // Into the victim's database, by the victim's add-on or through the attacker's own path.
+      for (const [path, body] of [
+        [`/client/v11/databases/${victimDb.addon.id}/transfers`, { from_url: attackerDb.url, to_url: victimDb.url }],
+        [`/client/v11/databases/${attackerDb.addon.id}/transfers`, { from_url: attackerDb.url, to_url: victimDb.url }],
+      ] as const) {
+        const res = await api(path, { method: "POST", token: attacker.token, body });
+        expect([404, 422], `${path}: ${res.text}`).toContain(res.status);
+      }
+      const transfers = await api(`/client/v11/apps/${mine.name}/transfers`, { token: attacker.token });
+      expect(transfers.body).toEqual([]);
+      expect(await scalar(victimDb.url, "select v from secrets")).toBe("kept");
+      expect(await scalar(attackerDb.url, "select count(*)::int from pg_tables where tablename = 'secrets'")).toBe(0);
     } finally {
       await destroyApp(victim.token, theirs.name);
       await destroyApp(attacker.token, mine.name);

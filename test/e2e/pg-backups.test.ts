@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { api, fireCron, platform, tlsAgent } from "../support/api.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
+import { ensurePgClient, PG_CLIENT_TIMEOUT_MS } from "../support/pg-client.ts";
 import { wholeLog } from "../support/log-app.ts";
 import { destroyApp } from "../support/slugs.ts";
 
@@ -45,6 +46,7 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
 
   beforeAll(async () => {
     await ensureHerokuCli();
+    await ensurePgClient();
     user = await makeAccount();
     home = makeCliHome();
     app = await makeApp(user);
@@ -67,7 +69,7 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
        create view big_orders as select * from orders where total > 400;
        create function order_total(i int) returns int language sql as 'select total from orders where id = i';`,
     );
-  }, 600_000);
+  }, PG_CLIENT_TIMEOUT_MS);
 
   afterAll(() => destroyApp(user.token, app.name));
 

@@ -30,6 +30,8 @@ export const addons = pgTable(
     color: text("color").notNull(),
     /** Why provisioning failed, shown by `addons:info` and the dashboard. */
     error: text("error"),
+    /** The add-on it was forked from (`--fork`), by name, as `pg:info` shows it. */
+    forkedFrom: text("forked_from"),
     ...timestamps,
   },
   (t) => [uniqueIndex("addons_name_key").on(t.name), index("addons_app_idx").on(t.appId)],

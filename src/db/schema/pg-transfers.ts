@@ -4,8 +4,12 @@ import { apps } from "./apps.ts";
 import { idColumn, timestamps } from "./columns.ts";
 import { hosts } from "./hosts.ts";
 
-/** A backup (`pg_dump` of a database into the blob store) or a restore (a backup `pg_restore`d into a database). */
-export type TransferKind = "backup" | "restore";
+/**
+ * A backup (`pg_dump` of a database into the blob store), a restore (a backup `pg_restore`d
+ * into a database), or a copy (one database's `pg_dump` restored into another: `pg:copy`, and
+ * the data of a fork).
+ */
+export type TransferKind = "backup" | "restore" | "copy";
 
 /** One line of a transfer's log, as `pg:backups:info` prints it. */
 export interface TransferLog {
@@ -36,6 +40,10 @@ export const pgTransfers = pgTable(
     toName: text("to_name").notNull(),
     /** A restore's backup. */
     backupId: uuid("backup_id"),
+    /** A copy that fills a new add-on (`--fork`): it is attached once the copy succeeded, failed otherwise. */
+    forkAddonId: uuid("fork_addon_id").references(() => addons.id, { onDelete: "set null" }),
+    /** Who asked for it (the account a fork's attachment and release are made by). */
+    accountId: uuid("account_id"),
     /** Taken by a daily schedule (`a001`), not by hand. */
     scheduled: boolean("scheduled").notNull().default(false),
     /** The host running it. */

@@ -235,7 +235,7 @@ function generatedName(): string {
  * app's dynos restart. A provisioning that fails leaves the add-on `deprovisioned` with the
  * reason, and nothing attached.
  */
-export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAddon): Promise<{ view: AddonView; configVars: string[] }> {
+export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAddon, fork?: Fork): Promise<{ view: AddonView; configVars: string[] }> {
   const actor = actingUser(ctx);
   requireOwner(app, actor);
   const { service, plan } = resolvePlan(input.plan);
@@ -243,8 +243,8 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
   if (input.name !== undefined && !ADDON_NAME_RE.test(input.name)) {
     throw invalidParams("An add-on name must start with a lowercase letter and hold only lowercase letters, digits and dashes (2 to 63 characters).");
   }
-  const [option] = Object.keys(input.config ?? {});
-  if (option !== undefined) throw invalidParams(`heroku-postgresql takes no provisioning option ${JSON.stringify(option)}.`);
+  const option = Object.keys(input.config ?? {}).find((k) => !(k === "fork" && fork));
+  if (option !== undefined) throw invalidParams(`heroku-postgresql takes no provisioning option ${JSON.stringify(option)}; it takes --fork DATABASE.`);
   // A server with no room refuses at once; one that does not answer fails the provisioning, with its reason.
   await provider.checkRoom?.(plan).catch((err) => {
     if (err instanceof ApiError) throw err;
@@ -259,13 +259,21 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
     if (clash) throw invalidParams(`The add-on name ${name} is already taken.`);
     const [addon] = await tx
       .insert(addons)
-      .values({ appId: app.id, name, service: service.name, plan: plan.name, color, providerId: `addon_${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}` })
+      .values({
+        appId: app.id,
+        name,
+        service: service.name,
+        plan: plan.name,
+        color,
+        providerId: `addon_${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}`,
+        forkedFrom: fork?.from.addon.name ?? null,
+      })
       .returning();
     await emit(tx, ctx, { type: "addon.provisioned", app, data: { name, plan: plan.name } });
     return { addon: addon!, attachmentName };
   });
   ctx.after(
-    withDb(ctx.env, (db) => finishProvisioning(db, ctx.env, provider, addon, app, attachmentName, actor, ctx.requestId)).catch((err) =>
+    withDb(ctx.env, (db) => finishProvisioning(db, ctx.env, provider, addon, app, attachmentName, actor, ctx.requestId, fork?.fill)).catch((err) =>
       console.error(JSON.stringify({ addon_provisioning_failed: String(err), addon: addon.name })),
     ),
   );
@@ -274,7 +282,27 @@ export async function createAddon(ctx: ServiceContext, app: AppRow, input: NewAd
   return { view: { addon, app, attachments: [] }, configVars };
 }
 
-/** Makes the database and attaches it; any failure marks the add-on failed and attaches nothing. */
+/**
+ * A new add-on made as a copy of another database (`--fork`): `fill` copies the data into
+ * the new database once it is made, and attaches it (attachProvisioned) or fails it
+ * (failProvisioning) when that is over.
+ */
+export interface Fork {
+  from: AddonView;
+  fill: (
+    db: Database,
+    env: Bindings,
+    addon: AddonRow,
+    creds: DatabaseCredentials,
+    attachmentName: string,
+    actor: Pick<Actor, "accountId" | "email">,
+  ) => Promise<void>;
+}
+
+/**
+ * Makes the database and attaches it (a fork's is filled first, and attached when that is
+ * over); any failure marks the add-on failed and attaches nothing.
+ */
 export async function finishProvisioning(
   db: Database,
   env: Bindings,
@@ -284,22 +312,65 @@ export async function finishProvisioning(
   attachmentName: string,
   actor: Pick<Actor, "accountId" | "email">,
   requestId: string | null,
+  fill?: Fork["fill"],
 ): Promise<void> {
   let creds: DatabaseCredentials;
   try {
     creds = await provider.provision(addon.providerId!, planOf(addon));
   } catch (err) {
-    const message = (err instanceof Error ? err.message : String(err)).slice(0, 300);
-    await db.transaction(async (tx) => {
-      await tx
-        .update(addons)
-        .set({ state: "failed", error: `the database server did not take it (${message})`, updatedAt: new Date() })
-        .where(eq(addons.id, addon.id));
-      await emit(tx, { actor, requestId }, { type: "addon.failed", app, data: { name: addon.name, error: message } });
-    });
-    await dispatchEvents(db, env, { appId: app.id });
+    await failProvisioning(db, env, addon, app, actor, "the database server did not take it", errorText(err), null);
     return;
   }
+  if (fill) {
+    try {
+      await fill(db, env, addon, creds, attachmentName, actor);
+    } catch (err) {
+      await failProvisioning(db, env, addon, app, actor, "its data could not be copied", errorText(err), provider);
+    }
+    return;
+  }
+  await attachProvisioned(db, env, provider, addon, app, attachmentName, creds, actor, requestId);
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 300);
+
+/** A provisioning that did not complete: the add-on is failed with what and why, its database (if made) dropped. */
+export async function failProvisioning(
+  db: Database,
+  env: Bindings,
+  addon: AddonRow,
+  app: AppRow,
+  actor: Pick<Actor, "accountId" | "email">,
+  what: string,
+  why: string,
+  provider: PostgresProvider | null,
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(addons)
+      .set({ state: "failed", error: `${what} (${why})`, updatedAt: new Date() })
+      .where(eq(addons.id, addon.id));
+    await emit(tx, { actor }, { type: "addon.failed", app, data: { name: addon.name, error: why } });
+  });
+  await provider?.destroy(addon.providerId!).catch(() => {});
+  await dispatchEvents(db, env, { appId: app.id });
+}
+
+/**
+ * Attaches a made database: the attachment, the app's config var with its URL (a release),
+ * the add-on `provisioned`. One destroyed meanwhile has its database dropped instead.
+ */
+export async function attachProvisioned(
+  db: Database,
+  env: Bindings,
+  provider: PostgresProvider,
+  addon: AddonRow,
+  app: AppRow,
+  attachmentName: string,
+  creds: DatabaseCredentials,
+  actor: Pick<Actor, "accountId" | "email">,
+  requestId: string | null,
+): Promise<void> {
   const url = databaseUrl(creds);
   let done = false;
   try {
@@ -433,7 +504,7 @@ export async function detachForeignAttachments(ctx: ServiceContext, app: AppRow,
 }
 
 /** The URL the add-on's attachments carry now (from its billing app's config). */
-async function currentUrl(db: Database, view: AddonView): Promise<string> {
+export async function currentUrl(db: Database, view: AddonView): Promise<string> {
   for (const a of view.attachments) {
     const config = await getConfigVars(db, a.app.id);
     for (const v of a.configVars) if (config[v]) return config[v]!;

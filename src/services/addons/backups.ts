@@ -2,7 +2,16 @@ import { and, asc, desc, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { signToken } from "../../auth/signing.ts";
 import type { Database } from "../../db/client.ts";
 import { isUuid } from "../../db/paging.ts";
-import { type AppRow, hosts, type PgBackupScheduleRow, pgBackupSchedules, type PgTransferRow, pgTransfers, type TransferLog } from "../../db/schema/index.ts";
+import {
+  accounts,
+  type AppRow,
+  hosts,
+  type PgBackupScheduleRow,
+  pgBackupSchedules,
+  type PgTransferRow,
+  pgTransfers,
+  type TransferLog,
+} from "../../db/schema/index.ts";
 import type { Bindings } from "../../env.ts";
 import { ApiError, invalidParams } from "../../errors.ts";
 import type { TransferResult, TransferSpec } from "../../protocol/transfer.ts";
@@ -11,7 +20,24 @@ import { chooseBuildHost } from "../builds/builds.ts";
 import { actingUser, type ServiceContext } from "../context.ts";
 import { sendCommand } from "../dynos/host-commands.ts";
 import { emit } from "../events/outbox.ts";
-import { type AddonView, addonCredentials, addonView, EXTENSION_RE, planOf, providerFor, provisioned, serverCall } from "./addons.ts";
+import {
+  type AddonView,
+  addonCredentials,
+  addonView,
+  attachProvisioned,
+  createAddon,
+  currentUrl,
+  EXTENSION_RE,
+  failProvisioning,
+  findAddon,
+  listAddonsForActor,
+  type NewAddon,
+  planOf,
+  providerFor,
+  provisioned,
+  serverCall,
+} from "./addons.ts";
+import { POSTGRES } from "./catalog.ts";
 import { addExtensions, type DatabaseCredentials } from "./providers/postgres.ts";
 
 /** How long a transfer may run before it counts as failed (the agent ends it then too). */
@@ -31,7 +57,8 @@ export function transferJson(t: PgTransferRow, apiHost: string, verbose = false)
     uuid: t.id,
     num: t.num,
     from_name: t.fromName,
-    from_type: backup ? "pg_dump" : "gof3r",
+    // A copy reads a database as a backup does (`c001`); a restore reads a backup.
+    from_type: t.kind === "restore" ? "gof3r" : "pg_dump",
     from_url: null,
     to_name: t.toName,
     to_type: backup ? "gof3r" : "pg_restore",
@@ -121,17 +148,17 @@ async function expireStale(db: Database, appId: string): Promise<void> {
  * with the database's own credentials. A transfer no host takes fails at once.
  */
 async function dispatch(
-  ctx: ServiceContext,
+  ctx: Pick<ServiceContext, "db" | "env">,
   transfer: PgTransferRow,
   view: AddonView,
   kind: TransferSpec["kind"],
   pgMajor: number,
-  database?: DatabaseCredentials,
+  dbs: { database?: DatabaseCredentials; source?: DatabaseCredentials } = {},
 ): Promise<PgTransferRow> {
   const fail = async (message: string) => (await endTransfer(ctx.db, transfer.id, { logs: [...transfer.logs, logLine(message)] })) ?? transfer;
   const host = await chooseBuildHost(ctx.db);
   if (!host) return fail("No host is available to run the transfer right now; try again shortly.");
-  const creds = database ?? (await addonCredentials(ctx.db, view));
+  const creds = dbs.database ?? (await addonCredentials(ctx.db, view));
   const [started] = await ctx.db
     .update(pgTransfers)
     .set({ hostId: host.id, startedAt: new Date(), updatedAt: new Date() })
@@ -143,6 +170,7 @@ async function dispatch(
     app_id: view.addon.appId,
     kind,
     database: creds,
+    ...(dbs.source ? { source: dbs.source } : {}),
     pg_major: pgMajor,
     timeout_s: TRANSFER_TIMEOUT_S,
     max_bytes: Math.min(MAX_DUMP_BYTES, Math.max(64, plan.storageMb * 2) * 1024 * 1024),
@@ -154,7 +182,7 @@ async function dispatch(
 }
 
 /** The server's size and major version of a database, for the transfer's figures and its tools. */
-async function measure(ctx: ServiceContext, view: AddonView): Promise<{ sizeBytes: number; major: number }> {
+async function measure(ctx: Pick<ServiceContext, "db" | "env">, view: AddonView): Promise<{ sizeBytes: number; major: number }> {
   const creds = await addonCredentials(ctx.db, view);
   const stats = await serverCall(() => providerFor(ctx.env).stats(provisioned(view), creds));
   const major = Number(/^(\d+)/.exec(stats.version)?.[1]);
@@ -188,9 +216,9 @@ async function startBackup(ctx: ServiceContext, view: AddonView, scheduled: bool
   return dispatch(ctx, transfer, view, "backup", major);
 }
 
-/** `b001`, `a002`, `r003`: the CLI's name of a transfer. */
+/** `b001`, `a002`, `r003`, `c004`: the CLI's name of a transfer. */
 export const backupName = (t: Pick<PgTransferRow, "kind" | "scheduled" | "num">) =>
-  `${t.kind === "restore" ? "r" : t.scheduled ? "a" : "b"}${String(t.num).padStart(3, "0")}`;
+  `${t.kind === "restore" ? "r" : t.kind === "copy" ? "c" : t.scheduled ? "a" : "b"}${String(t.num).padStart(3, "0")}`;
 
 /**
  * `pg:backups:restore`: a backup of this platform's (named by its `to_url`, of an app the
@@ -218,11 +246,7 @@ export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: s
   const wanted = [...new Set(extensions.map((e) => e.trim().toLowerCase()))].filter(Boolean);
   const bad = wanted.filter((e) => !EXTENSION_RE.test(e));
   if (bad.length) throw invalidParams(`Not an extension's name: ${bad.join(", ")}.`);
-  const [running] = await ctx.db
-    .select({ num: pgTransfers.num })
-    .from(pgTransfers)
-    .where(and(eq(pgTransfers.addonId, view.addon.id), eq(pgTransfers.kind, "restore"), isNull(pgTransfers.finishedAt)));
-  if (running) throw new ApiError("conflict", `A restore into ${view.addon.name} is running already (r${String(running.num).padStart(3, "0")}).`);
+  await requireNoRestore(ctx, view);
   const { major } = await measure(ctx, view);
   // Into a fresh database beside the add-on's: it takes the add-on's place only once the restore succeeded.
   const provider = providerFor(ctx.env);
@@ -247,7 +271,7 @@ export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: s
   await ctx.db.transaction((tx) =>
     emit(tx, ctx, { type: "addon.backup_restored", app: view.app, data: { name: view.addon.name, backup: backupName(backup) } }),
   );
-  const dispatched = await dispatch(ctx, transfer, view, "restore", major, creds);
+  const dispatched = await dispatch(ctx, transfer, view, "restore", major, { database: creds });
   if (dispatched.finishedAt) await provider.discardRestore(resource).catch(() => {});
   return dispatched;
 }
@@ -304,7 +328,7 @@ export async function cancelTransfer(ctx: ServiceContext, appIdOrName: string, n
   const now = new Date();
   const ended = await endTransfer(ctx.db, t.id, { canceledAt: now, logs: [...t.logs, logLine("Canceled")] });
   if (!ended) throw invalidParams(`${backupName(t)} has already finished.`);
-  if (t.kind === "restore") await discardStaging(ctx.db, ctx.env, t);
+  if (t.kind !== "backup" && !t.forkAddonId) await discardStaging(ctx.db, ctx.env, t);
   const [host] = t.hostId ? await ctx.db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(eq(hosts.id, t.hostId)) : [];
   if (host?.url) await sendCommand(ctx.env.COMMAND_SIGNING_KEY, host.id, host.url, { op: "cancel_transfer", transfer_id: t.id });
   return ended;
@@ -380,10 +404,11 @@ async function discardStaging(db: Database, env: Bindings, t: PgTransferRow): Pr
  */
 export async function finishTransfer(db: Database, env: Bindings, t: PgTransferRow, result: TransferResult): Promise<void> {
   const blobs = env.BLOBS;
-  let ok = result.succeeded && (t.kind === "restore" || !!t.blobKey);
+  let ok = result.succeeded && (t.kind !== "backup" || !!t.blobKey);
   let error = result.error ?? (result.succeeded ? "The host reported no dump." : "The transfer failed.");
   const view = t.addonId ? await addonView(db, t.addonId) : null;
-  if (t.kind === "restore" && !t.finishedAt) {
+  if (t.forkAddonId) return finishFork(db, env, t, result, view);
+  if (t.kind !== "backup" && !t.finishedAt) {
     if (ok && view?.addon.providerId) {
       try {
         await providerFor(env).finishRestore(view.addon.providerId);
@@ -398,7 +423,7 @@ export async function finishTransfer(db: Database, env: Bindings, t: PgTransferR
     ...t.logs,
     ...result.logs.map((l) => logLine(l.message, l.at)),
     ...(ok ? [] : [logLine(error)]),
-    ...(ok && t.kind === "restore" ? [logLine(`The restored database took the place of ${view?.addon.name ?? "the add-on's"}`)] : []),
+    ...(ok && t.kind !== "backup" ? [logLine(`The restored database took the place of ${view?.addon.name ?? "the add-on's"}`)] : []),
   ];
   const ended = await endTransfer(db, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
   if (!ended) {
@@ -542,4 +567,132 @@ export async function runScheduledBackups(ctx: ServiceContext, now: Date): Promi
     }
   }
   return out;
+}
+
+/**
+ * The database a `postgres://` URL names, among those the caller can reach (`pg:copy` sends
+ * URLs): its current URL must be the one given. Any other URL, of anywhere, names nothing:
+ * the platform connects to no database a tenant names by address.
+ */
+async function databaseByUrl(ctx: ServiceContext, url: string): Promise<AddonView | null> {
+  const actor = actingUser(ctx);
+  for (const view of await listAddonsForActor(ctx.db, actor)) {
+    if (view.addon.service !== POSTGRES.name || view.addon.state !== "provisioned") continue;
+    if ((await currentUrl(ctx.db, view).catch(() => null)) === url) return view;
+  }
+  return null;
+}
+
+/**
+ * `pg:copy SOURCE TARGET --confirm APP`: the source's `pg_dump` restored (on a host, as the
+ * target's restore role) into a fresh database that takes the target's place once it
+ * succeeded. Both must be databases of this platform the caller can reach, given by their
+ * current URLs, and the target the one the path names.
+ */
+export async function copyDatabase(
+  ctx: ServiceContext,
+  target: AddonView,
+  input: { from_name?: string; from_url: string; to_name?: string; to_url: string },
+): Promise<PgTransferRow> {
+  const resource = provisioned(target);
+  const [source, into] = [await databaseByUrl(ctx, input.from_url), await databaseByUrl(ctx, input.to_url)];
+  if (!source || !into) throw invalidParams("pg:copy copies only between this platform's databases that you can reach, named by their current URLs.");
+  if (into.addon.id !== target.addon.id) throw invalidParams(`pg:copy copies into ${target.addon.name}, the database it was asked of.`);
+  if (source.addon.id === target.addon.id) throw invalidParams("Cannot copy a database onto itself.");
+  await requireNoRestore(ctx, target);
+  const major = Math.max((await measure(ctx, source)).major, (await measure(ctx, target)).major);
+  const provider = providerFor(ctx.env);
+  const staging = await serverCall(async () => provider.prepareRestore(resource, planOf(target.addon), await addonCredentials(ctx.db, target)));
+  const transfer = await insertTransfer(ctx.db, {
+    appId: target.addon.appId,
+    kind: "copy",
+    addonId: target.addon.id,
+    fromName: (input.from_name ?? attachmentName(source)).slice(0, 255),
+    toName: (input.to_name ?? attachmentName(target)).slice(0, 255),
+    sourceBytes: (await measure(ctx, source)).sizeBytes,
+    accountId: actingUser(ctx).accountId,
+    logs: [logLine(`Copy of ${source.addon.name} into ${target.addon.name} requested`)],
+  });
+  await ctx.db.transaction((tx) =>
+    emit(tx, ctx, { type: "addon.copied", app: target.app, data: { name: target.addon.name, from: source.addon.name, copy: backupName(transfer) } }),
+  );
+  const dispatched = await dispatch(ctx, transfer, target, "copy", major, { database: staging, source: await addonCredentials(ctx.db, source) });
+  if (dispatched.finishedAt) await provider.discardRestore(resource).catch(() => {});
+  return dispatched;
+}
+
+/** One restore or copy into a database at a time (they share its fresh database). */
+async function requireNoRestore(ctx: Pick<ServiceContext, "db">, view: AddonView): Promise<void> {
+  const [running] = await ctx.db
+    .select({ kind: pgTransfers.kind, num: pgTransfers.num, scheduled: pgTransfers.scheduled })
+    .from(pgTransfers)
+    .where(and(eq(pgTransfers.addonId, view.addon.id), ne(pgTransfers.kind, "backup"), isNull(pgTransfers.finishedAt)));
+  if (running) throw new ApiError("conflict", `A restore into ${view.addon.name} is running already (${backupName(running)}).`);
+}
+
+/**
+ * The database `--fork REF` names: an attachment of the app (`DATABASE`, `DATABASE_URL`,
+ * `HEROKU_POSTGRESQL_RED_URL`), of another app the caller can reach (`APP::DATABASE`), or
+ * an add-on by name the caller can see.
+ */
+async function forkSource(ctx: ServiceContext, app: AppRow, ref: string): Promise<AddonView> {
+  const actor = actingUser(ctx);
+  const [appRef, name] = ref.includes("::") ? (ref.split("::", 2) as [string, string]) : [null, ref];
+  const where = appRef ? await findAppForActor(ctx.db, actor, appRef) : app;
+  const view = await findAddon(ctx.db, actor, name, where).catch(() => findAddon(ctx.db, actor, name));
+  if (view.addon.service !== POSTGRES.name || view.addon.state !== "provisioned")
+    throw invalidParams(`${view.addon.name} is not a provisioned database to fork.`);
+  return view;
+}
+
+/**
+ * `addons:create heroku-postgresql:PLAN -- --fork DATABASE`: a new database with the data of
+ * another as it is now. The add-on is `provisioning` until a host has copied the data into
+ * it (a `c001` copy in `pg:backups`), then attached as any new one; a copy that fails fails
+ * the add-on, with the reason, and drops its database.
+ */
+export async function createFork(ctx: ServiceContext, app: AppRow, input: NewAddon & { config: { fork: string } }) {
+  const from = await forkSource(ctx, app, input.config.fork);
+  const { major, sizeBytes } = await measure(ctx, from);
+  return createAddon(ctx, app, input, {
+    from,
+    fill: async (db, env, addon, creds, attachment, actor) => {
+      const source = await addonView(db, from.addon.id);
+      if (source?.addon.state !== "provisioned") throw new Error(`${from.addon.name} is gone`);
+      const view = (await addonView(db, addon.id))!;
+      const transfer = await insertTransfer(db, {
+        appId: addon.appId,
+        kind: "copy",
+        addonId: addon.id,
+        forkAddonId: addon.id,
+        fromName: attachmentName(source),
+        toName: attachment,
+        sourceBytes: sizeBytes,
+        accountId: actor.accountId,
+        logs: [logLine(`Fork of ${source.addon.name} into ${addon.name} requested`)],
+      });
+      const dispatched = await dispatch({ db, env }, transfer, view, "copy", major, { database: creds, source: await addonCredentials(db, source) });
+      if (dispatched.finishedAt) throw new Error(dispatched.logs.at(-1)?.message ?? "no host took the copy");
+    },
+  });
+}
+
+/**
+ * A fork's copy ended: the new add-on is attached with fresh credentials (the copy's are
+ * retired with its sessions), or failed with the reason and its database dropped.
+ */
+async function finishFork(db: Database, env: Bindings, t: PgTransferRow, result: TransferResult, view: AddonView | null): Promise<void> {
+  const ok = result.succeeded;
+  const logs = [...t.logs, ...result.logs.map((l) => logLine(l.message, l.at)), ...(ok ? [] : [logLine(result.error ?? "The copy failed.")])];
+  const ended = await endTransfer(db, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
+  if (!ended || !view || view.addon.state !== "provisioning") return;
+  const [account] = t.accountId ? await db.select({ accountId: accounts.id, email: accounts.email }).from(accounts).where(eq(accounts.id, t.accountId)) : [];
+  const actor = account ?? { accountId: view.app.ownerId, email: "" };
+  const provider = providerFor(env);
+  if (!ok) {
+    await failProvisioning(db, env, view.addon, view.app, actor, "its data could not be copied", result.error ?? "the copy failed", provider);
+    return;
+  }
+  const creds = await provider.rotate(view.addon.providerId!);
+  await attachProvisioned(db, env, provider, view.addon, view.app, t.toName, creds, actor, null);
 }

@@ -41,6 +41,8 @@ export interface EventData {
   "addon.backup_captured": { name: string; backup: string };
   /** A backup is being restored into a database (`pg:backups:restore`), replacing what it holds. */
   "addon.backup_restored": { name: string; backup: string };
+  /** Another database's data is being copied into a database (`pg:copy`), replacing what it holds. */
+  "addon.copied": { name: string; from: string; copy: string };
   /** Every session of a database's role ended (`pg:killall`). */
   "addon.sessions_ended": { name: string; sessions: number };
   "domain.added": { hostname: string };
@@ -185,6 +187,10 @@ export function effectsOf(e: RecordedEvent): Effects {
     case "addon.backup_restored": {
       const d = e.data as EventData["addon.backup_restored"];
       return { ...none, lines: [api(`Restore of ${d.backup} into ${d.name} by ${who}`)] };
+    }
+    case "addon.copied": {
+      const d = e.data as EventData["addon.copied"];
+      return { ...none, lines: [api(`Copy ${d.copy} of ${d.from} into ${d.name} by ${who}`)] };
     }
     case "addon.reset":
       return { ...none, lines: [api(`Reset ${(e.data as EventData["addon.reset"]).name} by ${who}`)] };
