@@ -283,7 +283,6 @@ export async function startAgent(config: AgentConfig): Promise<Agent> {
 
   const transfers = client
     ? new Transfers({
-        workDir: config.workDir,
         user: supervisor.user,
         sandboxes,
         hostRequest: (p) => client.hostRequest(p),

@@ -1,10 +1,8 @@
 import { execFile } from "node:child_process";
-import { createReadStream, createWriteStream } from "node:fs";
-import fs from "node:fs/promises";
 import path from "node:path";
-import { PassThrough, type Readable, Transform, type TransformCallback, type Writable } from "node:stream";
+import { PassThrough, type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { promisify } from "node:util";
-import { transferPath, type TransferResult, type TransferSpec } from "../protocol/transfer.ts";
+import { DUMP_PART_BYTES, transferPath, type TransferResult, type TransferSpec } from "../protocol/transfer.ts";
 import { abortReason, runStep } from "./builder/exec.ts";
 import { send } from "./builder/io.ts";
 import type { HostRequest } from "./control-plane.ts";
@@ -28,7 +26,6 @@ const KEPT_LINES = 1_000;
 
 /** How the agent runs Postgres transfers. */
 export interface TransfersOptions {
-  workDir: string;
   /** The base dyno user; each transfer runs as its app's own uid derived from it. */
   user: DynoUser | null;
   sandboxes: SandboxHost | null;
@@ -44,11 +41,12 @@ const REMEMBERED = 1_000;
 
 /**
  * The agent's Postgres transfers (PGBackups, src/protocol/transfer.ts). A backup runs
- * `pg_dump`, a restore `pg_restore`, and a copy one then the other, in a sandbox of the app's own uid that reaches
- * only what its dynos reach, connected with the database's own credentials. The dump passes
- * through a file of the agent's that the sandbox cannot see: pg_dump writes to its stdout,
- * pg_restore reads its stdin. Each transfer id runs at most once; cancelling or stopping
- * ends what runs and reports it failed.
+ * `pg_dump`, a restore `pg_restore`, and a copy one then the other, in a sandbox of the
+ * app's own uid that reaches only what its dynos reach, connected with the databases' own
+ * credentials. The dump streams through the agent and never touches a disk the sandbox
+ * sees: pg_dump writes to its stdout (uploaded in parts as it comes), pg_restore reads its
+ * stdin (the download, or a copy's pg_dump). Each transfer id runs at most once;
+ * cancelling or stopping ends what runs and reports it failed.
  */
 export class Transfers {
   private readonly known = new Set<string>();
@@ -94,14 +92,9 @@ export class Transfers {
     };
     const tooLarge = new AbortController();
     const signal = AbortSignal.any([cancel, tooLarge.signal, AbortSignal.timeout(spec.timeout_s * 1000)]);
-    const dir = path.join(this.o.workDir, "transfers", spec.id);
-    const dump = path.join(dir, "dump");
     let result: TransferResult;
     let sandbox: Sandbox | null = null;
     try {
-      await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
-      await fs.rm(dir, { recursive: true, force: true });
-      await fs.mkdir(dir, { mode: 0o700 });
       const bin = await this.o.pgClient(spec.pg_major);
       const user = appUser(this.o.user, spec.app_id);
       if (this.o.sandboxes && user) {
@@ -155,9 +148,11 @@ export class Transfers {
         return ignored ? Number(ignored[1]) : 0;
       };
       if (spec.kind === "backup") {
-        // Into a file first: the blob store takes an upload of a known length.
-        const size = await dumpFrom(spec.database, createWriteStream(dump, { mode: 0o600 }));
-        await (await send(at("/dump"), "PUT", { body: createReadStream(dump), size, type: "application/octet-stream", signal })).dump();
+        // Uploaded as it is written, in parts of one size (the blob store's multipart upload).
+        const parts = new PartUploader(DUMP_PART_BYTES, async (n, part) => {
+          await (await send(at(`/dump/parts/${n}`), "PUT", { body: part, size: part.length, type: "application/octet-stream", signal })).dump();
+        });
+        const size = await dumpFrom(spec.database, parts);
         result = { succeeded: true, logs, processed_bytes: size, warnings: 0, error: null };
       } else if (spec.kind === "restore") {
         // Restored as it downloads.
@@ -186,7 +181,6 @@ export class Transfers {
       result = { succeeded: false, logs, processed_bytes: 0, warnings: 0, error: error.slice(0, 2048) };
     } finally {
       await sandbox?.dispose().catch((err: Error) => this.log(`transfer ${spec.id}: removing its sandbox: ${err.message}`));
-      await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
     }
     const body = Buffer.from(JSON.stringify(result));
     await (await send(at("/result"), "POST", { body, size: body.length, type: "application/json" })).dump();
@@ -230,6 +224,50 @@ const lastLine = (logs: TransferResult["logs"]) => {
   const last = logs.at(-1)?.message;
   return last ? `: ${last}` : "";
 };
+
+/**
+ * Cuts what is written into parts of `partBytes` (the last shorter) and hands each to
+ * `upload` in order, one at a time: the writer waits while a part uploads.
+ */
+export class PartUploader extends Writable {
+  private chunks: Buffer[] = [];
+  private held = 0;
+  private n = 0;
+
+  constructor(
+    private readonly partBytes: number,
+    private readonly upload: (n: number, part: Buffer) => Promise<void>,
+  ) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    void this.sendFull().then(() => done(), done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    void this.sendFull()
+      .then(() => (this.held || this.n === 0 ? this.send(Buffer.concat(this.chunks, this.held)) : undefined))
+      .then(() => done(), done);
+  }
+
+  /** Sends every whole part held; what is left over stays for the next. */
+  private async sendFull(): Promise<void> {
+    while (this.held >= this.partBytes) {
+      const all = Buffer.concat(this.chunks, this.held);
+      const rest = all.subarray(this.partBytes);
+      this.chunks = rest.length ? [rest] : [];
+      this.held = rest.length;
+      await this.send(all.subarray(0, this.partBytes));
+    }
+  }
+
+  private send(part: Buffer): Promise<void> {
+    return this.upload(++this.n, part);
+  }
+}
 
 /** Counts the bytes that pass. */
 class Counter extends Transform {

@@ -7,8 +7,11 @@ import { z } from "zod";
  * credentials (never a superuser's), and moves the dump through these calls, each with
  * `Authorization: Bearer <host secret>`:
  *
- *   PUT  /internal/hosts/transfers/:id/dump     a backup's dump (pg_dump's custom format),
- *                                               with Content-Length → 204
+ *   PUT  /internal/hosts/transfers/:id/dump/parts/:n
+ *                                               part n (from 1, in order) of a backup's dump
+ *                                               (pg_dump's custom format) as pg_dump writes
+ *                                               it: DUMP_PART_BYTES each but the last, with
+ *                                               Content-Length → 204
  *   GET  /internal/hosts/transfers/:id/dump     a restore's dump (its backup's) → the bytes
  *   POST /internal/hosts/transfers/:id/result   TransferResult → 204
  */
@@ -52,6 +55,9 @@ export const TRANSFER_RESULT = z.object({
   error: z.string().max(2048).nullable(),
 });
 export type TransferResult = z.infer<typeof TRANSFER_RESULT>;
+
+/** The size of each part of a backup's upload but the last (the blob store's multipart parts are all of one size). */
+export const DUMP_PART_BYTES = 16 * 1024 * 1024;
 
 /** The concrete path of one of a transfer's calls, `suffix` being `/dump` or `/result`. */
 export const transferPath = (transferId: string, suffix: string) => `/internal/hosts/transfers/${encodeURIComponent(transferId)}${suffix}`;

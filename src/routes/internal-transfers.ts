@@ -7,7 +7,7 @@ import { limitBody } from "../middleware/body.ts";
 import { database } from "../middleware/database.ts";
 import { CONTROL_PLANE_PATHS } from "../protocol/host.ts";
 import { TRANSFER_RESULT } from "../protocol/transfer.ts";
-import { assignedTransfer, finishTransfer, restoreDump, storeBackupDump } from "../services/addons/backups.ts";
+import { assignedTransfer, finishTransfer, restoreDump, storeDumpPart } from "../services/addons/backups.ts";
 import { hostAuth, type HostEnv } from "./internal-hosts.ts";
 
 type TransferEnv = HostEnv & { Variables: HostEnv["Variables"] & { transfer: PgTransferRow } };
@@ -27,10 +27,12 @@ const limitJson = limitBody(10 * 1024 * 1024, "Request body too large.");
  */
 export const internalTransfersRoutes = new Hono<TransferEnv>()
   .use(`${CONTROL_PLANE_PATHS.transfer}/*`, database, hostAuth, assigned)
-  .put(`${CONTROL_PLANE_PATHS.transfer}/dump`, async (c) => {
+  .put(`${CONTROL_PLANE_PATHS.transfer}/dump/parts/:n`, async (c) => {
     const length = Number(c.req.header("Content-Length"));
     if (!Number.isInteger(length) || length <= 0) throw new ApiError("bad_request", "A Content-Length is required.");
-    await storeBackupDump(c.var.db, c.env.BLOBS, c.var.transfer, c.req.raw.body!, length);
+    const n = Number(c.req.param("n"));
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new ApiError("bad_request", "Parts are numbered from 1 to 10000.");
+    await storeDumpPart(c.var.db, c.env.BLOBS, c.var.transfer, n, c.req.raw.body!, length);
     return c.body(null, 204);
   })
   .get(`${CONTROL_PLANE_PATHS.transfer}/dump`, async (c) => {

@@ -324,6 +324,9 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     app.on("error", (err) => (ended = err));
     await app.connect();
     await provider.finishRestore(resource);
+    await provider.dropReplaced(resource);
+    const left = await query<{ datname: string }>(platform().addonDatabaseUrl, `select datname from pg_database where datname like '${resource}\\_%'`);
+    expect(left).toEqual([]);
     await vi.waitFor(() => expect(ended).toBeDefined(), { timeout: 5_000 });
     await app.end().catch(() => {});
     expect(await query(url, "select v from restored")).toEqual([{ v: "from the backup" }]);

@@ -49,6 +49,9 @@ export const pgTransfers = pgTable(
     /** The host running it. */
     hostId: uuid("host_id").references(() => hosts.id, { onDelete: "set null" }),
     blobKey: text("blob_key"),
+    /** A backup's dump while it uploads: the blob store's multipart upload and the parts stored so far. */
+    uploadId: text("upload_id"),
+    uploadedParts: jsonb("uploaded_parts").$type<{ partNumber: number; etag: string }[]>().notNull().default([]),
     /** The database's size when the transfer started. */
     sourceBytes: bigint("source_bytes", { mode: "number" }),
     /** The dump's size. */

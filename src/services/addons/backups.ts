@@ -14,7 +14,7 @@ import {
 } from "../../db/schema/index.ts";
 import type { Bindings } from "../../env.ts";
 import { ApiError, invalidParams } from "../../errors.ts";
-import type { TransferResult, TransferSpec } from "../../protocol/transfer.ts";
+import { DUMP_PART_BYTES, type TransferResult, type TransferSpec } from "../../protocol/transfer.ts";
 import { findAppForActor } from "../apps/apps.ts";
 import { chooseBuildHost } from "../builds/builds.ts";
 import { actingUser, type ServiceContext } from "../context.ts";
@@ -329,6 +329,7 @@ export async function cancelTransfer(ctx: ServiceContext, appIdOrName: string, n
   const ended = await endTransfer(ctx.db, t.id, { canceledAt: now, logs: [...t.logs, logLine("Canceled")] });
   if (!ended) throw invalidParams(`${backupName(t)} has already finished.`);
   if (t.kind !== "backup" && !t.forkAddonId) await discardStaging(ctx.db, ctx.env, t);
+  if (t.kind === "backup") await abortDump(ctx.env.BLOBS, t);
   const [host] = t.hostId ? await ctx.db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(eq(hosts.id, t.hostId)) : [];
   if (host?.url) await sendCommand(ctx.env.COMMAND_SIGNING_KEY, host.id, host.url, { op: "cancel_transfer", transfer_id: t.id });
   return ended;
@@ -368,15 +369,51 @@ export async function assignedTransfer(db: Database, id: string, hostId: string)
 /** The blob key of a backup's dump. */
 const dumpKey = (t: PgTransferRow) => `backups/${t.appId}/${t.id}.dump`;
 
-/** Stores a running backup's dump (the host's upload), streamed into the blob store. */
-export async function storeBackupDump(db: Database, blobs: R2Bucket, t: PgTransferRow, body: ReadableStream<Uint8Array>, length: number): Promise<void> {
+/**
+ * Stores part `n` (from 1, in order) of a running backup's dump, streamed into the blob
+ * store's multipart upload as pg_dump writes it; the result (finishTransfer) completes it.
+ */
+export async function storeDumpPart(
+  db: Database,
+  blobs: R2Bucket,
+  t: PgTransferRow,
+  n: number,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+): Promise<void> {
   if (t.kind !== "backup" || t.finishedAt) throw new ApiError("conflict", "This transfer takes no dump now.");
-  if (length > MAX_DUMP_BYTES) throw new ApiError("payload_too_large", `A dump may be at most ${MAX_DUMP_BYTES} bytes.`);
-  await blobs.put(dumpKey(t), body.pipeThrough(new FixedLengthStream(length)), { httpMetadata: { contentType: "application/octet-stream" } });
+  if (n !== t.uploadedParts.length + 1) throw new ApiError("conflict", `Part ${t.uploadedParts.length + 1} comes next.`);
+  if (length > DUMP_PART_BYTES || (n - 1) * DUMP_PART_BYTES + length > MAX_DUMP_BYTES) throw new ApiError("payload_too_large", "The part is too large.");
+  const upload = t.uploadId ? blobs.resumeMultipartUpload(dumpKey(t), t.uploadId) : await blobs.createMultipartUpload(dumpKey(t));
+  const part = await upload.uploadPart(n, body.pipeThrough(new FixedLengthStream(length)));
   await db
     .update(pgTransfers)
-    .set({ blobKey: dumpKey(t), updatedAt: new Date() })
+    .set({
+      uploadId: upload.uploadId,
+      uploadedParts: sql`${pgTransfers.uploadedParts} || ${JSON.stringify([{ partNumber: part.partNumber, etag: part.etag }])}::jsonb`,
+      updatedAt: new Date(),
+    })
     .where(eq(pgTransfers.id, t.id));
+}
+
+/** Completes a backup's upload (its dump is then stored whole), or throws why it could not. */
+async function completeDump(db: Database, blobs: R2Bucket, t: PgTransferRow): Promise<void> {
+  if (!t.uploadId || !t.uploadedParts.length) throw new Error("The host uploaded no dump.");
+  await blobs.resumeMultipartUpload(dumpKey(t), t.uploadId).complete(t.uploadedParts);
+  await db
+    .update(pgTransfers)
+    .set({ blobKey: dumpKey(t), uploadId: null, updatedAt: new Date() })
+    .where(eq(pgTransfers.id, t.id));
+  t.blobKey = dumpKey(t);
+}
+
+/** Gives up a backup's unfinished upload (the parts stored so far are deleted). */
+async function abortDump(blobs: R2Bucket, t: PgTransferRow): Promise<void> {
+  if (t.uploadId)
+    await blobs
+      .resumeMultipartUpload(dumpKey(t), t.uploadId)
+      .abort()
+      .catch(() => {});
 }
 
 /** A running restore's dump (its backup's), for its host. */
@@ -404,8 +441,19 @@ async function discardStaging(db: Database, env: Bindings, t: PgTransferRow): Pr
  */
 export async function finishTransfer(db: Database, env: Bindings, t: PgTransferRow, result: TransferResult): Promise<void> {
   const blobs = env.BLOBS;
-  let ok = result.succeeded && (t.kind !== "backup" || !!t.blobKey);
-  let error = result.error ?? (result.succeeded ? "The host reported no dump." : "The transfer failed.");
+  let ok = result.succeeded;
+  let error = result.error ?? "The transfer failed.";
+  if (t.kind === "backup" && !t.finishedAt) {
+    if (ok) {
+      try {
+        await completeDump(db, blobs, t);
+      } catch (err) {
+        ok = false;
+        error = `The dump could not be stored: ${(err as Error).message}`;
+      }
+    }
+    if (!ok) await abortDump(blobs, t);
+  }
   const view = t.addonId ? await addonView(db, t.addonId) : null;
   if (t.forkAddonId) return finishFork(db, env, t, result, view);
   if (t.kind !== "backup" && !t.finishedAt) {
@@ -426,6 +474,12 @@ export async function finishTransfer(db: Database, env: Bindings, t: PgTransferR
     ...(ok && t.kind !== "backup" ? [logLine(`The restored database took the place of ${view?.addon.name ?? "the add-on's"}`)] : []),
   ];
   const ended = await endTransfer(db, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
+  // The database a restore replaced goes once the restore has been answered for.
+  if (ok && t.kind !== "backup" && view?.addon.providerId) {
+    await providerFor(env)
+      .dropReplaced?.(view.addon.providerId)
+      .catch((err: Error) => console.error(JSON.stringify({ transfer: t.id, drop_replaced_failed: err.message })));
+  }
   if (!ended) {
     if (t.kind === "backup" && t.blobKey && !t.succeeded) await blobs.delete(t.blobKey);
     return;

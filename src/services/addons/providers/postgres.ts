@@ -64,6 +64,8 @@ export interface PostgresProvider {
   finishRestore(resource: string): Promise<void>;
   /** A failed or cancelled restore's database is dropped; the add-on's own is as it was. */
   discardRestore(resource: string): Promise<void>;
+  /** Drops the database a finished restore replaced, where `finishRestore` left it (out of the restore's own time). */
+  dropReplaced?(resource: string): Promise<void>;
   /** What `pg:info` shows; `creds` are the app's own (a provider without a superuser connects with them). */
   stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats>;
   /**
@@ -301,6 +303,10 @@ export class AdminUrlProvider implements PostgresProvider {
     await this.admin(async (c) => {
       await this.terminateSessions(c, resource);
       await c.query(`drop database if exists ${name} with (force)`);
+      // What a restore left behind: its fresh database and role, the database it replaced.
+      await c.query(`drop database if exists ${ident(restoreStaging(resource))} with (force)`);
+      await c.query(`drop role if exists ${ident(restoreStaging(resource))}`);
+      await c.query(`drop database if exists ${ident(`${resource}_replaced`)} with (force)`);
       await c.query(`drop role if exists ${name}`);
       await c.query(`drop role if exists ${ident(lockRole(resource))}`);
     });
@@ -368,12 +374,16 @@ export class AdminUrlProvider implements PostgresProvider {
         throw err;
       }
       await c.query(`alter database ${staging} rename to ${name}`);
-      await c.query(`drop database ${old} with (force)`);
       await c.query(`drop role ${staging}`);
       // A database that was over its storage was the lock role's: the restored one is the tenant's.
       await c.query(`drop role if exists ${ident(lockRole(resource))}`);
       await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
     });
+  }
+
+  async dropReplaced(resource: string): Promise<void> {
+    const old = ident(`${resource}_replaced`);
+    await this.admin((c) => c.query(`drop database if exists ${old} with (force)`));
   }
 
   async discardRestore(resource: string): Promise<void> {
