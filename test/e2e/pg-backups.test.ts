@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { eq } from "drizzle-orm";
@@ -165,6 +165,30 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     expect(await query<{ n: string }>(url, "select count(*) as n from orders")).toEqual(before);
     const transfers = await api(`/client/v11/apps/${app.name}/transfers`, { token: user.token });
     expect(transfers.body.map((t: { num: number }) => t.num)).toEqual([1, 2]);
+  });
+
+  it("a restore of a damaged archive fails, says why, and leaves the database as it was", async () => {
+    // b001's dump, found on the local blob store's disk by its bytes, cut in half.
+    const signed = (await cli(["pg:backups:url", "b001"])).stdout.trim();
+    const dump = Buffer.from(await (await fetch(signed, { dispatcher: tlsAgent() })).arrayBuffer());
+    const stored = readdirSync(path.join(platform().home, "worker", "v3", "r2"), { recursive: true, withFileTypes: true })
+      .filter((f) => f.isFile() && f.parentPath.endsWith("blobs"))
+      .map((f) => path.join(f.parentPath, f.name))
+      .filter((file) => statSync(file).size === dump.length && readFileSync(file).equals(dump));
+    expect(stored.length).toBe(1);
+    writeFileSync(stored[0]!, dump.subarray(0, Math.floor(dump.length / 2)));
+    try {
+      await query(url, "delete from orders where id > 10");
+      const failed = await cli(["pg:backups:restore", "b001", "DATABASE_URL", "--confirm", app.name]);
+      expect(failed.code).not.toBe(0);
+      expect(failed.stderr).toContain("An error occurred and the backup did not finish");
+      expect(failed.stderr).toMatch(/pg_restore/);
+      expect(await query(url, "select count(*)::int as n from orders")).toEqual([{ n: 10 }]);
+      // The fresh database it was restoring into is gone.
+      expect(await query(url, "select count(*)::int as n from pg_database where datname like '%\\_restore'")).toEqual([{ n: 0 }]);
+    } finally {
+      writeFileSync(stored[0]!, dump);
+    }
   });
 
   it("pg:backups:delete removes the backup: it leaves the list, and its signed URL downloads nothing any more", async () => {
