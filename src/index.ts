@@ -6,7 +6,7 @@ import { deliverDue } from "./services/webhooks/webhooks.ts";
 import { pruneEvents } from "./services/events/outbox.ts";
 import { purgeLoginRecords } from "./cron/purge-login-records.ts";
 import { enforceAddonStorage } from "./cron/enforce-addon-storage.ts";
-import { runScheduledBackups } from "./services/addons/backups.ts";
+import { expireStaleTransfers, runScheduledBackups } from "./services/addons/backups.ts";
 import { sleepIdleAppsJob } from "./cron/sleep-idle-apps.ts";
 import type { Bindings } from "./env.ts";
 import { platformContext, withDb } from "./services/context.ts";
@@ -57,8 +57,9 @@ export default {
         "sleep-idle-apps": () => sleepIdleAppsJob(run, now),
         "keep-alive": () => keepAliveJob({ db, env, route, after: (w) => run.after(w) }, now),
         "enforce-addon-storage": () => enforceAddonStorage(db, env),
-        // Daily Postgres backups whose hour has come in their time zone.
+        // Daily Postgres backups whose hour has come in their time zone; transfers whose host never reported back.
         "scheduled-backups": () => runScheduledBackups(run, now),
+        "expire-transfers": () => expireStaleTransfers(db, env, now),
       };
       for (const [name, job] of Object.entries(jobs)) {
         try {

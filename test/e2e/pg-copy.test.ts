@@ -1,7 +1,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { api } from "../support/api.ts";
-import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { randomBytes } from "node:crypto";
+import { addons, pgTransfers } from "../../src/db/schema/index.ts";
+import { api, fireCron } from "../support/api.ts";
+import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { ensurePgClient, PG_CLIENT_TIMEOUT_MS } from "../support/pg-client.ts";
 import { wholeLog } from "../support/log-app.ts";
@@ -117,5 +119,43 @@ describe("heroku addons:create --fork and pg:copy", { timeout: 240_000 }, () => 
     const rollback = await create([], ["--rollback", "DATABASE_URL"]);
     expect(rollback.code).not.toBe(0);
     expect(rollback.stderr).toContain('heroku-postgresql takes no provisioning option "rollback"');
+  });
+
+  it("a fork whose host never reports back fails, with the reason, on the scheduled run", async () => {
+    // As a host that died in the middle of a fork's copy an hour and more ago leaves it.
+    const database = await db();
+    const [addon] = await database
+      .insert(addons)
+      .values({
+        appId: app.id,
+        name: `postgresql-stalled-${Date.now() % 100000}`,
+        service: "heroku-postgresql",
+        plan: "heroku-postgresql:essential-0",
+        color: "TEAL",
+        state: "provisioning",
+        providerId: `addon_${randomBytes(10).toString("hex")}`,
+      })
+      .returning();
+    const [transfer] = await database
+      .insert(pgTransfers)
+      .values({
+        appId: app.id,
+        num: 900,
+        kind: "copy",
+        addonId: addon!.id,
+        forkAddonId: addon!.id,
+        fromName: "DATABASE",
+        toName: "HEROKU_POSTGRESQL_TEAL",
+        startedAt: new Date(Date.now() - 2 * 3600_000),
+        createdAt: new Date(Date.now() - 2 * 3600_000),
+      })
+      .returning();
+    await fireCron();
+    const t = await api(`/client/v11/apps/${app.name}/transfers/${transfer!.id}?verbose=true`, { token: user.token });
+    expect(t.body).toMatchObject({ succeeded: false, finished_at: expect.any(String) });
+    expect(t.body.logs.at(-1).message).toContain("did not report back in time");
+    const info = await api(`/apps/${app.name}/addons/${addon!.name}`, { token: user.token });
+    expect(info.body.state).toBe("deprovisioned");
+    expect(info.body.provision_message).toContain("its data could not be copied (The transfer did not report back in time");
   });
 });

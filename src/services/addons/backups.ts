@@ -131,16 +131,28 @@ async function endTransfer(db: Database, id: string, set: Partial<typeof pgTrans
 }
 
 /** Fails what ran past its time limit without a report (its host died): a poll of it ends. */
-async function expireStale(db: Database, appId: string): Promise<void> {
-  const deadline = new Date(Date.now() - (TRANSFER_TIMEOUT_S + 60) * 1000);
-  await db
-    .update(pgTransfers)
-    .set({
-      finishedAt: new Date(),
-      updatedAt: new Date(),
-      logs: sql`${pgTransfers.logs} || ${JSON.stringify([logLine("The transfer did not report back in time.")])}::jsonb`,
-    })
-    .where(and(eq(pgTransfers.appId, appId), isNull(pgTransfers.finishedAt), lt(pgTransfers.createdAt, deadline)));
+async function expireStale(db: Database, env: Bindings, appId?: string, now = new Date()): Promise<number> {
+  const deadline = new Date(now.getTime() - (TRANSFER_TIMEOUT_S + 60) * 1000);
+  const stale = await db
+    .select()
+    .from(pgTransfers)
+    .where(and(appId ? eq(pgTransfers.appId, appId) : undefined, isNull(pgTransfers.finishedAt), lt(pgTransfers.createdAt, deadline)))
+    .limit(500);
+  // Ended as a host's failed report ends them: an upload given up, a fresh database dropped, a fork's add-on failed.
+  const lost: TransferResult = {
+    succeeded: false,
+    logs: [],
+    processed_bytes: 0,
+    warnings: 0,
+    error: "The transfer did not report back in time: its host may have stopped.",
+  };
+  for (const t of stale) await finishTransfer(db, env, t, lost);
+  return stale.length;
+}
+
+/** The scheduled run's sweep of transfers whose host never reported back (a poll of one ends, a fork's add-on fails). */
+export async function expireStaleTransfers(db: Database, env: Bindings, now: Date): Promise<{ expired: number }> {
+  return { expired: await expireStale(db, env, undefined, now) };
 }
 
 /**
@@ -279,7 +291,7 @@ export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: s
 /** The app a `/client/v11/apps/{app}` path names, if the caller can reach it. */
 async function transfersApp(ctx: ServiceContext, idOrName: string): Promise<AppRow> {
   const app = await findAppForActor(ctx.db, actingUser(ctx), idOrName);
-  await expireStale(ctx.db, app.id);
+  await expireStale(ctx.db, ctx.env, app.id);
   return app;
 }
 
