@@ -123,6 +123,8 @@ export async function createSupervisor(o: SupervisorOptions): Promise<Supervisor
 export class Supervisor {
   private readonly slots = new Map<string, Slot>();
   private readonly stopped = new Map<string, ObservedDyno>();
+  /** Which crash each report of one told of (acknowledge clears that one alone). */
+  private readonly reportedCrashes = new WeakMap<ObservedDyno, { exitCode: number | null }>();
   private readonly ports = new Set<number>();
   /** Every instance not yet cleaned up, including retiring ones no slot points at any more. */
   private readonly live = new Set<Instance>();
@@ -342,14 +344,16 @@ export class Supervisor {
       } else {
         const proc = serving?.proc;
         const crash = slot.unreportedCrash;
-        out.push({
+        const report: ObservedDyno = {
           id: slot.dyno.id,
           instance: slot.dyno.instance,
           state: crash ? "crashed" : slot.state,
           port: crash ? null : (proc?.port ?? null),
           address: crash ? null : (proc?.address ?? null),
           exit_code: crash ? crash.exitCode : slot.exitCode,
-        });
+        };
+        if (crash) this.reportedCrashes.set(report, crash);
+        out.push(report);
       }
     }
     return out;
@@ -398,7 +402,8 @@ export class Supervisor {
     for (const r of reported) {
       if (r.state === "down" && this.stopped.get(r.id) === r) this.stopped.delete(r.id);
       const slot = r.state === "crashed" ? this.slots.get(r.id) : undefined;
-      if (slot?.unreportedCrash && slot.dyno.instance === r.instance) {
+      // Only the crash this report told of: one that came since waits for the next report.
+      if (slot?.unreportedCrash && slot.unreportedCrash === this.reportedCrashes.get(r)) {
         slot.unreportedCrash = undefined;
         movedOn ||= slot.state !== "crashed";
       }

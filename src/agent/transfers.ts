@@ -91,7 +91,12 @@ export class Transfers {
       if (logs.length > KEPT_LINES) logs.shift();
     };
     const tooLarge = new AbortController();
-    const signal = AbortSignal.any([cancel, tooLarge.signal, AbortSignal.timeout(spec.timeout_s * 1000)]);
+    // A step that failed (an upload refused, pg_restore ended) ends the others: none waits on a reader or writer that is gone.
+    const broken = new AbortController();
+    const breakOff = (err: unknown) => {
+      if (!broken.signal.aborted) broken.abort(err instanceof Error ? err : new Error(String(err)));
+    };
+    const signal = AbortSignal.any([cancel, tooLarge.signal, broken.signal, AbortSignal.timeout(spec.timeout_s * 1000)]);
     let result: TransferResult;
     let sandbox: Sandbox | null = null;
     try {
@@ -120,6 +125,7 @@ export class Transfers {
         line(`pg_dump of ${db.database} started`);
         const limit = new SizeLimit(spec.max_bytes, () => tooLarge.abort(new Error(`The dump is larger than its plan allows (${spec.max_bytes} bytes).`)));
         const written = new Promise<void>((resolve, reject) => out.on("close", resolve).on("finish", resolve).on("error", reject));
+        written.catch(breakOff);
         limit.pipe(out);
         const args = [
           "--format=custom",
@@ -169,9 +175,13 @@ export class Transfers {
         const [size, warnings] = await Promise.all([
           dumpFrom(spec.source, pipe).catch((err: Error) => {
             pipe.destroy(err);
+            breakOff(err);
             throw err;
           }),
-          restoreInto(spec.database, pipe),
+          restoreInto(spec.database, pipe).catch((err: Error) => {
+            breakOff(err);
+            throw err;
+          }),
         ]);
         result = { succeeded: true, logs, processed_bytes: size, warnings, error: null };
       }

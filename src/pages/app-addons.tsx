@@ -338,7 +338,7 @@ export const addonsPages = new Hono<DashboardEnv>()
     const { app, session } = found;
     const view = await findAddon(c.var.db, session.actor, c.req.param("addon"), app);
     if (view.addon.appId !== app.id || view.addon.state !== "provisioned") throw new ApiError("not_found", "Couldn't find that database.", "addon");
-    const creds = await addonCredentials(c.var.db, view);
+    const creds = await addonCredentials(c.var.db, view, c.env);
     const stats = await postgresProvider(c.env)
       ?.stats(view.addon.providerId!, creds)
       .catch(() => null);

@@ -90,7 +90,7 @@ export const dataRoutes = new Hono<AppEnv>()
     const provider = postgresProvider(c.env);
     if (!provider) throw new ApiError("unavailable", "This platform offers no heroku-postgresql add-ons.");
     const plan = PLANS.find((p) => p.name === view.addon.plan)!;
-    const creds = await addonCredentials(c.var.db, view);
+    const creds = await addonCredentials(c.var.db, view, c.env);
     const stats = await provider.stats(view.addon.providerId!, creds);
     const limitBytes = plan.storageMb * 1024 * 1024;
     return c.json({
@@ -114,12 +114,12 @@ export const dataRoutes = new Hono<AppEnv>()
   })
   .get("/postgres/v0/databases/:addon/credentials", async (c) => {
     const view = await databaseOf(c);
-    return c.json([credentialJson(await addonCredentials(c.var.db, view), 0, false)]);
+    return c.json([credentialJson(await addonCredentials(c.var.db, view, c.env), 0, false)]);
   })
   .get("/postgres/v0/databases/:addon/credentials/:credential", async (c) => {
     const view = await databaseOf(c);
     if (c.req.param("credential") !== "default") throw new ApiError("not_found", "This database has only the default credential.", "credential");
-    return c.json(credentialJson(await addonCredentials(c.var.db, view), 0, true));
+    return c.json(credentialJson(await addonCredentials(c.var.db, view, c.env), 0, true));
   })
   .post("/postgres/v0/databases/:addon/credentials/:credential/credentials_rotation", async (c) => {
     const view = await databaseOf(c);

@@ -134,7 +134,7 @@ describe("supervisor", () => {
 
   it("replaces a web dyno without a moment where it does not answer", async () => {
     // The old instance outlives the switch by the handoff (long here, so a busy machine still sees it).
-    const { sup, lines } = await supervisor({ handoffMs: 3_000 });
+    const { sup, lines } = await supervisor({ handoffMs: 6_000 });
     const v1 = desiredDyno({ env: { VERSION: "1" } });
     sup.ensure(v1);
     const old = await up(sup, v1);

@@ -113,6 +113,8 @@ describe("heroku-postgresql on Neon's API", () => {
       expect(neon.calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual([
         `/projects/${neon.projectId}/branches/${neon.branchId}/databases/${role}`,
         `/projects/${neon.projectId}/branches/${neon.branchId}/databases/${role}`,
+        `/projects/${neon.projectId}/branches/${neon.branchId}/databases/${role}_restore`,
+        `/projects/${neon.projectId}/branches/${neon.branchId}/databases/${role}_replaced`,
         `/projects/${neon.projectId}/branches/${neon.branchId}/roles/${role}`,
       ]);
       const gone = await query(
@@ -151,10 +153,13 @@ describe("heroku-postgresql on Neon's API", () => {
       await asRestore(done.database, "create table restored (v text); insert into restored values ('from the backup')");
       await provider.finishRestore(resource);
       const path = `/projects/${neon.projectId}/branches/${neon.branchId}/databases`;
-      expect(neon.calls.slice(-2).map((c) => [c.method, c.path, c.body])).toEqual([
-        ["DELETE", `${path}/${resource}`, undefined],
+      expect(neon.calls.slice(-3).map((c) => [c.method, c.path, c.body])).toEqual([
+        ["DELETE", `${path}/${resource}_replaced`, undefined],
+        ["PATCH", `${path}/${resource}`, { database: { name: `${resource}_replaced` } }],
         ["PATCH", `${path}/${resource}_restore`, { database: { name: resource } }],
       ]);
+      await provider.dropReplaced(resource);
+      expect(neon.calls.at(-1)).toMatchObject({ method: "DELETE", path: `${path}/${resource}_replaced` });
       expect((await query(tenant, "select v from restored")).rows).toEqual([{ v: "from the backup" }]);
       await expect(query(tenant, "select v from kept")).rejects.toThrow(/does not exist/);
     } finally {

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { addons } from "./addons.ts";
 import { apps } from "./apps.ts";
@@ -66,7 +67,12 @@ export const pgTransfers = pgTable(
     deletedAt: at("deleted_at"),
     ...timestamps,
   },
-  (t) => [uniqueIndex("pg_transfers_app_num_key").on(t.appId, t.num), index("pg_transfers_addon_idx").on(t.addonId)],
+  (t) => [
+    uniqueIndex("pg_transfers_app_num_key").on(t.appId, t.num),
+    index("pg_transfers_addon_idx").on(t.addonId),
+    // One restore or copy into a database at a time: they share its fresh database.
+    uniqueIndex("pg_transfers_one_restore_key").on(t.addonId).where(sql`${t.kind} <> 'backup' and ${t.finishedAt} is null`),
+  ],
 );
 
 export type PgTransferRow = typeof pgTransfers.$inferSelect;

@@ -6,7 +6,7 @@ import type { Actor, Bindings } from "../../env.ts";
 import { ApiError, invalidParams } from "../../errors.ts";
 import { isUuid } from "../../db/paging.ts";
 import { type AddonPlan, PLANS, POSTGRES, resolvePlan } from "./catalog.ts";
-import { databaseUrl, type DatabaseCredentials, postgresProvider, type PostgresProvider } from "./providers/postgres.ts";
+import { databaseUrl, type DatabaseCredentials, postgresProvider, type PostgresProvider, type ProviderEnv } from "./providers/postgres.ts";
 import { reachableBy } from "../access/app-access.ts";
 import { changeConfigIn, getConfigVars } from "../apps/config-vars.ts";
 import { actingUser, type ServiceContext, withDb } from "../context.ts";
@@ -98,7 +98,7 @@ export async function serverCall<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** The provider of a service; refused when the platform is not configured to offer it. */
-export function providerFor(env: Bindings): PostgresProvider {
+export function providerFor(env: ProviderEnv): PostgresProvider {
   const provider = postgresProvider(env);
   if (!provider) throw new ApiError("unavailable", "This platform offers no heroku-postgresql add-ons: its operator has not set ADDON_POSTGRES_ADMIN_URL.");
   return provider;
@@ -544,7 +544,7 @@ export async function rotateCredentials(ctx: ServiceContext, view: AddonView): P
 export async function endDatabaseSessions(ctx: ServiceContext, view: AddonView): Promise<number> {
   actingUser(ctx);
   const resource = provisioned(view);
-  const creds = await addonCredentials(ctx.db, view);
+  const creds = await addonCredentials(ctx.db, view, ctx.env);
   const ended = await serverCall(() => providerFor(ctx.env).endSessions(resource, creds));
   await ctx.db.transaction((tx) => emit(tx, ctx, { type: "addon.sessions_ended", app: view.app, data: { name: view.addon.name, sessions: ended } }));
   return ended;
@@ -564,7 +564,7 @@ export async function resetDatabase(ctx: ServiceContext, view: AddonView, extens
   const bad = wanted.filter((e) => !EXTENSION_RE.test(e));
   if (bad.length > 0) throw invalidParams(`Not an extension's name: ${bad.join(", ")}.`);
   if (wanted.length > 20) throw invalidParams("At most 20 extensions can be made with a reset.");
-  const creds = await addonCredentials(ctx.db, view);
+  const creds = await addonCredentials(ctx.db, view, ctx.env);
   await serverCall(() => providerFor(ctx.env).reset(resource, planOf(view.addon), creds, wanted));
   await ctx.db.transaction((tx) => emit(tx, ctx, { type: "addon.reset", app: view.app, data: { name: view.addon.name, extensions: wanted } }));
 }
@@ -587,14 +587,12 @@ export async function changePlan(ctx: ServiceContext, app: AppRow, idOrName: str
   return { ...view, addon };
 }
 
-/** The credentials of an add-on, read back from the URL its attachments carry. */
-export async function addonCredentials(db: Database, view: AddonView): Promise<DatabaseCredentials> {
+/**
+ * The credentials of an add-on: the provider's own address, role and database, with the
+ * password its attachments' config var carries (an app's config is the app's to change: a
+ * host, port or name set there is never where the platform connects).
+ */
+export async function addonCredentials(db: Database, view: AddonView, env: ProviderEnv): Promise<DatabaseCredentials> {
   const url = new URL(await currentUrl(db, view));
-  return {
-    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-    port: Number(url.port || 5432),
-    database: decodeURIComponent(url.pathname.slice(1)),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-  };
+  return providerFor(env).connection(provisioned(view), decodeURIComponent(url.password));
 }

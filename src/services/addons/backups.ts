@@ -113,8 +113,10 @@ async function insertTransfer(db: Database, row: Omit<typeof pgTransfers.$inferI
         .returning();
       return inserted!;
     } catch (err) {
+      const said = String((err as Error).message) + String((err as { cause?: Error }).cause?.message);
       // Two at once took the same number: the unique index refused the second; it takes the next.
-      if (attempt < 3 && /pg_transfers_app_num_key/.test(String((err as Error).message) + String((err as { cause?: Error }).cause?.message))) continue;
+      if (attempt < 3 && /pg_transfers_app_num_key/.test(said)) continue;
+      if (/pg_transfers_one_restore_key/.test(said)) throw new ApiError("conflict", "A restore or copy into this database is running already.");
       throw err;
     }
   }
@@ -170,7 +172,7 @@ async function dispatch(
   const fail = async (message: string) => (await endTransfer(ctx.db, transfer.id, { logs: [...transfer.logs, logLine(message)] })) ?? transfer;
   const host = await chooseBuildHost(ctx.db);
   if (!host) return fail("No host is available to run the transfer right now; try again shortly.");
-  const creds = dbs.database ?? (await addonCredentials(ctx.db, view));
+  const creds = dbs.database ?? (await addonCredentials(ctx.db, view, ctx.env));
   const [started] = await ctx.db
     .update(pgTransfers)
     .set({ hostId: host.id, startedAt: new Date(), updatedAt: new Date() })
@@ -195,7 +197,7 @@ async function dispatch(
 
 /** The server's size and major version of a database, for the transfer's figures and its tools. */
 async function measure(ctx: Pick<ServiceContext, "db" | "env">, view: AddonView): Promise<{ sizeBytes: number; major: number }> {
-  const creds = await addonCredentials(ctx.db, view);
+  const creds = await addonCredentials(ctx.db, view, ctx.env);
   const stats = await serverCall(() => providerFor(ctx.env).stats(provisioned(view), creds));
   const major = Number(/^(\d+)/.exec(stats.version)?.[1]);
   if (!Number.isInteger(major)) throw new ApiError("unavailable", `Could not tell the database server's version (${stats.version}).`);
@@ -258,18 +260,8 @@ export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: s
   const wanted = [...new Set(extensions.map((e) => e.trim().toLowerCase()))].filter(Boolean);
   const bad = wanted.filter((e) => !EXTENSION_RE.test(e));
   if (bad.length) throw invalidParams(`Not an extension's name: ${bad.join(", ")}.`);
-  await requireNoRestore(ctx, view);
   const { major } = await measure(ctx, view);
-  // Into a fresh database beside the add-on's: it takes the add-on's place only once the restore succeeded.
-  const provider = providerFor(ctx.env);
-  const own = await addonCredentials(ctx.db, view);
-  const creds = await serverCall(() => provider.prepareRestore(resource, planOf(view.addon), own));
-  try {
-    await serverCall(() => addExtensions(creds, wanted));
-  } catch (err) {
-    await provider.discardRestore(resource).catch(() => {});
-    throw err;
-  }
+  // The row first: it is what holds the database's one restore at a time (see pg_transfers_one_restore_key).
   const transfer = await insertTransfer(ctx.db, {
     appId: view.addon.appId,
     kind: "restore",
@@ -280,6 +272,18 @@ export async function restoreBackup(ctx: ServiceContext, view: AddonView, url: s
     sourceBytes: backup.processedBytes,
     logs: [logLine(`Restore of ${backupName(backup)} into ${view.addon.name} requested`)],
   });
+  // Into a fresh database beside the add-on's: it takes the add-on's place only once the restore succeeded.
+  const provider = providerFor(ctx.env);
+  let creds: DatabaseCredentials;
+  try {
+    const own = await addonCredentials(ctx.db, view, ctx.env);
+    creds = await serverCall(() => provider.prepareRestore(resource, planOf(view.addon), own));
+    await serverCall(() => addExtensions(creds, wanted));
+  } catch (err) {
+    await provider.discardRestore(resource).catch(() => {});
+    await endTransfer(ctx.db, transfer.id, { logs: [...transfer.logs, logLine(`Not started: ${(err as Error).message}`)] });
+    throw err;
+  }
   await ctx.db.transaction((tx) =>
     emit(tx, ctx, { type: "addon.backup_restored", app: view.app, data: { name: view.addon.name, backup: backupName(backup) } }),
   );
@@ -341,6 +345,22 @@ export async function cancelTransfer(ctx: ServiceContext, appIdOrName: string, n
   const ended = await endTransfer(ctx.db, t.id, { canceledAt: now, logs: [...t.logs, logLine("Canceled")] });
   if (!ended) throw invalidParams(`${backupName(t)} has already finished.`);
   if (t.kind !== "backup" && !t.forkAddonId) await discardStaging(ctx.db, ctx.env, t);
+  if (t.forkAddonId) {
+    // A fork whose copy is cancelled is not to be: its add-on fails and its database goes.
+    const fork = await addonView(ctx.db, t.forkAddonId);
+    if (fork?.addon.state === "provisioning") {
+      await failProvisioning(
+        ctx.db,
+        ctx.env,
+        fork.addon,
+        fork.app,
+        actingUser(ctx),
+        "its data could not be copied",
+        "the copy was canceled",
+        providerFor(ctx.env),
+      );
+    }
+  }
   if (t.kind === "backup") await abortDump(ctx.env.BLOBS, t);
   const [host] = t.hostId ? await ctx.db.select({ id: hosts.id, url: hosts.url }).from(hosts).where(eq(hosts.id, t.hostId)) : [];
   if (host?.url) await sendCommand(ctx.env.COMMAND_SIGNING_KEY, host.id, host.url, { op: "cancel_transfer", transfer_id: t.id });
@@ -398,14 +418,20 @@ export async function storeDumpPart(
   if (length > DUMP_PART_BYTES || (n - 1) * DUMP_PART_BYTES + length > MAX_DUMP_BYTES) throw new ApiError("payload_too_large", "The part is too large.");
   const upload = t.uploadId ? blobs.resumeMultipartUpload(dumpKey(t), t.uploadId) : await blobs.createMultipartUpload(dumpKey(t));
   const part = await upload.uploadPart(n, body.pipeThrough(new FixedLengthStream(length)));
-  await db
+  const [kept] = await db
     .update(pgTransfers)
     .set({
       uploadId: upload.uploadId,
       uploadedParts: sql`${pgTransfers.uploadedParts} || ${JSON.stringify([{ partNumber: part.partNumber, etag: part.etag }])}::jsonb`,
       updatedAt: new Date(),
     })
-    .where(eq(pgTransfers.id, t.id));
+    .where(and(eq(pgTransfers.id, t.id), isNull(pgTransfers.finishedAt)))
+    .returning({ id: pgTransfers.id });
+  if (!kept) {
+    // Cancelled while the part uploaded: the upload goes with it.
+    await upload.abort().catch(() => {});
+    throw new ApiError("conflict", "This transfer takes no dump now.");
+  }
 }
 
 /** Completes a backup's upload (its dump is then stored whole), or throws why it could not. */
@@ -451,52 +477,59 @@ async function discardStaging(db: Database, env: Bindings, t: PgTransferRow): Pr
  * oldest of its kind past its plan's number (the plan's `backups`; the app's backups of
  * every database it owns count together, as Heroku counts them per app).
  */
-export async function finishTransfer(db: Database, env: Bindings, t: PgTransferRow, result: TransferResult): Promise<void> {
+export async function finishTransfer(db: Database, env: Bindings, reported: PgTransferRow, result: TransferResult): Promise<void> {
+  if (reported.forkAddonId) return finishFork(db, env, reported, result);
   const blobs = env.BLOBS;
-  let ok = result.succeeded;
-  let error = result.error ?? "The transfer failed.";
-  if (t.kind === "backup" && !t.finishedAt) {
-    if (ok) {
-      try {
-        await completeDump(db, blobs, t);
-      } catch (err) {
-        ok = false;
-        error = `The dump could not be stored: ${(err as Error).message}`;
+  // Under the row's lock: a cancel (or the expiry sweep) waits for this, or this finds the transfer ended and leaves it.
+  const outcome = await db.transaction(async (tx) => {
+    const [t] = await tx.select().from(pgTransfers).where(eq(pgTransfers.id, reported.id)).for("update");
+    if (!t || t.finishedAt) return null;
+    let ok = result.succeeded;
+    let error = result.error ?? "The transfer failed.";
+    const view = t.addonId ? await addonView(tx, t.addonId) : null;
+    if (t.kind === "backup") {
+      if (ok) {
+        try {
+          await completeDump(tx, blobs, t);
+        } catch (err) {
+          ok = false;
+          error = `The dump could not be stored: ${(err as Error).message}`;
+        }
       }
+      if (!ok) await abortDump(blobs, t);
+    } else {
+      if (ok && view?.addon.providerId) {
+        try {
+          await providerFor(env).finishRestore(view.addon.providerId);
+        } catch (err) {
+          ok = false;
+          error = `The restored database could not take the place of ${view.addon.name}: ${(err as Error).message}`;
+        }
+      } else ok = false;
+      if (!ok) await discardStaging(tx, env, t);
     }
-    if (!ok) await abortDump(blobs, t);
+    const logs = [
+      ...t.logs,
+      ...result.logs.map((l) => logLine(l.message, l.at)),
+      ...(ok ? [] : [logLine(error)]),
+      ...(ok && t.kind !== "backup" ? [logLine(`The restored database took the place of ${view?.addon.name ?? "the add-on's"}`)] : []),
+    ];
+    await endTransfer(tx, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
+    return { t, ok, view };
+  });
+  if (!outcome) {
+    // Reported after it ended: an upload the cancel came too early to give up goes now.
+    const [t] = reported.kind === "backup" ? await db.select().from(pgTransfers).where(eq(pgTransfers.id, reported.id)) : [];
+    if (t && !t.blobKey) await abortDump(blobs, t);
+    return;
   }
-  const view = t.addonId ? await addonView(db, t.addonId) : null;
-  if (t.forkAddonId) return finishFork(db, env, t, result, view);
-  if (t.kind !== "backup" && !t.finishedAt) {
-    if (ok && view?.addon.providerId) {
-      try {
-        await providerFor(env).finishRestore(view.addon.providerId);
-      } catch (err) {
-        ok = false;
-        error = `The restored database could not take the place of ${view.addon.name}: ${(err as Error).message}`;
-      }
-    } else ok = false;
-    if (!ok) await discardStaging(db, env, t);
-  }
-  const logs = [
-    ...t.logs,
-    ...result.logs.map((l) => logLine(l.message, l.at)),
-    ...(ok ? [] : [logLine(error)]),
-    ...(ok && t.kind !== "backup" ? [logLine(`The restored database took the place of ${view?.addon.name ?? "the add-on's"}`)] : []),
-  ];
-  const ended = await endTransfer(db, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
+  const { t, ok, view } = outcome;
   // The database a restore replaced goes once the restore has been answered for.
   if (ok && t.kind !== "backup" && view?.addon.providerId) {
     await providerFor(env)
       .dropReplaced?.(view.addon.providerId)
       .catch((err: Error) => console.error(JSON.stringify({ transfer: t.id, drop_replaced_failed: err.message })));
   }
-  if (!ended) {
-    if (t.kind === "backup" && t.blobKey && !t.succeeded) await blobs.delete(t.blobKey);
-    return;
-  }
-  if (!ok && t.blobKey) await discard(db, blobs, t);
   if (ok && t.kind === "backup") {
     const kept = view ? planOf(view.addon).backups : { manual: 5, scheduled: 7 };
     const keep = t.scheduled ? kept.scheduled : kept.manual;
@@ -665,10 +698,8 @@ export async function copyDatabase(
   if (!source || !into) throw invalidParams("pg:copy copies only between this platform's databases that you can reach, named by their current URLs.");
   if (into.addon.id !== target.addon.id) throw invalidParams(`pg:copy copies into ${target.addon.name}, the database it was asked of.`);
   if (source.addon.id === target.addon.id) throw invalidParams("Cannot copy a database onto itself.");
-  await requireNoRestore(ctx, target);
   const major = Math.max((await measure(ctx, source)).major, (await measure(ctx, target)).major);
-  const provider = providerFor(ctx.env);
-  const staging = await serverCall(async () => provider.prepareRestore(resource, planOf(target.addon), await addonCredentials(ctx.db, target)));
+  // The row first: it is what holds the database's one restore or copy at a time.
   const transfer = await insertTransfer(ctx.db, {
     appId: target.addon.appId,
     kind: "copy",
@@ -679,21 +710,21 @@ export async function copyDatabase(
     accountId: actingUser(ctx).accountId,
     logs: [logLine(`Copy of ${source.addon.name} into ${target.addon.name} requested`)],
   });
+  const provider = providerFor(ctx.env);
+  let staging: DatabaseCredentials;
+  try {
+    const own = await addonCredentials(ctx.db, target, ctx.env);
+    staging = await serverCall(() => provider.prepareRestore(resource, planOf(target.addon), own));
+  } catch (err) {
+    await endTransfer(ctx.db, transfer.id, { logs: [...transfer.logs, logLine(`Not started: ${(err as Error).message}`)] });
+    throw err;
+  }
   await ctx.db.transaction((tx) =>
     emit(tx, ctx, { type: "addon.copied", app: target.app, data: { name: target.addon.name, from: source.addon.name, copy: backupName(transfer) } }),
   );
-  const dispatched = await dispatch(ctx, transfer, target, "copy", major, { database: staging, source: await addonCredentials(ctx.db, source) });
+  const dispatched = await dispatch(ctx, transfer, target, "copy", major, { database: staging, source: await addonCredentials(ctx.db, source, ctx.env) });
   if (dispatched.finishedAt) await provider.discardRestore(resource).catch(() => {});
   return dispatched;
-}
-
-/** One restore or copy into a database at a time (they share its fresh database). */
-async function requireNoRestore(ctx: Pick<ServiceContext, "db">, view: AddonView): Promise<void> {
-  const [running] = await ctx.db
-    .select({ kind: pgTransfers.kind, num: pgTransfers.num, scheduled: pgTransfers.scheduled })
-    .from(pgTransfers)
-    .where(and(eq(pgTransfers.addonId, view.addon.id), ne(pgTransfers.kind, "backup"), isNull(pgTransfers.finishedAt)));
-  if (running) throw new ApiError("conflict", `A restore into ${view.addon.name} is running already (${backupName(running)}).`);
 }
 
 /**
@@ -737,7 +768,7 @@ export async function createFork(ctx: ServiceContext, app: AppRow, input: NewAdd
         accountId: actor.accountId,
         logs: [logLine(`Fork of ${source.addon.name} into ${addon.name} requested`)],
       });
-      const dispatched = await dispatch({ db, env }, transfer, view, "copy", major, { database: creds, source: await addonCredentials(db, source) });
+      const dispatched = await dispatch({ db, env }, transfer, view, "copy", major, { database: creds, source: await addonCredentials(db, source, env) });
       if (dispatched.finishedAt) throw new Error(dispatched.logs.at(-1)?.message ?? "no host took the copy");
     },
   });
@@ -747,11 +778,12 @@ export async function createFork(ctx: ServiceContext, app: AppRow, input: NewAdd
  * A fork's copy ended: the new add-on is attached with fresh credentials (the copy's are
  * retired with its sessions), or failed with the reason and its database dropped.
  */
-async function finishFork(db: Database, env: Bindings, t: PgTransferRow, result: TransferResult, view: AddonView | null): Promise<void> {
+async function finishFork(db: Database, env: Bindings, t: PgTransferRow, result: TransferResult): Promise<void> {
   const ok = result.succeeded;
   const logs = [...t.logs, ...result.logs.map((l) => logLine(l.message, l.at)), ...(ok ? [] : [logLine(result.error ?? "The copy failed.")])];
   const ended = await endTransfer(db, t.id, { succeeded: ok, logs, warnings: result.warnings, processedBytes: result.processed_bytes });
-  if (!ended || !view || view.addon.state !== "provisioning") return;
+  const view = t.forkAddonId ? await addonView(db, t.forkAddonId) : null;
+  if (!ended || view?.addon.state !== "provisioning") return;
   const [account] = t.accountId ? await db.select({ accountId: accounts.id, email: accounts.email }).from(accounts).where(eq(accounts.id, t.accountId)) : [];
   const actor = account ?? { accountId: view.app.ownerId, email: "" };
   const provider = providerFor(env);
@@ -759,6 +791,10 @@ async function finishFork(db: Database, env: Bindings, t: PgTransferRow, result:
     await failProvisioning(db, env, view.addon, view.app, actor, "its data could not be copied", result.error ?? "the copy failed", provider);
     return;
   }
-  const creds = await provider.rotate(view.addon.providerId!);
-  await attachProvisioned(db, env, provider, view.addon, view.app, t.toName, creds, actor, null);
+  try {
+    const creds = await provider.rotate(view.addon.providerId!);
+    await attachProvisioned(db, env, provider, view.addon, view.app, t.toName, creds, actor, null);
+  } catch (err) {
+    await failProvisioning(db, env, view.addon, view.app, actor, "it could not be attached", (err as Error).message.slice(0, 300), provider);
+  }
 }

@@ -66,6 +66,11 @@ export interface PostgresProvider {
   discardRestore(resource: string): Promise<void>;
   /** Drops the database a finished restore replaced, where `finishRestore` left it (out of the restore's own time). */
   dropReplaced?(resource: string): Promise<void>;
+  /**
+   * How an app reaches the add-on's database with `password`: this provider's own address,
+   * the resource as role and database (never what an app's config says they are).
+   */
+  connection(resource: string, password: string): Promise<DatabaseCredentials>;
   /** What `pg:info` shows; `creds` are the app's own (a provider without a superuser connects with them). */
   stats(resource: string, creds: DatabaseCredentials): Promise<DatabaseStats>;
   /**
@@ -78,6 +83,9 @@ export interface PostgresProvider {
 
 /** The database a restore into `resource` goes to before it takes its place. */
 export const restoreStaging = (resource: string) => `${resource}_restore`;
+
+/** The name the database a restore replaced has until it is dropped. */
+const replacedName = (resource: string) => `${resource}_replaced`;
 
 /** A password of 192 random bits, URL-safe (it goes into `postgres://` URLs unescaped). */
 export function newPassword(): string {
@@ -306,7 +314,7 @@ export class AdminUrlProvider implements PostgresProvider {
       // What a restore left behind: its fresh database and role, the database it replaced.
       await c.query(`drop database if exists ${ident(restoreStaging(resource))} with (force)`);
       await c.query(`drop role if exists ${ident(restoreStaging(resource))}`);
-      await c.query(`drop database if exists ${ident(`${resource}_replaced`)} with (force)`);
+      await c.query(`drop database if exists ${ident(replacedName(resource))} with (force)`);
       await c.query(`drop role if exists ${name}`);
       await c.query(`drop role if exists ${ident(lockRole(resource))}`);
     });
@@ -350,16 +358,22 @@ export class AdminUrlProvider implements PostgresProvider {
     return { ...creds, database: staging, user: staging, password };
   }
 
+  /**
+   * The two renames are one transaction: the add-on's name is never without a database. What
+   * follows them (the restore role going, the large-object right back) cannot undo the restore.
+   */
   async finishRestore(resource: string): Promise<void> {
     const name = ident(resource);
     const staging = ident(restoreStaging(resource));
-    const old = ident(`${resource}_replaced`);
+    const old = ident(replacedName(resource));
     // What the restore made becomes the add-on's role's (no tenant code runs: ownership changes only).
     await this.inTenantDatabase(restoreStaging(resource), async (c) => {
       await c.query(`reassign owned by ${staging} to ${name}`);
     });
     await this.admin(async (c) => {
-      await c.query(`drop database if exists ${old} with (force)`);
+      // One an earlier restore replaced and could not drop goes now, while the add-on has its own.
+      const { rows } = await c.query<{ n: number }>("select count(*)::int as n from pg_catalog.pg_database where datname = $1", [resource]);
+      if (rows[0]!.n === 1) await c.query(`drop database if exists ${old} with (force)`);
       await c.query(`alter database ${staging} owner to ${name}`);
       await c.query(`revoke all on database ${staging} from ${staging}`);
       await c.query(`grant connect, temporary on database ${staging} to ${name}`);
@@ -368,22 +382,26 @@ export class AdminUrlProvider implements PostgresProvider {
       try {
         await this.terminateSessions(c, resource);
         await this.terminateSessions(c, restoreStaging(resource));
+        await c.query("begin");
         await c.query(`alter database ${name} rename to ${old}`);
+        await c.query(`alter database ${staging} rename to ${name}`);
+        await c.query("commit");
       } catch (err) {
+        await c.query("rollback").catch(() => {});
         await c.query(`alter database ${name} with allow_connections true`).catch(() => {});
         throw err;
       }
-      await c.query(`alter database ${staging} rename to ${name}`);
-      await c.query(`drop role ${staging}`);
-      // A database that was over its storage was the lock role's: the restored one is the tenant's.
-      await c.query(`drop role if exists ${ident(lockRole(resource))}`);
-      await c.query(`grant ${LO_WRITER_ROLE} to ${name}`);
+      await c.query(`drop role ${staging}`).catch(() => {});
+      await c.query(`grant ${LO_WRITER_ROLE} to ${name}`).catch(() => {});
     });
   }
 
+  /** The replaced database, and the lock role that owned it if it was over its storage. */
   async dropReplaced(resource: string): Promise<void> {
-    const old = ident(`${resource}_replaced`);
-    await this.admin((c) => c.query(`drop database if exists ${old} with (force)`));
+    await this.admin(async (c) => {
+      await c.query(`drop database if exists ${ident(replacedName(resource))} with (force)`);
+      await c.query(`drop role if exists ${ident(lockRole(resource))}`);
+    });
   }
 
   async discardRestore(resource: string): Promise<void> {
@@ -499,6 +517,11 @@ export class AdminUrlProvider implements PostgresProvider {
     });
     const tables = await countTables(creds).catch(() => null);
     return { version: server.version, sizeBytes: Number(server.size), tables, connections: Number(server.connections) };
+  }
+
+  async connection(resource: string, password: string): Promise<DatabaseCredentials> {
+    ident(resource);
+    return this.credentials(resource, password);
   }
 
   private credentials(resource: string, password: string): DatabaseCredentials {
@@ -726,7 +749,8 @@ export class NeonProvider implements PostgresProvider {
 
   async destroy(resource: string): Promise<void> {
     ident(resource);
-    await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
+    // With what a restore may have left: its fresh database, the database it replaced.
+    for (const db of [resource, restoreStaging(resource), replacedName(resource)]) await this.call("DELETE", `/databases/${db}`, undefined, [404]);
     await this.call("DELETE", `/roles/${resource}`, undefined, [404]);
   }
 
@@ -759,11 +783,25 @@ export class NeonProvider implements PostgresProvider {
     return { ...creds, database: staging };
   }
 
-  /** Neon drops a database with its sessions; the restored one is then renamed into its place. */
+  /**
+   * The add-on's database is renamed aside, then the restored one into its place; if that
+   * fails, the add-on's goes back. The one aside is dropped by `dropReplaced`.
+   */
   async finishRestore(resource: string): Promise<void> {
     ident(resource);
-    await this.call("DELETE", `/databases/${resource}`, undefined, [404]);
-    await this.call("PATCH", `/databases/${restoreStaging(resource)}`, { database: { name: resource } });
+    await this.call("DELETE", `/databases/${replacedName(resource)}`, undefined, [404]);
+    await this.call("PATCH", `/databases/${resource}`, { database: { name: replacedName(resource) } });
+    try {
+      await this.call("PATCH", `/databases/${restoreStaging(resource)}`, { database: { name: resource } });
+    } catch (err) {
+      await this.call("PATCH", `/databases/${replacedName(resource)}`, { database: { name: resource } }).catch(() => {});
+      throw err;
+    }
+  }
+
+  async dropReplaced(resource: string): Promise<void> {
+    ident(resource);
+    await this.call("DELETE", `/databases/${replacedName(resource)}`, undefined, [404]);
   }
 
   async discardRestore(resource: string): Promise<void> {
@@ -784,6 +822,11 @@ export class NeonProvider implements PostgresProvider {
       const r = rows[0]!;
       return { version: r.version, sizeBytes: Number(r.size), tables: Number(r.tables), connections: Number(r.connections) };
     });
+  }
+
+  connection(resource: string, password: string): Promise<DatabaseCredentials> {
+    ident(resource);
+    return this.credentials(resource, password);
   }
 
   private async credentials(resource: string, password: string): Promise<DatabaseCredentials> {

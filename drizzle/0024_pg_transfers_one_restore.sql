@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "pg_transfers_one_restore_key" ON "pg_transfers" USING btree ("addon_id") WHERE "pg_transfers"."kind" <> 'backup' and "pg_transfers"."finished_at" is null;
