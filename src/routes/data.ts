@@ -81,8 +81,9 @@ function credentialJson(creds: Awaited<ReturnType<typeof addonCredentials>>, con
 /**
  * The data API the CLI's `pg:*` commands call on `HEROKU_DATA_HOST` (the API's own host and
  * port here): `pg:info`, `pg:credentials`, `pg:credentials:url`, `pg:credentials:rotate`,
- * `pg:killall` and `pg:reset`. (`pg:ps`, `pg:kill`, `pg:locks` and the like run the user's
- * own psql with the app's DATABASE_URL.)
+ * `pg:killall`, `pg:reset`, `pg:copy` and `pg:backups*` (src/services/addons/backups.ts).
+ * (`pg:ps`, `pg:kill`, `pg:locks` and the like run the user's own psql with the app's
+ * DATABASE_URL.)
  */
 export const dataRoutes = new Hono<AppEnv>()
   .get("/client/v11/databases/:addon", async (c) => {

@@ -2,9 +2,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import pg from "pg";
-import { pgBackupSchedules } from "../../src/db/schema/index.ts";
+import { pgBackupSchedules, pgTransfers } from "../../src/db/schema/index.ts";
 import { pgClientTools } from "../../src/local/pg-client.ts";
 import { PLANS } from "../../src/services/addons/catalog.ts";
 import { AdminUrlProvider, databaseUrl } from "../../src/services/addons/providers/postgres.ts";
@@ -310,7 +310,19 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
     const nums = [first];
     while ((await manual()).length < 5) nums.push(await capture());
     expect(await manual()).toContain(first);
-    // The sixth: the oldest goes, with its dump.
+    // While a restore reads the oldest, a sixth leaves it be.
+    const [firstRow] = await (await db())
+      .select()
+      .from(pgTransfers)
+      .where(and(eq(pgTransfers.appId, app.id), eq(pgTransfers.num, first)));
+    const [reading] = await (await db())
+      .insert(pgTransfers)
+      .values({ appId: app.id, num: 9_000, kind: "restore", backupId: firstRow!.id, fromName: "b", toName: "DATABASE" })
+      .returning();
+    await capture();
+    expect(await manual()).toContain(first);
+    await (await db()).update(pgTransfers).set({ finishedAt: new Date() }).where(eq(pgTransfers.id, reading!.id));
+    // The next one: the oldest goes, with its dump.
     const sixth = await capture();
     const kept = await manual();
     expect(kept.length).toBe(5);

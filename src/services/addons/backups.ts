@@ -546,7 +546,16 @@ export async function finishTransfer(db: Database, env: Bindings, reported: PgTr
         ),
       )
       .orderBy(desc(pgTransfers.num));
-    for (const old of backups.slice(keep)) await discard(db, blobs, old);
+    // A backup a running restore is reading waits for the next expiry.
+    const reading = new Set(
+      (
+        await db
+          .select({ id: pgTransfers.backupId })
+          .from(pgTransfers)
+          .where(and(eq(pgTransfers.kind, "restore"), isNull(pgTransfers.finishedAt)))
+      ).map((r) => r.id),
+    );
+    for (const old of backups.slice(keep)) if (!reading.has(old.id)) await discard(db, blobs, old);
   }
 }
 
