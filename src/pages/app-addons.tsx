@@ -6,18 +6,9 @@ import { apiState } from "../serializers/addon.ts";
 import { PLANS, POSTGRES } from "../services/addons/catalog.ts";
 import { databaseUrl, postgresProvider } from "../services/addons/providers/postgres.ts";
 import { type AddonView, addonCredentials, createAddon, destroyAddon, findAddon, rotateCredentials } from "../services/addons/addons.ts";
-import {
-  backupDownloadUrl,
-  backupName,
-  backupUrl,
-  captureBackup,
-  getTransfer,
-  listSchedules,
-  listTransfers,
-  restoreBackup,
-  scheduleBackups,
-  unscheduleBackups,
-} from "../services/addons/backups.ts";
+import { listSchedules, scheduleBackups, unscheduleBackups } from "../services/addons/backup-schedules.ts";
+import { backupDownloadUrl, captureBackup, getTransfer, listTransfers, restoreBackup } from "../services/addons/backups.ts";
+import { backupName, backupUrl } from "../services/addons/transfers.ts";
 import { requestContext } from "../services/context.ts";
 import type { AppAccess } from "../services/apps/apps.ts";
 import { appForm, appOrLogin, StateBadge } from "./app-support.tsx";

@@ -19,7 +19,7 @@ import {
   listAddonsForApp,
 } from "../services/addons/addons.ts";
 import { findAppForActor } from "../services/apps/apps.ts";
-import { createFork } from "../services/addons/backups.ts";
+import { createFork } from "../services/addons/copies.ts";
 import { requestContext } from "../services/context.ts";
 
 const appOf = (c: Context<AppEnv>, name = c.req.param("app")!) => findAppForActor(c.var.db, c.var.actor, name);

@@ -10,22 +10,19 @@ import { type AddonView, addonCredentials, endDatabaseSessions, findAddon, reset
 import { findAppForActor } from "../services/apps/apps.ts";
 import { requestContext } from "../services/context.ts";
 import { verifyToken } from "../auth/signing.ts";
+import { listSchedules, scheduleBackups, scheduleJson, unscheduleBackups } from "../services/addons/backup-schedules.ts";
 import {
   backupDownloadUrl,
   backupDump,
   cancelTransfer,
   captureBackup,
-  copyDatabase,
   deleteBackup,
   getTransfer,
-  listSchedules,
   listTransfers,
   restoreBackup,
-  scheduleBackups,
-  scheduleJson,
-  transferJson,
-  unscheduleBackups,
 } from "../services/addons/backups.ts";
+import { copyDatabase } from "../services/addons/copies.ts";
+import { transferJson } from "../services/addons/transfers.ts";
 
 /** A Postgres add-on of an app the caller owns or collaborates on, by id or name; others are not found. */
 async function databaseOf(c: Context<AppEnv>): Promise<AddonView> {

@@ -7,7 +7,8 @@ import { limitBody } from "../middleware/body.ts";
 import { database } from "../middleware/database.ts";
 import { CONTROL_PLANE_PATHS } from "../protocol/host.ts";
 import { TRANSFER_RESULT } from "../protocol/transfer.ts";
-import { assignedTransfer, finishTransfer, restoreDump, storeDumpPart } from "../services/addons/backups.ts";
+import { finishTransfer, restoreDump } from "../services/addons/backups.ts";
+import { assignedTransfer, storeDumpPart } from "../services/addons/transfers.ts";
 import { hostAuth, type HostEnv } from "./internal-hosts.ts";
 
 type TransferEnv = HostEnv & { Variables: HostEnv["Variables"] & { transfer: PgTransferRow } };

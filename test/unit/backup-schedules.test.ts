@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { backupName, dueDay, knownTimeZone, localTime } from "../../src/services/addons/backups.ts";
+import { dueDay, knownTimeZone, localTime } from "../../src/services/addons/backup-schedules.ts";
+import { backupName } from "../../src/services/addons/transfers.ts";
 
 describe("daily backup schedules", () => {
   it("reads the day and hour in the schedule's time zone", () => {
