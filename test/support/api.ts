@@ -72,7 +72,13 @@ export async function api<T = any>(path: string, call: ApiCall = {}): Promise<Ap
     body = JSON.stringify(call.body);
     headers["Content-Type"] ??= "application/json";
   }
-  const res = await fetch(platform().apiUrl + path, { method: call.method ?? "GET", headers, body, dispatcher: tlsAgent() });
+  const method = call.method ?? "GET";
+  const send = () => fetch(platform().apiUrl + path, { method, headers, body, dispatcher: tlsAgent() });
+  // A kept-alive connection the server closed as the request went out: a read is sent again, as HTTP allows (RFC 9112 9.3.1).
+  const res = await send().catch((err: Error & { cause?: { code?: string } }) => {
+    if ((method === "GET" || method === "HEAD") && err.cause?.code === "UND_ERR_SOCKET") return send();
+    throw err;
+  });
   const text = await res.text();
   let parsed: unknown = text;
   if ((res.headers.get("content-type") ?? "").includes("json")) parsed = JSON.parse(text);
