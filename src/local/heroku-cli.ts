@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { withInstallLock } from "./install-lock.ts";
 import { ROOT } from "./worker.ts";
 
 /**
@@ -16,8 +17,6 @@ const installDir = path.resolve(process.env.DYNOPLANE_HEROKU_CLI_DIR ?? path.joi
 const lockPath = `${installDir}.lock`;
 const packageDir = path.join(installDir, "node_modules", "heroku");
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function installedVersion(): string | undefined {
   try {
     return JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
@@ -32,46 +31,6 @@ function binPath(): string {
   return path.join(packageDir, rel);
 }
 
-/** Takes the install lock (an exclusively created file); breaks a lock whose holder is gone or that is stale. */
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
-  mkdirSync(path.dirname(lockPath), { recursive: true });
-  const deadline = Date.now() + 10 * 60_000;
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      if (lockIsAbandoned()) {
-        rmSync(lockPath, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockPath}`);
-      await sleep(500);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lockPath, { force: true });
-  }
-}
-
-function lockIsAbandoned(): boolean {
-  try {
-    const pid = Number(readFileSync(lockPath, "utf8"));
-    if (Date.now() - statSync(lockPath).mtimeMs > 10 * 60_000) return true;
-    if (!pid) return false; // being written right now
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === "ESRCH" || code === "ENOENT";
-  }
-}
-
 let ready: Promise<string> | undefined;
 
 /**
@@ -81,7 +40,7 @@ let ready: Promise<string> | undefined;
 export function ensureHerokuCli(): Promise<string> {
   ready ??= (async () => {
     if (installedVersion() === HEROKU_CLI_VERSION) return binPath();
-    return withLock(async () => {
+    return withInstallLock(lockPath, 10 * 60_000, async () => {
       if (installedVersion() === HEROKU_CLI_VERSION) return binPath();
       mkdirSync(installDir, { recursive: true });
       const code = await new Promise<number | null>((resolve, reject) => {

@@ -1,8 +1,9 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, closeSync, constants, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { accessSync, constants, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { withInstallLock } from "./install-lock.ts";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { ROOT } from "./worker.ts";
@@ -31,7 +32,6 @@ const markerPath = path.join(installDir, ".complete");
 // A build takes about two minutes here; a slow machine gets room before its lock counts as stale.
 const LOCK_STALE_MS = 30 * 60_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const execFileAsync = promisify(execFile);
 
 /** The major version in `pg_dump --version` output ("pg_dump (PostgreSQL) 18.6" → 18); null when there is none. Pure. */
@@ -65,7 +65,7 @@ async function findOrBuild(major: number): Promise<string> {
   const bin = path.join(installDir, "bin");
   if (major <= SOURCE.major && built()) return bin;
   if (major !== SOURCE.major) throw notFound(major);
-  return withLock(async () => {
+  return withInstallLock(lockPath, LOCK_STALE_MS, async () => {
     if (!built()) await build();
     return bin;
   });
@@ -195,44 +195,4 @@ function run(command: string, args: string[], cwd: string): Promise<void> {
       reject(new Error(`${command} ${args.join(" ")} failed (${signal ?? `exit ${code}`}) in ${cwd}:\n${tail}`));
     });
   });
-}
-
-/** Takes the install lock (an exclusively created file); breaks a lock whose holder is gone or that is stale. */
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
-  mkdirSync(path.dirname(lockPath), { recursive: true });
-  const deadline = Date.now() + LOCK_STALE_MS;
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      if (lockIsAbandoned()) {
-        rmSync(lockPath, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockPath}`);
-      await sleep(500);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lockPath, { force: true });
-  }
-}
-
-function lockIsAbandoned(): boolean {
-  try {
-    const pid = Number(readFileSync(lockPath, "utf8"));
-    if (Date.now() - statSync(lockPath).mtimeMs > LOCK_STALE_MS) return true;
-    if (!pid) return false; // being written right now
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === "ESRCH" || code === "ENOENT";
-  }
 }

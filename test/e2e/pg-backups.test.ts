@@ -11,6 +11,7 @@ import { AdminUrlProvider, databaseUrl } from "../../src/services/addons/provide
 import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { api, fireCron, platform, tlsAgent } from "../support/api.ts";
+import { query } from "../support/sql.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { ensurePgClient, PG_CLIENT_TIMEOUT_MS } from "../support/pg-client.ts";
@@ -23,17 +24,6 @@ import { destroyApp } from "../support/slugs.ts";
 // pg_restore, again on a host.
 
 afterAll(closeDb);
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe("heroku pg:backups", { timeout: 240_000 }, () => {
   let user: TestAccount;

@@ -1,8 +1,8 @@
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { randomBytes } from "node:crypto";
 import { addons, pgTransfers } from "../../src/db/schema/index.ts";
 import { api, fireCron } from "../support/api.ts";
+import { query } from "../support/sql.ts";
 import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, makeCliHome } from "../support/heroku-cli.ts";
 import { ensurePgClient, PG_CLIENT_TIMEOUT_MS } from "../support/pg-client.ts";
@@ -15,17 +15,6 @@ import { destroyApp } from "../support/slugs.ts";
 // data with another's, through a fresh database that takes its place once the copy is done.
 
 afterAll(closeDb);
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe("heroku addons:create --fork and pg:copy", { timeout: 240_000 }, () => {
   let user: TestAccount;
