@@ -283,9 +283,10 @@ describe("heroku pg:backups", { timeout: 240_000 }, () => {
       expect(started.status, started.text).toBe(201);
       return vi.waitFor(
         async () => {
-          const t = (await api(`/client/v11/apps/${app.name}/transfers/${started.body.uuid}`, { token: user.token })).body;
+          const t = (await api(`/client/v11/apps/${app.name}/transfers/${started.body.uuid}?verbose=true`, { token: user.token })).body;
           expect(t.finished_at).toBeTruthy();
-          expect(t.succeeded).toBe(true);
+          // A failed one says why in its log's last lines.
+          expect(t.succeeded, JSON.stringify(t.logs.slice(-4))).toBe(true);
           return t.num as number;
         },
         { timeout: 60_000, interval: 300 },
