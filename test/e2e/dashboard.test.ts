@@ -1,7 +1,7 @@
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, platform } from "../support/api.ts";
-import { launchBrowser, screenshot, type TestBrowser, visitPage } from "../support/browser.ts";
+import { launchBrowser, screenshot, type TestBrowser } from "../support/browser.ts";
 import { appName, closeDb, makeAccount } from "../support/factories.ts";
 import { deploySlug, destroyApp, visit, waitFor } from "../support/slugs.ts";
 
@@ -38,7 +38,7 @@ afterAll(async () => {
 
 describe("the dashboard in a browser", { timeout: 240_000 }, () => {
   it("signs up and creates apps, named and random", async () => {
-    await visitPage(page, `${base()}/`);
+    await page.goto(`${base()}/`);
     await page.getByRole("heading", { name: "Sign in to dynoplane" }).waitFor();
     await screenshot(page, "dashboard-01-sign-in");
     await page.getByRole("link", { name: "Create an account" }).click();
@@ -56,11 +56,11 @@ describe("the dashboard in a browser", { timeout: 240_000 }, () => {
     expect(await page.getByText(`https://${app}.apps.localhost:${platform().port}/`).count()).toBeGreaterThan(0);
     await screenshot(page, "dashboard-03-app-overview");
 
-    await visitPage(page, `${base()}/dashboard/apps`);
+    await page.goto(`${base()}/dashboard/apps`);
     await page.getByRole("button", { name: "Create app" }).click();
     randomApp = (await page.locator("main h1").innerText()).trim();
     expect(randomApp).toMatch(/^[a-z][a-z0-9-]{1,28}[a-z0-9]$/);
-    await visitPage(page, `${base()}/dashboard/apps`);
+    await page.goto(`${base()}/dashboard/apps`);
     expect(await page.locator(".app-list > li").count()).toBe(2);
     await screenshot(page, "dashboard-04-apps");
     await page.setViewportSize({ width: 390, height: 844 });
@@ -76,14 +76,14 @@ describe("the dashboard in a browser", { timeout: 240_000 }, () => {
     await screenshot(page, "dashboard-06-account-key");
     expect((await api("/account", { token })).body.email).toBe(email);
     // Reloading would send the form again; coming back to the page shows only the redacted key.
-    await visitPage(page, `${base()}/dashboard/account`);
+    await page.goto(`${base()}/dashboard/account`);
     expect(await page.content()).not.toContain(token);
     expect(await page.getByText(`${token.slice(0, 8)}**********${token.slice(-4)}`).count()).toBe(1);
     await deploySlug(token, app, { web: `node server.js ${app}`, worker: "node worker.js" });
   });
 
   it("scales web to 2 and shows both dynos up", async () => {
-    await visitPage(page, `${base()}/dashboard/apps/${app}`);
+    await page.goto(`${base()}/dashboard/apps/${app}`);
     await tab("Resources");
     // Eco runs one dyno per process type, as on Heroku: the page says so and nothing changes.
     await page.locator("#scale-web-quantity").fill("2");
@@ -115,7 +115,7 @@ describe("the dashboard in a browser", { timeout: 240_000 }, () => {
     await page.getByRole("button", { name: "Add", exact: true }).click();
     expect(await flash()).toMatch(/^Set GREETING\. Released v3\.$/);
     expect((await api(`/apps/${app}/config-vars`, { token })).body).toEqual({ GREETING: "hello from the dashboard" });
-    await visitPage(page, `${base()}/dashboard/apps/${app}/settings`);
+    await page.goto(`${base()}/dashboard/apps/${app}/settings`);
     expect(await page.content()).not.toContain("hello from the dashboard");
     await page.getByRole("link", { name: "Reveal config vars" }).click();
     expect(await page.getByLabel("Value of GREETING").inputValue()).toBe("hello from the dashboard");

@@ -1,7 +1,7 @@
 import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, platform } from "../support/api.ts";
-import { launchBrowser, screenshot, signInWithBrowser, type TestBrowser, visitPage } from "../support/browser.ts";
+import { launchBrowser, screenshot, signInWithBrowser, type TestBrowser } from "../support/browser.ts";
 import { closeDb, makeAccount } from "../support/factories.ts";
 import { ensureHerokuCli, heroku, herokuPty, makeCliHome, readNetrc, type PtySession } from "../support/heroku-cli.ts";
 
@@ -41,7 +41,7 @@ describe("heroku login in the browser", { timeout: 120_000 }, () => {
     const context = await chrome.newContext();
     try {
       const page = await context.newPage();
-      await visitPage(page, url);
+      await page.goto(url);
       // Not signed in yet: the sign-in page, which offers sign-up too.
       await page.getByRole("heading", { name: "Sign in to dynoplane" }).waitFor();
       expect(await page.getByRole("link", { name: "Create an account" }).count()).toBe(1);
@@ -82,7 +82,7 @@ describe("heroku login in the browser", { timeout: 120_000 }, () => {
     const context = await chrome.newContext();
     try {
       const page = await context.newPage();
-      await visitPage(page, url);
+      await page.goto(url);
       await signInWithBrowser(page, account.email, account.password);
       await page.getByRole("button", { name: "Deny" }).click();
       await page.getByRole("heading", { name: "CLI login denied" }).waitFor();

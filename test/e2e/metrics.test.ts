@@ -3,7 +3,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RELATIVE_ERROR } from "../../src/metrics/histogram.ts";
 import { api, platform, tlsAgent } from "../support/api.ts";
-import { launchBrowser, screenshot, signInWithBrowser, type TestBrowser, visitPage } from "../support/browser.ts";
+import { launchBrowser, screenshot, signInWithBrowser, type TestBrowser } from "../support/browser.ts";
 import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { wholeLog } from "../support/log-app.ts";
 import { heroku, makeCliHome, stripAnsi } from "../support/heroku-cli.ts";
@@ -200,9 +200,9 @@ describe("app metrics", { timeout: 180_000 }, () => {
     chrome = await launchBrowser();
     context = await chrome.newContext();
     const page: Page = await context.newPage();
-    await visitPage(page, `${platform().apiUrl}/dashboard/apps/${app.name}/metrics?range=1h`);
+    await page.goto(`${platform().apiUrl}/dashboard/apps/${app.name}/metrics?range=1h`);
     await signInWithBrowser(page, owner.email, owner.password);
-    await visitPage(page, `${platform().apiUrl}/dashboard/apps/${app.name}/metrics?range=1h`);
+    await page.goto(`${platform().apiUrl}/dashboard/apps/${app.name}/metrics?range=1h`);
     await page.getByRole("heading", { name: "Metrics" }).waitFor();
     const api1h = (await metrics(owner.token)).body;
     expect(await page.locator('[data-metric="requests"]').innerText()).toBe(String(api1h.totals.web.requests));
@@ -229,9 +229,9 @@ describe("app metrics", { timeout: 180_000 }, () => {
     // Another account's session gets the dashboard's refusal, not the charts.
     const intruder = await chrome.newContext();
     const theirs = await intruder.newPage();
-    await visitPage(theirs, `${platform().apiUrl}/dashboard/apps/${app.name}/metrics`);
+    await theirs.goto(`${platform().apiUrl}/dashboard/apps/${app.name}/metrics`);
     await signInWithBrowser(theirs, other.email, other.password);
-    const refused = await visitPage(theirs, `${platform().apiUrl}/dashboard/apps/${app.name}/metrics`);
+    const refused = await theirs.goto(`${platform().apiUrl}/dashboard/apps/${app.name}/metrics`);
     expect(refused?.status()).toBe(403);
     expect(await theirs.locator("#chart-memory").count()).toBe(0);
     await intruder.close();

@@ -1,9 +1,10 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type BrowserContext, type Page, type Response } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { platform } from "./api.ts";
 
 /** Debian's Chromium (apt `chromium`); playwright cannot download browsers here. */
@@ -28,12 +29,13 @@ export interface TestBrowser {
  */
 export async function launchBrowser(): Promise<TestBrowser> {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-chromium-"));
+  const network = await ownNetwork(home, platform().port);
   const nssdb = path.join(home, ".pki", "nssdb");
   mkdirSync(nssdb, { recursive: true });
   execFileSync("certutil", ["-N", "-d", `sql:${nssdb}`, "--empty-password"]);
   execFileSync("certutil", ["-A", "-d", `sql:${nssdb}`, "-n", "dynoplane-local-ca", "-t", "C,,", "-i", platform().caPath]);
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: network.chromium,
     headless: true,
     chromiumSandbox: false,
     args: ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
@@ -44,27 +46,76 @@ export async function launchBrowser(): Promise<TestBrowser> {
     newContext: () => browser.newContext({ viewport: { width: 1280, height: 900 } }),
     async close() {
       await browser.close().catch(() => {});
+      await network.close();
       rmSync(home, { recursive: true, force: true });
     },
   };
 }
 
+/** Chromium's own network: a command that starts it there, and how to take it down. */
+interface BrowserNetwork {
+  chromium: string;
+  close(): Promise<void>;
+}
+
 /**
- * `page.goto`, again when Chromium gave up because the machine's network changed: Linux
- * Chromium abandons a navigation in flight when any interface's address changes, and the
- * platform's sandboxes add and remove interfaces all the time (a person's browser would
- * load the page again too). Any other failure is the test's.
+ * Runs inside the browser's network namespace: brings its loopback up, then answers the
+ * platform's port there by passing each connection on to the unix socket the test listens on.
  */
-export async function visitPage(page: Page, url: string): Promise<Response | null> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await page.goto(url);
-    } catch (err) {
-      // Chromium says so itself, or shows its error page in the navigation's place.
-      const message = String((err as Error).message);
-      if (attempt >= 3 || !(message.includes("net::ERR_NETWORK_CHANGED") || message.includes('navigation to "chrome-error://chromewebdata/"'))) throw err;
-    }
-  }
+const NAMESPACE_SIDE = `
+const { execFileSync } = require("node:child_process");
+const net = require("node:net");
+const [port, socket] = process.argv.slice(1);
+execFileSync("ip", ["link", "set", "lo", "up"]);
+const pass = (conn) => {
+  const out = net.connect(socket);
+  conn.pipe(out).pipe(conn);
+  conn.on("error", () => out.destroy());
+  out.on("error", () => conn.destroy());
+};
+let waiting = 2;
+const listening = () => { if (--waiting === 0) process.stdout.write("ready\\n"); };
+net.createServer(pass).listen(Number(port), "127.0.0.1", listening);
+net.createServer(pass).listen(Number(port), "::1", listening).on("error", listening);
+process.stdin.on("end", () => process.exit(0)).resume();
+`;
+
+/**
+ * A network namespace for Chromium alone, whose only interface is a loopback where the
+ * platform's port answers (passed through a unix socket to the machine's loopback). Linux
+ * Chromium abandons every navigation and form post in flight when any interface's address
+ * changes, and the platform adds and removes interfaces all the time (a bridge per agent, a
+ * veth pair per sandbox); a person's browser is on another machine and sees none of that.
+ */
+async function ownNetwork(home: string, port: number): Promise<BrowserNetwork> {
+  const socket = path.join(home, `platform-${port}.sock`);
+  const relay = net.createServer((conn) => {
+    const out = net.connect(port, "127.0.0.1");
+    conn.pipe(out).pipe(conn);
+    conn.on("error", () => out.destroy());
+    out.on("error", () => conn.destroy());
+  });
+  await new Promise<void>((resolve, reject) => relay.once("error", reject).listen(socket, resolve));
+  // stdin stays open for the namespace's life: when this process ends, so does its side.
+  const side: ChildProcess = spawn("unshare", ["--net", "--", process.execPath, "-e", NAMESPACE_SIDE, String(port), socket], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    side.once("error", reject);
+    side.once("exit", (code) => reject(new Error(`the browser's network namespace ended at once (exit ${code})`)));
+    side.stdout!.once("data", () => resolve());
+  });
+  const chromium = path.join(home, "chromium-in-namespace");
+  writeFileSync(chromium, `#!/bin/sh\nexec nsenter --net=/proc/${side.pid}/ns/net -- ${CHROMIUM} "$@"\n`);
+  chmodSync(chromium, 0o755);
+  return {
+    chromium,
+    async close() {
+      side.stdin!.end();
+      side.kill();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    },
+  };
 }
 
 /** Saves a full-page screenshot as test-output/screenshots/<name>.png. */
