@@ -142,7 +142,9 @@ async function build(): Promise<void> {
     await run("./configure", [`--prefix=${installDir}`, "--without-icu", "--without-readline", "--with-openssl", "-q"], src);
     const jobs = `-j${os.availableParallelism() + 1}`;
     await run("make", ["-s", jobs, "-C", "src/backend", "generated-headers"], src);
-    await run("make", ["-s", jobs, "-C", "src/bin/pg_dump"], src);
+    // The libraries one directory at a time, before pg_dump: its makefile builds libpq and
+    // fe_utils from two submakes at once, and both would write src/port's archive together.
+    for (const dir of ["src/port", "src/common", "src/interfaces/libpq", "src/fe_utils", "src/bin/pg_dump"]) await run("make", ["-s", jobs, "-C", dir], src);
     await run("make", ["-s", "-C", "src/interfaces/libpq", "install"], src);
     await run("make", ["-s", "-C", "src/bin/pg_dump", "install"], src);
     if (!(await suitable(path.join(installDir, "bin"), SOURCE.major))) throw new Error(`the pg_dump built in ${installDir} does not run`);
