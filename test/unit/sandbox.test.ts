@@ -191,7 +191,15 @@ describe("sandbox network", () => {
   const plan = networkPlan("abcd1234", 7);
 
   it("names an agent's bridge, table and /24 after its tag", () => {
-    expect(plan).toEqual({ tag: "abcd1234", bridge: "dpbabcd1234", table: "dynoplane_abcd1234", subnet: 7, prefix: "10.213.7", gateway: "10.213.7.1" });
+    expect(plan).toEqual({
+      tag: "abcd1234",
+      bridge: "dpbabcd1234",
+      table: "dynoplane_abcd1234",
+      subnet: 7,
+      prefix: "10.213.7",
+      gateway: "10.213.7.1",
+      bridgeMac: "02:64:ab:cd:12:34",
+    });
     expect(plan.bridge.length).toBeLessThanOrEqual(15); // IFNAMSIZ
   });
 

@@ -52,13 +52,21 @@ export interface NetworkPlan {
   subnet: number;
   prefix: string;
   gateway: string;
+  /**
+   * The bridge's own MAC address, set once: a bridge left to itself takes its lowest port's,
+   * which changes as sandboxes come and go, and every dyno that knew the gateway by the old
+   * one loses its way out until its neighbour entry goes stale.
+   */
+  bridgeMac: string;
 }
 
 /** Names and addresses for the agent whose work dir hashes to `tag`, on /24 number `subnet`. Pure. */
 export function networkPlan(tag: string, subnet: number, supernet = DEFAULT_DYNO_SUPERNET): NetworkPlan {
   const [a, b] = supernet.split(".");
   const prefix = `${a}.${b}.${subnet}`;
-  return { tag, bridge: `dpb${tag}`, table: `dynoplane_${tag}`, subnet, prefix, gateway: `${prefix}.1` };
+  // Locally administered and unicast (02:…), then the tag's four bytes.
+  const bridgeMac = `02:64:${tag.match(/../g)!.join(":")}`;
+  return { tag, bridge: `dpb${tag}`, table: `dynoplane_${tag}`, subnet, prefix, gateway: `${prefix}.1`, bridgeMac };
 }
 
 /**
@@ -155,6 +163,8 @@ export class SandboxNetwork {
   private readonly used = new Set<number>();
   private spare: Promise<DynoNetwork>[] = [];
   private closed = false;
+  /** The host number given out last (see `nextHost`). */
+  private last = 1;
   /** The namespaces of an earlier agent's sandboxes this one kept (see `keep`), by name. */
   readonly kept = new Set<string>();
 
@@ -224,6 +234,8 @@ export class SandboxNetwork {
         () => false,
       );
       if (!bridgeUp) return null;
+      // An earlier release's bridge may have followed its ports' addresses; from now on it keeps its own.
+      await run("ip", ["link", "set", plan.bridge, "address", plan.bridgeMac]);
       await fs.writeFile(lease, JSON.stringify({ pid: process.pid, tag }), { mode: 0o600 });
       const net = new SandboxNetwork(plan, lease);
       for (const k of keep) {
@@ -246,7 +258,13 @@ export class SandboxNetwork {
     const { plan } = this;
     await removeNetwork(plan);
     await run("ip", ["-batch", "-"], {
-      stdin: [`link add ${plan.bridge} type bridge`, `addr add ${plan.gateway}/24 dev ${plan.bridge}`, `link set ${plan.bridge} up`].join("\n") + "\n",
+      stdin:
+        [
+          `link add ${plan.bridge} type bridge`,
+          `link set ${plan.bridge} address ${plan.bridgeMac}`,
+          `addr add ${plan.gateway}/24 dev ${plan.bridge}`,
+          `link set ${plan.bridge} up`,
+        ].join("\n") + "\n",
     });
     await this.applyFirewall(allow);
   }
@@ -285,15 +303,30 @@ export class SandboxNetwork {
     }
   }
 
+  /**
+   * The next free host number after the last one given out, round the /24: an address is
+   * used again as late as can be, long after anything of its last sandbox (a neighbour
+   * entry, a connection's state) could linger.
+   */
+  private nextHost(): number {
+    for (let i = 1; i <= 253; i++) {
+      const host = ((this.last - 2 + i) % 253) + 2;
+      if (!this.used.has(host)) return (this.last = host);
+    }
+    throw new Error("this host has no dyno addresses left (253 sandboxes at once)");
+  }
+
+  /** The host side of a sandbox's veth pair. Unique on the machine: the /24 is this agent's alone (its lease). */
+  private veth(host: number): string {
+    return `dpv${this.plan.subnet}-${host}`;
+  }
+
   private async create(): Promise<DynoNetwork> {
-    let host = 2;
-    while (this.used.has(host)) host++;
-    if (host > 254) throw new Error("this host has no dyno addresses left (254 sandboxes at once)");
+    const host = this.nextHost();
     this.used.add(host);
     const { plan } = this;
     const name = `dp${plan.tag}-${host}`;
-    // Unique on the machine: the /24 is this agent's alone (its lease), the host number within it.
-    const veth = `dpv${plan.subnet}-${host}`;
+    const veth = this.veth(host);
     const address = `${plan.prefix}.${host}`;
     // A released address answers "prohibited" until it is used again (see `release`).
     await run("ip", ["route", "del", "prohibit", `${address}/32`]).catch(() => {});
@@ -320,15 +353,19 @@ export class SandboxNetwork {
   }
 
   /**
-   * Deletes a sandbox's namespace (its veth goes with it). Its address then gets a
+   * Deletes a sandbox's veth pair, then its namespace. The pair goes first because it goes
+   * at once: a namespace deleted with `ip netns del` is torn down by the kernel later, its
+   * devices with it, and until then the veth's name is taken. Its address then gets a
    * `prohibit` route: a connection the agent starts to it from a stale routing decision
    * fails at once instead of waiting on a neighbour entry that points nowhere.
    */
   async release(net: DynoNetwork): Promise<void> {
+    const host = Number(net.address.split(".")[3]);
+    await run("ip", ["link", "del", this.veth(host)]).catch(() => {});
     await run("ip", ["netns", "del", net.name]).catch(() => {});
     await run("ip", ["route", "replace", "prohibit", `${net.address}/32`]).catch(() => {});
     await run("ip", ["neigh", "flush", "to", net.address]).catch(() => {});
-    this.used.delete(Number(net.address.split(".")[3]));
+    this.used.delete(host);
   }
 
   /** Removes every namespace, the bridge, the firewall and the lease. */
