@@ -259,7 +259,8 @@ export class PartUploader extends Writable {
 
   override _final(done: (err?: Error | null) => void): void {
     void this.sendFull()
-      .then(() => (this.held || this.n === 0 ? this.send(Buffer.concat(this.chunks, this.held)) : undefined))
+      // Nothing written (a pg_dump that failed before its header) is no part at all: the tool's own failure is the reason.
+      .then(() => (this.held ? this.send(Buffer.concat(this.chunks, this.held)) : undefined))
       .then(() => done(), done);
   }
 

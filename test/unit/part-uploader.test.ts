@@ -42,6 +42,10 @@ describe("a backup's upload in parts", () => {
     expect(await cut([Buffer.from("tiny")], 10)).toEqual([{ n: 1, part: "tiny" }]);
   });
 
+  it("sends no part at all when nothing was written", async () => {
+    expect(await cut([], 10)).toEqual([]);
+  });
+
   it("fails the write when a part is refused", async () => {
     await expect(cut([Buffer.from("0123456789abcdefghij0123")], 10, 2)).rejects.toThrow("part 2 refused");
   });
