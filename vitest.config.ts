@@ -20,7 +20,8 @@ export default defineConfig({
     pool: "forks",
     reporters: ["default"],
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"], sequence: { groupOrder: 0 }, maxWorkers: workers } },
+      // Pure tests, with nothing global to leak from one file to the next: one process per worker.
+      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"], sequence: { groupOrder: 0 }, maxWorkers: workers, isolate: false } },
       { extends: true, test: { name: "agent", include: ["test/agent/**/*.test.ts"], sequence: { groupOrder: 1 }, maxWorkers: workers } },
       {
         extends: true,

@@ -1,8 +1,10 @@
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import path from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { integerFlag, parseFlags, UsageError } from "../../src/cli/args.ts";
 
+const execFileAsync = promisify(execFile);
 const CLI = path.resolve(import.meta.dirname, "../../bin/dynoplane.js");
 
 describe("parseFlags", () => {
@@ -40,7 +42,8 @@ describe("integerFlag", () => {
 });
 
 describe("the dynoplane command", () => {
-  it.each([
+  // Each case is a process of its own, started together (the command's start-up is most of each).
+  it.concurrent.for<[string[], RegExp]>([
     [["start", "--bogus"], /Unknown option '--bogus'[\s\S]*usage: dynoplane start \[--port N\]/],
     [["bench", "router", "--sequential", "0"], /--sequential must be a whole number of at least 1[\s\S]*usage: dynoplane bench router/],
     [["host", "--control-plane", "https://cp.example.com", "--secret", "s", "--port", "99999"], /--port must be a whole number from 0 to 65535/],
@@ -51,9 +54,12 @@ describe("the dynoplane command", () => {
     ],
     [["host", "--control-plane", "https://cp.example.com", "--secret", "s", "--metrics-every", "0"], /--metrics-every must be a whole number from 1 to 3600/],
     [["start", "--python-index", "not a url"], /--python-index takes an http or https URL of a package index \(got not a url\)/],
-  ])("exits 2 with the usage for %j, before doing anything", (args, message) => {
-    const result = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
-    expect(result.status).toBe(2);
+  ])("exits 2 with the usage for %j, before doing anything", async ([args, message], { expect }) => {
+    const result = await execFileAsync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 }).then(
+      () => ({ code: 0, stderr: "" }),
+      (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr ?? "" }),
+    );
+    expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
   });
 });
