@@ -116,7 +116,11 @@ export async function startLocalHost(opts: {
   const check = await openDb(opts.databaseUrl);
   try {
     for (;;) {
-      if (service.exited()) throw new Error(`the host agent exited during start-up:\n${service.output()}`);
+      if (service.exited()) {
+        // Not started again: an agent that cannot start (a missing tool) would only fail again.
+        await stop();
+        throw new Error(`the host agent exited during start-up:\n${service.output()}`);
+      }
       const [row] = await check.db.select({ url: hosts.url, state: hosts.state }).from(hosts).where(eq(hosts.id, hostId));
       if (row?.state === "up" && row.url === url) break;
       if (Date.now() > deadline) {
