@@ -34,8 +34,13 @@ describe.skipIf(sandboxProblems().length > 0)("an agent's sandbox network", { ti
 
   afterAll(async () => {
     await network?.close();
-    server?.close();
-    if (addedAddress) await exec("ip", ["addr", "del", `${address}/32`, "dev", "lo"]).catch(() => {});
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    // Given back only when nothing else (a platform started meanwhile) listens on it.
+    const listened = await exec("ss", ["-Htln", "src", address]).then(
+      ({ stdout }) => stdout.trim() !== "",
+      () => true,
+    );
+    if (addedAddress && !listened) await exec("ip", ["addr", "del", `${address}/32`, "dev", "lo"]).catch(() => {});
   });
 
   /** What a process in the namespace reads from the host's allowed port, given 3 s. */
@@ -86,5 +91,17 @@ describe.skipIf(sandboxProblems().length > 0)("an agent's sandbox network", { ti
     } finally {
       for (const n of next) await network.release(n);
     }
+  });
+
+  it("leaves no veth behind when it closes, its sandboxes' and its spares' alike", async () => {
+    const other = await SandboxNetwork.create(tempDir("sandbox-network-"), { allow: [{ address, port }] });
+    const subnetLinks = async () => {
+      const { stdout } = await exec("ip", ["-o", "link", "show"]);
+      return [...stdout.matchAll(/^\d+: (dpv(\d+)-\d+)[@:]/gm)].filter((m) => Number(m[2]) === other.plan.subnet).map((m) => m[1]);
+    };
+    await Promise.all([other.acquire(), other.acquire(), other.acquire()]);
+    expect((await subnetLinks()).length).toBeGreaterThanOrEqual(3);
+    await other.close();
+    expect(await subnetLinks()).toEqual([]);
   });
 });

@@ -234,7 +234,9 @@ export class SandboxNetwork {
         () => false,
       );
       if (!bridgeUp) return null;
-      // An earlier release's bridge may have followed its ports' addresses; from now on it keeps its own.
+      // An earlier release's bridge may have followed its ports' addresses; from now on it
+      // keeps its own, announced (gratuitous ARP) so that the adopted dynos learn it at once.
+      await fs.writeFile(`/proc/sys/net/ipv4/conf/${plan.bridge}/arp_notify`, "1");
       await run("ip", ["link", "set", plan.bridge, "address", plan.bridgeMac]);
       await fs.writeFile(lease, JSON.stringify({ pid: process.pid, tag }), { mode: 0o600 });
       const net = new SandboxNetwork(plan, lease);
@@ -245,8 +247,17 @@ export class SandboxNetwork {
           net.kept.add(k.netns);
         }
       }
+      // New addresses continue after the adopted ones.
+      net.last = Math.max(1, ...net.used);
       const names = await fs.readdir("/run/netns").catch(() => [] as string[]);
-      await Promise.all(names.filter((n) => n.startsWith(`dp${tag}-`) && !net.kept.has(n)).map((n) => run("ip", ["netns", "del", n]).catch(() => {})));
+      await Promise.all(
+        names
+          .filter((n) => n.startsWith(`dp${tag}-`) && !net.kept.has(n))
+          .map(async (n) => {
+            await run("ip", ["link", "del", net.veth(Number(n.slice(`dp${tag}-`.length)))]).catch(() => {});
+            await run("ip", ["netns", "del", n]).catch(() => {});
+          }),
+      );
       await net.applyFirewall(allow);
       net.refill();
       return net;
@@ -402,8 +413,12 @@ async function claim(lease: string, plan: NetworkPlan): Promise<boolean> {
   return false;
 }
 
-/** Deletes an agent's namespaces, bridge and table, whichever of them exist. */
+/** Deletes an agent's veth pairs, namespaces, bridge and table, whichever of them exist. */
 async function removeNetwork(plan: NetworkPlan): Promise<void> {
+  // The veth pairs first, as `release` does: a namespace's own go only when the kernel tears it down, later.
+  const links = await run("ip", ["-o", "link", "show"]).catch(() => "");
+  const veths = [...links.matchAll(/^\d+: (dpv(\d+)-\d+)[@:]/gm)].filter((m) => Number(m[2]) === plan.subnet).map((m) => m[1]!);
+  await Promise.all(veths.map((v) => run("ip", ["link", "del", v]).catch(() => {})));
   const names = await fs.readdir("/run/netns").catch(() => [] as string[]);
   await Promise.all(names.filter((n) => n.startsWith(`dp${plan.tag}-`)).map((n) => run("ip", ["netns", "del", n]).catch(() => {})));
   await run("ip", ["link", "del", plan.bridge]).catch(() => {});
