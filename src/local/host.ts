@@ -105,8 +105,12 @@ export async function startLocalHost(opts: {
   ];
   // Kept alive: an agent that dies is started again on the same port and secret; it adopts
   // the dynos still running and converges on the desired ones at its first heartbeat.
-  const kept = keepAlive("the host agent", () =>
-    spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet }),
+  const kept = keepAlive(
+    "the host agent",
+    () => spawnService(process.execPath, args, { cwd: ROOT, env: { ...process.env, DYNOPLANE_HOST_SECRET: secret }, label: "host", quiet: opts.quiet }),
+    undefined,
+    // Kept alive once it has reported: one that cannot start (a missing tool) would only fail again.
+    { armed: false },
   );
   const service = kept.current();
   // The agent stops its dynos first (SIGTERM, SIGKILL after 30 s).
@@ -117,7 +121,6 @@ export async function startLocalHost(opts: {
   try {
     for (;;) {
       if (service.exited()) {
-        // Not started again: an agent that cannot start (a missing tool) would only fail again.
         await stop();
         throw new Error(`the host agent exited during start-up:\n${service.output()}`);
       }
@@ -132,5 +135,6 @@ export async function startLocalHost(opts: {
   } finally {
     await check.close();
   }
+  kept.arm();
   return { hostId, url, stop, output: () => kept.current().output(), pid: () => kept.current().child.pid, restarts: kept.restarts };
 }
