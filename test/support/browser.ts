@@ -29,27 +29,35 @@ export interface TestBrowser {
  */
 export async function launchBrowser(): Promise<TestBrowser> {
   const home = mkdtempSync(path.join(os.tmpdir(), "dynoplane-chromium-"));
-  const network = await ownNetwork(home, platform().port);
-  const nssdb = path.join(home, ".pki", "nssdb");
-  mkdirSync(nssdb, { recursive: true });
-  execFileSync("certutil", ["-N", "-d", `sql:${nssdb}`, "--empty-password"]);
-  execFileSync("certutil", ["-A", "-d", `sql:${nssdb}`, "-n", "dynoplane-local-ca", "-t", "C,,", "-i", platform().caPath]);
-  const browser = await chromium.launch({
-    executablePath: network.chromium,
-    headless: true,
-    chromiumSandbox: false,
-    args: ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, ".config"), XDG_CACHE_HOME: path.join(home, ".cache") },
-  });
-  return {
-    browser,
-    newContext: () => browser.newContext({ viewport: { width: 1280, height: 900 } }),
-    async close() {
-      await browser.close().catch(() => {});
-      await network.close();
-      rmSync(home, { recursive: true, force: true });
-    },
-  };
+  let network: BrowserNetwork | null = null;
+  try {
+    network = await ownNetwork(home, platform().port);
+    const nssdb = path.join(home, ".pki", "nssdb");
+    mkdirSync(nssdb, { recursive: true });
+    execFileSync("certutil", ["-N", "-d", `sql:${nssdb}`, "--empty-password"]);
+    execFileSync("certutil", ["-A", "-d", `sql:${nssdb}`, "-n", "dynoplane-local-ca", "-t", "C,,", "-i", platform().caPath]);
+    const browser = await chromium.launch({
+      executablePath: network.chromium,
+      headless: true,
+      chromiumSandbox: false,
+      args: ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+      env: { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, ".config"), XDG_CACHE_HOME: path.join(home, ".cache") },
+    });
+    const own = network;
+    return {
+      browser,
+      newContext: () => browser.newContext({ viewport: { width: 1280, height: 900 } }),
+      async close() {
+        await browser.close().catch(() => {});
+        await own.close();
+        rmSync(home, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await network?.close();
+    rmSync(home, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /** Chromium's own network: a command that starts it there, and how to take it down. */
@@ -100,11 +108,17 @@ async function ownNetwork(home: string, port: number): Promise<BrowserNetwork> {
   const side: ChildProcess = spawn("unshare", ["--net", "--", process.execPath, "-e", NAMESPACE_SIDE, String(port), socket], {
     stdio: ["pipe", "pipe", "inherit"],
   });
-  await new Promise<void>((resolve, reject) => {
-    side.once("error", reject);
-    side.once("exit", (code) => reject(new Error(`the browser's network namespace ended at once (exit ${code})`)));
-    side.stdout!.once("data", () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      side.once("error", reject);
+      side.once("exit", (code) => reject(new Error(`the browser's network namespace ended at once (exit ${code})`)));
+      side.stdout!.once("data", () => resolve());
+    });
+  } catch (err) {
+    side.kill();
+    relay.close();
+    throw err;
+  }
   const chromium = path.join(home, "chromium-in-namespace");
   writeFileSync(chromium, `#!/bin/sh\nexec nsenter --net=/proc/${side.pid}/ns/net -- ${CHROMIUM} "$@"\n`);
   chmodSync(chromium, 0o755);
