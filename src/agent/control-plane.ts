@@ -86,13 +86,17 @@ export class ControlPlaneClient {
     });
     const text = await res.body.text();
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      // The control plane's refusals are `{id, message}`: the message says why, in words.
-      let said = text.slice(0, 300);
-      try {
-        said = (JSON.parse(text) as { message?: string }).message ?? said;
-      } catch {}
-      throw new Error(`POST ${path} answered ${res.statusCode}: ${said}`);
+      throw new Error(`POST ${path} answered ${res.statusCode}: ${refusalReason(text)}`);
     }
     return text;
   }
+}
+
+/** What a refusal of the control plane says: the message of its `{id, message}`, else the start of its body. */
+export function refusalReason(text: string): string {
+  try {
+    const message = (JSON.parse(text) as { message?: unknown }).message;
+    if (typeof message === "string") return message;
+  } catch {}
+  return text.slice(0, 300);
 }

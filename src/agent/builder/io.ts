@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { BuildResult, GitSource } from "../../protocol/build.ts";
 import { type Dispatcher, request } from "undici";
-import type { HostRequest } from "../control-plane.ts";
+import { type HostRequest, refusalReason } from "../control-plane.ts";
 import type { ProcessTypes } from "./procfile.ts";
 import { buildPath } from "../../protocol/host.ts";
 
@@ -57,8 +57,7 @@ export async function send(
     bodyTimeout: 0,
   });
   if (res.statusCode >= 200 && res.statusCode < 300) return res.body;
-  const text = (await res.body.text()).slice(0, 300);
-  throw new Error(`${method} ${url.pathname} answered ${res.statusCode}: ${text}`);
+  throw new Error(`${method} ${url.pathname} answered ${res.statusCode}: ${refusalReason(await res.body.text())}`);
 }
 
 /** The build endpoints of the control plane, authenticated with the host secret. */

@@ -184,8 +184,12 @@ export async function storeDumpPart(
   if (t.kind !== "backup" || t.finishedAt) throw new ApiError("conflict", "This transfer takes no dump now.");
   if (n !== t.uploadedParts.length + 1) throw new ApiError("conflict", `Part ${t.uploadedParts.length + 1} comes next.`);
   if (length > DUMP_PART_BYTES || (n - 1) * DUMP_PART_BYTES + length > MAX_DUMP_BYTES) throw new ApiError("payload_too_large", "The part is too large.");
-  const upload = t.uploadId ? blobs.resumeMultipartUpload(dumpKey(t), t.uploadId) : await blobs.createMultipartUpload(dumpKey(t));
-  const part = await upload.uploadPart(n, body.pipeThrough(new FixedLengthStream(length)));
+  // The blob store's refusal is the backup's reason (the host reports it): said as such, not as an internal error.
+  const refused = (err: unknown): never => {
+    throw new ApiError("unavailable", `The blob store refused part ${n} of the dump: ${(err as Error).message}`);
+  };
+  const upload = t.uploadId ? blobs.resumeMultipartUpload(dumpKey(t), t.uploadId) : await blobs.createMultipartUpload(dumpKey(t)).catch(refused);
+  const part = await upload.uploadPart(n, body.pipeThrough(new FixedLengthStream(length))).catch(refused);
   const [kept] = await db
     .update(pgTransfers)
     .set({
