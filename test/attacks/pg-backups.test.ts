@@ -1,7 +1,8 @@
 import { fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { api, tlsAgent } from "../support/api.ts";
-import { closeDb, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
+import { createHost } from "../../src/services/fleet/hosts.ts";
+import { api, platform, tlsAgent } from "../support/api.ts";
+import { closeDb, db, makeAccount, makeApp, type TestAccount } from "../support/factories.ts";
 import { ensurePgClient, PG_CLIENT_TIMEOUT_MS } from "../support/pg-client.ts";
 import { destroyApp } from "../support/slugs.ts";
 import { asTenant, provisionDatabase, scalar } from "./support.ts";
@@ -12,6 +13,8 @@ import { asTenant, provisionDatabase, scalar } from "./support.ts";
 // would make). Defences: every transfer route finds the app through the caller's own apps,
 // a restore's backup is looked up and checked against the caller's apps the same way, a
 // download URL's token names one backup, and restores read only the platform's own dumps.
+// A transfer's host side (its dump and its report) answers only the host it was given to
+// (hostAuth, then assignedTransfer's lookup by that host).
 
 afterAll(closeDb);
 beforeAll(ensurePgClient, PG_CLIENT_TIMEOUT_MS);
@@ -138,6 +141,53 @@ describe("a tenant against another's backups", { timeout: 240_000 }, () => {
     } finally {
       await destroyApp(victim.token, theirs.name);
       await destroyApp(attacker.token, mine.name);
+    }
+  });
+
+  it("cannot use a transfer's host side: without the secret of the host it was given to, its dump is neither read, written nor reported on", async () => {
+    const victim = await makeAccount();
+    const attacker = await makeAccount();
+    const theirs = await makeApp(victim);
+    try {
+      const victimDb = await provisionDatabase(victim, theirs.name);
+      await asTenant(victimDb.url, "create table secrets (v text)", "insert into secrets values ('kept')");
+      const taken = await backup(victim, theirs.name, victimDb.addon.id);
+      // A host of the attacker's making (or a stolen secret of another host's): registered, but not given this transfer.
+      const { secret: otherHost } = await createHost(await db(), `attacker-host-${Date.now().toString(36)}`);
+      const hostCall = (auth: string | null, method: string, suffix: string, body?: Buffer) =>
+        fetch(`${platform().apiUrl}/internal/hosts/transfers/${taken.uuid}${suffix}`, {
+          method,
+          headers: { ...(auth ? { Authorization: `Bearer ${auth}` } : {}), ...(body ? { "Content-Type": "application/octet-stream" } : {}) },
+          body,
+          dispatcher: tlsAgent(),
+        });
+      const result = Buffer.from(JSON.stringify({ succeeded: false, logs: [], processed_bytes: 0, warnings: 0, error: "forged" }));
+      for (const [auth, refused] of [
+        [null, 401],
+        [attacker.token, 401],
+        [otherHost, 404],
+      ] as const) {
+        for (const [method, suffix, body] of [
+          ["GET", "/dump", undefined],
+          ["PUT", "/dump/parts/1", Buffer.from("PGDMP forged")],
+          ["POST", "/result", result],
+        ] as const) {
+          const res = await hostCall(auth, method, suffix, body);
+          const text = await res.text();
+          expect(res.status, `${method} ${suffix} as ${auth ? auth.slice(0, 4) : "nobody"}: ${text}`).toBe(refused);
+          expect(text).not.toContain("PGDMP");
+        }
+      }
+      // The backup is as it was: succeeded, and its own download still the real dump.
+      const after = await api(`/client/v11/apps/${theirs.name}/transfers/${taken.uuid}?verbose=true`, { token: victim.token });
+      expect(after.body).toMatchObject({ succeeded: true });
+      expect(JSON.stringify(after.body.logs)).not.toContain("forged");
+      const signed = await api(`/client/v11/apps/${theirs.name}/transfers/${taken.num}/actions/public-url`, { method: "POST", token: victim.token });
+      const dump = Buffer.from(await (await fetch(signed.body.url, { dispatcher: tlsAgent() })).arrayBuffer());
+      expect(dump.subarray(0, 5).toString()).toBe("PGDMP");
+      expect(dump.toString("latin1")).toContain("secrets");
+    } finally {
+      await destroyApp(victim.token, theirs.name);
     }
   });
 
